@@ -1,0 +1,61 @@
+/**
+ * The error hierarchy. Every error the library throws on purpose is one of these, with the offending
+ * `field` (argument, option, byte offset or sample index) and a human-readable `detail`.
+ * Adapters map them: CLI -> exit code 2 and one line; HTTP -> 4xx/5xx with `{error:{code,message,field}}`.
+ */
+export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT';
+
+export abstract class ImagedriftError extends Error {
+  abstract readonly code: ErrorCode;
+  /** The argument, option, field or position that is wrong, e.g. `nCluster`, `labels[3]`, `byte 10`. */
+  readonly field: string | undefined;
+  /** What is wrong with it, without the field name. */
+  readonly detail: string;
+
+  constructor(field: string | undefined, detail: string, options?: { cause?: unknown }) {
+    super(field ? `${field}: ${detail}` : detail, options);
+    this.field = field;
+    this.detail = detail;
+    this.name = new.target.name;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; field?: string } {
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
+  }
+}
+
+/** The caller gave something malformed: wrong shape, bad value, truncated file, unknown name. */
+export class InputError extends ImagedriftError {
+  readonly code = 'INVALID_INPUT' as const;
+}
+
+/** A scoring/prediction call on a detector that has not been fitted (or has no threshold yet). */
+export class NotFittedError extends ImagedriftError {
+  readonly code = 'NOT_FITTED' as const;
+}
+
+/** The model could not be loaded, converted or run. */
+export class ModelError extends ImagedriftError {
+  readonly code = 'MODEL_ERROR' as const;
+}
+
+/** Persistent state could not be read or written (transient or corrupt). */
+export class StorageError extends ImagedriftError {
+  readonly code = 'STORAGE_ERROR' as const;
+}
+
+/** A named object (dataset, model, detector, job) does not exist. */
+export class NotFoundError extends ImagedriftError {
+  readonly code = 'NOT_FOUND' as const;
+}
+
+/** A concurrent writer won a compare-and-swap. */
+export class ConflictError extends ImagedriftError {
+  readonly code = 'CONFLICT' as const;
+}
+
+export function isImagedriftError(e: unknown): e is ImagedriftError {
+  return e instanceof ImagedriftError;
+}

@@ -1,0 +1,65 @@
+import { InputError } from './errors.js';
+
+/** Source element types the decoders understand. Data is always widened to Float32Array. */
+export type DType = 'float16' | 'float32' | 'float64' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'bool';
+
+/** Memory layout of a rank-4 image batch. Rank-3 arrays are always N×H×W (single channel). */
+export type Layout = 'NCHW' | 'NHWC';
+
+/** A dense row-major tensor. */
+export interface Tensor {
+  readonly data: Float32Array;
+  readonly shape: readonly number[];
+}
+
+/** What a decoder returns: the values (widened to float32), their shape, and the dtype they were stored in. */
+export interface DecodedArray extends Tensor {
+  /** Element type in the source file; integer dtypes are treated as 0..255 pixels by preprocessing. */
+  readonly dtype: DType;
+  /** Set when the format itself fixes the layout (CIFAR binary: NCHW, images: NHWC). */
+  readonly layout?: Layout;
+  /** Class labels when the format carries them (CIFAR binary). */
+  readonly labels?: Int32Array;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Builds a tensor, checking that the data length matches the shape. */
+export function tensor(data: Float32Array, shape: readonly number[], field = 'tensor'): Tensor {
+  for (const [i, d] of shape.entries()) {
+    if (!Number.isInteger(d) || d < 0) throw new InputError(`${field}.shape[${i}]`, `must be a non-negative integer, got ${d}`);
+  }
+  const n = sizeOf(shape);
+  if (data.length !== n) throw new InputError(field, `data length ${data.length} does not match shape [${shape.join(',')}] (${n} elements)`);
+  return { data, shape: [...shape] };
+}
+
+/** A matrix view of an N×D feature table (rows are samples). */
+export interface Matrix {
+  readonly data: Float32Array;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+export function matrix(data: Float32Array, rows: number, cols: number, field = 'features'): Matrix {
+  if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 1) {
+    throw new InputError(field, `invalid matrix size ${rows}×${cols}`);
+  }
+  if (data.length !== rows * cols) throw new InputError(field, `data length ${data.length} is not ${rows}×${cols}`);
+  return { data, rows, cols };
+}
+
+/** Throws an InputError naming the first sample that holds a NaN or infinite value. */
+export function assertFinite(data: Float32Array | Float64Array, rowLength: number, field: string, what = 'value'): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) {
+      const row = Math.floor(i / rowLength);
+      throw new InputError(`${field}[${row}]`, `sample ${row} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} ${what}`);
+    }
+  }
+}
