@@ -1,0 +1,203 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { z } from 'zod';
+import { InputError, isImagedriftError } from '../core/errors.js';
+import { accuracy, detectionMetrics } from '../core/metrics.js';
+import { applyThreshold, exactThreshold } from '../core/threshold.js';
+import { loadData, loadLabels } from '../io/load.js';
+import { calibrateParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
+import { calibrateDetector, closeExtractors, fitDetector, predictData, scoreData } from '../service/detector-service.js';
+import { DetectorRepository } from '../storage/detector-repository.js';
+import { LocalDirStore } from '../storage/local-dir-store.js';
+import { runDemo } from './demo.js';
+
+/**
+ * `imagedrift` command line. Bad input → exit code 2 and one line on stderr; other failures → exit code 1.
+ * The detector directory uses the same layout as the S3 store: v<n>/manifest.json + arrays, current.json, model.onnx.
+ */
+const USAGE = `usage:
+  imagedrift convert-ckpt <file.ckpt> --out <model.onnx>
+  imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
+  imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--json]
+  imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
+  imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
+  imagedrift demo [--json]
+<data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
+<labels>: .npy of 0/1 (any numeric dtype) or a JSON array.`;
+
+const MODEL_KEY = 'model.onnx';
+
+class UsageError extends InputError {}
+
+type Opts = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: ParseArgsConfig['options'], positionals: number): { values: Opts; positionals: string[] } {
+  let r;
+  try {
+    r = parseArgs({ args, options: { ...options, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError('arguments', (e as Error).message.replace(/\s+/g, ' ').replace(/\. To specify.*$/, ''));
+  }
+  if (r.positionals.length !== positionals) {
+    throw new UsageError('arguments', `expected ${positionals} positional argument(s), got ${r.positionals.length}${r.positionals.length ? ` (${r.positionals.join(' ')})` : ''}`);
+  }
+  return { values: r.values as Opts, positionals: r.positionals };
+}
+
+function need(values: Opts, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name}`, 'is required');
+  return v;
+}
+
+/** Validates CLI options with the shared message schema, naming the flag in errors. */
+function validate<T extends z.ZodTypeAny>(schema: T, input: Record<string, unknown>, flags: Record<string, string>): z.infer<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    throw new UsageError(flags[key] ?? key, issue.message);
+  }
+  return r.data;
+}
+
+async function readBytes(path: string, field: string): Promise<Uint8Array> {
+  try {
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new InputError(field, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function repoFor(dir: string): DetectorRepository {
+  return new DetectorRepository(new LocalDirStore(dir));
+}
+
+async function loadDetector(dir: string, warn: (m: string) => void) {
+  const repo = repoFor(dir);
+  const loaded = await repo.load('');
+  for (const w of loaded.warnings) warn(w);
+  const model = await repo.store.get(loaded.bundle.model.key);
+  if (!model) throw new InputError('detector-dir', `${dir} has no ${loaded.bundle.model.key}`);
+  return { repo, model, ...loaded };
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(4);
+}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) };
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const warn = (m: string) => io.err(`imagedrift: warning: ${m}`);
+  try {
+    switch (cmd) {
+      case 'convert-ckpt': {
+        const { values, positionals } = parse(rest, { out: { type: 'string' } }, 1);
+        const out = need(values, 'out');
+        const { convertCheckpoint } = await import('../model/lenet5.js');
+        const onnx = convertCheckpoint(await readBytes(positionals[0]!, 'ckpt'), { source: basename(positionals[0]!) });
+        await mkdir(dirname(out), { recursive: true });
+        await writeFile(out, onnx);
+        io.out(values.json ? JSON.stringify({ out, bytes: onnx.byteLength }) : `wrote ${out} (${onnx.byteLength} bytes)`);
+        return 0;
+      }
+      case 'fit': {
+        const { values } = parse(rest, { model: { type: 'string' }, train: { type: 'string' }, layer: { type: 'string' }, 'n-cluster': { type: 'string' }, score: { type: 'string' }, seed: { type: 'string' }, layout: { type: 'string' }, 'batch-size': { type: 'string' }, out: { type: 'string' } }, 0);
+        const p = validate(
+          fitParamsSchema,
+          { layer: need(values, 'layer'), nCluster: need(values, 'n-cluster'), score: values.score, seed: values.seed, layout: values.layout, batchSize: values['batch-size'] },
+          { layer: '--layer', nCluster: '--n-cluster', score: '--score', seed: '--seed', layout: '--layout', batchSize: '--batch-size' },
+        );
+        const outDir = need(values, 'out');
+        const model = await readBytes(need(values, 'model'), '--model');
+        const data = await loadData(need(values, 'train'));
+        const t0 = performance.now();
+        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...p });
+        const repo = repoFor(outDir);
+        await repo.store.put(MODEL_KEY, model);
+        const version = await repo.save('', bundle);
+        const s = bundle.fitted.state;
+        const summary = { detector: outDir, version, layer: bundle.model.layer, nCluster: s.params.nCluster, score: s.params.score, seed: s.params.seed, dim: s.dim, nTrain: s.nTrain, inertia: s.inertia, seconds: (performance.now() - t0) / 1000 };
+        io.out(values.json ? JSON.stringify(summary) : `fitted ${outDir} v${version}: layer ${summary.layer}, nCluster ${summary.nCluster}, score ${summary.score}, ${s.nTrain}×${s.dim} features, inertia ${fmt(s.inertia)} (${summary.seconds.toFixed(2)} s)`);
+        return 0;
+      }
+      case 'calibrate': {
+        const { values, positionals } = parse(rest, { eval: { type: 'string' }, 'ood-labels': { type: 'string' }, grid: { type: 'string' } }, 1);
+        const p = validate(calibrateParamsSchema, { grid: values.grid }, { grid: '--grid' });
+        const dir = positionals[0]!;
+        const data = await loadData(need(values, 'eval'));
+        const labels = await loadLabels(need(values, 'ood-labels'));
+        const d = await loadDetector(dir, warn);
+        const { bundle } = await calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}) });
+        const version = await d.repo.save('', bundle);
+        const c = bundle.calibration!;
+        io.out(values.json ? JSON.stringify({ threshold: c.threshold, accuracy: c.accuracy, method: c.method, version }) : `calibrated ${dir} v${version}: threshold ${c.threshold} (${c.method}), eval accuracy ${fmt(c.accuracy)}`);
+        return 0;
+      }
+      case 'predict': {
+        const { values, positionals } = parse(rest, { data: { type: 'string' }, threshold: { type: 'string' } }, 1);
+        const p = validate(predictParamsSchema, { threshold: values.threshold }, { threshold: '--threshold' });
+        const data = await loadData(need(values, 'data'));
+        const d = await loadDetector(positionals[0]!, warn);
+        const r = await predictData(d.bundle, d.model, data, p.threshold !== undefined ? { threshold: p.threshold } : {});
+        if (values.json) io.out(JSON.stringify({ threshold: r.threshold, result: r.result, scores: r.scores, detectorVersion: d.version }));
+        else {
+          const flagged = r.result.reduce((a, b) => a + b, 0);
+          io.out(`threshold ${r.threshold}; ${flagged} of ${r.result.length} flagged as OOD`);
+          io.out(`result ${JSON.stringify(r.result)}`);
+        }
+        return 0;
+      }
+      case 'evaluate': {
+        const { values, positionals } = parse(rest, { id: { type: 'string' }, ood: { type: 'string' } }, 1);
+        const id = await loadData(need(values, 'id'));
+        const ood = await loadData(need(values, 'ood'));
+        const d = await loadDetector(positionals[0]!, warn);
+        const si = await scoreData(d.bundle, d.model, id, {});
+        const so = await scoreData(d.bundle, d.model, ood, {});
+        const scores = new Float64Array(si.length + so.length);
+        scores.set(si);
+        scores.set(so, si.length);
+        const truth = new Uint8Array(scores.length).fill(1, si.length);
+        const m = detectionMetrics(scores, truth);
+        const calibrated = d.bundle.calibration?.threshold;
+        const threshold = calibrated ?? exactThreshold(scores, truth).threshold;
+        const acc = accuracy(applyThreshold(scores, threshold), truth);
+        const res = { auroc: m.auroc, fpr95: m.fpr95, accuracy: acc, threshold, thresholdSource: calibrated === undefined ? 'oracle (best on this data; detector is not calibrated)' : 'calibrated', nId: m.nId, nOod: m.nOod };
+        io.out(values.json ? JSON.stringify(res) : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  accuracy ${fmt(acc)} at threshold ${threshold} (${res.thresholdSource}); ${m.nId} ID, ${m.nOod} OOD`);
+        return 0;
+      }
+      case 'demo': {
+        const { values } = parse(rest, {}, 0);
+        await runDemo(io, Boolean(values.json));
+        return 0;
+      }
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        io.out(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate or demo`);
+    }
+  } catch (e) {
+    if (isImagedriftError(e)) {
+      io.err(`imagedrift: error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
+      return e.code === 'INVALID_INPUT' || e.code === 'NOT_FOUND' || e.code === 'NOT_FITTED' ? 2 : 1;
+    }
+    io.err(`imagedrift: internal error: ${(e as Error)?.stack ?? String(e)}`);
+    return 1;
+  } finally {
+    await closeExtractors();
+  }
+}

@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { InputError } from './errors.js';
+import { FittedFeatureCluster, SCORE_MODES, type FeatureClusterState } from './feature-cluster.js';
+import type { PreprocessConfig } from './preprocess.js';
+import type { ThresholdFit } from './threshold.js';
+
+/**
+ * A saved detector = one validated JSON manifest + named float32 arrays. No code is ever loaded from saved state.
+ * The manifest is stamped with the library version; a different version loads with a warning (returned, not logged:
+ * the core does no I/O).
+ */
+export const MANIFEST_FORMAT = 'imagedrift.detector';
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export interface ModelRef {
+  /** Key of the ONNX model in the same store (CLI: `model.onnx` in the detector dir; S3: `models/<id>.onnx`). */
+  readonly key: string;
+  readonly sha256: string;
+  /** The layer whose output is the feature vector (plain tensor name). */
+  readonly layer: string;
+  readonly batchSize: number;
+}
+
+export interface Calibration extends ThresholdFit {
+  readonly nEval: number;
+  readonly nOod: number;
+  /** Share of the eval set flagged at the chosen threshold (baseline for audits). */
+  readonly flaggedRate: number;
+  /** Flag rate on the eval set's in-distribution part (the baseline false-alarm rate). */
+  readonly idFlaggedRate: number;
+}
+
+export interface DetectorBundle {
+  readonly model: ModelRef;
+  readonly preprocess: PreprocessConfig;
+  readonly fitted: FittedFeatureCluster;
+  readonly calibration?: Calibration;
+  readonly createdAt: string;
+  readonly libraryVersion: string;
+}
+
+const inputSpec = z.object({ channels: z.number().int().positive(), height: z.number().int().positive(), width: z.number().int().positive() });
+const arrayRef = z.object({ file: z.string().regex(/^[A-Za-z0-9_.-]+\.bin$/), shape: z.array(z.number().int().nonnegative()), dtype: z.literal('float32') });
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
+  libraryVersion: z.string(),
+  createdAt: z.string(),
+  model: z.object({ key: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), layer: z.string().min(1), batchSize: z.number().int().positive() }),
+  preprocess: z.object({
+    input: inputSpec,
+    layout: z.enum(['NCHW', 'NHWC']).optional(),
+    scale: z.union([z.literal('auto'), z.number().positive()]),
+    grey: z.literal('bt601'),
+    resize: z.literal('bilinear'),
+    range: z.tuple([z.number(), z.number()]),
+  }),
+  detector: z.object({
+    kind: z.literal('feature-cluster'),
+    params: z.object({
+      nCluster: z.number().int().min(2).max(100),
+      score: z.enum(SCORE_MODES),
+      seed: z.number().int(),
+      nInit: z.number().int().positive(),
+      maxIterations: z.number().int().positive(),
+    }),
+    dim: z.number().int().positive(),
+    nTrain: z.number().int().positive(),
+    inertia: z.number().nonnegative(),
+  }),
+  calibration: z
+    .object({
+      threshold: z.number(),
+      accuracy: z.number().min(0).max(1),
+      method: z.enum(['exact', 'grid']),
+      step: z.number().positive().optional(),
+      nEval: z.number().int().positive(),
+      nOod: z.number().int().nonnegative(),
+      flaggedRate: z.number().min(0).max(1),
+      idFlaggedRate: z.number().min(0).max(1),
+    })
+    .optional(),
+  arrays: z.record(z.string(), arrayRef),
+});
+export type DetectorManifest = z.infer<typeof manifestSchema>;
+
+export interface StoredDetector {
+  readonly manifest: DetectorManifest;
+  /** Keyed by the array's file name in `manifest.arrays` (e.g. `centres.bin`). */
+  readonly arrays: ReadonlyMap<string, Float32Array>;
+}
+
+const ARRAY_FIELDS = ['centres', 'mean', 'invStd'] as const;
+
+export function toStored(b: DetectorBundle): StoredDetector {
+  const s = b.fitted.state;
+  const arrays = new Map<string, Float32Array>();
+  const refs: Record<string, z.infer<typeof arrayRef>> = {};
+  for (const name of ARRAY_FIELDS) {
+    const a = s[name];
+    if (!a) continue;
+    const file = `${name}.bin`;
+    arrays.set(file, a);
+    refs[name] = { file, shape: name === 'centres' ? [s.params.nCluster, s.dim] : [s.dim], dtype: 'float32' };
+  }
+  const manifest: DetectorManifest = {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    libraryVersion: b.libraryVersion,
+    createdAt: b.createdAt,
+    model: { ...b.model },
+    preprocess: { ...b.preprocess, range: [b.preprocess.range[0], b.preprocess.range[1]] },
+    detector: { kind: 'feature-cluster', params: { ...s.params }, dim: s.dim, nTrain: s.nTrain, inertia: s.inertia },
+    ...(b.calibration ? { calibration: { ...b.calibration } } : {}),
+    arrays: refs,
+  };
+  return { manifest, arrays };
+}
+
+/** Validates a manifest (unknown JSON) and returns its issues as an InputError naming the first bad path. */
+export function parseManifest(json: unknown, field = 'manifest'): DetectorManifest {
+  const r = manifestSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new InputError(`${field}.${issue.path.join('.') || '(root)'}`, issue.message);
+  }
+  return r.data;
+}
+
+export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<string, Float32Array>, libraryVersion: string): { bundle: DetectorBundle; warnings: string[] } {
+  const warnings: string[] = [];
+  if (manifest.libraryVersion !== libraryVersion) {
+    warnings.push(`detector was saved by imagedrift ${manifest.libraryVersion}; this is ${libraryVersion}`);
+  }
+  const get = (name: (typeof ARRAY_FIELDS)[number]): Float32Array | undefined => {
+    const ref = manifest.arrays[name];
+    if (!ref) return undefined;
+    const a = arrays.get(ref.file);
+    if (!a) throw new InputError(`arrays.${name}`, `array file ${ref.file} is missing`);
+    const n = ref.shape.reduce((x, y) => x * y, 1);
+    if (a.length !== n) throw new InputError(`arrays.${name}`, `${ref.file} holds ${a.length} values, manifest says [${ref.shape.join(',')}]`);
+    return a;
+  };
+  const centres = get('centres');
+  if (!centres) throw new InputError('arrays.centres', 'is missing from the manifest');
+  const mean = get('mean');
+  const invStd = get('invStd');
+  const d = manifest.detector;
+  const state: FeatureClusterState = { kind: 'feature-cluster', params: d.params, dim: d.dim, nTrain: d.nTrain, inertia: d.inertia, centres, ...(mean ? { mean } : {}), ...(invStd ? { invStd } : {}) };
+  const p = manifest.preprocess;
+  const bundle: DetectorBundle = {
+    model: manifest.model,
+    preprocess: { input: p.input, scale: p.scale, grey: p.grey, resize: p.resize, range: p.range, ...(p.layout ? { layout: p.layout } : {}) },
+    fitted: new FittedFeatureCluster(state),
+    ...(manifest.calibration ? { calibration: manifest.calibration } : {}),
+    createdAt: manifest.createdAt,
+    libraryVersion: manifest.libraryVersion,
+  };
+  return { bundle, warnings };
+}
+
+/** Float32Array ⇄ little-endian bytes (the `.bin` array files). */
+export function arrayToBytes(a: Float32Array): Uint8Array {
+  const out = new Uint8Array(a.length * 4);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < a.length; i++) dv.setFloat32(i * 4, a[i]!, true);
+  return out;
+}
+
+export function bytesToArray(b: Uint8Array, field: string): Float32Array {
+  if (b.byteLength % 4 !== 0) throw new InputError(field, `has ${b.byteLength} bytes, not a multiple of 4 (float32)`);
+  const out = new Float32Array(b.byteLength / 4);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(i * 4, true);
+  return out;
+}

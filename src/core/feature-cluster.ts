@@ -1,0 +1,136 @@
+import { InputError } from './errors.js';
+import { fitKMeans, KMEANS_DEFAULTS, validateNCluster } from './kmeans.js';
+import { affine, cosineDistances, positiveMass, shortfallScores, l2Normalise, mindarmourScores, nearestCentreDistances, standardiser, topCoordinates, topMass } from './scores.js';
+import { assertFinite, type Matrix } from './tensor.js';
+
+/**
+ * The feature-cluster detector (MindArmour's OodDetectorFeatureCluster): KMeans on one layer's features of the
+ * training images; a sample's score is its distance to the nearest centre. Fitted once; scoring never refits.
+ *
+ * Score modes:
+ * - `mindarmour`: the tutorial's relative L1 distance over each centre's top-`nCluster` coordinates (parity mode).
+ * - `shortfall`: share of the nearest centre's positive activation the sample fails to reach (one-sided, all
+ *   positive coordinates). OOD images under-activate the learned features; see README "Score modes".
+ * - `euclidean`: L2 distance to the nearest centre on raw features.
+ * - `standardized`: features z-scored with the training mean/std, KMeans and L2 distance in that space.
+ * - `cosine`: features L2-normalised, KMeans on the unit sphere, score 1 − max cosine similarity.
+ */
+export const SCORE_MODES = ['mindarmour', 'shortfall', 'euclidean', 'standardized', 'cosine'] as const;
+export type ScoreMode = (typeof SCORE_MODES)[number];
+/** Chosen by measurement on the seed files and MNIST vs CIFAR-10 (see README, "Score modes"). */
+export const DEFAULT_SCORE_MODE: ScoreMode = 'standardized';
+
+export interface FeatureClusterParams {
+  readonly nCluster: number;
+  readonly score: ScoreMode;
+  readonly seed: number;
+  readonly nInit: number;
+  readonly maxIterations: number;
+}
+
+/** Fitted state: plain data, serialisable as JSON plus Float32Arrays. */
+export interface FeatureClusterState {
+  readonly kind: 'feature-cluster';
+  readonly params: FeatureClusterParams;
+  readonly dim: number;
+  readonly nTrain: number;
+  readonly inertia: number;
+  /** nCluster × dim, in the space the score mode works in (raw, standardised or unit-normalised). */
+  readonly centres: Float32Array;
+  /** Present for `standardized`: training mean and 1/std per coordinate. */
+  readonly mean?: Float32Array;
+  readonly invStd?: Float32Array;
+}
+
+export function featureClusterParams(p: Partial<FeatureClusterParams> & { nCluster: number }): FeatureClusterParams {
+  const score = p.score ?? DEFAULT_SCORE_MODE;
+  if (!SCORE_MODES.includes(score)) throw new InputError('score', `unknown score mode '${String(score)}'; expected one of ${SCORE_MODES.join(', ')}`);
+  const seed = p.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new InputError('seed', `must be an integer, got ${seed}`);
+  return { nCluster: p.nCluster, score, seed, nInit: p.nInit ?? KMEANS_DEFAULTS.nInit, maxIterations: p.maxIterations ?? KMEANS_DEFAULTS.maxIterations };
+}
+
+export class FeatureClusterDetector {
+  readonly params: FeatureClusterParams;
+
+  constructor(params: Partial<FeatureClusterParams> & { nCluster: number }) {
+    this.params = featureClusterParams(params);
+  }
+
+  fit(features: Matrix): FittedFeatureCluster {
+    const { rows, cols, data } = features;
+    if (rows === 0) throw new InputError('features', 'is empty (0 samples)');
+    validateNCluster(this.params.nCluster, rows);
+    assertFinite(data, cols, 'features', 'feature');
+    let space = data;
+    let mean: Float32Array | undefined;
+    let invStd: Float32Array | undefined;
+    if (this.params.score === 'standardized') {
+      ({ mean, invStd } = standardiser(data, rows, cols));
+      space = affine(data, rows, cols, mean, invStd);
+    } else if (this.params.score === 'cosine') {
+      space = l2Normalise(data, rows, cols);
+    }
+    const km = fitKMeans({ data: space, rows, cols }, { ...this.params, tolerance: KMEANS_DEFAULTS.tolerance });
+    const state: FeatureClusterState = {
+      kind: 'feature-cluster',
+      params: this.params,
+      dim: cols,
+      nTrain: rows,
+      inertia: km.inertia,
+      centres: km.centres,
+      ...(mean && invStd ? { mean, invStd } : {}),
+    };
+    return new FittedFeatureCluster(state);
+  }
+}
+
+export class FittedFeatureCluster {
+  readonly state: FeatureClusterState;
+  private readonly top: Int32Array | undefined;
+  private readonly mass: Float64Array | undefined;
+
+  constructor(state: FeatureClusterState) {
+    const { centres, dim, params } = state;
+    if (centres.length !== params.nCluster * dim) throw new InputError('centres', `has ${centres.length} values, expected nCluster×dim = ${params.nCluster}×${dim}`);
+    if (params.score === 'standardized' && (state.mean?.length !== dim || state.invStd?.length !== dim)) {
+      throw new InputError('mean', `standardized mode needs mean and invStd of length ${dim}`);
+    }
+    this.state = state;
+    if (params.score === 'mindarmour') {
+      this.top = topCoordinates(centres, params.nCluster, dim, params.nCluster);
+      this.mass = topMass(centres, dim, this.top, params.nCluster);
+      const zero = this.mass.findIndex((m) => !(m > 0));
+      if (zero >= 0) throw new InputError(`centres[${zero}]`, 'centre has zero mass over its top coordinates; the mindarmour score is undefined for it');
+    } else if (params.score === 'shortfall') {
+      this.mass = positiveMass(centres, params.nCluster, dim);
+      const zero = this.mass.findIndex((m) => !(m > 0));
+      if (zero >= 0) throw new InputError(`centres[${zero}]`, 'centre has no positive coordinate; the shortfall score is undefined for it (use a layer with positive activations)');
+    }
+  }
+
+  get dim(): number {
+    return this.state.dim;
+  }
+
+  /** Higher = more OOD. One score per row, in row order; throws if a feature row is not finite. */
+  score(features: Matrix): Float64Array {
+    const { rows, cols, data } = features;
+    const { dim, centres, params } = this.state;
+    if (cols !== dim) throw new InputError('features', `have ${cols} columns; the detector was fitted on ${dim}`);
+    assertFinite(data, cols, 'features', 'feature');
+    const k = params.nCluster;
+    switch (params.score) {
+      case 'mindarmour':
+        return mindarmourScores(data, rows, dim, centres, k, this.top!, this.mass!);
+      case 'shortfall':
+        return shortfallScores(data, rows, dim, centres, k, this.mass!);
+      case 'euclidean':
+        return nearestCentreDistances(data, rows, dim, centres, k, null, null);
+      case 'standardized':
+        return nearestCentreDistances(data, rows, dim, centres, k, this.state.mean!, this.state.invStd!);
+      case 'cosine':
+        return cosineDistances(data, rows, dim, centres, k);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The file-loading entry point: reads a file or an image folder and dispatches to the right decoder.
+ *
+ * Format detection looks at magic bytes first (`\x93NUMPY`, zip `PK`, gzip `1f 8b`, IDX `00 00 <type> <ndim>`, PNG,
+ * JPEG) and falls back to the file extension (`.bin` is CIFAR-10 binary, which has no magic). A directory loads every
+ * `.png`/`.jpg`/`.jpeg` file directly in it (not recursively; other files are ignored), in natural name order
+ * (see {@link naturalCompare}).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { InputError } from '../core/errors.js';
+import type { DecodedArray } from '../core/tensor.js';
+import { decodeCifarBin } from './cifar.js';
+import { gunzip, isGzip } from './gzip.js';
+import { decodeIdx, isIdx } from './idx.js';
+import { decodeImages, isJpeg, isPng } from './images.js';
+import { naturalCompare } from './natural-sort.js';
+import { decodeNpy, isNpy } from './npy.js';
+import { loadArrayFromNpz } from './npz.js';
+
+export interface LoadOptions {
+  /** Which array of an `.npz` to load; needed when the archive holds more than one. Used only for `.npz`. */
+  readonly npzKey?: string;
+  /** Images only: convert to 1 (greyscale) or 3 (RGB) channels. */
+  readonly channels?: 1 | 3;
+  /** Images only: resize every image to [height, width]. */
+  readonly size?: readonly [number, number];
+}
+
+export interface FormatInfo {
+  readonly format: string;
+  readonly extensions: readonly string[];
+  readonly detection: string;
+}
+
+/** The input formats `loadData`/`decodeBytes` understand. */
+export const SUPPORTED_FORMATS: readonly FormatInfo[] = [
+  { format: 'npy', extensions: ['.npy'], detection: 'magic \\x93NUMPY (versions 1.0, 2.0, 3.0)' },
+  { format: 'npz', extensions: ['.npz'], detection: 'zip magic PK' },
+  { format: 'idx', extensions: ['-ubyte', '.idx', '.gz'], detection: 'magic 00 00 <type> <ndim>, plain or gzip' },
+  { format: 'cifar-bin', extensions: ['.bin'], detection: 'extension only (3073-byte records)' },
+  { format: 'png', extensions: ['.png'], detection: 'PNG signature' },
+  { format: 'jpeg', extensions: ['.jpg', '.jpeg'], detection: 'JPEG SOI marker ff d8 ff' },
+  { format: 'image-folder', extensions: [], detection: 'a directory of .png/.jpg/.jpeg files' },
+];
+
+const IMAGE_EXT = /\.(png|jpe?g)$/i;
+const IDX_NAME = /(ubyte|\.idx\d*)$/i;
+
+function isZip(bytes: Uint8Array): boolean {
+  // Local file header (PK\3\4) or the end-of-central-directory record of an empty archive (PK\5\6).
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6));
+}
+
+function unknownFormat(bytes: Uint8Array, field: string, what = 'unrecognised format'): InputError {
+  const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const list = SUPPORTED_FORMATS.map((f) => `${f.format} (${f.extensions.length ? f.extensions.join(' ') + ', ' : ''}${f.detection})`).join('; ');
+  return new InputError(field, `${what} (${bytes.length} bytes, starting [${head}]); supported formats: ${list}`);
+}
+
+/**
+ * Decodes one file's bytes, detecting the format from its magic bytes and then from the extension of `name`.
+ * `name` also prefixes error fields.
+ */
+export async function decodeBytes(bytes: Uint8Array, name: string, opts: LoadOptions = {}): Promise<DecodedArray> {
+  const field = name;
+  const ext = extname(name).toLowerCase();
+  if (isNpy(bytes)) return decodeNpy(bytes, field);
+  if (isZip(bytes)) return loadArrayFromNpz(bytes, opts.npzKey, field);
+  if (isGzip(bytes)) {
+    const inner = gunzip(bytes, field);
+    const innerField = `${field}(gunzipped)`;
+    if (isNpy(inner)) return decodeNpy(inner, innerField);
+    if (isIdx(inner) || IDX_NAME.test(name.replace(/\.gz$/i, ''))) return decodeIdx(inner, innerField);
+    throw unknownFormat(inner, field, 'gzip data holding an unrecognised format');
+  }
+  if (isIdx(bytes)) return decodeIdx(bytes, field);
+  if (isPng(bytes) || isJpeg(bytes)) return decodeImages([{ name, bytes }], opts);
+  // No magic matched: the extension decides (and the decoder explains what is wrong with the bytes).
+  if (ext === '.bin') return decodeCifarBin(bytes, field);
+  if (ext === '.npy') return decodeNpy(bytes, field);
+  if (ext === '.npz') return loadArrayFromNpz(bytes, opts.npzKey, field);
+  if (IDX_NAME.test(name)) return decodeIdx(bytes, field);
+  if (IMAGE_EXT.test(name)) return decodeImages([{ name, bytes }], opts);
+  throw unknownFormat(bytes, field);
+}
+
+async function statPath(path: string, field: string): Promise<{ isDirectory(): boolean }> {
+  try {
+    return await stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(field, code === 'ENOENT' ? `no such file or directory: ${path}` : `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Names of the image files directly in `dir`, in natural order. */
+export async function listImageFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => e.name).sort(naturalCompare);
+}
+
+/**
+ * Loads a file (any format in {@link SUPPORTED_FORMATS}) or a directory of PNG/JPEG images as one array.
+ * `channels` and `size` apply to images only; `npzKey` to `.npz` archives only.
+ */
+export async function loadData(path: string, opts: LoadOptions = {}): Promise<DecodedArray> {
+  const st = await statPath(path, 'path');
+  if (st.isDirectory()) {
+    const names = await listImageFiles(path);
+    if (names.length === 0) throw new InputError('path', `directory ${path} contains no .png, .jpg or .jpeg files`);
+    const files = await Promise.all(names.map(async (name) => ({ name, bytes: new Uint8Array(await readFile(join(path, name))) })));
+    return decodeImages(files, opts);
+  }
+  const bytes = new Uint8Array(await readFile(path));
+  return decodeBytes(bytes, basename(path), opts);
+}
+
+/**
+ * Parses a 0/1 OOD label file: a `.npy` of any numeric dtype with shape [N] or [N,1], or a JSON array of numbers.
+ * Every value must be the integer 0 or 1; the error names the first index that is not.
+ */
+export function decodeLabels(bytes: Uint8Array, name: string): number[] {
+  let values: ArrayLike<unknown>;
+  if (isNpy(bytes)) {
+    const arr = decodeNpy(bytes, name);
+    const s = arr.shape;
+    if (!(s.length === 1 || (s.length === 2 && s[1] === 1))) {
+      throw new InputError(`${name}.shape`, `labels must have shape [N] or [N,1], got [${s.join(',')}]`);
+    }
+    values = arr.data;
+  } else {
+    const text = new TextDecoder('utf-8').decode(bytes).replace(/^\uFEFF/, '');
+    const looksJson = extname(name).toLowerCase() === '.json' || /^\s*\[/.test(text);
+    if (!looksJson) throw new InputError(name, 'labels must be a .npy array or a JSON array of 0/1 values');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new InputError(name, `invalid JSON: ${(e as Error).message}`, { cause: e });
+    }
+    if (!Array.isArray(parsed)) throw new InputError(name, `labels JSON must be an array, got ${parsed === null ? 'null' : typeof parsed}`);
+    values = parsed;
+  }
+  if (values.length === 0) throw new InputError(name, 'no labels (empty array)');
+  const out = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== 0 && v !== 1) {
+      throw new InputError(`labels[${i}]`, `${typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v)} in ${name} is not 0 or 1 (0 = in-distribution, 1 = OOD)`);
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Reads a label file (see {@link decodeLabels}). */
+export async function loadLabels(path: string): Promise<number[]> {
+  if ((await statPath(path, 'path')).isDirectory()) throw new InputError('path', `${path} is a directory, expected a .npy or .json label file`);
+  return decodeLabels(new Uint8Array(await readFile(path)), basename(path));
+}

@@ -1,0 +1,137 @@
+/**
+ * ONNX graph inspection and editing (onnx-proto): which tensors exist, exposing an intermediate tensor as an extra
+ * graph output so onnxruntime returns it, and the image input the model expects.
+ */
+import onnxProto from 'onnx-proto';
+import type { onnx as Onnx } from 'onnx-proto';
+import { InputError, ModelError } from '../core/errors.js';
+import type { Layout } from '../core/tensor.js';
+
+const { onnx } = onnxProto;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+
+/** The image input of a model: its name, raw shape (numbers, or symbolic names such as `N`) and layout. */
+export interface InputSpec {
+  readonly name: string;
+  readonly shape: (number | string)[];
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly layout: Layout;
+}
+
+/** Decodes ModelProto bytes; anything that is not a model with a graph is a ModelError on field `model`. */
+export function decodeModel(modelBytes: Uint8Array): Onnx.ModelProto {
+  if (!(modelBytes instanceof Uint8Array) || modelBytes.length === 0) throw new ModelError('model', 'expected the ONNX model bytes, got nothing');
+  let model: Onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(modelBytes);
+  } catch (e) {
+    throw new ModelError('model', `not an ONNX model, or truncated (${(e as Error).message}; ${modelBytes.length} bytes)`, { cause: e });
+  }
+  const g = model.graph;
+  if (!g || !g.node || g.node.length === 0 || !g.output || g.output.length === 0) {
+    throw new ModelError('model', `not an ONNX model: no graph with nodes and outputs (${modelBytes.length} bytes)`);
+  }
+  return model;
+}
+
+function graphOf(model: Onnx.ModelProto): Onnx.IGraphProto {
+  return model.graph!;
+}
+
+function initializerNames(g: Onnx.IGraphProto): Set<string> {
+  return new Set((g.initializer ?? []).map((t) => t.name ?? ''));
+}
+
+function tensorNames(g: Onnx.IGraphProto): string[] {
+  const inits = initializerNames(g);
+  const names: string[] = [];
+  const seen = new Set<string>();
+  const add = (n: string | null | undefined): void => {
+    if (n && !inits.has(n) && !seen.has(n)) {
+      seen.add(n);
+      names.push(n);
+    }
+  };
+  for (const i of g.input ?? []) add(i.name);
+  for (const node of g.node ?? []) for (const o of node.output ?? []) add(o);
+  return names;
+}
+
+/** Names of the graph inputs and of every node output, in graph order. Initializers (weights) are left out. */
+export function listTensorNames(modelBytes: Uint8Array): string[] {
+  return tensorNames(graphOf(decodeModel(modelBytes)));
+}
+
+/**
+ * Normalizes a layer name. Accepts MindArmour's spelling `'output[:Tensor]'` (and `'output:Tensor'`) as well as the
+ * bare tensor name `'output'`.
+ */
+export function parseLayerName(layer: string): string {
+  if (typeof layer !== 'string') throw new InputError('layer', `must be a tensor name string, got ${typeof layer}`);
+  const name = layer.trim().replace(/(\[:Tensor\]|:Tensor)$/, '').trim();
+  if (name === '') throw new InputError('layer', `must name a tensor, got ${JSON.stringify(layer)}`);
+  return name;
+}
+
+function unknownLayer(layer: string, available: string[]): InputError {
+  return new InputError('layer', `no tensor named ${JSON.stringify(layer)} in the model; available: ${available.join(', ')}`);
+}
+
+/**
+ * Returns a copy of the model in which each named tensor is also a graph output. Tensors that already are outputs are
+ * left alone. The output's type comes from `value_info` when the model has it, otherwise float32 with unknown shape.
+ */
+export function exposeOutputs(modelBytes: Uint8Array, names: string[]): Uint8Array {
+  const model = decodeModel(modelBytes);
+  const g = graphOf(model);
+  const available = tensorNames(g);
+  const wanted = names.map(parseLayerName);
+  for (const n of wanted) if (!available.includes(n)) throw unknownLayer(n, available);
+
+  const outputs = g.output ?? [];
+  const isOutput = new Set(outputs.map((o) => o.name ?? ''));
+  const inputs = new Set((g.input ?? []).map((i) => i.name ?? ''));
+  let changed = false;
+  for (const n of wanted) {
+    if (isOutput.has(n)) continue;
+    const info = (g.valueInfo ?? []).find((v) => v.name === n && v.type?.tensorType);
+    const inputInfo = inputs.has(n) ? (g.input ?? []).find((i) => i.name === n) : undefined;
+    outputs.push(info ?? inputInfo ?? { name: n, type: { tensorType: { elemType: FLOAT } } });
+    if (info) g.valueInfo = (g.valueInfo ?? []).filter((v) => v !== info);
+    isOutput.add(n);
+    changed = true;
+  }
+  if (!changed) return modelBytes;
+  g.output = outputs;
+  return onnx.ModelProto.encode(model).finish();
+}
+
+function dimOf(d: Onnx.TensorShapeProto.IDimension): number | string {
+  if (d.dimValue !== undefined && d.dimValue !== null && (d.dimParam ?? '') === '') {
+    const n = Number(String(d.dimValue));
+    if (Number.isSafeInteger(n) && n > 0) return n;
+  }
+  return d.dimParam || '?';
+}
+
+/** The first graph input that is not an initializer, with its channels/height/width and layout (NCHW or NHWC). */
+export function inputSpec(modelBytes: Uint8Array): InputSpec {
+  const g = graphOf(decodeModel(modelBytes));
+  const inits = initializerNames(g);
+  const input = (g.input ?? []).find((i) => i.name && !inits.has(i.name));
+  if (!input) throw new ModelError('model.input', 'the graph has no input');
+  const name = input.name!;
+  const tt = input.type?.tensorType;
+  if (!tt) throw new ModelError('model.input', `input ${JSON.stringify(name)} is not a tensor`);
+  if (tt.elemType !== FLOAT) throw new ModelError('model.input', `input ${JSON.stringify(name)} has element type ${tt.elemType}; only float32 image inputs are supported`);
+  const shape = (tt.shape?.dim ?? []).map(dimOf);
+  const at = (i: number): number => (typeof shape[i] === 'number' ? (shape[i] as number) : -1);
+  const describe = `input ${JSON.stringify(name)} has shape [${shape.join(',')}]`;
+  if (shape.length !== 4) throw new ModelError('model.input', `${describe}; expected a rank-4 image batch (NCHW or NHWC)`);
+  const ch = new Set([1, 3, 4]);
+  if (ch.has(at(1)) && at(2) > 4 && at(3) > 4) return { name, shape, channels: at(1), height: at(2), width: at(3), layout: 'NCHW' };
+  if (ch.has(at(3)) && at(1) > 4 && at(2) > 4) return { name, shape, channels: at(3), height: at(1), width: at(2), layout: 'NHWC' };
+  throw new ModelError('model.input', `${describe}; cannot tell NCHW from NHWC (need 1, 3 or 4 channels and fixed height and width > 4)`);
+}

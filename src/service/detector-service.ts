@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto';
+import type { Calibration, DetectorBundle } from '../core/bundle.js';
+import { InputError, NotFittedError } from '../core/errors.js';
+import { FeatureClusterDetector, type ScoreMode } from '../core/feature-cluster.js';
+import { defaultPreprocess, toModelInput, type ScaleRule } from '../core/preprocess.js';
+import type { DecodedArray, Layout, Matrix } from '../core/tensor.js';
+import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
+import { FeatureExtractor } from '../model/extract.js';
+import { inputSpec, parseLayerName } from '../model/graph.js';
+import type { WarnLogger } from '../model/session.js';
+import { LIBRARY_VERSION } from '../version.js';
+
+/**
+ * The detector workflow, shared by the CLI, the queue processor, the HTTP handlers and the compatibility class:
+ * decoded data → preprocessing (recorded in the detector) → named-layer features → core detector / threshold.
+ * No maths here: it composes src/core and src/model.
+ */
+export interface RuntimeOptions {
+  readonly batchSize?: number;
+  readonly executionProviders?: string[];
+  readonly intraOpNumThreads?: number;
+  readonly logger?: WarnLogger;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface FitRequest extends RuntimeOptions {
+  readonly model: Uint8Array;
+  /** Where the model lives in the detector's store (recorded in the manifest). */
+  readonly modelKey: string;
+  readonly data: DecodedArray;
+  readonly layer: string;
+  readonly nCluster: number;
+  readonly score?: ScoreMode;
+  readonly seed?: number;
+  readonly layout?: Layout;
+  readonly scale?: ScaleRule;
+}
+
+export function sha256Hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+const extractors = new Map<string, Promise<FeatureExtractor>>();
+const MAX_CACHED_EXTRACTORS = 8;
+
+/** Cached per (model hash, layer, batch size, providers, threads): a warm worker or handler reuses its ORT session. */
+export function getExtractor(model: Uint8Array, layer: string, opts: RuntimeOptions = {}, modelSha = sha256Hex(model)): Promise<FeatureExtractor> {
+  const key = JSON.stringify([modelSha, parseLayerName(layer), opts.batchSize ?? 256, opts.executionProviders ?? [], opts.intraOpNumThreads ?? 0]);
+  let p = extractors.get(key);
+  if (!p) {
+    if (extractors.size >= MAX_CACHED_EXTRACTORS) {
+      const [oldest, old] = extractors.entries().next().value as [string, Promise<FeatureExtractor>];
+      extractors.delete(oldest);
+      void old.then((e) => e.close(), () => undefined);
+    }
+    p = FeatureExtractor.create(model, {
+      layer,
+      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
+      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
+    extractors.set(key, p);
+    p.catch(() => extractors.delete(key));
+  }
+  return p;
+}
+
+export async function closeExtractors(): Promise<void> {
+  const all = [...extractors.values()];
+  extractors.clear();
+  await Promise.all(all.map((p) => p.then((e) => e.close(), () => undefined)));
+}
+
+/** Features of `data` for a fitted detector, preprocessed exactly as at fit time. */
+export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}, field = 'data'): Promise<Matrix> {
+  const sha = sha256Hex(model);
+  if (sha !== bundle.model.sha256) throw new InputError('model', `model sha256 ${sha.slice(0, 12)}… differs from the one the detector was fitted with (${bundle.model.sha256.slice(0, 12)}…)`);
+  const input = toModelInput(data, bundle.preprocess, field);
+  const ex = await getExtractor(model, bundle.model.layer, { ...opts, batchSize: opts.batchSize ?? bundle.model.batchSize }, sha);
+  return ex.extract(input, opts.onProgress);
+}
+
+export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
+  const detector = new FeatureClusterDetector({ nCluster: req.nCluster, ...(req.score ? { score: req.score } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}) });
+  const spec = inputSpec(req.model);
+  const preprocess = defaultPreprocess(
+    { channels: spec.channels, height: spec.height, width: spec.width },
+    { ...(req.layout ? { layout: req.layout } : {}), ...(req.scale !== undefined ? { scale: req.scale } : {}) },
+  );
+  const input = toModelInput(req.data, preprocess, 'train');
+  const sha = sha256Hex(req.model);
+  const layer = parseLayerName(req.layer);
+  const batchSize = req.batchSize ?? 256;
+  const ex = await getExtractor(req.model, layer, { ...req, batchSize }, sha);
+  const features = await ex.extract(input, req.onProgress);
+  const fitted = detector.fit(features);
+  return {
+    model: { key: req.modelKey, sha256: sha, layer, batchSize },
+    preprocess,
+    fitted,
+    createdAt: new Date().toISOString(),
+    libraryVersion: LIBRARY_VERSION,
+  };
+}
+
+export async function scoreData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}): Promise<Float64Array> {
+  return bundle.fitted.score(await detectorFeatures(bundle, model, data, opts));
+}
+
+export interface CalibrateRequest extends RuntimeOptions {
+  readonly data: DecodedArray;
+  readonly oodLabels: ArrayLike<number>;
+  /** MindArmour's grid step (0.01 reproduces the tutorial); omitted = exact search. */
+  readonly grid?: number;
+}
+
+/** Chooses the accuracy-maximising threshold on a labelled eval set; returns a new bundle carrying it. */
+export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Array, req: CalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
+  const n = req.data.shape[0] ?? 0;
+  const labels = validateLabels(req.oodLabels, n);
+  const scores = await scoreData(bundle, model, req.data, req);
+  const fit = req.grid === undefined ? exactThreshold(scores, labels) : gridThreshold(scores, labels, req.grid);
+  const flags = applyThreshold(scores, fit.threshold);
+  let nOod = 0;
+  let flagged = 0;
+  let idFlagged = 0;
+  for (let i = 0; i < n; i++) {
+    nOod += labels[i]!;
+    flagged += flags[i]!;
+    if (!labels[i]) idFlagged += flags[i]!;
+  }
+  const calibration: Calibration = { ...fit, nEval: n, nOod, flaggedRate: flagged / n, idFlaggedRate: idFlagged / (n - nOod) };
+  return { bundle: { ...bundle, calibration, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION }, scores };
+}
+
+export interface Prediction {
+  readonly threshold: number;
+  readonly result: number[];
+  readonly scores: number[];
+}
+
+/** 0/1 per input sample, in input order, plus the scores; `threshold` overrides the calibrated one. */
+export async function predictData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions & { threshold?: number } = {}): Promise<Prediction> {
+  const threshold = opts.threshold ?? bundle.calibration?.threshold;
+  if (threshold === undefined) throw new NotFittedError('threshold', 'the detector has no threshold; calibrate it or pass one');
+  const scores = await scoreData(bundle, model, data, opts);
+  const result = applyThreshold(scores, threshold);
+  return { threshold, result: Array.from(result), scores: Array.from(scores) };
+}

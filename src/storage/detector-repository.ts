@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle } from '../core/bundle.js';
+import { InputError, NotFoundError, StorageError } from '../core/errors.js';
+import { LIBRARY_VERSION } from '../version.js';
+import type { ObjectStore } from './object-store.js';
+
+/**
+ * Versioned detector state under one prefix of an ObjectStore:
+ *
+ *   <prefix>v<n>/<array>.bin       written first
+ *   <prefix>v<n>/manifest.json     written last: a version exists iff its manifest does
+ *   <prefix>current.json           {"version":n,"fence":f} — moved only after the version is complete
+ *
+ * A version is never overwritten. Version numbers and pointer moves go through a `VersionCoordinator`, which makes
+ * "allocate n" and "move the pointer if nobody moved it past me" atomic (in-process for the CLI, Redis for the
+ * service; see src/storage/redis-coordinator.ts).
+ */
+export interface VersionCoordinator {
+  /** A fresh version number for this detector, never handed out before. */
+  nextVersion(detectorKey: string, store: ObjectStore): Promise<number>;
+  /**
+   * Runs `write(fence)` while holding the detector's pointer lock; `fence` is a token strictly greater than any
+   * earlier one, written into the pointer so a stale holder is detectable.
+   */
+  withPointerLock<T>(detectorKey: string, write: (fence: number) => Promise<T>): Promise<T>;
+}
+
+const pointerSchema = z.object({ version: z.number().int().positive(), fence: z.number().int().nonnegative(), updatedAt: z.string() });
+export type Pointer = z.infer<typeof pointerSchema>;
+
+/** In-process coordinator: correct for one process (the CLI, tests, the demo). */
+export class LocalCoordinator implements VersionCoordinator {
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private fence = 0;
+
+  async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
+    return this.serialise(`v:${detectorKey}`, async () => {
+      const keys = await store.list(detectorKey);
+      let max = 0;
+      for (const { key } of keys) {
+        const m = /^v(\d+)\//.exec(key.slice(detectorKey.length));
+        if (m) max = Math.max(max, Number(m[1]));
+      }
+      const claimed = this.claimed.get(detectorKey) ?? 0;
+      const n = Math.max(max, claimed) + 1;
+      this.claimed.set(detectorKey, n);
+      return n;
+    });
+  }
+
+  private readonly claimed = new Map<string, number>();
+
+  withPointerLock<T>(detectorKey: string, write: (fence: number) => Promise<T>): Promise<T> {
+    return this.serialise(`p:${detectorKey}`, () => write(++this.fence + Date.now() * 1000));
+  }
+
+  private serialise<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.chains.set(key, next.catch(() => undefined));
+    return next;
+  }
+}
+
+export interface LoadedDetector {
+  readonly bundle: DetectorBundle;
+  readonly version: number;
+  readonly warnings: string[];
+}
+
+export class DetectorRepository {
+  constructor(
+    readonly store: ObjectStore,
+    private readonly coordinator: VersionCoordinator = new LocalCoordinator(),
+  ) {}
+
+  /** Writes a new immutable version and points `current` at it. Returns the version number. */
+  async save(prefix: string, bundle: DetectorBundle): Promise<number> {
+    const { manifest, arrays } = toStored(bundle);
+    const version = await this.coordinator.nextVersion(prefix, this.store);
+    const dir = `${prefix}v${version}/`;
+    if (await this.store.head(`${dir}manifest.json`)) throw new StorageError(dir, 'version already exists; refusing to overwrite');
+    for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
+    await this.store.put(`${dir}manifest.json`, new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
+    await this.coordinator.withPointerLock(prefix, async (fence) => {
+      const cur = await this.readPointer(prefix);
+      if (cur && cur.fence >= fence) throw new StorageError(`${prefix}current.json`, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
+      const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
+      await this.store.put(`${prefix}current.json`, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
+    });
+    return version;
+  }
+
+  async readPointer(prefix: string): Promise<Pointer | undefined> {
+    const b = await this.store.get(`${prefix}current.json`);
+    if (!b) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(b));
+    } catch {
+      throw new StorageError(`${prefix}current.json`, 'is not valid JSON');
+    }
+    const r = pointerSchema.safeParse(json);
+    if (!r.success) throw new StorageError(`${prefix}current.json`, `is malformed: ${r.error.issues[0]!.message}`);
+    return r.data;
+  }
+
+  /** Loads the current version (or the given one). */
+  async load(prefix: string, version?: number): Promise<LoadedDetector> {
+    let v = version;
+    if (v === undefined) {
+      const ptr = await this.readPointer(prefix);
+      if (!ptr) throw new NotFoundError('detector', `no detector at ${this.store.location}/${prefix} (current.json is missing)`);
+      v = ptr.version;
+    }
+    const dir = `${prefix}v${v}/`;
+    const mb = await this.store.get(`${dir}manifest.json`);
+    if (!mb) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(mb));
+    } catch {
+      throw new InputError(`${dir}manifest.json`, 'is not valid JSON');
+    }
+    const manifest = parseManifest(json, `${dir}manifest.json`);
+    const arrays = new Map<string, Float32Array>();
+    for (const ref of Object.values(manifest.arrays)) {
+      const b = await this.store.get(dir + ref.file);
+      if (!b) throw new StorageError(dir + ref.file, 'array file is missing');
+      arrays.set(ref.file, bytesToArray(b, dir + ref.file));
+    }
+    const { bundle, warnings } = fromStored(manifest, arrays, LIBRARY_VERSION);
+    return { bundle, version: v, warnings };
+  }
+}

@@ -1,0 +1,90 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { ConflictError, InputError, StorageError } from '../core/errors.js';
+import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
+
+/** An ObjectStore over a local directory. Writes go to a temp file, are fsynced and renamed into place (atomic). */
+export class LocalDirStore implements ObjectStore {
+  constructor(readonly root: string) {}
+
+  get location(): string {
+    return `dir:${this.root}`;
+  }
+
+  private path(key: string): string {
+    if (!isSafeKey(key)) throw new InputError('key', `'${key}' is not a safe relative key`);
+    return join(this.root, ...key.split('/'));
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const b = await readFile(this.path(key));
+      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw new StorageError(key, `cannot read from ${this.location}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const b = await this.get(key);
+    if (!b) return undefined;
+    return { key, size: b.byteLength, etag: createHash('md5').update(b).digest('hex') };
+  }
+
+  async put(key: string, bytes: Uint8Array, opts: { ifNoneMatch?: boolean } = {}): Promise<void> {
+    const p = this.path(key);
+    try {
+      await mkdir(dirname(p), { recursive: true });
+      const tmp = `${p}.tmp-${randomUUID()}`;
+      const fh = await open(tmp, 'wx');
+      try {
+        await fh.writeFile(bytes);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (opts.ifNoneMatch) {
+        const exists = await stat(p).then(() => true, () => false);
+        if (exists) {
+          await rm(tmp, { force: true });
+          throw new ConflictError(key, 'already exists');
+        }
+      }
+      await rename(tmp, p);
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      throw new StorageError(key, `cannot write to ${this.location}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  async list(prefix: string, opts: { after?: string; limit?: number } = {}): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw new StorageError(prefix, `cannot list ${this.location}: ${(e as Error).message}`, { cause: e });
+      }
+      for (const ent of entries) {
+        const full = join(dir, ent.name);
+        if (ent.isDirectory()) await walk(full);
+        else if (ent.isFile() && !ent.name.includes('.tmp-')) {
+          const key = relative(this.root, full).split(sep).join('/');
+          if (key.startsWith(prefix)) out.push({ key, size: (await stat(full)).size });
+        }
+      }
+    };
+    await walk(this.root);
+    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const from = opts.after === undefined ? out : out.filter((o) => o.key > opts.after!);
+    return opts.limit === undefined ? from : from.slice(0, opts.limit);
+  }
+}

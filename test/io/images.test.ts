@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { decodeImages } from '../../src/io/images.js';
+import { loadData } from '../../src/io/load.js';
+import { naturalCompare } from '../../src/io/natural-sort.js';
+import { REPO } from '../helpers/paths.js';
+import { rejectsInput } from './assert-input.js';
+
+/** Deterministic pixels: value depends on position, channel and a seed. */
+function pixels(h: number, w: number, c: number, seed: number): Uint8Array {
+  const out = new Uint8Array(h * w * c);
+  for (let i = 0; i < out.length; i++) out[i] = (i * 31 + seed * 17) % 256;
+  return out;
+}
+
+async function png(h: number, w: number, c: 1 | 3 | 4, seed: number): Promise<Uint8Array> {
+  const img = sharp(pixels(h, w, c, seed), { raw: { width: w, height: h, channels: c } });
+  return new Uint8Array(await (c === 1 ? img.toColourspace('b-w') : img).png().toBuffer());
+}
+
+async function jpeg(h: number, w: number, seed: number): Promise<Uint8Array> {
+  // A smooth gradient so that lossy compression stays close.
+  const raw = new Uint8Array(h * w * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) raw[(y * w + x) * 3 + c] = (x * 4 + y * 2 + c * 40 + seed) % 200;
+  const buf = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  return new Uint8Array(buf);
+}
+
+describe('decodeImages', () => {
+  it('PNG round trip is exact (RGB, NHWC)', async () => {
+    const a = await decodeImages([
+      { name: 'a.png', bytes: await png(5, 7, 3, 1) },
+      { name: 'b.png', bytes: await png(5, 7, 3, 2) },
+    ]);
+    assert.deepEqual(a.shape, [2, 5, 7, 3]);
+    assert.equal(a.dtype, 'uint8');
+    assert.equal(a.layout, 'NHWC');
+    assert.deepEqual(Array.from(a.data.subarray(0, 105)), Array.from(pixels(5, 7, 3, 1)));
+    assert.deepEqual(Array.from(a.data.subarray(105)), Array.from(pixels(5, 7, 3, 2)));
+  });
+
+  it('greyscale PNGs give one channel exactly; mixed batches become RGB with the grey plane replicated', async () => {
+    const grey = await png(4, 4, 1, 3);
+    const a = await decodeImages([{ name: 'g.png', bytes: grey }]);
+    assert.deepEqual(a.shape, [1, 4, 4, 1]);
+    assert.deepEqual(Array.from(a.data), Array.from(pixels(4, 4, 1, 3)));
+    const b = await decodeImages([{ name: 'rgb.png', bytes: await png(4, 4, 3, 1) }, { name: 'g.png', bytes: grey }]);
+    assert.deepEqual(b.shape, [2, 4, 4, 3]);
+    const g = pixels(4, 4, 1, 3);
+    for (let p = 0; p < 16; p++) for (let c = 0; c < 3; c++) assert.equal(b.data[48 + p * 3 + c], g[p]);
+  });
+
+  it('drops alpha and converts to the requested channel count', async () => {
+    const rgba = await png(3, 3, 4, 5);
+    const rgb = await decodeImages([{ name: 'x.png', bytes: rgba }]);
+    assert.deepEqual(rgb.shape, [1, 3, 3, 3]);
+    const src = pixels(3, 3, 4, 5);
+    for (let p = 0; p < 9; p++) for (let c = 0; c < 3; c++) assert.equal(rgb.data[p * 3 + c], src[p * 4 + c]);
+    const one = await decodeImages([{ name: 'x.png', bytes: rgba }], { channels: 1 });
+    assert.deepEqual(one.shape, [1, 3, 3, 1]);
+    const three = await decodeImages([{ name: 'g.png', bytes: await png(3, 3, 1, 1) }], { channels: 3 });
+    assert.deepEqual(three.shape, [1, 3, 3, 3]);
+    assert.equal(three.data[0], three.data[1]);
+  });
+
+  it('decodes JPEG close to the original pixels', async () => {
+    const a = await decodeImages([{ name: 'p.jpg', bytes: await jpeg(16, 16, 0) }]);
+    assert.deepEqual(a.shape, [1, 16, 16, 3]);
+    let err = 0;
+    for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) for (let c = 0; c < 3; c++) err += Math.abs(a.data[(y * 16 + x) * 3 + c]! - ((x * 4 + y * 2 + c * 40) % 200));
+    assert.ok(err / 768 < 3, `mean absolute error ${err / 768}`);
+  });
+
+  it('resizes to size [h, w] and then accepts mixed sizes', async () => {
+    const a = await decodeImages(
+      [{ name: 'a.png', bytes: await png(10, 20, 3, 1) }, { name: 'b.jpg', bytes: await jpeg(16, 16, 1) }],
+      { size: [8, 6] },
+    );
+    assert.deepEqual(a.shape, [2, 8, 6, 3]);
+  });
+
+  it('names the first file whose size differs when no size is given', async () => {
+    const files = [
+      { name: 'a.png', bytes: await png(4, 4, 3, 1) },
+      { name: 'b.png', bytes: await png(4, 4, 3, 2) },
+      { name: 'c.png', bytes: await png(5, 4, 3, 3) },
+      { name: 'd.png', bytes: await png(6, 6, 3, 3) },
+    ];
+    await rejectsInput(decodeImages(files), 'files[2]', /'c\.png' is 5×4/, /'a\.png' is 4×4/, /pass size/);
+  });
+
+  it('names corrupt and non-image files', async () => {
+    const good = await png(4, 4, 3, 1);
+    await rejectsInput(
+      decodeImages([{ name: 'ok.png', bytes: good }, { name: 'cut.png', bytes: good.subarray(0, 40) }]),
+      'files[1]', /'cut\.png' could not be decoded/,
+    );
+    const j = await jpeg(16, 16, 0);
+    await rejectsInput(decodeImages([{ name: 'cut.jpg', bytes: j.subarray(0, j.length - 60) }]), 'files[0]', /'cut\.jpg' could not be decoded/);
+    await rejectsInput(decodeImages([{ name: 'notes.png', bytes: new TextEncoder().encode('hello') }]), 'files[0]', /'notes\.png' is not a PNG or JPEG/, /68 65 6c 6c/);
+  });
+
+  it('validates its options and input list', async () => {
+    await rejectsInput(decodeImages([]), 'files', /no images/);
+    const f = [{ name: 'a.png', bytes: await png(2, 2, 3, 1) }];
+    await rejectsInput(decodeImages(f, { channels: 2 as 1 }), 'channels', /1 or 3/);
+    await rejectsInput(decodeImages(f, { size: [0, 4] }), 'size', /\[height, width\]/);
+  });
+
+  it('importing src/io does not load sharp', () => {
+    const script = `await import('./src/io/index.ts');
+      const libs = process.report.getReport().sharedObjects.filter((s) => /sharp|vips/.test(s));
+      console.log(JSON.stringify(libs));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), []);
+  });
+});
+
+describe('image folders', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'imagedrift-io-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('loads .png/.jpg files in natural name order (img2 < img10), ignoring other files', async () => {
+    const folder = join(dir, 'natural');
+    await mkdir(folder);
+    // Each image is a flat 2×2 grey level that identifies it.
+    const flat = async (v: number): Promise<Buffer> => sharp(new Uint8Array(4).fill(v), { raw: { width: 2, height: 2, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+    await writeFile(join(folder, 'img10.png'), await flat(10));
+    await writeFile(join(folder, 'img2.png'), await flat(2));
+    await writeFile(join(folder, 'img1.PNG'), await flat(1));
+    await writeFile(join(folder, 'readme.txt'), 'not an image');
+    const a = await loadData(folder);
+    assert.deepEqual(a.shape, [3, 2, 2, 1]);
+    assert.deepEqual([a.data[0], a.data[4], a.data[8]], [1, 2, 10]);
+  });
+
+  it('rejects a folder without images', async () => {
+    const folder = join(dir, 'empty');
+    await mkdir(folder);
+    await rejectsInput(loadData(folder), 'path', /contains no \.png, \.jpg or \.jpeg files/);
+  });
+});
+
+describe('naturalCompare', () => {
+  it('orders digit runs numerically and everything else by code unit', () => {
+    const names = ['img10.png', 'img2.png', 'img1.png', 'img02.png', 'Img3.png', 'img1a.png', 'a', 'img'];
+    assert.deepEqual([...names].sort(naturalCompare), ['Img3.png', 'a', 'img', 'img1.png', 'img1a.png', 'img02.png', 'img2.png', 'img10.png']);
+    assert.ok(naturalCompare('x99999999999999999999', 'x100000000000000000000') < 0);
+    assert.equal(naturalCompare('same', 'same'), 0);
+  });
+});

@@ -1,0 +1,90 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelError } from '../../src/core/errors.js';
+import { readCheckpoint } from '../../src/model/ckpt.js';
+import { SEED } from '../helpers/paths.js';
+
+const CKPT = readFileSync(join(SEED, 'checkpoint_lenet-10_1875.ckpt'));
+
+/** Encodes a protobuf length-delimited field (wire type 2); lengths < 2^14 only. */
+function lenField(field: number, body: Uint8Array): Uint8Array {
+  const len = body.length < 128 ? [body.length] : [(body.length & 0x7f) | 0x80, body.length >> 7];
+  return Uint8Array.from([(field << 3) | 2, ...len, ...body]);
+}
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+function entry(tag: string, dims: number[], type: string, content: Uint8Array): Uint8Array {
+  const tensor = Uint8Array.from([...dims.flatMap((d) => [0x08, d]), ...lenField(2, utf8(type)), ...lenField(3, content)]);
+  return lenField(1, Uint8Array.from([...lenField(1, utf8(tag)), ...lenField(2, tensor)]));
+}
+
+describe('readCheckpoint', () => {
+  it('reads the seed LeNet5 checkpoint with the tags and dims of the seed README', () => {
+    const m = readCheckpoint(CKPT);
+    const expected: Record<string, number[]> = {
+      'conv1.weight': [6, 1, 5, 5],
+      'conv2.weight': [16, 6, 5, 5],
+      'fc1.weight': [120, 400],
+      'fc1.bias': [120],
+      'fc2.weight': [84, 120],
+      'fc2.bias': [84],
+      'fc3.weight': [10, 84],
+      'fc3.bias': [10],
+    };
+    for (const [tag, dims] of Object.entries(expected)) {
+      const t = m.get(tag);
+      assert.ok(t, `missing ${tag}`);
+      assert.deepEqual(t.dims, dims);
+      assert.equal(t.type, 'Float32');
+      assert.equal(t.data.length, dims.reduce((a, b) => a * b, 1));
+      assert.ok(t.data.every(Number.isFinite));
+      assert.ok(t.data.some((v) => v !== 0));
+    }
+    for (const tag of Object.keys(expected)) assert.deepEqual(m.get(`moments.${tag}`)?.dims, expected[tag]);
+    assert.equal(m.size, 18);
+    // Optimizer scalars are stored as Float64 with dims [0].
+    assert.deepEqual(m.get('learning_rate')?.dims, []);
+    assert.equal(m.get('learning_rate')?.type, 'Float64');
+    assert.ok(Math.abs(m.get('learning_rate')!.data[0]! - 0.001) < 1e-9);
+    assert.ok(Math.abs(m.get('momentum')!.data[0]! - 0.9) < 1e-6);
+  });
+
+  it('decodes little-endian values from unaligned content', () => {
+    const content = new Uint8Array(8);
+    new DataView(content.buffer).setFloat32(0, 1.5, true);
+    new DataView(content.buffer).setFloat32(4, -2.25, true);
+    const m = readCheckpoint(Uint8Array.from([...entry('a', [2], 'Float32', content), ...entry('b', [1, 1], 'Int32', Uint8Array.of(7, 0, 0, 0))]));
+    assert.deepEqual([...m.get('a')!.data], [1.5, -2.25]);
+    assert.deepEqual([...m.get('b')!.data], [7]);
+  });
+
+  it('rejects a checkpoint truncated in the middle of a tensor', () => {
+    for (const n of [50, 1000, 200_000, CKPT.length - 1]) {
+      assert.throws(() => readCheckpoint(CKPT.subarray(0, n)), (e: unknown) => e instanceof ModelError && e.field === 'checkpoint' && /truncated/.test(e.detail));
+    }
+  });
+
+  it('rejects garbage, empty input and a checkpoint without tensors', () => {
+    const garbage = new Uint8Array(4096);
+    let s = 12345;
+    for (let i = 0; i < garbage.length; i++) garbage[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+    assert.throws(() => readCheckpoint(garbage), (e: unknown) => e instanceof ModelError && e.field?.startsWith('checkpoint') === true);
+    assert.throws(() => readCheckpoint(new Uint8Array(0)), (e: unknown) => e instanceof ModelError && e.field === 'checkpoint');
+    assert.throws(() => readCheckpoint(utf8('{"not": "a checkpoint"}')), (e: unknown) => e instanceof ModelError);
+  });
+
+  it('names the tensor whose content does not match its dims', () => {
+    const bytes = entry('fc9.weight', [3, 2], 'Float32', new Uint8Array(20));
+    assert.throws(
+      () => readCheckpoint(bytes),
+      (e: unknown) => e instanceof ModelError && e.field === 'fc9.weight' && /20 bytes, expected 24/.test(e.detail),
+    );
+  });
+
+  it('names the tensor with an unknown tensor_type and rejects duplicate tags', () => {
+    assert.throws(() => readCheckpoint(entry('x', [1], 'Complex64', new Uint8Array(8))), (e: unknown) => e instanceof ModelError && e.field === 'x' && /Complex64/.test(e.detail));
+    const one = entry('x', [1], 'Float32', new Uint8Array(4));
+    assert.throws(() => readCheckpoint(Uint8Array.from([...one, ...one])), (e: unknown) => e instanceof ModelError && e.field === 'x' && /twice/.test(e.detail));
+  });
+});
