@@ -18,7 +18,7 @@ import { assertFinite, type Matrix } from './tensor.js';
 export const SCORE_MODES = ['mindarmour', 'shortfall', 'euclidean', 'standardized', 'cosine'] as const;
 export type ScoreMode = (typeof SCORE_MODES)[number];
 /** Chosen by measurement on the seed files and MNIST vs CIFAR-10 (see README, "Score modes"). */
-export const DEFAULT_SCORE_MODE: ScoreMode = 'standardized';
+export const DEFAULT_SCORE_MODE: ScoreMode = 'shortfall';
 
 export interface FeatureClusterParams {
   readonly nCluster: number;

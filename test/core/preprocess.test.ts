@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { InputError } from '../../src/core/errors.js';
+import { defaultPreprocess, resizeBilinear, toModelInput } from '../../src/core/preprocess.js';
+import type { DecodedArray } from '../../src/core/tensor.js';
+import { decodeNpy } from '../../src/io/npy.js';
+import { SEED } from '../helpers/paths.js';
+
+const lenet = defaultPreprocess({ channels: 1, height: 32, width: 32 });
+const isInput = (field: RegExp | string, msg?: RegExp) => (e: unknown) =>
+  e instanceof InputError && (typeof field === 'string' ? e.field === field : field.test(e.field ?? '')) && (!msg || msg.test(e.message));
+
+describe('toModelInput', () => {
+  it('passes the tutorial arrays (1×32×32 float in [0,1]) through unchanged', () => {
+    const a = decodeNpy(new Uint8Array(readFileSync(join(SEED, 'concept_test_lenet1.npy'))));
+    const t = toModelInput(a, lenet);
+    assert.deepEqual(t.shape, [100, 1, 32, 32]);
+    assert.deepEqual(t.data, a.data);
+  });
+
+  it('resizes 28×28 uint8 to 32×32 and scales by 1/255', () => {
+    const data = new Float32Array(2 * 28 * 28).fill(255);
+    const t = toModelInput({ data, shape: [2, 28, 28], dtype: 'uint8' }, lenet);
+    assert.deepEqual(t.shape, [2, 1, 32, 32]);
+    assert.ok(t.data.every((v) => Math.abs(v - 1) < 1e-6));
+  });
+
+  it('converts RGB to grey with BT.601 weights, in NCHW and NHWC', () => {
+    const nchw: DecodedArray = { data: Float32Array.from([...new Array(1024).fill(255), ...new Array(1024).fill(0), ...new Array(1024).fill(0)]), shape: [1, 3, 32, 32], dtype: 'uint8' };
+    assert.ok(Math.abs(toModelInput(nchw, lenet).data[5]! - 0.299) < 1e-6);
+    const nhwc: DecodedArray = { data: Float32Array.from({ length: 3072 }, (_, i) => (i % 3 === 1 ? 255 : 0)), shape: [1, 32, 32, 3], dtype: 'uint8' };
+    assert.ok(Math.abs(toModelInput(nhwc, lenet).data[7]! - 0.587) < 1e-6);
+  });
+
+  it('bilinear upsampling uses half-pixel centres (2→4 matches OpenCV/PIL)', () => {
+    const out = new Float32Array(4);
+    resizeBilinear(Float32Array.from([0, 1]), 1, 2, out, 1, 4);
+    assert.deepEqual(Array.from(out), [0, 0.25, 0.75, 1]);
+  });
+
+  it('never guesses an ambiguous layout', () => {
+    const a: DecodedArray = { data: new Float32Array(3 * 32 * 3), shape: [1, 3, 32, 3], dtype: 'float32' };
+    assert.throws(() => toModelInput(a, lenet), isInput('data', /ambiguous/));
+    assert.doesNotThrow(() => toModelInput(a, { ...lenet, layout: 'NHWC' }));
+  });
+
+  it('rejects wrong rank, empty arrays, bad channel counts, NaN/Inf and out-of-range floats, naming the sample', () => {
+    assert.throws(() => toModelInput({ data: new Float32Array(4), shape: [4], dtype: 'float32' }, lenet), isInput('data', /rank/));
+    assert.throws(() => toModelInput({ data: new Float32Array(0), shape: [0, 32, 32], dtype: 'float32' }, lenet), isInput('data', /empty/));
+    assert.throws(() => toModelInput({ data: new Float32Array(2 * 32 * 32), shape: [1, 2, 32, 32], dtype: 'float32' }, { ...lenet, layout: 'NCHW' }), isInput('data', /channels/));
+    const nan = new Float32Array(2 * 1024);
+    nan[1024 + 5] = Number.NaN;
+    assert.throws(() => toModelInput({ data: nan, shape: [2, 1, 32, 32], dtype: 'float32' }, lenet), isInput('data[1]', /NaN/));
+    const inf = new Float32Array(1024);
+    inf[0] = Infinity;
+    assert.throws(() => toModelInput({ data: inf, shape: [1, 32, 32], dtype: 'float32' }, lenet), isInput('data[0]', /infinite/));
+    const big = new Float32Array(1024).fill(255);
+    assert.throws(() => toModelInput({ data: big, shape: [1, 32, 32], dtype: 'float32' }, lenet), isInput('data[0]', /outside \[0, 1\]/));
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * Acceptance on the tutorial's own files (../shared/seed-example): parity with MindArmour, the recommended
+ * configuration, determinism, and the compatibility class.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { OodDetectorFeatureCluster } from '../src/compat/mindarmour.js';
+import { DEFAULT_SCORE_MODE } from '../src/core/feature-cluster.js';
+import { accuracy } from '../src/core/metrics.js';
+import type { DecodedArray } from '../src/core/tensor.js';
+import { RECOMMENDED_LAYER } from '../src/cli/demo.js';
+import { decodeNpy } from '../src/io/npy.js';
+import { calibrateDetector, closeExtractors, fitDetector, predictData } from '../src/service/detector-service.js';
+import { REPO, SEED } from './helpers/paths.js';
+
+const evalLabels = Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1));
+const truth = Array.from({ length: 400 }, (_, i) => (i < 200 ? 0 : 1));
+let model: Uint8Array;
+let train: DecodedArray;
+let ev: DecodedArray;
+let test: DecodedArray;
+
+before(() => {
+  model = new Uint8Array(readFileSync(join(REPO, 'models/lenet5.onnx')));
+  const npy = (f: string) => decodeNpy(new Uint8Array(readFileSync(join(SEED, f))));
+  [train, ev, test] = [npy('concept_train_lenet.npy'), npy('concept_test_lenet1.npy'), npy('concept_test_lenet2.npy')];
+});
+after(closeExtractors);
+
+async function run(layer: string, score: 'mindarmour' | typeof DEFAULT_SCORE_MODE, seed: number, grid?: number) {
+  const fitted = await fitDetector({ model, modelKey: 'model.onnx', data: train, layer, nCluster: 10, score, seed });
+  const { bundle } = await calibrateDetector(fitted, model, { data: ev, oodLabels: evalLabels, ...(grid ? { grid } : {}) });
+  const pred = await predictData(bundle, model, test);
+  return { fitted, bundle, pred, acc: accuracy(pred.result, truth) };
+}
+
+describe('seed example', () => {
+  it('parity: layer output, nCluster 10, mindarmour, grid 0.01 → test accuracy within 0.872–0.912', async () => {
+    const r = await run('output', 'mindarmour', 0, 0.01);
+    assert.ok(r.acc >= 0.872 && r.acc <= 0.912, `test accuracy ${r.acc}`);
+    assert.equal(r.pred.result.length, 400);
+    assert.ok(Number.isInteger(Math.round(r.pred.threshold * 100)) && Math.abs(r.pred.threshold * 100 - Math.round(r.pred.threshold * 100)) < 1e-9, 'grid threshold is a multiple of 0.01');
+  });
+
+  it(`the recommended configuration (layer ${RECOMMENDED_LAYER}, ${DEFAULT_SCORE_MODE}, exact threshold) reaches ≥ 0.98 and beats parity mode's best layer (0.972)`, async () => {
+    const accs: number[] = [];
+    for (const seed of [0, 1, 2]) accs.push((await run(RECOMMENDED_LAYER, DEFAULT_SCORE_MODE, seed)).acc);
+    const mean = accs.reduce((a, b) => a + b) / accs.length;
+    assert.ok(mean >= 0.98, `mean test accuracy ${mean} (${accs.join(', ')})`);
+  });
+
+  it('is deterministic: same inputs and seed give identical centres, threshold and result', async () => {
+    const a = await run('9', 'mindarmour', 3, 0.01);
+    const b = await run('9', 'mindarmour', 3, 0.01);
+    assert.deepEqual(a.fitted.fitted.state.centres, b.fitted.fitted.state.centres);
+    assert.equal(a.pred.threshold, b.pred.threshold);
+    assert.deepEqual(a.pred.result, b.pred.result);
+    assert.deepEqual(a.pred.scores, b.pred.scores);
+  });
+
+  it('OodDetectorFeatureCluster behaves like the tutorial and fits once', async () => {
+    const det = new OodDetectorFeatureCluster(model, train, 10, 'output[:Tensor]');
+    const t = await det.getOptimalThreshold(evalLabels, ev);
+    const r1 = await det.oodPredict(t, test);
+    const r2 = await det.oodPredict(t, test);
+    assert.deepEqual(r1, r2, 'no refit between calls');
+    const direct = await run('output', 'mindarmour', 0, 0.01);
+    assert.equal(t, direct.pred.threshold);
+    assert.deepEqual(r1, direct.pred.result);
+    const acc = accuracy(r1, truth);
+    assert.ok(acc >= 0.872 && acc <= 0.912, `accuracy ${acc}`);
+  });
+});
