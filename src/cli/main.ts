@@ -193,7 +193,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   } catch (e) {
     if (isImagedriftError(e)) {
       io.err(`imagedrift: error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
-      return e.code === 'INVALID_INPUT' || e.code === 'NOT_FOUND' || e.code === 'NOT_FITTED' ? 2 : 1;
+      return e.code === 'STORAGE_ERROR' ? 1 : 2;
     }
     io.err(`imagedrift: internal error: ${(e as Error)?.stack ?? String(e)}`);
     return 1;

@@ -1,0 +1,241 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ConflictError, InputError, StorageError } from '../core/errors.js';
+import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
+
+/**
+ * The ObjectStore over an S3 bucket (AWS S3, or any S3 API such as the local s3rver in infra/s3-local.ts).
+ *
+ * Error mapping: a missing object is `undefined` (get/head), a failed `If-None-Match` is a ConflictError, a transient
+ * failure (HTTP 5xx, throttling, connection refused/reset, timeouts) is a {@link TransientStorageError}, and anything
+ * else (access denied, missing bucket, bad request) is a plain StorageError. The worker retries only transient ones.
+ * The SDK's own retries (`maxAttempts`, default 3) run first.
+ */
+
+/** A StorageError the caller may retry: the same request can succeed later (5xx, throttling, network). */
+export class TransientStorageError extends StorageError {
+  readonly transient = true as const;
+}
+
+/** True for errors worth retrying: TransientStorageError (S3 / Redis coordinator). */
+export function isTransientError(e: unknown): e is TransientStorageError {
+  return e instanceof TransientStorageError;
+}
+
+export interface S3ClientOptions {
+  /** e.g. `http://127.0.0.1:4569` for s3rver; omitted = AWS. */
+  readonly endpoint?: string;
+  readonly region?: string;
+  /** Path-style URLs (`http://host/bucket/key`); needed for s3rver and most S3-compatible servers. */
+  readonly forcePathStyle?: boolean;
+  /** Omitted = the SDK's default provider chain (environment, profile, instance role). */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+  /** SDK attempts per request, including the first (SDK default 3). */
+  readonly maxAttempts?: number;
+}
+
+export function createS3Client(opts: S3ClientOptions = {}): S3Client {
+  const config: S3ClientConfig = {
+    region: opts.region ?? 'us-east-1',
+    // Only compute/validate flexible checksums when an operation requires them: with the SDK's newer default
+    // ("when supported") presigned PUT URLs carry a checksum of an empty body and uploads through them fail.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+  if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
+  if (opts.forcePathStyle !== undefined) config.forcePathStyle = opts.forcePathStyle;
+  if (opts.credentials) config.credentials = { ...opts.credentials };
+  if (opts.maxAttempts !== undefined) config.maxAttempts = opts.maxAttempts;
+  return new S3Client(config);
+}
+
+interface SdkErrorShape {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+  cause?: unknown;
+}
+
+const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottled', 'TooManyRequestsException', 'RequestLimitExceeded', 'RequestThrottledException', 'ProvisionedThroughputExceededException', 'BandwidthLimitExceeded', 'EC2ThrottledException', 'PriorRequestNotComplete']);
+const TRANSIENT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'InternalError', 'ServiceUnavailable', 'AbortError']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function statusOf(e: unknown): number | undefined {
+  return (e as SdkErrorShape | undefined)?.$metadata?.httpStatusCode;
+}
+
+function isNotFound(e: unknown): boolean {
+  const name = (e as SdkErrorShape | undefined)?.name;
+  return name === 'NoSuchKey' || name === 'NotFound' || (statusOf(e) === 404 && name !== 'NoSuchBucket');
+}
+
+/** Whether an SDK/network error is worth retrying. Walks `cause` chains (Node wraps socket errors). */
+export function isTransientS3Error(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; cur = (cur as SdkErrorShape).cause, depth++) {
+    const x = cur as SdkErrorShape;
+    const status = x.$metadata?.httpStatusCode;
+    if (status !== undefined && (status >= 500 || status === 429)) return true;
+    if (x.name && (THROTTLING.has(x.name) || TRANSIENT_NAMES.has(x.name))) return true;
+    if (x.code && (NETWORK_CODES.has(x.code) || THROTTLING.has(x.code))) return true;
+    if (x.$retryable) return true;
+    if (cur instanceof AggregateError && cur.errors.some((inner) => isTransientS3Error(inner))) return true;
+  }
+  return false;
+}
+
+function describe(e: unknown): string {
+  const x = e as SdkErrorShape;
+  const status = statusOf(e);
+  const code = x.code ?? (x.cause as SdkErrorShape | undefined)?.code;
+  const parts = [x.name && x.name !== 'Error' ? x.name : undefined, status !== undefined ? `HTTP ${status}` : undefined, code].filter(Boolean);
+  const msg = x.message && x.message !== x.name ? x.message : '';
+  return `${parts.join(' ')}${msg ? `${parts.length ? ': ' : ''}${msg}` : ''}` || String(e);
+}
+
+export class S3Store implements ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+
+  constructor(opts: { client: S3Client; bucket: string }) {
+    this.client = opts.client;
+    this.bucket = opts.bucket;
+  }
+
+  get location(): string {
+    return `s3://${this.bucket}`;
+  }
+
+  private key(key: string): string {
+    if (!isSafeKey(key)) throw new InputError('key', `'${key}' is not a safe relative key`);
+    return key;
+  }
+
+  private fail(op: string, key: string, e: unknown): StorageError {
+    const what = `cannot ${op} ${this.location}/${key}: ${describe(e)}`;
+    return isTransientS3Error(e) ? new TransientStorageError(key, what, { cause: e }) : new StorageError(key, what, { cause: e });
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const Key = this.key(key);
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      if (!res.Body) return new Uint8Array(0);
+      return await res.Body.transformToByteArray();
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw this.fail('read', key, e);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const Key = this.key(key);
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      return { key, size: res.ContentLength ?? 0, ...(res.ETag ? { etag: unquote(res.ETag) } : {}) };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw this.fail('head', key, e);
+    }
+  }
+
+  /**
+   * `ifNoneMatch` sends `If-None-Match: *`, which AWS S3 enforces atomically (412 → ConflictError). Servers that
+   * ignore the header (s3rver) are covered only by the HEAD check before the write, which is not atomic.
+   */
+  async put(key: string, bytes: Uint8Array, opts: { contentType?: string; ifNoneMatch?: boolean } = {}): Promise<void> {
+    const Key = this.key(key);
+    if (opts.ifNoneMatch && (await this.head(key))) throw new ConflictError(key, 'already exists');
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          Body: bytes,
+          ContentLength: bytes.byteLength,
+          ...(opts.contentType ? { ContentType: opts.contentType } : {}),
+          ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 412 || (e as SdkErrorShape).name === 'PreconditionFailed') throw new ConflictError(key, 'already exists', { cause: e });
+      if (status === 409 && (e as SdkErrorShape).name === 'ConditionalRequestConflict') throw new ConflictError(key, 'a concurrent conditional write won', { cause: e });
+      throw this.fail('write', key, e);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.key(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw this.fail('delete', key, e);
+    }
+  }
+
+  async list(prefix: string, opts: { after?: string; limit?: number } = {}): Promise<ObjectInfo[]> {
+    if (prefix !== '' && !isSafeKey(prefix.replace(/\/$/, ''))) throw new InputError('prefix', `'${prefix}' is not a safe relative key prefix`);
+    if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 0)) throw new InputError('limit', `must be a non-negative integer, got ${opts.limit}`);
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    do {
+      const want = opts.limit === undefined ? 1000 : Math.min(1000, opts.limit - out.length);
+      if (want <= 0) break;
+      let res;
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            MaxKeys: want,
+            ...(token ? { ContinuationToken: token } : opts.after !== undefined ? { StartAfter: opts.after } : {}),
+          }),
+        );
+      } catch (e) {
+        throw this.fail('list', prefix, e);
+      }
+      for (const o of res.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: unquote(o.ETag) } : {}) });
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return opts.limit === undefined ? out : out.slice(0, opts.limit);
+  }
+
+  /**
+   * A presigned PUT URL for `key`, valid for `expiresIn` seconds. With `contentLength` the length is part of the
+   * signed request (AWS rejects a body of another size; the caller must still check the size on completion, since
+   * S3-compatible servers may not).
+   */
+  async presignPut(key: string, opts: { expiresIn: number; contentLength?: number }): Promise<string> {
+    const Key = this.key(key);
+    if (!Number.isInteger(opts.expiresIn) || opts.expiresIn < 1 || opts.expiresIn > 604800) {
+      throw new InputError('expiresIn', `must be an integer number of seconds in 1..604800, got ${opts.expiresIn}`);
+    }
+    const cmd = new PutObjectCommand({ Bucket: this.bucket, Key, ...(opts.contentLength !== undefined ? { ContentLength: opts.contentLength } : {}) });
+    try {
+      return await getSignedUrl(this.client, cmd, {
+        expiresIn: opts.expiresIn,
+        ...(opts.contentLength !== undefined ? { signableHeaders: new Set(['content-length']) } : {}),
+      });
+    } catch (e) {
+      throw this.fail('presign', key, e);
+    }
+  }
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}

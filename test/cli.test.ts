@@ -1,0 +1,138 @@
+/**
+ * The `imagedrift` CLI contract on the real seed files: fit → calibrate → predict → evaluate, the JSON shapes other
+ * checks rely on, and bad input → exit code 2 with one readable line.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { main } from '../src/cli/main.js';
+import { decodeNpy, encodeNpy } from '../src/io/npy.js';
+import { REPO, SEED } from './helpers/paths.js';
+
+const MODEL = join(REPO, 'models/lenet5.onnx');
+const TRAIN = join(SEED, 'concept_train_lenet.npy');
+const EVAL = join(SEED, 'concept_test_lenet1.npy');
+const TEST = join(SEED, 'concept_test_lenet2.npy');
+let dir: string;
+let labels: string;
+
+async function cli(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out, err };
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'imagedrift-cli-'));
+  labels = join(dir, 'labels.json');
+  const ev = decodeNpy(new Uint8Array(readFileSync(EVAL)));
+  writeFileSync(join(dir, 'five.npy'), encodeNpy(ev.data.subarray(0, 5 * 1024), [5, 1, 32, 32], 'float32'));
+  writeFileSync(labels, JSON.stringify(Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1))));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('imagedrift CLI on the seed files', () => {
+  it('fit → calibrate --grid 0.01 --json → predict --json → evaluate --json', async () => {
+    const det = join(dir, 'det');
+    const fit = await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', 'output', '--n-cluster', '10', '--score', 'mindarmour', '--seed', '0', '--out', det);
+    assert.equal(fit.code, 0, fit.err.join('\n'));
+    assert.deepEqual(readdirSync(det).sort(), ['current.json', 'model.onnx', 'v1']);
+    assert.deepEqual(readdirSync(join(det, 'v1')).sort(), ['centres.bin', 'manifest.json']);
+
+    const cal = await cli('calibrate', det, '--eval', EVAL, '--ood-labels', labels, '--grid', '0.01', '--json');
+    assert.equal(cal.code, 0, cal.err.join('\n'));
+    const c = JSON.parse(cal.out[0]!);
+    assert.equal(typeof c.threshold, 'number');
+    assert.ok(c.accuracy > 0.8 && c.accuracy <= 1);
+    assert.equal(JSON.parse(readFileSync(join(det, 'current.json'), 'utf8')).version, 2, 'calibration writes a new version');
+
+    const pred = await cli('predict', det, '--data', TEST, '--json');
+    assert.equal(pred.code, 0, pred.err.join('\n'));
+    const p = JSON.parse(pred.out[0]!);
+    assert.equal(p.threshold, c.threshold);
+    assert.equal(p.result.length, 400);
+    assert.equal(p.scores.length, 400);
+    assert.ok(p.result.every((v: number) => v === 0 || v === 1));
+    const acc = p.result.filter((v: number, i: number) => v === (i < 200 ? 0 : 1)).length / 400;
+    assert.ok(acc >= 0.872 && acc <= 0.912, `parity accuracy ${acc}`);
+
+    const override = JSON.parse((await cli('predict', det, '--data', TEST, '--threshold', '0', '--json')).out[0]!);
+    assert.ok(override.result.every((v: number) => v === 1), 'threshold 0 flags everything');
+
+    const ev = await cli('evaluate', det, '--id', join(SEED, 'concept_train_lenet.npy'), '--ood', TEST, '--json');
+    assert.equal(ev.code, 0, ev.err.join('\n'));
+    const e = JSON.parse(ev.out[0]!);
+    for (const k of ['auroc', 'fpr95', 'accuracy', 'threshold']) assert.equal(typeof e[k], 'number', k);
+    assert.ok(e.auroc > 0.5 && e.auroc <= 1);
+  });
+
+  it('convert-ckpt reproduces the committed model byte for byte', async () => {
+    const out = join(dir, 'lenet5.onnx');
+    const r = await cli('convert-ckpt', join(SEED, 'checkpoint_lenet-10_1875.ckpt'), '--out', out);
+    assert.equal(r.code, 0, r.err.join('\n'));
+    assert.deepEqual(readFileSync(out), readFileSync(MODEL));
+  });
+});
+
+describe('imagedrift CLI bad input: exit code 2 and one line naming the argument', () => {
+  let det: string;
+  before(async () => {
+    det = join(dir, 'bad-det');
+    const r = await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', '9', '--n-cluster', '3', '--out', det);
+    assert.equal(r.code, 0, r.err.join('\n'));
+  });
+
+  const cases: [string, () => string[], RegExp][] = [
+    ['unknown layer lists available names', () => ['fit', '--model', MODEL, '--train', EVAL, '--layer', 'nope', '--n-cluster', '3', '--out', join(dir, 'x1')], /layer.*nope.*(8|output)/],
+    ['nCluster out of range', () => ['fit', '--model', MODEL, '--train', EVAL, '--layer', '9', '--n-cluster', '1', '--out', join(dir, 'x2')], /--n-cluster/],
+    ['nCluster above the sample count', () => ['fit', '--model', MODEL, '--train', join(dir, 'five.npy'), '--layer', '9', '--n-cluster', '6', '--out', join(dir, 'x3')], /nCluster: n_samples=5 should be >= nCluster=6/],
+    ['missing required flag', () => ['fit', '--model', MODEL, '--layer', '9', '--n-cluster', '3', '--out', join(dir, 'x4')], /--train/],
+    ['garbage npy', () => ['predict', det, '--data', labels], /data|npy|json|format/i],
+    ['garbage ONNX', () => ['fit', '--model', labels, '--train', EVAL, '--layer', '9', '--n-cluster', '3', '--out', join(dir, 'x5')], /model/],
+    ['truncated ckpt', () => ['convert-ckpt', labels, '--out', join(dir, 'x.onnx')], /checkpoint|ckpt/i],
+    ['labels of the wrong length', () => ['calibrate', det, '--eval', TEST, '--ood-labels', labels], /oodLabels.*100 labels but the data has 400/],
+    ['unknown option', () => ['predict', det, '--data', TEST, '--bogus'], /bogus/],
+    ['non-numeric threshold', () => ['predict', det, '--data', TEST, '--threshold', 'abc'], /--threshold/],
+    ['uncalibrated detector without --threshold', () => ['predict', det, '--data', TEST], /threshold/],
+    ['missing detector directory', () => ['predict', join(dir, 'nowhere'), '--data', TEST], /detector/],
+  ];
+  for (const [name, args, re] of cases) {
+    it(name, async () => {
+      const r = await cli(...args());
+      assert.equal(r.code, 2, `exit code; stderr: ${r.err.join(' | ')}`);
+      assert.equal(r.err.length, 1, 'exactly one line');
+      assert.doesNotMatch(r.err[0]!, /\n/);
+      assert.match(r.err[0]!, /^imagedrift: error: /);
+      assert.match(r.err[0]!, re);
+    });
+  }
+
+  it('labels that are not 0/1, and all one class', async () => {
+    const bad = join(dir, 'bad-labels.json');
+    writeFileSync(bad, JSON.stringify(Array.from({ length: 100 }, (_, i) => (i === 7 ? 2 : i % 2))));
+    let r = await cli('calibrate', det, '--eval', EVAL, '--ood-labels', bad);
+    assert.equal(r.code, 2);
+    assert.match(r.err[0]!, /\[7\]/);
+    writeFileSync(bad, JSON.stringify(new Array(100).fill(0)));
+    r = await cli('calibrate', det, '--eval', EVAL, '--ood-labels', bad);
+    assert.equal(r.code, 2);
+    assert.match(r.err[0]!, /all 100 labels are 0/);
+  });
+
+  it('a failed calibration leaves the detector unchanged', () => {
+    assert.equal(JSON.parse(readFileSync(join(det, 'current.json'), 'utf8')).version, 1);
+    assert.deepEqual(readdirSync(det).sort(), ['current.json', 'model.onnx', 'v1']);
+  });
+
+  it('the installed bin prints one line and exits 2 (real process)', () => {
+    execFileSync('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: REPO });
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/imagedrift.js'), 'fit', '--model', MODEL, '--train', EVAL, '--layer', '9', '--n-cluster', '0', '--out', join(dir, 'y')], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /--n-cluster/);
+  });
+});
