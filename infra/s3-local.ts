@@ -9,16 +9,17 @@
  * `allowMismatchedSignatures`, so it does not check them (nor does it enforce If-Match/If-None-Match on PUT).
  *
  * s3rver's filesystem store writes objects in place (truncate, then write), so a GET racing a PUT of the same key can
- * read a truncated object, while an S3 PUT is atomic. `atomicPuts` (on by default) patches the running instance's
- * store to write each object and its metadata to a temporary file and rename it into place, so tests exercise
- * S3's guarantee and not that s3rver artefact.
+ * read a truncated object or have its connection reset (measured: most GETs of a key being overwritten in a loop
+ * failed), while an S3 PUT is atomic. `atomicPuts` (on by default) patches the running instance's store (see
+ * {@link makePutsAtomic}) so tests exercise S3's guarantee, not that s3rver artefact. It adds no conditional-write
+ * enforcement: If-Match/If-None-Match remain ignored.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const S3_LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -39,35 +40,70 @@ interface S3rverInstance {
   close(): Promise<void>;
   store: S3rverFilesystemStore;
 }
+interface S3rverObject {
+  bucket: string;
+  key: string;
+  content: Buffer | AsyncIterable<Buffer>;
+  metadata: Record<string, string>;
+}
 interface S3rverFilesystemStore {
   getResourcePath(bucket: string, key: string, resource: string): string;
-  putObject(object: { bucket: string; key: string; content: unknown; metadata: Record<string, string> }): Promise<{ size: number; md5: string }>;
-  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
+  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+  deleteObject(bucket: string, key: string): Promise<unknown>;
+  copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacementMetadata?: unknown): Promise<unknown>;
 }
 type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
 
-/** Makes s3rver's PUT atomic for readers: object bytes and sidecar files go to temp paths and are renamed into place. */
-function makePutsAtomic(store: S3rverFilesystemStore): void {
-  const putObject = store.putObject.bind(store);
-  const putMetadata = store.putMetadata.bind(store);
-  const swap = async (pairs: [string, string][]): Promise<void> => {
-    for (const [tmp, final] of pairs) await rename(tmp, final);
+/**
+ * Makes s3rver's PUT atomic for readers, as S3's is. Each PUT buffers the body, writes the object, its `.md5` and its
+ * metadata to temporary files beside the real ones (names that s3rver's listing ignores), then renames all three into
+ * place while holding a per-key lock that GET/HEAD (`getObject`), DELETE and COPY also take. A GET therefore sees the
+ * old or the new object whole: its stat, metadata and opened file descriptor come from one version, and a rename never
+ * changes the bytes behind an already opened descriptor.
+ */
+function makePutsAtomic(store: S3rverFilesystemStore, allowedMetadata: readonly string[]): void {
+  const chains = new Map<string, Promise<unknown>>();
+  const locked = <T>(bucket: string, key: string, fn: () => Promise<T>): Promise<T> => {
+    const id = `${bucket}/${key}`;
+    const run = (chains.get(id) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    chains.set(id, tail);
+    void tail.then(() => {
+      if (chains.get(id) === tail) chains.delete(id);
+    });
+    return run;
   };
+  const getObject = store.getObject.bind(store);
+  const deleteObject = store.deleteObject.bind(store);
+  const copyObject = store.copyObject.bind(store);
+  store.getObject = (bucket, key, options) => locked(bucket, key, () => getObject(bucket, key, options));
+  store.deleteObject = (bucket, key) => locked(bucket, key, () => deleteObject(bucket, key));
+  store.copyObject = (sb, sk, db, dk, meta) => locked(db, dk, () => copyObject(sb, sk, db, dk, meta));
   store.putObject = async (object) => {
-    const tmpKey = `${object.key}.s3local-tmp-${randomUUID()}`;
-    // Write under a temporary key (bytes + md5 + metadata), then rename all three over the real key's files.
-    const res = await putObject({ ...object, key: tmpKey });
-    const files = ['object', 'object.md5', 'metadata.json'];
-    await swap(files.map((f) => [store.getResourcePath(object.bucket, tmpKey, f), store.getResourcePath(object.bucket, object.key, f)]));
-    return res;
-  };
-  store.putMetadata = async (bucket, key, metadata, md5) => {
-    // Used by copyObject with replacement metadata; keep it atomic too.
-    const tmpKey = `${key}.s3local-tmp-${randomUUID()}`;
-    await putMetadata(bucket, tmpKey, metadata, md5);
-    const pairs: [string, string][] = [[store.getResourcePath(bucket, tmpKey, 'metadata.json'), store.getResourcePath(bucket, key, 'metadata.json')]];
-    if (md5) pairs.unshift([store.getResourcePath(bucket, tmpKey, 'object.md5'), store.getResourcePath(bucket, key, 'object.md5')]);
-    await swap(pairs);
+    let content: Buffer;
+    if (Buffer.isBuffer(object.content)) content = object.content;
+    else {
+      const chunks: Buffer[] = [];
+      for await (const c of object.content) chunks.push(c);
+      content = Buffer.concat(chunks);
+    }
+    const md5 = createHash('md5').update(content).digest('hex');
+    const meta: Record<string, string> = {};
+    for (const [k, v] of Object.entries(object.metadata)) if (allowedMetadata.includes(k) || k.startsWith('x-amz-meta-')) meta[k] = v;
+    const files: [string, string | Buffer][] = [
+      ['object.md5', md5],
+      ['metadata.json', JSON.stringify(meta, null, 2)],
+      ['object', content],
+    ];
+    const tag = `.s3local-tmp-${randomUUID()}`;
+    const paths = files.map(([res]) => store.getResourcePath(object.bucket, object.key, res));
+    await mkdir(dirname(paths[0]!), { recursive: true });
+    await Promise.all(files.map(([, data], i) => writeFile(paths[i]! + tag, data)));
+    await locked(object.bucket, object.key, async () => {
+      for (const p of paths) await rename(p + tag, p);
+    });
+    return { size: content.length, md5 };
   };
 }
 
@@ -85,7 +121,10 @@ export async function startS3Local(opts: { bucket?: string; dir?: string; port?:
     allowMismatchedSignatures: true,
     configureBuckets: [{ name: bucket }],
   });
-  if (opts.atomicPuts ?? true) makePutsAtomic(server.store);
+  if (opts.atomicPuts ?? true) {
+    const S3Object = require('s3rver/lib/models/object.js') as { ALLOWED_METADATA: string[] };
+    makePutsAtomic(server.store, S3Object.ALLOWED_METADATA);
+  }
   let addr: AddressInfo;
   try {
     addr = await server.run();
@@ -141,6 +180,3 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(1);
   });
 }
-
-// Keep `writeFile` out of the bundle's tree-shaken surface warnings: unused import guard.
-void writeFile;
