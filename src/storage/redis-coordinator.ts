@@ -1,0 +1,156 @@
+/**
+ * The Redis `VersionCoordinator`: how concurrent writers (HTTP functions, worker processes) agree on detector version
+ * numbers and on who moves `current.json`.
+ *
+ * Design (issue 3, "compare-and-swap of the current pointer"):
+ * - Version numbers: `INCR <prefix>detector:<detectorKey>:version`. Redis has no persistence here, so a missing counter
+ *   is (re)initialised from the highest `v<n>/` already in the store, by a Lua script that raises the counter to that
+ *   floor and increments it in one step. A fresh or flushed Redis over an existing bucket therefore never hands out a
+ *   version that exists, and concurrent initialisers cannot both get the same number.
+ * - Pointer moves: S3 conditional writes are not used. The local S3 (s3rver) accepts `If-Match` but does not enforce
+ *   it, so a CAS built on it would pass the tests without being tested. Instead the move is serialised by a Redis lock
+ *   (`SET NX PX` with a random token, retried with backoff, released by a Lua script only if the token still matches)
+ *   and carries a fencing token (`INCR <prefix>detector:<detectorKey>:fence`) that is also written into current.json.
+ *   DetectorRepository refuses to write the pointer when the stored fence is ≥ its own, so a holder whose lock expired
+ *   and was taken over cannot move the pointer back once the newer holder has written.
+ *
+ * What is not proven here:
+ * - The fence check is read-then-write on S3, not enforced by S3. A holder that pauses for longer than `lockTtlMs`
+ *   *between* reading the pointer and its PUT landing can still overwrite a newer pointer. The lock TTL (30 s default)
+ *   is far longer than that window (one small GET and one small PUT). Closing it fully needs storage-side enforcement:
+ *   AWS S3 `If-Match` on the pointer's ETag, which S3Store could send but which is neither used nor tested here.
+ * - Redis is a single instance without persistence: the lock and fence are only as durable as it is (the version
+ *   counter is re-derived from the store; the fence restarts, see {@link RedisCoordinator.withPointerLock}).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ConflictError, ImagedriftError, InputError, StorageError } from '../core/errors.js';
+import type { VersionCoordinator } from './detector-repository.js';
+import type { ObjectStore } from './object-store.js';
+import { TransientStorageError } from './s3-store.js';
+
+/** INCR only if the counter exists; nil otherwise (the caller then initialises it from the store). */
+const INCR_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end return false`;
+/** Raise the counter to at least ARGV[1], then INCR. */
+const RAISE_AND_INCR = `local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])`;
+/** Delete the lock only if we still hold it. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Raise the fence counter to at least ARGV[1], then INCR (keeps fences above any already written to the store). */
+const FENCE = RAISE_AND_INCR;
+
+export interface RedisCoordinatorOptions {
+  /** Prefix for every Redis key (tests use a unique one). Default `imagedrift:`. */
+  readonly keyPrefix?: string;
+  /** How long a pointer lock lives if its holder dies. Default 30 000 ms. */
+  readonly lockTtlMs?: number;
+  /** How long to wait for the lock before giving up with a transient error. Default 2 × lockTtlMs. */
+  readonly acquireTimeoutMs?: number;
+  /**
+   * The highest fence already written to the store for this detector, read when the fence counter is missing (a
+   * fresh Redis). Defaults to none; DetectorRepository still refuses a pointer write whose fence is not above the
+   * stored one, so a restarted Redis fails loudly instead of moving the pointer back.
+   */
+  readonly fenceFloor?: (detectorKey: string) => Promise<number>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class RedisCoordinator implements VersionCoordinator {
+  readonly keyPrefix: string;
+  readonly lockTtlMs: number;
+  readonly acquireTimeoutMs: number;
+  private readonly fenceFloor: ((detectorKey: string) => Promise<number>) | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: RedisCoordinatorOptions = {},
+  ) {
+    const ttl = opts.lockTtlMs ?? 30_000;
+    if (!Number.isInteger(ttl) || ttl < 1) throw new InputError('lockTtlMs', `must be a positive integer, got ${ttl}`);
+    const wait = opts.acquireTimeoutMs ?? 2 * ttl;
+    if (!Number.isInteger(wait) || wait < 0) throw new InputError('acquireTimeoutMs', `must be a non-negative integer, got ${wait}`);
+    this.keyPrefix = opts.keyPrefix ?? 'imagedrift:';
+    this.lockTtlMs = ttl;
+    this.acquireTimeoutMs = wait;
+    this.fenceFloor = opts.fenceFloor;
+  }
+
+  private redisKey(detectorKey: string, what: 'version' | 'fence' | 'lock'): string {
+    return `${this.keyPrefix}detector:${detectorKey}:${what}`;
+  }
+
+  async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
+    const key = this.redisKey(detectorKey, 'version');
+    const n = await this.call('version', () => this.redis.eval(INCR_IF_EXISTS, 1, key));
+    if (typeof n === 'number') return n;
+    const floor = await highestVersion(store, detectorKey);
+    return toInt(await this.call('version', () => this.redis.eval(RAISE_AND_INCR, 1, key, String(floor))), 'version');
+  }
+
+  /**
+   * Holds `<prefix>detector:<detectorKey>:lock` while `write(fence)` runs. Waits (jittered exponential backoff, 5 ms
+   * up to 250 ms) at most `acquireTimeoutMs`, then throws a TransientStorageError. If the lock expired while `write`
+   * ran (the holder was slower than `lockTtlMs`), throws a ConflictError after `write` returns, so the caller knows
+   * its write was not protected.
+   */
+  async withPointerLock<T>(detectorKey: string, write: (fence: number) => Promise<T>): Promise<T> {
+    const lockKey = this.redisKey(detectorKey, 'lock');
+    const token = randomBytes(16).toString('hex');
+    const deadline = Date.now() + this.acquireTimeoutMs;
+    for (let delay = 5; ; delay = Math.min(250, delay * 2)) {
+      const ok = await this.call('lock', () => this.redis.set(lockKey, token, 'PX', this.lockTtlMs, 'NX'));
+      if (ok === 'OK') break;
+      if (Date.now() >= deadline) {
+        throw new TransientStorageError('lock', `could not acquire the pointer lock for ${detectorKey} within ${this.acquireTimeoutMs} ms`);
+      }
+      await sleep(Math.min(delay / 2 + Math.random() * delay, Math.max(1, deadline - Date.now())));
+    }
+    let released = false;
+    try {
+      const floor = await this.call('fence', async () => ((await this.redis.exists(this.redisKey(detectorKey, 'fence'))) ? 0 : ((await this.fenceFloor?.(detectorKey)) ?? 0)));
+      const fence = toInt(await this.call('fence', () => this.redis.eval(FENCE, 1, this.redisKey(detectorKey, 'fence'), String(floor))), 'fence');
+      const result = await write(fence);
+      released = (await this.release(lockKey, token)) === 1;
+      if (!released) {
+        throw new ConflictError('lock', `the pointer lock for ${detectorKey} expired while fence ${fence} was being written (lockTtlMs=${this.lockTtlMs})`);
+      }
+      return result;
+    } finally {
+      if (!released) await this.release(lockKey, token).catch(() => undefined);
+    }
+  }
+
+  private async release(lockKey: string, token: string): Promise<number> {
+    return toInt(await this.call('lock', () => this.redis.eval(RELEASE, 1, lockKey, token)), 'lock');
+  }
+
+  /** Runs a Redis command; connection problems become TransientStorageError, Redis replies become StorageError. */
+  private async call<T>(field: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof ImagedriftError) throw e;
+      const err = e as Error;
+      if (err.name === 'ReplyError') throw new StorageError(field, `redis: ${err.message}`, { cause: e });
+      throw new TransientStorageError(field, `redis: ${err.message}`, { cause: e });
+    }
+  }
+}
+
+function toInt(v: unknown, field: string): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw new StorageError(field, `redis returned ${JSON.stringify(v)}, expected an integer`);
+  return n;
+}
+
+/** The highest n for which any `<detectorKey>v<n>/…` object exists (0 when none). */
+export async function highestVersion(store: ObjectStore, detectorKey: string): Promise<number> {
+  let max = 0;
+  for (const { key } of await store.list(`${detectorKey}v`)) {
+    const m = /^v(\d+)\//.exec(key.slice(detectorKey.length));
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fromStored, parseManifest, toStored, type DetectorBundle } from '../../src/core/bundle.js';
+import { InputError } from '../../src/core/errors.js';
+import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
+import { defaultPreprocess } from '../../src/core/preprocess.js';
+import { LIBRARY_VERSION } from '../../src/version.js';
+import { REPO } from '../helpers/paths.js';
+
+function bundle(score: 'standardized' | 'shortfall'): DetectorBundle {
+  const data = Float32Array.from({ length: 40 * 3 }, (_, i) => ((i * 7919) % 13) / 13 + (i % 3));
+  return {
+    model: { key: 'model.onnx', sha256: 'a'.repeat(64), layer: '9', batchSize: 256 },
+    preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
+    fitted: new FeatureClusterDetector({ nCluster: 3, score, seed: 1 }).fit({ data, rows: 40, cols: 3 }),
+    createdAt: '2026-01-01T00:00:00.000Z',
+    libraryVersion: LIBRARY_VERSION,
+  };
+}
+
+describe('saved detector format', () => {
+  it('LIBRARY_VERSION equals package.json', () => {
+    assert.equal(LIBRARY_VERSION, JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version);
+  });
+
+  it('round-trips manifest + arrays through JSON, for modes with extra arrays', () => {
+    for (const score of ['standardized', 'shortfall'] as const) {
+      const b = bundle(score);
+      const { manifest, arrays } = toStored(b);
+      const back = fromStored(parseManifest(JSON.parse(JSON.stringify(manifest))), arrays, LIBRARY_VERSION);
+      assert.deepEqual(back.warnings, []);
+      assert.deepEqual(back.bundle.fitted.state, b.fitted.state);
+      assert.deepEqual(back.bundle.preprocess, b.preprocess);
+    }
+  });
+
+  it('warns (does not fail) on a library version mismatch', () => {
+    const { manifest, arrays } = toStored(bundle('shortfall'));
+    const r = fromStored({ ...manifest, libraryVersion: '0.0.1' }, arrays, LIBRARY_VERSION);
+    assert.match(r.warnings[0]!, /saved by imagedrift 0\.0\.1/);
+  });
+
+  it('rejects a malformed manifest naming the path, and arrays of the wrong size', () => {
+    const { manifest, arrays } = toStored(bundle('shortfall'));
+    const bad = JSON.parse(JSON.stringify(manifest));
+    bad.detector.params.nCluster = 500;
+    assert.throws(() => parseManifest(bad), (e: unknown) => e instanceof InputError && e.field === 'manifest.detector.params.nCluster');
+    const short = new Map(arrays);
+    short.set('centres.bin', new Float32Array(2));
+    assert.throws(() => fromStored(manifest, short, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'arrays.centres');
+  });
+});
