@@ -13,14 +13,20 @@
  * failed), while an S3 PUT is atomic. `atomicPuts` (on by default) patches the running instance's store (see
  * {@link makePutsAtomic}) so tests exercise S3's guarantee, not that s3rver artefact. It adds no conditional-write
  * enforcement: If-Match/If-None-Match remain ignored.
+ *
+ * s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node ≥ 17) only offers through its
+ * legacy provider: without it every truncated listing (MaxKeys below the number of keys) fails with HTTP 500. So
+ * `startS3Local` runs s3rver in a child Node process started with `--openssl-legacy-provider`, instead of enabling
+ * that for the caller's process.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const S3_LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const S3_LOCAL_REGION = 'us-east-1';
@@ -107,43 +113,91 @@ function makePutsAtomic(store: S3rverFilesystemStore, allowedMetadata: readonly 
   };
 }
 
-export async function startS3Local(opts: { bucket?: string; dir?: string; port?: number; atomicPuts?: boolean } = {}): Promise<S3Local> {
-  const bucket = opts.bucket ?? 'imagedrift';
-  const ownDir = opts.dir === undefined;
-  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'imagedrift-s3-')));
+/** Runs s3rver in this process. DES (s3rver's continuation tokens) must be available, i.e. `--openssl-legacy-provider`. */
+async function serveInProcess(opts: { bucket: string; dir: string; port: number; atomicPuts: boolean }): Promise<{ port: number; close(): Promise<void> }> {
   const require = createRequire(import.meta.url);
   const S3rver = require('s3rver') as S3rverCtor;
   const server = new S3rver({
     address: '127.0.0.1',
-    port: opts.port ?? 0,
-    directory: dir,
+    port: opts.port,
+    directory: opts.dir,
     silent: true,
     allowMismatchedSignatures: true,
-    configureBuckets: [{ name: bucket }],
+    configureBuckets: [{ name: opts.bucket }],
   });
-  if (opts.atomicPuts ?? true) {
+  if (opts.atomicPuts) {
     const S3Object = require('s3rver/lib/models/object.js') as { ALLOWED_METADATA: string[] };
     makePutsAtomic(server.store, S3Object.ALLOWED_METADATA);
   }
-  let addr: AddressInfo;
+  const addr = await server.run();
+  return { port: addr.port, close: () => server.close() };
+}
+
+/**
+ * Starts s3rver in a child process (so that it can run with `--openssl-legacy-provider`, see the file comment) and
+ * resolves once it listens. `stop()` terminates it and removes the directory unless `dir` was given. The child also
+ * exits when this process goes away (its stdin closes).
+ */
+export async function startS3Local(opts: { bucket?: string; dir?: string; port?: number; atomicPuts?: boolean } = {}): Promise<S3Local> {
+  const bucket = opts.bucket ?? 'imagedrift';
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new Error(`bucket: ${JSON.stringify(bucket)} is not a valid S3 bucket name`);
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'imagedrift-s3-')));
+  const self = fileURLToPath(import.meta.url);
+  const args = [
+    '--openssl-legacy-provider',
+    ...(self.endsWith('.ts') ? ['--import', 'tsx'] : []),
+    self,
+    '--serve',
+    '--bucket', bucket,
+    '--dir', dir,
+    '--port', String(opts.port ?? 0),
+    ...(opts.atomicPuts === false ? ['--no-atomic-puts'] : []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 4000) stderr += d;
+  });
+  let port: number;
   try {
-    addr = await server.run();
+    port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      const onData = (d: string): void => {
+        out += d;
+        const nl = out.indexOf('\n');
+        if (nl < 0) return;
+        child.stdout.off('data', onData);
+        try {
+          resolve((JSON.parse(out.slice(0, nl)) as { port: number }).port);
+        } catch {
+          reject(new Error(`s3-local: unexpected output ${JSON.stringify(out.slice(0, 200))}`));
+        }
+      };
+      child.stdout.setEncoding('utf8').on('data', onData);
+      void exited.then((code) => reject(new Error(`s3-local: s3rver exited with code ${code} before listening: ${stderr.trim()}`)));
+    });
   } catch (e) {
+    child.kill('SIGKILL');
     if (ownDir) await rm(dir, { recursive: true, force: true });
     throw e;
   }
-  let stopped = false;
+  child.stdout.resume();
+  let stopping: Promise<void> | undefined;
   return {
-    endpoint: `http://127.0.0.1:${addr.port}`,
+    endpoint: `http://127.0.0.1:${port}`,
     bucket,
     dir,
     region: S3_LOCAL_REGION,
     credentials: { ...S3_LOCAL_CREDENTIALS },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await server.close();
-      if (ownDir) await rm(dir, { recursive: true, force: true });
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        await exited;
+        if (ownDir) await rm(dir, { recursive: true, force: true });
+      })();
+      return stopping;
     },
   };
 }
@@ -156,19 +210,36 @@ function argValue(args: string[], name: string): string | undefined {
   return v;
 }
 
+/** `--serve` (internal, used by startS3Local): run s3rver here and print `{"port":n}`. Otherwise: start the child, print the connection details. */
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const port = argValue(args, '--port');
   if (port !== undefined && !/^\d+$/.test(port)) throw new Error(`--port must be a number, got ${port}`);
   const bucket = argValue(args, '--bucket');
   const dir = argValue(args, '--dir');
+  if (args.includes('--serve')) {
+    if (!bucket || !dir) throw new Error('--serve needs --bucket and --dir');
+    const server = await serveInProcess({ bucket, dir, port: Number(port ?? 0), atomicPuts: !args.includes('--no-atomic-puts') });
+    const close = (): void => {
+      void server.close().finally(() => process.exit(0));
+    };
+    process.once('SIGTERM', close);
+    process.once('SIGINT', close);
+    // The parent holds our stdin open; when it goes away, so do we.
+    process.stdin.on('end', close).on('error', close).resume();
+    process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
+    return;
+  }
   const s3 = await startS3Local({ ...(bucket ? { bucket } : {}), ...(dir ? { dir } : {}), ...(port ? { port: Number(port) } : {}) });
   process.stdout.write(`${JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, dir: s3.dir, region: s3.region, ...s3.credentials })}\n`);
   const shutdown = (): void => {
-    void s3.stop().then(() => process.exit(0), (e: unknown) => {
-      process.stderr.write(`s3-local: stop failed: ${(e as Error).message}\n`);
-      process.exit(1);
-    });
+    void s3.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`s3-local: stop failed: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

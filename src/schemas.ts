@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DETECTOR_KINDS, detectorSpecSchema, type DetectorKind, type DetectorSpec } from './core/detectors.js';
+import { InputError } from './core/errors.js';
 import { SCORE_MODES } from './core/feature-cluster.js';
 import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './core/kmeans.js';
 
@@ -15,16 +17,119 @@ export const thresholdSchema = z.coerce.number().refine(Number.isFinite, 'must b
 export const batchSizeSchema = z.coerce.number().int('must be an integer').min(1, 'must be >= 1').max(65536, 'must be <= 65536');
 export const layoutSchema = z.enum(['NCHW', 'NHWC']);
 
-/** Fit parameters common to every caller. */
+/**
+ * Fit parameters common to every caller. `method` picks the detector (CLI `--detector`; default feature-cluster,
+ * which needs `nCluster`); the other fields are that detector's parameters.
+ */
 export const fitParamsSchema = z.object({
   layer: layerSchema,
-  nCluster: nClusterSchema,
+  method: z.enum(DETECTOR_KINDS).optional(),
+  nCluster: nClusterSchema.optional(),
   score: scoreSchema.optional(),
   seed: seedSchema.optional(),
+  k: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional(),
+  metric: z.enum(['cosine', 'l2']).optional(),
+  maxBank: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional(),
+  temperature: z.coerce.number().positive('must be > 0').optional(),
+  shrinkage: z.union([z.literal('ledoit-wolf'), z.coerce.number().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]')]).optional(),
   layout: layoutSchema.optional(),
   batchSize: batchSizeSchema.optional(),
 });
 export type FitParams = z.infer<typeof fitParamsSchema>;
 
+/** The detector spec a set of fit parameters names; errors name the parameter (`nCluster`, `k`, …). */
+export function detectorSpecFromParams(p: FitParams): DetectorSpec {
+  const method = p.method ?? 'feature-cluster';
+  const pick = (keys: (keyof FitParams)[]) => Object.fromEntries(keys.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
+  const byKind: Record<DetectorKind, (keyof FitParams)[]> = {
+    'feature-cluster': ['nCluster', 'score', 'seed'],
+    msp: [],
+    energy: ['temperature'],
+    mahalanobis: ['shrinkage'],
+    knn: ['k', 'metric', 'maxBank', 'seed'],
+  };
+  const allowed = new Set(byKind[method]);
+  for (const k of ['nCluster', 'score', 'k', 'metric', 'maxBank', 'temperature', 'shrinkage'] as const) {
+    if (p[k] !== undefined && !allowed.has(k)) throw new InputError(k, `does not apply to the ${method} detector`);
+  }
+  if (method === 'feature-cluster' && p.nCluster === undefined) throw new InputError('nCluster', 'is required for the feature-cluster detector');
+  const r = detectorSpecSchema.safeParse({ kind: method, ...pick(byKind[method]) });
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new InputError(String(issue.path[0] ?? 'detector'), issue.message);
+  }
+  return r.data;
+}
+
 export const calibrateParamsSchema = z.object({ grid: gridSchema.optional() });
 export const predictParamsSchema = z.object({ threshold: thresholdSchema.optional() });
+
+/*
+ * Service messages (HTTP body = BullMQ job payload). A path parameter (the detector id) is merged into the body
+ * before parsing, so the handler and the worker validate exactly the same object.
+ */
+
+/** Ids of datasets, models and detectors: one key segment, so they can never escape their prefix. */
+export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit');
+/** A key in the bucket (for label files): relative, no `..`, no empty segments. */
+export const objectKeySchema = z
+  .string()
+  .min(1, 'must be a key in the bucket')
+  .max(1024, 'must be at most 1024 characters')
+  .refine((k) => !k.startsWith('/') && !k.includes('\\') && !k.includes('\0') && k.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'must be a relative key without "..", "." or empty segments');
+/** A key prefix: one or more safe segments, ending in "/". */
+export const keyPrefixSchema = z
+  .string()
+  .max(512, 'must be at most 512 characters')
+  .regex(/^([A-Za-z0-9_.=-]+\/)+$/, 'must be segments of [A-Za-z0-9_.=-] each ending in "/", e.g. "uploads/camera-1/"')
+  .refine((p) => p.split('/').every((s) => s !== '.' && s !== '..'), 'must not contain "." or ".." segments');
+export const oodLabelsSchema = z.array(z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (in-distribution) or 1 (OOD)' })).min(1, 'must hold at least one label');
+
+/** POST /detectors/{detector}/fit → job 'fit'. The CLI's fit options are `fitParamsSchema`, the same fields. */
+export const fitMessageSchema = fitParamsSchema.extend({ detector: idSchema, model: idSchema, dataset: idSchema }).strict();
+export type FitMessage = z.infer<typeof fitMessageSchema>;
+
+/** POST /detectors/{detector}/calibrate → job 'calibrate'. Exactly one of `oodLabels` (inline) and `oodLabelsKey`. */
+export const calibrateMessageSchema = calibrateParamsSchema
+  .extend({ detector: idSchema, dataset: idSchema, oodLabels: oodLabelsSchema.optional(), oodLabelsKey: objectKeySchema.optional(), batchSize: batchSizeSchema.optional() })
+  .strict()
+  .superRefine((m, ctx) => {
+    if ((m.oodLabels === undefined) === (m.oodLabelsKey === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [m.oodLabels === undefined ? 'oodLabels' : 'oodLabelsKey'], message: 'give exactly one of oodLabels (an array of 0/1) and oodLabelsKey (a .npy/.json key in the bucket)' });
+    }
+  });
+export type CalibrateMessage = z.infer<typeof calibrateMessageSchema>;
+
+/** Inline images for predict: base64 PNG/JPEG (one image each) or one base64 .npy holding the batch. */
+export const inlineImagesSchema = z.array(z.string().min(1, 'must be a base64 PNG, JPEG or .npy')).min(1, 'must hold at least one image');
+
+/**
+ * POST /detectors/{detector}/predict. Exactly one of `dataset` (an uploaded dataset id) and `images`. Small requests
+ * are answered inline; larger ones become a 'predict' job, whose payload is this message with `dataset` (inline
+ * images are stored as a dataset first, so job payloads stay small).
+ */
+export const predictMessageSchema = predictParamsSchema
+  .extend({ detector: idSchema, dataset: idSchema.optional(), images: inlineImagesSchema.optional(), batchSize: batchSizeSchema.optional() })
+  .strict()
+  .superRefine((m, ctx) => {
+    if ((m.dataset === undefined) === (m.images === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [m.dataset === undefined ? 'dataset' : 'images'], message: 'give exactly one of dataset (an uploaded dataset id) and images (base64 PNG/JPEG/.npy)' });
+    }
+  });
+export type PredictMessage = z.infer<typeof predictMessageSchema>;
+
+/** The audit config stored at `audits/<name>/config.json`. */
+export const auditConfigSchema = z
+  .object({
+    detector: idSchema,
+    /** Objects under this prefix are scored (each object: one image or an array file of samples). */
+    prefix: keyPrefixSchema.refine((p) => !['audits/', 'jobs/', 'results/', 'detectors/'].some((own) => p.startsWith(own)), 'must not be a prefix the service writes to'),
+    /** Alert when the one-sided binomial p-value is below alpha. */
+    alpha: z.number().gt(0, 'must be > 0').lt(1, 'must be < 1').default(0.01),
+    /** Baseline flag rate from the calibration: on its in-distribution part ('id', default) or the whole eval set. */
+    baseline: z.enum(['id', 'all']).default('id'),
+    /** At most this many objects per run; the rest wait for the next run (the cursor keeps their place). */
+    maxObjects: z.number().int().min(1).max(100_000).default(1000),
+  })
+  .strict();
+export type AuditConfig = z.infer<typeof auditConfigSchema>;

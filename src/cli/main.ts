@@ -6,7 +6,7 @@ import { InputError, isImagedriftError } from '../core/errors.js';
 import { accuracy, detectionMetrics } from '../core/metrics.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
-import { calibrateParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
+import { calibrateParamsSchema, detectorSpecFromParams, fitParamsSchema, predictParamsSchema } from '../schemas.js';
 import { calibrateDetector, closeExtractors, fitDetector, predictData, scoreData } from '../service/detector-service.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore } from '../storage/local-dir-store.js';
@@ -19,6 +19,7 @@ import { runDemo } from './demo.js';
 const USAGE = `usage:
   imagedrift convert-ckpt <file.ckpt> --out <model.onnx>
   imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
+  imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
   imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--json]
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
@@ -111,23 +112,30 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return 0;
       }
       case 'fit': {
-        const { values } = parse(rest, { model: { type: 'string' }, train: { type: 'string' }, layer: { type: 'string' }, 'n-cluster': { type: 'string' }, score: { type: 'string' }, seed: { type: 'string' }, layout: { type: 'string' }, 'batch-size': { type: 'string' }, out: { type: 'string' } }, 0);
-        const p = validate(
-          fitParamsSchema,
-          { layer: need(values, 'layer'), nCluster: need(values, 'n-cluster'), score: values.score, seed: values.seed, layout: values.layout, batchSize: values['batch-size'] },
-          { layer: '--layer', nCluster: '--n-cluster', score: '--score', seed: '--seed', layout: '--layout', batchSize: '--batch-size' },
-        );
+        const flags = { layer: '--layer', method: '--detector', nCluster: '--n-cluster', score: '--score', seed: '--seed', k: '--k', metric: '--metric', maxBank: '--max-bank', temperature: '--temperature', shrinkage: '--shrinkage', layout: '--layout', batchSize: '--batch-size' } as const;
+        const { values } = parse(rest, { model: { type: 'string' }, train: { type: 'string' }, out: { type: 'string' }, ...Object.fromEntries(Object.values(flags).map((f) => [f.slice(2), { type: 'string' as const }])) }, 0);
+        const raw = Object.fromEntries(Object.entries(flags).map(([k, f]) => [k, values[f.slice(2)]]));
+        const p = validate(fitParamsSchema, { ...raw, layer: need(values, 'layer') }, flags);
+        const method = p.method ?? 'feature-cluster';
+        if (method === 'feature-cluster') need(values, 'n-cluster');
+        let detector;
+        try {
+          detector = detectorSpecFromParams(p);
+        } catch (e) {
+          if (e instanceof InputError && e.field && e.field in flags) throw new UsageError(flags[e.field as keyof typeof flags], e.detail);
+          throw e;
+        }
         const outDir = need(values, 'out');
         const model = await readBytes(need(values, 'model'), '--model');
         const data = await loadData(need(values, 'train'));
         const t0 = performance.now();
-        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...p });
+        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, layer: p.layer, detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
         const repo = repoFor(outDir);
         await repo.store.put(MODEL_KEY, model);
         const version = await repo.save('', bundle);
-        const s = bundle.fitted.state;
-        const summary = { detector: outDir, version, layer: bundle.model.layer, nCluster: s.params.nCluster, score: s.params.score, seed: s.params.seed, dim: s.dim, nTrain: s.nTrain, inertia: s.inertia, seconds: (performance.now() - t0) / 1000 };
-        io.out(values.json ? JSON.stringify(summary) : `fitted ${outDir} v${version}: layer ${summary.layer}, nCluster ${summary.nCluster}, score ${summary.score}, ${s.nTrain}×${s.dim} features, inertia ${fmt(s.inertia)} (${summary.seconds.toFixed(2)} s)`);
+        const f = bundle.fitted;
+        const summary = { detector: outDir, version, kind: f.kind, layer: bundle.model.layer, params: f.params, dim: f.dim, nTrain: f.nTrain, stats: f.stats, seconds: (performance.now() - t0) / 1000 };
+        io.out(values.json ? JSON.stringify(summary) : `fitted ${outDir} v${version}: ${f.kind} ${JSON.stringify(f.params)} on layer ${summary.layer}, ${f.nTrain}×${f.dim} features (${summary.seconds.toFixed(2)} s)`);
         return 0;
       }
       case 'calibrate': {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError } from './errors.js';
-import { FittedFeatureCluster, SCORE_MODES, type FeatureClusterState } from './feature-cluster.js';
+import type { FittedDetector } from './detector.js';
+import { DETECTOR_KINDS, restoreDetector } from './detectors.js';
 import type { PreprocessConfig } from './preprocess.js';
 import type { ThresholdFit } from './threshold.js';
 
@@ -33,7 +34,7 @@ export interface Calibration extends ThresholdFit {
 export interface DetectorBundle {
   readonly model: ModelRef;
   readonly preprocess: PreprocessConfig;
-  readonly fitted: FittedFeatureCluster;
+  readonly fitted: FittedDetector;
   readonly calibration?: Calibration;
   readonly createdAt: string;
   readonly libraryVersion: string;
@@ -57,17 +58,12 @@ export const manifestSchema = z.object({
     range: z.tuple([z.number(), z.number()]),
   }),
   detector: z.object({
-    kind: z.literal('feature-cluster'),
-    params: z.object({
-      nCluster: z.number().int().min(2).max(100),
-      score: z.enum(SCORE_MODES),
-      seed: z.number().int(),
-      nInit: z.number().int().positive(),
-      maxIterations: z.number().int().positive(),
-    }),
+    kind: z.enum(DETECTOR_KINDS),
+    /** Validated per kind by the registry (src/core/detectors.ts) when the detector is restored. */
+    params: z.record(z.string(), z.unknown()),
     dim: z.number().int().positive(),
     nTrain: z.number().int().positive(),
-    inertia: z.number().nonnegative(),
+    stats: z.record(z.string(), z.number()),
   }),
   calibration: z
     .object({
@@ -91,18 +87,14 @@ export interface StoredDetector {
   readonly arrays: ReadonlyMap<string, Float32Array>;
 }
 
-const ARRAY_FIELDS = ['centres', 'mean', 'invStd'] as const;
-
 export function toStored(b: DetectorBundle): StoredDetector {
-  const s = b.fitted.state;
+  const f = b.fitted;
   const arrays = new Map<string, Float32Array>();
   const refs: Record<string, z.infer<typeof arrayRef>> = {};
-  for (const name of ARRAY_FIELDS) {
-    const a = s[name];
-    if (!a) continue;
+  for (const [name, a] of Object.entries(f.arrays())) {
     const file = `${name}.bin`;
     arrays.set(file, a);
-    refs[name] = { file, shape: name === 'centres' ? [s.params.nCluster, s.dim] : [s.dim], dtype: 'float32' };
+    refs[name] = { file, shape: a.length % f.dim === 0 && a.length > f.dim ? [a.length / f.dim, f.dim] : [a.length], dtype: 'float32' };
   }
   const manifest: DetectorManifest = {
     format: MANIFEST_FORMAT,
@@ -111,7 +103,7 @@ export function toStored(b: DetectorBundle): StoredDetector {
     createdAt: b.createdAt,
     model: { ...b.model },
     preprocess: { ...b.preprocess, range: [b.preprocess.range[0], b.preprocess.range[1]] },
-    detector: { kind: 'feature-cluster', params: { ...s.params }, dim: s.dim, nTrain: s.nTrain, inertia: s.inertia },
+    detector: { kind: f.kind as DetectorManifest['detector']['kind'], params: { ...f.params }, dim: f.dim, nTrain: f.nTrain, stats: { ...f.stats } },
     ...(b.calibration ? { calibration: { ...b.calibration } } : {}),
     arrays: refs,
   };
@@ -133,26 +125,20 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
   if (manifest.libraryVersion !== libraryVersion) {
     warnings.push(`detector was saved by imagedrift ${manifest.libraryVersion}; this is ${libraryVersion}`);
   }
-  const get = (name: (typeof ARRAY_FIELDS)[number]): Float32Array | undefined => {
-    const ref = manifest.arrays[name];
-    if (!ref) return undefined;
+  const named: Record<string, Float32Array> = {};
+  for (const [name, ref] of Object.entries(manifest.arrays)) {
     const a = arrays.get(ref.file);
     if (!a) throw new InputError(`arrays.${name}`, `array file ${ref.file} is missing`);
     const n = ref.shape.reduce((x, y) => x * y, 1);
     if (a.length !== n) throw new InputError(`arrays.${name}`, `${ref.file} holds ${a.length} values, manifest says [${ref.shape.join(',')}]`);
-    return a;
-  };
-  const centres = get('centres');
-  if (!centres) throw new InputError('arrays.centres', 'is missing from the manifest');
-  const mean = get('mean');
-  const invStd = get('invStd');
+    named[name] = a;
+  }
   const d = manifest.detector;
-  const state: FeatureClusterState = { kind: 'feature-cluster', params: d.params, dim: d.dim, nTrain: d.nTrain, inertia: d.inertia, centres, ...(mean ? { mean } : {}), ...(invStd ? { invStd } : {}) };
   const p = manifest.preprocess;
   const bundle: DetectorBundle = {
     model: manifest.model,
     preprocess: { input: p.input, scale: p.scale, grey: p.grey, resize: p.resize, range: p.range, ...(p.layout ? { layout: p.layout } : {}) },
-    fitted: new FittedFeatureCluster(state),
+    fitted: restoreDetector(d.kind, d.params, d.dim, d.nTrain, d.stats, named),
     ...(manifest.calibration ? { calibration: manifest.calibration } : {}),
     createdAt: manifest.createdAt,
     libraryVersion: manifest.libraryVersion,

@@ -1,6 +1,7 @@
 import { InputError } from './errors.js';
 import { fitKMeans, KMEANS_DEFAULTS, validateNCluster } from './kmeans.js';
 import { affine, cosineDistances, positiveMass, shortfallScores, l2Normalise, mindarmourScores, nearestCentreDistances, standardiser, topCoordinates, topMass } from './scores.js';
+import type { Detector, FittedDetector } from './detector.js';
 import { assertFinite, type Matrix } from './tensor.js';
 
 /**
@@ -50,7 +51,9 @@ export function featureClusterParams(p: Partial<FeatureClusterParams> & { nClust
   return { nCluster: p.nCluster, score, seed, nInit: p.nInit ?? KMEANS_DEFAULTS.nInit, maxIterations: p.maxIterations ?? KMEANS_DEFAULTS.maxIterations };
 }
 
-export class FeatureClusterDetector {
+export class FeatureClusterDetector implements Detector<FittedFeatureCluster> {
+  readonly kind = 'feature-cluster';
+  readonly needsClasses = false;
   readonly params: FeatureClusterParams;
 
   constructor(params: Partial<FeatureClusterParams> & { nCluster: number }) {
@@ -85,7 +88,8 @@ export class FeatureClusterDetector {
   }
 }
 
-export class FittedFeatureCluster {
+export class FittedFeatureCluster implements FittedDetector {
+  readonly kind = 'feature-cluster';
   readonly state: FeatureClusterState;
   private readonly top: Int32Array | undefined;
   private readonly mass: Float64Array | undefined;
@@ -111,6 +115,31 @@ export class FittedFeatureCluster {
 
   get dim(): number {
     return this.state.dim;
+  }
+
+  get nTrain(): number {
+    return this.state.nTrain;
+  }
+
+  get params(): FeatureClusterParams {
+    return this.state.params;
+  }
+
+  get stats(): Record<string, number> {
+    return { inertia: this.state.inertia };
+  }
+
+  arrays(): Record<string, Float32Array> {
+    const { centres, mean, invStd } = this.state;
+    return { centres, ...(mean ? { mean } : {}), ...(invStd ? { invStd } : {}) };
+  }
+
+  /** Rebuilds from persisted parts (see src/core/detectors.ts). */
+  static restore(params: FeatureClusterParams, dim: number, nTrain: number, stats: Record<string, number>, arrays: Record<string, Float32Array>): FittedFeatureCluster {
+    const centres = arrays.centres;
+    if (!centres) throw new InputError('arrays.centres', 'is missing');
+    const { mean, invStd } = arrays;
+    return new FittedFeatureCluster({ kind: 'feature-cluster', params, dim, nTrain, inertia: stats.inertia ?? 0, centres, ...(mean ? { mean } : {}), ...(invStd ? { invStd } : {}) });
   }
 
   /** Higher = more OOD. One score per row, in row order; throws if a feature row is not finite. */

@@ -7,8 +7,10 @@ import { InputError } from './errors.js';
  * Used by the scheduled audit: k = objects flagged as OOD, n = objects scored, p = the flag rate the detector showed
  * on in-distribution data at calibration. A small p-value says the new data is flagged more often than the baseline.
  *
- * The tail is summed term by term from the pmf at k (computed in log space, so large n does not overflow), using
- * pmf(i+1) = pmf(i) · (n−i)/(i+1) · p/(1−p). O(n − k) time.
+ * Terms start from a pmf value computed in log space (so a large n neither overflows nor underflows to a wrong
+ * answer) and follow pmf(i+1) = pmf(i) · (n−i)/(i+1) · p/(1−p). Above the mean the upper tail is summed directly;
+ * at or below it the result is 1 − the lower tail, which is then at most about 1/2, so there is no cancellation.
+ * O(n) time.
  */
 export function binomialTestGreater(k: number, n: number, p: number): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new InputError('n', `must be a non-negative integer, got ${n}`);
@@ -17,17 +19,29 @@ export function binomialTestGreater(k: number, n: number, p: number): number {
   if (k === 0) return 1;
   if (p === 0) return 0;
   if (p === 1) return 1;
-  const logQ = Math.log1p(-p);
-  const logP = Math.log(p);
-  let logChoose = 0;
-  for (let i = 1; i <= k; i++) logChoose += Math.log((n - k + i) / i);
-  let term = Math.exp(logChoose + k * logP + (n - k) * logQ);
-  let sum = term;
+  const logPmf = (i: number): number => {
+    let logChoose = 0;
+    const m = Math.min(i, n - i);
+    for (let j = 1; j <= m; j++) logChoose += Math.log((n - m + j) / j);
+    return logChoose + i * Math.log(p) + (n - i) * Math.log1p(-p);
+  };
   const ratio = p / (1 - p);
-  for (let i = k; i < n; i++) {
-    term *= ((n - i) / (i + 1)) * ratio;
-    sum += term;
-    if (term === 0 && i > n * p) break;
+  if (k > n * p) {
+    // Above the mean the pmf decreases from k on: sum the upper tail directly.
+    let term = Math.exp(logPmf(k));
+    let sum = term;
+    for (let i = k; i < n && term > 0; i++) {
+      term *= ((n - i) / (i + 1)) * ratio;
+      sum += term;
+    }
+    return Math.min(1, sum);
   }
-  return Math.min(1, sum);
+  // At or below the mean: 1 − P(X <= k−1), the lower tail summed downwards from k−1 (its largest term).
+  let term = Math.exp(logPmf(k - 1));
+  let lower = term;
+  for (let i = k - 1; i > 0 && term > 0; i--) {
+    term *= (i / (n - i + 1)) / ratio;
+    lower += term;
+  }
+  return Math.max(0, 1 - lower);
 }

@@ -135,3 +135,8 @@ export function inputSpec(modelBytes: Uint8Array): InputSpec {
   if (ch.has(at(3)) && at(1) > 4 && at(2) > 4) return { name, shape, channels: at(3), height: at(1), width: at(2), layout: 'NHWC' };
   throw new ModelError('model.input', `${describe}; cannot tell NCHW from NHWC (need 1, 3 or 4 channels and fixed height and width > 4)`);
 }
+
+/** Names of the graph outputs, in order (for a classifier, the first one is usually the logits). */
+export function outputNames(modelBytes: Uint8Array): string[] {
+  return (graphOf(decodeModel(modelBytes)).output ?? []).map((o) => o.name ?? '').filter((n) => n !== '');
+}

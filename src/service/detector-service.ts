@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Calibration, DetectorBundle } from '../core/bundle.js';
 import { InputError, NotFittedError } from '../core/errors.js';
-import { FeatureClusterDetector, type ScoreMode } from '../core/feature-cluster.js';
+import { createDetector, type DetectorSpec } from '../core/detectors.js';
+import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, toModelInput, type ScaleRule } from '../core/preprocess.js';
-import type { DecodedArray, Layout, Matrix } from '../core/tensor.js';
+import type { DecodedArray, Layout, Matrix, Tensor } from '../core/tensor.js';
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
-import { FeatureExtractor } from '../model/extract.js';
-import { inputSpec, parseLayerName } from '../model/graph.js';
+import { argmaxRows, FeatureExtractor } from '../model/extract.js';
+import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
 
@@ -29,9 +30,13 @@ export interface FitRequest extends RuntimeOptions {
   readonly modelKey: string;
   readonly data: DecodedArray;
   readonly layer: string;
-  readonly nCluster: number;
+  /** Which detector to fit; default: feature-cluster with `nCluster`/`score`/`seed` below (the tutorial's shape). */
+  readonly detector?: DetectorSpec;
+  readonly nCluster?: number;
   readonly score?: ScoreMode;
   readonly seed?: number;
+  /** Class labels of the training samples for detectors that need them (mahalanobis); default: the model's predictions. */
+  readonly classes?: Int32Array;
   readonly layout?: Layout;
   readonly scale?: ScaleRule;
 }
@@ -81,8 +86,23 @@ export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array
   return ex.extract(input, opts.onProgress);
 }
 
+/** The detector a fit request names: its `detector` spec, or feature-cluster from `nCluster`/`score`/`seed`. */
+export function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | 'score' | 'seed'>): DetectorSpec {
+  if (req.detector) return req.detector;
+  if (req.nCluster === undefined) throw new InputError('nCluster', 'is required for the feature-cluster detector');
+  return { kind: 'feature-cluster', nCluster: req.nCluster, ...(req.score ? { score: req.score } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}) };
+}
+
+/** The model's predicted class per sample (argmax of its first graph output). */
+export async function predictedClasses(model: Uint8Array, input: Tensor, opts: RuntimeOptions = {}): Promise<Int32Array> {
+  const [logits] = outputNames(model);
+  if (!logits) throw new InputError('model', 'has no graph output to take predicted classes from');
+  const ex = await getExtractor(model, logits, { ...opts, onProgress: undefined });
+  return argmaxRows(await ex.extract(input));
+}
+
 export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
-  const detector = new FeatureClusterDetector({ nCluster: req.nCluster, ...(req.score ? { score: req.score } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}) });
+  const detector = createDetector(detectorSpecOf(req));
   const spec = inputSpec(req.model);
   const preprocess = defaultPreprocess(
     { channels: spec.channels, height: spec.height, width: spec.width },
@@ -94,7 +114,9 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   const batchSize = req.batchSize ?? 256;
   const ex = await getExtractor(req.model, layer, { ...req, batchSize }, sha);
   const features = await ex.extract(input, req.onProgress);
-  const fitted = detector.fit(features);
+  let classes = req.classes;
+  if (detector.needsClasses && !classes) classes = await predictedClasses(req.model, input, req);
+  const fitted = detector.fit(features, classes ? { classes } : {});
   return {
     model: { key: req.modelKey, sha256: sha, layer, batchSize },
     preprocess,

@@ -82,13 +82,24 @@ export class DetectorRepository {
     if (await this.store.head(`${dir}manifest.json`)) throw new StorageError(dir, 'version already exists; refusing to overwrite');
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
     await this.store.put(`${dir}manifest.json`, new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
-    await this.coordinator.withPointerLock(prefix, async (fence) => {
+    await this.movePointer(prefix, version);
+    return version;
+  }
+
+  /**
+   * Points `current` at an existing, complete version, under the coordinator's pointer lock and fence. With
+   * `onlyForward`, a pointer already at this or a later version is left alone (returns false): used when a retried
+   * job finds that its earlier attempt saved the version but may have died before moving the pointer.
+   */
+  async movePointer(prefix: string, version: number, opts: { onlyForward?: boolean } = {}): Promise<boolean> {
+    return this.coordinator.withPointerLock(prefix, async (fence) => {
       const cur = await this.readPointer(prefix);
+      if (opts.onlyForward && cur && cur.version >= version) return false;
       if (cur && cur.fence >= fence) throw new StorageError(`${prefix}current.json`, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
       await this.store.put(`${prefix}current.json`, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
+      return true;
     });
-    return version;
   }
 
   async readPointer(prefix: string): Promise<Pointer | undefined> {

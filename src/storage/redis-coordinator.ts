@@ -10,7 +10,8 @@
  * - Pointer moves: S3 conditional writes are not used. The local S3 (s3rver) accepts `If-Match` but does not enforce
  *   it, so a CAS built on it would pass the tests without being tested. Instead the move is serialised by a Redis lock
  *   (`SET NX PX` with a random token, retried with backoff, released by a Lua script only if the token still matches)
- *   and carries a fencing token (`INCR <prefix>detector:<detectorKey>:fence`) that is also written into current.json.
+ *   and carries a fencing token (`INCR <prefix>detector:<detectorKey>:fence`, floored at Redis's clock in µs so it
+ *   keeps growing across a Redis restart) that is also written into current.json.
  *   DetectorRepository refuses to write the pointer when the stored fence is ≥ its own, so a holder whose lock expired
  *   and was taken over cannot move the pointer back once the newer holder has written.
  *
@@ -19,8 +20,9 @@
  *   *between* reading the pointer and its PUT landing can still overwrite a newer pointer. The lock TTL (30 s default)
  *   is far longer than that window (one small GET and one small PUT). Closing it fully needs storage-side enforcement:
  *   AWS S3 `If-Match` on the pointer's ETag, which S3Store could send but which is neither used nor tested here.
- * - Redis is a single instance without persistence: the lock and fence are only as durable as it is (the version
- *   counter is re-derived from the store; the fence restarts, see {@link RedisCoordinator.withPointerLock}).
+ * - Redis is a single instance without persistence. After a restart the version counter is re-derived from the store
+ *   and the fence from Redis's clock (so it assumes that clock does not go back); a lock held across the restart is
+ *   lost, so the fence check is the only guard for a writer that straddles it.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -35,10 +37,17 @@ const INCR_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.
 const RAISE_AND_INCR = `local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return redis.call('INCR', KEYS[1])`;
+/**
+ * The next fence: INCR, after raising the counter to Redis's clock in microseconds, so fences stay above every fence
+ * already written to a pointer even after Redis lost the counter (restart without persistence). ~1.7e15 < 2^53.
+ */
+const FENCE = `local t = redis.call('TIME')
+local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < floor then redis.call('SET', KEYS[1], string.format('%d', floor)) end
+return redis.call('INCR', KEYS[1])`;
 /** Delete the lock only if we still hold it. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-/** Raise the fence counter to at least ARGV[1], then INCR (keeps fences above any already written to the store). */
-const FENCE = RAISE_AND_INCR;
 
 export interface RedisCoordinatorOptions {
   /** Prefix for every Redis key (tests use a unique one). Default `imagedrift:`. */
@@ -47,12 +56,6 @@ export interface RedisCoordinatorOptions {
   readonly lockTtlMs?: number;
   /** How long to wait for the lock before giving up with a transient error. Default 2 × lockTtlMs. */
   readonly acquireTimeoutMs?: number;
-  /**
-   * The highest fence already written to the store for this detector, read when the fence counter is missing (a
-   * fresh Redis). Defaults to none; DetectorRepository still refuses a pointer write whose fence is not above the
-   * stored one, so a restarted Redis fails loudly instead of moving the pointer back.
-   */
-  readonly fenceFloor?: (detectorKey: string) => Promise<number>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -61,7 +64,6 @@ export class RedisCoordinator implements VersionCoordinator {
   readonly keyPrefix: string;
   readonly lockTtlMs: number;
   readonly acquireTimeoutMs: number;
-  private readonly fenceFloor: ((detectorKey: string) => Promise<number>) | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -74,13 +76,16 @@ export class RedisCoordinator implements VersionCoordinator {
     this.keyPrefix = opts.keyPrefix ?? 'imagedrift:';
     this.lockTtlMs = ttl;
     this.acquireTimeoutMs = wait;
-    this.fenceFloor = opts.fenceFloor;
   }
 
   private redisKey(detectorKey: string, what: 'version' | 'fence' | 'lock'): string {
     return `${this.keyPrefix}detector:${detectorKey}:${what}`;
   }
 
+  /**
+   * INCR of the version counter. When the counter is missing (first use, or Redis restarted without persistence) it is
+   * first raised to the highest `v<n>/` already in the store, atomically with the INCR.
+   */
   async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
     const key = this.redisKey(detectorKey, 'version');
     const n = await this.call('version', () => this.redis.eval(INCR_IF_EXISTS, 1, key));
@@ -109,8 +114,7 @@ export class RedisCoordinator implements VersionCoordinator {
     }
     let released = false;
     try {
-      const floor = await this.call('fence', async () => ((await this.redis.exists(this.redisKey(detectorKey, 'fence'))) ? 0 : ((await this.fenceFloor?.(detectorKey)) ?? 0)));
-      const fence = toInt(await this.call('fence', () => this.redis.eval(FENCE, 1, this.redisKey(detectorKey, 'fence'), String(floor))), 'fence');
+      const fence = toInt(await this.call('fence', () => this.redis.eval(FENCE, 1, this.redisKey(detectorKey, 'fence'))), 'fence');
       const result = await write(fence);
       released = (await this.release(lockKey, token)) === 1;
       if (!released) {
@@ -154,3 +158,4 @@ export async function highestVersion(store: ObjectStore, detectorKey: string): P
   }
   return max;
 }
+

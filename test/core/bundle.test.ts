@@ -31,7 +31,9 @@ describe('saved detector format', () => {
       const { manifest, arrays } = toStored(b);
       const back = fromStored(parseManifest(JSON.parse(JSON.stringify(manifest))), arrays, LIBRARY_VERSION);
       assert.deepEqual(back.warnings, []);
-      assert.deepEqual(back.bundle.fitted.state, b.fitted.state);
+      assert.deepEqual(back.bundle.fitted.arrays(), b.fitted.arrays());
+      assert.deepEqual(back.bundle.fitted.params, b.fitted.params);
+      assert.deepEqual(back.bundle.fitted.stats, b.fitted.stats);
       assert.deepEqual(back.bundle.preprocess, b.preprocess);
     }
   });
@@ -46,7 +48,9 @@ describe('saved detector format', () => {
     const { manifest, arrays } = toStored(bundle('shortfall'));
     const bad = JSON.parse(JSON.stringify(manifest));
     bad.detector.params.nCluster = 500;
-    assert.throws(() => parseManifest(bad), (e: unknown) => e instanceof InputError && e.field === 'manifest.detector.params.nCluster');
+    assert.throws(() => fromStored(parseManifest(bad), arrays, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'manifest.detector.params.nCluster');
+    bad.detector.kind = 'isolation-forest';
+    assert.throws(() => parseManifest(bad), (e: unknown) => e instanceof InputError && e.field === 'manifest.detector.kind');
     const short = new Map(arrays);
     short.set('centres.bin', new Float32Array(2));
     assert.throws(() => fromStored(manifest, short, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'arrays.centres');

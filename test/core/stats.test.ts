@@ -60,3 +60,10 @@ test('binomialTestGreater rejects invalid arguments naming them', () => {
   assert.throws(() => binomialTestGreater(1, 2, Number.NaN), (e: unknown) => e instanceof InputError && e.field === 'p');
   assert.throws(() => binomialTestGreater(1.5, 2, 0.5), (e: unknown) => e instanceof InputError && e.field === 'k');
 });
+
+test('binomialTestGreater does not underflow to 0 below the mean for huge n', () => {
+  // pmf(1) for n=1e6, p=0.5 underflows double precision; the tail P(X>=1) is 1.
+  assert.equal(binomialTestGreater(1, 1_000_000, 0.5), 1);
+  const mid = binomialTestGreater(500_000, 1_000_000, 0.5); // = 1/2 + pmf(500000)/2 ≈ 0.5004
+  assert.ok(Math.abs(mid - (0.5 + 0.5 * Math.sqrt(2 / (Math.PI * 1_000_000)))) < 1e-6, String(mid));
+});

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { InputError } from './core/errors.js';
+
+/**
+ * The service's configuration, read once from the environment and validated with zod. Every error names the
+ * environment variable. Handlers, the worker and the audit all read this one object (src/http/deps.ts caches it).
+ *
+ *   S3_BUCKET                   required: the bucket holding all state (layout: README "S3 state layout")
+ *   S3_ENDPOINT                 optional: an S3-compatible endpoint (local s3rver); omitted = AWS
+ *   S3_FORCE_PATH_STYLE         default true when S3_ENDPOINT is set, false otherwise
+ *   S3_ACCESS_KEY_ID /          optional, local endpoints only: explicit credentials. Omitted = the SDK's default
+ *   S3_SECRET_ACCESS_KEY          chain (Lambda/instance role, AWS_* variables, profile)
+ *   AWS_REGION                  default us-east-1
+ *   REDIS_URL                   default redis://127.0.0.1:6379
+ *   QUEUE_PREFIX                BullMQ key prefix (default "imagedrift"); also prefixes the version coordinator's keys
+ *   WORKER_CONCURRENCY          jobs one worker process runs at once (default 1; ORT already uses several threads)
+ *   WORKER_LOCK_DURATION_MS     BullMQ lock duration (default 60000): a job whose worker stops renewing it for this
+ *   WORKER_STALLED_INTERVAL_MS    long is found by the stalled check (every STALLED_INTERVAL, default 30000) and retried
+ *   JOB_ATTEMPTS                attempts for transient failures (default 5); input errors fail at once
+ *   JOB_BACKOFF_MS              first retry delay, doubled per attempt (default 2000)
+ *   ORT_EXECUTION_PROVIDERS     comma-separated, in order of preference, e.g. "cuda,cpu" (default "cpu")
+ *   ORT_INTRA_OP_THREADS        ORT intra-op threads (default: ORT's choice)
+ *   SYNC_PREDICT_MAX_IMAGES     predict requests with at most this many samples are answered inline (default 64)
+ *   INCOMING_PREFIX             prefix watched by checkObject (default "incoming/")
+ *   DETECTOR_ID                 detector used by checkObject; omitted = the first key segment after the prefix
+ *   LOG_LEVEL                   pino level (default info)
+ */
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const opt = <T extends z.ZodTypeAny>(s: T) => z.preprocess(emptyToUndefined, s.optional());
+const int = (min: number, max: number) => z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min, `must be >= ${min}`).max(max, `must be <= ${max}`);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const envSchema = z.object({
+  S3_BUCKET: z.preprocess(emptyToUndefined, z.string({ error: 'is required (the bucket holding detectors, datasets and jobs)' }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid bucket name')),
+  S3_ENDPOINT: opt(z.url('must be a URL, e.g. http://127.0.0.1:4569')),
+  S3_FORCE_PATH_STYLE: opt(bool),
+  S3_ACCESS_KEY_ID: opt(z.string()),
+  S3_SECRET_ACCESS_KEY: opt(z.string()),
+  AWS_REGION: opt(z.string().regex(/^[a-z0-9-]+$/, 'is not a region name')),
+  REDIS_URL: opt(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
+  QUEUE_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_.{}-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_.{}-]')),
+  WORKER_CONCURRENCY: opt(int(1, 256)),
+  WORKER_LOCK_DURATION_MS: opt(int(500, 3_600_000)),
+  WORKER_STALLED_INTERVAL_MS: opt(int(250, 3_600_000)),
+  JOB_ATTEMPTS: opt(int(1, 100)),
+  JOB_BACKOFF_MS: opt(int(0, 3_600_000)),
+  ORT_EXECUTION_PROVIDERS: opt(z.string().regex(/^\s*[A-Za-z0-9_]+\s*(,\s*[A-Za-z0-9_]+\s*)*$/, 'must be a comma-separated list of provider names, e.g. "cuda,cpu"')),
+  ORT_INTRA_OP_THREADS: opt(int(1, 1024)),
+  SYNC_PREDICT_MAX_IMAGES: opt(int(0, 100_000)),
+  INCOMING_PREFIX: opt(z.string().regex(/^([A-Za-z0-9_.-]+\/)+$/, 'must be a key prefix ending in "/", e.g. "incoming/"').refine((s) => !s.split('/').includes('..'), 'must not contain ".."')),
+  DETECTOR_ID: opt(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-]')),
+  LOG_LEVEL: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
+});
+
+export interface Config {
+  readonly s3: {
+    readonly bucket: string;
+    readonly endpoint?: string;
+    readonly region: string;
+    readonly forcePathStyle: boolean;
+    readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  };
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly worker: { readonly concurrency: number; readonly lockDurationMs: number; readonly stalledIntervalMs: number };
+  readonly jobs: { readonly attempts: number; readonly backoffMs: number };
+  readonly ort: { readonly executionProviders: string[]; readonly intraOpNumThreads?: number };
+  readonly syncPredictMaxImages: number;
+  readonly incomingPrefix: string;
+  readonly detectorId?: string;
+  readonly logLevel: string;
+}
+
+/** Reads and validates the configuration; throws an InputError whose field is the offending variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const r = envSchema.safeParse(env);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    throw new InputError(name, `${issue.message}${env[name] !== undefined ? ` (got ${JSON.stringify(env[name])})` : ''}`);
+  }
+  const e = r.data;
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+    const missing = e.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY';
+    throw new InputError(missing, 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
+  }
+  return {
+    s3: {
+      bucket: e.S3_BUCKET,
+      ...(e.S3_ENDPOINT !== undefined ? { endpoint: e.S3_ENDPOINT } : {}),
+      region: e.AWS_REGION ?? 'us-east-1',
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+      ...(e.S3_ACCESS_KEY_ID !== undefined ? { credentials: { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY! } } : {}),
+    },
+    redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    queuePrefix: e.QUEUE_PREFIX ?? 'imagedrift',
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY ?? 1,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS ?? 60_000,
+      stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS ?? 30_000,
+    },
+    jobs: { attempts: e.JOB_ATTEMPTS ?? 5, backoffMs: e.JOB_BACKOFF_MS ?? 2000 },
+    ort: {
+      executionProviders: (e.ORT_EXECUTION_PROVIDERS ?? 'cpu').split(',').map((s) => s.trim().toLowerCase()),
+      ...(e.ORT_INTRA_OP_THREADS !== undefined ? { intraOpNumThreads: e.ORT_INTRA_OP_THREADS } : {}),
+    },
+    syncPredictMaxImages: e.SYNC_PREDICT_MAX_IMAGES ?? 64,
+    incomingPrefix: e.INCOMING_PREFIX ?? 'incoming/',
+    ...(e.DETECTOR_ID !== undefined ? { detectorId: e.DETECTOR_ID } : {}),
+    logLevel: e.LOG_LEVEL ?? 'info',
+  };
+}

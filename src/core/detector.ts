@@ -1,0 +1,35 @@
+import type { Matrix } from './tensor.js';
+
+/**
+ * The detector contract every method follows (scikit-learn / PyOD style):
+ * parameters go in at construction; `fit(features)` returns a fitted detector whose state is plain data
+ * (`params` + `stats` as JSON, `arrays` as float32); `score(features)` returns one score per row, higher = more OOD.
+ * Thresholds and 0/1 decisions are shared (src/core/threshold.ts); persistence is shared (src/core/bundle.ts);
+ * the registry of kinds is src/core/detectors.ts.
+ */
+export interface FittedDetector {
+  readonly kind: string;
+  /** Feature dimension seen in fit; scoring checks it. */
+  readonly dim: number;
+  readonly nTrain: number;
+  /** The constructor parameters, as given (never changed by fit). */
+  readonly params: object;
+  /** Scalar fit statistics (inertia, shrinkage, …), for reports. */
+  readonly stats: Readonly<Record<string, number>>;
+  /** Learned arrays by name (`centres`, `means`, …). */
+  arrays(): Record<string, Float32Array>;
+  score(features: Matrix): Float64Array;
+}
+
+/** What fit may use besides the features: class labels (Mahalanobis uses the model's predicted classes). */
+export interface FitContext {
+  readonly classes?: Int32Array;
+}
+
+export interface Detector<F extends FittedDetector = FittedDetector> {
+  readonly kind: string;
+  readonly params: object;
+  /** True when fit needs `FitContext.classes`. */
+  readonly needsClasses: boolean;
+  fit(features: Matrix, ctx?: FitContext): F;
+}

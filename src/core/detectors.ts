@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import type { Detector, FittedDetector } from './detector.js';
+import { InputError } from './errors.js';
+import { FeatureClusterDetector, FittedFeatureCluster, SCORE_MODES } from './feature-cluster.js';
+import { KNN_DEFAULTS, KnnDetector } from './knn.js';
+import { EnergyDetector, MspDetector } from './logit-detectors.js';
+import { MahalanobisDetector } from './mahalanobis.js';
+
+/**
+ * The registry of detector kinds: one zod schema per kind's parameters, a constructor, and a restorer for saved
+ * state. Adding a detector = one file implementing src/core/detector.ts + one entry here.
+ */
+export const DETECTOR_KINDS = ['feature-cluster', 'msp', 'energy', 'mahalanobis', 'knn'] as const;
+export type DetectorKind = (typeof DETECTOR_KINDS)[number];
+
+const int = (what: string) => z.number().int(`${what} must be an integer`);
+
+export const detectorParamSchemas = {
+  'feature-cluster': z.object({
+    nCluster: int('nCluster').min(2).max(100),
+    score: z.enum(SCORE_MODES).optional(),
+    seed: int('seed').optional(),
+    nInit: int('nInit').positive().optional(),
+    maxIterations: int('maxIterations').positive().optional(),
+  }),
+  msp: z.object({}),
+  energy: z.object({ temperature: z.number().positive().optional() }),
+  mahalanobis: z.object({ shrinkage: z.union([z.literal('ledoit-wolf'), z.number().min(0).max(1)]).optional() }),
+  knn: z.object({ k: int('k').positive().optional(), metric: z.enum(['cosine', 'l2']).optional(), maxBank: int('maxBank').positive().optional(), seed: int('seed').optional() }),
+} as const;
+
+/** `{kind, ...params}`: the one message shape naming a detector, used by the CLI, HTTP bodies and jobs. */
+export const detectorSpecSchema = z.discriminatedUnion('kind', [
+  detectorParamSchemas['feature-cluster'].extend({ kind: z.literal('feature-cluster') }),
+  detectorParamSchemas.msp.extend({ kind: z.literal('msp') }),
+  detectorParamSchemas.energy.extend({ kind: z.literal('energy') }),
+  detectorParamSchemas.mahalanobis.extend({ kind: z.literal('mahalanobis') }),
+  detectorParamSchemas.knn.extend({ kind: z.literal('knn') }),
+]);
+export type DetectorSpec = z.infer<typeof detectorSpecSchema>;
+
+function parseParams<K extends DetectorKind>(kind: K, params: unknown, field: string): z.infer<(typeof detectorParamSchemas)[K]> {
+  const r = detectorParamSchemas[kind].safeParse(params);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new InputError(`${field}${issue.path.length ? `.${issue.path.join('.')}` : ''}`, issue.message);
+  }
+  return r.data as z.infer<(typeof detectorParamSchemas)[K]>;
+}
+
+export function createDetector(spec: DetectorSpec): Detector {
+  const { kind, ...params } = spec;
+  switch (kind) {
+    case 'feature-cluster':
+      return new FeatureClusterDetector(parseParams(kind, params, 'detector'));
+    case 'msp':
+      return new MspDetector();
+    case 'energy':
+      return new EnergyDetector(parseParams(kind, params, 'detector'));
+    case 'mahalanobis':
+      return new MahalanobisDetector(parseParams(kind, params, 'detector'));
+    case 'knn':
+      return new KnnDetector(parseParams(kind, params, 'detector'));
+    default:
+      throw new InputError('detector', `unknown detector '${String(kind)}'; expected one of ${DETECTOR_KINDS.join(', ')}`);
+  }
+}
+
+/** Rebuilds a fitted detector from its saved parts. The params are the fitted detector's own (fully resolved). */
+export function restoreDetector(kind: string, params: unknown, dim: number, nTrain: number, stats: Record<string, number>, arrays: Record<string, Float32Array>): FittedDetector {
+  switch (kind) {
+    case 'feature-cluster': {
+      const p = new FeatureClusterDetector(parseParams(kind, params, 'manifest.detector.params')).params;
+      return FittedFeatureCluster.restore(p, dim, nTrain, stats, arrays);
+    }
+    case 'msp':
+      return MspDetector.restore(dim, nTrain);
+    case 'energy':
+      return EnergyDetector.restore(new EnergyDetector(parseParams(kind, params, 'manifest.detector.params')).params, dim, nTrain);
+    case 'mahalanobis':
+      return MahalanobisDetector.restore(new MahalanobisDetector(parseParams(kind, params, 'manifest.detector.params')).params, dim, nTrain, stats, arrays);
+    case 'knn':
+      return KnnDetector.restore({ ...KNN_DEFAULTS, ...parseParams(kind, params, 'manifest.detector.params') }, dim, nTrain, arrays);
+    default:
+      throw new InputError('manifest.detector.kind', `unknown detector '${kind}'; expected one of ${DETECTOR_KINDS.join(', ')}`);
+  }
+}

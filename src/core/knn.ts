@@ -1,0 +1,156 @@
+import type { Detector, FittedDetector } from './detector.js';
+import { InputError } from './errors.js';
+import { l2Normalise } from './scores.js';
+import { assertFinite, type Matrix } from './tensor.js';
+
+/**
+ * k-nearest-neighbour distance to the training features (Sun et al. 2022): score = distance to the k-th nearest
+ * training sample. `cosine` L2-normalises features first (distance 1 − cos); `l2` uses raw Euclidean distance.
+ * Exact search, one query at a time against the whole bank with one reused distance buffer, so memory stays bounded by
+ * the bank. The bank is the training set, or a seeded uniform subsample of `maxBank` rows (order preserved).
+ */
+export interface KnnParams {
+  readonly k: number;
+  readonly metric: 'cosine' | 'l2';
+  readonly maxBank: number;
+  readonly seed: number;
+}
+
+export const KNN_DEFAULTS: KnnParams = { k: 50, metric: 'cosine', maxBank: 10000, seed: 0 };
+
+/** k-th smallest of a[0..n) (1-based k), in place (Hoare quickselect, deterministic middle pivot). */
+export function kthSmallest(a: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  const target = k - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target]!;
+  }
+  return a[target]!;
+}
+
+/** Seeded subsample of m of n row indices, in increasing order (mulberry32 + partial Fisher–Yates). */
+export function subsampleRows(n: number, m: number, seed: number): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  if (m >= n) return idx;
+  let s = seed >>> 0;
+  const rnd = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < m; i++) {
+    const j = i + Math.floor(rnd() * (n - i));
+    const t = idx[i]!;
+    idx[i] = idx[j]!;
+    idx[j] = t;
+  }
+  return idx.subarray(0, m).sort();
+}
+
+export function knnScores(q: Float32Array, rows: number, dim: number, bank: Float32Array, k: number, metric: 'cosine' | 'l2'): Float64Array {
+  const nb = bank.length / dim;
+  const out = new Float64Array(rows);
+  const dist = new Float64Array(nb);
+  const z = new Float64Array(dim);
+  for (let r = 0; r < rows; r++) {
+    const o = r * dim;
+    let norm = 0;
+    for (let i = 0; i < dim; i++) norm += q[o + i]! * q[o + i]!;
+    const inv = metric === 'cosine' && norm > 0 ? 1 / Math.sqrt(norm) : 1;
+    for (let i = 0; i < dim; i++) z[i] = q[o + i]! * inv;
+    for (let b = 0; b < nb; b++) {
+      const bo = b * dim;
+      let d = 0;
+      if (metric === 'cosine') {
+        for (let i = 0; i < dim; i++) d += z[i]! * bank[bo + i]!;
+        dist[b] = 1 - d;
+      } else {
+        for (let i = 0; i < dim; i++) {
+          const t = z[i]! - bank[bo + i]!;
+          d += t * t;
+        }
+        dist[b] = d;
+      }
+    }
+    const kth = kthSmallest(dist, nb, k);
+    out[r] = metric === 'l2' ? Math.sqrt(kth) : kth;
+  }
+  return out;
+}
+
+class FittedKnn implements FittedDetector {
+  readonly kind = 'knn';
+  constructor(
+    readonly params: KnnParams,
+    readonly dim: number,
+    readonly nTrain: number,
+    private readonly bank: Float32Array,
+  ) {}
+
+  get stats(): Record<string, number> {
+    return { bankSize: this.bank.length / this.dim };
+  }
+
+  arrays(): Record<string, Float32Array> {
+    return { bank: this.bank };
+  }
+
+  score(f: Matrix): Float64Array {
+    if (f.cols !== this.dim) throw new InputError('features', `have ${f.cols} columns; the detector was fitted on ${this.dim}`);
+    assertFinite(f.data, f.cols, 'features', 'feature');
+    return knnScores(f.data, f.rows, f.cols, this.bank, this.params.k, this.params.metric);
+  }
+
+  static restore(params: KnnParams, dim: number, nTrain: number, arrays: Record<string, Float32Array>): FittedDetector {
+    const bank = arrays.bank;
+    if (!bank || bank.length % dim !== 0 || bank.length / dim < params.k) throw new InputError('arrays.bank', `is missing or does not hold ≥ k rows of ${dim}`);
+    return new FittedKnn(params, dim, nTrain, bank);
+  }
+}
+
+export class KnnDetector implements Detector {
+  readonly kind = 'knn';
+  readonly needsClasses = false;
+  readonly params: KnnParams;
+
+  constructor(params: Partial<KnnParams> = {}) {
+    const p = { ...KNN_DEFAULTS, ...params };
+    if (!Number.isInteger(p.k) || p.k < 1) throw new InputError('k', `must be a positive integer, got ${p.k}`);
+    if (p.metric !== 'cosine' && p.metric !== 'l2') throw new InputError('metric', `must be 'cosine' or 'l2', got ${String(p.metric)}`);
+    if (!Number.isInteger(p.maxBank) || p.maxBank < 1) throw new InputError('maxBank', `must be a positive integer, got ${p.maxBank}`);
+    if (!Number.isInteger(p.seed)) throw new InputError('seed', `must be an integer, got ${p.seed}`);
+    this.params = p;
+  }
+
+  fit(f: Matrix): FittedDetector {
+    const { rows, cols } = f;
+    if (this.params.k > Math.min(rows, this.params.maxBank)) throw new InputError('k', `k=${this.params.k} exceeds the bank size ${Math.min(rows, this.params.maxBank)}`);
+    assertFinite(f.data, cols, 'features', 'feature');
+    const pick = subsampleRows(rows, this.params.maxBank, this.params.seed);
+    const raw = new Float32Array(pick.length * cols);
+    for (let i = 0; i < pick.length; i++) raw.set(f.data.subarray(pick[i]! * cols, (pick[i]! + 1) * cols), i * cols);
+    const bank = this.params.metric === 'cosine' ? l2Normalise(raw, pick.length, cols) : raw;
+    return new FittedKnn(this.params, cols, rows, bank);
+  }
+
+  static restore = FittedKnn.restore;
+}

@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { InputError, isImagedriftError, type ImagedriftError } from '../core/errors.js';
+import type { Logger } from '../log.js';
+import { isTransientError } from '../storage/s3-store.js';
+import type { HttpEvent, HttpResult } from './events.js';
+
+/**
+ * HTTP plumbing shared by the handlers: body parsing, zod validation with the failing field named, and one error
+ * mapping to `{error:{code,message,field?}}`:
+ *
+ *   INVALID_INPUT 400 · PAYLOAD_TOO_LARGE 413 · NOT_FOUND 404 · CONFLICT 409 · NOT_FITTED 409 (the detector exists but
+ *   has no threshold yet: a state conflict the caller fixes by calibrating) · MODEL_ERROR 422 (the stored model cannot
+ *   be loaded or run) · transient storage/Redis 503 with Retry-After · other STORAGE_ERROR and unexpected errors 500.
+ */
+
+/** The request body is larger than a handler accepts inline (the Lambda request limit is 6 MB). */
+export class PayloadTooLargeError extends InputError {}
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+export function errorResponse(e: unknown, logger?: Logger): HttpResult {
+  if (isImagedriftError(e)) {
+    const body: ErrorBody = { error: e.toJSON() };
+    if (e instanceof PayloadTooLargeError) return json(413, { error: { ...body.error, code: 'PAYLOAD_TOO_LARGE' } });
+    if (isTransientError(e)) {
+      logger?.warn({ err: e }, 'transient storage error');
+      return json(503, { error: { ...body.error, code: 'UNAVAILABLE' } }, { 'retry-after': '5' });
+    }
+    const status = STATUS[e.code];
+    if (status >= 500) logger?.error({ err: e }, 'request failed');
+    return json(status, body);
+  }
+  if (isRedisUnavailable(e)) {
+    logger?.warn({ err: e }, 'redis unavailable');
+    return json(503, { error: { code: 'UNAVAILABLE', message: 'the job queue is unavailable; retry later' } }, { 'retry-after': '5' });
+  }
+  logger?.error({ err: e }, 'unexpected error');
+  return json(500, { error: { code: 'INTERNAL', message: 'internal error' } });
+}
+
+const STATUS: Record<ImagedriftError['code'], number> = {
+  INVALID_INPUT: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  NOT_FITTED: 409,
+  MODEL_ERROR: 422,
+  STORAGE_ERROR: 500,
+};
+
+/** ioredis connection failures (refused, closed, retries exhausted) surface as plain Errors. */
+export function isRedisUnavailable(e: unknown): boolean {
+  const err = e as { name?: string; code?: string; message?: string } | undefined;
+  if (!err) return false;
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    err.code === 'ECONNREFUSED' ||
+    err.code === 'ECONNRESET' ||
+    err.code === 'ETIMEDOUT' ||
+    /^(Connection is closed|Stream isn't writeable|connect ECONNREFUSED)/.test(err.message ?? '')
+  );
+}
+
+/** The request body as bytes (API Gateway base64-encodes binary bodies). */
+export function bodyBytes(event: HttpEvent, limit: number): Uint8Array {
+  const raw = event.body ?? '';
+  // Check the encoded length first, so an oversized body is rejected before it is decoded.
+  const approx = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
+  if (approx > limit) throw new PayloadTooLargeError('body', `is ${approx} bytes; inline uploads are limited to ${limit} bytes (use {"presign":true} for larger files)`);
+  const b = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function header(event: HttpEvent, name: string): string | undefined {
+  const h = event.headers ?? {};
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(h)) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+export function isJsonRequest(event: HttpEvent): boolean {
+  return /^application\/(.+\+)?json\b/i.test(header(event, 'content-type') ?? '');
+}
+
+/** Parses the body as a JSON object; an empty body is `{}`. */
+export function jsonBody(event: HttpEvent, limit = 6 * 1024 * 1024): Record<string, unknown> {
+  const bytes = bodyBytes(event, limit);
+  if (bytes.byteLength === 0) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new InputError('body', `is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InputError('body', 'must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/** `images.3` → `images[3]`; an unrecognised key is named as the field itself. */
+function fieldOf(issue: z.core.$ZodIssue): string {
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '') || 'body';
+}
+
+/** Validates with a shared message schema; the InputError's field is the first failing path. */
+export function parseWith<T extends z.ZodTypeAny>(schema: T, input: unknown): z.infer<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
+    throw new InputError(fieldOf(issue), message);
+  }
+  return r.data;
+}
+
+export function pathParam(event: HttpEvent, name: string): string | undefined {
+  const v = event.pathParameters?.[name];
+  return v === undefined ? undefined : decodeURIComponent(v);
+}

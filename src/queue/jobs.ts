@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import { InputError } from '../core/errors.js';
+import { calibrateMessageSchema, fitMessageSchema, predictMessageSchema } from '../schemas.js';
+import { isJobName, type JobName } from './names.js';
+
+/**
+ * Job payloads: the same zod messages the HTTP handlers validate (src/schemas.ts). A predict job always names a
+ * stored dataset; the handler stores inline images as a dataset before enqueueing, so payloads stay small in Redis.
+ */
+export const predictJobSchema = predictMessageSchema.refine((m) => m.dataset !== undefined && m.images === undefined, {
+  path: ['dataset'],
+  message: 'a predict job takes a stored dataset id (inline images are answered synchronously or stored first)',
+});
+
+export const jobPayloadSchemas = {
+  fit: fitMessageSchema,
+  calibrate: calibrateMessageSchema,
+  predict: predictJobSchema,
+} as const satisfies Record<JobName, z.ZodTypeAny>;
+
+export type JobPayload<N extends JobName> = z.infer<(typeof jobPayloadSchemas)[N]>;
+
+/** Validates a payload for `name`; the InputError names the first failing field. */
+export function parseJobPayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {
+  const r = jobPayloadSchemas[name].safeParse(data);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new InputError(issue.path.map(String).join('.') || 'payload', issue.message);
+  }
+  return r.data as JobPayload<N>;
+}
+
+export function checkJobName(name: string): JobName {
+  if (!isJobName(name)) throw new InputError('job.name', `unknown job '${name}'; expected fit, calibrate or predict`);
+  return name;
+}
+
+/** Job ids become key segments (`jobs/<jobId>/…`), so they are restricted like other ids. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+export const jobKeys = (jobId: string) => ({ result: `jobs/${jobId}/result.json`, claim: `jobs/${jobId}/claim` }) as const;
+
+/** What a finished job leaves at `jobs/<jobId>/result.json` (and, except for predict's arrays, returns to BullMQ). */
+export interface FitJobResult {
+  readonly kind: 'fit';
+  readonly jobId: string;
+  readonly detector: string;
+  readonly version: number;
+  readonly model: string;
+  readonly dataset: string;
+  readonly layer: string;
+  readonly detectorKind: string;
+  readonly params: object;
+  readonly stats: Readonly<Record<string, number>>;
+  readonly dim: number;
+  readonly nTrain: number;
+}
+
+export interface CalibrateJobResult {
+  readonly kind: 'calibrate';
+  readonly jobId: string;
+  readonly detector: string;
+  readonly version: number;
+  readonly baseVersion?: number;
+  readonly dataset: string;
+  readonly threshold: number;
+  readonly accuracy: number;
+  readonly method: string;
+  readonly nEval: number;
+  readonly nOod: number;
+  readonly flaggedRate: number;
+  readonly idFlaggedRate: number;
+}
+
+export interface PredictJobResult {
+  readonly kind: 'predict';
+  readonly jobId: string;
+  readonly detector: string;
+  readonly detectorVersion: number;
+  readonly dataset: string;
+  readonly threshold: number;
+  readonly n: number;
+  readonly flagged: number;
+  readonly result: number[];
+  readonly scores: number[];
+}
+
+export type JobResult = FitJobResult | CalibrateJobResult | PredictJobResult;
+
+/** The small summary returned to BullMQ (Redis): the full result, minus predict's per-sample arrays. */
+export function summarise(r: JobResult): Record<string, unknown> {
+  if (r.kind !== 'predict') return { ...r, resultKey: jobKeys(r.jobId).result };
+  const { result: _r, scores: _s, ...rest } = r;
+  return { ...rest, resultKey: jobKeys(r.jobId).result };
+}

@@ -1,0 +1,239 @@
+import { z } from 'zod';
+import type { DetectorBundle } from '../core/bundle.js';
+import { InputError, StorageError } from '../core/errors.js';
+import { decodeLabels } from '../io/load.js';
+import type { Logger } from '../log.js';
+import { loadDataset, loadModel, modelKeys } from '../service/datasets.js';
+import { calibrateDetector, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
+import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import {
+  checkJobName,
+  JOB_ID_PATTERN,
+  jobKeys,
+  parseJobPayload,
+  type CalibrateJobResult,
+  type FitJobResult,
+  type JobPayload,
+  type JobResult,
+  type PredictJobResult,
+} from './jobs.js';
+
+/**
+ * The queue processor: job → service call → stored result. No maths here (src/service and src/core do that) and no
+ * BullMQ either (src/queue/worker.ts adapts), so the CLI demo, tests and the worker can all call it.
+ *
+ * Idempotency by job id (a stalled or retried job runs again from the start):
+ * 1. `jobs/<jobId>/result.json` exists → the job already finished: return it, do nothing else.
+ * 2. Saving a version first records `jobs/<jobId>/claim` = {detector, version} when the version number is allocated.
+ *    A rerun that finds the claim reuses that number: if the version's manifest exists the saved version is reused
+ *    (pointer moved forward if the first attempt died before moving it) and no work is redone; if not, the partial
+ *    version (arrays without manifest, invisible to readers) is written again under the same number.
+ * 3. The result marker is written right after the save. So a job makes at most one detector version, however often
+ *    it is run.
+ */
+export interface ProcessorDeps {
+  readonly store: ObjectStore;
+  /** Allocates version numbers and serialises pointer moves across processes (RedisCoordinator in the worker). */
+  readonly coordinator: VersionCoordinator;
+  readonly logger: Logger;
+  readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
+}
+
+/** The slice of a BullMQ Job the processor uses. */
+export interface JobLike {
+  readonly id?: string | undefined;
+  readonly name: string;
+  readonly data: unknown;
+  updateProgress(progress: number): Promise<unknown>;
+}
+
+export const detectorPrefix = (id: string): string => `detectors/${id}/`;
+
+const claimSchema = z.object({ jobId: z.string(), detector: z.string(), version: z.number().int().positive(), baseVersion: z.number().int().positive().optional(), claimedAt: z.string() });
+type Claim = z.infer<typeof claimSchema>;
+
+const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+
+async function readJsonObject(store: ObjectStore, key: string): Promise<unknown> {
+  const b = await store.get(key);
+  if (!b) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(b));
+  } catch {
+    throw new StorageError(key, 'is not valid JSON');
+  }
+}
+
+export async function readJobResult(store: ObjectStore, jobId: string): Promise<JobResult | undefined> {
+  return (await readJsonObject(store, jobKeys(jobId).result)) as JobResult | undefined;
+}
+
+async function readClaim(store: ObjectStore, jobId: string): Promise<Claim | undefined> {
+  const v = await readJsonObject(store, jobKeys(jobId).claim);
+  if (v === undefined) return undefined;
+  const r = claimSchema.safeParse(v);
+  if (!r.success) throw new StorageError(jobKeys(jobId).claim, 'is malformed');
+  return r.data;
+}
+
+/**
+ * A VersionCoordinator for one job: the first allocation is recorded in the job's claim; a rerun of the job gets the
+ * claimed number back instead of a new one.
+ */
+class JobClaimCoordinator implements VersionCoordinator {
+  constructor(
+    private readonly inner: VersionCoordinator,
+    private readonly store: ObjectStore,
+    private readonly jobId: string,
+    private readonly extra: { baseVersion?: number },
+  ) {}
+
+  async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
+    const claim = await readClaim(this.store, this.jobId);
+    if (claim && claim.detector === detectorKey) return claim.version;
+    const version = await this.inner.nextVersion(detectorKey, store);
+    const c: Claim = { jobId: this.jobId, detector: detectorKey, version, ...this.extra, claimedAt: new Date().toISOString() };
+    await this.store.put(jobKeys(this.jobId).claim, encode(c), { contentType: 'application/json' });
+    return version;
+  }
+
+  withPointerLock<T>(detectorKey: string, write: (fence: number) => Promise<T>): Promise<T> {
+    return this.inner.withPointerLock(detectorKey, write);
+  }
+}
+
+/** Reports progress as an integer percentage, at most once per percent (each update is a Redis round trip). */
+function progressReporter(job: JobLike, logger: Logger): (pct: number) => void {
+  let last = -1;
+  return (pct) => {
+    const p = Math.max(0, Math.min(100, Math.floor(pct)));
+    if (p <= last) return;
+    last = p;
+    job.updateProgress(p).catch((e: unknown) => logger.warn({ err: e, jobId: job.id }, 'progress update failed'));
+  };
+}
+
+/** Maps extraction progress (done/total samples) onto [from, to] percent. */
+const span = (report: (p: number) => void, from: number, to: number) => (done: number, total: number) => report(from + ((to - from) * done) / Math.max(1, total));
+
+/** A version this job saved in an earlier attempt, if it is complete. */
+async function savedVersion(deps: ProcessorDeps, repo: DetectorRepository, jobId: string, prefix: string): Promise<{ claim: Claim; bundle: DetectorBundle } | undefined> {
+  const claim = await readClaim(deps.store, jobId);
+  if (!claim || claim.detector !== prefix) return undefined;
+  if (!(await deps.store.head(`${prefix}v${claim.version}/manifest.json`))) return undefined;
+  const moved = await repo.movePointer(prefix, claim.version, { onlyForward: true });
+  deps.logger.info({ jobId, detector: prefix, version: claim.version, pointerMoved: moved }, 'reusing the version saved by an earlier attempt');
+  return { claim, bundle: (await repo.load(prefix, claim.version)).bundle };
+}
+
+function fitResult(jobId: string, p: JobPayload<'fit'>, version: number, b: DetectorBundle): FitJobResult {
+  const f = b.fitted;
+  return { kind: 'fit', jobId, detector: p.detector, version, model: p.model, dataset: p.dataset, layer: b.model.layer, detectorKind: f.kind, params: f.params, stats: f.stats, dim: f.dim, nTrain: f.nTrain };
+}
+
+function calibrateResult(jobId: string, p: JobPayload<'calibrate'>, version: number, baseVersion: number | undefined, b: DetectorBundle): CalibrateJobResult {
+  const c = b.calibration;
+  if (!c) throw new StorageError(`${detectorPrefix(p.detector)}v${version}/manifest.json`, 'a calibrated version has no calibration');
+  return { kind: 'calibrate', jobId, detector: p.detector, version, ...(baseVersion !== undefined ? { baseVersion } : {}), dataset: p.dataset, ...c };
+}
+
+async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, report: (pct: number) => void): Promise<FitJobResult> {
+  const prefix = detectorPrefix(p.detector);
+  const repo = new DetectorRepository(deps.store, new JobClaimCoordinator(deps.coordinator, deps.store, jobId, {}));
+  const earlier = await savedVersion(deps, repo, jobId, prefix);
+  if (earlier) return fitResult(jobId, p, earlier.claim.version, earlier.bundle);
+  const { detector: _d, model: modelId, dataset: datasetId, ...params } = p;
+  const model = await loadModel(deps.store, modelId);
+  const data = await loadDataset(deps.store, datasetId);
+  report(5);
+  const bundle = await fitDetector({ ...params, model, modelKey: modelKeys(modelId).model, data, ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) });
+  report(95);
+  const version = await repo.save(prefix, bundle);
+  return fitResult(jobId, p, version, bundle);
+}
+
+async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promise<ArrayLike<number>> {
+  if (p.oodLabels) return p.oodLabels;
+  const key = p.oodLabelsKey!;
+  const bytes = await deps.store.get(key);
+  if (!bytes) throw new InputError('oodLabelsKey', `no object ${key} in ${deps.store.location}`);
+  return decodeLabels(bytes, key);
+}
+
+async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'calibrate'>, report: (pct: number) => void): Promise<CalibrateJobResult> {
+  const prefix = detectorPrefix(p.detector);
+  const plain = new DetectorRepository(deps.store, deps.coordinator);
+  const current = await plain.load(prefix);
+  const repo = new DetectorRepository(deps.store, new JobClaimCoordinator(deps.coordinator, deps.store, jobId, { baseVersion: current.version }));
+  const earlier = await savedVersion(deps, repo, jobId, prefix);
+  if (earlier) return calibrateResult(jobId, p, earlier.claim.version, earlier.claim.baseVersion, earlier.bundle);
+  for (const w of current.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
+  const model = await deps.store.get(current.bundle.model.key);
+  if (!model) throw new StorageError(current.bundle.model.key, `the model of detector ${p.detector} is missing`);
+  const data = await loadDataset(deps.store, p.dataset);
+  const labels = await oodLabels(deps, p);
+  report(5);
+  const { bundle } = await calibrateDetector(current.bundle, model, {
+    data,
+    oodLabels: labels,
+    ...(p.grid !== undefined ? { grid: p.grid } : {}),
+    ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}),
+    ...deps.runtime,
+    logger: deps.logger,
+    onProgress: span(report, 5, 90),
+  });
+  report(95);
+  const version = await repo.save(prefix, bundle);
+  return calibrateResult(jobId, p, version, current.version, bundle);
+}
+
+async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'predict'>, report: (pct: number) => void): Promise<PredictJobResult> {
+  const prefix = detectorPrefix(p.detector);
+  const loaded = await new DetectorRepository(deps.store, deps.coordinator).load(prefix);
+  for (const w of loaded.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
+  const model = await deps.store.get(loaded.bundle.model.key);
+  if (!model) throw new StorageError(loaded.bundle.model.key, `the model of detector ${p.detector} is missing`);
+  const data = await loadDataset(deps.store, p.dataset!);
+  report(5);
+  const r = await predictData(loaded.bundle, model, data, {
+    ...(p.threshold !== undefined ? { threshold: p.threshold } : {}),
+    ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}),
+    ...deps.runtime,
+    logger: deps.logger,
+    onProgress: span(report, 5, 95),
+  });
+  const flagged = r.result.reduce((a, b) => a + b, 0);
+  return { kind: 'predict', jobId, detector: p.detector, detectorVersion: loaded.version, dataset: p.dataset!, threshold: r.threshold, n: r.result.length, flagged, result: r.result, scores: r.scores };
+}
+
+/** Runs one job (or returns its stored result). Input problems throw ImagedriftErrors; the worker decides retries. */
+export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<JobResult> {
+  const jobId = job.id;
+  if (jobId === undefined || !JOB_ID_PATTERN.test(jobId)) throw new InputError('job.id', `${JSON.stringify(jobId)} is not a usable job id`);
+  const name = checkJobName(job.name);
+  const done = await readJobResult(deps.store, jobId);
+  if (done) {
+    deps.logger.info({ jobId, kind: name }, 'job already has a result; returning it');
+    return done;
+  }
+  const report = progressReporter(job, deps.logger);
+  report(1);
+  const t0 = performance.now();
+  let result: JobResult;
+  switch (name) {
+    case 'fit':
+      result = await runFit(deps, jobId, parseJobPayload('fit', job.data), report);
+      break;
+    case 'calibrate':
+      result = await runCalibrate(deps, jobId, parseJobPayload('calibrate', job.data), report);
+      break;
+    case 'predict':
+      result = await runPredict(deps, jobId, parseJobPayload('predict', job.data), report);
+      break;
+  }
+  await deps.store.put(jobKeys(jobId).result, encode(result), { contentType: 'application/json' });
+  report(100);
+  deps.logger.info({ jobId, kind: name, seconds: (performance.now() - t0) / 1000 }, 'job done');
+  return result;
+}

@@ -1,0 +1,321 @@
+/**
+ * Datasets and models in the object store (the `upload` function's service, and what the worker reads back):
+ *
+ *   datasets/<id>/data.<ext>        the uploaded bytes, unchanged (ext from the detected format)
+ *   datasets/<id>/manifest.json     written last: a dataset exists iff its manifest does
+ *   models/<id>.onnx                the ONNX bytes
+ *   models/<id>.json                written last, the model's manifest
+ *   uploads/<id>/upload.json        a pending presigned upload: {kind, name, contentLength, …}
+ *   uploads/<id>/data               where the presigned PUT lands; never read as a dataset until validated
+ *
+ * Every upload is decoded before anything is written at its final key, so an invalid upload leaves no dataset (and
+ * no manifest). Stored bytes are checked against the manifest's sha256 when read back.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { extname } from 'node:path';
+import { z } from 'zod';
+import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
+import type { DecodedArray } from '../core/tensor.js';
+import { gunzip, isGzip } from '../io/gzip.js';
+import { isIdx } from '../io/idx.js';
+import { isJpeg, isPng } from '../io/images.js';
+import { decodeBytes } from '../io/load.js';
+import { isNpy } from '../io/npy.js';
+import { inputSpec, listTensorNames } from '../model/graph.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { S3Store } from '../storage/s3-store.js';
+
+/** Largest body accepted inline (the Lambda request payload limit); larger uploads use a presigned PUT. */
+export const INLINE_UPLOAD_LIMIT = 6 * 1024 * 1024;
+/** Largest presigned upload (S3's single-PUT limit). */
+export const PRESIGNED_UPLOAD_LIMIT = 5 * 1024 * 1024 * 1024;
+export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** Validates a dataset/model id, or generates one (a UUID) when absent. */
+export function resolveId(id: string | undefined, field = 'id'): string {
+  if (id === undefined) return randomUUID();
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
+    throw new InputError(field, `${JSON.stringify(id)} is not a valid id (1-64 characters: letters, digits, '_' and '-', starting with a letter or digit)`);
+  }
+  return id;
+}
+
+export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string) => `datasets/${id}/data.${ext}` }) as const;
+export const modelKeys = (id: string) => ({ model: `models/${id}.onnx`, manifest: `models/${id}.json` }) as const;
+const uploadKeys = (id: string) => ({ record: `uploads/${id}/upload.json`, data: `uploads/${id}/data` }) as const;
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v, null, 2));
+const JSON_TYPE = { contentType: 'application/json' } as const;
+
+const FORMATS = {
+  npy: 'npy',
+  'npy+gzip': 'npy.gz',
+  npz: 'npz',
+  idx: 'idx',
+  'idx+gzip': 'idx.gz',
+  'cifar-bin': 'bin',
+  png: 'png',
+  jpeg: 'jpg',
+} as const;
+export type DatasetFormat = keyof typeof FORMATS;
+
+export const datasetManifestSchema = z.object({
+  id: z.string().regex(ID_PATTERN),
+  key: z.string(),
+  format: z.enum(Object.keys(FORMATS) as [DatasetFormat, ...DatasetFormat[]]),
+  shape: z.array(z.number().int().nonnegative()),
+  dtype: z.string(),
+  layout: z.enum(['NCHW', 'NHWC']).optional(),
+  npzKey: z.string().optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+  createdAt: z.string(),
+  originalName: z.string(),
+});
+export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
+
+export const modelManifestSchema = z.object({
+  id: z.string().regex(ID_PATTERN),
+  key: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().positive(),
+  inputSpec: z.object({
+    name: z.string(),
+    shape: z.array(z.union([z.number(), z.string()])),
+    channels: z.number().int().positive(),
+    height: z.number().int().positive(),
+    width: z.number().int().positive(),
+    layout: z.enum(['NCHW', 'NHWC']),
+  }),
+  tensorCount: z.number().int().positive(),
+  createdAt: z.string(),
+});
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+
+const uploadRecordSchema = z.object({
+  kind: z.literal('dataset'),
+  id: z.string().regex(ID_PATTERN),
+  name: z.string(),
+  npzKey: z.string().optional(),
+  contentLength: z.number().int().positive(),
+  createdAt: z.string(),
+});
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.trim() === '') throw new InputError('name', 'must be the non-empty original file name');
+  if (name.length > 255 || /[/\\\0]/.test(name)) throw new InputError('name', `${JSON.stringify(name.slice(0, 80))} must be a file name (at most 255 characters, no '/', '\\' or NUL)`);
+  return name;
+}
+
+function checkSize(bytes: Uint8Array, limit: number, field: string, hint: string): void {
+  if (!(bytes instanceof Uint8Array)) throw new InputError(field, 'expected the file bytes');
+  if (bytes.byteLength === 0) throw new InputError(field, 'is empty');
+  if (bytes.byteLength > limit) throw new InputError(field, `${bytes.byteLength} bytes exceeds the ${limit}-byte limit; ${hint}`);
+}
+
+/**
+ * The format `decodeBytes` used for these bytes: the same order of checks (magic bytes, then the extension of `name`).
+ * Only called after a successful decode.
+ */
+function detectFormat(bytes: Uint8Array, name: string): DatasetFormat {
+  const ext = extname(name).toLowerCase();
+  if (isNpy(bytes)) return 'npy';
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6))) return 'npz';
+  if (isGzip(bytes)) return isNpy(gunzip(bytes, name)) ? 'npy+gzip' : 'idx+gzip';
+  if (isIdx(bytes)) return 'idx';
+  if (isPng(bytes)) return 'png';
+  if (isJpeg(bytes)) return 'jpeg';
+  if (ext === '.bin') return 'cifar-bin';
+  if (ext === '.npy') return 'npy';
+  if (ext === '.npz') return 'npz';
+  if (ext === '.png') return 'png';
+  if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
+  return 'idx';
+}
+
+async function readJson<T>(store: ObjectStore, key: string, schema: z.ZodType<T>, what: string): Promise<T | undefined> {
+  const b = await store.get(key);
+  if (!b) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(b));
+  } catch {
+    throw new StorageError(key, `${what} is not valid JSON`);
+  }
+  const r = schema.safeParse(parsed);
+  if (!r.success) throw new StorageError(key, `${what} is malformed: ${r.error.issues[0]!.path.join('.')} ${r.error.issues[0]!.message}`);
+  return r.data;
+}
+
+export interface PutDatasetRequest {
+  readonly id?: string;
+  /** The original file name: recorded, and its extension decides formats without magic bytes (`.bin` = CIFAR). */
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  /** Which array of a multi-array `.npz` to use. */
+  readonly npzKey?: string;
+}
+
+/** Decodes (validates) and stores, data first and manifest last. Shared by inline uploads and presigned completion. */
+async function storeDataset(store: ObjectStore, id: string, name: string, bytes: Uint8Array, npzKey: string | undefined): Promise<DatasetManifest> {
+  const keys = datasetKeys(id);
+  if (await store.head(keys.manifest)) throw new ConflictError('id', `dataset ${id} already exists`);
+  const decoded = await decodeBytes(bytes, name, npzKey !== undefined ? { npzKey } : {});
+  const format = detectFormat(bytes, name);
+  const key = keys.data(FORMATS[format]);
+  const manifest: DatasetManifest = {
+    id,
+    key,
+    format,
+    shape: [...decoded.shape],
+    dtype: decoded.dtype,
+    ...(decoded.layout ? { layout: decoded.layout } : {}),
+    ...(npzKey !== undefined ? { npzKey } : {}),
+    sha256: sha256(bytes),
+    bytes: bytes.byteLength,
+    createdAt: new Date().toISOString(),
+    originalName: name,
+  };
+  await store.put(key, bytes, { contentType: 'application/octet-stream' });
+  await store.put(keys.manifest, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
+  return manifest;
+}
+
+/** An inline upload (≤ INLINE_UPLOAD_LIMIT): decoded first; an invalid upload writes nothing. */
+export async function putDataset(store: ObjectStore, req: PutDatasetRequest): Promise<DatasetManifest> {
+  const id = resolveId(req.id);
+  const name = checkName(req.name);
+  checkSize(req.bytes, INLINE_UPLOAD_LIMIT, 'bytes', 'use a presigned upload');
+  return storeDataset(store, id, name, req.bytes, req.npzKey);
+}
+
+export interface PresignedUpload {
+  readonly id: string;
+  /** The staging key the URL writes to (not the dataset's key). */
+  readonly key: string;
+  readonly url: string;
+  readonly expiresIn: number;
+}
+
+/**
+ * Step 1 of a large upload: records the pending upload and returns a presigned PUT URL for its staging key. The client
+ * PUTs exactly `contentLength` bytes there, then calls {@link completeDatasetUpload}.
+ */
+export async function presignDatasetUpload(
+  s3store: S3Store,
+  req: { id?: string; name: string; contentLength: number; npzKey?: string; expiresIn?: number },
+): Promise<PresignedUpload> {
+  const id = resolveId(req.id);
+  const name = checkName(req.name);
+  const n = req.contentLength;
+  if (!Number.isSafeInteger(n) || n < 1 || n > PRESIGNED_UPLOAD_LIMIT) {
+    throw new InputError('contentLength', `must be an integer in 1..${PRESIGNED_UPLOAD_LIMIT}, got ${n}`);
+  }
+  const expiresIn = req.expiresIn ?? DEFAULT_PRESIGN_EXPIRES_IN;
+  if (await s3store.head(datasetKeys(id).manifest)) throw new ConflictError('id', `dataset ${id} already exists`);
+  const keys = uploadKeys(id);
+  const record: z.infer<typeof uploadRecordSchema> = { kind: 'dataset', id, name, ...(req.npzKey !== undefined ? { npzKey: req.npzKey } : {}), contentLength: n, createdAt: new Date().toISOString() };
+  const url = await s3store.presignPut(keys.data, { expiresIn, contentLength: n });
+  await s3store.put(keys.record, json(record), JSON_TYPE);
+  return { id, key: keys.data, url, expiresIn };
+}
+
+/**
+ * Step 2: validates the staged object and promotes it (dataset data, then manifest, then the staging objects are
+ * deleted). The bytes written are the bytes that were validated. An invalid object is deleted and an InputError names
+ * the problem; nothing is written under datasets/<id>/.
+ */
+export async function completeDatasetUpload(store: ObjectStore, req: { id: string }): Promise<DatasetManifest> {
+  const id = resolveId(req.id);
+  const keys = uploadKeys(id);
+  const record = await readJson(store, keys.record, uploadRecordSchema, 'upload record');
+  if (!record) throw new NotFoundError('id', `no pending upload ${id} (request a presigned URL first)`);
+  const bytes = await store.get(keys.data);
+  if (!bytes) throw new InputError('id', `nothing has been uploaded for ${id} yet: PUT the file to the presigned URL first`);
+  const discard = async (): Promise<void> => {
+    await store.delete(keys.data);
+    await store.delete(keys.record);
+  };
+  if (bytes.byteLength !== record.contentLength) {
+    await discard();
+    throw new InputError('contentLength', `the uploaded object has ${bytes.byteLength} bytes, the upload declared ${record.contentLength}`);
+  }
+  let manifest: DatasetManifest;
+  try {
+    manifest = await storeDataset(store, id, record.name, bytes, record.npzKey);
+  } catch (e) {
+    if (e instanceof InputError) await discard();
+    throw e;
+  }
+  await discard();
+  return manifest;
+}
+
+export async function readDatasetManifest(store: ObjectStore, id: string): Promise<DatasetManifest> {
+  const key = datasetKeys(resolveId(id, 'dataset')).manifest;
+  const m = await readJson(store, key, datasetManifestSchema, 'dataset manifest');
+  if (!m) throw new NotFoundError('dataset', `no dataset ${id} at ${store.location}/${key}`);
+  return m;
+}
+
+/** Reads a stored dataset back, checking its bytes against the manifest's sha256 and shape. */
+export async function loadDataset(store: ObjectStore, id: string): Promise<DecodedArray> {
+  const m = await readDatasetManifest(store, id);
+  const bytes = await store.get(m.key);
+  if (!bytes) throw new StorageError(m.key, `dataset ${id}'s data object is missing`);
+  const sha = sha256(bytes);
+  if (sha !== m.sha256) throw new StorageError(m.key, `sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}…`);
+  const name = m.key.slice(m.key.lastIndexOf('/') + 1);
+  const decoded = await decodeBytes(bytes, name, m.npzKey !== undefined ? { npzKey: m.npzKey } : {});
+  if (decoded.shape.join(',') !== m.shape.join(',')) throw new StorageError(m.key, `decoded shape [${decoded.shape.join(',')}] differs from the manifest's [${m.shape.join(',')}]`);
+  return decoded;
+}
+
+/** An inline model upload: the ONNX graph and its image input are validated before anything is written. */
+export async function putModel(store: ObjectStore, req: { id?: string; bytes: Uint8Array }): Promise<ModelManifest> {
+  const id = resolveId(req.id);
+  checkSize(req.bytes, INLINE_UPLOAD_LIMIT, 'bytes', 'models this large are not supported inline');
+  const keys = modelKeys(id);
+  if (await store.head(keys.manifest)) throw new ConflictError('id', `model ${id} already exists`);
+  let spec;
+  let tensorCount;
+  try {
+    spec = inputSpec(req.bytes);
+    tensorCount = listTensorNames(req.bytes).length;
+  } catch (e) {
+    if (e instanceof ModelError) throw new InputError(e.field ?? 'model', e.detail, { cause: e });
+    throw e;
+  }
+  const manifest: ModelManifest = {
+    id,
+    key: keys.model,
+    sha256: sha256(req.bytes),
+    bytes: req.bytes.byteLength,
+    inputSpec: { name: spec.name, shape: [...spec.shape], channels: spec.channels, height: spec.height, width: spec.width, layout: spec.layout },
+    tensorCount,
+    createdAt: new Date().toISOString(),
+  };
+  await store.put(keys.model, req.bytes, { contentType: 'application/octet-stream' });
+  await store.put(keys.manifest, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
+  return manifest;
+}
+
+export async function readModelManifest(store: ObjectStore, id: string): Promise<ModelManifest> {
+  const key = modelKeys(resolveId(id, 'model')).manifest;
+  const m = await readJson(store, key, modelManifestSchema, 'model manifest');
+  if (!m) throw new NotFoundError('model', `no model ${id} at ${store.location}/${key}`);
+  return m;
+}
+
+/** The model's bytes, checked against its manifest's sha256. */
+export async function loadModel(store: ObjectStore, id: string): Promise<Uint8Array> {
+  const m = await readModelManifest(store, id);
+  const bytes = await store.get(m.key);
+  if (!bytes) throw new StorageError(m.key, `model ${id}'s ONNX object is missing`);
+  const sha = sha256(bytes);
+  if (sha !== m.sha256) throw new StorageError(m.key, `sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}…`);
+  return bytes;
+}
