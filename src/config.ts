@@ -38,7 +38,7 @@ const envSchema = z.object({
   S3_SECRET_ACCESS_KEY: opt(z.string()),
   AWS_REGION: opt(z.string().regex(/^[a-z0-9-]+$/, 'is not a region name')),
   REDIS_URL: opt(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
-  QUEUE_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_.{}-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_.{}-]')),
+  QUEUE_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_.:{}-]{1,96}$/, 'must be 1-96 characters of [A-Za-z0-9_.:{}-]')),
   WORKER_CONCURRENCY: opt(int(1, 256)),
   WORKER_LOCK_DURATION_MS: opt(int(500, 3_600_000)),
   WORKER_STALLED_INTERVAL_MS: opt(int(250, 3_600_000)),

@@ -44,7 +44,7 @@ return redis.call('INCR', KEYS[1])`;
 const FENCE = `local t = redis.call('TIME')
 local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if cur < floor then redis.call('SET', KEYS[1], string.format('%d', floor)) end
+if cur < floor then redis.call('SET', KEYS[1], string.format('%.0f', floor)) end
 return redis.call('INCR', KEYS[1])`;
 /** Delete the lock only if we still hold it. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { NotFoundError } from '../core/errors.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { JOB_ID_PATTERN, jobKeys, parseJobPayload, type JobPayload } from './jobs.js';
+import { QUEUE_NAME, type JobName } from './names.js';
+
+/**
+ * What the HTTP handlers use: enqueue a validated job and look up its status. Job ids are UUIDs chosen here (not
+ * BullMQ's per-queue counter), so `jobs/<jobId>/` in the bucket can never collide across queue resets.
+ */
+export interface JobClientOptions {
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly attempts: number;
+  readonly backoffMs: number;
+}
+
+export interface JobStatus {
+  readonly id: string;
+  readonly kind: string;
+  readonly state: string;
+  readonly progress: number;
+  readonly attemptsMade: number;
+  readonly result?: unknown;
+  readonly error?: { code: string; message: string; field?: string };
+}
+
+/** Results larger than this are not inlined in the status response (a Lambda response is at most 6 MB). */
+const INLINE_RESULT_LIMIT = 4 * 1024 * 1024;
+
+export class JobClient {
+  readonly queue: Queue;
+
+  constructor(opts: JobClientOptions) {
+    this.queue = new Queue(QUEUE_NAME, {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      defaultJobOptions: {
+        attempts: opts.attempts,
+        backoff: { type: 'exponential', delay: opts.backoffMs },
+        removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 30 * 24 * 3600 },
+      },
+    });
+  }
+
+  /** Validates the payload with the job's schema and enqueues it; returns the job id. */
+  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>): Promise<string> {
+    const data = parseJobPayload(name, payload);
+    const jobId = randomUUID();
+    await this.queue.add(name, data, { jobId });
+    return jobId;
+  }
+
+  /**
+   * State, progress, result (from `jobs/<id>/result.json`, the source of truth) or error. A job that BullMQ has
+   * already removed but whose result is stored is reported as completed.
+   */
+  async status(jobId: string, store: ObjectStore): Promise<JobStatus> {
+    if (!JOB_ID_PATTERN.test(jobId)) throw new NotFoundError('id', `no job ${JSON.stringify(jobId)}`);
+    const job = (await this.queue.getJob(jobId)) as Job | undefined;
+    if (!job) {
+      const result = await this.readResult(jobId, store);
+      if (result === undefined) throw new NotFoundError('id', `no job ${jobId}`);
+      return { id: jobId, kind: (result as { kind?: string }).kind ?? 'unknown', state: 'completed', progress: 100, attemptsMade: 0, result };
+    }
+    const state = await job.getState();
+    const progress = typeof job.progress === 'number' ? job.progress : 0;
+    const base = { id: jobId, kind: job.name, state, progress, attemptsMade: job.attemptsMade };
+    if (state === 'completed') {
+      const result = (await this.readResult(jobId, store)) ?? job.returnvalue;
+      return { ...base, progress: 100, result };
+    }
+    if (state === 'failed') return { ...base, error: parseFailure(job.failedReason) };
+    // A job waiting for a retry carries its last error too.
+    return job.failedReason ? { ...base, error: parseFailure(job.failedReason) } : base;
+  }
+
+  private async readResult(jobId: string, store: ObjectStore): Promise<unknown> {
+    const key = jobKeys(jobId).result;
+    const info = await store.head(key);
+    if (!info) return undefined;
+    if (info.size > INLINE_RESULT_LIMIT) return { resultKey: key, bytes: info.size, note: 'too large to inline; read it from the bucket' };
+    const b = await store.get(key);
+    return b ? JSON.parse(new TextDecoder().decode(b)) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+/** Permanent failures carry `{code,message,field}` as JSON (src/queue/worker.ts); anything else is a plain message. */
+function parseFailure(reason: string | undefined): { code: string; message: string; field?: string } {
+  if (reason) {
+    try {
+      const v = JSON.parse(reason) as { code?: unknown; message?: unknown; field?: unknown };
+      if (typeof v.code === 'string' && typeof v.message === 'string') return { code: v.code, message: v.message, ...(typeof v.field === 'string' ? { field: v.field } : {}) };
+    } catch {
+      // not JSON: a transient error's message
+    }
+  }
+  return { code: 'JOB_FAILED', message: reason ?? 'the job failed' };
+}

@@ -1,0 +1,129 @@
+import { Redis } from 'ioredis';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Config } from '../config.js';
+import { isImagedriftError } from '../core/errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { closeExtractors } from '../service/detector-service.js';
+import { RedisCoordinator } from '../storage/redis-coordinator.js';
+import { createS3Client, isTransientError, S3Store } from '../storage/s3-store.js';
+import { summarise } from './jobs.js';
+import { QUEUE_NAME } from './names.js';
+import { processJob, type ProcessorDeps } from './processor.js';
+
+/**
+ * The long-running BullMQ worker (entry point: infra/worker.ts).
+ *
+ * - Concurrency, lock duration and stalled-check interval come from config. A worker renews each job's lock every
+ *   lockDuration/2; if the process dies (SIGKILL, OOM, node loss) the lock lapses, the next stalled check (any worker)
+ *   moves the job back to waiting, and it runs again. The processor's job-id idempotency makes that rerun safe.
+ * - Retries: transient failures (S3 5xx/throttling/network, Redis connection loss, a lost pointer race) are thrown as
+ *   they are, so BullMQ retries them with the job's exponential backoff (JOB_ATTEMPTS, JOB_BACKOFF_MS; set by
+ *   src/queue/client.ts). Input errors (bad payload, missing dataset/detector, unfitted detector, unusable model)
+ *   become `UnrecoverableError`: the job fails at once, and `failedReason` holds the error as JSON {code,message,field}.
+ * - Shutdown: SIGTERM/SIGINT → `worker.close()`, which stops taking jobs and waits for the active ones to finish; a
+ *   second signal forces it (the active job's lock then lapses and another worker picks it up).
+ * - ORT execution providers come from config (e.g. cuda,cpu); src/model/session.ts falls back to CPU with a warning.
+ */
+export interface WorkerHandle {
+  readonly worker: Worker;
+  readonly deps: ProcessorDeps;
+  /** Stops taking jobs, waits for active ones (or abandons them with `force`), closes connections. Idempotent. */
+  close(force?: boolean): Promise<void>;
+}
+
+export interface StartWorkerOptions {
+  readonly logger?: Logger;
+  /** Install SIGTERM/SIGINT handlers that close the worker and exit the process (default true). */
+  readonly handleSignals?: boolean;
+}
+
+/** Errors that no retry can fix: the job fails at once. */
+export function isPermanentError(e: unknown): boolean {
+  return isImagedriftError(e) && !isTransientError(e) && e.code !== 'CONFLICT';
+}
+
+export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<WorkerHandle> {
+  const logger = opts.logger ?? createLogger(config.logLevel, { role: 'worker' });
+  // BullMQ's blocking connection must retry forever; the coordinator's fails fast so a Redis outage becomes a retry.
+  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const coordinatorRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+  const client = createS3Client({
+    ...(config.s3.endpoint !== undefined ? { endpoint: config.s3.endpoint } : {}),
+    region: config.s3.region,
+    forcePathStyle: config.s3.forcePathStyle,
+    ...(config.s3.credentials ? { credentials: config.s3.credentials } : {}),
+  });
+  const deps: ProcessorDeps = {
+    store: new S3Store({ client, bucket: config.s3.bucket }),
+    coordinator: new RedisCoordinator(coordinatorRedis, { keyPrefix: `${config.queuePrefix}:coord:` }),
+    logger,
+    runtime: { executionProviders: config.ort.executionProviders, ...(config.ort.intraOpNumThreads !== undefined ? { intraOpNumThreads: config.ort.intraOpNumThreads } : {}) },
+  };
+
+  const worker = new Worker(
+    QUEUE_NAME,
+    async (job: Job) => {
+      const log = logger.child({ jobId: job.id, kind: job.name, attempt: job.attemptsMade + 1 });
+      log.info('job started');
+      try {
+        return summarise(await processJob({ ...deps, logger: log }, job));
+      } catch (e) {
+        if (isPermanentError(e) && isImagedriftError(e)) {
+          log.warn({ err: e }, 'job failed permanently (input error; no retry)');
+          throw new UnrecoverableError(JSON.stringify(e.toJSON()));
+        }
+        log.warn({ err: e }, 'job attempt failed; BullMQ retries it with backoff if attempts remain');
+        throw e;
+      }
+    },
+    {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: config.worker.concurrency,
+      lockDuration: config.worker.lockDurationMs,
+      stalledInterval: config.worker.stalledIntervalMs,
+      maxStalledCount: 1,
+      autorun: true,
+    },
+  );
+  worker.on('error', (e) => logger.error({ err: e }, 'worker error'));
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
+  worker.on('failed', (job, e) => logger.warn({ jobId: job?.id, err: e.message, attemptsMade: job?.attemptsMade }, 'job failed'));
+  await worker.waitUntilReady();
+  logger.info({ queue: QUEUE_NAME, prefix: config.queuePrefix, concurrency: config.worker.concurrency, providers: config.ort.executionProviders, bucket: config.s3.bucket }, 'worker ready');
+
+  let closing: Promise<void> | undefined;
+  const close = (force = false): Promise<void> => {
+    if (closing && !force) return closing;
+    const p = (async () => {
+      await worker.close(force);
+      await Promise.allSettled([coordinatorRedis.quit(), connection.quit()]);
+      await closeExtractors();
+      client.destroy();
+    })();
+    closing = p;
+    return p;
+  };
+
+  if (opts.handleSignals ?? true) {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      const force = signals > 1;
+      logger.info({ signal: sig, force }, force ? 'second signal: closing without waiting for active jobs' : 'shutting down: finishing active jobs');
+      close(force).then(
+        () => {
+          logger.info('worker closed');
+          process.exit(0);
+        },
+        (e: unknown) => {
+          logger.error({ err: e }, 'worker close failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  return { worker, deps, close };
+}
