@@ -8,6 +8,12 @@ import { assertFiniteScores } from './threshold.js';
 export interface DetectionMetrics {
   /** Area under the ROC curve; ties count one half (Mann–Whitney). */
   readonly auroc: number;
+  /** Average precision with OOD as the positive class (higher score = OOD). */
+  readonly auprOut: number;
+  /** Average precision with ID as the positive class (lower score = ID). */
+  readonly auprIn: number;
+  /** 1 − min over thresholds of ½·FPR + ½·(1 − TPR) (Liang et al.'s detection accuracy). */
+  readonly detectionAccuracy: number;
   /** Share of ID samples flagged at the threshold that catches 95% of the OOD samples. */
   readonly fpr95: number;
   /** The score threshold that catches 95% of OOD (the one fpr95 is measured at). */
@@ -70,10 +76,82 @@ export function fprAtTpr(id: ArrayLike<number>, ood: ArrayLike<number>, tpr = 0.
   return { fpr: flagged / id.length, threshold };
 }
 
+/**
+ * Average precision of `pos` against `neg` where higher = positive (scikit-learn's average_precision_score:
+ * Σ_n (R_n − R_{n−1}) P_n over distinct thresholds, ties grouped).
+ */
+export function averagePrecision(pos: ArrayLike<number>, neg: ArrayLike<number>): number {
+  const n = pos.length + neg.length;
+  const v = new Float64Array(n);
+  const y = new Uint8Array(n);
+  for (let i = 0; i < pos.length; i++) {
+    v[i] = pos[i]!;
+    y[i] = 1;
+  }
+  for (let i = 0; i < neg.length; i++) v[pos.length + i] = neg[i]!;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => v[b]! - v[a]!);
+  let tp = 0;
+  let fp = 0;
+  let prevRecall = 0;
+  let ap = 0;
+  let i = 0;
+  while (i < n) {
+    let j = i;
+    while (j < n && v[order[j]!] === v[order[i]!]) {
+      if (y[order[j]!]) tp++;
+      else fp++;
+      j++;
+    }
+    const recall = tp / pos.length;
+    ap += (recall - prevRecall) * (tp / (tp + fp));
+    prevRecall = recall;
+    i = j;
+  }
+  return ap;
+}
+
+/** 1 − min_t [½·FPR(t) + ½·(1 − TPR(t))] over every cut between distinct scores. */
+export function detectionAccuracyOf(id: ArrayLike<number>, ood: ArrayLike<number>): number {
+  const all = [...Array.from(id, (s) => [s, 0] as const), ...Array.from(ood, (s) => [s, 1] as const)].sort((a, b) => b[0] - a[0]);
+  let tp = 0;
+  let fp = 0;
+  let best = 0.5; // flag nothing: TPR 0, FPR 0
+  let i = 0;
+  while (i < all.length) {
+    let j = i;
+    while (j < all.length && all[j]![0] === all[i]![0]) {
+      if (all[j]![1]) tp++;
+      else fp++;
+      j++;
+    }
+    best = Math.min(best, 0.5 * (fp / id.length) + 0.5 * (1 - tp / ood.length));
+    i = j;
+  }
+  return 1 - best;
+}
+
 export function detectionMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>): DetectionMetrics {
   const { id, ood } = split(scores, labels);
+  return detectionMetricsOf(id, ood);
+}
+
+export function detectionMetricsOf(id: ArrayLike<number>, ood: ArrayLike<number>): DetectionMetrics {
+  if (!id.length || !ood.length) throw new InputError('labels', 'metrics need both in-distribution and OOD samples');
+  assertFiniteScores(id, 'id');
+  assertFiniteScores(ood, 'ood');
   const { fpr, threshold } = fprAtTpr(id, ood);
-  return { auroc: aurocOf(id, ood), fpr95: fpr, threshold95: threshold, nId: id.length, nOod: ood.length };
+  const negId = Float64Array.from(id, (s) => -s);
+  const negOod = Float64Array.from(ood, (s) => -s);
+  return {
+    auroc: aurocOf(id, ood),
+    auprOut: averagePrecision(ood, id),
+    auprIn: averagePrecision(negId, negOod),
+    detectionAccuracy: detectionAccuracyOf(id, ood),
+    fpr95: fpr,
+    threshold95: threshold,
+    nId: id.length,
+    nOod: ood.length,
+  };
 }
 
 /** Share of predictions equal to the truth. */

@@ -5,6 +5,7 @@ import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { loadDataset, loadModel, modelKeys } from '../service/datasets.js';
 import { calibrateDetector, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
+import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import {
@@ -48,7 +49,7 @@ export interface JobLike {
   updateProgress(progress: number): Promise<unknown>;
 }
 
-export const detectorPrefix = (id: string): string => `detectors/${id}/`;
+export { detectorPrefix };
 
 const claimSchema = z.object({ jobId: z.string(), detector: z.string(), version: z.number().int().positive(), baseVersion: z.number().int().positive().optional(), claimedAt: z.string() });
 type Claim = z.infer<typeof claimSchema>;

@@ -38,3 +38,24 @@ describe('metrics (OOD = positive class)', () => {
     assert.equal(accuracy([1, 0, 1, 1], [1, 0, 0, 1]), 0.75);
   });
 });
+
+describe('AUPR and detection accuracy', () => {
+  it('average precision on hand-computed cases (scikit-learn convention)', async () => {
+    const { averagePrecision, detectionAccuracyOf } = await import('../../src/core/metrics.js');
+    assert.equal(averagePrecision([0.9, 0.8], [0.1, 0.2]), 1);
+    // ranking: 0.9(+) 0.8(−) 0.7(+) → AP = ½·1 + ½·(2/3)
+    assert.ok(Math.abs(averagePrecision([0.9, 0.7], [0.8]) - (0.5 + 1 / 3)) < 1e-12);
+    // a tie between one + and one − at the top: P = ½ at recall 1
+    assert.equal(averagePrecision([0.5], [0.5]), 0.5);
+    assert.equal(detectionAccuracyOf([0.1, 0.2], [0.8, 0.9]), 1);
+    // id {0.1, 0.6}, ood {0.5, 0.9}: best cut at 0.9 → ½·0 + ½·½ = ¼ error, or at 0.5 → ½·½ + 0 = ¼ → 0.75
+    assert.equal(detectionAccuracyOf([0.1, 0.6], [0.5, 0.9]), 0.75);
+  });
+
+  it('AUPR-In mirrors AUPR-Out with roles and signs swapped', async () => {
+    const { detectionMetricsOf, averagePrecision } = await import('../../src/core/metrics.js');
+    const m = detectionMetricsOf([0.1, 0.4, 0.35], [0.8, 0.3]);
+    assert.equal(m.auprIn, averagePrecision([-0.1, -0.4, -0.35], [-0.8, -0.3]));
+    assert.equal(m.auprOut, averagePrecision([0.8, 0.3], [0.1, 0.4, 0.35]));
+  });
+});

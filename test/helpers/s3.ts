@@ -13,7 +13,7 @@ export interface TestS3 {
 }
 
 export async function startTestS3(opts: { bucket?: string; maxAttempts?: number } = {}): Promise<TestS3> {
-  const s3 = await startS3Local({ bucket: opts.bucket ?? 'test-bucket' });
+  const s3 = await startS3Local({ bucket: opts.bucket ?? 'test-bucket', atomicPuts: false });
   const client = createS3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: s3.credentials, ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}) });
   const store = new S3Store({ client, bucket: s3.bucket });
   return {

@@ -1,0 +1,51 @@
+import type { DetectorBundle } from '../core/bundle.js';
+import { StorageError } from '../core/errors.js';
+import { DetectorRepository } from '../storage/detector-repository.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+/**
+ * Loads a detector's current version and its model for in-process scoring (sync predict, audits, S3-event checks).
+ * Versions and models are immutable once written, so a warm process caches them by key and reads only the small
+ * `current.json` pointer per call; the ORT session itself is cached by detector-service's getExtractor.
+ */
+export interface LoadedForScoring {
+  readonly detector: string;
+  readonly version: number;
+  readonly bundle: DetectorBundle;
+  readonly model: Uint8Array;
+  readonly warnings: string[];
+}
+
+const MAX_ENTRIES = 8;
+const versions = new Map<string, { bundle: DetectorBundle; warnings: string[] }>();
+const models = new Map<string, Uint8Array>();
+
+function remember<V>(m: Map<string, V>, key: string, v: V): V {
+  if (m.size >= MAX_ENTRIES) m.delete(m.keys().next().value as string);
+  m.set(key, v);
+  return v;
+}
+
+export const detectorPrefix = (id: string): string => `detectors/${id}/`;
+
+export async function loadForScoring(store: ObjectStore, detectorId: string): Promise<LoadedForScoring> {
+  const prefix = detectorPrefix(detectorId);
+  const repo = new DetectorRepository(store);
+  const ptr = await repo.readPointer(prefix);
+  const cacheKey = `${store.location}/${prefix}v${ptr?.version ?? 'none'}`;
+  let v = ptr ? versions.get(cacheKey) : undefined;
+  let version = ptr?.version;
+  if (!v) {
+    const loaded = await repo.load(prefix, ptr?.version); // throws NotFoundError when there is no pointer
+    version = loaded.version;
+    v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings });
+  }
+  const modelKey = `${store.location}/${v.bundle.model.key}`;
+  let model = models.get(modelKey);
+  if (!model) {
+    const b = await store.get(v.bundle.model.key);
+    if (!b) throw new StorageError(v.bundle.model.key, `the model of detector ${detectorId} is missing`);
+    model = remember(models, modelKey, b);
+  }
+  return { detector: detectorId, version: version!, bundle: v.bundle, model, warnings: v.warnings };
+}

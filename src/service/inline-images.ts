@@ -1,0 +1,39 @@
+import { InputError, isImagedriftError } from '../core/errors.js';
+import type { DecodedArray } from '../core/tensor.js';
+import { decodeImages, isJpeg, isPng } from '../io/images.js';
+import { decodeBytes } from '../io/load.js';
+import { encodeNpy } from '../io/npy.js';
+
+/**
+ * Decodes predict's inline `images[]`: each item base64, either all PNG/JPEG (one image each, decoded as one batch)
+ * or a single `.npy` holding the whole batch. Errors name the item (`images[3]`).
+ */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function decodeBase64(s: string, field: string): Uint8Array {
+  const t = s.replace(/\s+/g, '').replace(/^data:[^;,]*;base64,/, '');
+  if (t.length === 0 || t.length % 4 !== 0 || !BASE64.test(t)) throw new InputError(field, 'is not valid base64');
+  const b = Buffer.from(t, 'base64');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export async function decodeInlineImages(images: readonly string[]): Promise<DecodedArray> {
+  const files = images.map((s, i) => ({ name: `images[${i}]`, bytes: decodeBase64(s, `images[${i}]`) }));
+  const nonImage = files.findIndex((f) => !isPng(f.bytes) && !isJpeg(f.bytes));
+  if (nonImage < 0) {
+    try {
+      return await decodeImages(files);
+    } catch (e) {
+      // decodeImages names positions as files[i]; the request calls them images[i].
+      if (isImagedriftError(e) && e.field?.startsWith('files[')) throw new InputError(e.field.replace(/^files/, 'images'), e.detail, { cause: e });
+      throw e;
+    }
+  }
+  if (files.length > 1) throw new InputError(`images[${nonImage}]`, 'is not a PNG or JPEG; a .npy batch must be sent alone, as images: [<one base64 .npy>]');
+  return decodeBytes(files[0]!.bytes, 'images[0].npy');
+}
+
+/** Stores a decoded inline batch as .npy bytes (for a predict job over more images than are answered inline). */
+export function toNpy(a: DecodedArray): Uint8Array {
+  return a.dtype === 'uint8' ? encodeNpy(Uint8Array.from(a.data), a.shape, 'uint8') : encodeNpy(a.data, a.shape, 'float32');
+}

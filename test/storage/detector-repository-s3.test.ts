@@ -1,0 +1,246 @@
+/**
+ * DetectorRepository over S3Store (real s3rver) + RedisCoordinator (real Redis): concurrent saves, concurrent readers,
+ * immutability of versions and the fencing of the `current` pointer.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import type { DetectorBundle } from '../../src/core/bundle.js';
+import { StorageError } from '../../src/core/errors.js';
+import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
+import { defaultPreprocess } from '../../src/core/preprocess.js';
+import { matrix } from '../../src/core/tensor.js';
+import { DetectorRepository, type LoadedDetector, type VersionCoordinator } from '../../src/storage/detector-repository.js';
+import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js';
+import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { createS3Client, S3Store } from '../../src/storage/s3-store.js';
+import { LIBRARY_VERSION } from '../../src/version.js';
+import { cleanupPrefix, connectRedis, uniquePrefix } from '../helpers/redis.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
+
+/** A fitted detector on small random features; `createdAt` identifies the bundle after a round trip. */
+function makeBundle(seed: number): DetectorBundle {
+  let s = seed >>> 0 || 1;
+  const rand = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const rows = 60;
+  const cols = 8;
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = rand() * 4 + (i % cols);
+  const fitted = new FeatureClusterDetector({ nCluster: 3, seed, score: 'standardized' }).fit(matrix(data, rows, cols));
+  return {
+    model: { key: 'models/fake.onnx', sha256: createHash('sha256').update('fake model').digest('hex'), layer: 'output', batchSize: 32 },
+    preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
+    fitted,
+    calibration: { threshold: seed / 100, accuracy: 0.9, method: 'grid', step: 0.01, nEval: 100, nOod: 50, flaggedRate: 0.5, idFlaggedRate: 0.1 },
+    createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seed)).toISOString(),
+    libraryVersion: LIBRARY_VERSION,
+  };
+}
+
+/** Asserts that a loaded detector is exactly one of `bundles` (same arrays, threshold and params): no mixed state. */
+function assertIsOneOf(loaded: LoadedDetector, bundles: readonly DetectorBundle[], what: string): DetectorBundle {
+  const src = bundles.find((b) => b.createdAt === loaded.bundle.createdAt);
+  assert.ok(src, `${what}: createdAt ${loaded.bundle.createdAt} belongs to no saved bundle`);
+  assert.equal(loaded.bundle.calibration?.threshold, src.calibration?.threshold, `${what}: threshold`);
+  assert.deepEqual(loaded.bundle.fitted.params, src.fitted.params, `${what}: params`);
+  const got = loaded.bundle.fitted.arrays();
+  const want = src.fitted.arrays();
+  assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), `${what}: array names`);
+  for (const [name, a] of Object.entries(want)) assert.deepEqual(Array.from(got[name]!), Array.from(a), `${what}: ${name}`);
+  return src;
+}
+
+/** Delegates to a store; the first `get` of `gateKey` waits for `open()` (and reports that it is waiting). */
+class GatedStore implements ObjectStore {
+  private opened!: () => void;
+  private readonly gate = new Promise<void>((r) => (this.opened = r));
+  private arrivedAt!: () => void;
+  readonly arrived = new Promise<void>((r) => (this.arrivedAt = r));
+  private used = false;
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly gateKey: string,
+  ) {}
+  get location(): string {
+    return this.inner.location;
+  }
+  open(): void {
+    this.opened();
+  }
+  async get(key: string): Promise<Uint8Array | undefined> {
+    if (key === this.gateKey && !this.used) {
+      this.used = true;
+      this.arrivedAt();
+      await this.gate;
+    }
+    return this.inner.get(key);
+  }
+  put(key: string, bytes: Uint8Array, opts?: { contentType?: string; ifNoneMatch?: boolean }): Promise<void> {
+    return this.inner.put(key, bytes, opts);
+  }
+  head(key: string): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key);
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+  list(prefix: string, opts?: { after?: string; limit?: number }): Promise<ObjectInfo[]> {
+    return this.inner.list(prefix, opts);
+  }
+}
+
+async function snapshot(store: ObjectStore, prefix: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const { key } of await store.list(prefix)) {
+    if (key.endsWith('current.json')) continue;
+    out.set(key, createHash('sha256').update((await store.get(key))!).digest('hex'));
+  }
+  return out;
+}
+
+describe('DetectorRepository over S3Store + RedisCoordinator', () => {
+  let t: TestS3;
+  let storeB: S3Store;
+  let redisA: Redis;
+  let redisB: Redis;
+  let prefix: string;
+  /** Two independent "processes": separate S3 clients, Redis connections and coordinators. */
+  let repoA: DetectorRepository;
+  let repoB: DetectorRepository;
+  let det: string;
+
+  before(async () => {
+    t = await startTestS3();
+    storeB = new S3Store({ client: createS3Client({ endpoint: t.s3.endpoint, region: t.s3.region, forcePathStyle: true, credentials: t.s3.credentials }), bucket: t.s3.bucket });
+    redisA = connectRedis();
+    redisB = connectRedis();
+  });
+  after(async () => {
+    redisA?.disconnect();
+    redisB?.disconnect();
+    storeB?.client.destroy();
+    await t?.stop();
+  });
+  beforeEach(() => {
+    prefix = uniquePrefix();
+    repoA = new DetectorRepository(t.store, new RedisCoordinator(redisA, { keyPrefix: prefix }));
+    repoB = new DetectorRepository(storeB, new RedisCoordinator(redisB, { keyPrefix: prefix }));
+    det = `${t.prefix()}detectors/d1/`;
+  });
+  afterEach(async () => {
+    await cleanupPrefix(redisA, prefix);
+  });
+
+  it('two concurrent saves of one detector give two complete versions, and the pointer names one of them', async () => {
+    const a = makeBundle(1);
+    const b = makeBundle(2);
+    const [va, vb] = await Promise.all([repoA.save(det, a), repoB.save(det, b)]);
+    assert.deepEqual([va, vb].sort(), [1, 2]);
+    assertIsOneOf(await repoA.load(det, va), [a], `v${va}`);
+    assertIsOneOf(await repoB.load(det, vb), [b], `v${vb}`);
+    const ptr = await repoA.readPointer(det);
+    assert.ok(ptr && (ptr.version === va || ptr.version === vb), `pointer ${JSON.stringify(ptr)}`);
+    const current = await repoB.load(det);
+    assert.equal(current.version, ptr.version);
+    assertIsOneOf(current, [ptr.version === va ? a : b], 'current');
+    const keys = (await t.store.list(det)).map((o) => o.key.slice(det.length));
+    const files = ['centres.bin', 'invStd.bin', 'manifest.json', 'mean.bin'];
+    assert.deepEqual(keys, ['current.json', ...files.map((f) => `v1/${f}`), ...files.map((f) => `v2/${f}`)]);
+  });
+
+  it('readers polling during many concurrent saves only ever see a complete, unmixed version and a fence that never goes back', async () => {
+    const bundles = Array.from({ length: 9 }, (_, i) => makeBundle(10 + i));
+    await repoA.save(det, bundles[0]!);
+    const reader = new DetectorRepository(t.store); // readers need no coordinator
+    let writing = true;
+    let readsDuringWrites = 0;
+    const seenVersions = new Set<number>();
+    const readerLoop = async (): Promise<void> => {
+      let lastFence = 0;
+      while (writing) {
+        const ptr = await reader.readPointer(det);
+        assert.ok(ptr, 'pointer disappeared');
+        assert.ok(ptr.fence >= lastFence, `fence went back from ${lastFence} to ${ptr.fence}`);
+        lastFence = ptr.fence;
+        const loaded = await reader.load(det);
+        assertIsOneOf(loaded, bundles, `read of v${loaded.version}`);
+        seenVersions.add(loaded.version);
+        if (writing) readsDuringWrites++;
+      }
+    };
+    const versionScan = async (): Promise<void> => {
+      while (writing) {
+        // Every version whose manifest exists loads completely.
+        for (const { key } of await t.store.list(det)) {
+          const m = /^v(\d+)\/manifest\.json$/.exec(key.slice(det.length));
+          if (m) assertIsOneOf(await reader.load(det, Number(m[1])), bundles, `scan of v${m[1]}`);
+        }
+      }
+    };
+    const writers = Promise.all(bundles.slice(1).map((b, i) => (i % 2 ? repoA : repoB).save(det, b))).finally(() => {
+      writing = false;
+    });
+    const [versions] = await Promise.all([writers, readerLoop(), readerLoop(), versionScan()]);
+    assert.deepEqual([...versions, 1].sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.ok(readsDuringWrites >= 3, `readers overlapped the writes only ${readsDuringWrites} times`);
+    assert.ok(seenVersions.size >= 2, `readers saw versions ${[...seenVersions]}`);
+    for (let v = 1; v <= 9; v++) assertIsOneOf(await reader.load(det, v), bundles, `final v${v}`);
+  });
+
+  it('never overwrites a version: not when a coordinator repeats a number, nor after Redis lost its counters', async () => {
+    await repoA.save(det, makeBundle(21));
+    await repoB.save(det, makeBundle(22));
+    const before = await snapshot(t.store, det);
+    assert.equal(before.size, 8);
+
+    const redisCoord = new RedisCoordinator(redisA, { keyPrefix: prefix });
+    const repeating: VersionCoordinator = {
+      nextVersion: async () => 2, // a broken coordinator handing out an existing number
+      withPointerLock: (key, write) => redisCoord.withPointerLock(key, write),
+    };
+    await assert.rejects(new DetectorRepository(t.store, repeating).save(det, makeBundle(23)), (e: unknown) => e instanceof StorageError && /already exists/.test(e.message));
+    assert.deepEqual(await snapshot(t.store, det), before);
+
+    await cleanupPrefix(redisA, prefix); // Redis restarted without persistence
+    const v = await new DetectorRepository(t.store, new RedisCoordinator(redisB, { keyPrefix: prefix })).save(det, makeBundle(24));
+    assert.equal(v, 3);
+    const afterSave = await snapshot(t.store, det);
+    for (const [key, sha] of before) assert.equal(afterSave.get(key), sha, `${key} changed`);
+    assert.equal((await repoA.readPointer(det))?.version, 3);
+  });
+
+  it('refuses to move the pointer for a writer whose fence is stale (its lock expired and a newer writer moved it)', async () => {
+    const first = makeBundle(31);
+    const stale = makeBundle(32);
+    const newer = makeBundle(33);
+    await repoB.save(det, first);
+    const gated = new GatedStore(t.store, `${det}current.json`);
+    // Writer A: short lock TTL, stalls right after taking the lock (before reading the pointer).
+    const slowRepo = new DetectorRepository(gated, new RedisCoordinator(redisA, { keyPrefix: prefix, lockTtlMs: 150 }));
+    const slowSave = slowRepo.save(det, stale);
+    const slowResult = slowSave.then(
+      (v) => ({ ok: true as const, v }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    await gated.arrived;
+    // Writer B waits for A's lock to expire, takes it with a higher fence and moves the pointer.
+    const vNewer = await repoB.save(det, newer);
+    const ptrAfterB = await repoB.readPointer(det);
+    assert.equal(ptrAfterB?.version, vNewer);
+    gated.open();
+    const r = await slowResult;
+    assert.equal(r.ok, false, 'the stale writer must not succeed');
+    assert.ok(!r.ok && r.e instanceof StorageError && /pointer fence \d+ is newer than this writer's \d+/.test(r.e.message), String(!r.ok && r.e));
+    assert.deepEqual(await repoA.readPointer(det), ptrAfterB, 'pointer unchanged by the stale writer');
+    assertIsOneOf(await repoA.load(det), [newer], 'current');
+    // The stale writer's version is complete (just never current).
+    const versions = (await t.store.list(det)).map((o) => /^v(\d+)\/manifest\.json$/.exec(o.key.slice(det.length))?.[1]).filter(Boolean).map(Number);
+    assert.deepEqual(versions.sort(), [1, 2, 3]);
+    const staleVersion = [1, 2, 3].find((v) => v !== 1 && v !== vNewer)!;
+    assertIsOneOf(await repoA.load(det, staleVersion), [stale], 'stale version');
+  });
+});
