@@ -1,0 +1,64 @@
+import { InputError } from './errors.js';
+import { assertFiniteScores } from './threshold.js';
+
+/**
+ * Label-free thresholds (split conformal). Given n held-out in-distribution scores, the threshold is the
+ * ⌈(n+1)(1−α)⌉-th smallest of them; a fresh in-distribution sample is then flagged (score > threshold) with
+ * probability ≤ α, and ≥ α − 1/(n+1) (exchangeability, ties broken at random).
+ * Since imagedrift flags score ≥ threshold, the threshold returned is the next representable number above that
+ * order statistic, so "≥" and the conformal "strictly greater" coincide.
+ * The conformal p-value of a score s is (1 + #{cal ≥ s}) / (n + 1): uniform (super-uniform) for ID data.
+ */
+export interface ConformalThreshold {
+  readonly threshold: number;
+  readonly targetFpr: number;
+  readonly n: number;
+  /** The 1-based rank of the order statistic used. */
+  readonly rank: number;
+}
+
+export function validateAlpha(alpha: number, field = 'targetFpr'): number {
+  if (!(alpha > 0 && alpha < 1)) throw new InputError(field, `must be in (0, 1), got ${alpha}`);
+  return alpha;
+}
+
+function nextUp(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
+  const b = new Float64Array([x]);
+  const u = new BigInt64Array(b.buffer);
+  u[0] = x > 0 ? u[0]! + 1n : u[0]! - 1n;
+  return b[0]!;
+}
+
+export function conformalThreshold(idScores: ArrayLike<number>, alpha: number): ConformalThreshold {
+  validateAlpha(alpha);
+  assertFiniteScores(idScores, 'idScores');
+  const n = idScores.length;
+  const rank = Math.ceil((n + 1) * (1 - alpha));
+  if (rank > n) {
+    throw new InputError('idHoldout', `${n} held-out samples are too few for targetFpr=${alpha}; need at least ${Math.ceil(1 / alpha) - 1}`);
+  }
+  const sorted = Float64Array.from(idScores).sort();
+  return { threshold: nextUp(sorted[rank - 1]!), targetFpr: alpha, n, rank };
+}
+
+/** Conformal p-values (1 + #{cal ≥ s}) / (n + 1) for each score, by binary search over the sorted calibration scores. */
+export function conformalPValues(calibration: ArrayLike<number>, scores: ArrayLike<number>): Float64Array {
+  const cal = Float64Array.from(calibration).sort();
+  const n = cal.length;
+  if (n === 0) throw new InputError('calibration', 'has no scores');
+  assertFiniteScores(scores);
+  const out = new Float64Array(scores.length);
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i]!;
+    let lo = 0;
+    let hi = n; // first index with cal[idx] >= s
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cal[mid]! < s) lo = mid + 1;
+      else hi = mid;
+    }
+    out[i] = (1 + (n - lo)) / (n + 1);
+  }
+  return out;
+}

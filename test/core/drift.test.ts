@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { conformalPValues, conformalThreshold } from '../../src/core/conformal.js';
+import { binomialDrift, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
+import { InputError } from '../../src/core/errors.js';
+import { mulberry32 } from '../../src/core/kmeans.js';
+
+const gauss = (rnd: () => number) => Math.sqrt(-2 * Math.log(rnd() + 1e-300)) * Math.cos(2 * Math.PI * rnd());
+
+describe('conformal threshold and p-values', () => {
+  it('uses the ⌈(n+1)(1−α)⌉-th order statistic and flags with ≥', () => {
+    const cal = Array.from({ length: 19 }, (_, i) => i + 1); // 1..19, α=0.1 → rank ⌈20·0.9⌉ = 18 → 18
+    const t = conformalThreshold(cal, 0.1);
+    assert.equal(t.rank, 18);
+    assert.ok(t.threshold > 18 && t.threshold < 18 + 1e-9);
+    assert.equal(cal.filter((s) => s >= t.threshold).length, 1);
+  });
+
+  it('realised false-alarm rate on fresh ID data is within the binomial band of the target (many splits)', () => {
+    const rnd = mulberry32(3);
+    const rates: number[] = [];
+    for (let rep = 0; rep < 200; rep++) {
+      const cal = Array.from({ length: 500 }, () => gauss(rnd));
+      const fresh = Array.from({ length: 2000 }, () => gauss(rnd));
+      const t = conformalThreshold(cal, 0.05).threshold;
+      rates.push(fresh.filter((s) => s >= t).length / 2000);
+    }
+    const mean = rates.reduce((a, b) => a + b) / rates.length;
+    assert.ok(mean > 0.04 && mean < 0.06, `mean realised FPR ${mean}`);
+  });
+
+  it('p-values are (1 + #{cal ≥ s}) / (n + 1) and too few samples is an error naming the holdout', () => {
+    assert.deepEqual(Array.from(conformalPValues([1, 2, 3], [0, 2, 5])), [1, 3 / 4, 1 / 4]);
+    assert.throws(() => conformalThreshold([1, 2, 3], 0.05), (e: unknown) => e instanceof InputError && e.field === 'idHoldout');
+  });
+});
+
+describe('drift tests', () => {
+  it('binomial: more flags than the baseline is drift, the baseline rate is not', () => {
+    const flags = (k: number, n: number) => Array.from({ length: n }, (_, i) => (i < k ? 1 : 0));
+    assert.equal(binomialDrift(flags(5, 100), 0.05).isDrift, false);
+    const r = binomialDrift(flags(20, 100), 0.05);
+    assert.ok(r.isDrift && r.pValue < 1e-6);
+    assert.equal(r.statistic, 0.2);
+  });
+
+  it('KS statistic on a hand-computed case and p-value near scipy\'s asymptotic values', () => {
+    assert.ok(Math.abs(ksStatistic([1, 2, 3], [2.5, 3.5, 4.5]) - 2 / 3) < 1e-15);
+    assert.equal(ksStatistic([1, 2], [1, 2]), 0);
+    // Q_KS(1.36) ≈ 0.049 (the classic 5% critical value) for large samples
+    const p = ksPValue(1.36 / Math.sqrt(5000), 10000, 10000);
+    assert.ok(Math.abs(p - 0.05) < 0.005, `p ${p}`);
+    const rnd = mulberry32(1);
+    const a = Array.from({ length: 300 }, () => gauss(rnd));
+    assert.equal(ksDrift(a, Array.from({ length: 300 }, () => gauss(rnd) + 1)).isDrift, true);
+  });
+
+  it('MMD: same distribution → no drift; shifted → drift; p-values match a per-permutation loop', () => {
+    const rnd = mulberry32(2);
+    const sample = (n: number, shift: number) => ({ data: Float32Array.from({ length: n * 3 }, () => gauss(rnd) + shift), rows: n, cols: 3 });
+    const ref = sample(60, 0);
+    assert.equal(mmdDrift(ref, sample(60, 0), { permutations: 200, seed: 1 }).isDrift, false);
+    const shifted = mmdDrift(ref, sample(60, 1), { permutations: 200, seed: 1 });
+    assert.ok(shifted.isDrift && shifted.pValue <= 1 / 201 + 1e-12);
+    assert.throws(() => mmdDrift(ref, { data: new Float32Array(8), rows: 2, cols: 4 }), (e: unknown) => e instanceof InputError && e.field === 'data');
+  });
+
+  it('MMD observed statistic equals the plain biased V-statistic', () => {
+    const rnd = mulberry32(9);
+    const X = Array.from({ length: 8 }, () => [gauss(rnd), gauss(rnd)]);
+    const Y = Array.from({ length: 6 }, () => [gauss(rnd) + 0.5, gauss(rnd)]);
+    const pooled = [...X, ...Y];
+    const d2 = (a: number[], b: number[]) => (a[0]! - b[0]!) ** 2 + (a[1]! - b[1]!) ** 2;
+    const ds: number[] = [];
+    for (let i = 0; i < pooled.length; i++) for (let j = i + 1; j < pooled.length; j++) ds.push(d2(pooled[i]!, pooled[j]!));
+    ds.sort((a, b) => a - b);
+    const med = ds[Math.floor(ds.length / 2)]!;
+    const k = (a: number[], b: number[]) => Math.exp(-d2(a, b) / med);
+    const mean = (A: number[][], B: number[][]) => A.reduce((s, a) => s + B.reduce((t, b) => t + k(a, b), 0), 0) / (A.length * B.length);
+    const want = mean(X, X) + mean(Y, Y) - 2 * mean(X, Y);
+    const got = mmdDrift({ data: Float32Array.from(X.flat()), rows: 8, cols: 2 }, { data: Float32Array.from(Y.flat()), rows: 6, cols: 2 }, { permutations: 10 }).statistic;
+    assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
+  });
+});
