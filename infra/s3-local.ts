@@ -154,7 +154,7 @@ export async function startS3Local(opts: { bucket?: string; dir?: string; port?:
     '--port', String(opts.port ?? 0),
     ...(opts.atomicPuts === false ? ['--no-atomic-puts'] : []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {

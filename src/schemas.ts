@@ -61,7 +61,7 @@ export function detectorSpecFromParams(p: FitParams): DetectorSpec {
   return r.data;
 }
 
-export const calibrateParamsSchema = z.object({ grid: gridSchema.optional() });
+export const calibrateParamsSchema = z.object({ grid: gridSchema.optional(), targetFpr: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional() });
 export const predictParamsSchema = z.object({ threshold: thresholdSchema.optional() });
 
 /*
@@ -133,3 +133,22 @@ export const auditConfigSchema = z
   })
   .strict();
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
+
+/** Base64 file content inside a JSON body. */
+export const base64Schema = z.string().min(1, 'must be base64 file content').regex(/^[A-Za-z0-9+/\s]*={0,2}\s*$/, 'is not valid base64');
+
+/** POST /datasets with a JSON body: the file inline as base64 (request ≤ 6 MB). */
+export const datasetUploadSchema = z.object({ id: idSchema.optional(), name: z.string().min(1, 'must be the original file name'), data: base64Schema, npzKey: z.string().min(1).optional() }).strict();
+/** POST /uploads (or POST /datasets with presign:true): a presigned PUT URL for a large dataset. */
+export const presignUploadSchema = z
+  .object({
+    presign: z.literal(true).optional(),
+    id: idSchema.optional(),
+    name: z.string().min(1, 'must be the original file name'),
+    contentLength: z.number().int('must be an integer').positive('must be > 0'),
+    npzKey: z.string().min(1).optional(),
+    expiresIn: z.number().int().min(1).max(604800).optional(),
+  })
+  .strict();
+/** POST /models with a JSON body: the ONNX file inline as base64. */
+export const modelUploadSchema = z.object({ id: idSchema.optional(), data: base64Schema }).strict();

@@ -71,7 +71,7 @@ export async function runDemo(io: Io, json: boolean): Promise<void> {
   for (const r of report) {
     io.out(`${r.config}`);
     io.out(`  threshold      ${Number(r.threshold.toFixed(6))}`);
-    io.out(`  eval accuracy  ${r.evalAccuracy.toFixed(3)}`);
+    io.out(`  eval accuracy  ${(r.evalAccuracy ?? Number.NaN).toFixed(3)}`);
     io.out(`  test accuracy  ${r.testAccuracy.toFixed(3)}`);
     io.out(`  result         [${r.result.slice(0, 12).join(',')},…,${r.result.slice(-12).join(',')}]  (${r.result.reduce((a, b) => a + b, 0)} of ${r.result.length} flagged)`);
     io.out(`  time           ${r.seconds.toFixed(2)} s\n`);

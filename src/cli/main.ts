@@ -7,7 +7,7 @@ import { accuracy, detectionMetrics } from '../core/metrics.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, fitParamsSchema, predictParamsSchema } from '../schemas.js';
-import { calibrateDetector, closeExtractors, fitDetector, predictData, scoreData } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, closeExtractors, fitDetector, predictData, scoreData } from '../service/detector-service.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore } from '../storage/local-dir-store.js';
 import { runDemo } from './demo.js';
@@ -21,6 +21,7 @@ const USAGE = `usage:
   imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
   imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
   imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--json]
+  imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--json]
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
   imagedrift demo [--json]
@@ -139,16 +140,23 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return 0;
       }
       case 'calibrate': {
-        const { values, positionals } = parse(rest, { eval: { type: 'string' }, 'ood-labels': { type: 'string' }, grid: { type: 'string' } }, 1);
-        const p = validate(calibrateParamsSchema, { grid: values.grid }, { grid: '--grid' });
+        const { values, positionals } = parse(rest, { eval: { type: 'string' }, 'ood-labels': { type: 'string' }, grid: { type: 'string' }, 'id-holdout': { type: 'string' }, 'target-fpr': { type: 'string' } }, 1);
+        const p = validate(calibrateParamsSchema, { grid: values.grid, targetFpr: values['target-fpr'] }, { grid: '--grid', targetFpr: '--target-fpr' });
         const dir = positionals[0]!;
-        const data = await loadData(need(values, 'eval'));
-        const labels = await loadLabels(need(values, 'ood-labels'));
+        const labelFree = values['id-holdout'] !== undefined;
+        if (labelFree && (values.eval !== undefined || values['ood-labels'] !== undefined || p.grid !== undefined)) throw new UsageError('--id-holdout', 'cannot be combined with --eval/--ood-labels/--grid');
+        if (labelFree && p.targetFpr === undefined) throw new UsageError('--target-fpr', 'is required with --id-holdout');
+        if (!labelFree && p.targetFpr !== undefined) throw new UsageError('--target-fpr', 'needs --id-holdout');
+        const data = await loadData(need(values, labelFree ? 'id-holdout' : 'eval'));
+        const labels = labelFree ? undefined : await loadLabels(need(values, 'ood-labels'));
         const d = await loadDetector(dir, warn);
-        const { bundle } = await calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}) });
+        const { bundle } = labels
+          ? await calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}) })
+          : await calibrateLabelFree(d.bundle, d.model, { idHoldout: data, targetFpr: p.targetFpr! });
         const version = await d.repo.save('', bundle);
         const c = bundle.calibration!;
-        io.out(values.json ? JSON.stringify({ threshold: c.threshold, accuracy: c.accuracy, method: c.method, version }) : `calibrated ${dir} v${version}: threshold ${c.threshold} (${c.method}), eval accuracy ${fmt(c.accuracy)}`);
+        const out = { threshold: c.threshold, ...(c.accuracy !== undefined ? { accuracy: c.accuracy } : {}), ...(c.targetFpr !== undefined ? { targetFpr: c.targetFpr, n: c.nEval } : {}), method: c.method, version };
+        io.out(values.json ? JSON.stringify(out) : `calibrated ${dir} v${version}: threshold ${c.threshold} (${c.method})${c.accuracy !== undefined ? `, eval accuracy ${fmt(c.accuracy)}` : `, target false-alarm rate ${c.targetFpr} from ${c.nEval} held-out ID samples`}`);
         return 0;
       }
       case 'predict': {
@@ -157,7 +165,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const data = await loadData(need(values, 'data'));
         const d = await loadDetector(positionals[0]!, warn);
         const r = await predictData(d.bundle, d.model, data, p.threshold !== undefined ? { threshold: p.threshold } : {});
-        if (values.json) io.out(JSON.stringify({ threshold: r.threshold, result: r.result, scores: r.scores, detectorVersion: d.version }));
+        if (values.json) io.out(JSON.stringify({ threshold: r.threshold, result: r.result, scores: r.scores, ...(r.pValues ? { pValues: r.pValues } : {}), detectorVersion: d.version }));
         else {
           const flagged = r.result.reduce((a, b) => a + b, 0);
           io.out(`threshold ${r.threshold}; ${flagged} of ${r.result.length} flagged as OOD`);

@@ -22,7 +22,16 @@ export interface ModelRef {
   readonly batchSize: number;
 }
 
-export interface Calibration extends ThresholdFit {
+/**
+ * How the threshold was chosen. `exact`/`grid`: best accuracy on a labelled eval set (`accuracy` is on that set).
+ * `conformal`: label-free, from held-out in-distribution scores at `targetFpr` (no accuracy, nOod = 0).
+ */
+export interface Calibration {
+  readonly threshold: number;
+  readonly method: ThresholdFit['method'] | 'conformal';
+  readonly accuracy?: number;
+  readonly step?: number;
+  readonly targetFpr?: number;
   readonly nEval: number;
   readonly nOod: number;
   /** Share of the eval set flagged at the chosen threshold (baseline for audits). */
@@ -36,6 +45,8 @@ export interface DetectorBundle {
   readonly preprocess: PreprocessConfig;
   readonly fitted: FittedDetector;
   readonly calibration?: Calibration;
+  /** In-distribution scores seen at calibration (sorted ascending): the reference for conformal p-values. */
+  readonly calibrationScores?: Float32Array;
   readonly createdAt: string;
   readonly libraryVersion: string;
 }
@@ -68,9 +79,10 @@ export const manifestSchema = z.object({
   calibration: z
     .object({
       threshold: z.number(),
-      accuracy: z.number().min(0).max(1),
-      method: z.enum(['exact', 'grid']),
+      accuracy: z.number().min(0).max(1).optional(),
+      method: z.enum(['exact', 'grid', 'conformal']),
       step: z.number().positive().optional(),
+      targetFpr: z.number().gt(0).lt(1).optional(),
       nEval: z.number().int().positive(),
       nOod: z.number().int().nonnegative(),
       flaggedRate: z.number().min(0).max(1),
@@ -80,6 +92,8 @@ export const manifestSchema = z.object({
   arrays: z.record(z.string(), arrayRef),
 });
 export type DetectorManifest = z.infer<typeof manifestSchema>;
+
+const CALIBRATION_SCORES = 'calibrationScores';
 
 export interface StoredDetector {
   readonly manifest: DetectorManifest;
@@ -95,6 +109,10 @@ export function toStored(b: DetectorBundle): StoredDetector {
     const file = `${name}.bin`;
     arrays.set(file, a);
     refs[name] = { file, shape: a.length % f.dim === 0 && a.length > f.dim ? [a.length / f.dim, f.dim] : [a.length], dtype: 'float32' };
+  }
+  if (b.calibrationScores) {
+    arrays.set(`${CALIBRATION_SCORES}.bin`, b.calibrationScores);
+    refs[CALIBRATION_SCORES] = { file: `${CALIBRATION_SCORES}.bin`, shape: [b.calibrationScores.length], dtype: 'float32' };
   }
   const manifest: DetectorManifest = {
     format: MANIFEST_FORMAT,
@@ -125,13 +143,15 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
   if (manifest.libraryVersion !== libraryVersion) {
     warnings.push(`detector was saved by imagedrift ${manifest.libraryVersion}; this is ${libraryVersion}`);
   }
+  let calibrationScores: Float32Array | undefined;
   const named: Record<string, Float32Array> = {};
   for (const [name, ref] of Object.entries(manifest.arrays)) {
     const a = arrays.get(ref.file);
     if (!a) throw new InputError(`arrays.${name}`, `array file ${ref.file} is missing`);
     const n = ref.shape.reduce((x, y) => x * y, 1);
     if (a.length !== n) throw new InputError(`arrays.${name}`, `${ref.file} holds ${a.length} values, manifest says [${ref.shape.join(',')}]`);
-    named[name] = a;
+    if (name === CALIBRATION_SCORES) calibrationScores = a;
+    else named[name] = a;
   }
   const d = manifest.detector;
   const p = manifest.preprocess;
@@ -140,6 +160,7 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     preprocess: { input: p.input, scale: p.scale, grey: p.grey, resize: p.resize, range: p.range, ...(p.layout ? { layout: p.layout } : {}) },
     fitted: restoreDetector(d.kind, d.params, d.dim, d.nTrain, d.stats, named),
     ...(manifest.calibration ? { calibration: manifest.calibration } : {}),
+    ...(calibrationScores ? { calibrationScores } : {}),
     createdAt: manifest.createdAt,
     libraryVersion: manifest.libraryVersion,
   };

@@ -64,7 +64,7 @@ export interface CalibrateJobResult {
   readonly baseVersion?: number;
   readonly dataset: string;
   readonly threshold: number;
-  readonly accuracy: number;
+  readonly accuracy?: number;
   readonly method: string;
   readonly nEval: number;
   readonly nOod: number;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Calibration, DetectorBundle } from '../core/bundle.js';
 import { InputError, NotFittedError } from '../core/errors.js';
+import { conformalPValues, conformalThreshold, validateAlpha } from '../core/conformal.js';
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, toModelInput, type ScaleRule } from '../core/preprocess.js';
@@ -153,13 +154,33 @@ export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Arra
     if (!labels[i]) idFlagged += flags[i]!;
   }
   const calibration: Calibration = { ...fit, nEval: n, nOod, flaggedRate: flagged / n, idFlaggedRate: idFlagged / (n - nOod) };
-  return { bundle: { ...bundle, calibration, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION }, scores };
+  const idScores = Float32Array.from(scores.filter((_, i) => labels[i] === 0)).sort();
+  return { bundle: { ...bundle, calibration, calibrationScores: idScores, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION }, scores };
+}
+
+export interface LabelFreeCalibrateRequest extends RuntimeOptions {
+  /** Held-out in-distribution data (not used in fit). */
+  readonly idHoldout: DecodedArray;
+  /** Target false-alarm rate α on in-distribution data. */
+  readonly targetFpr: number;
+}
+
+/** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
+export async function calibrateLabelFree(bundle: DetectorBundle, model: Uint8Array, req: LabelFreeCalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
+  validateAlpha(req.targetFpr);
+  const scores = await scoreData(bundle, model, req.idHoldout, req);
+  const c = conformalThreshold(scores, req.targetFpr);
+  const flagged = scores.reduce((a, s) => a + (s >= c.threshold ? 1 : 0), 0);
+  const calibration: Calibration = { threshold: c.threshold, method: 'conformal', targetFpr: c.targetFpr, nEval: c.n, nOod: 0, flaggedRate: flagged / c.n, idFlaggedRate: flagged / c.n };
+  return { bundle: { ...bundle, calibration, calibrationScores: Float32Array.from(scores).sort(), createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION }, scores };
 }
 
 export interface Prediction {
   readonly threshold: number;
   readonly result: number[];
   readonly scores: number[];
+  /** Conformal p-values against the calibration's in-distribution scores (small = unlike ID), when calibrated. */
+  readonly pValues?: number[];
 }
 
 /** 0/1 per input sample, in input order, plus the scores; `threshold` overrides the calibrated one. */
@@ -168,5 +189,6 @@ export async function predictData(bundle: DetectorBundle, model: Uint8Array, dat
   if (threshold === undefined) throw new NotFittedError('threshold', 'the detector has no threshold; calibrate it or pass one');
   const scores = await scoreData(bundle, model, data, opts);
   const result = applyThreshold(scores, threshold);
-  return { threshold, result: Array.from(result), scores: Array.from(scores) };
+  const cal = bundle.calibrationScores;
+  return { threshold, result: Array.from(result), scores: Array.from(scores), ...(cal && cal.length ? { pValues: Array.from(conformalPValues(cal, scores)) } : {}) };
 }

@@ -18,8 +18,9 @@ export class LocalDirStore implements ObjectStore {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
+    const path = this.path(key);
     try {
-      const b = await readFile(this.path(key));
+      const b = await readFile(path);
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;

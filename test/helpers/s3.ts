@@ -7,13 +7,13 @@ export interface TestS3 {
   readonly s3: S3Local;
   /** A store over the bucket. */
   readonly store: S3Store;
-  /** Another bucket-less view for tests that want a fresh key space: `prefix()` → unique `t-<uuid>/`. */
+  /** A fresh key space in the shared bucket: a unique `t-<uuid>/` prefix. */
   prefix(): string;
   stop(): Promise<void>;
 }
 
 export async function startTestS3(opts: { bucket?: string; maxAttempts?: number } = {}): Promise<TestS3> {
-  const s3 = await startS3Local({ bucket: opts.bucket ?? 'test-bucket', atomicPuts: false });
+  const s3 = await startS3Local({ bucket: opts.bucket ?? 'test-bucket' });
   const client = createS3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: s3.credentials, ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}) });
   const store = new S3Store({ client, bucket: s3.bucket });
   return {

@@ -184,7 +184,11 @@ describe('DetectorRepository over S3Store + RedisCoordinator', () => {
     const writers = Promise.all(bundles.slice(1).map((b, i) => (i % 2 ? repoA : repoB).save(det, b))).finally(() => {
       writing = false;
     });
-    const [versions] = await Promise.all([writers, readerLoop(), readerLoop(), versionScan()]);
+    // allSettled: a failing reader must not leave writers running past the test (and its Redis cleanup).
+    const settled = await Promise.allSettled([writers, readerLoop(), readerLoop(), versionScan()]);
+    writing = false;
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    const versions = (settled[0] as PromiseFulfilledResult<number[]>).value;
     assert.deepEqual([...versions, 1].sort((x, y) => x - y), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.ok(readsDuringWrites >= 3, `readers overlapped the writes only ${readsDuringWrites} times`);
     assert.ok(seenVersions.size >= 2, `readers saw versions ${[...seenVersions]}`);

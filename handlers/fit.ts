@@ -1,0 +1,16 @@
+/** fit: POST /detectors/{id}/fit {model, dataset, layer, nCluster, score?, seed?, …} → 202 {jobId}. */
+import { httpHandler } from '../src/http/handler.js';
+import { getJobClient } from '../src/http/queue-deps.js';
+import { json, jsonBody, parseWith } from '../src/http/respond.js';
+import { withPathDetector } from '../src/http/messages.js';
+import { fitMessageSchema } from '../src/schemas.js';
+import { readDatasetManifest, readModelManifest } from '../src/service/datasets.js';
+
+export const handler = httpHandler(async (event, { store }) => {
+  const msg = parseWith(fitMessageSchema, withPathDetector(event, jsonBody(event)));
+  // Missing inputs are reported now (404) rather than as a failed job.
+  await readModelManifest(store, msg.model);
+  await readDatasetManifest(store, msg.dataset);
+  const jobId = await getJobClient().enqueue('fit', msg);
+  return json(202, { jobId, status: `/jobs/${jobId}` });
+});

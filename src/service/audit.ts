@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
+import { binomialTestGreater } from '../core/stats.js';
+import { decodeBytes } from '../io/load.js';
+import type { Logger } from '../log.js';
+import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
+import { isTransientError } from '../storage/s3-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { loadForScoring } from './detector-cache.js';
+import { predictData, type RuntimeOptions } from './detector-service.js';
+
+/**
+ * Scheduled audits. `audits/<name>/config.json` = {detector, prefix, alpha, baseline?, maxObjects?}. Each run:
+ *
+ * 1. lists the objects under `prefix` after the cursor (`audits/<name>/cursor.json` = the last key processed; S3
+ *    ListObjectsV2 StartAfter), at most maxObjects, in key order;
+ * 2. scores every sample of every object with the detector's current version (an object is one image or an array
+ *    file of samples; an undecodable object is counted as invalid, not retried);
+ * 3. writes `audits/<name>/<timestamp>.json` with counts, the OOD rate, the baseline rate from calibration and an
+ *    exact one-sided binomial test (H0: flag rate <= baseline), and the alert flag (pValue < alpha);
+ * 4. moves the cursor to the last key listed.
+ *
+ * Objects are scored once: the cursor only moves forward, and a run that died after its summary but before the
+ * cursor write is recovered from that summary (summaries newer than the cursor's are read on start). A run that dies
+ * before its summary scored nothing durable, so its objects are scored by the next run. Runs of one audit must not
+ * overlap (serverless.yml gives the audit function a reserved concurrency of 1).
+ */
+export interface AuditDeps {
+  readonly store: ObjectStore;
+  readonly logger: Logger;
+  readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
+}
+
+export const auditKeys = (name: string) => ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json` }) as const;
+
+const cursorSchema = z.object({ lastKey: z.string(), summaryKey: z.string(), updatedAt: z.string() });
+type Cursor = z.infer<typeof cursorSchema>;
+
+export interface AuditSummary {
+  readonly audit: string;
+  readonly detector: string;
+  readonly detectorVersion: number;
+  readonly prefix: string;
+  /** Objects after this key were considered (undefined = from the start of the prefix). */
+  readonly after: string | null;
+  /** The last key processed (the new cursor); null when nothing was new. */
+  readonly lastKey: string | null;
+  readonly counts: { readonly objects: number; readonly samples: number; readonly flagged: number; readonly invalid: number };
+  readonly invalid: readonly { key: string; error: string }[];
+  readonly oodRate: number | null;
+  readonly baselineRate: number;
+  readonly baselineSource: string;
+  readonly test: 'exact binomial (one-sided)';
+  readonly alternative: 'flag rate > baselineRate';
+  readonly pValue: number;
+  readonly alpha: number;
+  readonly alert: boolean;
+  readonly moreObjectsPending: boolean;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+const SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
+const MAX_INVALID_LISTED = 20;
+
+async function readJson<T>(store: ObjectStore, key: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  const b = await store.get(key);
+  if (!b) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(b));
+  } catch {
+    throw new InputError(key, 'is not valid JSON');
+  }
+  const r = schema.safeParse(v);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new InputError(`${key}: ${issue.path.join('.') || 'root'}`, issue.message);
+  }
+  return r.data;
+}
+
+export async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
+  const cfg = await readJson(store, auditKeys(name).config, auditConfigSchema);
+  if (!cfg) throw new NotFoundError('audit', `no audit config at ${store.location}/${auditKeys(name).config}`);
+  return cfg;
+}
+
+/** Names of every audit with a config. */
+export async function listAudits(store: ObjectStore): Promise<string[]> {
+  const keys = await store.list('audits/');
+  return keys.map((o) => /^audits\/([^/]+)\/config\.json$/.exec(o.key)?.[1]).filter((n): n is string => n !== undefined);
+}
+
+/** The cursor, moved forward to any summary written after it (a run that died before its cursor write). */
+async function startingPoint(store: ObjectStore, name: string): Promise<string | undefined> {
+  const keys = auditKeys(name);
+  const cursor: Cursor | undefined = await readJson(store, keys.cursor, cursorSchema);
+  let after = cursor?.lastKey;
+  const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
+  for (const o of newer) {
+    if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
+    const s = await readJson(store, o.key, z.object({ lastKey: z.string().nullable() }).loose());
+    if (s?.lastKey && (after === undefined || s.lastKey > after)) after = s.lastKey;
+  }
+  return after;
+}
+
+export async function runAudit(deps: AuditDeps, name: string, now: () => Date = () => new Date()): Promise<{ summaryKey: string; summary: AuditSummary }> {
+  const nameCheck = idSchema.safeParse(name);
+  if (!nameCheck.success) throw new InputError('audit', `${JSON.stringify(name)} ${nameCheck.error.issues[0]!.message}`);
+  const { store } = deps;
+  const startedAt = now().toISOString();
+  const keys = auditKeys(name);
+  const cfg = await readAuditConfig(store, name);
+  const det = await loadForScoring(store, cfg.detector);
+  const cal = det.bundle.calibration;
+  if (!cal) throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} is not calibrated; an audit needs its baseline flag rate`);
+  const after = await startingPoint(store, name);
+  const listed = await store.list(cfg.prefix, { ...(after !== undefined ? { after } : {}), limit: cfg.maxObjects + 1 });
+  const batch = listed.slice(0, cfg.maxObjects);
+  const counts = { objects: 0, samples: 0, flagged: 0, invalid: 0 };
+  const invalid: { key: string; error: string }[] = [];
+  for (const obj of batch) {
+    if (obj.key.endsWith('/')) continue; // folder placeholder
+    const bytes = await store.get(obj.key);
+    if (!bytes) continue; // deleted since the listing
+    counts.objects++;
+    try {
+      const data = await decodeBytes(bytes, obj.key);
+      const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
+      counts.samples += r.result.length;
+      counts.flagged += r.result.reduce((a, b) => a + b, 0);
+    } catch (e) {
+      // Bad objects are counted and skipped; storage/model failures abort the run (the cursor stays, nothing is lost).
+      if (!isImagedriftError(e) || isTransientError(e) || !(e.code === 'INVALID_INPUT')) throw e;
+      counts.invalid++;
+      if (invalid.length < MAX_INVALID_LISTED) invalid.push({ key: obj.key, error: e.message });
+    }
+  }
+  const baselineRate = cfg.baseline === 'id' ? cal.idFlaggedRate : cal.flaggedRate;
+  const pValue = counts.samples > 0 ? binomialTestGreater(counts.flagged, counts.samples, baselineRate) : 1;
+  const lastKey = batch.length ? batch[batch.length - 1]!.key : null;
+  const finishedAt = now();
+  const summary: AuditSummary = {
+    audit: name,
+    detector: cfg.detector,
+    detectorVersion: det.version,
+    prefix: cfg.prefix,
+    after: after ?? null,
+    lastKey: lastKey ?? after ?? null,
+    counts,
+    invalid,
+    oodRate: counts.samples > 0 ? counts.flagged / counts.samples : null,
+    baselineRate,
+    baselineSource: cfg.baseline === 'id' ? 'calibration.idFlaggedRate' : 'calibration.flaggedRate',
+    test: 'exact binomial (one-sided)',
+    alternative: 'flag rate > baselineRate',
+    pValue,
+    alpha: cfg.alpha,
+    alert: counts.samples > 0 && pValue < cfg.alpha,
+    moreObjectsPending: listed.length > batch.length,
+    startedAt,
+    finishedAt: finishedAt.toISOString(),
+  };
+  const summaryKey = await writeSummary(store, keys.dir, finishedAt, summary);
+  if (summary.lastKey !== null) {
+    const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
+    await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
+  }
+  deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, alert: summary.alert }, 'audit run done');
+  return { summaryKey, summary };
+}
+
+async function writeSummary(store: ObjectStore, dir: string, at: Date, summary: AuditSummary): Promise<string> {
+  const stamp = at.toISOString().replace(/:/g, '-');
+  const bytes = new TextEncoder().encode(JSON.stringify(summary, null, 2));
+  for (let i = 0; i < 100; i++) {
+    const key = `${dir}${stamp}${i ? `-${i}` : ''}.json`;
+    if (await store.head(key)) continue;
+    await store.put(key, bytes, { contentType: 'application/json', ifNoneMatch: true });
+    return key;
+  }
+  throw new StorageError(dir, 'could not find a free summary key');
+}

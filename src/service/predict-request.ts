@@ -1,0 +1,53 @@
+import { NotFittedError } from '../core/errors.js';
+import type { DecodedArray } from '../core/tensor.js';
+import type { Logger } from '../log.js';
+import type { PredictMessage } from '../schemas.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { loadDataset, putDataset, readDatasetManifest } from './datasets.js';
+import { loadForScoring } from './detector-cache.js';
+import { predictData, type RuntimeOptions } from './detector-service.js';
+import { decodeInlineImages, toNpy } from './inline-images.js';
+
+/**
+ * predict's decision: at most `syncMaxImages` samples are scored in this process and answered inline; more become a
+ * 'predict' job (inline images are first stored as a dataset, so the job payload is only ids).
+ */
+export interface PredictRequestDeps {
+  readonly store: ObjectStore;
+  readonly logger: Logger;
+  readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
+  readonly syncMaxImages: number;
+  /** Enqueues a predict job over a stored dataset; returns its id. */
+  readonly enqueue: (msg: PredictMessage & { dataset: string }) => Promise<string>;
+}
+
+export type PredictOutcome =
+  | { readonly sync: true; readonly body: { result: number[]; scores: number[]; threshold: number; detectorVersion: number; n: number; ms: number } }
+  | { readonly sync: false; readonly jobId: string; readonly n: number };
+
+export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessage): Promise<PredictOutcome> {
+  const det = await loadForScoring(deps.store, msg.detector);
+  if (msg.threshold === undefined && !det.bundle.calibration) throw new NotFittedError('threshold', `detector ${msg.detector} v${det.version} has no threshold; calibrate it or pass threshold`);
+  let data: DecodedArray | undefined;
+  let n: number;
+  if (msg.images) {
+    data = await decodeInlineImages(msg.images);
+    n = data.shape[0] ?? 0;
+  } else {
+    n = (await readDatasetManifest(deps.store, msg.dataset!)).shape[0] ?? 0;
+  }
+  const { images: _i, dataset, ...params } = msg;
+  if (n > deps.syncMaxImages) {
+    const id = dataset ?? (await putDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!) })).id;
+    return { sync: false, jobId: await deps.enqueue({ ...params, dataset: id }), n };
+  }
+  const t0 = performance.now();
+  data ??= await loadDataset(deps.store, dataset!);
+  const r = await predictData(det.bundle, det.model, data, {
+    ...(msg.threshold !== undefined ? { threshold: msg.threshold } : {}),
+    ...(msg.batchSize !== undefined ? { batchSize: msg.batchSize } : {}),
+    ...deps.runtime,
+    logger: deps.logger,
+  });
+  return { sync: true, body: { result: r.result, scores: r.scores, threshold: r.threshold, detectorVersion: det.version, n, ms: performance.now() - t0 } };
+}

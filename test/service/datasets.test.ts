@@ -1,0 +1,178 @@
+/** Dataset and model uploads over a real s3rver: inline, presigned (real HTTP PUT), validation and read-back. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConflictError, InputError, NotFoundError, StorageError } from '../../src/core/errors.js';
+import { decodeBytes } from '../../src/io/load.js';
+import {
+  completeDatasetUpload,
+  INLINE_UPLOAD_LIMIT,
+  loadDataset,
+  loadModel,
+  presignDatasetUpload,
+  putDataset,
+  putModel,
+  readDatasetManifest,
+} from '../../src/service/datasets.js';
+import { LocalDirStore } from '../../src/storage/local-dir-store.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { REPO, SEED } from '../helpers/paths.js';
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe('datasets service over S3 (s3rver)', () => {
+  let t: TestS3;
+  let npy: Uint8Array<ArrayBuffer>;
+  let onnx: Uint8Array;
+  const allKeys = async (): Promise<string[]> => (await t.store.list('')).map((o) => o.key);
+
+  before(async () => {
+    t = await startTestS3({ bucket: 'datasets-test' });
+    npy = new Uint8Array(await readFile(join(SEED, 'concept_test_lenet1.npy')));
+    onnx = new Uint8Array(await readFile(join(REPO, 'models/lenet5.onnx')));
+  });
+  after(async () => {
+    await t?.stop();
+  });
+
+  it('stores an inline .npy upload with a correct manifest, and reads it back', async () => {
+    const m = await putDataset(t.store, { id: 'lenet1', name: 'concept_test_lenet1.npy', bytes: npy });
+    assert.equal(m.id, 'lenet1');
+    assert.equal(m.key, 'datasets/lenet1/data.npy');
+    assert.equal(m.format, 'npy');
+    assert.deepEqual(m.shape, [100, 1, 32, 32]);
+    assert.equal(m.dtype, 'float32');
+    assert.equal(m.layout, undefined);
+    assert.equal(m.sha256, sha256(npy));
+    assert.equal(m.bytes, npy.byteLength);
+    assert.equal(m.originalName, 'concept_test_lenet1.npy');
+    assert.ok(Math.abs(Date.parse(m.createdAt) - Date.now()) < 60_000);
+    assert.deepEqual((await t.store.list('datasets/lenet1/')).map((o) => o.key), ['datasets/lenet1/data.npy', 'datasets/lenet1/manifest.json']);
+    assert.deepEqual(await readDatasetManifest(t.store, 'lenet1'), m);
+    const stored = JSON.parse(new TextDecoder().decode(await t.store.get('datasets/lenet1/manifest.json'))) as unknown;
+    assert.deepEqual(stored, m);
+    const back = await loadDataset(t.store, 'lenet1');
+    const direct = await decodeBytes(npy, 'concept_test_lenet1.npy');
+    assert.deepEqual(back.shape, direct.shape);
+    assert.deepEqual(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength), Buffer.from(direct.data.buffer, direct.data.byteOffset, direct.data.byteLength));
+  });
+
+  it('generates a UUID id when none is given, and refuses to replace an existing dataset', async () => {
+    const m = await putDataset(t.store, { name: 'x.npy', bytes: npy });
+    assert.match(m.id, UUID);
+    await assert.rejects(putDataset(t.store, { id: m.id, name: 'x.npy', bytes: npy }), ConflictError);
+  });
+
+  it('an invalid inline upload is rejected and writes nothing', async () => {
+    const before = await allKeys();
+    const garbage = new TextEncoder().encode('this is not an array file, just some text that no decoder accepts');
+    await assert.rejects(putDataset(t.store, { id: 'garbage', name: 'garbage.npy', bytes: garbage }), InputError);
+    await assert.rejects(putDataset(t.store, { id: 'noext', name: 'notes.txt', bytes: garbage }), (e: unknown) => e instanceof InputError && /unrecognised format/.test(e.message));
+    const truncated = npy.subarray(0, 5000);
+    await assert.rejects(putDataset(t.store, { id: 'truncated', name: 'concept_test_lenet1.npy', bytes: truncated }), InputError);
+    await assert.rejects(putDataset(t.store, { id: 'bad id!', name: 'x.npy', bytes: npy }), (e: unknown) => e instanceof InputError && e.field === 'id');
+    await assert.rejects(putDataset(t.store, { id: '-leading', name: 'x.npy', bytes: npy }), (e: unknown) => e instanceof InputError && e.field === 'id');
+    await assert.rejects(putDataset(t.store, { id: 'a'.repeat(65), name: 'x.npy', bytes: npy }), (e: unknown) => e instanceof InputError && e.field === 'id');
+    await assert.rejects(putDataset(t.store, { id: 'pathname', name: '../x.npy', bytes: npy }), (e: unknown) => e instanceof InputError && e.field === 'name');
+    await assert.rejects(putDataset(t.store, { id: 'empty', name: 'x.npy', bytes: new Uint8Array(0) }), (e: unknown) => e instanceof InputError && e.field === 'bytes');
+    await assert.rejects(putDataset(t.store, { id: 'big', name: 'x.npy', bytes: new Uint8Array(INLINE_UPLOAD_LIMIT + 1) }), (e: unknown) => e instanceof InputError && /presigned/.test(e.message));
+    assert.deepEqual(await allKeys(), before);
+  });
+
+  it('presign → HTTP PUT → complete stores the dataset and removes the staging objects', async () => {
+    const up = await presignDatasetUpload(t.store, { id: 'big1', name: 'concept_test_lenet1.npy', contentLength: npy.byteLength });
+    assert.equal(up.id, 'big1');
+    assert.equal(up.key, 'uploads/big1/data');
+    assert.equal(up.expiresIn, 900);
+    assert.equal(await t.store.head('datasets/big1/manifest.json'), undefined);
+    const res = await fetch(up.url, { method: 'PUT', body: npy });
+    assert.equal(res.status, 200, await res.text());
+    assert.equal(await t.store.head('datasets/big1/manifest.json'), undefined, 'no dataset before complete');
+    const m = await completeDatasetUpload(t.store, { id: 'big1' });
+    assert.equal(m.key, 'datasets/big1/data.npy');
+    assert.equal(m.sha256, sha256(npy));
+    assert.equal(m.bytes, npy.byteLength);
+    assert.deepEqual(m.shape, [100, 1, 32, 32]);
+    assert.equal(m.originalName, 'concept_test_lenet1.npy');
+    assert.deepEqual(await t.store.list('uploads/big1/'), []);
+    assert.deepEqual((await t.store.list('datasets/big1/')).map((o) => o.key), ['datasets/big1/data.npy', 'datasets/big1/manifest.json']);
+    assert.deepEqual((await loadDataset(t.store, 'big1')).shape, [100, 1, 32, 32]);
+    await assert.rejects(completeDatasetUpload(t.store, { id: 'big1' }), NotFoundError, 'a second complete finds no pending upload');
+  });
+
+  it('complete on an invalid staged object throws InputError, deletes it, and writes nothing under datasets/<id>/', async () => {
+    const junk = new Uint8Array(4096).fill(7);
+    const up = await presignDatasetUpload(t.store, { name: 'upload.npy', contentLength: junk.byteLength });
+    assert.match(up.id, UUID);
+    assert.equal((await fetch(up.url, { method: 'PUT', body: junk })).status, 200);
+    await assert.rejects(completeDatasetUpload(t.store, { id: up.id }), (e: unknown) => e instanceof InputError && /upload\.npy/.test(e.message));
+    assert.deepEqual(await t.store.list(`datasets/${up.id}/`), []);
+    assert.deepEqual(await t.store.list(`uploads/${up.id}/`), []);
+  });
+
+  it('complete checks the size against the declared contentLength', async () => {
+    const up = await presignDatasetUpload(t.store, { id: 'short', name: 'x.npy', contentLength: npy.byteLength });
+    // s3rver does not enforce the signed content-length, so a shorter body gets through to complete.
+    assert.equal((await fetch(up.url, { method: 'PUT', body: npy.subarray(0, 1000) })).status, 200);
+    await assert.rejects(completeDatasetUpload(t.store, { id: 'short' }), (e: unknown) => e instanceof InputError && e.field === 'contentLength');
+    assert.deepEqual(await t.store.list('datasets/short/'), []);
+  });
+
+  it('complete before the PUT, or for an unknown id, writes nothing', async () => {
+    await presignDatasetUpload(t.store, { id: 'early', name: 'x.npy', contentLength: 10 });
+    await assert.rejects(completeDatasetUpload(t.store, { id: 'early' }), (e: unknown) => e instanceof InputError && /PUT the file/.test(e.message));
+    await assert.rejects(completeDatasetUpload(t.store, { id: 'never-presigned' }), NotFoundError);
+    await assert.rejects(presignDatasetUpload(t.store, { id: 'lenet1', name: 'x.npy', contentLength: 10 }), ConflictError, 'lenet1 already exists');
+    await assert.rejects(presignDatasetUpload(t.store, { name: 'x.npy', contentLength: 0 }), (e: unknown) => e instanceof InputError && e.field === 'contentLength');
+    assert.deepEqual(await t.store.list('datasets/early/'), []);
+  });
+
+  it('loadDataset detects stored bytes that do not match the manifest', async () => {
+    await putDataset(t.store, { id: 'tampered', name: 'x.npy', bytes: npy });
+    const copy = new Uint8Array(npy);
+    copy[copy.length - 1]! ^= 0xff;
+    await t.store.put('datasets/tampered/data.npy', copy);
+    await assert.rejects(loadDataset(t.store, 'tampered'), (e: unknown) => e instanceof StorageError && /sha256/.test(e.message));
+    await assert.rejects(loadDataset(t.store, 'absent'), NotFoundError);
+  });
+
+  it('stores the LeNet5 ONNX model with its input spec, and reads it back', async () => {
+    const m = await putModel(t.store, { id: 'lenet5', bytes: onnx });
+    assert.equal(m.id, 'lenet5');
+    assert.equal(m.key, 'models/lenet5.onnx');
+    assert.equal(m.sha256, sha256(onnx));
+    assert.equal(m.bytes, onnx.byteLength);
+    assert.deepEqual(m.inputSpec, { name: 'input', shape: ['N', 1, 32, 32], channels: 1, height: 32, width: 32, layout: 'NCHW' });
+    assert.equal(m.tensorCount, 13);
+    assert.deepEqual((await t.store.list('models/lenet5')).map((o) => o.key), ['models/lenet5.json', 'models/lenet5.onnx']);
+    assert.deepEqual(Buffer.from(await loadModel(t.store, 'lenet5')), Buffer.from(onnx));
+    await assert.rejects(putModel(t.store, { id: 'lenet5', bytes: onnx }), ConflictError);
+  });
+
+  it('an invalid model upload is an InputError and writes nothing', async () => {
+    const before = await allKeys();
+    await assert.rejects(putModel(t.store, { id: 'notamodel', bytes: npy }), (e: unknown) => e instanceof InputError && e.field?.startsWith('model') === true);
+    await assert.rejects(putModel(t.store, { id: 'half', bytes: onnx.subarray(0, 1000) }), InputError);
+    assert.deepEqual(await allKeys(), before);
+    await assert.rejects(loadModel(t.store, 'notamodel'), NotFoundError);
+  });
+});
+
+describe('datasets service over LocalDirStore', () => {
+  it('uses the same layout through the ObjectStore interface', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imagedrift-ds-'));
+    try {
+      const store = new LocalDirStore(dir);
+      const npy = new Uint8Array(await readFile(join(SEED, 'concept_test_lenet1.npy')));
+      const m = await putDataset(store, { id: 'local', name: 'a.npy', bytes: npy });
+      assert.deepEqual((await store.list('')).map((o) => o.key), ['datasets/local/data.npy', 'datasets/local/manifest.json']);
+      assert.deepEqual((await loadDataset(store, 'local')).shape, m.shape);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
