@@ -62,6 +62,12 @@ export function detectorSpecFromParams(p: FitParams): DetectorSpec {
 }
 
 export const calibrateParamsSchema = z.object({ grid: gridSchema.optional(), targetFpr: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional() });
+export const driftParamsSchema = z.object({
+  test: z.enum(['binomial', 'mmd', 'ks']).optional(),
+  alpha: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional(),
+  permutations: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').max(100000, 'must be <= 100000').optional(),
+  seed: seedSchema.optional(),
+});
 export const predictParamsSchema = z.object({ threshold: thresholdSchema.optional() });
 
 /*

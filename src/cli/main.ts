@@ -6,8 +6,8 @@ import { InputError, isImagedriftError } from '../core/errors.js';
 import { accuracy, detectionMetrics } from '../core/metrics.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
-import { calibrateParamsSchema, detectorSpecFromParams, fitParamsSchema, predictParamsSchema } from '../schemas.js';
-import { calibrateDetector, calibrateLabelFree, closeExtractors, fitDetector, predictData, scoreData } from '../service/detector-service.js';
+import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
+import { calibrateDetector, calibrateLabelFree, closeExtractors, driftCheck, fitDetector, predictData, scoreData } from '../service/detector-service.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore } from '../storage/local-dir-store.js';
 import { runDemo } from './demo.js';
@@ -24,6 +24,7 @@ const USAGE = `usage:
   imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--json]
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
+  imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--json]
   imagedrift demo [--json]
 <data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
 <labels>: .npy of 0/1 (any numeric dtype) or a JSON array.`;
@@ -192,6 +193,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(values.json ? JSON.stringify(res) : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  accuracy ${fmt(acc)} at threshold ${threshold} (${res.thresholdSource}); ${m.nId} ID, ${m.nOod} OOD`);
         return 0;
       }
+      case 'drift': {
+        const { values, positionals } = parse(rest, { reference: { type: 'string' }, data: { type: 'string' }, test: { type: 'string' }, alpha: { type: 'string' }, permutations: { type: 'string' }, seed: { type: 'string' } }, 1);
+        const p = validate(driftParamsSchema, { test: values.test, alpha: values.alpha, permutations: values.permutations, seed: values.seed }, { test: '--test', alpha: '--alpha', permutations: '--permutations', seed: '--seed' });
+        const test = p.test ?? 'mmd';
+        if (test !== 'binomial') need(values, 'reference');
+        const data = await loadData(need(values, 'data'));
+        const reference = typeof values.reference === 'string' ? await loadData(values.reference) : undefined;
+        const d = await loadDetector(positionals[0]!, warn);
+        const r = await driftCheck(d.bundle, d.model, { test, data, ...(reference ? { reference } : {}), ...(p.alpha !== undefined ? { alpha: p.alpha } : {}), ...(p.permutations ? { permutations: p.permutations } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) });
+        io.out(values.json ? JSON.stringify({ isDrift: r.isDrift, pValue: r.pValue, statistic: r.statistic, test: r.test, alpha: r.alpha, meta: r.meta }) : `${r.isDrift ? 'DRIFT' : 'no drift'}: ${r.test} test, p = ${r.pValue.toPrecision(4)} (alpha ${r.alpha}), statistic ${r.statistic.toPrecision(4)}`);
+        return 0;
+      }
       case 'demo': {
         const { values } = parse(rest, {}, 0);
         await runDemo(io, Boolean(values.json));
@@ -204,7 +217,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate or demo`);
+        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, drift or demo`);
     }
   } catch (e) {
     if (isImagedriftError(e)) {

@@ -195,11 +195,13 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
   const counts = new Float64Array(k);
   const assign = new Int32Array(n);
   const dist = new Float64Array(n);
+  assign.fill(-1);
   let it = 0;
   while (it < maxIterations) {
     it++;
     sums.fill(0);
     counts.fill(0);
+    let changed = 0;
     for (let r = 0; r < n; r++) {
       let best = Infinity;
       let bj = 0;
@@ -210,6 +212,7 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
           bj = j;
         }
       }
+      if (assign[r] !== bj) changed++;
       assign[r] = bj;
       dist[r] = best;
       counts[bj]++;
@@ -230,6 +233,7 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
       assign[far] = j;
       dist[far] = 0;
     }
+    if (changed === 0) break; // strict convergence: centres are already the means of their clusters
     const next = new Float32Array(k * d);
     let shift = 0;
     for (let j = 0; j < k; j++) {

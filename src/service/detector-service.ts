@@ -3,6 +3,8 @@ import type { Calibration, DetectorBundle } from '../core/bundle.js';
 import { InputError, NotFittedError } from '../core/errors.js';
 import { conformalPValues, conformalThreshold, validateAlpha } from '../core/conformal.js';
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
+import { binomialDrift, ksDrift, mmdDrift, type DriftResult } from '../core/drift.js';
+import { subsampleRows } from '../core/knn.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, toModelInput, type ScaleRule } from '../core/preprocess.js';
 import type { DecodedArray, Layout, Matrix, Tensor } from '../core/tensor.js';
@@ -191,4 +193,46 @@ export async function predictData(bundle: DetectorBundle, model: Uint8Array, dat
   const result = applyThreshold(scores, threshold);
   const cal = bundle.calibrationScores;
   return { threshold, result: Array.from(result), scores: Array.from(scores), ...(cal && cal.length ? { pValues: Array.from(conformalPValues(cal, scores)) } : {}) };
+}
+
+export const DRIFT_TESTS = ['binomial', 'mmd', 'ks'] as const;
+export type DriftTest = (typeof DRIFT_TESTS)[number];
+
+export interface DriftRequest extends RuntimeOptions {
+  readonly test: DriftTest;
+  /** In-distribution reference window (ks, mmd); binomial compares against the calibrated baseline instead. */
+  readonly reference?: DecodedArray;
+  readonly data: DecodedArray;
+  readonly alpha?: number;
+  readonly permutations?: number;
+  readonly seed?: number;
+  /** Reference rows used by MMD at most (seeded subsample, keeps the N² kernel bounded). */
+  readonly maxReference?: number;
+}
+
+/**
+ * Batch drift test of a window `data`:
+ * - `binomial`: OOD flag rate vs the calibrated in-distribution flag rate (exact binomial, one-sided);
+ * - `ks`: Kolmogorov–Smirnov on detector scores, reference vs window;
+ * - `mmd`: RBF-kernel MMD on the detector's layer features, permutation p-value.
+ */
+export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req: DriftRequest): Promise<DriftResult> {
+  const alpha = req.alpha ?? 0.05;
+  if (req.test === 'binomial') {
+    const c = bundle.calibration;
+    if (!c) throw new NotFittedError('threshold', 'the binomial drift test needs a calibrated detector (its in-distribution flag rate is the baseline)');
+    const scores = await scoreData(bundle, model, req.data, req);
+    return binomialDrift(applyThreshold(scores, c.threshold), c.idFlaggedRate, alpha);
+  }
+  if (!req.reference) throw new InputError('reference', `is required for the ${req.test} test`);
+  if (req.test === 'ks') {
+    const [ref, cur] = [await scoreData(bundle, model, req.reference, req), await scoreData(bundle, model, req.data, req)];
+    return ksDrift(ref, cur, alpha);
+  }
+  const [ref, cur] = [await detectorFeatures(bundle, model, req.reference, req, 'reference'), await detectorFeatures(bundle, model, req.data, req)];
+  const max = req.maxReference ?? 1000;
+  const pick = subsampleRows(ref.rows, max, req.seed ?? 0);
+  const sub = new Float32Array(pick.length * ref.cols);
+  for (let i = 0; i < pick.length; i++) sub.set(ref.data.subarray(pick[i]! * ref.cols, (pick[i]! + 1) * ref.cols), i * ref.cols);
+  return mmdDrift({ data: sub, rows: pick.length, cols: ref.cols }, cur, { alpha, ...(req.permutations ? { permutations: req.permutations } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}) });
 }
