@@ -1,5 +1,5 @@
 import { InputError } from './errors.js';
-import { mulberry32 } from './kmeans.js';
+import { mulberry32 } from './random.js';
 import { binomialTestGreater } from './stats.js';
 import { assertFinite, type Matrix } from './tensor.js';
 

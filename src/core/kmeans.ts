@@ -1,5 +1,6 @@
 import { kmeans } from 'ml-kmeans';
 import { InputError } from './errors.js';
+import { mulberry32 } from './random.js';
 import type { Matrix } from './tensor.js';
 
 /**
@@ -105,18 +106,6 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
     throw new InputError('nCluster', `nCluster=${k} leaves empty clusters in every initialisation; the features have fewer than ${k} distinct values`);
   }
   return best;
-}
-
-/** Seeded uniform [0,1) generator (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function meanVariance(x: Matrix): number {

@@ -1,5 +1,6 @@
 import type { Detector, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
+import { mulberry32 } from './random.js';
 import { l2Normalise } from './scores.js';
 import { assertFinite, type Matrix } from './tensor.js';
 
@@ -49,14 +50,7 @@ export function kthSmallest(a: Float64Array, n: number, k: number): number {
 export function subsampleRows(n: number, m: number, seed: number): Int32Array {
   const idx = Int32Array.from({ length: n }, (_, i) => i);
   if (m >= n) return idx;
-  let s = seed >>> 0;
-  const rnd = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = mulberry32(seed);
   for (let i = 0; i < m; i++) {
     const j = i + Math.floor(rnd() * (n - i));
     const t = idx[i]!;

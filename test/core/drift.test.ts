@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { conformalPValues, conformalThreshold } from '../../src/core/conformal.js';
 import { binomialDrift, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
-import { mulberry32 } from '../../src/core/kmeans.js';
+import { mulberry32 } from '../../src/core/random.js';
 
 const gauss = (rnd: () => number) => Math.sqrt(-2 * Math.log(rnd() + 1e-300)) * Math.cos(2 * Math.PI * rnd());
 
