@@ -24,6 +24,7 @@ const USAGE = `usage:
   imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--json]
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
+  imagedrift report <detector-dir> --id <data> --ood <data> --out <dir> [--json]
   imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--json]
   imagedrift demo [--json]
 <data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
@@ -191,6 +192,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const acc = accuracy(applyThreshold(scores, threshold), truth);
         const res = { auroc: m.auroc, fpr95: m.fpr95, accuracy: acc, threshold, thresholdSource: calibrated === undefined ? 'oracle (best on this data; detector is not calibrated)' : 'calibrated', nId: m.nId, nOod: m.nOod };
         io.out(values.json ? JSON.stringify(res) : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  accuracy ${fmt(acc)} at threshold ${threshold} (${res.thresholdSource}); ${m.nId} ID, ${m.nOod} OOD`);
+        return 0;
+      }
+      case 'report': {
+        const { values, positionals } = parse(rest, { id: { type: 'string' }, ood: { type: 'string' }, out: { type: 'string' } }, 1);
+        const [idPath, oodPath, outDir] = [need(values, 'id'), need(values, 'ood'), need(values, 'out')];
+        const [id, ood] = [await loadData(idPath), await loadData(oodPath)];
+        const d = await loadDetector(positionals[0]!, warn);
+        const { reportOnData } = await import('../report/run.js');
+        const { writeReport } = await import('../report/report.js');
+        const r = await reportOnData(d.bundle, d.model, { id, ood, title: `imagedrift report: ${basename(positionals[0]!)}`, sources: { detector: positionals[0]!, id: idPath, ood: oodPath } });
+        const path = await writeReport(outDir, r.html);
+        io.out(values.json ? JSON.stringify({ out: path, auroc: r.metrics.auroc, fpr95: r.metrics.fpr95, threshold: r.threshold.value, thresholdSource: r.threshold.source }) : path);
         return 0;
       }
       case 'drift': {
