@@ -89,6 +89,7 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
   for (const seed of initSeeds(params.seed, params.nInit)) {
     let centres: Float32Array;
     let iterations: number;
+    let inertia: number | undefined;
     if (params.engine === 'ml-kmeans') {
       rows ??= Array.from({ length: x.rows }, (_, r) => Array.from(x.data.subarray(r * x.cols, (r + 1) * x.cols)));
       const res = kmeans(rows, k, { initialization: 'kmeans++', seed, maxIterations: params.maxIterations, tolerance: params.tolerance });
@@ -96,10 +97,10 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
       for (let j = 0; j < k; j++) centres.set(res.centroids[j]!, j * x.cols);
       iterations = res.iterations;
     } else {
-      ({ centres, iterations } = lloyd(x, kmeansPlusPlus(x, k, seed), k, params.maxIterations, tol));
+      ({ centres, iterations, inertia } = lloyd(x, kmeansPlusPlus(x, k, seed), k, params.maxIterations, tol));
     }
     if (centres.some((v) => !Number.isFinite(v))) continue; // an empty cluster: this initialisation is unusable
-    const inertia = inertiaOf(x, centres, k);
+    inertia ??= inertiaOf(x, centres, k);
     if (!best || inertia < best.inertia) best = { centres, nCluster: k, dim: x.cols, inertia, iterations };
   }
   if (!best) {
@@ -132,78 +133,168 @@ function sqDist(a: Float32Array, ao: number, b: Float32Array | Float64Array, bo:
   return s;
 }
 
-/** Greedy k-means++ (scikit-learn's variant: 2 + ⌊ln k⌋ candidates per step, keep the one that lowers the potential most). */
+/**
+ * Absolute slack for the triangle-inequality shortcuts below: 1e-9 × a bound on every distance in the data's hull.
+ * Rounding in the bounds is ~1e-13 of that scale, so a point is only skipped when the skip is certain; every other
+ * point is computed exactly as the plain algorithm does, which keeps results identical to it.
+ */
+function boundSlack(x: Matrix): number {
+  let m = 0;
+  for (let i = 0; i < x.data.length; i++) {
+    const v = Math.abs(x.data[i]!);
+    if (v > m) m = v;
+  }
+  return 1e-9 * m * Math.sqrt(x.cols);
+}
+
+/**
+ * Greedy k-means++ (scikit-learn's variant: 2 + ⌊ln k⌋ candidates per step, keep the one that lowers the potential most).
+ * All candidates of a step are scored in one pass over the data; a point whose nearest chosen centre is closer than half
+ * its distance to a candidate (triangle inequality) keeps its distance without computing it.
+ */
 export function kmeansPlusPlus(x: Matrix, k: number, seed: number): Float32Array {
   const { data, rows: n, cols: d } = x;
   const rnd = mulberry32(seed);
   const centres = new Float32Array(k * d);
   const trials = 2 + Math.floor(Math.log(k));
-  let first = Math.floor(rnd() * n);
+  const slack = boundSlack(x);
+  const first = Math.floor(rnd() * n);
   centres.set(data.subarray(first * d, (first + 1) * d), 0);
   const closest = new Float64Array(n);
+  const near = new Int32Array(n); // index of the chosen centre at distance² closest[r]
   let pot = 0;
   for (let r = 0; r < n; r++) pot += closest[r] = sqDist(data, r * d, centres, 0, d);
-  const cand = new Float64Array(n);
-  const bestD = new Float64Array(n);
+  const cand = new Float64Array(trials * n);
+  const idx = new Int32Array(trials);
+  const pots = new Float64Array(trials);
+  const skipBelow = new Float64Array(trials * k); // closest[r] < skipBelow[t·k + near[r]] ⇒ candidate t is farther
   for (let c = 1; c < k; c++) {
-    let bestPot = Infinity;
-    let bestIdx = -1;
     for (let t = 0; t < trials; t++) {
       // sample proportional to closest distance²
       let u = rnd() * pot;
-      let idx = 0;
-      for (; idx < n - 1; idx++) {
-        u -= closest[idx]!;
+      let i = 0;
+      for (; i < n - 1; i++) {
+        u -= closest[i]!;
         if (u <= 0) break;
       }
-      let p = 0;
-      for (let r = 0; r < n; r++) {
-        const dd = sqDist(data, r * d, data, idx * d, d);
-        cand[r] = dd < closest[r]! ? dd : closest[r]!;
-        p += cand[r]!;
-      }
-      if (p < bestPot) {
-        bestPot = p;
-        bestIdx = idx;
-        bestD.set(cand);
+      idx[t] = i;
+      for (let j = 0; j < c; j++) {
+        const b = Math.sqrt(sqDist(centres, j * d, data, i * d, d)) - slack;
+        skipBelow[t * k + j] = b > 0 ? (b / 2) * (b / 2) : -1;
       }
     }
-    first = bestIdx;
-    centres.set(data.subarray(bestIdx * d, (bestIdx + 1) * d), c * d);
-    closest.set(bestD);
+    pots.fill(0);
+    for (let r = 0; r < n; r++) {
+      const cl = closest[r]!;
+      const nr = near[r]!;
+      for (let t = 0; t < trials; t++) {
+        let v = cl;
+        if (!(cl < skipBelow[t * k + nr]!)) {
+          const dd = sqDist(data, r * d, data, idx[t]! * d, d);
+          if (dd < cl) v = dd;
+        }
+        cand[t * n + r] = v;
+        pots[t] += v;
+      }
+    }
+    let bestPot = Infinity;
+    let best = 0;
+    for (let t = 0; t < trials; t++) {
+      if (pots[t]! < bestPot) {
+        bestPot = pots[t]!;
+        best = t;
+      }
+    }
+    const bi = idx[best]!;
+    centres.set(data.subarray(bi * d, (bi + 1) * d), c * d);
+    const o = best * n;
+    for (let r = 0; r < n; r++) {
+      if (cand[o + r]! < closest[r]!) {
+        closest[r] = cand[o + r]!;
+        near[r] = c;
+      }
+    }
     pot = bestPot;
   }
   return centres;
 }
 
-/** Lloyd iterations from the given centres until the total squared shift ≤ tol or maxIterations. */
-export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number): { centres: Float32Array; iterations: number } {
+/** Half the distance from each centre to its nearest other centre. */
+function halfGaps(centres: Float32Array, k: number, d: number, out: Float64Array): void {
+  out.fill(Infinity);
+  for (let j = 0; j < k; j++) {
+    for (let l = j + 1; l < k; l++) {
+      const g = Math.sqrt(sqDist(centres, j * d, centres, l * d, d)) / 2;
+      if (g < out[j]!) out[j] = g;
+      if (g < out[l]!) out[l] = g;
+    }
+  }
+}
+
+/**
+ * Assigns every point its nearest centre (first one on ties), as a full scan would, skipping the scan where Hamerly's
+ * bounds prove the current centre nearest by more than `slack`: `upper[r]` ≥ distance to the assigned centre,
+ * `lower[r]` ≤ distance to every other one. Returns how many assignments changed.
+ */
+function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int32Array, upper: Float64Array, lower: Float64Array, half: Float64Array, slack: number): number {
+  const { data, rows: n, cols: d } = x;
+  halfGaps(centres, k, d, half);
+  let changed = 0;
+  for (let r = 0; r < n; r++) {
+    const a = assign[r]!;
+    const o = r * d;
+    if (a >= 0) {
+      const h = half[a]!;
+      const bound = (h > lower[r]! ? h : lower[r]!) - slack;
+      if (upper[r]! < bound) continue;
+      const u = Math.sqrt(sqDist(data, o, centres, a * d, d));
+      upper[r] = u;
+      if (u < bound) continue;
+    }
+    let best = Infinity;
+    let second = Infinity;
+    let bj = 0;
+    for (let j = 0; j < k; j++) {
+      const dd = sqDist(data, o, centres, j * d, d);
+      if (dd < best) {
+        second = best;
+        best = dd;
+        bj = j;
+      } else if (dd < second) second = dd;
+    }
+    if (a !== bj) changed++;
+    assign[r] = bj;
+    upper[r] = Math.sqrt(best);
+    lower[r] = Math.sqrt(second);
+  }
+  return changed;
+}
+
+/**
+ * Lloyd iterations from the given centres until no assignment changes, the total squared shift ≤ tol, or
+ * maxIterations; also returns the inertia of the returned centres. Hamerly's bounds skip distance scans that cannot
+ * change an assignment, so assignments, centres, iteration count and inertia equal those of plain Lloyd.
+ */
+export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number): { centres: Float32Array; iterations: number; inertia: number } {
   const { data, rows: n, cols: d } = x;
   let centres = Float32Array.from(init);
   const sums = new Float64Array(k * d);
   const counts = new Float64Array(k);
-  const assign = new Int32Array(n);
-  const dist = new Float64Array(n);
-  assign.fill(-1);
+  const assign = new Int32Array(n).fill(-1);
+  const upper = new Float64Array(n).fill(Infinity);
+  const lower = new Float64Array(n);
+  const half = new Float64Array(k);
+  const move = new Float64Array(k);
+  const slack = boundSlack(x);
+  let dist: Float64Array | undefined;
   let it = 0;
   while (it < maxIterations) {
     it++;
+    const changed = assignNearest(x, centres, k, assign, upper, lower, half, slack);
     sums.fill(0);
     counts.fill(0);
-    let changed = 0;
     for (let r = 0; r < n; r++) {
-      let best = Infinity;
-      let bj = 0;
-      for (let j = 0; j < k; j++) {
-        const dd = sqDist(data, r * d, centres, j * d, d);
-        if (dd < best) {
-          best = dd;
-          bj = j;
-        }
-      }
-      if (assign[r] !== bj) changed++;
-      assign[r] = bj;
-      dist[r] = best;
+      const bj = assign[r]!;
       counts[bj]++;
       const o = r * d;
       const so = bj * d;
@@ -212,6 +303,10 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
     // relocate empty clusters to the points farthest from their centre (scikit-learn's rule)
     for (let j = 0; j < k; j++) {
       if (counts[j]! > 0) continue;
+      if (!dist) {
+        dist = new Float64Array(n);
+        for (let r = 0; r < n; r++) dist[r] = sqDist(data, r * d, centres, assign[r]! * d, d);
+      }
       let far = 0;
       for (let r = 1; r < n; r++) if (dist[r]! > dist[far]!) far = r;
       const from = assign[far]!;
@@ -221,7 +316,10 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
       for (let i = 0; i < d; i++) sums[j * d + i] = data[far * d + i]!;
       assign[far] = j;
       dist[far] = 0;
+      upper[far] = Infinity; // its bounds no longer hold: scan it next time
+      lower[far] = 0;
     }
+    dist = undefined;
     if (changed === 0) break; // strict convergence: centres are already the means of their clusters
     const next = new Float32Array(k * d);
     let shift = 0;
@@ -233,8 +331,30 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
         shift += t * t;
       }
     }
+    // move the bounds with the centres
+    let max1 = 0;
+    let max2 = 0;
+    let arg1 = -1;
+    for (let j = 0; j < k; j++) {
+      const m = Math.sqrt(sqDist(next, j * d, centres, j * d, d));
+      move[j] = m;
+      if (m > max1) {
+        max2 = max1;
+        max1 = m;
+        arg1 = j;
+      } else if (m > max2) max2 = m;
+    }
+    for (let r = 0; r < n; r++) {
+      const a = assign[r]!;
+      upper[r] += move[a]!;
+      lower[r] -= a === arg1 ? max2 : max1;
+    }
     centres = next;
     if (shift <= tol) break;
   }
-  return { centres, iterations: it };
+  // inertia of the final centres: nearest distance² per point, summed in row order
+  assignNearest(x, centres, k, assign, upper, lower, half, slack);
+  let inertia = 0;
+  for (let r = 0; r < n; r++) inertia += sqDist(data, r * d, centres, assign[r]! * d, d);
+  return { centres, iterations: it, inertia };
 }

@@ -69,7 +69,7 @@ export function isRedisUnavailable(e: unknown): boolean {
 /** The request body as bytes (API Gateway base64-encodes binary bodies). */
 export function bodyBytes(event: HttpEvent, limit: number): Uint8Array {
   const raw = event.body ?? '';
-  // Check the encoded length first, so an oversized body is rejected before it is decoded.
+  // Check the size before decoding, so an oversized body is rejected without allocating it.
   const approx = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
   if (approx > limit) throw new PayloadTooLargeError('body', `is ${approx} bytes; inline uploads are limited to ${limit} bytes (use {"presign":true} for larger files)`);
   const b = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DetectorBundle } from '../core/bundle.js';
-import { InputError, StorageError } from '../core/errors.js';
+import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { loadDataset, loadModel, modelKeys } from '../service/datasets.js';
@@ -95,7 +95,16 @@ class JobClaimCoordinator implements VersionCoordinator {
     if (claim && claim.detector === detectorKey) return claim.version;
     const version = await this.inner.nextVersion(detectorKey, store);
     const c: Claim = { jobId: this.jobId, detector: detectorKey, version, ...this.extra, claimedAt: new Date().toISOString() };
-    await this.store.put(jobKeys(this.jobId).claim, encode(c), { contentType: 'application/json' });
+    try {
+      // Create-only: if another attempt of this job (one whose lock lapsed while it kept running) claimed first,
+      // use its number, so both write the same version instead of two.
+      await this.store.put(jobKeys(this.jobId).claim, encode(c), { contentType: 'application/json', ifNoneMatch: true });
+    } catch (e) {
+      if (!(e instanceof ConflictError)) throw e;
+      const other = await readClaim(this.store, this.jobId);
+      if (other && other.detector === detectorKey) return other.version;
+      throw e;
+    }
     return version;
   }
 

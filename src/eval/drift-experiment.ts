@@ -1,0 +1,403 @@
+/**
+ * Experiment logic for scripts/drift-experiments.ts (docs/DRIFT.md), kept pure so it can be unit-tested on small
+ * synthetic pools:
+ * - the exact binomial band of a target false-alarm rate, and the coverage of that band expected for split-conformal
+ *   calibration (beta-binomial);
+ * - repeated calibrate/test splits of one pool of in-distribution scores (label-free threshold study);
+ * - drift-test windows drawn as index samples from precomputed score/feature pools (no model call per window);
+ * - `FastMmd`: the permutation MMD test of `mmdDrift` evaluated for many windows against one fixed reference. It
+ *   reproduces mmdDrift's result (same distances, median bandwidth, kernel, permutations and p-value; tested for
+ *   equality) but reuses reference distances across windows and evaluates each permutation's statistic in O(m²)
+ *   instead of O(N²) — see `FastMmd.test`.
+ */
+import { conformalPValues, conformalThreshold } from '../core/conformal.js';
+import { binomialDrift, ksDrift } from '../core/drift.js';
+import { InputError } from '../core/errors.js';
+import { kthSmallest } from '../core/knn.js';
+import { mulberry32 } from '../core/random.js';
+import { binomialTestGreater } from '../core/stats.js';
+import type { Matrix } from '../core/tensor.js';
+import { applyThreshold } from '../core/threshold.js';
+
+/** Exact central binomial band [lo, hi] (counts) of Bin(m, p): P(X < lo) ≤ (1−level)/2 and P(X > hi) ≤ (1−level)/2, each as tight as possible. */
+export function binomialBand(m: number, p: number, level = 0.95): { lo: number; hi: number; coverage: number } {
+  const tail = (1 - level) / 2;
+  let lo = 0;
+  // P(X ≤ k) = 1 − P(X ≥ k+1); lo = smallest k with P(X ≤ k) > tail.
+  while (lo < m && 1 - binomialTestGreater(lo + 1, m, p) <= tail) lo++;
+  let hi = m;
+  // hi = smallest k with P(X > k) = P(X ≥ k+1) ≤ tail.
+  while (hi > 0 && binomialTestGreater(hi, m, p) <= tail) hi--;
+  const coverage = binomialTestGreater(lo, m, p) - (hi < m ? binomialTestGreater(hi + 1, m, p) : 0);
+  return { lo, hi, coverage };
+}
+
+/**
+ * Distribution of the number of flagged samples among m fresh ID samples for a split-conformal threshold fitted on
+ * nCal exchangeable ID samples at level α: the flag probability is F = 1 − U₍r₎ ~ Beta(nCal+1−r, r) with
+ * r = ⌈(nCal+1)(1−α)⌉, so the count is BetaBinomial(m, nCal+1−r, r). Returns the pmf over 0..m.
+ */
+export function conformalCountPmf(nCal: number, m: number, alpha: number): Float64Array {
+  const r = Math.ceil((nCal + 1) * (1 - alpha));
+  if (r > nCal) throw new InputError('nCal', `${nCal} is too few for α=${alpha}`);
+  const a = nCal + 1 - r;
+  const b = r;
+  const pmf = new Float64Array(m + 1);
+  let logp = 0;
+  for (let j = 0; j < m; j++) logp += Math.log((b + j) / (a + b + j));
+  pmf[0] = Math.exp(logp);
+  for (let k = 0; k < m; k++) {
+    logp += Math.log(((m - k) / (k + 1)) * ((k + a) / (m - k - 1 + b)));
+    pmf[k + 1] = Math.exp(logp);
+  }
+  return pmf;
+}
+
+/** Probability that the realised false-alarm count of a conformal threshold (nCal, α) on m fresh samples falls inside the binomial band of α for m. */
+export function expectedBandCoverage(nCal: number, m: number, alpha: number, level = 0.95): number {
+  const { lo, hi } = binomialBand(m, alpha, level);
+  const pmf = conformalCountPmf(nCal, m, alpha);
+  let s = 0;
+  for (let k = lo; k <= hi; k++) s += pmf[k]!;
+  return s;
+}
+
+/** Fisher–Yates permutation of 0..n−1 from a seeded generator. */
+export function permutation(n: number, rnd: () => number): Int32Array {
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const t = p[i]!;
+    p[i] = p[j]!;
+    p[j] = t;
+  }
+  return p;
+}
+
+/** m distinct elements of `pool`, uniformly at random (partial Fisher–Yates on a scratch copy). */
+export function sampleWithoutReplacement(pool: ArrayLike<number>, m: number, rnd: () => number, scratch?: Int32Array): Int32Array {
+  const n = pool.length;
+  if (!(Number.isInteger(m) && m >= 0 && m <= n)) throw new InputError('windowSize', `must be an integer in 0..${n}, got ${m}`);
+  const a = scratch && scratch.length >= n ? scratch : new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = pool[i]!;
+  for (let i = 0; i < m; i++) {
+    const j = i + Math.floor(rnd() * (n - i));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+  return a.slice(0, m);
+}
+
+export function gather(values: ArrayLike<number>, idx: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(idx.length);
+  for (let i = 0; i < idx.length; i++) out[i] = values[idx[i]!]!;
+  return out;
+}
+
+export function gatherRows(x: Matrix, idx: ArrayLike<number>): Matrix {
+  const out = new Float32Array(idx.length * x.cols);
+  for (let i = 0; i < idx.length; i++) out.set(x.data.subarray(idx[i]! * x.cols, (idx[i]! + 1) * x.cols), i * x.cols);
+  return { data: out, rows: idx.length, cols: x.cols };
+}
+
+export interface ConformalSplitOptions {
+  readonly nCal: number;
+  readonly nTest: number;
+  readonly splits: number;
+  readonly alpha: number;
+  readonly seed: number;
+  readonly level?: number;
+}
+
+export interface ConformalSplitStudy {
+  readonly rates: Float64Array;
+  readonly mean: number;
+  readonly min: number;
+  readonly max: number;
+  /** The exact binomial band of α for nTest samples, as counts and rates. */
+  readonly band: { lo: number; hi: number; loRate: number; hiRate: number; binomialCoverage: number };
+  readonly inBand: number;
+  readonly shareInBand: number;
+  /** Coverage of the band expected for conformal calibration on nCal samples (beta-binomial). */
+  readonly expectedCoverage: number;
+  /** Share of test-part conformal p-values at or below each level, pooled over splits. */
+  readonly pValueShares: ReadonlyArray<{ level: number; share: number; min: number; max: number }>;
+  /** Pooled p-value histogram over 10 equal bins of (0, 1]. */
+  readonly pValueDeciles: Float64Array;
+}
+
+/** Repeated random splits of one pool of ID scores: calibrate (conformal) on nCal, measure the flag rate on nTest. */
+export function conformalSplitStudy(scores: ArrayLike<number>, o: ConformalSplitOptions): ConformalSplitStudy {
+  const n = scores.length;
+  if (o.nCal + o.nTest > n) throw new InputError('nCal', `nCal + nTest = ${o.nCal + o.nTest} exceeds the ${n} scores`);
+  const level = o.level ?? 0.95;
+  const rnd = mulberry32(o.seed);
+  const band = binomialBand(o.nTest, o.alpha, level);
+  const rates = new Float64Array(o.splits);
+  const levels = [0.01, o.alpha, 0.1, 0.5];
+  const perSplit = levels.map(() => new Float64Array(o.splits));
+  const deciles = new Float64Array(10);
+  let inBand = 0;
+  for (let s = 0; s < o.splits; s++) {
+    const p = permutation(n, rnd);
+    const cal = gather(scores, p.subarray(0, o.nCal));
+    const test = gather(scores, p.subarray(o.nCal, o.nCal + o.nTest));
+    const t = conformalThreshold(cal, o.alpha).threshold;
+    const flags = applyThreshold(test, t);
+    let k = 0;
+    for (let i = 0; i < flags.length; i++) k += flags[i]!;
+    rates[s] = k / o.nTest;
+    if (k >= band.lo && k <= band.hi) inBand++;
+    const pv = conformalPValues(cal, test);
+    for (let l = 0; l < levels.length; l++) {
+      let c = 0;
+      for (let i = 0; i < pv.length; i++) if (pv[i]! <= levels[l]!) c++;
+      perSplit[l]![s] = c / pv.length;
+    }
+    for (let i = 0; i < pv.length; i++) deciles[Math.min(9, Math.ceil(pv[i]! * 10) - 1)]++;
+  }
+  const total = o.splits * o.nTest;
+  for (let i = 0; i < 10; i++) deciles[i] /= total;
+  const mean = rates.reduce((a, b) => a + b, 0) / o.splits;
+  return {
+    rates,
+    mean,
+    min: Math.min(...rates),
+    max: Math.max(...rates),
+    band: { lo: band.lo, hi: band.hi, loRate: band.lo / o.nTest, hiRate: band.hi / o.nTest, binomialCoverage: band.coverage },
+    inBand,
+    shareInBand: inBand / o.splits,
+    expectedCoverage: expectedBandCoverage(o.nCal, o.nTest, o.alpha, level),
+    pValueShares: levels.map((level, l) => {
+      const a = perSplit[l]!;
+      return { level, share: a.reduce((x, y) => x + y, 0) / o.splits, min: Math.min(...a), max: Math.max(...a) };
+    }),
+    pValueDeciles: deciles,
+  };
+}
+
+function sqDist(a: Float32Array, ai: number, b: Float32Array, bi: number, d: number): number {
+  // Same operation order as mmdDrift (float32 values, differences and sums in float64), so distances are bit-identical.
+  let s = 0;
+  for (let t = 0; t < d; t++) {
+    const u = a[ai + t]! - b[bi + t]!;
+    s += u * u;
+  }
+  return s;
+}
+
+export interface MmdOutcome {
+  readonly pValue: number;
+  readonly statistic: number;
+  readonly isDrift: boolean;
+}
+
+/**
+ * Permutation MMD against one fixed reference (n rows), for many windows (m rows each) drawn from a pool.
+ * Equal to `mmdDrift(reference, window, { permutations, seed, alpha })`:
+ * - the same squared distances (reference–reference computed once, reference–pool once per pool);
+ * - bandwidth: the median of all pooled pairwise squared distances (`selectKth` instead of a sort: same value);
+ * - the same kernel K = exp(−‖x−y‖²/median) and the same mulberry32 permutation sequence;
+ * - the biased MMD² wᵀKw with w = 1/n on the reference-assigned and −1/m on the window-assigned points. Writing u for
+ *   the indicator of the window-assigned set T and a = 1/n + 1/m, w = 1/n − a·u, so
+ *   wᵀKw = S/n² − (2a/n)·Σ_{i∈T} r_i + a²·Σ_{i,j∈T} K_ij, with r the row sums of K and S = Σ r_i:
+ *   O(m²) per permutation after one O(N²) pass, instead of O(N²) per permutation.
+ * p-value (1 + #{MMD²_π ≥ MMD² − 1e−12}) / (1 + P), drift when p < α, as in mmdDrift.
+ */
+export class FastMmd {
+  readonly n: number;
+  readonly d: number;
+  private readonly refRef: Float64Array;
+
+  constructor(readonly reference: Matrix) {
+    const { rows: n, cols: d, data } = reference;
+    if (n < 2) throw new InputError('reference', 'needs at least 2 samples');
+    this.n = n;
+    this.d = d;
+    this.refRef = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const s = sqDist(data, i * d, data, j * d, d);
+        this.refRef[i * n + j] = s;
+        this.refRef[j * n + i] = s;
+      }
+    }
+  }
+
+  /** Reference × pool squared distances (n × pool.rows), computed once per pool. */
+  crossDistances(pool: Matrix): Float64Array {
+    if (pool.cols !== this.d) throw new InputError('data', `has ${pool.cols} features; the reference has ${this.d}`);
+    const { n, d } = this;
+    const P = pool.rows;
+    const out = new Float64Array(n * P);
+    for (let i = 0; i < n; i++) for (let q = 0; q < P; q++) out[i * P + q] = sqDist(this.reference.data, i * d, pool.data, q * d, d);
+    return out;
+  }
+
+  /** The test for the window made of pool rows `idx`; `cross` = crossDistances(pool). */
+  test(pool: Matrix, cross: Float64Array, idx: ArrayLike<number>, opts: { permutations: number; seed: number; alpha: number }): MmdOutcome {
+    const { n, d } = this;
+    const m = idx.length;
+    if (m < 2) throw new InputError('data', 'needs at least 2 samples');
+    const P = opts.permutations;
+    const N = n + m;
+    const pr = pool.rows;
+    // Squared distances (upper triangle filled, mirrored after the kernel) and the packed off-diagonal list for the median.
+    const K = new Float64Array(N * N);
+    const off = new Float64Array((N * (N - 1)) / 2);
+    let q = 0;
+    for (let i = 0; i < n; i++) {
+      const row = this.refRef.subarray(i * n + i + 1, (i + 1) * n);
+      K.set(row, i * N + i + 1);
+      off.set(row, q);
+      q += row.length;
+      for (let j = 0; j < m; j++) off[q++] = K[i * N + n + j] = cross[i * pr + idx[j]!]!;
+    }
+    for (let i = 0; i < m; i++) {
+      for (let j = i + 1; j < m; j++) off[q++] = K[(n + i) * N + n + j] = sqDist(pool.data, idx[i]! * d, pool.data, idx[j]! * d, d);
+    }
+    const med = selectKth(off, Math.floor(off.length / 2));
+    const gamma = med > 0 ? 1 / med : 1;
+    for (let i = 0; i < N; i++) {
+      K[i * N + i] = 1; // exp(−γ·0)
+      for (let j = i + 1; j < N; j++) {
+        const k = Math.exp(-gamma * K[i * N + j]!);
+        K[i * N + j] = k;
+        K[j * N + i] = k;
+      }
+    }
+    const r = new Float64Array(N);
+    let S = 0;
+    for (let i = 0; i < N; i++) {
+      let s = 0;
+      for (let j = 0; j < N; j++) s += K[i * N + j]!;
+      r[i] = s;
+      S += s;
+    }
+    const a = 1 / n + 1 / m;
+    const base = S / (n * n);
+    // Σ_{i∈T} r_i and Σ_{i,j∈T} K_ij = m·1 + 2·Σ_{x<y} K[T_x, T_y] (T sorted for memory locality).
+    const stat = (T: Int32Array): number => {
+      let rs = 0;
+      let kk = 0;
+      for (let x = 0; x < m; x++) {
+        const ti = T[x]!;
+        rs += r[ti]!;
+        const row = ti * N;
+        for (let y = x + 1; y < m; y++) kk += K[row + T[y]!]!;
+      }
+      return base - ((2 * a) / n) * rs + a * a * (m + 2 * kk);
+    };
+    const T = new Int32Array(m);
+    for (let x = 0; x < m; x++) T[x] = n + x;
+    const observed = stat(T);
+    const rnd = mulberry32(opts.seed);
+    const perm = Int32Array.from({ length: N }, (_, i) => i);
+    let ge = 0;
+    for (let c = 1; c <= P; c++) {
+      for (let i = N - 1; i > 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        const t = perm[i]!;
+        perm[i] = perm[j]!;
+        perm[j] = t;
+      }
+      T.set(perm.subarray(n));
+      T.sort();
+      if (stat(T) >= observed - 1e-12) ge++;
+    }
+    const pValue = (1 + ge) / (1 + P);
+    return { pValue, statistic: observed, isDrift: pValue < opts.alpha };
+  }
+}
+
+/**
+ * The k-th smallest (0-based) of `a`, exactly, in two linear passes: a 4096-bucket histogram over [min, max] (the
+ * bucket map is monotone, so ranks stay in order), then quickselect inside the one bucket that holds rank k.
+ */
+export function selectKth(a: Float64Array, k: number): number {
+  const len = a.length;
+  if (!(Number.isInteger(k) && k >= 0 && k < len)) throw new InputError('k', `must be an integer in 0..${len - 1}, got ${k}`);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < len; i++) {
+    const v = a[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!(hi > lo)) return lo;
+  const B = 4096;
+  const scale = B / (hi - lo);
+  const bucket = (v: number) => Math.min(B - 1, Math.floor((v - lo) * scale));
+  const counts = new Int32Array(B);
+  for (let i = 0; i < len; i++) counts[bucket(a[i]!)]++;
+  let b = 0;
+  let before = 0;
+  while (before + counts[b]! <= k) before += counts[b++]!;
+  const inB = new Float64Array(counts[b]!);
+  let q = 0;
+  for (let i = 0; i < len; i++) if (bucket(a[i]!) === b) inB[q++] = a[i]!;
+  return kthSmallest(inB, inB.length, k - before + 1);
+}
+
+export const DRIFT_TEST_NAMES = ['binomial', 'ks', 'mmd'] as const;
+export type DriftTestName = (typeof DRIFT_TEST_NAMES)[number];
+
+/** What the windows are compared against: the calibrated baseline (binomial), reference scores (ks), reference features (mmd). */
+export interface DriftReference {
+  readonly threshold: number;
+  readonly baselineRate: number;
+  readonly scores: ArrayLike<number>;
+  readonly mmd?: FastMmd;
+}
+
+/** A precomputed pool (one corruption at one severity, or clean): scores and features of every image, and the rows windows may use. */
+export interface DriftPool {
+  readonly scores: ArrayLike<number>;
+  readonly features?: Matrix;
+  /** FastMmd.crossDistances(features), when the mmd test is run. */
+  readonly cross?: Float64Array;
+  readonly indices: ArrayLike<number>;
+}
+
+export interface CellOptions {
+  readonly windowSize: number;
+  readonly windows: number;
+  readonly alpha: number;
+  readonly seed: number;
+  readonly tests: readonly DriftTestName[];
+  readonly permutations?: number;
+}
+
+export interface CellResult {
+  readonly windows: number;
+  /** Number of windows each test flagged as drift. */
+  readonly rejections: Partial<Record<DriftTestName, number>>;
+  /** rejections / windows. */
+  readonly rate: Partial<Record<DriftTestName, number>>;
+}
+
+/** Windows of `windowSize` rows drawn without replacement from the pool's indices; each test at level α. */
+export function runDriftCell(ref: DriftReference, pool: DriftPool, o: CellOptions): CellResult {
+  const rnd = mulberry32(o.seed);
+  const scratch = new Int32Array(pool.indices.length);
+  const rej: Partial<Record<DriftTestName, number>> = {};
+  for (const t of o.tests) rej[t] = 0;
+  for (let w = 0; w < o.windows; w++) {
+    const idx = sampleWithoutReplacement(pool.indices, o.windowSize, rnd, scratch);
+    const s = gather(pool.scores, idx);
+    for (const t of o.tests) {
+      let drift: boolean;
+      if (t === 'binomial') drift = binomialDrift(applyThreshold(s, ref.threshold), ref.baselineRate, o.alpha).isDrift;
+      else if (t === 'ks') drift = ksDrift(ref.scores, s, o.alpha).isDrift;
+      else {
+        if (!ref.mmd || !pool.features || !pool.cross) throw new InputError('mmd', 'needs a reference FastMmd and pool features with cross distances');
+        drift = ref.mmd.test(pool.features, pool.cross, idx, { permutations: o.permutations ?? 200, seed: (o.seed * 7919 + w) >>> 0, alpha: o.alpha }).isDrift;
+      }
+      if (drift) rej[t]!++;
+    }
+  }
+  const rate: Partial<Record<DriftTestName, number>> = {};
+  for (const t of o.tests) rate[t] = rej[t]! / o.windows;
+  return { windows: o.windows, rejections: rej, rate };
+}

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig } from '../src/config.js';
+import { InputError } from '../src/core/errors.js';
+
+const fails = (env: Record<string, string>, field: string, message: RegExp) =>
+  assert.throws(() => loadConfig(env), (e: unknown) => e instanceof InputError && e.field === field && message.test(e.message));
+
+test('defaults', () => {
+  const c = loadConfig({ S3_BUCKET: 'imagedrift-data' });
+  assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+  assert.equal(c.syncPredictMaxImages, 64);
+  assert.deepEqual(c.ort.executionProviders, ['cpu']);
+  assert.equal(c.s3.forcePathStyle, false);
+  assert.equal(c.s3.region, 'us-east-1');
+  assert.equal(c.worker.concurrency, 1);
+  assert.equal(c.incomingPrefix, 'incoming/');
+});
+
+test('parses every variable; empty strings count as unset', () => {
+  const c = loadConfig({
+    S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:4569', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', AWS_REGION: 'eu-west-1',
+    REDIS_URL: 'redis://r:6380', QUEUE_PREFIX: 'q:1', WORKER_CONCURRENCY: '4', ORT_EXECUTION_PROVIDERS: ' CUDA , cpu', ORT_INTRA_OP_THREADS: '2',
+    SYNC_PREDICT_MAX_IMAGES: '16', LOG_LEVEL: 'debug', DETECTOR_ID: 'lenet', INCOMING_PREFIX: 'in/cam/', WORKER_LOCK_DURATION_MS: '', JOB_ATTEMPTS: '',
+  });
+  assert.deepEqual(c.ort, { executionProviders: ['cuda', 'cpu'], intraOpNumThreads: 2 });
+  assert.equal(c.s3.forcePathStyle, true);
+  assert.deepEqual(c.s3.credentials, { accessKeyId: 'k', secretAccessKey: 's' });
+  assert.equal(c.worker.concurrency, 4);
+  assert.equal(c.worker.lockDurationMs, 60_000);
+  assert.equal(c.jobs.attempts, 5);
+  assert.equal(c.syncPredictMaxImages, 16);
+  assert.equal(c.detectorId, 'lenet');
+});
+
+test('errors name the environment variable', () => {
+  fails({}, 'S3_BUCKET', /S3_BUCKET: is required/);
+  fails({ S3_BUCKET: 'Bad_Bucket' }, 'S3_BUCKET', /not a valid bucket name/);
+  fails({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'localhost' }, 'S3_ENDPOINT', /URL/);
+  fails({ S3_BUCKET: 'b-1', REDIS_URL: 'http://x' }, 'REDIS_URL', /redis:\/\//);
+  fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY', />= 1/);
+  fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: 'many' }, 'WORKER_CONCURRENCY', /must be a number \(got "many"\)/);
+  fails({ S3_BUCKET: 'b-1', ORT_EXECUTION_PROVIDERS: 'cuda;cpu' }, 'ORT_EXECUTION_PROVIDERS', /comma-separated/);
+  fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
+  fails({ S3_BUCKET: 'b-1', LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL/);
+  fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: '../in/' }, 'INCOMING_PREFIX', /\.\./);
+  fails({ S3_BUCKET: 'b-1', S3_ACCESS_KEY_ID: 'k' }, 'S3_SECRET_ACCESS_KEY', /together/);
+});

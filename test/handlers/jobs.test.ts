@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { handler as calibrate } from '../../handlers/calibrate.js';
+import { handler as fit } from '../../handlers/fit.js';
+import { handler as jobStatus } from '../../handlers/jobStatus.js';
+import { handler as predict } from '../../handlers/predict.js';
+import { getJobClient } from '../../src/http/queue-deps.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { httpEvent, parse } from '../helpers/http-event.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
+
+type Handler = typeof fit;
+
+describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rver + Redis)', () => {
+  let fx: ServiceFixture;
+  before(async () => {
+    fx = await startServiceFixture();
+    await putModel(fx.s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(fx.s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+  });
+  after(() => fx.stop());
+
+  const call = (h: Handler, op: string, id: string, json: unknown) => h(httpEvent({ path: `/detectors/${id}/${op}`, route: `/detectors/{id}/${op}`, pathParameters: { id }, json }));
+
+  /** A 4xx with the error shape naming `field`; no object written and no job enqueued. */
+  const rejects = async (p: Promise<Awaited<ReturnType<Handler>>>, status: number, code: string, field: string) => {
+    const keys = await fx.keys();
+    const jobs = await fx.jobCount();
+    const r = parse(await p);
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    assert.deepEqual(Object.keys(r.body), ['error']);
+    assert.equal(r.body.error.code, code);
+    assert.equal(r.body.error.field, field, JSON.stringify(r.body));
+    assert.ok(r.body.error.message.length > 0);
+    assert.deepEqual(await fx.keys(), keys, 'nothing written');
+    assert.equal(await fx.jobCount(), jobs, 'nothing enqueued');
+  };
+
+  test('fit: invalid parameters and missing inputs', async () => {
+    const ok = { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10 };
+    await rejects(call(fit, 'fit', 'd1', { ...ok, nCluster: 1 }), 400, 'INVALID_INPUT', 'nCluster');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, nCluster: 2.5 }), 400, 'INVALID_INPUT', 'nCluster');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, layer: '' }), 400, 'INVALID_INPUT', 'layer');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, score: 'best' }), 400, 'INVALID_INPUT', 'score');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, model: undefined }), 400, 'INVALID_INPUT', 'model');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, seed: 'x' }), 400, 'INVALID_INPUT', 'seed');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, batchSize: 0 }), 400, 'INVALID_INPUT', 'batchSize');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, extra: 1 }), 400, 'INVALID_INPUT', 'extra');
+    await rejects(call(fit, 'fit', 'bad..id', ok), 400, 'INVALID_INPUT', 'detector');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, detector: 'other' }), 400, 'INVALID_INPUT', 'detector');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, dataset: 'missing' }), 404, 'NOT_FOUND', 'dataset');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, model: 'missing' }), 404, 'NOT_FOUND', 'model');
+  });
+
+  test('fit: a valid request → 202 with a job id and the validated payload enqueued', async () => {
+    const r = parse(await call(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: '10', seed: 0 }));
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.match(r.body.jobId, /^[0-9a-f-]{36}$/);
+    const job = await getJobClient().queue.getJob(r.body.jobId);
+    assert.equal(job?.name, 'fit');
+    assert.deepEqual(job?.data, { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, seed: 0, detector: 'd1' });
+    const s = parse(await jobStatus(httpEvent({ method: 'GET', path: `/jobs/${r.body.jobId}`, pathParameters: { id: r.body.jobId } })));
+    assert.equal(s.status, 200);
+    assert.equal(s.body.state, 'waiting');
+    assert.equal(s.body.progress, 0);
+  });
+
+  test('calibrate: invalid requests', async () => {
+    const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
+    await rejects(call(calibrate, 'calibrate', 'nodet', { dataset: 'eval', oodLabels: labels }), 404, 'NOT_FOUND', 'detector');
+    await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval' }), 400, 'INVALID_INPUT', 'oodLabels');
+    await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: labels, oodLabelsKey: 'labels.json' }), 400, 'INVALID_INPUT', 'oodLabelsKey');
+    await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: [0, 1, 2] }), 400, 'INVALID_INPUT', 'oodLabels[2]');
+    await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabelsKey: '../labels.json' }), 400, 'INVALID_INPUT', 'oodLabelsKey');
+    await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: labels, grid: 1.5 }), 400, 'INVALID_INPUT', 'grid');
+  });
+
+  test('predict: invalid requests', async () => {
+    await rejects(call(predict, 'predict', 'd1', {}), 400, 'INVALID_INPUT', 'dataset');
+    await rejects(call(predict, 'predict', 'd1', { dataset: 'eval', images: ['AAAA'] }), 400, 'INVALID_INPUT', 'images');
+    await rejects(call(predict, 'predict', 'd1', { images: [] }), 400, 'INVALID_INPUT', 'images');
+    await rejects(call(predict, 'predict', 'd1', { images: ['AAAA', 42] }), 400, 'INVALID_INPUT', 'images[1]');
+    await rejects(call(predict, 'predict', 'd1', { dataset: 'eval', threshold: 'high' }), 400, 'INVALID_INPUT', 'threshold');
+    await rejects(call(predict, 'predict', 'nodet', { dataset: 'eval' }), 404, 'NOT_FOUND', 'detector');
+  });
+
+  test('jobStatus: unknown job → 404', async () => {
+    const r = parse(await jobStatus(httpEvent({ method: 'GET', path: '/jobs/nope', pathParameters: { id: 'nope' } })));
+    assert.equal(r.status, 404);
+    assert.equal(r.body.error.code, 'NOT_FOUND');
+    assert.equal(r.body.error.field, 'id');
+  });
+});

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { handler as audit } from '../../handlers/audit.js';
+import { handler as checkObject } from '../../handlers/checkObject.js';
+import { handler as predict } from '../../handlers/predict.js';
+import { binomialTestGreater } from '../../src/core/stats.js';
+import { getJobClient } from '../../src/http/queue-deps.js';
+import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
+import { createLogger } from '../../src/log.js';
+import { processJob } from '../../src/queue/processor.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { httpEvent, parse } from '../helpers/http-event.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
+
+/** Sample i of a [N,1,32,32] float [0,1] array as an 8-bit greyscale PNG. */
+async function png(a: { data: Float32Array }, i: number): Promise<Uint8Array> {
+  const px = Uint8Array.from(a.data.subarray(i * 1024, (i + 1) * 1024), (v) => Math.round(v * 255));
+  return new Uint8Array(await sharp(Buffer.from(px), { raw: { width: 32, height: 32, channels: 1 } }).png().toBuffer());
+}
+
+function npySlice(a: { data: Float32Array }, from: number, to: number): Uint8Array {
+  return encodeNpy(a.data.slice(from * 1024, to * 1024), [to - from, 1, 32, 32], 'float32');
+}
+
+/** An S3 ObjectCreated notification for `key`, with the key URL-encoded as S3 sends it. */
+function s3Event(bucket: string, rawKey: string, size = 1) {
+  return { Records: [{ eventVersion: '2.1', eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key: rawKey, size } } }] };
+}
+
+describe('predict (sync), checkObject and audit handlers with a calibrated detector (real s3rver + Redis)', () => {
+  let fx: ServiceFixture;
+  let evalSet: { data: Float32Array; shape: readonly number[] };
+  const ev = (id: string, json: unknown) => httpEvent({ path: `/detectors/${id}/predict`, route: '/detectors/{id}/predict', pathParameters: { id }, json });
+
+  before(async () => {
+    fx = await startServiceFixture();
+    const store = fx.s3.store;
+    const evalBytes = new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`));
+    evalSet = decodeNpy(evalBytes);
+    await putModel(store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(store, { id: 'eval', name: 'eval.npy', bytes: evalBytes });
+    await putDataset(store, { id: 'train', name: 'train.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)) });
+    await putDataset(store, { id: 'small', name: 'small.npy', bytes: npySlice(evalSet, 45, 55) });
+    const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
+    const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
+    await processJob(deps, job('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 }));
+    await processJob(deps, job('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: [...Array(50).fill(0), ...Array(50).fill(1)], grid: 0.01 }));
+  });
+  after(() => fx.stop());
+
+  test('predict answers ≤ SYNC_PREDICT_MAX_IMAGES inline; measures 1-image latency', async () => {
+    const one = await png(evalSet, 3);
+    const cold = performance.now();
+    const r = parse(await predict(ev('det', { images: [Buffer.from(one).toString('base64')] })));
+    const coldMs = performance.now() - cold;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(Object.keys(r.body).sort(), ['detectorVersion', 'ms', 'n', 'result', 'scores', 'threshold']);
+    assert.equal(r.body.detectorVersion, 2);
+    assert.equal(r.body.result.length, 1);
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t = performance.now();
+      const w = parse(await predict(ev('det', { images: [Buffer.from(one).toString('base64')] })));
+      times.push(performance.now() - t);
+      assert.deepEqual(w.body.result, r.body.result);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`sync predict, 1 PNG, handler in-process: first call ${coldMs.toFixed(1)} ms (loads detector + model; the ORT session is already cached by the setup jobs), warm median ${times[10]!.toFixed(1)} ms, p95 ${times[18]!.toFixed(1)} ms`);
+
+    // A stored dataset of 10 samples is also answered inline, and agrees with scoring the same samples as PNGs.
+    const ds = parse(await predict(ev('det', { dataset: 'small' })));
+    assert.equal(ds.status, 200);
+    assert.equal(ds.body.n, 10);
+    const pngs = await Promise.all(Array.from({ length: 10 }, (_, i) => png(evalSet, 45 + i)));
+    const viaPng = parse(await predict(ev('det', { images: pngs.map((b) => Buffer.from(b).toString('base64')) })));
+    assert.deepEqual(viaPng.body.result, ds.body.result);
+  });
+
+  test('predict over the limit becomes a job; inline images are stored as a dataset first', async () => {
+    const before = await fx.jobCount();
+    const big = parse(await predict(ev('det', { images: [Buffer.from(npySlice(evalSet, 0, 100)).toString('base64')] })));
+    assert.equal(big.status, 202, JSON.stringify(big.body));
+    assert.equal(big.body.n, 100);
+    const job = await getJobClient().queue.getJob(big.body.jobId);
+    assert.equal(job?.name, 'predict');
+    assert.equal(job?.data.detector, 'det');
+    assert.equal(job?.data.images, undefined);
+    assert.ok((await fx.keys()).includes(`datasets/${job?.data.dataset}/manifest.json`));
+    assert.equal(await fx.jobCount(), before + 1);
+    const ds = parse(await predict(ev('det', { dataset: 'eval' })));
+    assert.equal(ds.status, 202);
+  });
+
+  test('predict: NOT_FITTED for a fitted but uncalibrated detector → 409', async () => {
+    const store = fx.s3.store;
+    const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
+    await processJob(deps, { id: 'fit-raw', name: 'fit', data: { detector: 'raw', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }, updateProgress: async () => undefined });
+    const r = parse(await predict(ev('raw', { dataset: 'small' })));
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'NOT_FITTED');
+    const withT = parse(await predict(ev('raw', { dataset: 'small', threshold: 0.5 })));
+    assert.equal(withT.status, 200);
+    assert.equal(withT.body.threshold, 0.5);
+  });
+
+  test('checkObject: an object under incoming/ gets results/incoming/<key>.json (URL-encoded event key)', async () => {
+    const key = 'incoming/det/cam 1/digit+3.png';
+    await fx.s3.store.put(key, await png(evalSet, 3));
+    const raw = encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');
+    assert.equal(raw, 'incoming/det/cam+1/digit%2B3.png');
+    const out = await checkObject(s3Event(fx.s3.s3.bucket, raw));
+    assert.deepEqual(out.rejected, []);
+    assert.equal(out.processed.length, 1);
+    assert.equal(out.processed[0]!.resultKey, `results/${key}.json`);
+    const res = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`results/${key}.json`)));
+    assert.equal(res.key, key);
+    assert.equal(res.detector, 'det');
+    assert.equal(res.detectorVersion, 2);
+    assert.equal(res.n, 1);
+    assert.ok(res.result[0] === 0 || res.result[0] === 1);
+    // A multi-sample array file works the same way.
+    await fx.s3.store.put('incoming/det/batch.npy', npySlice(evalSet, 40, 60));
+    const b = await checkObject(s3Event(fx.s3.s3.bucket, 'incoming/det/batch.npy'));
+    assert.equal(b.processed[0]!.n, 20);
+  });
+
+  test('checkObject rejects unsafe keys, keys outside the prefix and other buckets; nothing is written', async () => {
+    const before = await fx.keys();
+    for (const raw of ['incoming/det/../../etc/passwd', 'incoming/det/%2E%2E/x.png', '/incoming/det/x.png', 'incoming//det/x.png', 'other/det/x.png', 'incoming/det', 'incoming/bad%ZZ.png', 'incoming/..det/x.png']) {
+      const out = await checkObject(s3Event(fx.s3.s3.bucket, raw));
+      assert.equal(out.processed.length, 0, raw);
+      assert.equal(out.rejected.length, 1, raw);
+      assert.equal(out.rejected[0]!.key, raw);
+    }
+    const other = await checkObject(s3Event('some-other-bucket', 'incoming/det/x.png'));
+    assert.match(other.rejected[0]!.error, /bucket/);
+    assert.deepEqual(await fx.keys(), before);
+  });
+
+  test('audit: a run scores new objects and writes a summary with an exact binomial test; a second run scores nothing', async () => {
+    const store = fx.s3.store;
+    await store.put('audits/a1/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'audit-in/', alpha: 0.01 })));
+    await store.put('audit-in/2026/a.npy', npySlice(evalSet, 0, 50)); // in-distribution
+    await store.put('audit-in/2026/b.npy', npySlice(evalSet, 50, 100)); // OOD
+    await store.put('audit-in/2026/c.txt', new TextEncoder().encode('not an image'));
+    const r1 = await audit({ source: 'aws.events', audit: 'a1' });
+    assert.equal(r1.audits.length, 1);
+    const s1 = JSON.parse(new TextDecoder().decode(await store.get(r1.audits[0]!.summaryKey!)));
+    assert.match(r1.audits[0]!.summaryKey!, /^audits\/a1\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.json$/);
+    assert.deepEqual(s1.counts, { objects: 3, samples: 100, flagged: s1.counts.flagged, invalid: 1 });
+    assert.equal(s1.invalid[0].key, 'audit-in/2026/c.txt');
+    assert.ok(s1.counts.flagged > 30, `the OOD half is flagged (${s1.counts.flagged})`);
+    const cal = JSON.parse(new TextDecoder().decode(await store.get('detectors/det/v2/manifest.json'))).calibration;
+    assert.equal(s1.baselineRate, cal.idFlaggedRate);
+    assert.equal(s1.test, 'exact binomial (one-sided)');
+    assert.equal(s1.pValue, binomialTestGreater(s1.counts.flagged, 100, cal.idFlaggedRate));
+    assert.equal(s1.oodRate, s1.counts.flagged / 100);
+    assert.equal(s1.alert, s1.pValue < 0.01);
+    assert.equal(s1.alert, true, 'half the data is OOD: far above the ID baseline');
+    assert.equal(s1.lastKey, 'audit-in/2026/c.txt');
+    const cursor1 = JSON.parse(new TextDecoder().decode(await store.get('audits/a1/cursor.json')));
+    assert.equal(cursor1.lastKey, 'audit-in/2026/c.txt');
+
+    const r2 = await audit({ audit: 'a1' });
+    const s2 = JSON.parse(new TextDecoder().decode(await store.get(r2.audits[0]!.summaryKey!)));
+    assert.notEqual(r2.audits[0]!.summaryKey, r1.audits[0]!.summaryKey);
+    assert.deepEqual(s2.counts, { objects: 0, samples: 0, flagged: 0, invalid: 0 });
+    assert.equal(s2.pValue, 1);
+    assert.equal(s2.alert, false);
+    assert.equal(s2.oodRate, null);
+    assert.equal(s2.after, 'audit-in/2026/c.txt');
+
+    // One new in-distribution object: only it is scored (all audits run when the event names none).
+    await store.put('audit-in/2026/d.npy', npySlice(evalSet, 0, 10));
+    const r3 = await audit({});
+    const s3 = JSON.parse(new TextDecoder().decode(await store.get(r3.audits[0]!.summaryKey!)));
+    assert.deepEqual({ objects: s3.counts.objects, samples: s3.counts.samples }, { objects: 1, samples: 10 });
+  });
+
+  test('audit: a run that died after its summary but before the cursor write is not re-scored', async () => {
+    const store = fx.s3.store;
+    const cursor = await store.get('audits/a1/cursor.json');
+    await store.put('audit-in/2026/e.npy', npySlice(evalSet, 0, 5));
+    const r = await audit({ audit: 'a1' });
+    assert.equal(r.audits[0]!.counts!.samples, 5);
+    await store.put('audits/a1/cursor.json', cursor!); // as if the cursor write after that summary had not happened
+    const again = await audit({ audit: 'a1' });
+    assert.equal(again.audits[0]!.counts!.objects, 0, 'recovered the position from the newer summary');
+  });
+
+  test('audit: an invalid config is reported with the field', async () => {
+    await fx.s3.store.put('audits/bad/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: '../x/', alpha: 2 })));
+    // The only audit failed: the function fails (so the scheduler's retry and alarms see it), naming the field.
+    await assert.rejects(audit({ audit: 'bad' }), /bad: audits\/bad\/config\.json: prefix: must not contain/);
+  });
+});

@@ -1,0 +1,105 @@
+/** Child processes for end-to-end tests: free loopback ports, waiting for readiness, and stopping by pid. */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Child {
+  readonly proc: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves when the output matches, rejects on exit or timeout (with the output for diagnosis). */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<void>;
+  /** Resolves with the exit code/signal. */
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends a signal to the child (its own process group when spawned detached). */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startChild(cmd: string, args: string[], opts: SpawnOptions & { name: string }): Child {
+  const proc = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  const listeners = new Set<() => void>();
+  const onData = (b: Buffer): void => {
+    out += b.toString();
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  let exitedFlag = false;
+  void exit.then(() => {
+    exitedFlag = true;
+    for (const l of listeners) l();
+  });
+  return {
+    proc,
+    output: () => out,
+    exited: () => exit,
+    waitFor(pattern, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(out)) {
+            cleanup();
+            resolve();
+          } else if (exitedFlag) {
+            cleanup();
+            reject(new Error(`${opts.name} exited before ${pattern}:\n${out.slice(-4000)}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`${opts.name}: timed out after ${timeoutMs} ms waiting for ${pattern}:\n${out.slice(-4000)}`));
+        }, timeoutMs);
+        const cleanup = (): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    kill(signal = 'SIGTERM') {
+      if (exitedFlag || proc.pid === undefined) return;
+      try {
+        process.kill(-proc.pid, signal); // the child's own process group (spawned detached)
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/** Stops a child: SIGTERM to its group, SIGKILL after `graceMs`. */
+export async function stopChild(c: Child | undefined, graceMs = 10_000): Promise<void> {
+  if (!c || c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
+  await c.exited();
+  clearTimeout(t);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a value other than undefined. */
+export async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}

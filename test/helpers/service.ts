@@ -1,0 +1,58 @@
+/** Handler-level test setup: a real s3rver bucket and a real Redis queue prefix, injected into src/http/deps. */
+import type { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../src/config.js';
+import { resetDeps, setDeps } from '../../src/http/deps.js';
+import { closeJobClient, getJobClient } from '../../src/http/queue-deps.js';
+import { createLogger } from '../../src/log.js';
+import { closeExtractors } from '../../src/service/detector-service.js';
+import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from './redis.js';
+import { startTestS3, type TestS3 } from './s3.js';
+
+export interface ServiceFixture {
+  readonly s3: TestS3;
+  readonly redis: Redis;
+  /** QUEUE_PREFIX (no trailing ':'): every Redis key the service writes starts with it. */
+  readonly queuePrefix: string;
+  readonly config: Config;
+  /** Every key in the bucket, sorted. */
+  keys(): Promise<string[]>;
+  /** Jobs in the queue, any state. */
+  jobCount(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startServiceFixture(env: Record<string, string> = {}): Promise<ServiceFixture> {
+  const s3 = await startTestS3({ bucket: 'imagedrift-test' });
+  const redis = connectRedis();
+  const queuePrefix = uniquePrefix().replace(/:$/, '');
+  const config = loadConfig({
+    S3_BUCKET: s3.s3.bucket,
+    S3_ENDPOINT: s3.s3.endpoint,
+    S3_ACCESS_KEY_ID: s3.s3.credentials.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.s3.credentials.secretAccessKey,
+    REDIS_URL,
+    QUEUE_PREFIX: queuePrefix,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  setDeps({ config, store: s3.store, logger: createLogger('silent') });
+  return {
+    s3,
+    redis,
+    queuePrefix,
+    config,
+    keys: async () => (await s3.store.list('')).map((o) => o.key),
+    jobCount: async () => {
+      const counts = await getJobClient().queue.getJobCounts();
+      return Object.values(counts).reduce((a, b) => a + b, 0);
+    },
+    async stop() {
+      await closeJobClient();
+      resetDeps();
+      await closeExtractors();
+      await cleanupPrefix(redis, queuePrefix);
+      await redis.quit();
+      await s3.stop();
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { ConflictError, InputError, NotFoundError, StorageError } from '../../src/core/errors.js';
+import { createLogger } from '../../src/log.js';
+import { jobKeys } from '../../src/queue/jobs.js';
+import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/processor.js';
+import { isPermanentError } from '../../src/queue/worker.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { closeExtractors } from '../../src/service/detector-service.js';
+import { DetectorRepository } from '../../src/storage/detector-repository.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { TransientStorageError } from '../../src/storage/s3-store.js';
+import { cleanupPrefix, connectRedis, uniquePrefix } from '../helpers/redis.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
+
+/** A job as the processor sees it (BullMQ's Job has these members); records progress reports. */
+function job(id: string, name: string, data: unknown): JobLike & { progress: number[] } {
+  const progress: number[] = [];
+  return { id, name, data, progress, updateProgress: async (p: number) => void progress.push(p) };
+}
+
+/** Fault injection: the real store, but the first PUT whose key matches fails (as a crash at that point would). */
+function failingOnce(store: ObjectStore, pattern: RegExp): ObjectStore {
+  let failed = false;
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'put') {
+        return async (key: string, bytes: Uint8Array, opts?: object) => {
+          if (!failed && pattern.test(key)) {
+            failed = true;
+            throw new TransientStorageError(key, 'injected failure');
+          }
+          return target.put(key, bytes, opts);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
+  let s3: TestS3;
+  const redis = connectRedis();
+  const prefix = uniquePrefix();
+  let deps: ProcessorDeps;
+  const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
+  const versions = async (det: string) => (await s3.store.list(`detectors/${det}/`)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
+
+  before(async () => {
+    s3 = await startTestS3();
+    deps = { store: s3.store, coordinator: new RedisCoordinator(redis, { keyPrefix: prefix }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
+    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    await putDataset(s3.store, { id: 'test2', name: 'concept_test_lenet2.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet2.npy`)) });
+  });
+  after(async () => {
+    await closeExtractors();
+    await cleanupPrefix(redis, prefix);
+    await redis.quit();
+    await s3.stop();
+  });
+
+  const fitData = { detector: 'p1', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 10 };
+
+  test('fit writes one version, the pointer and jobs/<id>/result.json, reporting progress up to 100', async () => {
+    const j = job('job-fit-1', 'fit', fitData);
+    const r = await processJob(deps, j);
+    assert.equal(r.kind, 'fit');
+    assert.equal(r.kind === 'fit' && r.version, 1);
+    assert.deepEqual(await versions('p1'), ['detectors/p1/v1/manifest.json']);
+    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/p1/'))?.version, 1);
+    const stored = JSON.parse(new TextDecoder().decode(await s3.store.get(jobKeys('job-fit-1').result)));
+    assert.deepEqual(stored, JSON.parse(JSON.stringify(r)));
+    assert.equal(j.progress.at(-1), 100);
+    assert.ok(j.progress.every((p, i) => i === 0 || p > j.progress[i - 1]!), `progress is increasing: ${j.progress.join(',')}`);
+    assert.ok(j.progress.length > 5, 'extraction progress is reported');
+  });
+
+  test('running the same job id again returns the stored result and writes nothing', async () => {
+    const before = (await s3.store.list('')).map((o) => `${o.key}:${o.etag}`);
+    const j = job('job-fit-1', 'fit', fitData);
+    const r = await processJob(deps, j);
+    assert.equal(r.kind === 'fit' && r.version, 1);
+    assert.deepEqual((await s3.store.list('')).map((o) => `${o.key}:${o.etag}`), before);
+    assert.deepEqual(j.progress, [], 'no work, no progress');
+  });
+
+  test('a rerun after the version was saved but before the result marker reuses that version', async () => {
+    await s3.store.delete(jobKeys('job-fit-1').result);
+    const j = job('job-fit-1', 'fit', fitData);
+    const r = await processJob(deps, j);
+    assert.equal(r.kind === 'fit' && r.version, 1);
+    assert.deepEqual(await versions('p1'), ['detectors/p1/v1/manifest.json']);
+    assert.ok(await s3.store.head(jobKeys('job-fit-1').result));
+  });
+
+  test('a crash before the manifest: the rerun writes the claimed version number, not a new one', async () => {
+    const flaky = { ...deps, store: failingOnce(s3.store, /^detectors\/p2\/v\d+\/manifest\.json$/) };
+    const data = { ...fitData, detector: 'p2' };
+    await assert.rejects(processJob(flaky, job('job-fit-2', 'fit', data)), TransientStorageError);
+    const claim = JSON.parse(new TextDecoder().decode(await s3.store.get(jobKeys('job-fit-2').claim)));
+    assert.equal(claim.version, 1);
+    assert.deepEqual(await versions('p2'), [], 'no complete version yet');
+    const r = await processJob(flaky, job('job-fit-2', 'fit', data));
+    assert.equal(r.kind === 'fit' && r.version, 1);
+    assert.deepEqual(await versions('p2'), ['detectors/p2/v1/manifest.json']);
+  });
+
+  test('a crash between manifest and pointer: the rerun moves the pointer forward, still one version', async () => {
+    const flaky = { ...deps, store: failingOnce(s3.store, /^detectors\/p1\/current\.json$/) };
+    const cal = { detector: 'p1', dataset: 'eval', oodLabels: labels, grid: 0.01 };
+    await assert.rejects(processJob(flaky, job('job-cal-1', 'calibrate', cal)), TransientStorageError);
+    assert.deepEqual(await versions('p1'), ['detectors/p1/v1/manifest.json', 'detectors/p1/v2/manifest.json']);
+    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/p1/'))?.version, 1, 'pointer not moved by the failed attempt');
+    const r = await processJob(flaky, job('job-cal-1', 'calibrate', cal));
+    assert.equal(r.kind, 'calibrate');
+    assert.equal(r.kind === 'calibrate' && r.version, 2);
+    assert.equal(r.kind === 'calibrate' && r.baseVersion, 1);
+    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/p1/'))?.version, 2);
+    assert.equal((await versions('p1')).length, 2);
+  });
+
+  test('predict job writes the full result; oodLabelsKey calibration reads labels from the bucket', async () => {
+    await s3.store.put('labels/eval.json', new TextEncoder().encode(JSON.stringify(labels)));
+    const c = await processJob(deps, job('job-cal-2', 'calibrate', { detector: 'p1', dataset: 'eval', oodLabelsKey: 'labels/eval.json', grid: 0.01 }));
+    assert.equal(c.kind === 'calibrate' && c.version, 3);
+    const r = await processJob(deps, job('job-pred-1', 'predict', { detector: 'p1', dataset: 'test2' }));
+    assert.equal(r.kind, 'predict');
+    if (r.kind !== 'predict') return;
+    assert.equal(r.n, 400);
+    assert.equal(r.result.length, 400);
+    assert.equal(r.detectorVersion, 3);
+    assert.ok(r.result.every((v) => v === 0 || v === 1));
+    assert.equal(r.flagged, r.result.reduce<number>((a, b) => a + b, 0));
+  });
+
+  test('input errors are permanent; transient storage errors and conflicts are retried', async () => {
+    await assert.rejects(processJob(deps, job('job-bad-1', 'fit', { ...fitData, dataset: 'missing' })), (e: unknown) => e instanceof NotFoundError && e.field === 'dataset' && isPermanentError(e));
+    await assert.rejects(processJob(deps, job('job-bad-2', 'fit', { ...fitData, nCluster: 1 })), (e: unknown) => e instanceof InputError && e.field === 'nCluster' && isPermanentError(e));
+    await assert.rejects(processJob(deps, job('job-bad-3', 'calibrate', { detector: 'p1', dataset: 'eval', oodLabels: [0, 1] })), (e: unknown) => e instanceof InputError && isPermanentError(e));
+    await assert.rejects(processJob(deps, job('job-bad-4', 'teleport', {})), (e: unknown) => e instanceof InputError && e.field === 'job.name');
+    assert.equal(isPermanentError(new TransientStorageError('k', 'x')), false);
+    assert.equal(isPermanentError(new ConflictError('k', 'x')), false);
+    assert.equal(isPermanentError(new StorageError('k', 'x')), true);
+    assert.equal(isPermanentError(new Error('ECONNRESET')), false);
+    assert.ok(!(await s3.store.head(jobKeys('job-bad-1').result)), 'failed jobs leave no result');
+  });
+});

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { JobClient } from '../../src/queue/client.js';
+import { jobKeys } from '../../src/queue/jobs.js';
+import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
+import { putModel } from '../../src/service/datasets.js';
+import { closeExtractors } from '../../src/service/detector-service.js';
+import { REPO } from '../helpers/paths.js';
+import { stopChild, until, type Child } from '../helpers/procs.js';
+import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { putRepeatedTrainSet, startWorkerProcess, workerEnv } from '../helpers/workers.js';
+
+describe('BullMQ worker (real Redis + s3rver)', () => {
+  let s3: TestS3;
+  const redis = connectRedis();
+  const queuePrefix = uniquePrefix().replace(/:$/, '');
+  const env = () => ({ S3_BUCKET: s3.s3.bucket, S3_ENDPOINT: s3.s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix, LOG_LEVEL: 'silent', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '100' });
+  let client: JobClient;
+  let clientRedis: ReturnType<typeof connectRedis>;
+
+  before(async () => {
+    s3 = await startTestS3({ bucket: 'imagedrift-test' });
+    clientRedis = connectRedis();
+    const cfg = loadConfig(env());
+    client = new JobClient({ connection: clientRedis, prefix: cfg.queuePrefix, attempts: cfg.jobs.attempts, backoffMs: cfg.jobs.backoffMs });
+    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+  });
+  after(async () => {
+    await client.close();
+    await clientRedis.quit();
+    await closeExtractors();
+    await cleanupPrefix(redis, queuePrefix);
+    await redis.quit();
+    await s3.stop();
+  });
+
+  const finished = (id: string, timeoutMs = 30_000) =>
+    until(async () => {
+      const s = await client.status(id, s3.store);
+      return s.state === 'completed' || s.state === 'failed' ? s : undefined;
+    }, timeoutMs, `job ${id} to finish`);
+
+  test('an input error fails the job at once (one attempt) with the error recorded', async () => {
+    const w: WorkerHandle = await startWorker(loadConfig(env()), { handleSignals: false, logger: createLogger('silent') });
+    try {
+      const id = await client.enqueue('fit', { detector: 'w1', model: 'lenet5', dataset: 'missing', layer: 'output', nCluster: 10 });
+      const s = await finished(id);
+      assert.equal(s.state, 'failed');
+      assert.equal(s.attemptsMade, 1, 'no retry for invalid input');
+      assert.deepEqual(s.error, { code: 'NOT_FOUND', field: 'dataset', message: s.error?.message });
+      assert.match(s.error!.message, /no dataset missing/);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('a transient storage error is retried with backoff until attempts run out', async () => {
+    // S3 on a port nobody listens on: every request is refused (ECONNREFUSED → TransientStorageError).
+    const dead = loadConfig({ ...env(), S3_ENDPOINT: 'http://127.0.0.1:9' });
+    const w = await startWorker(dead, { handleSignals: false, logger: createLogger('silent') });
+    try {
+      const id = await client.enqueue('fit', { detector: 'w2', model: 'lenet5', dataset: 'any', layer: 'output', nCluster: 10 });
+      const s = await finished(id, 60_000);
+      assert.equal(s.state, 'failed');
+      assert.equal(s.attemptsMade, 3, 'JOB_ATTEMPTS=3 attempts');
+      assert.equal(s.error?.code, 'JOB_FAILED');
+      assert.match(s.error!.message, /ECONNREFUSED|connect/i);
+      const job = await client.queue.getJob(id);
+      assert.ok(job!.finishedOn! - job!.processedOn! >= 0);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('SIGTERM during a fit: the worker finishes the job, then exits 0', async () => {
+    await putRepeatedTrainSet(s3.store, 'train12', 12);
+    let child: Child | undefined = await startWorkerProcess('worker-sigterm', workerEnv(loadConfig(env())));
+    try {
+      const id = await client.enqueue('fit', { detector: 'w3', model: 'lenet5', dataset: 'train12', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
+      await until(async () => ((await client.status(id, s3.store)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
+      const atSignal = await client.status(id, s3.store);
+      assert.equal(atSignal.state, 'active');
+      assert.ok(atSignal.progress < 90, `signal lands mid-fit (progress ${atSignal.progress})`);
+      child.kill('SIGTERM');
+      const exit = await child.exited();
+      assert.deepEqual(exit, { code: 0, signal: null }, child.output().slice(-2000));
+      const s = await client.status(id, s3.store);
+      assert.equal(s.state, 'completed', 'finished before the process exited');
+      assert.equal((s.result as { version: number }).version, 1);
+      assert.ok(await s3.store.head(jobKeys(id).result));
+      assert.match(child.output(), /shutting down: finishing active jobs/);
+      child = undefined;
+    } finally {
+      await stopChild(child);
+    }
+  });
+});
