@@ -22,7 +22,7 @@ export const layoutSchema = z.enum(['NCHW', 'NHWC']);
  * which needs `nCluster`); the other fields are that detector's parameters.
  */
 export const fitParamsSchema = z.object({
-  layer: layerSchema,
+  layer: layerSchema.optional(),
   method: z.enum(DETECTOR_KINDS).optional(),
   nCluster: nClusterSchema.optional(),
   score: scoreSchema.optional(),
@@ -31,6 +31,8 @@ export const fitParamsSchema = z.object({
   metric: z.enum(['cosine', 'l2']).optional(),
   maxBank: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional(),
   temperature: z.coerce.number().positive('must be > 0').optional(),
+  /** Ensemble members: `[{ layer, detector: { kind, ...params } }, …]` (JSON on the CLI). */
+  members: z.array(z.object({ layer: layerSchema, detector: z.object({ kind: z.string() }).passthrough() })).optional(),
   shrinkage: z.union([z.literal('ledoit-wolf'), z.coerce.number().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]')]).optional(),
   layout: layoutSchema.optional(),
   batchSize: batchSizeSchema.optional(),
@@ -47,12 +49,16 @@ export function detectorSpecFromParams(p: FitParams): DetectorSpec {
     energy: ['temperature'],
     mahalanobis: ['shrinkage'],
     knn: ['k', 'metric', 'maxBank', 'seed'],
+    ensemble: ['members', 'seed'],
   };
   const allowed = new Set(byKind[method]);
-  for (const k of ['nCluster', 'score', 'k', 'metric', 'maxBank', 'temperature', 'shrinkage'] as const) {
+  for (const k of ['nCluster', 'score', 'k', 'metric', 'maxBank', 'temperature', 'shrinkage', 'members'] as const) {
     if (p[k] !== undefined && !allowed.has(k)) throw new InputError(k, `does not apply to the ${method} detector`);
   }
   if (method === 'feature-cluster' && p.nCluster === undefined) throw new InputError('nCluster', 'is required for the feature-cluster detector');
+  if (method !== 'ensemble' && p.layer === undefined) throw new InputError('layer', 'is required');
+  if (method === 'ensemble' && p.layer !== undefined) throw new InputError('layer', 'does not apply to an ensemble; each member names its layer');
+  if (method === 'ensemble' && p.members === undefined) throw new InputError('members', 'is required for the ensemble detector');
   const r = detectorSpecSchema.safeParse({ kind: method, ...pick(byKind[method]) });
   if (!r.success) {
     const issue = r.error.issues[0]!;

@@ -20,6 +20,7 @@ const USAGE = `usage:
   imagedrift convert-ckpt <file.ckpt> --out <model.onnx>
   imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
   imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
+  imagedrift fit --model <m> --train <data> --detector ensemble --members '[{"layer":"output","detector":{"kind":"energy"}},…]' --out <dir>
   imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--json]
   imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--json]
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
@@ -115,10 +116,18 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return 0;
       }
       case 'fit': {
-        const flags = { layer: '--layer', method: '--detector', nCluster: '--n-cluster', score: '--score', seed: '--seed', k: '--k', metric: '--metric', maxBank: '--max-bank', temperature: '--temperature', shrinkage: '--shrinkage', layout: '--layout', batchSize: '--batch-size' } as const;
+        const flags = { layer: '--layer', method: '--detector', members: '--members', nCluster: '--n-cluster', score: '--score', seed: '--seed', k: '--k', metric: '--metric', maxBank: '--max-bank', temperature: '--temperature', shrinkage: '--shrinkage', layout: '--layout', batchSize: '--batch-size' } as const;
         const { values } = parse(rest, { model: { type: 'string' }, train: { type: 'string' }, out: { type: 'string' }, ...Object.fromEntries(Object.values(flags).map((f) => [f.slice(2), { type: 'string' as const }])) }, 0);
         const raw = Object.fromEntries(Object.entries(flags).map(([k, f]) => [k, values[f.slice(2)]]));
-        const p = validate(fitParamsSchema, { ...raw, layer: need(values, 'layer') }, flags);
+        let members: unknown;
+        if (typeof raw.members === 'string') {
+          try {
+            members = JSON.parse(raw.members);
+          } catch {
+            throw new UsageError('--members', 'must be a JSON array of {"layer":…,"detector":{"kind":…}}');
+          }
+        }
+        const p = validate(fitParamsSchema, { ...raw, members }, flags);
         const method = p.method ?? 'feature-cluster';
         if (method === 'feature-cluster') need(values, 'n-cluster');
         let detector;
@@ -132,7 +141,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const model = await readBytes(need(values, 'model'), '--model');
         const data = await loadData(need(values, 'train'));
         const t0 = performance.now();
-        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, layer: p.layer, detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
+        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
         const repo = repoFor(outDir);
         await repo.store.put(MODEL_KEY, model);
         const version = await repo.save('', bundle);

@@ -24,6 +24,8 @@ export interface FittedDetector {
 /** What fit may use besides the features: class labels (Mahalanobis uses the model's predicted classes). */
 export interface FitContext {
   readonly classes?: Int32Array;
+  /** For detectors reading several layers (ensemble): each layer's column range in the feature table. */
+  readonly columns?: Readonly<Record<string, readonly [number, number]>>;
 }
 
 export interface Detector<F extends FittedDetector = FittedDetector> {

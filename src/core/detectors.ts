@@ -4,13 +4,14 @@ import { InputError } from './errors.js';
 import { FeatureClusterDetector, FittedFeatureCluster, SCORE_MODES } from './feature-cluster.js';
 import { KNN_DEFAULTS, KnnDetector } from './knn.js';
 import { EnergyDetector, MspDetector } from './logit-detectors.js';
+import { EnsembleDetector, type EnsembleParams, type Registry } from './ensemble.js';
 import { MahalanobisDetector } from './mahalanobis.js';
 
 /**
  * The registry of detector kinds: one zod schema per kind's parameters, a constructor, and a restorer for saved
  * state. Adding a detector = one file implementing src/core/detector.ts + one entry here.
  */
-export const DETECTOR_KINDS = ['feature-cluster', 'msp', 'energy', 'mahalanobis', 'knn'] as const;
+export const DETECTOR_KINDS = ['feature-cluster', 'msp', 'energy', 'mahalanobis', 'knn', 'ensemble'] as const;
 export type DetectorKind = (typeof DETECTOR_KINDS)[number];
 
 const int = (what: string) => z.number().int(`${what} must be an integer`);
@@ -29,17 +30,39 @@ export const detectorParamSchemas = {
   knn: z.object({ k: int('k').positive().optional(), metric: z.enum(['cosine', 'l2']).optional(), maxBank: int('maxBank').positive().optional(), seed: int('seed').optional() }),
 } as const;
 
-/** `{kind, ...params}`: the one message shape naming a detector, used by the CLI, HTTP bodies and jobs. */
-export const detectorSpecSchema = z.discriminatedUnion('kind', [
+const singleSpecSchema = z.discriminatedUnion('kind', [
   detectorParamSchemas['feature-cluster'].extend({ kind: z.literal('feature-cluster') }),
   detectorParamSchemas.msp.extend({ kind: z.literal('msp') }),
   detectorParamSchemas.energy.extend({ kind: z.literal('energy') }),
   detectorParamSchemas.mahalanobis.extend({ kind: z.literal('mahalanobis') }),
   detectorParamSchemas.knn.extend({ kind: z.literal('knn') }),
 ]);
+
+const ensembleParamSchema = z.object({
+  members: z.array(z.object({ layer: z.string().min(1), detector: singleSpecSchema })).min(1, 'must list at least one member').max(8, 'at most 8 members'),
+  holdout: z.number().gt(0).lt(1).optional(),
+  seed: int('seed').optional(),
+});
+
+/** `{kind, ...params}`: the one message shape naming a detector, used by the CLI, HTTP bodies and jobs. */
+export const detectorSpecSchema = z.discriminatedUnion('kind', [...singleSpecSchema.options, ensembleParamSchema.extend({ kind: z.literal('ensemble') })]);
 export type DetectorSpec = z.infer<typeof detectorSpecSchema>;
 
-function parseParams<K extends DetectorKind>(kind: K, params: unknown, field: string): z.infer<(typeof detectorParamSchemas)[K]> {
+function ensembleSpec(params: unknown, field: string): EnsembleParams {
+  const r = ensembleParamSchema.safeParse(params);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new InputError(`${field}${issue.path.length ? `.${issue.path.join('.')}` : ''}`, issue.message);
+  }
+  return { members: r.data.members.map((m) => ({ layer: m.layer, detector: m.detector })), holdout: r.data.holdout ?? 0.1, seed: r.data.seed ?? 0 };
+}
+
+const REGISTRY: Registry = {
+  create: (spec) => createDetector(spec as DetectorSpec),
+  restore: (kind, params, dim, nTrain, stats, arrays) => restoreDetector(kind, params, dim, nTrain, stats, arrays),
+};
+
+function parseParams<K extends keyof typeof detectorParamSchemas>(kind: K, params: unknown, field: string): z.infer<(typeof detectorParamSchemas)[K]> {
   const r = detectorParamSchemas[kind].safeParse(params);
   if (!r.success) {
     const issue = r.error.issues[0]!;
@@ -49,7 +72,7 @@ function parseParams<K extends DetectorKind>(kind: K, params: unknown, field: st
 }
 
 export function createDetector(spec: DetectorSpec): Detector {
-  const { kind, ...params } = spec;
+  const { kind, ...params } = spec as { kind: DetectorKind } & Record<string, unknown>;
   switch (kind) {
     case 'feature-cluster':
       return new FeatureClusterDetector(parseParams(kind, params, 'detector'));
@@ -61,6 +84,10 @@ export function createDetector(spec: DetectorSpec): Detector {
       return new MahalanobisDetector(parseParams(kind, params, 'detector'));
     case 'knn':
       return new KnnDetector(parseParams(kind, params, 'detector'));
+    case 'ensemble': {
+      const p = ensembleSpec(params, 'detector');
+      return new EnsembleDetector(p, REGISTRY);
+    }
     default:
       throw new InputError('detector', `unknown detector '${String(kind)}'; expected one of ${DETECTOR_KINDS.join(', ')}`);
   }
@@ -81,6 +108,12 @@ export function restoreDetector(kind: string, params: unknown, dim: number, nTra
       return MahalanobisDetector.restore(new MahalanobisDetector(parseParams(kind, params, 'manifest.detector.params')).params, dim, nTrain, stats, arrays);
     case 'knn':
       return KnnDetector.restore({ ...KNN_DEFAULTS, ...parseParams(kind, params, 'manifest.detector.params') }, dim, nTrain, arrays);
+    case 'ensemble': {
+      const p = ensembleSpec(params, 'manifest.detector.params');
+      const columns = z.record(z.string(), z.tuple([z.number().int(), z.number().int()])).safeParse((params as { columns?: unknown }).columns);
+      if (!columns.success) throw new InputError('manifest.detector.params.columns', 'is missing or malformed');
+      return EnsembleDetector.restore({ ...p, columns: columns.data }, dim, nTrain, stats, arrays, REGISTRY);
+    }
     default:
       throw new InputError('manifest.detector.kind', `unknown detector '${kind}'; expected one of ${DETECTOR_KINDS.join(', ')}`);
   }

@@ -67,10 +67,49 @@ function scaleFactor(arr: DecodedArray, rule: ScaleRule): number {
 }
 
 /**
+ * A validated preprocessing job over a decoded array: `fill(out, from, to)` writes the model input of samples
+ * [from, to) (NCHW float32) into `out`, checking pixel ranges as it goes. Lets callers preprocess batch by batch
+ * (bounded memory) instead of materialising the whole input; {@link toModelInput} fills it all at once.
+ */
+export interface ModelInputPlan {
+  /** The model input's shape [N, C, H, W]. */
+  readonly shape: readonly [number, number, number, number];
+  /** Values per sample (C·H·W). */
+  readonly perSample: number;
+  fill(out: Float32Array, from: number, to: number): void;
+}
+
+/** Resize coordinates of one axis: source indices i0/i1 and weight of i1, as {@link resizeBilinear} computes them. */
+function resizeAxis(size: number, outSize: number): { i0: Int32Array; i1: Int32Array; w: Float64Array } {
+  const s = size / outSize;
+  const i0 = new Int32Array(outSize);
+  const i1 = new Int32Array(outSize);
+  const w = new Float64Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    let f = (o + 0.5) * s - 0.5;
+    if (f < 0) f = 0;
+    let a = Math.floor(f);
+    if (a > size - 1) a = size - 1;
+    i0[o] = a;
+    i1[o] = a + 1 < size ? a + 1 : size - 1;
+    w[o] = f - a > 1 ? 1 : f - a;
+  }
+  return { i0, i1, w };
+}
+
+/**
  * Converts a decoded array (rank 3 N×H×W, or rank 4 NCHW/NHWC) into the model's NCHW float32 input.
  * Arrays already in the model's shape and range pass through with values unchanged.
  */
 export function toModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): Tensor {
+  const plan = planModelInput(arr, config, field);
+  const data = new Float32Array(plan.shape[0] * plan.perSample);
+  plan.fill(data, 0, plan.shape[0]);
+  return { data, shape: [...plan.shape] };
+}
+
+/** Validates `arr` against the model input (shape, layout, channels) and returns the plan that preprocesses it. */
+export function planModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): ModelInputPlan {
   const spec = config.input;
   const shape = arr.shape;
   if (shape.length !== 3 && shape.length !== 4) {
@@ -97,42 +136,68 @@ export function toModelInput(arr: DecodedArray, config: PreprocessConfig, field 
   const [lo, hi] = config.range;
   const src = arr.data;
   const { channels: oc, height: oh, width: ow } = spec;
-  const out = new Float32Array(n * oc * oh * ow);
-  const plane = new Float32Array(h * w * oc); // one sample, channel-converted, CHW at source resolution
+  const perSample = oc * oh * ow;
   const srcSample = c * h * w;
   const hw = h * w;
+  const ohw = oh * ow;
   const sameSize = h === oh && w === ow;
   const tol = 1e-3;
+  const [min, max] = [lo - tol, hi + tol];
   const chStride = layout === 'NCHW' ? hw : 1;
   const pStride = layout === 'NCHW' ? 1 : c;
-  for (let s = 0; s < n; s++) {
-    const base = s * srcSample;
-    // 1. gather into CHW with channel conversion and scaling
-    for (let oc_ = 0; oc_ < oc; oc_++) {
-      for (let p = 0; p < hw; p++) {
-        const at = base + p * pStride;
-        let v: number;
-        if (c === oc || (c === 4 && oc === 3)) v = src[at + oc_ * chStride]!;
-        else if (oc === 1) v = BT601[0] * src[at]! + BT601[1] * src[at + chStride]! + BT601[2] * src[at + 2 * chStride]!;
-        else v = src[at]!; // 1 → 3: replicate grey
-        v *= scale;
-        if (!(v >= lo - tol && v <= hi + tol)) {
-          if (Number.isNaN(v) || !Number.isFinite(v)) throw new InputError(`${field}[${s}]`, `sample ${s} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} pixel`);
-          throw new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale} outside [${lo}, ${hi}] after scaling by ${scale}; pass a scale (e.g. 1/255) or rescale the data`);
+  // 'copy': channel oc_ is source channel oc_ (same count, or RGBA → RGB); 'grey': BT.601 of R,G,B; 'replicate': grey → RGB
+  const mode = c === oc || (c === 4 && oc === 3) ? 'copy' : oc === 1 ? 'grey' : 'replicate';
+  const [g0, g1, g2] = BT601;
+  const ys = sameSize ? undefined : resizeAxis(h, oh);
+  const xs = sameSize ? undefined : resizeAxis(w, ow);
+  const plane = new Float32Array(sameSize ? 0 : hw); // one channel of one sample, scaled, at source resolution
+
+  const bad = (s: number, v: number): InputError => {
+    if (Number.isNaN(v) || !Number.isFinite(v)) return new InputError(`${field}[${s}]`, `sample ${s} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} pixel`);
+    return new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale} outside [${lo}, ${hi}] after scaling by ${scale}; pass a scale (e.g. 1/255) or rescale the data`);
+  };
+
+  const fill = (out: Float32Array, from: number, to: number): void => {
+    if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= n)) throw new InputError('range', `[${from}, ${to}) is not within the ${n} samples`);
+    if (out.length < (to - from) * perSample) throw new InputError('out', `has ${out.length} values, ${(to - from) * perSample} needed`);
+    for (let s = from; s < to; s++) {
+      const base = s * srcSample;
+      const o = (s - from) * perSample;
+      for (let ch = 0; ch < oc; ch++) {
+        // 1. gather one channel with channel conversion and scaling (straight into the output when no resize is needed)
+        const dst = sameSize ? out : plane;
+        const d0 = sameSize ? o + ch * ohw : 0;
+        const at0 = base + (mode === 'copy' ? ch * chStride : 0);
+        for (let p = 0; p < hw; p++) {
+          const at = at0 + p * pStride;
+          let v = mode === 'grey' ? g0 * src[at]! + g1 * src[at + chStride]! + g2 * src[at + 2 * chStride]! : src[at]!;
+          v *= scale;
+          if (!(v >= min && v <= max)) throw bad(s, v);
+          dst[d0 + p] = v;
         }
-        plane[oc_ * hw + p] = v;
+        // 2. bilinear resize of that channel (same arithmetic as resizeBilinear)
+        if (ys && xs) {
+          const { i0: y0s, i1: y1s, w: wys } = ys;
+          const { i0: x0s, i1: x1s, w: wxs } = xs;
+          const oo = o + ch * ohw;
+          for (let y = 0; y < oh; y++) {
+            const r0 = y0s[y]! * w;
+            const r1 = y1s[y]! * w;
+            const wy = wys[y]!;
+            for (let x = 0; x < ow; x++) {
+              const x0 = x0s[x]!;
+              const x1 = x1s[x]!;
+              const wx = wxs[x]!;
+              const top = plane[r0 + x0]! * (1 - wx) + plane[r0 + x1]! * wx;
+              const bot = plane[r1 + x0]! * (1 - wx) + plane[r1 + x1]! * wx;
+              out[oo + y * ow + x] = top * (1 - wy) + bot * wy;
+            }
+          }
+        }
       }
     }
-    // 2. resize each channel
-    const o = s * oc * oh * ow;
-    for (let ch = 0; ch < oc; ch++) {
-      const srcPlane = plane.subarray(ch * hw, (ch + 1) * hw);
-      const dst = out.subarray(o + ch * oh * ow, o + (ch + 1) * oh * ow);
-      if (sameSize) dst.set(srcPlane);
-      else resizeBilinear(srcPlane, h, w, dst, oh, ow);
-    }
-  }
-  return { data: out, shape: [n, oc, oh, ow] };
+  };
+  return { shape: [n, oc, oh, ow], perSample, fill };
 }
 
 /**

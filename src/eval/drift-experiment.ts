@@ -194,9 +194,10 @@ export interface MmdOutcome {
 }
 
 /**
- * Permutation MMD against one fixed reference (n rows), for many windows (m rows each) drawn from a pool.
- * Equal to `mmdDrift(reference, window, { permutations, seed, alpha })`:
- * - the same squared distances (reference–reference computed once, reference–pool once per pool);
+ * Permutation MMD of windows (m rows from a pool) against reference subsamples (n rows of a reference bank), for many
+ * windows. `test(refRows, pool, cross, idx, …)` equals
+ * `mmdDrift(gatherRows(bank, refRows), gatherRows(pool, idx), { permutations, seed, alpha })`:
+ * - the same squared distances (bank–bank computed once, bank–pool once per pool, window–window per window);
  * - bandwidth: the median of all pooled pairwise squared distances (`selectKth` instead of a sort: same value);
  * - the same kernel K = exp(−‖x−y‖²/median) and the same mulberry32 permutation sequence;
  * - the biased MMD² wᵀKw with w = 1/n on the reference-assigned and −1/m on the window-assigned points. Writing u for
@@ -206,40 +207,42 @@ export interface MmdOutcome {
  * p-value (1 + #{MMD²_π ≥ MMD² − 1e−12}) / (1 + P), drift when p < α, as in mmdDrift.
  */
 export class FastMmd {
-  readonly n: number;
+  /** Rows in the bank. */
+  readonly size: number;
   readonly d: number;
-  private readonly refRef: Float64Array;
+  private readonly bankD: Float64Array;
 
-  constructor(readonly reference: Matrix) {
-    const { rows: n, cols: d, data } = reference;
+  constructor(readonly bank: Matrix) {
+    const { rows: n, cols: d, data } = bank;
     if (n < 2) throw new InputError('reference', 'needs at least 2 samples');
-    this.n = n;
+    this.size = n;
     this.d = d;
-    this.refRef = new Float64Array(n * n);
+    this.bankD = new Float64Array(n * n);
     for (let i = 0; i < n; i++) {
       for (let j = i + 1; j < n; j++) {
         const s = sqDist(data, i * d, data, j * d, d);
-        this.refRef[i * n + j] = s;
-        this.refRef[j * n + i] = s;
+        this.bankD[i * n + j] = s;
+        this.bankD[j * n + i] = s;
       }
     }
   }
 
-  /** Reference × pool squared distances (n × pool.rows), computed once per pool. */
+  /** Bank × pool squared distances (bank rows × pool.rows), computed once per pool. */
   crossDistances(pool: Matrix): Float64Array {
     if (pool.cols !== this.d) throw new InputError('data', `has ${pool.cols} features; the reference has ${this.d}`);
-    const { n, d } = this;
+    const { size: n, d } = this;
     const P = pool.rows;
     const out = new Float64Array(n * P);
-    for (let i = 0; i < n; i++) for (let q = 0; q < P; q++) out[i * P + q] = sqDist(this.reference.data, i * d, pool.data, q * d, d);
+    for (let i = 0; i < n; i++) for (let q = 0; q < P; q++) out[i * P + q] = sqDist(this.bank.data, i * d, pool.data, q * d, d);
     return out;
   }
 
-  /** The test for the window made of pool rows `idx`; `cross` = crossDistances(pool). */
-  test(pool: Matrix, cross: Float64Array, idx: ArrayLike<number>, opts: { permutations: number; seed: number; alpha: number }): MmdOutcome {
-    const { n, d } = this;
+  /** The test of the window made of pool rows `idx` against the reference made of bank rows `refRows`; `cross` = crossDistances(pool). */
+  test(refRows: ArrayLike<number>, pool: Matrix, cross: Float64Array, idx: ArrayLike<number>, opts: { permutations: number; seed: number; alpha: number }): MmdOutcome {
+    const { d, size: bn } = this;
+    const n = refRows.length;
     const m = idx.length;
-    if (m < 2) throw new InputError('data', 'needs at least 2 samples');
+    if (n < 2 || m < 2) throw new InputError(n < 2 ? 'reference' : 'data', 'needs at least 2 samples');
     const P = opts.permutations;
     const N = n + m;
     const pr = pool.rows;
@@ -248,11 +251,10 @@ export class FastMmd {
     const off = new Float64Array((N * (N - 1)) / 2);
     let q = 0;
     for (let i = 0; i < n; i++) {
-      const row = this.refRef.subarray(i * n + i + 1, (i + 1) * n);
-      K.set(row, i * N + i + 1);
-      off.set(row, q);
-      q += row.length;
-      for (let j = 0; j < m; j++) off[q++] = K[i * N + n + j] = cross[i * pr + idx[j]!]!;
+      const bi = refRows[i]! * bn;
+      for (let j = i + 1; j < n; j++) off[q++] = K[i * N + j] = this.bankD[bi + refRows[j]!]!;
+      const ci = refRows[i]! * pr;
+      for (let j = 0; j < m; j++) off[q++] = K[i * N + n + j] = cross[ci + idx[j]!]!;
     }
     for (let i = 0; i < m; i++) {
       for (let j = i + 1; j < m; j++) off[q++] = K[(n + i) * N + n + j] = sqDist(pool.data, idx[i]! * d, pool.data, idx[j]! * d, d);
@@ -348,7 +350,14 @@ export interface DriftReference {
   readonly threshold: number;
   readonly baselineRate: number;
   readonly scores: ArrayLike<number>;
+  /** MMD reference bank (e.g. all reference features). */
   readonly mmd?: FastMmd;
+  /**
+   * MMD reference per window: a number = that many bank rows drawn afresh (seeded) for every window, so the false-alarm
+   * rate is averaged over reference subsamples; an index list = the same bank rows for every window (one fixed
+   * reference, as a deployed monitor has).
+   */
+  readonly mmdReference?: number | Int32Array;
 }
 
 /** A precomputed pool (one corruption at one severity, or clean): scores and features of every image, and the rows windows may use. */
@@ -380,7 +389,10 @@ export interface CellResult {
 /** Windows of `windowSize` rows drawn without replacement from the pool's indices; each test at level α. */
 export function runDriftCell(ref: DriftReference, pool: DriftPool, o: CellOptions): CellResult {
   const rnd = mulberry32(o.seed);
+  const refRnd = mulberry32((o.seed ^ 0x5bd1e995) >>> 0);
   const scratch = new Int32Array(pool.indices.length);
+  const bankRows = ref.mmd ? Int32Array.from({ length: ref.mmd.size }, (_, i) => i) : new Int32Array(0);
+  const bankScratch = new Int32Array(bankRows.length);
   const rej: Partial<Record<DriftTestName, number>> = {};
   for (const t of o.tests) rej[t] = 0;
   for (let w = 0; w < o.windows; w++) {
@@ -392,7 +404,9 @@ export function runDriftCell(ref: DriftReference, pool: DriftPool, o: CellOption
       else if (t === 'ks') drift = ksDrift(ref.scores, s, o.alpha).isDrift;
       else {
         if (!ref.mmd || !pool.features || !pool.cross) throw new InputError('mmd', 'needs a reference FastMmd and pool features with cross distances');
-        drift = ref.mmd.test(pool.features, pool.cross, idx, { permutations: o.permutations ?? 200, seed: (o.seed * 7919 + w) >>> 0, alpha: o.alpha }).isDrift;
+        const spec = ref.mmdReference ?? ref.mmd.size;
+        const refRows = typeof spec === 'number' ? sampleWithoutReplacement(bankRows, spec, refRnd, bankScratch).sort() : spec;
+        drift = ref.mmd.test(refRows, pool.features, pool.cross, idx, { permutations: o.permutations ?? 200, seed: (o.seed * 7919 + w) >>> 0, alpha: o.alpha }).isDrift;
       }
       if (drift) rej[t]!++;
     }

@@ -1,3 +1,4 @@
+import { detectorSpecFromParams } from '../schemas.js';
 import { z } from 'zod';
 import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
@@ -154,10 +155,22 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return fitResult(jobId, p, earlier.claim.version, earlier.bundle);
   const { detector: _d, model: modelId, dataset: datasetId, ...params } = p;
+  const detector = detectorSpecFromParams(params);
   const model = await loadModel(deps.store, modelId);
   const data = await loadDataset(deps.store, datasetId);
   report(5);
-  const bundle = await fitDetector({ ...params, model, modelKey: modelKeys(modelId).model, data, ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) });
+  const bundle = await fitDetector({
+    model,
+    modelKey: modelKeys(modelId).model,
+    data,
+    detector,
+    ...(params.layer ? { layer: params.layer } : {}),
+    ...(params.layout ? { layout: params.layout } : {}),
+    ...(params.batchSize ? { batchSize: params.batchSize } : {}),
+    ...deps.runtime,
+    logger: deps.logger,
+    onProgress: span(report, 5, 90),
+  });
   report(95);
   const version = await repo.save(prefix, bundle);
   return fitResult(jobId, p, version, bundle);

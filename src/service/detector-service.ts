@@ -3,6 +3,7 @@ import type { Calibration, DetectorBundle } from '../core/bundle.js';
 import { InputError, NotFittedError } from '../core/errors.js';
 import { conformalPValues, conformalThreshold, validateAlpha } from '../core/conformal.js';
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
+import { EnsembleDetector } from '../core/ensemble.js';
 import { binomialDrift, ksDrift, mmdDrift, type DriftResult } from '../core/drift.js';
 import { subsampleRows } from '../core/knn.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
@@ -32,7 +33,8 @@ export interface FitRequest extends RuntimeOptions {
   /** Where the model lives in the detector's store (recorded in the manifest). */
   readonly modelKey: string;
   readonly data: DecodedArray;
-  readonly layer: string;
+  /** The feature layer (not used by an ensemble, whose members name their own layers). */
+  readonly layer?: string;
   /** Which detector to fit; default: feature-cluster with `nCluster`/`score`/`seed` below (the tutorial's shape). */
   readonly detector?: DetectorSpec;
   readonly nCluster?: number;
@@ -85,8 +87,35 @@ export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array
   const sha = sha256Hex(model);
   if (sha !== bundle.model.sha256) throw new InputError('model', `model sha256 ${sha.slice(0, 12)}… differs from the one the detector was fitted with (${bundle.model.sha256.slice(0, 12)}…)`);
   const input = toModelInput(data, bundle.preprocess, field);
-  const ex = await getExtractor(model, bundle.model.layer, { ...opts, batchSize: opts.batchSize ?? bundle.model.batchSize }, sha);
-  return ex.extract(input, opts.onProgress);
+  return (await extractLayers(model, splitLayers(bundle.model.layer), input, { ...opts, batchSize: opts.batchSize ?? bundle.model.batchSize }, sha)).features;
+}
+
+/** A detector reading several layers (ensemble) records them joined with `+`, e.g. `output+9+8`. */
+export const LAYER_SEPARATOR = '+';
+
+export function splitLayers(layer: string): string[] {
+  return layer.split(LAYER_SEPARATOR).map(parseLayerName);
+}
+
+/**
+ * Features of several layers, concatenated column-wise in the given order, with each layer's column range.
+ * One layer is the common case and costs nothing extra.
+ */
+export async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
+  const parts: Matrix[] = [];
+  for (const l of layers) parts.push(await (await getExtractor(model, l, opts, sha)).extract(input, opts.onProgress));
+  if (parts.length === 1) return { features: parts[0]!, columns: { [layers[0]!]: [0, parts[0]!.cols] } };
+  const cols = parts.reduce((a, p) => a + p.cols, 0);
+  const rows = input.shape[0]!;
+  const data = new Float32Array(rows * cols);
+  const columns: Record<string, [number, number]> = {};
+  let from = 0;
+  parts.forEach((p, i) => {
+    for (let r = 0; r < rows; r++) data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * cols + from);
+    columns[layers[i]!] = [from, from + p.cols];
+    from += p.cols;
+  });
+  return { features: { data, rows, cols }, columns };
 }
 
 /** The detector a fit request names: its `detector` spec, or feature-cluster from `nCluster`/`score`/`seed`. */
@@ -113,13 +142,14 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   );
   const input = toModelInput(req.data, preprocess, 'train');
   const sha = sha256Hex(req.model);
-  const layer = parseLayerName(req.layer);
+  if (!(detector instanceof EnsembleDetector) && !req.layer) throw new InputError('layer', 'is required');
+  const layers = detector instanceof EnsembleDetector ? detector.layers() : [req.layer!];
+  const layer = layers.map(parseLayerName).join(LAYER_SEPARATOR);
   const batchSize = req.batchSize ?? 256;
-  const ex = await getExtractor(req.model, layer, { ...req, batchSize }, sha);
-  const features = await ex.extract(input, req.onProgress);
+  const { features, columns } = await extractLayers(req.model, layers, input, { ...req, batchSize }, sha);
   let classes = req.classes;
   if (detector.needsClasses && !classes) classes = await predictedClasses(req.model, input, req);
-  const fitted = detector.fit(features, classes ? { classes } : {});
+  const fitted = detector.fit(features, { ...(classes ? { classes } : {}), columns });
   return {
     model: { key: req.modelKey, sha256: sha, layer, batchSize },
     preprocess,

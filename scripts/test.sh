@@ -1,0 +1,8 @@
+#!/bin/sh
+# The README's test command (`npm test`): install if needed, type-check, then every test file, one at a time
+# (integration tests share Redis, s3rver ports and the CPU). Node 20's test runner does not expand globs itself.
+set -e
+cd "$(dirname "$0")/.."
+sh scripts/ensure-deps.sh
+npx --no-install tsc -p tsconfig.json --noEmit
+exec node --import tsx --test --test-concurrency=1 $(find test -name '*.test.ts' | LC_ALL=C sort)
