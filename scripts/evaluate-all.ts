@@ -51,15 +51,17 @@ const SPECS: { name: string; spec: DetectorSpec }[] = [
   { name: 'msp', spec: { kind: 'msp' } },
   { name: 'energy (T=1)', spec: { kind: 'energy', temperature: 1 } },
   { name: 'mahalanobis (Ledoit–Wolf)', spec: { kind: 'mahalanobis' } },
-  { name: 'knn (k=50, cosine, bank 10k)', spec: { kind: 'knn', k: 50, metric: 'cosine', maxBank: 10000, seed: 0 } },
+  { name: 'knn (k=50, cosine, bank 20k)', spec: { kind: 'knn', k: 50, metric: 'cosine', maxBank: 20000, seed: 0 } },
 ];
 const fmt = (m: DetectionMetrics) => `${m.auroc.toFixed(4)} / ${(m.fpr95 * 100).toFixed(2)}% / ${m.auprIn.toFixed(4)} / ${m.auprOut.toFixed(4)} / ${m.detectionAccuracy.toFixed(4)}`;
 const rows: string[] = [];
+const featsByLayer = new Map<string, Record<string, Matrix>>();
 const best: { far: [number, string]; near: [number, string] } = { far: [0, ''], near: [0, ''] };
 for (const layer of ['8', '9', '10', '11', 'output']) {
   const ex = await getExtractor(model, layer);
   const f: Record<string, Matrix> = {};
   for (const [k, v] of Object.entries(inputs)) f[k] = await ex.extract(v);
+  featsByLayer.set(layer, f);
   for (const { name, spec } of SPECS) {
     if ((spec.kind === 'msp' || spec.kind === 'energy') && layer !== 'output') {
       rows.push(`| ${layer} | ${name} | n/a (needs logits) | n/a |`);
@@ -75,6 +77,40 @@ for (const layer of ['8', '9', '10', '11', 'output']) {
     rows.push(`| ${layer} | ${name} | ${fmt(far)} | ${fmt(near)} |`);
     console.error(`${layer} ${name}: ${far.auroc.toFixed(4)} ${near.auroc.toFixed(4)} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
   }
+}
+
+/** Score combinations, fitted on ID only (members standardised on a held-out 10% of the training rows). */
+const ENSEMBLES: { name: string; members: { layer: string; detector: DetectorSpec }[] }[] = [
+  { name: 'energy@output + shortfall@9', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 } }] },
+  { name: 'energy@output + shortfall@9 + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
+  { name: 'energy@output + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
+];
+function concat(layers: string[], split: string): { m: Matrix; columns: Record<string, [number, number]> } {
+  const parts = layers.map((l) => featsByLayer.get(l)![split]!);
+  const cols = parts.reduce((a, p) => a + p.cols, 0);
+  const n = parts[0]!.rows;
+  const data = new Float32Array(n * cols);
+  const columns: Record<string, [number, number]> = {};
+  let from = 0;
+  parts.forEach((p, i) => {
+    for (let r = 0; r < n; r++) data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * cols + from);
+    columns[layers[i]!] = [from, from + p.cols];
+    from += p.cols;
+  });
+  return { m: { data, rows: n, cols }, columns };
+}
+for (const e of ENSEMBLES) {
+  const layers = [...new Set(e.members.map((m) => m.layer))];
+  const t = performance.now();
+  const tr = concat(layers, 'train');
+  const det = createDetector({ kind: 'ensemble', members: e.members } as DetectorSpec).fit(tr.m, { classes, columns: tr.columns });
+  const [si, sc, se] = ['mnist', 'cifar', 'emnist'].map((s) => det.score(concat(layers, s).m));
+  const far = detectionMetricsOf(si!, sc!);
+  const near = detectionMetricsOf(si!, se!);
+  if (far.auroc > best.far[0]) best.far = [far.auroc, `ensemble ${e.name}`];
+  if (near.auroc > best.near[0]) best.near = [near.auroc, `ensemble ${e.name}`];
+  rows.push(`| ${layers.join('+')} | ensemble: ${e.name} | ${fmt(far)} | ${fmt(near)} |`);
+  console.error(`ensemble ${e.name}: ${far.auroc.toFixed(4)} ${near.auroc.toFixed(4)} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
 }
 await closeExtractors();
 const md = `# Detection quality on real data
