@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
+import { ksDrift } from '../core/drift.js';
 import { binomialTestGreater } from '../core/stats.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
@@ -55,6 +56,8 @@ export interface AuditSummary {
   readonly pValue: number;
   readonly alpha: number;
   readonly alert: boolean;
+  /** KS test of this run's scores against the calibration's in-distribution scores (null without them). */
+  readonly scoreShift: { readonly test: string; readonly statistic: number; readonly pValue: number; readonly isDrift: boolean } | null;
   readonly moreObjectsPending: boolean;
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -120,6 +123,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const listed = await store.list(cfg.prefix, { ...(after !== undefined ? { after } : {}), limit: cfg.maxObjects + 1 });
   const batch = listed.slice(0, cfg.maxObjects);
   const counts = { objects: 0, samples: 0, flagged: 0, invalid: 0 };
+  const scores: number[] = [];
   const invalid: { key: string; error: string }[] = [];
   for (const obj of batch) {
     if (obj.key.endsWith('/')) continue; // folder placeholder
@@ -131,6 +135,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
       const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
       counts.samples += r.result.length;
       counts.flagged += r.result.reduce((a, b) => a + b, 0);
+      for (const v of r.scores) scores.push(v);
     } catch (e) {
       // Bad objects are counted and skipped; storage/model failures abort the run (the cursor stays, nothing is lost).
       if (!isImagedriftError(e) || isTransientError(e) || !(e.code === 'INVALID_INPUT')) throw e;
@@ -140,6 +145,9 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   }
   const baselineRate = cfg.baseline === 'id' ? cal.idFlaggedRate : cal.flaggedRate;
   const pValue = counts.samples > 0 ? binomialTestGreater(counts.flagged, counts.samples, baselineRate) : 1;
+  // Second view: has the score distribution moved away from the in-distribution scores seen at calibration?
+  const ref = det.bundle.calibrationScores;
+  const shift = ref && ref.length && scores.length ? ksDrift(ref, scores, cfg.alpha) : undefined;
   const lastKey = batch.length ? batch[batch.length - 1]!.key : null;
   const finishedAt = now();
   const summary: AuditSummary = {
@@ -159,6 +167,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     pValue,
     alpha: cfg.alpha,
     alert: counts.samples > 0 && pValue < cfg.alpha,
+    scoreShift: shift ? { test: 'two-sample Kolmogorov–Smirnov (scores vs calibration ID scores)', statistic: shift.statistic, pValue: shift.pValue, isDrift: shift.isDrift } : null,
     moreObjectsPending: listed.length > batch.length,
     startedAt,
     finishedAt: finishedAt.toISOString(),

@@ -161,6 +161,9 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.equal(s1.oodRate, s1.counts.flagged / 100);
     assert.equal(s1.alert, s1.pValue < 0.01);
     assert.equal(s1.alert, true, 'half the data is OOD: far above the ID baseline');
+    assert.match(s1.scoreShift.test, /Kolmogorov/);
+    assert.equal(s1.scoreShift.isDrift, true, 'half the scores come from OOD images');
+    assert.ok(s1.scoreShift.pValue < 0.01 && s1.scoreShift.statistic > 0.3, JSON.stringify(s1.scoreShift));
     assert.equal(s1.lastKey, 'audit-in/2026/c.txt');
     const cursor1 = JSON.parse(new TextDecoder().decode(await store.get('audits/a1/cursor.json')));
     assert.equal(cursor1.lastKey, 'audit-in/2026/c.txt');
