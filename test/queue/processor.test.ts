@@ -149,4 +149,39 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(isPermanentError(new Error('ECONNRESET')), false);
     assert.ok(!(await s3.store.head(jobKeys('job-bad-1').result)), 'failed jobs leave no result');
   });
+
+  test('two concurrent calibrations of one detector: two complete versions, the pointer names one, no mixed state is readable', async () => {
+    await processJob(deps, job('job-fit-cc', 'fit', { ...fitData, detector: 'cc' }));
+    const repo = new DetectorRepository(s3.store);
+    const seen = new Set<string>();
+    let stop = false;
+    // A reader polling the current version while both calibrations run: every read is a whole version.
+    const reader = (async () => {
+      while (!stop) {
+        const d = await repo.load('detectors/cc/');
+        const c = d.bundle.calibration;
+        assert.equal(d.bundle.fitted.arrays().centres!.length, 10 * 10);
+        seen.add(`${d.version}:${c ? c.method : 'none'}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const [a, b] = await Promise.all([
+      processJob(deps, job('job-cc-a', 'calibrate', { detector: 'cc', dataset: 'eval', oodLabels: labels, grid: 0.01 })),
+      processJob(deps, job('job-cc-b', 'calibrate', { detector: 'cc', dataset: 'eval', oodLabels: labels })),
+    ]);
+    stop = true;
+    await reader;
+    assert.equal(a.kind, 'calibrate');
+    assert.equal(b.kind, 'calibrate');
+    const va = a.kind === 'calibrate' ? a.version : -1;
+    const vb = b.kind === 'calibrate' ? b.version : -1;
+    assert.deepEqual([va, vb].sort(), [2, 3], 'two distinct new versions');
+    assert.deepEqual(await versions('cc'), ['detectors/cc/v1/manifest.json', 'detectors/cc/v2/manifest.json', 'detectors/cc/v3/manifest.json']);
+    const ptr = (await repo.readPointer('detectors/cc/'))!.version;
+    assert.ok(ptr === va || ptr === vb, `pointer names one of them (${ptr})`);
+    // Each version is complete and carries its own calibration: grid for job a, exact for job b.
+    assert.equal((await repo.load('detectors/cc/', va)).bundle.calibration!.method, 'grid');
+    assert.equal((await repo.load('detectors/cc/', vb)).bundle.calibration!.method, 'exact');
+    for (const s of seen) assert.match(s, /^(1:none|2:(grid|exact)|3:(grid|exact))$/);
+  });
 });
