@@ -86,16 +86,19 @@ describe('selectKth', () => {
 });
 
 describe('FastMmd', () => {
-  it('gives exactly mmdDrift’s p-value and statistic (null and shifted windows)', () => {
+  it('gives exactly mmdDrift’s p-value and statistic (full bank and subsampled references, null and shifted windows)', () => {
     const rnd = mulberry32(21);
-    const ref = randMatrix(40, 6, rnd);
+    const bank = randMatrix(40, 6, rnd);
     const pool = randMatrix(60, 6, rnd, 0.4);
-    const fast = new FastMmd(ref);
+    const fast = new FastMmd(bank);
     const cross = fast.crossDistances(pool);
+    const allBank = Int32Array.from({ length: 40 }, (_, i) => i);
+    const allPool = Int32Array.from({ length: 60 }, (_, i) => i);
     for (let w = 0; w < 4; w++) {
-      const idx = sampleWithoutReplacement(Int32Array.from({ length: 60 }, (_, i) => i), 12 + w, rnd);
-      const got = fast.test(pool, cross, idx, { permutations: 60, seed: w, alpha: 0.05 });
-      const want = mmdDrift(ref, gatherRows(pool, idx), { permutations: 60, seed: w });
+      const refRows = w % 2 ? sampleWithoutReplacement(allBank, 25, rnd).sort() : allBank;
+      const idx = sampleWithoutReplacement(allPool, 12 + w, rnd);
+      const got = fast.test(refRows, pool, cross, idx, { permutations: 60, seed: w, alpha: 0.05 });
+      const want = mmdDrift(gatherRows(bank, refRows), gatherRows(pool, idx), { permutations: 60, seed: w });
       assert.equal(got.pValue, want.pValue);
       assert.ok(Math.abs(got.statistic - want.statistic) < 1e-12, `${got.statistic} vs ${want.statistic}`);
       assert.equal(got.isDrift, want.isDrift);
@@ -107,7 +110,7 @@ describe('drift cells on synthetic pools (scaled-down experiment)', () => {
   const rnd = mulberry32(99);
   const n = 1200;
   // ID scores ~ U(0,1) (so conformal p-values are uniform); features 4-d Gaussian. Shifted pool: scores + 0.3, features + 0.8.
-  const ref = { scores: Float64Array.from({ length: n }, () => rnd()), features: randMatrix(60, 4, rnd) };
+  const ref = { scores: Float64Array.from({ length: n }, () => rnd()), features: randMatrix(80, 4, rnd) };
   const cal = Float64Array.from({ length: 1000 }, () => rnd());
   const c = conformalThreshold(cal, 0.05);
   const baselineRate = cal.filter((s) => s >= c.threshold).length / cal.length;
@@ -117,7 +120,7 @@ describe('drift cells on synthetic pools (scaled-down experiment)', () => {
   const shiftF = randMatrix(n, 4, rnd, 0.8);
   const clean = { scores: Float64Array.from({ length: n }, () => rnd()), features: cleanF, cross: mmd.crossDistances(cleanF), indices: all };
   const shifted = { scores: Float64Array.from({ length: n }, () => rnd() + 0.3), features: shiftF, cross: mmd.crossDistances(shiftF), indices: all };
-  const reference = { threshold: c.threshold, baselineRate, scores: ref.scores, mmd };
+  const reference = { threshold: c.threshold, baselineRate, scores: ref.scores, mmd, mmdReference: 40 };
 
   it('false alarms on clean windows stay near or below α for every test', () => {
     const r = runDriftCell(reference, clean, { windowSize: 50, windows: 300, alpha: 0.05, seed: 1, tests: ['binomial', 'ks'] });
