@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { createDetector, type DetectorSpec } from '../src/core/detectors.js';
 import { detectionMetricsOf, type DetectionMetrics } from '../src/core/metrics.js';
 import { defaultPreprocess, toModelInput } from '../src/core/preprocess.js';
-import type { DecodedArray, Matrix } from '../src/core/tensor.js';
+import { concatColumns, type DecodedArray, type Matrix } from '../src/core/tensor.js';
 import { decodeCifarBin } from '../src/io/cifar.js';
 import { decodeIdx } from '../src/io/idx.js';
 import { argmaxRows } from '../src/model/extract.js';
@@ -86,18 +86,8 @@ const ENSEMBLES: { name: string; members: { layer: string; detector: DetectorSpe
   { name: 'energy@output + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
 ];
 function concat(layers: string[], split: string): { m: Matrix; columns: Record<string, [number, number]> } {
-  const parts = layers.map((l) => featsByLayer.get(l)![split]!);
-  const cols = parts.reduce((a, p) => a + p.cols, 0);
-  const n = parts[0]!.rows;
-  const data = new Float32Array(n * cols);
-  const columns: Record<string, [number, number]> = {};
-  let from = 0;
-  parts.forEach((p, i) => {
-    for (let r = 0; r < n; r++) data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * cols + from);
-    columns[layers[i]!] = [from, from + p.cols];
-    from += p.cols;
-  });
-  return { m: { data, rows: n, cols }, columns };
+  const { matrix, columns } = concatColumns(layers.map((l) => featsByLayer.get(l)![split]!), layers);
+  return { m: matrix, columns };
 }
 for (const e of ENSEMBLES) {
   const layers = [...new Set(e.members.map((m) => m.layer))];

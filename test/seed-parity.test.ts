@@ -72,4 +72,33 @@ describe('seed example', () => {
     const acc = accuracy(r1, truth);
     assert.ok(acc >= 0.872 && acc <= 0.912, `accuracy ${acc}`);
   });
+
+  it('an ensemble over several layers fits through the service, survives save/load, and scores identically', async () => {
+    const { DetectorRepository } = await import('../src/storage/detector-repository.js');
+    const { LocalDirStore } = await import('../src/storage/local-dir-store.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const b = await fitDetector({
+      model,
+      modelKey: 'model.onnx',
+      data: train,
+      detector: { kind: 'ensemble', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall' } }] },
+    });
+    assert.equal(b.model.layer, 'output+9');
+    assert.equal(b.fitted.dim, 10 + 120);
+    const dir = await mkdtemp(join(tmpdir(), 'imagedrift-ens-'));
+    try {
+      const repo = new DetectorRepository(new LocalDirStore(dir));
+      await repo.save('', b);
+      const loaded = (await repo.load('')).bundle;
+      const direct = await predictData(b, model, test, { threshold: 0 });
+      const again = await predictData(loaded, model, test, { threshold: 0 });
+      assert.deepEqual(again.scores, direct.scores);
+      const { bundle } = await calibrateDetector(loaded, model, { data: ev, oodLabels: evalLabels });
+      const acc = accuracy((await predictData(bundle, model, test)).result, truth);
+      assert.ok(acc > 0.95, `ensemble test accuracy ${acc}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

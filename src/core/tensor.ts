@@ -63,3 +63,21 @@ export function assertFinite(data: Float32Array | Float64Array, rowLength: numbe
     }
   }
 }
+
+/** Column-wise concatenation of row-aligned matrices, with each part's column range under its name. */
+export function concatColumns(parts: readonly Matrix[], names: readonly string[]): { matrix: Matrix; columns: Record<string, [number, number]> } {
+  if (parts.length !== names.length || parts.length === 0) throw new InputError('parts', 'need one name per part and at least one part');
+  const rows = parts[0]!.rows;
+  for (const [i, p] of parts.entries()) if (p.rows !== rows) throw new InputError(`parts[${i}]`, `has ${p.rows} rows, expected ${rows}`);
+  const columns: Record<string, [number, number]> = {};
+  if (parts.length === 1) return { matrix: parts[0]!, columns: { [names[0]!]: [0, parts[0]!.cols] } };
+  const cols = parts.reduce((a, p) => a + p.cols, 0);
+  const data = new Float32Array(rows * cols);
+  let from = 0;
+  parts.forEach((p, i) => {
+    for (let r = 0; r < rows; r++) data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * cols + from);
+    columns[names[i]!] = [from, from + p.cols];
+    from += p.cols;
+  });
+  return { matrix: { data, rows, cols }, columns };
+}

@@ -7,8 +7,8 @@ import { EnsembleDetector } from '../core/ensemble.js';
 import { binomialDrift, ksDrift, mmdDrift, type DriftResult } from '../core/drift.js';
 import { subsampleRows } from '../core/knn.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
-import { defaultPreprocess, toModelInput, type ScaleRule } from '../core/preprocess.js';
-import type { DecodedArray, Layout, Matrix, Tensor } from '../core/tensor.js';
+import { defaultPreprocess, planModelInput, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
+import { concatColumns, type DecodedArray, type Layout, type Matrix, type Tensor } from '../core/tensor.js';
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows, FeatureExtractor } from '../model/extract.js';
 import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
@@ -86,7 +86,7 @@ export async function closeExtractors(): Promise<void> {
 export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}, field = 'data'): Promise<Matrix> {
   const sha = sha256Hex(model);
   if (sha !== bundle.model.sha256) throw new InputError('model', `model sha256 ${sha.slice(0, 12)}… differs from the one the detector was fitted with (${bundle.model.sha256.slice(0, 12)}…)`);
-  const input = toModelInput(data, bundle.preprocess, field);
+  const input = planModelInput(data, bundle.preprocess, field); // preprocessed batch by batch during extraction
   return (await extractLayers(model, splitLayers(bundle.model.layer), input, { ...opts, batchSize: opts.batchSize ?? bundle.model.batchSize }, sha)).features;
 }
 
@@ -101,21 +101,11 @@ export function splitLayers(layer: string): string[] {
  * Features of several layers, concatenated column-wise in the given order, with each layer's column range.
  * One layer is the common case and costs nothing extra.
  */
-export async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
+export async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor | ModelInputPlan, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
   const parts: Matrix[] = [];
   for (const l of layers) parts.push(await (await getExtractor(model, l, opts, sha)).extract(input, opts.onProgress));
-  if (parts.length === 1) return { features: parts[0]!, columns: { [layers[0]!]: [0, parts[0]!.cols] } };
-  const cols = parts.reduce((a, p) => a + p.cols, 0);
-  const rows = input.shape[0]!;
-  const data = new Float32Array(rows * cols);
-  const columns: Record<string, [number, number]> = {};
-  let from = 0;
-  parts.forEach((p, i) => {
-    for (let r = 0; r < rows; r++) data.set(p.data.subarray(r * p.cols, (r + 1) * p.cols), r * cols + from);
-    columns[layers[i]!] = [from, from + p.cols];
-    from += p.cols;
-  });
-  return { features: { data, rows, cols }, columns };
+  const { matrix, columns } = concatColumns(parts, layers);
+  return { features: matrix, columns };
 }
 
 /** The detector a fit request names: its `detector` spec, or feature-cluster from `nCluster`/`score`/`seed`. */
@@ -126,7 +116,7 @@ export function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | '
 }
 
 /** The model's predicted class per sample (argmax of its first graph output). */
-export async function predictedClasses(model: Uint8Array, input: Tensor, opts: RuntimeOptions = {}): Promise<Int32Array> {
+export async function predictedClasses(model: Uint8Array, input: Tensor | ModelInputPlan, opts: RuntimeOptions = {}): Promise<Int32Array> {
   const [logits] = outputNames(model);
   if (!logits) throw new InputError('model', 'has no graph output to take predicted classes from');
   const ex = await getExtractor(model, logits, { ...opts, onProgress: undefined });
@@ -140,7 +130,7 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
     { channels: spec.channels, height: spec.height, width: spec.width },
     { ...(req.layout ? { layout: req.layout } : {}), ...(req.scale !== undefined ? { scale: req.scale } : {}) },
   );
-  const input = toModelInput(req.data, preprocess, 'train');
+  const input = planModelInput(req.data, preprocess, 'train'); // preprocessed batch by batch: bounded memory at 60k images
   const sha = sha256Hex(req.model);
   if (!(detector instanceof EnsembleDetector) && !req.layer) throw new InputError('layer', 'is required');
   const layers = detector instanceof EnsembleDetector ? detector.layers() : [req.layer!];
