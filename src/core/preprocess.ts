@@ -168,12 +168,21 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
         const dst = sameSize ? out : plane;
         const d0 = sameSize ? o + ch * ohw : 0;
         const at0 = base + (mode === 'copy' ? ch * chStride : 0);
-        for (let p = 0; p < hw; p++) {
-          const at = at0 + p * pStride;
-          let v = mode === 'grey' ? g0 * src[at]! + g1 * src[at + chStride]! + g2 * src[at + 2 * chStride]! : src[at]!;
-          v *= scale;
-          if (!(v >= min && v <= max)) throw bad(s, v);
-          dst[d0 + p] = v;
+        if (mode !== 'grey' && pStride === 1) {
+          // the common case (a grey or planar channel taken as is): a straight scaled copy
+          for (let p = 0; p < hw; p++) {
+            const v = src[at0 + p]! * scale;
+            if (!(v >= min && v <= max)) throw bad(s, v);
+            dst[d0 + p] = v;
+          }
+        } else {
+          for (let p = 0; p < hw; p++) {
+            const at = at0 + p * pStride;
+            let v = mode === 'grey' ? g0 * src[at]! + g1 * src[at + chStride]! + g2 * src[at + 2 * chStride]! : src[at]!;
+            v *= scale;
+            if (!(v >= min && v <= max)) throw bad(s, v);
+            dst[d0 + p] = v;
+          }
         }
         // 2. bilinear resize of that channel (same arithmetic as resizeBilinear)
         if (ys && xs) {

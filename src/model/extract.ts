@@ -4,6 +4,7 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { InputError, ModelError } from '../core/errors.js';
+import type { ModelInputPlan } from '../core/preprocess.js';
 import { assertFinite, sizeOf, type Matrix, type Tensor } from '../core/tensor.js';
 import { exposeOutputs, inputSpec, parseLayerName, type InputSpec } from './graph.js';
 import { createSession, loadOrt, type WarnLogger } from './session.js';
@@ -71,22 +72,35 @@ export class FeatureExtractor {
   /**
    * Runs `input` (NCHW float32 [N,C,H,W], already preprocessed to the model's size and scale) through the model in
    * batches of `batchSize` and returns the N×D feature matrix. `onProgress(done, total)` is called after each batch.
+   * A {@link ModelInputPlan} is preprocessed batch by batch into one reused buffer, so the whole preprocessed input
+   * never exists at once (bounded memory, and no page-faulting of a fresh N×C×H×W array).
    */
-  async extract(input: Tensor, onProgress?: (done: number, total: number) => void): Promise<Matrix> {
+  async extract(input: Tensor | ModelInputPlan, onProgress?: (done: number, total: number) => void): Promise<Matrix> {
     const { channels: c, height: h, width: w } = this.input;
+    const per = c * h * w;
     const shape = input?.shape ?? [];
     if (shape.length !== 4 || shape[1] !== c || shape[2] !== h || shape[3] !== w) {
       throw new InputError('data', `the model expects NCHW [N,${c},${h},${w}], got [${shape.join(',')}]`);
     }
     const n = shape[0]!;
-    const per = c * h * w;
-    if (input.data.length !== n * per) throw new InputError('data', `data length ${input.data.length} does not match shape [${shape.join(',')}]`);
-    assertFinite(input.data, per, 'data', 'pixel');
+    let batchAt: (start: number, b: number) => Float32Array;
+    if ('fill' in input) {
+      const buf = new Float32Array(Math.min(this.batchSize, n) * per);
+      batchAt = (start, b) => {
+        const batch = buf.subarray(0, b * per);
+        input.fill(batch, start, start + b); // checks every pixel's range, so no separate finiteness pass
+        return batch;
+      };
+    } else {
+      if (input.data.length !== n * per) throw new InputError('data', `data length ${input.data.length} does not match shape [${shape.join(',')}]`);
+      assertFinite(input.data, per, 'data', 'pixel');
+      batchAt = (start, b) => input.data.subarray(start * per, (start + b) * per);
+    }
 
     const out = new Float32Array(n * this.dim);
     for (let start = 0; start < n; start += this.batchSize) {
       const b = Math.min(this.batchSize, n - start);
-      const result = await runBatch(this.ort, this.session, this.input, this.layer, input.data.subarray(start * per, (start + b) * per), b);
+      const result = await runBatch(this.ort, this.session, this.input, this.layer, batchAt(start, b), b);
       if (result.dims[0] !== b || result.data.length !== b * this.dim) {
         throw new ModelError('layer', `tensor ${JSON.stringify(this.layer)} returned shape [${result.dims.join(',')}] for a batch of ${b}; expected [${b},…] with ${this.dim} values per sample`);
       }

@@ -1,0 +1,40 @@
+/** Shared shapes for the benchmark sections and the report. */
+import type { Features, FeatureFiles, Workload } from './data.js';
+import type { PythonVersions } from './python.js';
+
+export interface Goal {
+  readonly section: string;
+  readonly goal: string;
+  /** null = not measured. */
+  readonly met: boolean | null;
+  readonly measured: string;
+}
+
+export interface SectionResult {
+  readonly title: string;
+  readonly markdown: string;
+  readonly goals: readonly Goal[];
+  /** A correctness check of the section failed (e.g. same-output): `npm run bench` exits non-zero. */
+  readonly failed?: string;
+  readonly data?: unknown;
+}
+
+export interface BenchContext {
+  readonly dir: string;
+  readonly model: Uint8Array;
+  readonly runs: number;
+  readonly python: PythonVersions;
+  readonly log: (s: string) => void;
+  readonly a: { readonly w: Workload; readonly f: Features; readonly files: FeatureFiles };
+  readonly b: { readonly w: Workload; readonly f: Features; readonly files: FeatureFiles };
+  /** Workload b training features of layer `10` (fc2, 84 columns), for the k-means engine comparison. */
+  readonly bFc2Train: string;
+}
+
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function metText(m: boolean | null): string {
+  return m === null ? 'not measured' : m ? '**met**' : '**not met**';
+}
