@@ -22,7 +22,7 @@ export interface PredictRequestDeps {
 }
 
 export type PredictOutcome =
-  | { readonly sync: true; readonly body: { result: number[]; scores: number[]; threshold: number; detectorVersion: number; n: number; ms: number } }
+  | { readonly sync: true; readonly body: { result: number[]; scores: number[]; pValues?: number[]; threshold: number; detectorVersion: number; n: number; ms: number } }
   | { readonly sync: false; readonly jobId: string; readonly n: number };
 
 export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessage): Promise<PredictOutcome> {
@@ -49,5 +49,5 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
     ...deps.runtime,
     logger: deps.logger,
   });
-  return { sync: true, body: { result: r.result, scores: r.scores, threshold: r.threshold, detectorVersion: det.version, n, ms: performance.now() - t0 } };
+  return { sync: true, body: { result: r.result, scores: r.scores, ...(r.pValues ? { pValues: r.pValues } : {}), threshold: r.threshold, detectorVersion: det.version, n, ms: performance.now() - t0 } };
 }

@@ -58,7 +58,9 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     const r = parse(await predict(ev('det', { images: [Buffer.from(one).toString('base64')] })));
     const coldMs = performance.now() - cold;
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.deepEqual(Object.keys(r.body).sort(), ['detectorVersion', 'ms', 'n', 'result', 'scores', 'threshold']);
+    assert.deepEqual(Object.keys(r.body).sort(), ['detectorVersion', 'ms', 'n', 'pValues', 'result', 'scores', 'threshold']);
+    assert.equal(r.body.pValues.length, 1);
+    assert.ok(r.body.pValues[0] > 0 && r.body.pValues[0] <= 1, 'a conformal p-value against the calibration ID scores');
     assert.equal(r.body.detectorVersion, 2);
     assert.equal(r.body.result.length, 1);
     const times: number[] = [];
