@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../src/cli/main.js';
 import { decodeNpy, encodeNpy } from '../src/io/npy.js';
+import { cliInProcess } from './helpers/cli.js';
 import { REPO, SEED } from './helpers/paths.js';
 
 const MODEL = join(REPO, 'models/lenet5.onnx');
@@ -19,12 +19,7 @@ const TEST = join(SEED, 'concept_test_lenet2.npy');
 let dir: string;
 let labels: string;
 
-async function cli(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out, err };
-}
+const cli = cliInProcess;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'imagedrift-cli-'));

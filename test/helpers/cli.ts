@@ -25,3 +25,12 @@ export async function runCli(args: string[]): Promise<unknown> {
   if (r.code !== 0 || r.lines.length !== 1) throw new Error(`CLI ${args.join(' ')} returned ${r.code}: ${r.lines.join('\n')} ${err}`);
   return JSON.parse(r.lines[0]!);
 }
+
+/** Runs the CLI's `main` in this process, capturing stdout/stderr lines and the exit code. */
+export async function cliInProcess(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const { main } = await import('../../src/cli/main.js');
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out, err };
+}

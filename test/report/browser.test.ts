@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { main } from '../../src/cli/main.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
+import { cliInProcess } from '../helpers/cli.js';
 import { REPO, SEED } from '../helpers/paths.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -20,12 +20,7 @@ const TRAIN = join(SEED, 'concept_train_lenet.npy');
 const TEST = join(SEED, 'concept_test_lenet2.npy');
 let dir: string;
 
-async function cli(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out, err };
-}
+const cli = cliInProcess;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'imagedrift-report-e2e-'));
