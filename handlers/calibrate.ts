@@ -1,4 +1,4 @@
-/** calibrate: POST /detectors/{id}/calibrate {dataset, oodLabels | oodLabelsKey, grid?} → 202 {jobId}. */
+/** calibrate: POST /detectors/{id}/calibrate {dataset, oodLabels | oodLabelsKey, grid?} or {dataset (held-out ID), targetFpr} → 202 {jobId}. */
 import { InputError, NotFoundError } from '../src/core/errors.js';
 import { httpHandler } from '../src/http/handler.js';
 import { getJobClient } from '../src/http/queue-deps.js';

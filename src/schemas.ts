@@ -106,8 +106,15 @@ export const calibrateMessageSchema = calibrateParamsSchema
   .extend({ detector: idSchema, dataset: idSchema, oodLabels: oodLabelsSchema.optional(), oodLabelsKey: objectKeySchema.optional(), batchSize: batchSizeSchema.optional() })
   .strict()
   .superRefine((m, ctx) => {
+    if (m.targetFpr !== undefined) {
+      // Label-free (conformal): `dataset` is held-out in-distribution data; no labels, no grid.
+      for (const k of ['oodLabels', 'oodLabelsKey', 'grid'] as const) {
+        if (m[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'does not apply with targetFpr (label-free calibration on in-distribution data)' });
+      }
+      return;
+    }
     if ((m.oodLabels === undefined) === (m.oodLabelsKey === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [m.oodLabels === undefined ? 'oodLabels' : 'oodLabelsKey'], message: 'give exactly one of oodLabels (an array of 0/1) and oodLabelsKey (a .npy/.json key in the bucket)' });
+      ctx.addIssue({ code: 'custom', path: [m.oodLabels === undefined ? 'oodLabels' : 'oodLabelsKey'], message: 'give exactly one of oodLabels (an array of 0/1) and oodLabelsKey (a .npy/.json key in the bucket), or targetFpr for label-free calibration' });
     }
   });
 export type CalibrateMessage = z.infer<typeof calibrateMessageSchema>;

@@ -5,7 +5,7 @@ import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { loadDataset, loadModel, modelKeys } from '../service/datasets.js';
-import { calibrateDetector, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -195,17 +195,16 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   const model = await deps.store.get(current.bundle.model.key);
   if (!model) throw new StorageError(current.bundle.model.key, `the model of detector ${p.detector} is missing`);
   const data = await loadDataset(deps.store, p.dataset);
-  const labels = await oodLabels(deps, p);
-  report(5);
-  const { bundle } = await calibrateDetector(current.bundle, model, {
-    data,
-    oodLabels: labels,
-    ...(p.grid !== undefined ? { grid: p.grid } : {}),
-    ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}),
-    ...deps.runtime,
-    logger: deps.logger,
-    onProgress: span(report, 5, 90),
-  });
+  const runtime = { ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}), ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) };
+  let bundle;
+  if (p.targetFpr !== undefined) {
+    report(5);
+    ({ bundle } = await calibrateLabelFree(current.bundle, model, { idHoldout: data, targetFpr: p.targetFpr, ...runtime }));
+  } else {
+    const labels = await oodLabels(deps, p);
+    report(5);
+    ({ bundle } = await calibrateDetector(current.bundle, model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...runtime }));
+  }
   report(95);
   const version = await repo.save(prefix, bundle);
   return calibrateResult(jobId, p, version, current.version, bundle);

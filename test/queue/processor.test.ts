@@ -184,4 +184,20 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal((await repo.load('detectors/cc/', vb)).bundle.calibration!.method, 'exact');
     for (const s of seen) assert.match(s, /^(1:none|2:(grid|exact)|3:(grid|exact))$/);
   });
+
+  test('label-free calibration job: conformal threshold from held-out ID data, no labels', async () => {
+    await processJob(deps, job('job-fit-lf', 'fit', { ...fitData, detector: 'lf' }));
+    const r = await processJob(deps, job('job-cal-lf', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1 }));
+    assert.equal(r.kind === 'calibrate' && r.method, 'conformal');
+    const loaded = await new DetectorRepository(s3.store).load('detectors/lf/');
+    const c = loaded.bundle.calibration!;
+    assert.equal(c.method, 'conformal');
+    assert.equal(c.targetFpr, 0.1);
+    assert.equal(c.nEval, 100);
+    assert.equal(loaded.bundle.calibrationScores!.length, 100);
+    // ⌈(100+1)·0.9⌉ = 91st smallest held-out score: 9 of the 100 held-out samples lie above it
+    const sorted = Array.from(loaded.bundle.calibrationScores!);
+    assert.ok(c.threshold > sorted[89]! && c.threshold <= sorted[90]! + 1e-6);
+    await assert.rejects(processJob(deps, job('job-cal-lf-bad', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1, grid: 0.01 })), (e: unknown) => e instanceof InputError && isPermanentError(e));
+  });
 });
