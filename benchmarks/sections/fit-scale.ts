@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
-import { fitKMeans, kmeansPlusPlus, KMEANS_DEFAULTS, lloyd } from '../../src/core/kmeans.js';
+import { fitKMeans, kmeansPlusPlus, KMEANS_DEFAULTS, lloyd, meanVariance } from '../../src/core/kmeans.js';
 import type { Matrix } from '../../src/core/tensor.js';
 import { decodeNpy } from '../../src/io/npy.js';
 import { nodeWithRss, runChild } from '../lib/child.js';
@@ -18,16 +18,6 @@ interface SkOut {
   threads: { api: string; lib: string; threads: number }[] | null;
 }
 
-/** scikit-learn's tolerance scale, as src/core/kmeans.ts computes it (mean per-feature variance). */
-function meanVariance(x: Matrix): number {
-  const { data, rows, cols } = x;
-  const mean = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) mean[i] += data[r * cols + i]!;
-  for (let i = 0; i < cols; i++) mean[i] /= rows;
-  let v = 0;
-  for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) v += (data[r * cols + i]! - mean[i]!) ** 2;
-  return v / (rows * cols);
-}
 
 function loadMatrix(path: string): Matrix {
   const a = decodeNpy(readBytes(path));

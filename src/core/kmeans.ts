@@ -109,7 +109,8 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
   return best;
 }
 
-function meanVariance(x: Matrix): number {
+/** Mean per-feature variance: the scale of scikit-learn's tolerance rule. */
+export function meanVariance(x: Matrix): number {
   const { data, rows, cols } = x;
   const mean = new Float64Array(cols);
   for (let r = 0; r < rows; r++) for (let i = 0; i < cols; i++) mean[i] += data[r * cols + i]!;
