@@ -44,6 +44,10 @@ export class JobClient {
         removeOnFail: { age: 30 * 24 * 3600 },
       },
     });
+    // Connection errors reach callers as rejected enqueue/status calls (a handler answers 503) and ioredis reconnects
+    // by itself. The Queue re-emits each one as an 'error' event; with no listener BullMQ prints it with console.error
+    // (every reconnect attempt while Redis is down), so it is consumed here.
+    this.queue.on('error', () => undefined);
   }
 
   /** Validates the payload with the job's schema and enqueues it; returns the job id. */

@@ -47,6 +47,18 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   // BullMQ's blocking connection must retry forever; the coordinator's fails fast so a Redis outage becomes a retry.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const coordinatorRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+  // ioredis reconnects by itself (its default retryStrategy, forever); its 'error' events are only notices. Without a
+  // listener ioredis prints every failed reconnect as an "Unhandled error event" on the console; log the first one of
+  // an outage and the recovery instead (commands in the outage reject and become retried TransientStorageErrors).
+  let coordinatorDown = false;
+  coordinatorRedis.on('error', (e: Error) => {
+    if (!coordinatorDown) logger.warn({ err: e }, 'coordinator redis connection lost; reconnecting');
+    coordinatorDown = true;
+  });
+  coordinatorRedis.on('ready', () => {
+    if (coordinatorDown) logger.info('coordinator redis reconnected');
+    coordinatorDown = false;
+  });
   const client = createS3Client({
     ...(config.s3.endpoint !== undefined ? { endpoint: config.s3.endpoint } : {}),
     region: config.s3.region,

@@ -1,0 +1,159 @@
+/**
+ * Fault injection: the Redis that holds the queue is killed and restarted while fit jobs are running and waiting.
+ *
+ * The test runs its own redis-server (AOF on, fsync on every write, no RDB) so it can kill it without disturbing
+ * other tests, and an in-process worker (`startWorker`) whose log lines it counts. Redis is killed twice: once with
+ * SIGKILL while a fit is extracting features (no chance to save anything: what survives is what the AOF holds), once
+ * with SIGTERM (Redis's orderly shutdown) while jobs are still waiting. Each time it comes back on the same port over
+ * the same directory.
+ *
+ * Asserted: every job that `JobClient.enqueue` acknowledged completes; exactly once (one `jobs/<id>/result.json`, one
+ * 'job done' log line, one detector version per fit); no job fails; and the same worker (never restarted) picks up
+ * work after each restart.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../src/config.js';
+import { JobClient, type JobStatus } from '../../src/queue/client.js';
+import { jobKeys } from '../../src/queue/jobs.js';
+import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
+import { putModel } from '../../src/service/datasets.js';
+import { closeExtractors } from '../../src/service/detector-service.js';
+import { captureLogger } from '../helpers/log-capture.js';
+import { REPO } from '../helpers/paths.js';
+import { sleep, until } from '../helpers/procs.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { putRepeatedTrainSet } from '../helpers/workers.js';
+
+describe('Redis restart under a running worker', { timeout: 120_000 }, () => {
+  let redis: RedisServer | undefined;
+  let s3: TestS3 | undefined;
+  let worker: WorkerHandle | undefined;
+  let clientConn: Redis | undefined;
+  let client: JobClient | undefined;
+  const log = captureLogger();
+  // What the Redis clients print on their own when nobody listens for their 'error' events (ioredis: "[ioredis]
+  // Unhandled error event", BullMQ: console.error of the error). The worker and JobClient must listen instead.
+  const consoleErrors: string[] = [];
+  const consoleError = console.error;
+
+  before(async () => {
+    console.error = (...args: unknown[]) => {
+      const text = args.map(String).join(' ');
+      if (!/^\(node:\d+\) \S*Warning/.test(text)) consoleErrors.push(text); // process warnings are not ours
+      consoleError(...args);
+    };
+    redis = await startRedisServer({ appendonly: true });
+    s3 = await startTestS3({ bucket: 'imagedrift-redis-restart' });
+    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putRepeatedTrainSet(s3.store, 'train4', 4);
+  });
+  after(async () => {
+    console.error = consoleError;
+    await worker?.close(true).catch(() => undefined);
+    await client?.close().catch(() => undefined);
+    clientConn?.disconnect();
+    await closeExtractors();
+    await s3?.stop();
+    await redis?.stop();
+  });
+
+  test('acknowledged jobs all complete exactly once across a SIGKILL and a SIGTERM restart', async (t) => {
+    const config: Config = loadConfig({
+      S3_BUCKET: s3!.s3.bucket,
+      S3_ENDPOINT: s3!.s3.endpoint,
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+      REDIS_URL: redis!.url,
+      QUEUE_PREFIX: 'faults',
+      JOB_ATTEMPTS: '10',
+      JOB_BACKOFF_MS: '200',
+      WORKER_CONCURRENCY: '2',
+      WORKER_LOCK_DURATION_MS: '20000',
+      WORKER_STALLED_INTERVAL_MS: '2000',
+    });
+    worker = await startWorker(config, { handleSignals: false, logger: log.logger });
+    // The connection the HTTP layer gives its JobClient (src/http/queue-deps.ts): fail fast, never hang.
+    clientConn = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000 });
+    client = new JobClient({ connection: clientConn, prefix: config.queuePrefix, attempts: config.jobs.attempts, backoffMs: config.jobs.backoffMs });
+    const c = client;
+    const store = s3!.store;
+    const fit = (detector: string) => ({ detector, model: 'lenet5', dataset: 'train4', layer: 'output', nCluster: 10, score: 'mindarmour' as const, seed: 0, batchSize: 16 });
+
+    const acked: { id: string; detector: string }[] = [];
+    let refused = 0;
+    const enqueue = async (detector: string): Promise<void> => {
+      try {
+        acked.push({ id: await c.enqueue('fit', fit(detector)), detector });
+      } catch {
+        refused++; // not acknowledged: the caller knows it must retry; not counted
+      }
+    };
+    /** The status, or undefined while Redis is unreachable. */
+    const status = async (id: string): Promise<JobStatus | undefined> => c.status(id, store).catch(() => undefined);
+
+    for (let i = 1; i <= 5; i++) await enqueue(`rr${i}`);
+    assert.equal(acked.length, 5);
+
+    // 1. SIGKILL while the first fit is extracting features.
+    await until(async () => ((await status(acked[0]!.id))?.progress ?? 0) > 5 || undefined, 60_000, 'the first fit to be under way', 20);
+    const atKill = await c.queue.getJobCounts('waiting', 'active');
+    await redis!.kill('SIGKILL');
+    const killedAt = Date.now();
+    await enqueue('rr-during-outage'); // expected to be refused: Redis is down
+    await sleep(1500); // the outage
+    await redis!.start();
+    // The worker never restarted: it must take up jobs again by itself.
+    await until(async () => log.lines.some((l) => l.msg === 'job started' && l.time > killedAt) || undefined, 60_000, 'the worker to start a job after the restart');
+
+    // 2. SIGTERM (orderly shutdown) while jobs are still waiting.
+    for (let i = 6; i <= 7; i++) await enqueue(`rr${i}`);
+    const counts = await c.queue.getJobCounts('waiting', 'active', 'delayed');
+    assert.ok(counts.waiting! + counts.delayed! > 0, `jobs still waiting at the second restart: ${JSON.stringify(counts)}`);
+    await redis!.kill('SIGTERM');
+    const termAt = Date.now();
+    await sleep(1000);
+    await redis!.start();
+    await enqueue('rr8');
+
+    const final = new Map<string, JobStatus>();
+    await until(
+      async () => {
+        for (const { id } of acked) {
+          if (final.has(id)) continue;
+          const s = await status(id);
+          if (s?.state === 'failed') throw new Error(`job ${id} failed: ${JSON.stringify(s.error)}\n${log.tail()}`);
+          if (s?.state === 'completed') final.set(id, s);
+        }
+        return final.size === acked.length || undefined;
+      },
+      90_000,
+      'every acknowledged job to complete',
+      200,
+    );
+
+    assert.ok(atKill.active! >= 1 && atKill.waiting! >= 1, `the SIGKILL hit running and waiting jobs: ${JSON.stringify(atKill)}`);
+    assert.equal(refused, 1, 'the enqueue during the outage was refused, not silently dropped');
+    assert.equal(acked.length, 8);
+    // Exactly once: one result per job, one 'job done' per job, one detector version per fit.
+    const results = (await store.list('jobs/')).map((o) => o.key).filter((k) => k.endsWith('/result.json'));
+    assert.deepEqual(results.sort(), acked.map((j) => jobKeys(j.id).result).sort());
+    for (const { id, detector } of acked) {
+      assert.equal(log.find('job done', id).length, 1, `job ${id} computed once`);
+      const versions = (await store.list(`detectors/${detector}/`)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
+      assert.deepEqual(versions, [`detectors/${detector}/v1/manifest.json`], `one version for ${detector}`);
+      assert.equal((final.get(id)!.result as { version: number }).version, 1);
+    }
+    assert.ok(log.lines.some((l) => l.msg === 'job done' && l.time > termAt), 'the worker completed jobs after the second restart');
+    assert.equal((await c.queue.getJobCounts('failed')).failed, 0);
+    assert.ok(log.find('coordinator redis reconnected').length >= 2, 'the coordinator connection came back after each restart');
+    assert.deepEqual(consoleErrors, [], 'every connection error was handled, none printed as unhandled');
+    const failedAttempts = log.find('job attempt failed').length;
+    t.diagnostic(`attempts failed by the outages: ${failedAttempts}; enqueue refused during the outage: ${refused}`);
+    await worker.close();
+    worker = undefined;
+  });
+});
