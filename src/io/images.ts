@@ -7,9 +7,13 @@
  * - `size: [h, w]` resizes every image to exactly h×w (aspect ratio not kept). Without it, all images must already
  *   have the size of the first one.
  * - The batch keeps the order of `files`.
+ * - Limits (see `limits.ts`) are checked on the image headers before any pixel is decoded: each image's width × height
+ *   against `maxImagePixels` (also passed to sharp as `limitInputPixels`), the number of images against `maxSamples`,
+ *   and the whole batch (float32 result plus the decoded uint8 pixels) against `maxElements` and `maxDecodedBytes`.
  */
 import { InputError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
+import { checkedProduct, formatBytes, resolveLimits, type DecodeLimits } from './limits.js';
 
 export interface ImageFile {
   readonly name: string;
@@ -20,6 +24,8 @@ export interface DecodeImagesOptions {
   readonly channels?: 1 | 3;
   /** Target [height, width]. */
   readonly size?: readonly [number, number];
+  /** Decode limits; missing fields take the defaults of `limits.ts`. */
+  readonly limits?: Partial<DecodeLimits>;
 }
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -35,6 +41,13 @@ export function isJpeg(bytes: Uint8Array): boolean {
 /** How many images are decoded at once (sharp runs each on its own libuv thread). */
 const CONCURRENCY = 8;
 
+interface Header {
+  readonly width: number;
+  readonly height: number;
+  /** True when the image has one colour channel (greyscale, with or without alpha). */
+  readonly grey: boolean;
+}
+
 interface Decoded {
   readonly pixels: Uint8Array;
   readonly width: number;
@@ -42,7 +55,7 @@ interface Decoded {
   readonly channels: number;
 }
 
-function checkOptions(opts: DecodeImagesOptions): void {
+function checkOptions(opts: DecodeImagesOptions, lim: DecodeLimits): void {
   if (opts.channels !== undefined && opts.channels !== 1 && opts.channels !== 3) {
     throw new InputError('channels', `must be 1 or 3, got ${JSON.stringify(opts.channels)}`);
   }
@@ -51,13 +64,47 @@ function checkOptions(opts: DecodeImagesOptions): void {
     if (!Array.isArray(s) || s.length !== 2 || !s.every((d) => Number.isInteger(d) && d >= 1 && d <= 16384)) {
       throw new InputError('size', `must be [height, width] with integers in 1..16384, got ${JSON.stringify(s)}`);
     }
+    if (s[0] * s[1] > lim.maxImagePixels) {
+      throw new InputError('size', `${s[0]}×${s[1]} is ${s[0] * s[1]} pixels, more than maxImagePixels ${lim.maxImagePixels}`);
+    }
   }
+}
+
+/**
+ * Runs `fn` over `files` with bounded concurrency; failures are kept per position so that the first problem in file
+ * order is the one reported.
+ */
+async function mapBounded<T>(files: readonly ImageFile[], fn: (f: ImageFile, i: number) => Promise<T>): Promise<(T | { error: unknown })[]> {
+  const results: (T | { error: unknown })[] = new Array(files.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(files[i]!, i);
+      } catch (error) {
+        results[i] = { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
+  return results;
+}
+
+/** The value of result `i`, or its failure as an InputError on `files[i]` (InputErrors from the checks pass unchanged). */
+function unwrap<T extends object>(r: T | { error: unknown }, files: readonly ImageFile[], i: number): T {
+  if (!('error' in r)) return r;
+  if (r.error instanceof InputError) throw r.error;
+  const msg = r.error instanceof Error ? r.error.message.trim() : String(r.error);
+  throw new InputError(`files[${i}]`, `'${files[i]!.name}' could not be decoded as an image: ${msg}`, { cause: r.error });
 }
 
 /** Decodes PNG/JPEG files into one [N,H,W,C] uint8 batch (layout NHWC) in the order given. */
 export async function decodeImages(files: readonly ImageFile[], opts: DecodeImagesOptions = {}): Promise<DecodedArray> {
-  checkOptions(opts);
+  const lim = resolveLimits(opts.limits);
+  checkOptions(opts, lim);
   if (files.length === 0) throw new InputError('files', 'no images given');
+  if (files.length > lim.maxSamples) throw new InputError('files', `${files.length} images, more than maxSamples ${lim.maxSamples}`);
   for (const [i, f] of files.entries()) {
     if (!isPng(f.bytes) && !isJpeg(f.bytes)) {
       const head = Array.from(f.bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -66,51 +113,48 @@ export async function decodeImages(files: readonly ImageFile[], opts: DecodeImag
   }
   const { default: sharp } = await import('sharp');
 
-  const decodeOne = async (f: ImageFile): Promise<Decoded> => {
-    const img = sharp(f.bytes, { failOn: 'truncated' });
-    let space: 'b-w' | 'srgb';
-    if (opts.channels !== undefined) {
-      space = opts.channels === 1 ? 'b-w' : 'srgb';
-    } else {
-      const meta = await img.metadata();
-      space = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1 ? 'b-w' : 'srgb';
+  // 1. Headers only (no pixel is decoded): sizes against the limits, before anything large is allocated.
+  const headerResults = await mapBounded(files, async (f, i): Promise<Header> => {
+    const meta = await sharp(f.bytes, { limitInputPixels: false }).metadata();
+    const { width = 0, height = 0 } = meta;
+    if (width < 1 || height < 1) throw new InputError(`files[${i}]`, `'${f.name}' is ${height}×${width} (h×w) pixels; an image needs at least 1×1`);
+    if (width * height > lim.maxImagePixels) {
+      throw new InputError(`files[${i}]`, `'${f.name}' is ${height}×${width} (h×w) = ${width * height} pixels, more than maxImagePixels ${lim.maxImagePixels}; not decoded`);
     }
-    let p = img.autoOrient().removeAlpha().toColourspace(space);
+    return { width, height, grey: (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1 };
+  });
+  const headers = headerResults.map((r, i) => unwrap(r, files, i));
+  const budgetChannels = opts.channels ?? (headers.every((h) => h.grey) ? 1 : 3);
+  let elements = 0;
+  for (const h of headers) elements += (opts.size ? checkedProduct(opts.size) : h.width * h.height) * budgetChannels;
+  if (elements > lim.maxElements) {
+    throw new InputError('files', `${files.length} images decode to ${elements} values, more than maxElements ${lim.maxElements}`);
+  }
+  if (elements * 5 > lim.maxDecodedBytes) {
+    throw new InputError('files', `${files.length} images need ${formatBytes(elements * 5)} (float32 result and decoded pixels), more than maxDecodedBytes ${formatBytes(lim.maxDecodedBytes)}`);
+  }
+
+  // 2. Pixels.
+  const pixelLimit = Number.isFinite(lim.maxImagePixels) ? lim.maxImagePixels : false;
+  const results = await mapBounded(files, async (f, i): Promise<Decoded> => {
+    const space = (opts.channels ?? (headers[i]!.grey ? 1 : 3)) === 1 ? 'b-w' : 'srgb';
+    let p = sharp(f.bytes, { failOn: 'truncated', limitInputPixels: pixelLimit }).autoOrient().removeAlpha().toColourspace(space);
     if (opts.size) p = p.resize({ width: opts.size[1], height: opts.size[0], fit: 'fill' });
     const { data, info } = await p.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { pixels: data, width: info.width, height: info.height, channels: info.channels };
-  };
-
-  // Decode with bounded concurrency; remember failures so that the first problem in file order is reported.
-  const results: (Decoded | { error: unknown })[] = new Array(files.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const i = next++;
-      try {
-        results[i] = await decodeOne(files[i]!);
-      } catch (error) {
-        results[i] = { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
-
+  });
+  // The first problem in file order: a failed decode, or a size that differs from the first image's.
   const decoded: Decoded[] = [];
   for (const [i, r] of results.entries()) {
-    const name = files[i]!.name;
-    if ('error' in r) {
-      const msg = r.error instanceof Error ? r.error.message.trim() : String(r.error);
-      throw new InputError(`files[${i}]`, `'${name}' could not be decoded as an image: ${msg}`, { cause: r.error });
-    }
+    const ok = unwrap(r, files, i);
     const first = decoded[0];
-    if (first && (r.width !== first.width || r.height !== first.height)) {
+    if (first && (ok.width !== first.width || ok.height !== first.height)) {
       throw new InputError(
         `files[${i}]`,
-        `'${name}' is ${r.height}×${r.width} (h×w) but '${files[0]!.name}' is ${first.height}×${first.width}; pass size: [h, w] to resize all images`,
+        `'${files[i]!.name}' is ${ok.height}×${ok.width} (h×w) but '${files[0]!.name}' is ${first.height}×${first.width}; pass size: [h, w] to resize all images`,
       );
     }
-    decoded.push(r);
+    decoded.push(ok);
   }
 
   const { width: w, height: h } = decoded[0]!;

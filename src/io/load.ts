@@ -5,17 +5,23 @@
  * JPEG) and falls back to the file extension (`.bin` is CIFAR-10 binary, which has no magic). A directory loads every
  * `.png`/`.jpg`/`.jpeg` file directly in it (not recursively; other files are ignored), in natural name order
  * (see {@link naturalCompare}).
+ *
+ * Every path is bounded by the decode limits (`limits.ts`, overridable per call with `limits`): file sizes are checked
+ * with `stat` before reading, declared shapes before allocating, gzip/zip data is inflated only up to what the header
+ * declares. An array with a zero-length dimension is rejected here, since no dataset can be empty.
  */
+import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InputError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { decodeCifarBin } from './cifar.js';
-import { gunzip, isGzip } from './gzip.js';
-import { decodeIdx, isIdx } from './idx.js';
+import { gunzipDeclared, isGzip } from './gzip.js';
+import { decodeIdx, idxInflateBound, isIdx } from './idx.js';
 import { decodeImages, isJpeg, isPng } from './images.js';
+import { formatBytes, resolveLimits, type DecodeLimits } from './limits.js';
 import { naturalCompare } from './natural-sort.js';
-import { decodeNpy, isNpy } from './npy.js';
+import { decodeNpy, isNpy, npyInflateBound } from './npy.js';
 import { loadArrayFromNpz } from './npz.js';
 
 export interface LoadOptions {
@@ -25,6 +31,8 @@ export interface LoadOptions {
   readonly channels?: 1 | 3;
   /** Images only: resize every image to [height, width]. */
   readonly size?: readonly [number, number];
+  /** Decode limits; missing fields take the defaults of `limits.ts` (`DEFAULT_DECODE_LIMITS`). */
+  readonly limits?: Partial<DecodeLimits>;
 }
 
 export interface FormatInfo {
@@ -58,34 +66,53 @@ function unknownFormat(bytes: Uint8Array, field: string, what = 'unrecognised fo
   return new InputError(field, `${what} (${bytes.length} bytes, starting [${head}]); supported formats: ${list}`);
 }
 
+/** Rejects an array with a zero-length dimension: an empty dataset cannot be fitted, calibrated or scored. */
+function checkNotEmpty(arr: DecodedArray, field: string): DecodedArray {
+  const zero = arr.shape.indexOf(0);
+  if (zero >= 0) throw new InputError(`${field}.shape`, `array of shape [${arr.shape.join(',')}] is empty (dimension ${zero} is 0); a dataset needs at least one sample`);
+  return arr;
+}
+
 /**
  * Decodes one file's bytes, detecting the format from its magic bytes and then from the extension of `name`.
  * `name` also prefixes error fields.
  */
 export async function decodeBytes(bytes: Uint8Array, name: string, opts: LoadOptions = {}): Promise<DecodedArray> {
+  const lim = resolveLimits(opts.limits);
+  return checkNotEmpty(await decodeAny(bytes, name, opts, lim), name);
+}
+
+async function decodeAny(bytes: Uint8Array, name: string, opts: LoadOptions, lim: DecodeLimits): Promise<DecodedArray> {
   const field = name;
   const ext = extname(name).toLowerCase();
-  if (isNpy(bytes)) return decodeNpy(bytes, field);
-  if (isZip(bytes)) return loadArrayFromNpz(bytes, opts.npzKey, field);
+  const imageOpts = { ...opts, limits: lim };
+  if (isNpy(bytes)) return decodeNpy(bytes, field, lim);
+  if (isZip(bytes)) return loadArrayFromNpz(bytes, opts.npzKey, field, lim);
   if (isGzip(bytes)) {
-    const inner = gunzip(bytes, field);
     const innerField = `${field}(gunzipped)`;
-    if (isNpy(inner)) return decodeNpy(inner, innerField);
-    if (isIdx(inner) || IDX_NAME.test(name.replace(/\.gz$/i, ''))) return decodeIdx(inner, innerField);
+    const idxByName = IDX_NAME.test(name.replace(/\.gz$/i, ''));
+    // Inflate only the first bytes, validate the header they hold, then at most the length that header declares.
+    const inner = gunzipDeclared(bytes, field, lim, 12 + lim.maxHeaderBytes, (head) => {
+      if (isNpy(head)) return npyInflateBound(head, innerField, lim);
+      if (isIdx(head) || idxByName) return idxInflateBound(head, innerField, lim);
+      throw unknownFormat(head, field, 'gzip data holding an unrecognised format');
+    });
+    if (isNpy(inner)) return decodeNpy(inner, innerField, lim);
+    if (isIdx(inner) || idxByName) return decodeIdx(inner, innerField, lim);
     throw unknownFormat(inner, field, 'gzip data holding an unrecognised format');
   }
-  if (isIdx(bytes)) return decodeIdx(bytes, field);
-  if (isPng(bytes) || isJpeg(bytes)) return decodeImages([{ name, bytes }], opts);
+  if (isIdx(bytes)) return decodeIdx(bytes, field, lim);
+  if (isPng(bytes) || isJpeg(bytes)) return decodeImages([{ name, bytes }], imageOpts);
   // No magic matched: the extension decides (and the decoder explains what is wrong with the bytes).
-  if (ext === '.bin') return decodeCifarBin(bytes, field);
-  if (ext === '.npy') return decodeNpy(bytes, field);
-  if (ext === '.npz') return loadArrayFromNpz(bytes, opts.npzKey, field);
-  if (IDX_NAME.test(name)) return decodeIdx(bytes, field);
-  if (IMAGE_EXT.test(name)) return decodeImages([{ name, bytes }], opts);
+  if (ext === '.bin') return decodeCifarBin(bytes, field, lim);
+  if (ext === '.npy') return decodeNpy(bytes, field, lim);
+  if (ext === '.npz') return loadArrayFromNpz(bytes, opts.npzKey, field, lim);
+  if (IDX_NAME.test(name)) return decodeIdx(bytes, field, lim);
+  if (IMAGE_EXT.test(name)) return decodeImages([{ name, bytes }], imageOpts);
   throw unknownFormat(bytes, field);
 }
 
-async function statPath(path: string, field: string): Promise<{ isDirectory(): boolean }> {
+async function statPath(path: string, field: string): Promise<Stats> {
   try {
     return await stat(path);
   } catch (e) {
@@ -100,30 +127,47 @@ export async function listImageFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => e.name).sort(naturalCompare);
 }
 
+/** Checks that `path` is a regular file (not a device or FIFO, which could stream forever) within `maxFileBytes`. */
+function checkFile(st: Stats, path: string, lim: DecodeLimits): void {
+  if (!st.isFile()) throw new InputError('path', `${path} is not a regular file or directory`);
+  if (st.size > lim.maxFileBytes) throw new InputError('path', `${path} is ${formatBytes(st.size)}, more than maxFileBytes ${formatBytes(lim.maxFileBytes)}`);
+}
+
 /**
  * Loads a file (any format in {@link SUPPORTED_FORMATS}) or a directory of PNG/JPEG images as one array.
- * `channels` and `size` apply to images only; `npzKey` to `.npz` archives only.
+ * `channels` and `size` apply to images only; `npzKey` to `.npz` archives only; `limits` to every format.
  */
 export async function loadData(path: string, opts: LoadOptions = {}): Promise<DecodedArray> {
+  const lim = resolveLimits(opts.limits);
   const st = await statPath(path, 'path');
   if (st.isDirectory()) {
     const names = await listImageFiles(path);
     if (names.length === 0) throw new InputError('path', `directory ${path} contains no .png, .jpg or .jpeg files`);
+    if (names.length > lim.maxSamples) throw new InputError('path', `directory ${path} holds ${names.length} images, more than maxSamples ${lim.maxSamples}`);
+    const stats = await Promise.all(names.map((name) => statPath(join(path, name), 'path')));
+    let total = 0;
+    stats.forEach((s, i) => {
+      if (!s.isFile()) throw new InputError('path', `${join(path, names[i]!)} is not a regular file`);
+      total += s.size;
+    });
+    if (total > lim.maxFileBytes) throw new InputError('path', `the images in ${path} are ${formatBytes(total)} together, more than maxFileBytes ${formatBytes(lim.maxFileBytes)}`);
     const files = await Promise.all(names.map(async (name) => ({ name, bytes: new Uint8Array(await readFile(join(path, name))) })));
-    return decodeImages(files, opts);
+    return decodeImages(files, { ...opts, limits: lim });
   }
+  checkFile(st, path, lim);
   const bytes = new Uint8Array(await readFile(path));
-  return decodeBytes(bytes, basename(path), opts);
+  return decodeBytes(bytes, basename(path), { ...opts, limits: lim });
 }
 
 /**
  * Parses a 0/1 OOD label file: a `.npy` of any numeric dtype with shape [N] or [N,1], or a JSON array of numbers.
  * Every value must be the integer 0 or 1; the error names the first index that is not.
  */
-export function decodeLabels(bytes: Uint8Array, name: string): number[] {
+export function decodeLabels(bytes: Uint8Array, name: string, limits?: Partial<DecodeLimits>): number[] {
+  const lim = resolveLimits(limits);
   let values: ArrayLike<unknown>;
   if (isNpy(bytes)) {
-    const arr = decodeNpy(bytes, name);
+    const arr = decodeNpy(bytes, name, lim);
     const s = arr.shape;
     if (!(s.length === 1 || (s.length === 2 && s[1] === 1))) {
       throw new InputError(`${name}.shape`, `labels must have shape [N] or [N,1], got [${s.join(',')}]`);
@@ -143,6 +187,7 @@ export function decodeLabels(bytes: Uint8Array, name: string): number[] {
     values = parsed;
   }
   if (values.length === 0) throw new InputError(name, 'no labels (empty array)');
+  if (values.length > lim.maxSamples) throw new InputError(name, `${values.length} labels, more than maxSamples ${lim.maxSamples}`);
   const out = new Array<number>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -155,7 +200,10 @@ export function decodeLabels(bytes: Uint8Array, name: string): number[] {
 }
 
 /** Reads a label file (see {@link decodeLabels}). */
-export async function loadLabels(path: string): Promise<number[]> {
-  if ((await statPath(path, 'path')).isDirectory()) throw new InputError('path', `${path} is a directory, expected a .npy or .json label file`);
-  return decodeLabels(new Uint8Array(await readFile(path)), basename(path));
+export async function loadLabels(path: string, limits?: Partial<DecodeLimits>): Promise<number[]> {
+  const lim = resolveLimits(limits);
+  const st = await statPath(path, 'path');
+  if (st.isDirectory()) throw new InputError('path', `${path} is a directory, expected a .npy or .json label file`);
+  checkFile(st, path, lim);
+  return decodeLabels(new Uint8Array(await readFile(path)), basename(path), lim);
 }

@@ -8,6 +8,8 @@
  */
 import { InputError } from '../core/errors.js';
 import { sizeOf, type DecodedArray, type DType } from '../core/tensor.js';
+import type { InflateBound } from './gzip.js';
+import { checkArraySize, resolveLimits, type DecodeLimits } from './limits.js';
 import { HOST_LITTLE_ENDIAN, widen, type ElementKind } from './widen.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -205,9 +207,16 @@ interface NpyHeader {
   readonly shape: number[];
   /** Byte offset of the array data. */
   readonly dataOffset: number;
+  /** Number of elements (checked against the limits). */
+  readonly count: number;
 }
 
-function parseHeader(bytes: Uint8Array, field: string): NpyHeader {
+/**
+ * Parses and validates the header of `bytes` (which may hold only the header): magic, version, header length
+ * (against `maxHeaderBytes`), the dict, the dtype, and the shape (against `maxRank`, `maxElements`, `maxDecodedBytes`
+ * and `maxSamples`). Nothing is allocated in proportion to the declared shape.
+ */
+function parseHeader(bytes: Uint8Array, field: string, lim: DecodeLimits): NpyHeader {
   if (!isNpy(bytes)) {
     const got = Array.from(bytes.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new InputError(`${field}.magic`, `not a .npy file: bytes 0-5 are [${got}], expected [93 4e 55 4d 50 59] ("\\x93NUMPY")`);
@@ -226,6 +235,9 @@ function parseHeader(bytes: Uint8Array, field: string): NpyHeader {
     if (bytes.length < 12) throw new InputError(`${field}.header`, `truncated: file is ${bytes.length} bytes, a version ${major}.0 header length needs 12`);
     headerLen = dv.getUint32(8, true);
     headerStart = 12;
+  }
+  if (headerLen > lim.maxHeaderBytes) {
+    throw new InputError(`${field}.header`, `header length ${headerLen} at byte 8 is more than maxHeaderBytes ${lim.maxHeaderBytes}`);
   }
   const dataOffset = headerStart + headerLen;
   if (dataOffset > bytes.length) {
@@ -250,6 +262,9 @@ function parseHeader(bytes: Uint8Array, field: string): NpyHeader {
   if (typeof descr !== 'string') throw new InputError(`${field}.header.descr`, `must be a dtype string, got ${JSON.stringify(descr)}`);
   if (typeof fortranOrder !== 'boolean') throw new InputError(`${field}.header.fortran_order`, `must be True or False, got ${JSON.stringify(fortranOrder)}`);
   if (!Array.isArray(shape)) throw new InputError(`${field}.header.shape`, `must be a tuple of integers, got ${JSON.stringify(shape)}`);
+  if (shape.length > lim.maxRank) {
+    throw new InputError(`${field}.header.shape`, `has ${shape.length} dimensions, more than maxRank ${lim.maxRank}`);
+  }
   const dims: number[] = [];
   for (const [i, d] of shape.entries()) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
@@ -257,17 +272,33 @@ function parseHeader(bytes: Uint8Array, field: string): NpyHeader {
     }
     dims.push(d);
   }
-  return { descr: parseDescr(descr, field), fortranOrder, shape: dims, dataOffset };
+  const dtype = parseDescr(descr, field);
+  const count = checkArraySize(dims, lim, `${field}.header.shape`, `shape (${dims.join(', ')})`);
+  return { descr: dtype, fortranOrder, shape: dims, dataOffset, count };
+}
+
+/**
+ * The inflation bound of a gzipped `.npy` from its first bytes (`head` must hold the whole header, i.e. up to
+ * 12 + `maxHeaderBytes` bytes): header plus declared data. Throws InputError when the header is malformed or over the
+ * limits.
+ */
+export function npyInflateBound(head: Uint8Array, field: string, limits?: Partial<DecodeLimits>): InflateBound {
+  const h = parseHeader(head, field, resolveLimits(limits));
+  const expected = h.dataOffset + h.count * h.descr.itemsize;
+  return {
+    maxBytes: expected,
+    tooLarge: () => new InputError(`${field}.data`, `shape (${h.shape.join(', ')}) of '${h.descr.dtype}' needs ${expected - h.dataOffset} data bytes from byte ${h.dataOffset}, but there are more (extra bytes)`),
+  };
 }
 
 /**
  * Decodes a `.npy` file. Every supported dtype is widened to Float32Array (int64/uint64/float64 values lose precision
  * beyond float32). Fortran-ordered arrays are transposed to C (row-major) order. `field` prefixes error fields.
+ * The declared shape is checked against `limits` (defaults in `limits.ts`) before any allocation.
  */
-export function decodeNpy(bytes: Uint8Array, field = 'npy'): DecodedArray {
-  const header = parseHeader(bytes, field);
-  const { descr, shape, dataOffset } = header;
-  const count = sizeOf(shape);
+export function decodeNpy(bytes: Uint8Array, field = 'npy', limits?: Partial<DecodeLimits>): DecodedArray {
+  const header = parseHeader(bytes, field, resolveLimits(limits));
+  const { descr, shape, dataOffset, count } = header;
   const expected = count * descr.itemsize;
   const actual = bytes.length - dataOffset;
   if (actual !== expected) {

@@ -1,67 +1,63 @@
 /**
  * NumPy `.npz` archives: a zip (stored or deflated) of `.npy` members, as written by `np.savez`/`np.savez_compressed`.
  * An array's key is its member name without the `.npy` suffix (`x.npy` → `x`).
+ *
+ * The archive is read with the bounded zip reader in `zip.ts`: the members' declared sizes are checked against
+ * `maxInflatedBytes` before anything is inflated, and no member inflates past its declared size.
  */
-import { unzipSync } from 'fflate';
 import { InputError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
+import { resolveLimits, type DecodeLimits } from './limits.js';
 import { decodeNpy } from './npy.js';
+import { checkZipSizes, listZipEntries, readZipEntry, type ZipEntry } from './zip.js';
 
 function keyOf(member: string): string {
   return member.endsWith('.npy') ? member.slice(0, -4) : member;
 }
 
-/** Unzips only the members whose key passes `wanted`; `keys` lists every member's key in archive order. */
-function unzipFiltered(bytes: Uint8Array, field: string, wanted: (key: string) => boolean): { keys: string[]; files: Record<string, Uint8Array> } {
-  const keys: string[] = [];
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(bytes, {
-      filter: (f) => {
-        if (f.name.endsWith('/')) return false; // directory entries
-        const key = keyOf(f.name);
-        keys.push(key);
-        return wanted(key);
-      },
-    });
-  } catch (e) {
-    throw new InputError(field, `not a readable zip/.npz archive (${bytes.length} bytes): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+function entriesOf(bytes: Uint8Array, field: string): ZipEntry[] {
+  return listZipEntries(bytes, (detail) => new InputError(field, `not a readable zip/.npz archive (${bytes.length} bytes): ${detail}`));
+}
+
+/** Inflates and decodes the given members. */
+function decodeMembers(bytes: Uint8Array, entries: readonly ZipEntry[], field: string, lim: DecodeLimits): Record<string, DecodedArray> {
+  checkZipSizes(entries, lim, (e) => `${field}[${keyOf(e.name)}]`, field);
+  const out: Record<string, DecodedArray> = {};
+  for (const e of entries) {
+    const key = keyOf(e.name);
+    const f = `${field}[${key}]`;
+    // defineProperty: a member named `__proto__.npy` must be a key like any other, not the object's prototype.
+    Object.defineProperty(out, key, { value: decodeNpy(readZipEntry(bytes, e, f), f, lim), enumerable: true, writable: true, configurable: true });
   }
-  return { keys, files };
+  return out;
 }
 
 /** Decodes every array in an `.npz` archive, keyed by member name without `.npy`. */
-export function decodeNpz(bytes: Uint8Array, name?: undefined, field?: string): Record<string, DecodedArray>;
+export function decodeNpz(bytes: Uint8Array, name?: undefined, field?: string, limits?: Partial<DecodeLimits>): Record<string, DecodedArray>;
 /** Decodes the array `name` (with or without `.npy`); the error lists the available names when it is missing. */
-export function decodeNpz(bytes: Uint8Array, name: string, field?: string): DecodedArray;
-export function decodeNpz(bytes: Uint8Array, name?: string, field?: string): Record<string, DecodedArray> | DecodedArray;
-export function decodeNpz(bytes: Uint8Array, name?: string, field = 'npz'): Record<string, DecodedArray> | DecodedArray {
-  if (name === undefined) {
-    const { files } = unzipFiltered(bytes, field, () => true);
-    const out: Record<string, DecodedArray> = {};
-    for (const [member, data] of Object.entries(files)) {
-      const key = keyOf(member);
-      out[key] = decodeNpy(data, `${field}[${key}]`);
-    }
-    return out;
-  }
+export function decodeNpz(bytes: Uint8Array, name: string, field?: string, limits?: Partial<DecodeLimits>): DecodedArray;
+export function decodeNpz(bytes: Uint8Array, name?: string, field?: string, limits?: Partial<DecodeLimits>): Record<string, DecodedArray> | DecodedArray;
+export function decodeNpz(bytes: Uint8Array, name?: string, field = 'npz', limits?: Partial<DecodeLimits>): Record<string, DecodedArray> | DecodedArray {
+  const lim = resolveLimits(limits);
+  const entries = entriesOf(bytes, field);
+  if (name === undefined) return decodeMembers(bytes, entries, field, lim);
   const key = keyOf(name);
-  const { keys, files } = unzipFiltered(bytes, field, (k) => k === key);
-  const member = Object.keys(files).find((m) => keyOf(m) === key);
+  const member = entries.find((e) => keyOf(e.name) === key);
   if (member === undefined) {
+    const keys = entries.map((e) => keyOf(e.name));
     throw new InputError(`${field}[${key}]`, `no array named '${key}' in the archive; available: ${keys.length ? keys.map((k) => `'${k}'`).join(', ') : '(none, the archive is empty)'}`);
   }
-  return decodeNpy(files[member]!, `${field}[${key}]`);
+  return decodeMembers(bytes, [member], field, lim)[key]!;
 }
 
 /**
  * Picks one array from an `.npz`: the one named `key`, or the only array when the archive holds exactly one.
  * Without a key, an archive with several arrays is an error listing their names.
  */
-export function loadArrayFromNpz(bytes: Uint8Array, key?: string, field = 'npz'): DecodedArray {
-  if (key !== undefined) return decodeNpz(bytes, key, field);
-  const { keys } = unzipFiltered(bytes, field, () => false);
-  if (keys.length === 1) return decodeNpz(bytes, keys[0]!, field);
+export function loadArrayFromNpz(bytes: Uint8Array, key?: string, field = 'npz', limits?: Partial<DecodeLimits>): DecodedArray {
+  if (key !== undefined) return decodeNpz(bytes, key, field, limits);
+  const keys = entriesOf(bytes, field).map((e) => keyOf(e.name));
+  if (keys.length === 1) return decodeNpz(bytes, keys[0]!, field, limits);
   if (keys.length === 0) throw new InputError(field, 'the archive holds no arrays');
   throw new InputError(`${field}.key`, `the archive holds ${keys.length} arrays (${keys.map((k) => `'${k}'`).join(', ')}); choose one with a key (npzKey)`);
 }

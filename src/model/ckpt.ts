@@ -7,9 +7,14 @@
  *
  * `tensor_content` holds the raw little-endian values. MindSpore writes scalars (learning rate, momentum) with
  * `dims = [0]` and one element; those come back with `dims = []`.
+ *
+ * The file is untrusted: protobufjs only decodes (it keeps `tensor_content` as views of the input), and every tensor's
+ * dims are checked against its content length and against the decode limits (`maxRank`, `maxElements`, and
+ * `maxDecodedBytes` for all tensors together) before its float32 array is allocated.
  */
 import protobuf from 'protobufjs';
 import { ModelError } from '../core/errors.js';
+import { checkedProduct, formatBytes, resolveLimits, type DecodeLimits } from '../io/limits.js';
 
 /** One checkpoint entry. `data` is always widened to float32; `type` is the stored MindSpore type, e.g. `Float32`. */
 export interface CheckpointTensor {
@@ -80,7 +85,8 @@ function toDim(d: unknown, field: string): number {
  * Throws ModelError with field `checkpoint` when the bytes are not a checkpoint (garbage, truncated mid-message)
  * and with the tensor's tag as field when one entry is inconsistent (content length vs dims, unknown type).
  */
-export function readCheckpoint(bytes: Uint8Array): Map<string, CheckpointTensor> {
+export function readCheckpoint(bytes: Uint8Array, limits?: Partial<DecodeLimits>): Map<string, CheckpointTensor> {
+  const lim = resolveLimits(limits);
   if (!(bytes instanceof Uint8Array)) throw new ModelError('checkpoint', 'expected the checkpoint file bytes (Uint8Array)');
   if (bytes.length === 0) throw new ModelError('checkpoint', 'file is empty');
   let values: RawValue[];
@@ -93,6 +99,7 @@ export function readCheckpoint(bytes: Uint8Array): Map<string, CheckpointTensor>
   if (values.length === 0) throw new ModelError('checkpoint', `contains no tensors (${bytes.length} bytes)`);
 
   const out = new Map<string, CheckpointTensor>();
+  let decodedBytes = 0;
   values.forEach((v, i) => {
     const tag = v.tag ?? '';
     if (tag === '') throw new ModelError(`checkpoint.value[${i}].tag`, 'entry has no tag (not a MindSpore checkpoint?)');
@@ -102,16 +109,23 @@ export function readCheckpoint(bytes: Uint8Array): Map<string, CheckpointTensor>
     const type = t.tensor_type ?? '';
     const spec = TYPES[type];
     if (!spec) throw new ModelError(tag, `unsupported tensor_type ${JSON.stringify(type)} (known: ${Object.keys(TYPES).join(', ')})`);
-    let dims = (t.dims ?? []).map((d, k) => toDim(d, `${tag}.dims[${k}]`));
+    const rawDims = t.dims ?? [];
+    if (rawDims.length > lim.maxRank) throw new ModelError(`${tag}.dims`, `${rawDims.length} dimensions, more than maxRank ${lim.maxRank}`);
+    let dims = rawDims.map((d, k) => toDim(d, `${tag}.dims[${k}]`));
     const content = t.tensor_content ?? new Uint8Array(0);
     // MindSpore stores a scalar as dims [0] holding one element.
     if (dims.length === 1 && dims[0] === 0 && content.length === spec.size) dims = [];
-    const count = dims.reduce((a, b) => a * b, 1);
+    const count = checkedProduct(dims);
     if (content.length !== count * spec.size) {
       throw new ModelError(
         tag,
         `tensor_content has ${content.length} bytes, expected ${count * spec.size} (dims [${dims.join(',')}] × ${spec.size} bytes ${type}); checkpoint truncated or corrupt`,
       );
+    }
+    if (count > lim.maxElements) throw new ModelError(tag, `${count} elements, more than maxElements ${lim.maxElements}`);
+    decodedBytes += count * 4;
+    if (decodedBytes > lim.maxDecodedBytes) {
+      throw new ModelError(tag, `the tensors up to this one decode to ${formatBytes(decodedBytes)} of float32, more than maxDecodedBytes ${formatBytes(lim.maxDecodedBytes)}`);
     }
     const view = new DataView(content.buffer, content.byteOffset, content.byteLength);
     const data = new Float32Array(count);
