@@ -37,7 +37,11 @@ export interface S3Local {
   readonly dir: string;
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  stop(): Promise<void>;
+  /**
+   * Terminates the server and waits for it to exit. `signal: 'SIGKILL'` makes it vanish at once, mid-request, as a
+   * crashed S3 endpoint would (fault-injection tests); the default SIGTERM closes it in an orderly way.
+   */
+  stop(opts?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
 }
 
 /** The part of s3rver's (untyped, CommonJS) API used here. */
@@ -191,9 +195,9 @@ export async function startS3Local(opts: { bucket?: string; dir?: string; port?:
     dir,
     region: S3_LOCAL_REGION,
     credentials: { ...S3_LOCAL_CREDENTIALS },
-    stop() {
+    stop(stopOpts = {}) {
       stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        if (child.exitCode === null && child.signalCode === null) child.kill(stopOpts.signal ?? 'SIGTERM');
         await exited;
         if (ownDir) await rm(dir, { recursive: true, force: true });
       })();

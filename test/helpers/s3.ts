@@ -1,7 +1,11 @@
 /** A real s3rver (infra/s3-local.ts) on loopback for tests, plus an S3Store over it. */
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
 import { createS3Client, S3Store } from '../../src/storage/s3-store.js';
+import { freePort } from './procs.js';
 
 export interface TestS3 {
   readonly s3: S3Local;
@@ -23,6 +27,73 @@ export async function startTestS3(opts: { bucket?: string; maxAttempts?: number 
     async stop() {
       client.destroy();
       await s3.stop();
+    },
+  };
+}
+
+/**
+ * An s3rver that can be taken down and brought back (fault injection): the same port and the same directory, so the
+ * objects written before the outage are there after it and clients keep their endpoint. `store` is a client over it
+ * that lives across restarts.
+ */
+export interface RestartableS3 {
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** s3rver's data directory: objects live at `<dir>/<bucket>/<key>._S3rver_object`. */
+  readonly dir: string;
+  readonly store: S3Store;
+  /** Whether the server is up. */
+  up(): boolean;
+  /** Stops the server (SIGKILL by default: it vanishes mid-request, as a crashed endpoint would). */
+  down(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Starts a new s3rver on the same port over the same directory. */
+  restart(): Promise<void>;
+  /** The path s3rver stores `key`'s bytes at (to watch writes land without asking the server). */
+  objectPath(key: string): string;
+  /** Stops the server if up, destroys the client and removes the directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startRestartableS3(opts: { bucket?: string; maxAttempts?: number } = {}): Promise<RestartableS3> {
+  const bucket = opts.bucket ?? 'test-bucket';
+  const dir = await mkdtemp(join(tmpdir(), 'imagedrift-s3-restartable-'));
+  let server: S3Local | undefined;
+  let port: number;
+  try {
+    port = await freePort();
+    server = await startS3Local({ bucket, dir, port });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const endpoint = server.endpoint;
+  const client = createS3Client({ endpoint, region: server.region, forcePathStyle: true, credentials: server.credentials, ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}) });
+  const store = new S3Store({ client, bucket });
+  let stopping: Promise<void> | undefined;
+  return {
+    endpoint,
+    bucket,
+    dir,
+    store,
+    up: () => server !== undefined,
+    async down(signal = 'SIGKILL') {
+      const s = server;
+      server = undefined;
+      await s?.stop({ signal });
+    },
+    async restart() {
+      if (server) throw new Error(`s3rver on ${endpoint} is already up`);
+      server = await startS3Local({ bucket, dir, port });
+    },
+    objectPath: (key) => join(dir, bucket, ...key.split('/').slice(0, -1), `${key.split('/').at(-1)}._S3rver_object`),
+    stop() {
+      stopping ??= (async () => {
+        client.destroy();
+        await server?.stop({ signal: 'SIGTERM' });
+        server = undefined;
+        await rm(dir, { recursive: true, force: true });
+      })();
+      return stopping;
     },
   };
 }

@@ -1,0 +1,258 @@
+/**
+ * Fault injection: the S3 endpoint (a real s3rver) vanishes in the middle of a detector save and comes back on the
+ * same port over the same directory.
+ *
+ * The outage is timed by watching s3rver's data directory: the server is SIGKILLed as soon as the first array file of
+ * the new version has landed, i.e. while the version is half written (arrays, no manifest, pointer not moved). The
+ * worker is a separate process (infra/worker.ts) whose JSON log gives each attempt's start and failure times; a reader
+ * in this process loads the detector's current version in a loop throughout.
+ *
+ * What the code guarantees, and what is asserted:
+ * - Readers only ever see whole versions: `current.json` moves after the version's manifest, and the manifest is
+ *   written after every array. A reader may fail with a transient error while S3 is down; it never gets a version
+ *   with a missing array, and the versions it sees never go backwards.
+ * - An interrupted save leaves `v<n>/*.bin` without a manifest. Such a version does not exist for readers (load →
+ *   NotFound); a retry of the same job rewrites that same number (its `jobs/<id>/claim`), so a job still makes at most
+ *   one version. If every attempt fails, the arrays stay behind as unreferenced garbage (nothing deletes them), the
+ *   pointer stays on the previous version, and the number is never handed out again.
+ * - Transient failures (connection refused/reset) are retried twice inside the SDK (maxAttempts 3), then by BullMQ
+ *   with exponential backoff (JOB_BACKOFF_MS · 2^(k-1) before attempt k+1), up to JOB_ATTEMPTS attempts.
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { NotFoundError } from '../../src/core/errors.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { JobClient, type JobStatus } from '../../src/queue/client.js';
+import { jobKeys } from '../../src/queue/jobs.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { DetectorRepository } from '../../src/storage/detector-repository.js';
+import { isTransientS3Error, TransientStorageError } from '../../src/storage/s3-store.js';
+import { firstArrayOfNewVersion, parseLogLines, startReader, versionsSeen, type Reader, type WorkerLogLine } from '../helpers/faults.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { sleep, stopChild, until, type Child } from '../helpers/procs.js';
+import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { startRestartableS3, type RestartableS3 } from '../helpers/s3.js';
+import { startWorkerProcess, workerEnv } from '../helpers/workers.js';
+
+const DET = 'outage';
+const PREFIX = `detectors/${DET}/`;
+const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
+
+describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
+  let s3: RestartableS3 | undefined;
+  let worker: Child | undefined;
+  let config: Config;
+  const redis = connectRedis();
+  const clientConns: Redis[] = [];
+  const clients: JobClient[] = [];
+  const queuePrefix = uniquePrefix().replace(/:$/, '');
+  let reader: Reader | undefined;
+
+  const jobClient = (attempts: number, backoffMs: number): JobClient => {
+    const conn = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5000 });
+    clientConns.push(conn);
+    const c = new JobClient({ connection: conn, prefix: queuePrefix, attempts, backoffMs });
+    clients.push(c);
+    return c;
+  };
+  const jobLines = (jobId: string): WorkerLogLine[] => parseLogLines(worker!.output()).filter((l) => l.jobId === jobId);
+  /** Waits for a terminal state; status reads S3 for completed jobs, so it is retried while S3 is down. */
+  const finished = (c: JobClient, id: string, timeoutMs: number): Promise<JobStatus> =>
+    until(
+      async () => {
+        const s = await c.status(id, s3!.store).catch(() => undefined);
+        return s && (s.state === 'completed' || s.state === 'failed') ? s : undefined;
+      },
+      timeoutMs,
+      `job ${id} to finish`,
+      100,
+    );
+  const manifests = async (): Promise<string[]> => (await s3!.store.list(PREFIX)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
+  /** Every stored manifest names arrays that all exist with the size the manifest gives. */
+  const assertNoManifestWithoutArrays = async (): Promise<void> => {
+    for (const key of await manifests()) {
+      const m = JSON.parse(new TextDecoder().decode(await s3!.store.get(key))) as { arrays: Record<string, { file: string; shape: number[] }> };
+      const dir = key.slice(0, -'manifest.json'.length);
+      for (const ref of Object.values(m.arrays)) {
+        const info = await s3!.store.head(dir + ref.file);
+        assert.ok(info, `${key} names ${ref.file}, which must exist`);
+        assert.equal(info.size, 4 * ref.shape.reduce((a, b) => a * b, 1), `${dir}${ref.file} is whole`);
+      }
+    }
+  };
+  /** Kills s3rver when the first array of a version this job writes lands; returns that version and what was on disk. */
+  const killMidSave = async (known: Set<number>): Promise<{ version: number; files: string[] }> => {
+    const detectorDir = join(s3!.dir, s3!.bucket, 'detectors', DET);
+    const version = await firstArrayOfNewVersion(detectorDir, known, 60_000);
+    await s3!.down('SIGKILL');
+    const files = (await readdir(join(detectorDir, `v${version}`))).filter((f) => f.endsWith('._S3rver_object')).map((f) => f.replace(/\._S3rver_object$/, ''));
+    return { version, files: files.sort() };
+  };
+
+  before(async () => {
+    s3 = await startRestartableS3({ bucket: 'imagedrift-s3-outage' });
+    config = loadConfig({ S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix });
+    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(s3.store, { id: 'train', name: 'concept_train_lenet.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)) });
+    await putDataset(s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    worker = await startWorkerProcess('worker-s3-outage', workerEnv(config));
+    // v1: a fitted, uncalibrated detector with three arrays (centres, mean, invStd); calibrated versions add a fourth.
+    const c = jobClient(3, 200);
+    const id = await c.enqueue('fit', { detector: DET, model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'standardized', seed: 0 });
+    assert.equal((await finished(c, id, 60_000)).state, 'completed', worker.output().slice(-3000));
+    const repo = new DetectorRepository(s3.store);
+    reader = startReader(() => repo.load(PREFIX));
+  });
+  after(async () => {
+    await reader?.stop();
+    await stopChild(worker);
+    for (const c of clients) await c.close().catch(() => undefined);
+    for (const c of clientConns) c.disconnect();
+    await cleanupPrefix(redis, queuePrefix).catch(() => undefined);
+    await redis.quit();
+    await s3?.stop();
+  });
+
+  test('errors from a vanished endpoint are transient, after the SDK retried them', async () => {
+    // A request to the dead endpoint is refused; the SDK made 3 attempts before giving up.
+    const probe = await startRestartableS3({ bucket: 'imagedrift-probe' });
+    try {
+      await probe.store.put('small', new Uint8Array(8));
+      await probe.store.put('big', new Uint8Array(24 * 1024 * 1024));
+      // Killed while a large GET streams its body: the socket is reset mid-response.
+      const midBody = probe.store.get('big').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await sleep(30); // the body is streaming (24 MB)
+      await probe.down('SIGKILL');
+      const refused = await probe.store.get('small').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const reset = await midBody;
+      for (const [what, e] of [['refused', refused], ['reset', reset]] as const) {
+        if (what === 'reset' && e === undefined) continue; // the GET finished before the kill: nothing to classify
+        assert.ok(e instanceof TransientStorageError, `${what}: ${String(e)}`);
+        assert.ok(isTransientS3Error(e.cause), `${what}: the SDK error itself is classified transient`);
+        assert.match(e.message, /ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|aborted/);
+      }
+      assert.equal((refused as { cause: { $metadata?: { attempts?: number } } }).cause.$metadata?.attempts, 3, 'the SDK retried a refused connection (maxAttempts 3)');
+      await probe.restart();
+      assert.equal((await probe.store.get('small'))?.length, 8, 'objects survive the restart; the client reconnects');
+    } finally {
+      await probe.stop();
+    }
+  });
+
+  test('an outage mid-save: retried with backoff, completes on the same version number, no partial version ever visible', async (t) => {
+    t.after(async () => {
+      if (!s3!.up()) await s3!.restart(); // the next test needs S3, whatever happened here
+    });
+    const attempts = 8;
+    const backoffMs = 300;
+    const c = jobClient(attempts, backoffMs);
+    const watch = killMidSave(new Set([1]));
+    const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels });
+    const { version: partial, files } = await watch;
+    const downAt = Date.now();
+    assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
+    assert.ok(files.some((f) => f.endsWith('.bin')), 'at least one array was written');
+    // Stay down until BullMQ has retried at least twice (each attempt fails at its first S3 request), then come back.
+    await until(async () => jobLines(id).filter((l) => l.msg.startsWith('job attempt failed')).length >= 3 || undefined, 30_000, 'three failed attempts').catch((e: Error) => {
+      throw new Error(`${e.message}\n${worker!.output().slice(-4000)}`);
+    });
+    assert.equal(await reachable(s3!), false, 'S3 is really down');
+    await s3!.restart();
+    const upAt = Date.now();
+
+    const s = await finished(c, id, 60_000);
+    assert.equal(s.state, 'completed', `${JSON.stringify(s.error)}\n${worker!.output().slice(-3000)}`);
+    const result = s.result as { version: number; baseVersion: number };
+    assert.equal(result.version, partial, 'the retry rewrote the claimed version instead of starting another');
+    assert.equal(result.baseVersion, 1);
+    assert.deepEqual(await manifests(), [`${PREFIX}v1/manifest.json`, `${PREFIX}v${partial}/manifest.json`]);
+    assert.equal((await new DetectorRepository(s3!.store).readPointer(PREFIX))?.version, partial);
+    await assertNoManifestWithoutArrays();
+
+    // Retries: ≥ 3 failed attempts, each followed by BullMQ's exponential backoff before the next start.
+    const lines = jobLines(id);
+    const started = lines.filter((l) => l.msg === 'job started');
+    const failed = lines.filter((l) => l.msg.startsWith('job attempt failed'));
+    assert.ok(failed.length >= 3 && s.attemptsMade === failed.length + 1, `attemptsMade ${s.attemptsMade}, failed attempts ${failed.length}`);
+    assert.deepEqual(started.map((l) => l.attempt), Array.from({ length: failed.length + 1 }, (_, i) => i + 1));
+    for (let k = 1; k <= failed.length; k++) {
+      const f = failed.find((l) => l.attempt === k)!;
+      const gap = started.find((l) => l.attempt === k + 1)!.time - f.time;
+      assert.ok(gap >= backoffMs * 2 ** (k - 1) - 20, `backoff before attempt ${k + 1}: ${gap} ms, expected ≥ ${backoffMs * 2 ** (k - 1)}`);
+      assert.match(JSON.stringify(f.err), /ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|aborted/, 'failed on the unreachable endpoint');
+    }
+    assert.equal(lines.filter((l) => l.msg === 'job done').length, 1);
+
+    // The reader: whole versions only, never backwards, transient errors only while S3 was down.
+    await until(async () => (reader!.outcomes.at(-1)?.version === partial ? true : undefined), 10_000, 'the reader to see the new version');
+    const seen = reader!.outcomes;
+    assert.deepEqual(seen.filter((o) => o.kind === 'error' || o.kind === 'notFound'), []);
+    const { versions, monotonic } = versionsSeen(seen);
+    assert.ok(monotonic, `versions seen never go back: ${[...new Set(versions)].join(',')}`);
+    assert.deepEqual([...new Set(versions)], [1, partial]);
+    assert.ok(seen.some((o) => o.kind === 'transient'), 'the reader did hit the outage');
+    for (const o of seen.filter((x) => x.kind === 'transient')) assert.ok(o.at >= downAt - 1000 && o.at <= upAt + 1000, `transient read outside the outage (${o.error})`);
+  });
+
+  test('an outage longer than the retry budget: the job fails with a clear error and nothing half-written is visible', async (t) => {
+    t.after(async () => {
+      if (!s3!.up()) await s3!.restart();
+    });
+    const repo = new DetectorRepository(s3!.store);
+    const base = (await repo.readPointer(PREFIX))!.version;
+    const c = jobClient(3, 200);
+    const watch = killMidSave(new Set([1, base]));
+    const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels, grid: 0.01 });
+    const { version: partial, files } = await watch;
+    assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
+    const s = await finished(c, id, 60_000); // the status of a failed job comes from Redis alone
+    await s3!.restart();
+
+    assert.equal(s.state, 'failed');
+    assert.equal(s.attemptsMade, 3, 'JOB_ATTEMPTS=3, all used');
+    assert.equal(s.error?.code, 'JOB_FAILED');
+    assert.match(s.error!.message, /^\S+: cannot (read|write|head|list) s3:\/\/imagedrift-s3-outage\/\S+: .*(ECONNREFUSED|ECONNRESET)/, 'names the object, the operation and the cause');
+    assert.deepEqual(jobLines(id).filter((l) => l.msg === 'job started').map((l) => l.attempt), [1, 2, 3]);
+    assert.equal(await s3!.store.head(jobKeys(id).result), undefined, 'no result');
+
+    // Half-written: the claimed version's arrays may be there, its manifest is not; readers cannot see it.
+    const claim = JSON.parse(new TextDecoder().decode(await s3!.store.get(jobKeys(id).claim))) as { version: number };
+    assert.equal(claim.version, partial);
+    assert.equal(await s3!.store.head(`${PREFIX}v${partial}/manifest.json`), undefined);
+    assert.ok((await s3!.store.list(`${PREFIX}v${partial}/`)).length >= 1, 'arrays of the abandoned version are left behind');
+    await assert.rejects(repo.load(PREFIX, partial), NotFoundError, 'a version without a manifest does not exist');
+    assert.equal((await repo.readPointer(PREFIX))?.version, base, 'the pointer did not move');
+    assert.equal((await repo.load(PREFIX)).version, base);
+    await assertNoManifestWithoutArrays();
+    assert.ok(!versionsSeen(reader!.outcomes).versions.includes(partial), 'no reader ever saw the abandoned version');
+    assert.deepEqual(reader!.outcomes.filter((o) => o.kind === 'error' || o.kind === 'notFound'), []);
+
+    // The abandoned number is never handed out again: the next calibration gets a later one and completes.
+    const next = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels });
+    const ns = await finished(c, next, 60_000);
+    assert.equal(ns.state, 'completed', JSON.stringify(ns.error));
+    assert.ok((ns.result as { version: number }).version > partial);
+    assert.equal((await repo.load(PREFIX)).version, (ns.result as { version: number }).version);
+    await assertNoManifestWithoutArrays();
+  });
+});
+
+/** Whether the endpoint answers (a sanity check that the outage is real); anything but a transient error is thrown. */
+async function reachable(s3: RestartableS3): Promise<boolean> {
+  return s3.store.list(PREFIX).then(
+    () => true,
+    (e: unknown) => {
+      if (!(e instanceof TransientStorageError)) throw e;
+      return false;
+    },
+  );
+}
