@@ -8,7 +8,7 @@ import { calibrateMessageSchema } from '../src/schemas.js';
 import { readDatasetManifest } from '../src/service/datasets.js';
 import { detectorPrefix } from '../src/service/detector-cache.js';
 
-export const handler = httpHandler(async (event, { store }) => {
+export const handler = httpHandler(async (event, { store, tenant }) => {
   const msg = parseWith(calibrateMessageSchema, withPathDetector(event, jsonBody(event)));
   if (!(await store.head(`${detectorPrefix(msg.detector)}current.json`))) throw new NotFoundError('detector', `no detector ${msg.detector}; fit it first`);
   const ds = await readDatasetManifest(store, msg.dataset);
@@ -16,6 +16,6 @@ export const handler = httpHandler(async (event, { store }) => {
     throw new InputError('oodLabels', `has ${msg.oodLabels.length} labels but dataset ${msg.dataset} has ${ds.shape[0]} samples`);
   }
   if (msg.oodLabelsKey && !(await store.head(msg.oodLabelsKey))) throw new NotFoundError('oodLabelsKey', `no object ${msg.oodLabelsKey}`);
-  const jobId = await getJobClient().enqueue('calibrate', msg);
+  const jobId = await getJobClient().enqueue('calibrate', msg, tenant);
   return json(202, { jobId, status: `/jobs/${jobId}` });
 });

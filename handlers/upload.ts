@@ -13,7 +13,7 @@ import { bodyBytes, isJsonRequest, json, jsonBody, parseWith, pathParam } from '
 import { datasetUploadSchema, modelUploadSchema, presignUploadSchema } from '../src/schemas.js';
 import { completeDatasetUpload, INLINE_UPLOAD_LIMIT, presignDatasetUpload, putDataset, putModel } from '../src/service/datasets.js';
 import { decodeBase64 } from '../src/service/inline-images.js';
-import { S3Store } from '../src/storage/s3-store.js';
+import { canPresign } from '../src/storage/tenant-store.js';
 
 function route(e: Parameters<typeof handler>[0]): string {
   const path = e.rawPath ?? e.requestContext?.http?.path ?? '';
@@ -29,7 +29,7 @@ export const handler = httpHandler(async (event, { store }) => {
   const q = event.queryStringParameters ?? {};
   const presign = async (body: Record<string, unknown>) => {
     const p = parseWith(presignUploadSchema, body);
-    if (!(store instanceof S3Store)) throw new InputError('presign', 'presigned uploads need the S3 store');
+    if (!canPresign(store)) throw new InputError('presign', 'presigned uploads need the S3 store');
     const up = await presignDatasetUpload(store, { name: p.name, contentLength: p.contentLength, ...(p.id ? { id: p.id } : {}), ...(p.npzKey ? { npzKey: p.npzKey } : {}), ...(p.expiresIn ? { expiresIn: p.expiresIn } : {}) });
     return json(200, { ...up, method: 'PUT', headers: { 'content-length': String(p.contentLength) }, complete: `/uploads/${up.id}/complete` });
   };

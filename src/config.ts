@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Keyring, parseKeyring } from './auth/api-keys.js';
 import { InputError } from './core/errors.js';
 
 /**
@@ -24,6 +25,10 @@ import { InputError } from './core/errors.js';
  *   INCOMING_PREFIX             prefix watched by checkObject (default "incoming/")
  *   DETECTOR_ID                 detector used by checkObject; omitted = the first key segment after the prefix
  *   LOG_LEVEL                   pino level (default info)
+ *   API_KEYS                    the keyring inline: JSON [{"id","tenant","sha256"}] (hashes only; `imagedrift keygen`)
+ *   API_KEYS_OBJECT             and/or a key in the bucket holding the same JSON (e.g. "auth/api-keys.json"), re-read
+ *                               at most every API_KEYS_TTL_MS (default 60000). With neither, every request gets 401.
+ *   MAX_BODY_BYTES              largest HTTP request body accepted (default 6291456 = Lambda's 6 MB request limit)
  */
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const opt = <T extends z.ZodTypeAny>(s: T) => z.preprocess(emptyToUndefined, s.optional());
@@ -50,6 +55,10 @@ const envSchema = z.object({
   INCOMING_PREFIX: opt(z.string().regex(/^([A-Za-z0-9_.-]+\/)+$/, 'must be a key prefix ending in "/", e.g. "incoming/"').refine((s) => !s.split('/').includes('..'), 'must not contain ".."')),
   DETECTOR_ID: opt(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-]')),
   LOG_LEVEL: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
+  API_KEYS: opt(z.string()),
+  API_KEYS_OBJECT: opt(z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key in the bucket, e.g. "auth/api-keys.json"').refine((k) => !k.startsWith('tenants/') && !k.split('/').some((s) => s === '.' || s === '..'), 'must be outside tenants/ and have no "." or ".." segments')),
+  API_KEYS_TTL_MS: opt(int(0, 86_400_000)),
+  MAX_BODY_BYTES: opt(int(1024, 64 * 1024 * 1024)),
 });
 
 export interface Config {
@@ -69,6 +78,13 @@ export interface Config {
   readonly incomingPrefix: string;
   readonly detectorId?: string;
   readonly logLevel: string;
+  readonly auth: {
+    /** The inline keyring (API_KEYS), validated here so a bad entry fails at start-up, naming the variable. */
+    readonly keyring: Keyring;
+    readonly keysObject?: string;
+    readonly keysTtlMs: number;
+  };
+  readonly maxBodyBytes: number;
 }
 
 /** Reads and validates the configuration; throws an InputError whose field is the offending variable. */
@@ -108,5 +124,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     incomingPrefix: e.INCOMING_PREFIX ?? 'incoming/',
     ...(e.DETECTOR_ID !== undefined ? { detectorId: e.DETECTOR_ID } : {}),
     logLevel: e.LOG_LEVEL ?? 'info',
+    auth: {
+      keyring: e.API_KEYS !== undefined ? parseKeyring(e.API_KEYS, 'API_KEYS') : new Keyring([]),
+      ...(e.API_KEYS_OBJECT !== undefined ? { keysObject: e.API_KEYS_OBJECT } : {}),
+      keysTtlMs: e.API_KEYS_TTL_MS ?? 60_000,
+    },
+    maxBodyBytes: e.MAX_BODY_BYTES ?? 6 * 1024 * 1024,
   };
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parseKeyring } from '../src/auth/api-keys.js';
 import { decodeNpy, encodeNpy } from '../src/io/npy.js';
 import { cliInProcess } from './helpers/cli.js';
 import { REPO, SEED } from './helpers/paths.js';
@@ -94,6 +95,8 @@ describe('imagedrift CLI bad input: exit code 2 and one line naming the argument
     ['non-numeric threshold', () => ['predict', det, '--data', TEST, '--threshold', 'abc'], /--threshold/],
     ['uncalibrated detector without --threshold', () => ['predict', det, '--data', TEST], /threshold/],
     ['missing detector directory', () => ['predict', join(dir, 'nowhere'), '--data', TEST], /detector/],
+    ['keygen without a tenant', () => ['keygen'], /--tenant: is required/],
+    ['keygen with an unusable tenant name', () => ['keygen', '--tenant', 'Tenant A'], /--tenant: must be 1-63 characters/],
   ];
   for (const [name, args, re] of cases) {
     it(name, async () => {
@@ -129,5 +132,19 @@ describe('imagedrift CLI bad input: exit code 2 and one line naming the argument
     assert.equal(r.status, 2);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /--n-cluster/);
+  });
+});
+
+describe('imagedrift keygen', () => {
+  it('prints a new key once and the keyring entry holding only its hash', async () => {
+    const r = await cli('keygen', '--tenant', 'acme', '--id', 'acme-ci', '--json');
+    assert.equal(r.code, 0, r.err.join('\n'));
+    const { key, entry } = JSON.parse(r.out[0]!) as { key: string; entry: { id: string; tenant: string; sha256: string } };
+    assert.deepEqual({ id: entry.id, tenant: entry.tenant }, { id: 'acme-ci', tenant: 'acme' });
+    assert.ok(!JSON.stringify(entry).includes(key), 'the entry does not contain the key');
+    const ring = parseKeyring([entry], 'test');
+    assert.equal(ring.verify(key)?.tenant, 'acme');
+    const again = JSON.parse((await cli('keygen', '--tenant', 'acme', '--json')).out[0]!) as { key: string };
+    assert.notEqual(again.key, key, 'a fresh key each time');
   });
 });

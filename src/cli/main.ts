@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
+import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
 import { InputError, isImagedriftError } from '../core/errors.js';
 import { accuracy, detectionMetrics } from '../core/metrics.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
@@ -28,6 +29,7 @@ const USAGE = `usage:
   imagedrift report <detector-dir> --id <data> --ood <data> --out <dir> [--json]
   imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--json]
   imagedrift demo [--json]
+  imagedrift keygen --tenant <tenant> [--id <key-id>] [--json]
 <data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
 <labels>: .npy of 0/1 (any numeric dtype) or a JSON array.`;
 
@@ -227,6 +229,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(values.json ? JSON.stringify({ isDrift: r.isDrift, pValue: r.pValue, statistic: r.statistic, test: r.test, alpha: r.alpha, meta: r.meta }) : `${r.isDrift ? 'DRIFT' : 'no drift'}: ${r.test} test, p = ${r.pValue.toPrecision(4)} (alpha ${r.alpha}), statistic ${r.statistic.toPrecision(4)}`);
         return 0;
       }
+      case 'keygen': {
+        // A new API key for the service: the key is printed once (give it to the tenant); only the entry (its hash)
+        // goes into API_KEYS or the API_KEYS_OBJECT keyring.
+        const { values } = parse(rest, { tenant: { type: 'string' }, id: { type: 'string' } }, 0);
+        const key = generateApiKey();
+        const { tenant } = validate(z.object({ tenant: tenantIdSchema }), { tenant: need(values, 'tenant') }, { tenant: '--tenant' });
+        const entry = validate(keyringEntrySchema, { id: values.id ?? `${tenant}-${new Date().toISOString().slice(0, 10)}`, tenant, sha256: hashApiKey(key) }, { id: '--id', tenant: '--tenant' });
+        io.out(values.json ? JSON.stringify({ key, entry }) : `key (give it to the tenant; it is not stored): ${key}\nkeyring entry (add it to API_KEYS or the API_KEYS_OBJECT array): ${JSON.stringify(entry)}`);
+        return 0;
+      }
       case 'demo': {
         const { values } = parse(rest, {}, 0);
         await runDemo(io, Boolean(values.json));
@@ -239,7 +251,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, drift or demo`);
+        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, report, drift, keygen or demo`);
     }
   } catch (e) {
     if (isImagedriftError(e)) {

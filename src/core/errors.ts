@@ -3,7 +3,7 @@
  * `field` (argument, option, byte offset or sample index) and a human-readable `detail`.
  * Adapters map them: CLI -> exit code 2 and one line; HTTP -> 4xx/5xx with `{error:{code,message,field}}`.
  */
-export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT';
+export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED';
 
 export abstract class ImagedriftError extends Error {
   abstract readonly code: ErrorCode;
@@ -54,6 +54,11 @@ export class NotFoundError extends ImagedriftError {
 /** A concurrent writer won a compare-and-swap. */
 export class ConflictError extends ImagedriftError {
   readonly code = 'CONFLICT' as const;
+}
+
+/** The caller presented no API key, or one that is not in the keyring (HTTP 401). Never carries the key itself. */
+export class UnauthorizedError extends ImagedriftError {
+  readonly code = 'UNAUTHORIZED' as const;
 }
 
 export function isImagedriftError(e: unknown): e is ImagedriftError {

@@ -34,6 +34,7 @@ export interface S3Event {
 export interface ScheduleEvent {
   readonly source?: string;
   readonly time?: string;
-  /** Serverless `schedule: { input: {...} }` replaces the event with this object; we accept `{audit: name}`. */
+  /** Serverless `schedule: { input: {...} }` replaces the event with this object; we accept `{tenant?, audit?}`. */
   readonly audit?: string;
+  readonly tenant?: string;
 }

@@ -8,7 +8,7 @@ import type { HttpEvent, HttpResult } from './events.js';
  * HTTP plumbing shared by the handlers: body parsing, zod validation with the failing field named, and one error
  * mapping to `{error:{code,message,field?}}`:
  *
- *   INVALID_INPUT 400 · PAYLOAD_TOO_LARGE 413 · NOT_FOUND 404 · CONFLICT 409 · NOT_FITTED 409 (the detector exists but
+ *   INVALID_INPUT 400 · UNAUTHORIZED 401 (with WWW-Authenticate) · PAYLOAD_TOO_LARGE 413 · NOT_FOUND 404 · CONFLICT 409 · NOT_FITTED 409 (the detector exists but
  *   has no threshold yet: a state conflict the caller fixes by calibrating) · MODEL_ERROR 422 (the stored model cannot
  *   be loaded or run) · transient storage/Redis 503 with Retry-After · other STORAGE_ERROR and unexpected errors 500.
  */
@@ -34,6 +34,7 @@ export function errorResponse(e: unknown, logger?: Logger): HttpResult {
     }
     const status = STATUS[e.code];
     if (status >= 500) logger?.error({ err: e }, 'request failed');
+    if (status === 401) return json(status, body, { 'www-authenticate': 'Bearer realm="imagedrift"' });
     return json(status, body);
   }
   if (isRedisUnavailable(e)) {
@@ -46,6 +47,7 @@ export function errorResponse(e: unknown, logger?: Logger): HttpResult {
 
 const STATUS: Record<ImagedriftError['code'], number> = {
   INVALID_INPUT: 400,
+  UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
   NOT_FITTED: 409,
@@ -66,11 +68,23 @@ export function isRedisUnavailable(e: unknown): boolean {
   );
 }
 
+/** The body's size in bytes, computed without decoding it. */
+function bodySize(event: HttpEvent): number {
+  const raw = event.body ?? '';
+  return event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
+}
+
+/** Rejects a body over `limit` bytes (MAX_BODY_BYTES) before anything decodes it. */
+export function checkBodySize(event: HttpEvent, limit: number): void {
+  const n = bodySize(event);
+  if (n > limit) throw new PayloadTooLargeError('body', `is ${n} bytes; requests are limited to ${limit} bytes (use {"presign":true} uploads for larger files)`);
+}
+
 /** The request body as bytes (API Gateway base64-encodes binary bodies). */
 export function bodyBytes(event: HttpEvent, limit: number): Uint8Array {
   const raw = event.body ?? '';
   // Check the size before decoding, so an oversized body is rejected without allocating it.
-  const approx = event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
+  const approx = bodySize(event);
   if (approx > limit) throw new PayloadTooLargeError('body', `is ${approx} bytes; inline uploads are limited to ${limit} bytes (use {"presign":true} for larger files)`);
   const b = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

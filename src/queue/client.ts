@@ -3,7 +3,7 @@ import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NotFoundError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { JOB_ID_PATTERN, jobKeys, parseJobPayload, type JobPayload } from './jobs.js';
+import { JOB_ID_PATTERN, jobKeys, jobTenant, parseJobPayload, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { QUEUE_NAME, type JobName } from './names.js';
 
 /**
@@ -50,11 +50,15 @@ export class JobClient {
     this.queue.on('error', () => undefined);
   }
 
-  /** Validates the payload with the job's schema and enqueues it; returns the job id. */
-  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>): Promise<string> {
+  /**
+   * Validates the payload with the job's schema and enqueues it; returns the job id. `tenant` (set by the HTTP layer
+   * from the caller's API key, never from the body) travels with the job: the worker works in that tenant's view of
+   * the bucket, and only that tenant can read the job's status.
+   */
+  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, tenant?: string): Promise<string> {
     const data = parseJobPayload(name, payload);
     const jobId = randomUUID();
-    await this.queue.add(name, data, { jobId });
+    await this.queue.add(name, tenant === undefined ? data : { ...data, [TENANT_FIELD]: tenant }, { jobId });
     return jobId;
   }
 
@@ -62,9 +66,11 @@ export class JobClient {
    * State, progress, result (from `jobs/<id>/result.json`, the source of truth) or error. A job that BullMQ has
    * already removed but whose result is stored is reported as completed.
    */
-  async status(jobId: string, store: ObjectStore): Promise<JobStatus> {
+  async status(jobId: string, store: ObjectStore, tenant?: string): Promise<JobStatus> {
     if (!JOB_ID_PATTERN.test(jobId)) throw new NotFoundError('id', `no job ${JSON.stringify(jobId)}`);
-    const job = (await this.queue.getJob(jobId)) as Job | undefined;
+    let job = (await this.queue.getJob(jobId)) as Job | undefined;
+    // Another tenant's job does not exist for this caller (its result lives in the other tenant's view anyway).
+    if (job && jobTenant(job.data) !== tenant) job = undefined;
     if (!job) {
       const result = await this.readResult(jobId, store);
       if (result === undefined) throw new NotFoundError('id', `no job ${jobId}`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tenantIdSchema } from '../auth/api-keys.js';
 import { InputError } from '../core/errors.js';
 import { calibrateMessageSchema, fitMessageSchema, predictMessageSchema } from '../schemas.js';
 import { isJobName, type JobName } from './names.js';
@@ -19,6 +20,27 @@ export const jobPayloadSchemas = {
 } as const satisfies Record<JobName, z.ZodTypeAny>;
 
 export type JobPayload<N extends JobName> = z.infer<(typeof jobPayloadSchemas)[N]>;
+
+/**
+ * The job data's tenant field. It is added next to the payload by JobClient.enqueue and removed by the processor
+ * before the payload is validated, so the message schemas (which also validate HTTP bodies) never accept it: a caller
+ * cannot choose its tenant in a body.
+ */
+export const TENANT_FIELD = 'tenant';
+
+export function jobTenant(data: unknown): string | undefined {
+  const t = (data as Record<string, unknown> | null | undefined)?.[TENANT_FIELD];
+  return typeof t === 'string' ? t : undefined;
+}
+
+/** Splits job data into its tenant (validated) and the payload. */
+export function splitJobData(data: unknown): { tenant?: string; payload: unknown } {
+  if (typeof data !== 'object' || data === null || !(TENANT_FIELD in data)) return { payload: data };
+  const { [TENANT_FIELD]: tenant, ...payload } = data as Record<string, unknown>;
+  const r = tenantIdSchema.safeParse(tenant);
+  if (!r.success) throw new InputError(TENANT_FIELD, r.error.issues[0]!.message);
+  return { tenant: r.data, payload };
+}
 
 /** Validates a payload for `name`; the InputError names the first failing field. */
 export function parseJobPayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {

@@ -9,11 +9,13 @@ import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, type R
 import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { tenantCoordinator, tenantStore } from '../storage/tenant-store.js';
 import {
   checkJobName,
   JOB_ID_PATTERN,
   jobKeys,
   parseJobPayload,
+  splitJobData,
   type CalibrateJobResult,
   type FitJobResult,
   type JobPayload,
@@ -234,6 +236,9 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
   const jobId = job.id;
   if (jobId === undefined || !JOB_ID_PATTERN.test(jobId)) throw new InputError('job.id', `${JSON.stringify(jobId)} is not a usable job id`);
   const name = checkJobName(job.name);
+  const { tenant, payload } = splitJobData(job.data);
+  // A tenant's job works in the tenant's view of the bucket, with the coordinator scoped to match.
+  if (tenant !== undefined) deps = { ...deps, store: tenantStore(deps.store, tenant), coordinator: tenantCoordinator(deps.coordinator, deps.store, tenant), logger: deps.logger.child({ tenant }) };
   const done = await readJobResult(deps.store, jobId);
   if (done) {
     deps.logger.info({ jobId, kind: name }, 'job already has a result; returning it');
@@ -245,13 +250,13 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
   let result: JobResult;
   switch (name) {
     case 'fit':
-      result = await runFit(deps, jobId, parseJobPayload('fit', job.data), report);
+      result = await runFit(deps, jobId, parseJobPayload('fit', payload), report);
       break;
     case 'calibrate':
-      result = await runCalibrate(deps, jobId, parseJobPayload('calibrate', job.data), report);
+      result = await runCalibrate(deps, jobId, parseJobPayload('calibrate', payload), report);
       break;
     case 'predict':
-      result = await runPredict(deps, jobId, parseJobPayload('predict', job.data), report);
+      result = await runPredict(deps, jobId, parseJobPayload('predict', payload), report);
       break;
   }
   await deps.store.put(jobKeys(jobId).result, encode(result), { contentType: 'application/json' });

@@ -2,19 +2,25 @@ import { InputError } from '../core/errors.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { idSchema } from '../schemas.js';
+import { tenantIdSchema } from '../auth/api-keys.js';
 import { isSafeKey, type ObjectStore } from '../storage/object-store.js';
+import { tenantStore } from '../storage/tenant-store.js';
 import { loadForScoring } from './detector-cache.js';
 import { predictData, type RuntimeOptions } from './detector-service.js';
 
 /**
- * The event-triggered check: an object created under the incoming prefix is predicted and the result is written to
- * `results/<key>.json` (so `incoming/cam1/x.png` → `results/incoming/cam1/x.png.json`).
+ * The event-triggered check: an object created at `incoming/<tenant>/<detector>/<name>` is predicted with that
+ * tenant's detector and the result is written to the tenant's `results/incoming/<detector>/<name>.json`
+ * (`tenants/<tenant>/results/…` in the bucket; src/storage/tenant-store.ts). With DETECTOR_ID set the key is
+ * `incoming/<tenant>/<name>`.
  *
  * Keys arrive URL-encoded in S3 events (spaces as '+'). After decoding, a key must be a safe relative key (no '..',
- * '.', empty segments, leading '/', backslash or NUL) under the configured prefix. The detector is DETECTOR_ID, or the
- * first segment after the prefix (`incoming/<detectorId>/…`).
+ * '.', empty segments, leading '/', backslash or NUL) under the configured prefix, with a valid tenant segment.
+ * Writing under `incoming/` needs bucket credentials, which only the operator's own systems hold, so the tenant named
+ * by the key is trusted; a tenant without that detector simply gets NotFound.
  */
 export interface CheckDeps {
+  /** The whole bucket: the incoming object is read from it, the tenant's view is derived from the key. */
   readonly store: ObjectStore;
   readonly logger: Logger;
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
@@ -25,6 +31,8 @@ export interface CheckDeps {
 
 export interface CheckResult {
   readonly key: string;
+  readonly tenant: string;
+  /** In the tenant's view: `tenants/<tenant>/<resultKey>` in the bucket. */
   readonly resultKey: string;
   readonly detector: string;
   readonly detectorVersion: number;
@@ -45,32 +53,37 @@ export function decodeEventKey(raw: string): string {
   }
 }
 
-/** Validates a decoded key and names the detector it is checked with. */
-export function resolveIncomingKey(key: string, prefix: string, detectorId?: string): { detector: string; resultKey: string } {
+/** Validates a decoded key and names the tenant and detector it is checked with, and the result's key in the tenant's view. */
+export function resolveIncomingKey(key: string, prefix: string, detectorId?: string): { tenant: string; detector: string; resultKey: string } {
   if (!isSafeKey(key)) throw new InputError('key', `${JSON.stringify(key)} is not a safe relative key (no "..", ".", empty segments or leading "/")`);
   if (!key.startsWith(prefix) || key.length === prefix.length) throw new InputError('key', `${JSON.stringify(key)} is not under ${prefix}`);
+  const [tenantSeg, ...rest] = key.slice(prefix.length).split('/');
+  const shape = detectorId === undefined ? `${prefix}<tenant>/<detectorId>/<name>` : `${prefix}<tenant>/<name> (DETECTOR_ID is set)`;
+  if (rest.length < (detectorId === undefined ? 2 : 1)) throw new InputError('key', `${JSON.stringify(key)} must be ${shape}`);
+  const t = tenantIdSchema.safeParse(tenantSeg);
+  if (!t.success) throw new InputError('key', `tenant segment ${JSON.stringify(tenantSeg)} ${t.error.issues[0]!.message}`);
   let detector = detectorId;
   if (detector === undefined) {
-    const rest = key.slice(prefix.length).split('/');
-    if (rest.length < 2) throw new InputError('key', `${JSON.stringify(key)} must be ${prefix}<detectorId>/<name> (DETECTOR_ID is not set)`);
     const r = idSchema.safeParse(rest[0]);
     if (!r.success) throw new InputError('key', `detector segment ${JSON.stringify(rest[0])} ${r.error.issues[0]!.message}`);
     detector = r.data;
   }
-  return { detector, resultKey: `results/${key}.json` };
+  return { tenant: t.data, detector, resultKey: `results/${prefix}${rest.join('/')}.json` };
 }
 
 export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string; rawKey: string }): Promise<CheckResult> {
   if (rec.bucket !== deps.bucket) throw new InputError('bucket', `event for bucket ${JSON.stringify(rec.bucket)}, this function serves ${JSON.stringify(deps.bucket)}`);
   const key = decodeEventKey(rec.rawKey);
-  const { detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);
+  const { tenant, detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);
   const bytes = await deps.store.get(key);
   if (!bytes) throw new InputError('key', `${key} no longer exists`);
   const data = await decodeBytes(bytes, key);
-  const det = await loadForScoring(deps.store, detector);
+  const store = tenantStore(deps.store, tenant);
+  const det = await loadForScoring(store, detector);
   const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
   const out: CheckResult = {
     key,
+    tenant,
     resultKey,
     detector,
     detectorVersion: det.version,
@@ -81,6 +94,6 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
     scores: r.scores,
     checkedAt: new Date().toISOString(),
   };
-  await deps.store.put(resultKey, new TextEncoder().encode(JSON.stringify(out)), { contentType: 'application/json' });
+  await store.put(resultKey, new TextEncoder().encode(JSON.stringify(out)), { contentType: 'application/json' });
   return out;
 }

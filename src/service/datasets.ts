@@ -23,7 +23,7 @@ import { decodeBytes } from '../io/load.js';
 import { isNpy } from '../io/npy.js';
 import { inputSpec, listTensorNames } from '../model/graph.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import type { S3Store } from '../storage/s3-store.js';
+import type { Presigner } from '../storage/tenant-store.js';
 
 /** Largest body accepted inline (the Lambda request payload limit); larger uploads use a presigned PUT. */
 export const INLINE_UPLOAD_LIMIT = 6 * 1024 * 1024;
@@ -205,7 +205,7 @@ export interface PresignedUpload {
  * PUTs exactly `contentLength` bytes there, then calls {@link completeDatasetUpload}.
  */
 export async function presignDatasetUpload(
-  s3store: S3Store,
+  s3store: ObjectStore & Presigner,
   req: { id?: string; name: string; contentLength: number; npzKey?: string; expiresIn?: number },
 ): Promise<PresignedUpload> {
   const id = resolveId(req.id);

@@ -11,9 +11,10 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unzipSync } from 'fflate';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
+import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { REPO } from '../helpers/paths.js';
 
-const FUNCTIONS = ['upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'audit', 'checkObject'];
+const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'audit', 'checkObject'];
 const SCORING = new Set(['predict', 'audit', 'checkObject']);
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; out: string }> {
@@ -90,12 +91,13 @@ describe('serverless package (offline, no AWS credentials)', () => {
       await writeFile(join(root, name), bytes);
     }
     // Outside the repo: nothing can be resolved from the repo's node_modules.
+    const key = generateApiKey();
     const script = `
       const { handler } = require('./handlers/predict.cjs');
       require('onnxruntime-node'); require('sharp');
-      handler({ pathParameters: { id: 'nodet' }, rawPath: '/detectors/nodet/predict', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dataset: 'x' }) })
+      handler({ pathParameters: { id: 'nodet' }, rawPath: '/detectors/nodet/predict', headers: { 'content-type': 'application/json', 'x-api-key': process.env.KEY }, body: JSON.stringify({ dataset: 'x' }) })
         .then((r) => { process.stdout.write(JSON.stringify(r)); process.exit(0); });`;
-    const env = { PATH: process.env.PATH, S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: s3.credentials.accessKeyId, S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, LOG_LEVEL: 'silent', NODE_NO_WARNINGS: '1' };
+    const env = { PATH: process.env.PATH, S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: s3.credentials.accessKeyId, S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, LOG_LEVEL: 'silent', NODE_NO_WARNINGS: '1', KEY: key, API_KEYS: JSON.stringify([{ id: 'k', tenant: 't', sha256: hashApiKey(key) }]) };
     const r = await run(process.execPath, ['-e', script], env, root);
     assert.equal(r.code, 0, r.out);
     const res = JSON.parse(r.out);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
+import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { REPO, SEED } from '../helpers/paths.js';
@@ -17,6 +18,8 @@ import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers
 import { startWorkerProcess } from '../helpers/workers.js';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+const KEY_A = generateApiKey();
+const KEY_B = generateApiKey();
 
 describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () => {
   let s3: S3Local;
@@ -27,8 +30,9 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
   const redis = connectRedis();
   const queuePrefix = uniquePrefix().replace(/:$/, '');
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-    const res = await fetch(base + path, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+  const api = async (method: string, path: string, body?: unknown, key: string | null = KEY_A): Promise<{ status: number; body: any }> => {
+    const headers: Record<string, string> = { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key !== null ? { authorization: `Bearer ${key}` } : {}) };
+    const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     const text = await res.text();
     let parsed: unknown;
     try {
@@ -36,13 +40,14 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
     } catch {
       parsed = text;
     }
-    return { status: res.status, body: parsed };
+    // A 5xx carries serverless offline's recent output, so a failure shows what the function did.
+    return { status: res.status, body: res.status >= 500 ? { body: parsed, log: offline?.output().slice(-4000) } : parsed };
   };
 
   const waitJob = (jobId: string) =>
     until(async () => {
       const r = await api('GET', `/jobs/${jobId}`);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.status, 200, `${JSON.stringify(r.body)}\n${offline?.output().slice(-3000)}`);
       if (r.body.state === 'failed') throw new Error(`job ${jobId} failed: ${JSON.stringify(r.body.error)}\n${worker?.output().slice(-3000)}`);
       return r.body.state === 'completed' ? r.body : undefined;
     }, 180_000, `job ${jobId}`, 200);
@@ -62,6 +67,10 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
       REDIS_URL,
       QUEUE_PREFIX: queuePrefix,
       LOG_LEVEL: 'info',
+      API_KEYS: JSON.stringify([
+        { id: 'a-1', tenant: 'tenant-a', sha256: hashApiKey(KEY_A) },
+        { id: 'b-1', tenant: 'tenant-b', sha256: hashApiKey(KEY_B) },
+      ]),
       SLS_TELEMETRY_DISABLED: '1',
       SLS_NOTIFICATIONS_MODE: 'off',
       SLS_INTERACTIVE_SETUP_DISABLE: '1',
@@ -150,6 +159,22 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
       assert.deepEqual(r.body.result, [cli.result[i]]);
     }
     times.sort((a, b) => a - b);
+
+    // Authentication and tenants over real HTTP: /health is open; everything else needs a key of the right tenant.
+    const health = await api('GET', '/health', undefined, null);
+    assert.equal(health.status, 200);
+    assert.equal(health.body.status, 'ok');
+    const anon = await api('POST', '/detectors/lenet/predict', { images: [b64(npyOf(test2, 0, 1))] }, null);
+    assert.equal(anon.status, 401, JSON.stringify(anon.body));
+    assert.equal(anon.body.error.code, 'UNAUTHORIZED');
+    const wrong = await api('GET', `/jobs/${pred.body.jobId}`, undefined, generateApiKey());
+    assert.equal(wrong.status, 401);
+    const otherTenant = await api('POST', '/detectors/lenet/predict', { images: [b64(npyOf(test2, 0, 1))] }, KEY_B);
+    assert.equal(otherTenant.status, 404, 'tenant B does not see tenant A\'s detector');
+    assert.equal((await api('GET', `/jobs/${pred.body.jobId}`, undefined, KEY_B)).status, 404, 'nor its jobs');
+    const bFit = await api('POST', '/detectors/lenet/fit', { model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10 }, KEY_B);
+    assert.equal(bFit.status, 404, 'nor its models and datasets');
+    assert.ok(!worker!.output().includes(KEY_A) && !offline!.output().includes(KEY_A) && !offline!.output().includes(KEY_B), 'no key in any log');
     console.log(`e2e: sync predict of 1 image over HTTP via serverless offline: median ${times[5]!.toFixed(1)} ms, max ${times[9]!.toFixed(1)} ms`);
   });
 });

@@ -17,8 +17,8 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
   let fx: ServiceFixture;
   before(async () => {
     fx = await startServiceFixture();
-    await putModel(fx.s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
-    await putDataset(fx.s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    await putModel(fx.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(fx.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
   });
   after(() => fx.stop());
 
@@ -26,7 +26,7 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
 
   /** A 4xx with the error shape naming `field`; no object written and no job enqueued. */
   const rejects = async (p: Promise<Awaited<ReturnType<Handler>>>, status: number, code: string, field: string) => {
-    const keys = await fx.keys();
+    const keys = await fx.allKeys();
     const jobs = await fx.jobCount();
     const r = parse(await p);
     assert.equal(r.status, status, JSON.stringify(r.body));
@@ -34,7 +34,7 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
     assert.equal(r.body.error.code, code);
     assert.equal(r.body.error.field, field, JSON.stringify(r.body));
     assert.ok(r.body.error.message.length > 0);
-    assert.deepEqual(await fx.keys(), keys, 'nothing written');
+    assert.deepEqual(await fx.allKeys(), keys, 'nothing written');
     assert.equal(await fx.jobCount(), jobs, 'nothing enqueued');
   };
 
@@ -60,7 +60,7 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
     assert.match(r.body.jobId, /^[0-9a-f-]{36}$/);
     const job = await getJobClient().queue.getJob(r.body.jobId);
     assert.equal(job?.name, 'fit');
-    assert.deepEqual(job?.data, { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, seed: 0, detector: 'd1' });
+    assert.deepEqual(job?.data, { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, seed: 0, detector: 'd1', tenant: fx.tenant }, 'the tenant comes from the API key');
     const s = parse(await jobStatus(httpEvent({ method: 'GET', path: `/jobs/${r.body.jobId}`, pathParameters: { id: r.body.jobId } })));
     assert.equal(s.status, 200);
     assert.equal(s.body.state, 'waiting');

@@ -38,7 +38,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
 
   before(async () => {
     fx = await startServiceFixture();
-    const store = fx.s3.store;
+    const store = fx.store; // the test tenant's view, as the handlers see it
     const evalBytes = new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`));
     evalSet = decodeNpy(evalBytes);
     await putModel(store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
@@ -98,7 +98,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
   });
 
   test('predict: NOT_FITTED for a fitted but uncalibrated detector → 409', async () => {
-    const store = fx.s3.store;
+    const store = fx.store;
     const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
     await processJob(deps, { id: 'fit-raw', name: 'fit', data: { detector: 'raw', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }, updateProgress: async () => undefined });
     const r = parse(await predict(ev('raw', { dataset: 'small' })));
@@ -109,42 +109,59 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.equal(withT.body.threshold, 0.5);
   });
 
-  test('checkObject: an object under incoming/ gets results/incoming/<key>.json (URL-encoded event key)', async () => {
-    const key = 'incoming/det/cam 1/digit+3.png';
+  test('checkObject: incoming/<tenant>/<detector>/… gets the tenant\'s results/incoming/<detector>/….json (URL-encoded event key)', async () => {
+    const key = `incoming/${fx.tenant}/det/cam 1/digit+3.png`;
     await fx.s3.store.put(key, await png(evalSet, 3));
     const raw = encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+');
-    assert.equal(raw, 'incoming/det/cam+1/digit%2B3.png');
+    assert.equal(raw, `incoming/${fx.tenant}/det/cam+1/digit%2B3.png`);
     const out = await checkObject(s3Event(fx.s3.s3.bucket, raw));
     assert.deepEqual(out.rejected, []);
     assert.equal(out.processed.length, 1);
-    assert.equal(out.processed[0]!.resultKey, `results/${key}.json`);
-    const res = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`results/${key}.json`)));
+    assert.equal(out.processed[0]!.tenant, fx.tenant);
+    assert.equal(out.processed[0]!.resultKey, 'results/incoming/det/cam 1/digit+3.png.json');
+    const res = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`tenants/${fx.tenant}/results/incoming/det/cam 1/digit+3.png.json`)));
     assert.equal(res.key, key);
     assert.equal(res.detector, 'det');
     assert.equal(res.detectorVersion, 2);
     assert.equal(res.n, 1);
     assert.ok(res.result[0] === 0 || res.result[0] === 1);
     // A multi-sample array file works the same way.
-    await fx.s3.store.put('incoming/det/batch.npy', npySlice(evalSet, 40, 60));
-    const b = await checkObject(s3Event(fx.s3.s3.bucket, 'incoming/det/batch.npy'));
+    await fx.s3.store.put(`incoming/${fx.tenant}/det/batch.npy`, npySlice(evalSet, 40, 60));
+    const b = await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${fx.tenant}/det/batch.npy`));
     assert.equal(b.processed[0]!.n, 20);
   });
 
-  test('checkObject rejects unsafe keys, keys outside the prefix and other buckets; nothing is written', async () => {
-    const before = await fx.keys();
-    for (const raw of ['incoming/det/../../etc/passwd', 'incoming/det/%2E%2E/x.png', '/incoming/det/x.png', 'incoming//det/x.png', 'other/det/x.png', 'incoming/det', 'incoming/bad%ZZ.png', 'incoming/..det/x.png']) {
+  test('checkObject rejects unsafe keys, keys outside the prefix, bad or unknown tenants and other buckets; nothing is written', async () => {
+    const all = async () => (await fx.s3.store.list('')).map((o) => o.key);
+    await fx.s3.store.put('incoming/other-tenant/det/x.png', await png(evalSet, 3));
+    const before = await all();
+    const t = fx.tenant;
+    for (const raw of [
+      `incoming/${t}/det/../../etc/passwd`,
+      `incoming/${t}/det/%2E%2E/x.png`,
+      `/incoming/${t}/det/x.png`,
+      `incoming//${t}/det/x.png`,
+      `other/${t}/det/x.png`,
+      `incoming/${t}/det`,
+      'incoming/bad%ZZ.png',
+      `incoming/${t}/..det/x.png`,
+      'incoming/../tenants/det/x.png',
+      'incoming/Bad_Tenant/det/x.png',
+      'incoming/%E2%80%AEevil/det/x.png',
+      'incoming/other-tenant/det/x.png', // a tenant without detector "det": NotFound, nothing written for it
+    ]) {
       const out = await checkObject(s3Event(fx.s3.s3.bucket, raw));
       assert.equal(out.processed.length, 0, raw);
       assert.equal(out.rejected.length, 1, raw);
       assert.equal(out.rejected[0]!.key, raw);
     }
-    const other = await checkObject(s3Event('some-other-bucket', 'incoming/det/x.png'));
+    const other = await checkObject(s3Event('some-other-bucket', `incoming/${t}/det/x.png`));
     assert.match(other.rejected[0]!.error, /bucket/);
-    assert.deepEqual(await fx.keys(), before);
+    assert.deepEqual(await all(), before);
   });
 
   test('audit: a run scores new objects and writes a summary with an exact binomial test; a second run scores nothing', async () => {
-    const store = fx.s3.store;
+    const store = fx.store;
     await store.put('audits/a1/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'audit-in/', alpha: 0.01 })));
     await store.put('audit-in/2026/a.npy', npySlice(evalSet, 0, 50)); // in-distribution
     await store.put('audit-in/2026/b.npy', npySlice(evalSet, 50, 100)); // OOD
@@ -187,7 +204,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
   });
 
   test('audit: a run that died after its summary but before the cursor write is not re-scored', async () => {
-    const store = fx.s3.store;
+    const store = fx.store;
     const cursor = await store.get('audits/a1/cursor.json');
     await store.put('audit-in/2026/e.npy', npySlice(evalSet, 0, 5));
     const r = await audit({ audit: 'a1' });
@@ -198,7 +215,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
   });
 
   test('audit: an invalid config is reported with the field', async () => {
-    await fx.s3.store.put('audits/bad/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: '../x/', alpha: 2 })));
+    await fx.store.put('audits/bad/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: '../x/', alpha: 2 })));
     // The only audit failed: the function fails (so the scheduler's retry and alarms see it), naming the field.
     await assert.rejects(audit({ audit: 'bad' }), /bad: audits\/bad\/config\.json: prefix: must not contain/);
   });

@@ -20,13 +20,13 @@ describe('upload handler (real s3rver)', () => {
   after(() => fx.stop());
 
   const expectRejected = async (ev: Parameters<typeof upload>[0], status: number, code: string, field: string | undefined) => {
-    const before = await fx.keys();
+    const before = await fx.allKeys();
     const r = parse(await upload(ev));
     assert.equal(r.status, status, JSON.stringify(r.body));
     assert.equal(r.body.error.code, code);
     assert.equal(r.body.error.field, field);
     assert.equal(typeof r.body.error.message, 'string');
-    assert.deepEqual(await fx.keys(), before, 'nothing may be written on bad input');
+    assert.deepEqual(await fx.allKeys(), before, 'nothing may be written on bad input');
   };
 
   test('inline JSON dataset upload writes data then manifest', async () => {

@@ -1,5 +1,10 @@
 /** API Gateway HTTP API (payload v2) events for calling handlers directly, as Lambda would. */
+import { generateApiKey } from '../../src/auth/api-keys.js';
 import type { HttpEvent, HttpResult } from '../../src/http/events.js';
+
+/** The key `httpEvent` sends unless told otherwise; test/helpers/service.ts puts its hash in the keyring. */
+export const TEST_API_KEY = generateApiKey();
+export const TEST_TENANT = 'test-tenant';
 
 export interface EventInit {
   readonly path: string;
@@ -15,11 +20,14 @@ export interface EventInit {
   readonly body?: string;
   /** Binary body: sent base64-encoded with isBase64Encoded, as API Gateway does for binary media. */
   readonly bytes?: Uint8Array;
+  /** The API key to send as x-api-key (default TEST_API_KEY); null sends none. */
+  readonly apiKey?: string | null;
 }
 
 export function httpEvent(init: EventInit): HttpEvent {
   const method = init.method ?? 'POST';
-  const headers: Record<string, string> = { ...(init.headers ?? {}) };
+  const apiKey = init.apiKey === undefined ? TEST_API_KEY : init.apiKey;
+  const headers: Record<string, string> = { ...(apiKey !== null ? { 'x-api-key': apiKey } : {}), ...(init.headers ?? {}) };
   let body: string | undefined;
   let isBase64Encoded = false;
   if (init.json !== undefined) {

@@ -1,11 +1,15 @@
 /** Handler-level test setup: a real s3rver bucket and a real Redis queue prefix, injected into src/http/deps. */
 import type { Redis } from 'ioredis';
+import { hashApiKey } from '../../src/auth/api-keys.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { resetDeps, setDeps } from '../../src/http/deps.js';
 import { closeJobClient, getJobClient } from '../../src/http/queue-deps.js';
 import { createLogger } from '../../src/log.js';
 import { closeExtractors } from '../../src/service/detector-service.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from './redis.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+import { tenantStore } from '../../src/storage/tenant-store.js';
+import { TEST_API_KEY, TEST_TENANT } from './http-event.js';
 import { startTestS3, type TestS3 } from './s3.js';
 
 export interface ServiceFixture {
@@ -14,8 +18,13 @@ export interface ServiceFixture {
   /** QUEUE_PREFIX (no trailing ':'): every Redis key the service writes starts with it. */
   readonly queuePrefix: string;
   readonly config: Config;
-  /** Every key in the bucket, sorted. */
+  /** The test tenant (TEST_TENANT, whose key httpEvent sends) and its view of the bucket, which handlers work in. */
+  readonly tenant: string;
+  readonly store: ObjectStore;
+  /** Every key in the test tenant's view, sorted. */
   keys(): Promise<string[]>;
+  /** Every key in the whole bucket, sorted ("nothing written anywhere" checks). */
+  allKeys(): Promise<string[]>;
   /** Jobs in the queue, any state. */
   jobCount(): Promise<number>;
   stop(): Promise<void>;
@@ -33,15 +42,20 @@ export async function startServiceFixture(env: Record<string, string> = {}): Pro
     REDIS_URL,
     QUEUE_PREFIX: queuePrefix,
     LOG_LEVEL: 'silent',
+    API_KEYS: JSON.stringify([{ id: 'test-key', tenant: TEST_TENANT, sha256: hashApiKey(TEST_API_KEY) }]),
     ...env,
   });
   setDeps({ config, store: s3.store, logger: createLogger('silent') });
+  const store = tenantStore(s3.store, TEST_TENANT);
   return {
     s3,
     redis,
     queuePrefix,
     config,
-    keys: async () => (await s3.store.list('')).map((o) => o.key),
+    tenant: TEST_TENANT,
+    store,
+    keys: async () => (await store.list('')).map((o) => o.key),
+    allKeys: async () => (await s3.store.list('')).map((o) => o.key),
     jobCount: async () => {
       const counts = await getJobClient().queue.getJobCounts();
       return Object.values(counts).reduce((a, b) => a + b, 0);
