@@ -3,15 +3,12 @@ import { httpHandler } from '../src/http/handler.js';
 import { getJobClient } from '../src/http/queue-deps.js';
 import { json, jsonBody, parseWith } from '../src/http/respond.js';
 import { withPathDetector } from '../src/http/messages.js';
-import { detectorSpecFromParams, fitMessageSchema } from '../src/schemas.js';
-import { readDatasetManifest, readModelManifest } from '../src/service/datasets.js';
+import { fitMessageSchema } from '../src/schemas.js';
+import { checkFitRequest } from '../src/service/fit-request.js';
 
 export const handler = httpHandler(async (event, { store, tenant }) => {
   const msg = parseWith(fitMessageSchema, withPathDetector(event, jsonBody(event)));
-  detectorSpecFromParams(msg); // a bad detector choice is a 400 now, not a failed job
-  // Missing inputs are reported now (404) rather than as a failed job.
-  await readModelManifest(store, msg.model);
-  await readDatasetManifest(store, msg.dataset);
+  await checkFitRequest(store, msg); // bad parameters → 400, missing model/dataset → 404, unknown layer → 400
   const jobId = await getJobClient().enqueue('fit', msg, tenant);
   return json(202, { jobId, status: `/jobs/${jobId}` });
 });

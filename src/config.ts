@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Keyring, parseKeyring } from './auth/api-keys.js';
 import { InputError } from './core/errors.js';
+import { DEFAULT_MAX_BODY_BYTES } from './service/limits.js';
 
 /**
  * The service's configuration, read once from the environment and validated with zod. Every error names the
@@ -129,6 +130,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(e.API_KEYS_OBJECT !== undefined ? { keysObject: e.API_KEYS_OBJECT } : {}),
       keysTtlMs: e.API_KEYS_TTL_MS ?? 60_000,
     },
-    maxBodyBytes: e.MAX_BODY_BYTES ?? 6 * 1024 * 1024,
+    maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES,
   };
 }

@@ -140,3 +140,12 @@ export function inputSpec(modelBytes: Uint8Array): InputSpec {
 export function outputNames(modelBytes: Uint8Array): string[] {
   return (graphOf(decodeModel(modelBytes)).output ?? []).map((o) => o.name ?? '').filter((n) => n !== '');
 }
+
+/** Checks that every named layer is a tensor of the model (InputError on `layer`, listing the available names). */
+export function checkLayers(modelBytes: Uint8Array, layers: readonly string[]): void {
+  const available = listTensorNames(modelBytes);
+  for (const l of layers) {
+    const n = parseLayerName(l);
+    if (!available.includes(n)) throw unknownLayer(n, available);
+  }
+}

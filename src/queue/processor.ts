@@ -1,4 +1,5 @@
 import { detectorSpecFromParams } from '../schemas.js';
+import { SERVICE_DECODE_LIMITS } from '../service/limits.js';
 import { z } from 'zod';
 import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
@@ -183,7 +184,7 @@ async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promi
   const key = p.oodLabelsKey!;
   const bytes = await deps.store.get(key);
   if (!bytes) throw new InputError('oodLabelsKey', `no object ${key} in ${deps.store.location}`);
-  return decodeLabels(bytes, key);
+  return decodeLabels(bytes, key, SERVICE_DECODE_LIMITS);
 }
 
 async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'calibrate'>, report: (pct: number) => void): Promise<CalibrateJobResult> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SERVICE_DECODE_LIMITS } from './limits.js';
 import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
 import { ksDrift } from '../core/drift.js';
 import { binomialTestGreater } from '../core/stats.js';
@@ -131,7 +132,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     if (!bytes) continue; // deleted since the listing
     counts.objects++;
     try {
-      const data = await decodeBytes(bytes, obj.key);
+      const data = await decodeBytes(bytes, obj.key, { limits: SERVICE_DECODE_LIMITS });
       const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
       counts.samples += r.result.length;
       counts.flagged += r.result.reduce((a, b) => a + b, 0);

@@ -1,4 +1,5 @@
 import { InputError } from '../core/errors.js';
+import { SERVICE_DECODE_LIMITS } from './limits.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { idSchema } from '../schemas.js';
@@ -77,7 +78,7 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   const { tenant, detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);
   const bytes = await deps.store.get(key);
   if (!bytes) throw new InputError('key', `${key} no longer exists`);
-  const data = await decodeBytes(bytes, key);
+  const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
   const store = tenantStore(deps.store, tenant);
   const det = await loadForScoring(store, detector);
   const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });

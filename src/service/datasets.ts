@@ -15,7 +15,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { extname } from 'node:path';
 import { z } from 'zod';
 import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
-import type { DecodedArray } from '../core/tensor.js';
+import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
 import { gunzip, isGzip } from '../io/gzip.js';
 import { isIdx } from '../io/idx.js';
 import { isJpeg, isPng } from '../io/images.js';
@@ -24,11 +24,12 @@ import { isNpy } from '../io/npy.js';
 import { inputSpec, listTensorNames } from '../model/graph.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { Presigner } from '../storage/tenant-store.js';
+import { DEFAULT_MAX_BODY_BYTES, SERVICE_DECODE_LIMITS } from './limits.js';
 
 /** Largest body accepted inline (the Lambda request payload limit); larger uploads use a presigned PUT. */
-export const INLINE_UPLOAD_LIMIT = 6 * 1024 * 1024;
-/** Largest presigned upload (S3's single-PUT limit). */
-export const PRESIGNED_UPLOAD_LIMIT = 5 * 1024 * 1024 * 1024;
+export const INLINE_UPLOAD_LIMIT = DEFAULT_MAX_BODY_BYTES;
+/** Largest presigned upload: the largest file the service decodes (the upload function reads it whole to validate it). */
+export const PRESIGNED_UPLOAD_LIMIT = SERVICE_DECODE_LIMITS.maxFileBytes!;
 export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -107,6 +108,11 @@ const uploadRecordSchema = z.object({
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name.trim() === '') throw new InputError('name', 'must be the non-empty original file name');
   if (name.length > 255 || /[/\\\0]/.test(name)) throw new InputError('name', `${JSON.stringify(name.slice(0, 80))} must be a file name (at most 255 characters, no '/', '\\' or NUL)`);
+  // Control characters and bidirectional overrides make names that display as something else (`gpj.exe` shown as
+  // `exe.jpg`); lone surrogates are not text. Other Unicode (accents, CJK) is a legitimate file name.
+  if (/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(name) || /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(name)) {
+    throw new InputError('name', `${JSON.stringify(name.slice(0, 80))} contains control or bidirectional-override characters`);
+  }
   return name;
 }
 
@@ -163,7 +169,9 @@ export interface PutDatasetRequest {
 async function storeDataset(store: ObjectStore, id: string, name: string, bytes: Uint8Array, npzKey: string | undefined): Promise<DatasetManifest> {
   const keys = datasetKeys(id);
   if (await store.head(keys.manifest)) throw new ConflictError('id', `dataset ${id} already exists`);
-  const decoded = await decodeBytes(bytes, name, npzKey !== undefined ? { npzKey } : {});
+  const decoded = await decodeBytes(bytes, name, { limits: SERVICE_DECODE_LIMITS, ...(npzKey !== undefined ? { npzKey } : {}) });
+  // A dataset that can never be scored is refused now, naming the sample, rather than failing every later job.
+  assertFinite(decoded.data, Math.max(1, sizeOf(decoded.shape.slice(1))), 'data', 'pixel');
   const format = detectFormat(bytes, name);
   const key = keys.data(FORMATS[format]);
   const manifest: DatasetManifest = {
@@ -269,7 +277,7 @@ export async function loadDataset(store: ObjectStore, id: string): Promise<Decod
   const sha = sha256(bytes);
   if (sha !== m.sha256) throw new StorageError(m.key, `sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}…`);
   const name = m.key.slice(m.key.lastIndexOf('/') + 1);
-  const decoded = await decodeBytes(bytes, name, m.npzKey !== undefined ? { npzKey: m.npzKey } : {});
+  const decoded = await decodeBytes(bytes, name, { limits: SERVICE_DECODE_LIMITS, ...(m.npzKey !== undefined ? { npzKey: m.npzKey } : {}) });
   if (decoded.shape.join(',') !== m.shape.join(',')) throw new StorageError(m.key, `decoded shape [${decoded.shape.join(',')}] differs from the manifest's [${m.shape.join(',')}]`);
   return decoded;
 }

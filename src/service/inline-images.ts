@@ -1,4 +1,5 @@
 import { InputError, isImagedriftError } from '../core/errors.js';
+import { SERVICE_DECODE_LIMITS } from './limits.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { decodeImages, isJpeg, isPng } from '../io/images.js';
 import { decodeBytes } from '../io/load.js';
@@ -22,7 +23,7 @@ export async function decodeInlineImages(images: readonly string[]): Promise<Dec
   const nonImage = files.findIndex((f) => !isPng(f.bytes) && !isJpeg(f.bytes));
   if (nonImage < 0) {
     try {
-      return await decodeImages(files);
+      return await decodeImages(files, { limits: SERVICE_DECODE_LIMITS });
     } catch (e) {
       // decodeImages names positions as files[i]; the request calls them images[i].
       if (isImagedriftError(e) && e.field?.startsWith('files[')) throw new InputError(e.field.replace(/^files/, 'images'), e.detail, { cause: e });
@@ -30,7 +31,7 @@ export async function decodeInlineImages(images: readonly string[]): Promise<Dec
     }
   }
   if (files.length > 1) throw new InputError(`images[${nonImage}]`, 'is not a PNG or JPEG; a .npy batch must be sent alone, as images: [<one base64 .npy>]');
-  return decodeBytes(files[0]!.bytes, 'images[0].npy');
+  return decodeBytes(files[0]!.bytes, 'images[0].npy', { limits: SERVICE_DECODE_LIMITS });
 }
 
 /** Stores a decoded inline batch as .npy bytes (for a predict job over more images than are answered inline). */

@@ -1,0 +1,23 @@
+import { InputError } from '../core/errors.js';
+import { checkLayers } from '../model/graph.js';
+import { detectorSpecFromParams, type FitMessage } from '../schemas.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { loadModel, readDatasetManifest } from './datasets.js';
+
+/**
+ * Everything about a fit request that can be checked before a job is enqueued, so the caller gets a 400/404 now
+ * instead of a failed job later: the detector choice and its parameters, that the model and dataset exist, and that
+ * every layer the detector reads is a tensor of the model.
+ */
+export async function checkFitRequest(store: ObjectStore, msg: FitMessage): Promise<void> {
+  detectorSpecFromParams(msg);
+  const model = await loadModel(store, msg.model);
+  await readDatasetManifest(store, msg.dataset);
+  const layers = msg.layer !== undefined ? [msg.layer] : (msg.members ?? []).map((m) => m.layer);
+  try {
+    checkLayers(model, layers);
+  } catch (e) {
+    if (e instanceof InputError && msg.layer === undefined) throw new InputError('members', e.detail, { cause: e });
+    throw e;
+  }
+}

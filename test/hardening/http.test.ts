@@ -1,0 +1,148 @@
+/**
+ * The HTTP bad-input battery (issue 6): hostile bodies, files and names sent to the real handlers, with a real s3rver
+ * and Redis behind them. Each case must get a 4xx with the JSON error shape naming the field, write nothing anywhere
+ * in the bucket, enqueue nothing, and keep memory bounded (limits are checked before allocation).
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { handler as calibrate } from '../../handlers/calibrate.js';
+import { handler as fit } from '../../handlers/fit.js';
+import { handler as jobStatus } from '../../handlers/jobStatus.js';
+import { handler as predict } from '../../handlers/predict.js';
+import { handler as upload } from '../../handlers/upload.js';
+import type { HttpResult } from '../../src/http/events.js';
+import { createLogger } from '../../src/log.js';
+import { processJob } from '../../src/queue/processor.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { httpEvent, parse } from '../helpers/http-event.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
+import {
+  b64,
+  cifarWrongLength,
+  complexNpy,
+  emptyNpy,
+  garbageOnnx,
+  hugeShapeNpy,
+  idxGzipBomb,
+  malformedHeaderNpy,
+  nonFiniteNpy,
+  pngWithHeader,
+  realPng,
+  shortNpy,
+  truncatedJpeg,
+  wrongRankOnnx,
+} from './hostile-inputs.js';
+
+type Case = readonly [name: string, call: () => Promise<HttpResult>, status: number, code: string, field: RegExp];
+
+const dataset = (json: unknown) => upload(httpEvent({ path: '/datasets', json }));
+const rawDataset = (bytes: Uint8Array, query: Record<string, string>) => upload(httpEvent({ path: '/datasets', bytes, query }));
+const model = (json: unknown) => upload(httpEvent({ path: '/models', json }));
+const det = (h: typeof fit, op: string, id: string, json: unknown) => h(httpEvent({ path: `/detectors/${encodeURIComponent(id)}/${op}`, pathParameters: { id: encodeURIComponent(id) }, json }));
+const raw = (h: typeof fit, op: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  h(httpEvent({ path: `/detectors/det/${op}`, pathParameters: { id: 'det' }, body, headers }));
+
+describe('HTTP bad-input battery (real s3rver + Redis)', () => {
+  let fx: ServiceFixture;
+  const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
+
+  before(async () => {
+    fx = await startServiceFixture();
+    await putModel(fx.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(fx.store, { id: 'eval', name: 'eval.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    const deps = { store: fx.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
+    await processJob(deps, { id: 'setup-fit', name: 'fit', data: { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }, updateProgress: async () => undefined });
+    await processJob(deps, { id: 'setup-cal', name: 'calibrate', data: { detector: 'det', dataset: 'eval', oodLabels: labels }, updateProgress: async () => undefined });
+    idxGzipBomb(); // built before any memory is measured
+    idxGzipBomb(10);
+  });
+  after(() => fx.stop());
+
+  const cases: Case[] = [
+    // Bodies
+    ['body is not JSON', () => raw(fit, 'fit', '{"model": "lenet5",'), 400, 'INVALID_INPUT', /^body$/],
+    ['body is a JSON array', () => raw(fit, 'fit', '[1,2,3]'), 400, 'INVALID_INPUT', /^body$/],
+    ['body is JSON null', () => raw(predict, 'predict', 'null'), 400, 'INVALID_INPUT', /^body$/],
+    ['body over MAX_BODY_BYTES (7 MB)', () => raw(predict, 'predict', `{"images":["${'A'.repeat(7 * 1024 * 1024)}"]}`), 413, 'PAYLOAD_TOO_LARGE', /^body$/],
+    ['unknown field', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, colour: 'blue' }), 400, 'INVALID_INPUT', /^colour$/],
+    ['wrong type: nCluster as a word', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 'ten' }), 400, 'INVALID_INPUT', /^nCluster$/],
+    ['wrong type: images as a string', () => det(predict, 'predict', 'det', { images: 'AAAA' }), 400, 'INVALID_INPUT', /^images$/],
+    ['wrong type: oodLabels as an object', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: { 0: 1 } }), 400, 'INVALID_INPUT', /^oodLabels$/],
+    ['wrong type: threshold NaN', () => det(predict, 'predict', 'det', { dataset: 'eval', threshold: 'NaN' }), 400, 'INVALID_INPUT', /^threshold$/],
+    ['labels of the wrong length', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: labels.slice(1) }), 400, 'INVALID_INPUT', /^oodLabels$/],
+    ['labels other than 0/1', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: [...labels.slice(0, 99), 2] }), 400, 'INVALID_INPUT', /^oodLabels\[99\]$/],
+    ['labels as strings', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: labels.map(String) }), 400, 'INVALID_INPUT', /^oodLabels\[0\]$/],
+    // Datasets: encodings, names, ids
+    ['dataset data is not base64', () => dataset({ name: 'x.npy', data: '!!not base64!!' }), 400, 'INVALID_INPUT', /^data$/],
+    ['dataset name with a control character', () => dataset({ name: 'x\u0007.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^name$/],
+    ['dataset name with a bidi override', () => dataset({ name: 'gpj\u202e.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^name$/],
+    ['dataset name with a path', () => dataset({ name: '../../x.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^name$/],
+    ['dataset id with path traversal', () => dataset({ id: '../eval', name: 'x.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^id$/],
+    ['dataset id with unicode', () => dataset({ id: 'dätä', name: 'x.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^id$/],
+    ['raw upload with a traversal id in the query', () => rawDataset(nonFiniteNpy(), { name: 'x.npy', id: '..' }), 400, 'INVALID_INPUT', /^id$/],
+    // Datasets: hostile files
+    ['.npy with a malformed header', () => dataset({ name: 'x.npy', data: b64(malformedHeaderNpy()) }), 400, 'INVALID_INPUT', /npy|header/],
+    ['.npy with fewer bytes than its shape', () => dataset({ name: 'x.npy', data: b64(shortNpy()) }), 400, 'INVALID_INPUT', /npy|data|shape|byte/],
+    ['.npy declaring 10^13 elements', () => dataset({ name: 'x.npy', data: b64(hugeShapeNpy()) }), 400, 'INVALID_INPUT', /npy|shape/],
+    ['.npy of an unsupported dtype (complex64)', () => dataset({ name: 'x.npy', data: b64(complexNpy()) }), 400, 'INVALID_INPUT', /npy|descr|dtype/],
+    ['.npy holding NaN and Inf', () => dataset({ name: 'x.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^data\[0\]$/],
+    ['.npy with zero samples', () => dataset({ name: 'x.npy', data: b64(emptyNpy()) }), 400, 'INVALID_INPUT', /.+/],
+    ['IDX .gz bomb (1.1 MB → 1.1 GiB) declaring 1.5M images', () => rawDataset(idxGzipBomb(), { name: 'bomb-idx3-ubyte.gz' }), 400, 'INVALID_INPUT', /dims/],
+    ['IDX .gz bomb (1.1 MB → 1.1 GiB) declaring 10 images', () => rawDataset(idxGzipBomb(10), { name: 'bomb10-idx3-ubyte.gz' }), 400, 'INVALID_INPUT', /.+/],
+    ['CIFAR .bin of a wrong length', () => dataset({ name: 'data_batch_1.bin', data: b64(cifarWrongLength()) }), 400, 'INVALID_INPUT', /.+/],
+    ['PNG declaring 50000 × 50000 pixels', () => dataset({ name: 'x.png', data: b64(pngWithHeader(50_000, 50_000)) }), 400, 'INVALID_INPUT', /.+/],
+    ['PNG of zero width', () => dataset({ name: 'x.png', data: b64(pngWithHeader(0, 32)) }), 400, 'INVALID_INPUT', /.+/],
+    ['truncated JPEG', async () => dataset({ name: 'x.jpg', data: b64(await truncatedJpeg()) }), 400, 'INVALID_INPUT', /.+/],
+    ['presigned upload larger than the limit', () => upload(httpEvent({ path: '/uploads', json: { name: 'x.npy', contentLength: 10 * 1024 ** 4 } })), 400, 'INVALID_INPUT', /^contentLength$/],
+    // Models
+    ['garbage ONNX model', () => model({ id: 'junk', data: b64(garbageOnnx()) }), 400, 'INVALID_INPUT', /.+/],
+    ['ONNX model whose input has rank 2', () => model({ id: 'rank2', data: b64(wrongRankOnnx()) }), 400, 'INVALID_INPUT', /.+/],
+    // Detectors, layers, keys
+    ['unknown layer', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'fc99', nCluster: 5 }), 400, 'INVALID_INPUT', /^layer$/],
+    ['ensemble member with an unknown layer', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', method: 'ensemble', members: [{ layer: 'nope', detector: { kind: 'energy' } }] }), 400, 'INVALID_INPUT', /^members$/],
+    ['detector id with path traversal', () => det(fit, 'fit', '../../tenants/x', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5 }), 400, 'INVALID_INPUT', /^detector$/],
+    ['detector id with a NUL', () => det(predict, 'predict', 'det\u0000', { dataset: 'eval' }), 400, 'INVALID_INPUT', /^detector$/],
+    ['detector id with an RTL override', () => det(predict, 'predict', '\u202edet', { dataset: 'eval' }), 400, 'INVALID_INPUT', /^detector$/],
+    ['job id with path traversal', () => jobStatus(httpEvent({ method: 'GET', path: '/jobs/..%2F..%2Fetc', pathParameters: { id: '..%2F..%2Fetc' } })), 404, 'NOT_FOUND', /^id$/],
+    ['oodLabelsKey climbing out', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: '../../auth/api-keys.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    ['oodLabelsKey absolute', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: '/etc/passwd' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    // Inline predict images
+    ['inline image that is not an image', () => det(predict, 'predict', 'det', { images: [b64(new TextEncoder().encode('hello, world'))] }), 400, 'INVALID_INPUT', /^images/],
+    ['inline PNG declaring 50000 × 50000 pixels', () => det(predict, 'predict', 'det', { images: [b64(pngWithHeader(50_000, 50_000))] }), 400, 'INVALID_INPUT', /.+/],
+    ['inline .npy holding NaN', () => det(predict, 'predict', 'det', { images: [b64(nonFiniteNpy())] }), 400, 'INVALID_INPUT', /.+/],
+    ['inline .npy declaring 10^13 elements', () => det(predict, 'predict', 'det', { images: [b64(hugeShapeNpy())] }), 400, 'INVALID_INPUT', /.+/],
+    ['inline images mixing a PNG and a garbage entry', async () => det(predict, 'predict', 'det', { images: [b64(await realPng()), 'AAAA'] }), 400, 'INVALID_INPUT', /^images\[1\]/],
+  ];
+
+  test(`the battery has at least 40 cases (${cases.length})`, () => assert.ok(cases.length >= 40));
+
+  for (const [name, call, status, code, field] of cases) {
+    test(name, async () => {
+      const keys = await fx.allKeys();
+      const jobs = await fx.jobCount();
+      const rss0 = process.memoryUsage().rss;
+      const res = await call();
+      const grew = process.memoryUsage().rss - rss0;
+      const r = parse(res);
+      if (process.env.SHOW_ERRORS) console.log(`${name} → ${res.statusCode} ${JSON.stringify(r.body)}`);
+      assert.equal(r.status, status, JSON.stringify(r.body).slice(0, 400));
+      assert.equal(res.headers['content-type'], 'application/json');
+      assert.deepEqual(Object.keys(r.body), ['error']);
+      assert.equal(r.body.error.code, code, JSON.stringify(r.body));
+      assert.match(String(r.body.error.field), field, JSON.stringify(r.body));
+      assert.ok(typeof r.body.error.message === 'string' && r.body.error.message.length > 10 && r.body.error.message.length < 600, r.body.error.message);
+      assert.ok(grew < 300 * 1024 * 1024, `memory grew by ${(grew / 2 ** 20).toFixed(0)} MiB`);
+      assert.deepEqual(await fx.allKeys(), keys, 'nothing written to S3');
+      assert.equal(await fx.jobCount(), jobs, 'nothing enqueued');
+    });
+  }
+
+  test('the service still answers after the battery', async () => {
+    const r = parse(await det(predict, 'predict', 'det', { images: [b64(await realPng())] }));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.result.length, 1);
+  });
+});
