@@ -92,8 +92,15 @@ function parseDescr(descr: string, field: string): NpyDType {
 
 type PyValue = string | number | boolean | null | PyValue[] | { [key: string]: PyValue };
 
+/**
+ * How deeply dicts/tuples/lists may nest in a header. numpy writes depth 2 (a dict holding the shape tuple); the bound
+ * keeps a header of 10000 '(' from overflowing the stack of this recursive parser (found by the fuzzer).
+ */
+const MAX_NESTING = 32;
+
 class LiteralParser {
   private pos = 0;
+  private depth = 0;
   constructor(
     private readonly text: string,
     /** Byte offset of the header text in the file, for error messages (exact for ASCII headers). */
@@ -109,7 +116,9 @@ class LiteralParser {
   }
 
   private fail(detail: string): never {
-    throw new InputError(`${this.field}.header`, `${detail} at byte ${this.baseOffset + this.pos} (header: ${JSON.stringify(this.text.trimEnd())})`);
+    const text = this.text.trimEnd();
+    const shown = text.length > 200 ? `${JSON.stringify(text.slice(0, 200))}… (${text.length} characters)` : JSON.stringify(text);
+    throw new InputError(`${this.field}.header`, `${detail} at byte ${this.baseOffset + this.pos} (header: ${shown})`);
   }
 
   private ws(): void {
@@ -120,9 +129,13 @@ class LiteralParser {
     this.ws();
     const c = this.text[this.pos];
     if (c === undefined) this.fail('header ends early');
-    if (c === '{') return this.dict();
-    if (c === '(') return this.sequence('(', ')');
-    if (c === '[') return this.sequence('[', ']');
+    if (c === '{' || c === '(' || c === '[') {
+      if (this.depth >= MAX_NESTING) this.fail(`nesting deeper than ${MAX_NESTING} levels`);
+      this.depth++;
+      const v = c === '{' ? this.dict() : c === '(' ? this.sequence('(', ')') : this.sequence('[', ']');
+      this.depth--;
+      return v;
+    }
     if (c === "'" || c === '"') return this.string();
     if (/[-+0-9]/.test(c)) return this.number();
     const word = /^[A-Za-z_]\w*/.exec(this.text.slice(this.pos))?.[0];

@@ -413,6 +413,13 @@ describe('.npy limits and malformed files', () => {
     throwsTyped(() => decodeNpy(bad), InputError, 'npy.header', /unexpected '<' at byte 60/);
   });
 
+  it('regression (fuzzer): a header of 10280 nested "(" is an InputError, not a stack overflow', () => {
+    // The shrunk input: magic, version 1, then "(" for the minor version, both header-length bytes and the header.
+    const bytes = new Uint8Array(10290).fill(0x28);
+    bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01]);
+    throwsTyped(() => decodeNpy(bytes), InputError, 'npy.header', /nesting deeper than 32 levels at byte 42/, /\(10280 characters\)/);
+  });
+
   it('negative and fractional dimensions are rejected', () => {
     throwsTyped(() => decodeNpy(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }", new Uint8Array(0))), InputError, 'npy.header.shape[0]', /non-negative integer, got -1/);
     throwsTyped(() => decodeNpy(npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2.5,), }", new Uint8Array(0))), InputError, 'npy.header.shape[0]', /got 2\.5/);
