@@ -17,7 +17,9 @@ import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js'
  * Error mapping: a missing object is `undefined` (get/head), a failed `If-None-Match` is a ConflictError, a transient
  * failure (HTTP 5xx, throttling, connection refused/reset, timeouts) is a {@link TransientStorageError}, and anything
  * else (access denied, missing bucket, bad request) is a plain StorageError. The worker retries only transient ones.
- * The SDK's own retries (`maxAttempts`, default 3) run first.
+ * The SDK's own retries (`maxAttempts`, default 3, standard mode: it retries 5xx, throttling, ECONNREFUSED/ECONNRESET/
+ * EPIPE/ETIMEDOUT and TimeoutError) run first; a body that fails mid-read is not retried by the SDK (the response had
+ * arrived), so its error (ECONNRESET "aborted") must be classified here. test/faults/s3-outage.test.ts checks both.
  */
 
 /** A StorageError the caller may retry: the same request can succeed later (5xx, throttling, network). */
@@ -40,7 +42,23 @@ export interface S3ClientOptions {
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
   /** SDK attempts per request, including the first (SDK default 3). */
   readonly maxAttempts?: number;
+  /** Give up on a TCP connect after this long (default 5 000 ms). */
+  readonly connectionTimeoutMs?: number;
+  /**
+   * Give up on a request whose socket has been idle this long, waiting for the response or in the middle of its body
+   * (default 30 000 ms; data flowing resets it, so large transfers are not cut short).
+   */
+  readonly socketTimeoutMs?: number;
 }
+
+/**
+ * Without timeouts the SDK waits forever on an endpoint that accepts connections but never answers (a hung or
+ * black-holed S3: measured here against a stopped s3rver, a GET was still pending after 40 s), and a worker job would
+ * hang with it while its BullMQ lock kept being renewed. With them the request fails with a TimeoutError, which the
+ * SDK retries and which then surfaces as a TransientStorageError that BullMQ retries with backoff.
+ */
+const DEFAULT_CONNECTION_TIMEOUT_MS = 5_000;
+const DEFAULT_SOCKET_TIMEOUT_MS = 30_000;
 
 export function createS3Client(opts: S3ClientOptions = {}): S3Client {
   const config: S3ClientConfig = {
@@ -49,6 +67,7 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
     // ("when supported") presigned PUT URLs carry a checksum of an empty body and uploads through them fail.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: opts.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS, socketTimeout: opts.socketTimeoutMs ?? DEFAULT_SOCKET_TIMEOUT_MS },
   };
   if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
   if (opts.forcePathStyle !== undefined) config.forcePathStyle = opts.forcePathStyle;
