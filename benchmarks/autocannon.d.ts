@@ -13,7 +13,12 @@ declare module 'autocannon' {
     readonly latency: Histogram;
     readonly requests: Histogram;
     readonly errors: number;
+    readonly timeouts: number;
     readonly non2xx: number;
+    readonly duration: number;
+    readonly '2xx': number;
+    readonly '4xx': number;
+    readonly '5xx': number;
   }
   interface Options {
     url: string;
@@ -23,6 +28,7 @@ declare module 'autocannon' {
     connections?: number;
     duration?: number;
     amount?: number;
+    timeout?: number;
   }
   function autocannon(opts: Options): Promise<Result>;
   export default autocannon;

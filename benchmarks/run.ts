@@ -7,7 +7,7 @@
  * port); BENCHMARKS.md is written in any case.
  * Never a performance assertion: goals are reported as met / not met.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +16,7 @@ import { exportFeatures, extractFeatures, model, REPO, workloadA, workloadB, wri
 import { firstTouchMsPer40MB, machineInfo } from './lib/machine.js';
 import { ensurePythonDeps } from './lib/python.js';
 import type { BenchContext, Goal, SectionResult } from './lib/report.js';
-import { metText, table } from './lib/report.js';
+import { LOAD_BEGIN, LOAD_END, metText, table } from './lib/report.js';
 import { summarise } from './lib/stats.js';
 import { fitScaleSection } from './sections/fit-scale.js';
 import { ortSection } from './sections/ort.js';
@@ -106,7 +106,10 @@ const md = [
   '',
   ...results.flatMap((r) => [`## ${r.title}`, '', r.markdown, '']),
 ].join('\n');
-writeFileSync(values.out!, md);
+// Keep the load run's section (`npm run load`, benchmarks/load.ts), which this script does not measure.
+const previous = existsSync(values.out!) ? readFileSync(values.out!, 'utf8') : '';
+const [lb, le] = [previous.indexOf(LOAD_BEGIN), previous.indexOf(LOAD_END)];
+writeFileSync(values.out!, lb >= 0 && le > lb ? `${md}\n${previous.slice(lb, le + LOAD_END.length)}\n` : md);
 log(`wrote ${values.out} (${(elapsed / 60).toFixed(1)} min)`);
 if (!values.keep) rmSync(dir, { recursive: true, force: true });
 const failed = results.filter((r) => r.failed);

@@ -38,3 +38,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
 export function metText(m: boolean | null): string {
   return m === null ? 'not measured' : m ? '**met**' : '**not met**';
 }
+
+/** BENCHMARKS.md markers around the load run's section: written by `npm run load`, kept by `npm run bench`. */
+export const LOAD_BEGIN = '<!-- load:begin -->';
+export const LOAD_END = '<!-- load:end -->';

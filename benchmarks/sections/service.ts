@@ -4,20 +4,17 @@
  * Uses the same fixtures as the handler and e2e tests (s3rver on loopback, the machine's Redis under a unique prefix).
  */
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { handler as predict } from '../../handlers/predict.js';
 import { getJobClient } from '../../src/http/queue-deps.js';
 import { encodeNpy } from '../../src/io/npy.js';
-import { createLogger } from '../../src/log.js';
-import { processJob } from '../../src/queue/processor.js';
-import { putDataset, putModel } from '../../src/service/datasets.js';
-import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { putDataset } from '../../src/service/datasets.js';
 import { httpEvent, parse } from '../../test/helpers/http-event.js';
-import { freePort, startChild, stopChild, type Child } from '../../test/helpers/procs.js';
+import { startChild, stopChild, type Child } from '../../test/helpers/procs.js';
 import { startServiceFixture, type ServiceFixture } from '../../test/helpers/service.js';
 import { workerEnv } from '../../test/helpers/workers.js';
 import { PATHS, readBytes, REPO } from '../lib/data.js';
+import { API_HEADERS, seedDetector, startOffline, type Offline } from '../lib/offline.js';
 import { micro } from '../lib/micro.js';
 import type { BenchContext, Goal, SectionResult } from '../lib/report.js';
 import { table } from '../lib/report.js';
@@ -52,20 +49,14 @@ export async function serviceSection(ctx: BenchContext): Promise<SectionResult> 
   const md: string[] = [];
   const goals: Goal[] = [];
   let fx: ServiceFixture | undefined;
-  let offline: Child | undefined;
+  let offline: Offline | undefined;
   let worker: Child | undefined;
   try {
     log('service: s3rver + Redis fixture, fit + calibrate a detector (seed example, output, mindarmour)');
     fx = await startServiceFixture();
-    const store = fx.s3.store;
-    await putModel(store, { id: 'lenet5', bytes: ctx.model });
-    await putDataset(store, { id: 'train', name: 'concept_train_lenet.npy', bytes: readBytes(PATHS.seedTrain) });
-    await putDataset(store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: readBytes(PATHS.seedEval) });
+    const store = fx.store; // the fixture tenant's view, which its API key reaches
+    await seedDetector(fx, ctx.model, ctx.a.w.evalLabels);
     await putDataset(store, { id: 'mnist-test', name: 't10k-images-idx3-ubyte.gz', bytes: readBytes(PATHS.mnistTest) });
-    const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
-    await processJob(deps, job('bench-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 }));
-    await processJob(deps, job('bench-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: Array.from(ctx.a.w.evalLabels), grid: 0.01 }));
     const body = oneImageBody(ctx);
 
     // 1. Direct handler call (as Lambda would invoke it), warm.
@@ -84,16 +75,14 @@ export async function serviceSection(ctx: BenchContext): Promise<SectionResult> 
 
     // 2. serverless offline over loopback HTTP, autocannon with one connection (latency, not throughput).
     log('service: serverless offline (esbuild bundling, may take a minute)');
-    const env = { ...workerEnv(fx.config), LOG_LEVEL: 'warn', SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_INTERACTIVE_SETUP_DISABLE: '1' };
-    const [httpPort, lambdaPort] = [await freePort(), await freePort()];
-    offline = startChild(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'offline', '--host', '127.0.0.1', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { cwd: REPO, env, name: 'serverless offline' });
-    await offline.waitFor(/Server ready: http:\/\/127\.0\.0\.1:\d+/, 240_000);
-    const url = `http://127.0.0.1:${httpPort}/detectors/det/predict`;
-    const warm = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    offline = await startOffline(fx);
+    const url = `${offline.base}/detectors/det/predict`;
+    const headers = { ...API_HEADERS };
+    const warm = await fetch(url, { method: 'POST', body, headers });
     if (warm.status !== 200) throw new Error(`serverless offline predict answered ${warm.status}: ${(await warm.text()).slice(0, 500)}`);
-    for (let i = 0; i < 20; i++) await (await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).arrayBuffer();
+    for (let i = 0; i < 20; i++) await (await fetch(url, { method: 'POST', body, headers })).arrayBuffer();
     log('service: autocannon, 1 connection, 15 s');
-    const ac = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 1, duration: 15 });
+    const ac = await autocannon({ url, method: 'POST', body, headers, connections: 1, duration: 15 });
     const errors = ac.errors + ac.non2xx;
     goals.push(...latencyGoals('serverless-offline HTTP', ac.latency.p50, ac.latency.p99));
     md.push(
@@ -104,7 +93,7 @@ export async function serviceSection(ctx: BenchContext): Promise<SectionResult> 
       'autocannon reports whole milliseconds. The gap to the direct call is serverless-offline\'s own per-request work (API Gateway emulation, Lambda context, its worker-thread invocation) on top of the handler.',
       '',
     );
-    await stopChild(offline);
+    await offline.stop();
     offline = undefined;
 
     // 3. BullMQ: one worker process, a 10k-image predict job (the MNIST test set, gzipped IDX in the bucket).
@@ -115,9 +104,9 @@ export async function serviceSection(ctx: BenchContext): Promise<SectionResult> 
     const client = getJobClient();
     const runJob = async (): Promise<number> => {
       const t0 = performance.now();
-      const id = await client.enqueue('predict', { detector: 'det', dataset: 'mnist-test' });
+      const id = await client.enqueue('predict', { detector: 'det', dataset: 'mnist-test' }, fx!.tenant);
       for (;;) {
-        const s = await client.status(id, store);
+        const s = await client.status(id, store, fx!.tenant);
         if (s.state === 'completed') break;
         if (s.state === 'failed') throw new Error(`predict job failed: ${JSON.stringify(s.error)}`);
         await new Promise((r) => setTimeout(r, 10));
@@ -145,7 +134,7 @@ export async function serviceSection(ctx: BenchContext): Promise<SectionResult> 
       if (!have.has(g.goal)) goals.push(g);
     }
   } finally {
-    await stopChild(offline);
+    await offline?.stop();
     await stopChild(worker);
     await fx?.stop();
   }

@@ -20,6 +20,7 @@ export function workerEnv(config: Config, extra: Record<string, string> = {}): N
   env.REDIS_URL = config.redisUrl;
   env.QUEUE_PREFIX = config.queuePrefix;
   env.LOG_LEVEL = 'info';
+  if (config.auth.keyring.size > 0) env.API_KEYS = JSON.stringify(config.auth.keyring.entries());
   return { ...env, ...extra };
 }
 

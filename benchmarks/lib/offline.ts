@@ -1,0 +1,48 @@
+/**
+ * `serverless offline` serving the functions over loopback HTTP against a service fixture (s3rver + Redis), plus a
+ * calibrated seed detector in the fixture's tenant: what the service benchmark and the load run (`npm run load`) hit.
+ */
+import { join } from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { processJob } from '../../src/queue/processor.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { TEST_API_KEY } from '../../test/helpers/http-event.js';
+import { freePort, startChild, stopChild, type Child } from '../../test/helpers/procs.js';
+import type { ServiceFixture } from '../../test/helpers/service.js';
+import { workerEnv } from '../../test/helpers/workers.js';
+import { PATHS, readBytes, REPO } from './data.js';
+
+/** Headers of an authenticated JSON request as the fixture's tenant. */
+export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json', 'x-api-key': TEST_API_KEY });
+
+/** Stores the LeNet5 model and the seed train/eval sets, fits `det` (output, mindarmour, k=10) and calibrates it. */
+export async function seedDetector(fx: ServiceFixture, model: Uint8Array, evalLabels: ArrayLike<number>): Promise<void> {
+  const store = fx.store;
+  await putModel(store, { id: 'lenet5', bytes: model });
+  await putDataset(store, { id: 'train', name: 'concept_train_lenet.npy', bytes: readBytes(PATHS.seedTrain) });
+  await putDataset(store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: readBytes(PATHS.seedEval) });
+  const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
+  const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
+  await processJob(deps, job('bench-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 }));
+  await processJob(deps, job('bench-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: Array.from(evalLabels), grid: 0.01 }));
+}
+
+export interface Offline {
+  readonly base: string;
+  readonly child: Child;
+  stop(): Promise<void>;
+}
+
+export async function startOffline(fx: ServiceFixture, extraEnv: Record<string, string> = {}): Promise<Offline> {
+  const env = { ...workerEnv(fx.config), LOG_LEVEL: 'warn', SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_INTERACTIVE_SETUP_DISABLE: '1', ...extraEnv };
+  const [httpPort, lambdaPort] = [await freePort(), await freePort()];
+  const child = startChild(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'offline', '--host', '127.0.0.1', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { cwd: REPO, env, name: 'serverless offline' });
+  try {
+    await child.waitFor(/Server ready: http:\/\/127\.0\.0\.1:\d+/, 240_000);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return { base: `http://127.0.0.1:${httpPort}`, child, stop: () => stopChild(child) };
+}
