@@ -56,6 +56,8 @@ describe('Redis restart under a running worker', { timeout: 120_000 }, () => {
   });
   after(async () => {
     console.error = consoleError;
+    // If the test failed during an outage, bring Redis back first: closing a BullMQ worker waits on its connection.
+    if (redis && !redis.running()) await redis.start().catch(() => undefined);
     await worker?.close(true).catch(() => undefined);
     await client?.close().catch(() => undefined);
     clientConn?.disconnect();
