@@ -35,12 +35,21 @@ try {
   const offline = await startOffline(fx);
   try {
     const url = `${offline.base}/detectors/det/predict`;
-    // Warm every Lambda instance serverless offline will use: it runs one per concurrent request.
-    log(`warming ${connections} instances`);
-    for (let round = 0; round < 3; round++) {
-      const statuses = await Promise.all(Array.from({ length: connections }, async () => (await fetch(url, { method: 'POST', body, headers: API_HEADERS })).status));
+    // Warm every Lambda instance serverless offline will use (it starts one per concurrent request), ramping up so
+    // that not all of them load onnxruntime at once.
+    for (let c = 1; c <= connections; c = c === connections ? c + 1 : Math.min(connections, c * 2)) {
+      log(`warming: ${c} concurrent requests`);
+      const statuses = await Promise.all(
+        Array.from({ length: c }, async () => {
+          try {
+            return (await fetch(url, { method: 'POST', body, headers: API_HEADERS })).status;
+          } catch (e) {
+            return `${(e as Error).message} (${String((e as { cause?: unknown }).cause)})`;
+          }
+        }),
+      );
       const bad = statuses.filter((s) => s !== 200);
-      if (bad.length) throw new Error(`warm-up answered ${bad.join(', ')}`);
+      if (bad.length) throw new Error(`warm-up answered ${bad.join(', ')}\n${offline.child.output().slice(-3000)}`);
     }
     const load0 = loadavg()[0]!;
     log(`autocannon: ${connections} connections, ${seconds} s`);

@@ -74,7 +74,11 @@ export class DetectorRepository {
     private readonly coordinator: VersionCoordinator = new LocalCoordinator(),
   ) {}
 
-  /** Writes a new immutable version and points `current` at it. Returns the version number. */
+  /**
+   * Writes a new immutable version and points `current` at it, unless a later version (one allocated after this one,
+   * by a save that started later and finished first) is already current: the pointer only moves forward, so a reader
+   * never sees the detector go back to an older version. Returns the version number.
+   */
   async save(prefix: string, bundle: DetectorBundle): Promise<number> {
     const { manifest, arrays } = toStored(bundle);
     const version = await this.coordinator.nextVersion(prefix, this.store);
@@ -82,7 +86,7 @@ export class DetectorRepository {
     if (await this.store.head(`${dir}manifest.json`)) throw new StorageError(dir, 'version already exists; refusing to overwrite');
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
     await this.store.put(`${dir}manifest.json`, new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
-    await this.movePointer(prefix, version);
+    await this.movePointer(prefix, version, { onlyForward: true });
     return version;
   }
 
@@ -94,8 +98,9 @@ export class DetectorRepository {
   async movePointer(prefix: string, version: number, opts: { onlyForward?: boolean } = {}): Promise<boolean> {
     return this.coordinator.withPointerLock(prefix, async (fence) => {
       const cur = await this.readPointer(prefix);
-      if (opts.onlyForward && cur && cur.version >= version) return false;
+      // A stale lock holder is refused first, whatever it meant to write.
       if (cur && cur.fence >= fence) throw new StorageError(`${prefix}current.json`, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
+      if (opts.onlyForward && cur && cur.version >= version) return false;
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
       await this.store.put(`${prefix}current.json`, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
       return true;

@@ -156,11 +156,9 @@ describe('concurrent fit, calibrate and predict on one detector', { timeout: 180
       assert.ok(versions.every((v) => numbers.includes(v)));
     }
 
-    // The pointer follows the last save to finish, not the highest version: when two saves overlap, the one with the
-    // lower number can land last and move `current.json` back (seen here: 1 → 2 → 3 → 5 → 4 → 6). Every version a
-    // reader gets is whole, but a reader can see v5 and then v4. DetectorRepository.save moves the pointer without
-    // `onlyForward` (the fence only orders lock holders, not versions); moving it only forward fixes this.
-    await t.test('the versions each reader sees never go backwards', { todo: 'DetectorRepository.save can move the pointer back (see the comment above); remove this todo once it moves only forward' }, () => {
+    // When two saves overlap, the one with the lower number can finish last. Before DetectorRepository.save moved the
+    // pointer only forward, that save moved `current.json` back (seen here: 1 → 2 → 3 → 5 → 4 → 6).
+    await t.test('the versions each reader sees never go backwards', () => {
       const seen = [['load', outcomesWhole], ['predict', outcomesPredict]].map(([name, o]) => {
         const { versions, monotonic } = versionsSeen(o as ReadOutcome[]);
         return { name, monotonic, order: versions.filter((v, i) => i === 0 || v !== versions[i - 1]).join(' → ') };
