@@ -9,7 +9,7 @@
  *   FUZZ_RUNS         most runs per target (default 1000000, so the time budget decides)
  *   FUZZ_SEED         base seed (default: from the clock, printed so that a run can be repeated)
  *   FUZZ_TARGETS      comma-separated subset of target names
- *   FUZZ_HANG_SECONDS no progress for this long is a hang (default 30)
+ *   FUZZ_HANG_SECONDS no progress for this long is a hang (default 60; a child gets 180 s to start)
  *   FUZZ_MAX_RSS_MB   child RSS above this is an unbounded allocation (default 2048)
  *
  * Prints one line per target (runs, successes, typed errors by class, failures) and exits 1 on any untyped error,
@@ -30,6 +30,9 @@ interface Progress {
   readonly type: 'progress';
   readonly runs: number;
 }
+
+/** How long a child may take to load its modules and seeds before its first progress message. */
+const STARTUP_MS = 180_000;
 
 interface Result {
   readonly type: 'result';
@@ -70,11 +73,20 @@ async function child(targetName: string, seed: number, runs: number, seconds: nu
   let failures = 0;
   let slowestMs = 0;
   const typed: Record<string, number> = {};
-  const send = (m: Progress | Result): Promise<void> => new Promise((resolve) => process.send!(m, () => resolve()));
-  const timer = setInterval(() => void send({ type: 'progress', runs: count }), 250);
+  // Standalone (`--child` by hand, for debugging) there is no IPC channel: print instead.
+  const send = (m: Progress | Result): Promise<void> =>
+    new Promise((resolve) => (process.send ? process.send(m, () => resolve()) : (m.type === 'result' && console.log(m), resolve())));
+  await send({ type: 'progress', runs: 0 });
+  let lastProgress = Date.now();
   let failing = false; // once a failure is found, fast-check shrinks it: those calls are not counted
   const details = await fc.check(
     fc.asyncProperty(fuzzCases(), async (c) => {
+      // Synchronous decoders settle their promises as microtasks, which would starve timers and IPC: report progress
+      // and yield to the event loop from here. A call that never returns stops these messages, which is the hang signal.
+      if (Date.now() - lastProgress > 250) {
+        lastProgress = Date.now();
+        await send({ type: 'progress', runs: count });
+      }
       const { bytes, name } = materialize(target, seeds, c);
       writeFileSync(caseFile, caseJson(c));
       const out = await classify(target, bytes, name);
@@ -93,7 +105,6 @@ async function child(targetName: string, seed: number, runs: number, seconds: nu
     }),
     { seed, numRuns: runs, plugins: [fc.timeout(CALL_MS), fc.interruptAfterTimeLimit(seconds * 1000)] },
   );
-  clearInterval(timer);
   const failure = details.failed
     ? `${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}\n  replay: FUZZ_SEED=${seed} path ${details.counterexamplePath}\n  case ${details.counterexample ? caseJson((details.counterexample as unknown as [FuzzCase])[0]) : '?'}`
     : undefined;
@@ -113,7 +124,7 @@ function rssMb(pid: number): number {
 }
 
 async function runTarget(name: string, seed: number, runs: number, seconds: number, dir: string): Promise<Result> {
-  const hangMs = envInt('FUZZ_HANG_SECONDS', 30) * 1000;
+  const hangMs = envInt('FUZZ_HANG_SECONDS', 60) * 1000;
   const maxRss = envInt('FUZZ_MAX_RSS_MB', 2048);
   const caseFile = join(dir, `${name}.case.json`);
   const proc = fork(fileURLToPath(import.meta.url), ['--child', name, String(seed), String(runs), String(seconds), caseFile], {
@@ -122,17 +133,20 @@ async function runTarget(name: string, seed: number, runs: number, seconds: numb
   });
   return new Promise((resolve) => {
     let last = Date.now();
+    let started = false;
     let runsSoFar = 0;
     let result: Result | undefined;
     let killedFor: string | undefined;
     const watchdog = setInterval(() => {
       const rss = rssMb(proc.pid!);
       if (rss > maxRss) killedFor = `unbounded allocation: child RSS ${rss.toFixed(0)} MB > ${maxRss} MB`;
-      else if (Date.now() - last > hangMs) killedFor = `hang: no progress for ${hangMs / 1000} s`;
+      else if (started && Date.now() - last > hangMs) killedFor = `hang: no progress for ${hangMs / 1000} s`;
+      else if (!started && Date.now() - last > STARTUP_MS) killedFor = `did not start within ${STARTUP_MS / 1000} s`;
       if (killedFor) proc.kill('SIGKILL');
     }, 500);
     proc.on('message', (m: Progress | Result) => {
       last = Date.now();
+      started = true;
       if (m.type === 'progress') runsSoFar = m.runs;
       else result = m;
     });

@@ -26,7 +26,7 @@ export interface CheckpointTensor {
 interface RawTensor {
   dims?: unknown[];
   tensor_type?: string;
-  tensor_content?: Uint8Array;
+  tensor_content?: Uint8Array | unknown[];
 }
 interface RawValue {
   tag?: string;
@@ -112,7 +112,8 @@ export function readCheckpoint(bytes: Uint8Array, limits?: Partial<DecodeLimits>
     const rawDims = t.dims ?? [];
     if (rawDims.length > lim.maxRank) throw new ModelError(`${tag}.dims`, `${rawDims.length} dimensions, more than maxRank ${lim.maxRank}`);
     let dims = rawDims.map((d, k) => toDim(d, `${tag}.dims[${k}]`));
-    const content = t.tensor_content ?? new Uint8Array(0);
+    // protobufjs leaves an absent bytes field as its default, an empty Array (not a Uint8Array): found by the fuzzer.
+    const content = t.tensor_content instanceof Uint8Array ? t.tensor_content : new Uint8Array(0);
     // MindSpore stores a scalar as dims [0] holding one element.
     if (dims.length === 1 && dims[0] === 0 && content.length === spec.size) dims = [];
     const count = checkedProduct(dims);

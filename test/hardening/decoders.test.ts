@@ -606,6 +606,20 @@ describe('MindSpore checkpoint', () => {
     assert.equal(readCheckpoint(CKPT).size, 18);
   });
 
+  it('regression (fuzzer): a tensor without tensor_content decodes as empty, or is a ModelError, never a TypeError', () => {
+    // Value{tag 'x', tensor{dims [0], tensor_type 'Float64'}}: protobufjs gives the absent bytes field as [].
+    const tensor = [0x08, 0x00, 0x12, 0x07, ...new TextEncoder().encode('Float64')];
+    const entry = (dims: number[]): Uint8Array => {
+      const t = [...dims.flatMap((d) => [0x08, d]), ...tensor.slice(2)];
+      const v = [0x0a, 1, 0x78, 0x12, t.length, ...t];
+      return Uint8Array.from([0x0a, v.length, ...v]);
+    };
+    const m = readCheckpoint(entry([0]));
+    assert.deepEqual(m.get('x')?.dims, [0]);
+    assert.equal(m.get('x')?.data.length, 0);
+    throwsTyped(() => readCheckpoint(entry([2])), ModelError, 'x', /tensor_content has 0 bytes, expected 16/);
+  });
+
   it('dims past 2^53 never turn into a small count', () => {
     // Value{tag 'x', tensor{dims [2^40, 2^40], type Float32, content 4 bytes}}
     const varint = (n: bigint): number[] => { const o: number[] = []; while (n >= 128n) { o.push(Number(n & 127n) | 128); n >>= 7n; } o.push(Number(n)); return o; };
