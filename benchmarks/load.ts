@@ -67,7 +67,7 @@ try {
         `${r.latency.p50} ms`, `${r.latency.p90} ms`, `${r.latency.p99} ms`, `${r.latency.max} ms`, `${r.requests.average.toFixed(1)} req/s`,
       ]]),
       '',
-      `Goal (issue 6): zero errors and zero 5xx — **${ok ? 'met' : 'NOT met'}**. Latency here is queueing: ${connections} requests share 2 cores, so p50 ≈ ${connections} / throughput.`,
+      `Goal (issue 6): zero errors and zero 5xx — **${ok ? 'met' : 'NOT met'}**. Latency here is mostly queueing: ${connections} requests in flight share the cores (by Little's law the mean latency is about ${connections} / throughput), and other processes on this shared machine take their share (the load average above).`,
       LOAD_END,
     ].join('\n');
     const path = values.out!;
