@@ -5,6 +5,7 @@ export { decodeIdx, isIdx, IDX_TYPES } from './idx.js';
 export { decodeCifarBin, CIFAR_RECORD_BYTES } from './cifar.js';
 export { decodeImages, isJpeg, isPng, type DecodeImagesOptions, type ImageFile } from './images.js';
 export { naturalCompare, naturalSort } from './natural-sort.js';
+export { DECODE_LIMIT_DESCRIPTIONS, DEFAULT_DECODE_LIMITS, resolveLimits, type DecodeLimits } from './limits.js';
 export {
   decodeBytes,
   decodeLabels,
