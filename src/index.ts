@@ -8,6 +8,7 @@ export { toModelInput, defaultPreprocess, type PreprocessConfig, type InputSpec 
 export type { DetectorBundle, Calibration, DetectorManifest } from './core/bundle.js';
 export { loadData, loadLabels, decodeBytes } from './io/load.js';
 export { decodeNpy, encodeNpy } from './io/npy.js';
+export { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './io/limits.js';
 export { fitDetector, calibrateDetector, predictData, scoreData } from './service/detector-service.js';
 export { DetectorRepository } from './storage/detector-repository.js';
 export { LocalDirStore } from './storage/local-dir-store.js';

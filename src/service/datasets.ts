@@ -16,7 +16,7 @@ import { extname } from 'node:path';
 import { z } from 'zod';
 import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
 import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
-import { gunzip, isGzip } from '../io/gzip.js';
+import { gunzipHead, isGzip } from '../io/gzip.js';
 import { isIdx } from '../io/idx.js';
 import { isJpeg, isPng } from '../io/images.js';
 import { decodeBytes } from '../io/load.js';
@@ -130,7 +130,8 @@ function detectFormat(bytes: Uint8Array, name: string): DatasetFormat {
   const ext = extname(name).toLowerCase();
   if (isNpy(bytes)) return 'npy';
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6))) return 'npz';
-  if (isGzip(bytes)) return isNpy(gunzip(bytes, name)) ? 'npy+gzip' : 'idx+gzip';
+  // The first inflated bytes are enough to tell a gzipped .npy (magic) from a gzipped IDX file.
+  if (isGzip(bytes)) return isNpy(gunzipHead(bytes, 6) ?? new Uint8Array(0)) ? 'npy+gzip' : 'idx+gzip';
   if (isIdx(bytes)) return 'idx';
   if (isPng(bytes)) return 'png';
   if (isJpeg(bytes)) return 'jpeg';
