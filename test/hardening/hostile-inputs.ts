@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import onnxProto from 'onnx-proto';
+import { zipSync } from 'fflate';
 import sharp from 'sharp';
 import { encodeNpy } from '../../src/io/npy.js';
 import { dict, npyFile } from '../io/build-npy.js';
@@ -102,6 +103,12 @@ export async function truncatedJpeg(): Promise<Uint8Array> {
 
 /** A CIFAR-10 .bin whose length is not a multiple of the 3073-byte record. */
 export const cifarWrongLength = (): Uint8Array => new Uint8Array(3073 * 2 + 100);
+
+/** A zip local-file header followed by garbage: a .npz with a malformed header. */
+export const malformedNpz = (): Uint8Array => new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0xff, 0xff, ...new TextEncoder().encode('not really a zip archive'.repeat(4))]);
+
+/** A valid .npz holding a .npy whose header declares more data than it has. */
+export const npzWithShortArray = (): Uint8Array => zipSync({ 'x.npy': shortNpy() });
 
 export const garbageOnnx = (): Uint8Array => new Uint8Array(Buffer.from('this is not an onnx model at all, just text'.repeat(20)));
 
