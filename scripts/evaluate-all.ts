@@ -57,7 +57,8 @@ const fmt = (m: DetectionMetrics) => `${m.auroc.toFixed(4)} / ${(m.fpr95 * 100).
 const rows: string[] = [];
 const featsByLayer = new Map<string, Record<string, Matrix>>();
 const best: { far: [number, string]; near: [number, string] } = { far: [0, ''], near: [0, ''] };
-for (const layer of ['8', '9', '10', '11', 'output']) {
+// 3: pool1 (6×14×14), 7: pool2 flattened (16×5×5); 8–11: the fully connected layers and their ReLUs; output: logits.
+for (const layer of ['3', '7', '8', '9', '10', '11', 'output']) {
   const ex = await getExtractor(model, layer);
   const f: Record<string, Matrix> = {};
   for (const [k, v] of Object.entries(inputs)) f[k] = await ex.extract(v);
@@ -84,6 +85,8 @@ const ENSEMBLES: { name: string; members: { layer: string; detector: DetectorSpe
   { name: 'energy@output + shortfall@9', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 } }] },
   { name: 'energy@output + shortfall@9 + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
   { name: 'energy@output + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
+  // Near OOD: the nearest training image in pool1's space (low-level strokes) plus the logits' energy; full bank.
+  { name: 'energy@output + knn(k=1, l2, full bank)@3', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '3', detector: { kind: 'knn', k: 1, metric: 'l2', maxBank: 60000, seed: 0 } }] },
 ];
 function concat(layers: string[], split: string): { m: Matrix; columns: Record<string, [number, number]> } {
   const { matrix, columns } = concatColumns(layers.map((l) => featsByLayer.get(l)![split]!), layers);
@@ -119,5 +122,13 @@ ${rows.join('\n')}
 
 Best AUROC, MNIST → CIFAR-10: ${best.far[0].toFixed(4)} (${best.far[1]}). MNIST → EMNIST letters: ${best.near[0].toFixed(4)} (${best.near[1]}).
 `;
-writeFileSync(values.out!, md);
+// The analysis written by hand below the table (from "## Goals") is kept.
+let previous = '';
+try {
+  previous = readFileSync(values.out!, 'utf8');
+} catch {
+  // first run
+}
+const analysis = previous.indexOf('\n## Goals');
+writeFileSync(values.out!, analysis >= 0 ? md + previous.slice(analysis) : md);
 console.error(md);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OodDetectorFeatureCluster } from '../src/compat/mindarmour.js';
+import { RECOMMENDED_ENSEMBLE } from '../src/core/detectors.js';
 import { DEFAULT_SCORE_MODE } from '../src/core/feature-cluster.js';
 import { accuracy } from '../src/core/metrics.js';
 import type { DecodedArray } from '../src/core/tensor.js';
@@ -49,6 +50,16 @@ describe('seed example', () => {
     for (const seed of [0, 1, 2]) accs.push((await run(RECOMMENDED_LAYER, DEFAULT_SCORE_MODE, seed)).acc);
     const mean = accs.reduce((a, b) => a + b) / accs.length;
     assert.ok(mean >= 0.98, `mean test accuracy ${mean} (${accs.join(', ')})`);
+  });
+
+  it('the best configuration (ensemble energy@output + knn(k=1, l2)@3, exact threshold from lenet1) reaches ≥ 0.99 for each seed', async () => {
+    const accs: number[] = [];
+    for (const seed of [0, 1, 2]) {
+      const fitted = await fitDetector({ model, modelKey: 'model.onnx', data: train, detector: { ...RECOMMENDED_ENSEMBLE, seed } });
+      const { bundle } = await calibrateDetector(fitted, model, { data: ev, oodLabels: evalLabels });
+      accs.push(accuracy((await predictData(bundle, model, test)).result, truth));
+    }
+    assert.ok(accs.every((a) => a >= 0.99), `test accuracy per seed: ${accs.join(', ')}`);
   });
 
   it('is deterministic: same inputs and seed give identical centres, threshold and result', async () => {

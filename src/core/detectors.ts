@@ -48,6 +48,20 @@ const ensembleParamSchema = z.object({
 export const detectorSpecSchema = z.discriminatedUnion('kind', [...singleSpecSchema.options, ensembleParamSchema.extend({ kind: z.literal('ensemble') })]);
 export type DetectorSpec = z.infer<typeof detectorSpecSchema>;
 
+/**
+ * The best configuration measured for LeNet5 on MNIST (docs/RESULTS.md): the logits' energy plus the Euclidean
+ * distance to the nearest training image in the first pooling layer's space (LeNet5's layer `3`, 6×14×14), over the
+ * whole training set, each standardised on held-out training rows. The energy catches what the classifier finds
+ * unfamiliar (far OOD); the low-level nearest neighbour catches strokes no digit has (letters, near OOD).
+ */
+export const RECOMMENDED_ENSEMBLE: Extract<DetectorSpec, { kind: 'ensemble' }> = {
+  kind: 'ensemble',
+  members: [
+    { layer: 'output', detector: { kind: 'energy' } },
+    { layer: '3', detector: { kind: 'knn', k: 1, metric: 'l2', maxBank: 60000, seed: 0 } },
+  ],
+};
+
 function ensembleSpec(params: unknown, field: string): EnsembleParams {
   const r = ensembleParamSchema.safeParse(params);
   if (!r.success) {
