@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
-import { createDetector, type DetectorSpec } from '../src/core/detectors.js';
+import { createDetector, RECOMMENDED_ENSEMBLE, type DetectorSpec } from '../src/core/detectors.js';
 import { detectionMetricsOf, type DetectionMetrics } from '../src/core/metrics.js';
 import { defaultPreprocess, toModelInput } from '../src/core/preprocess.js';
 import { concatColumns, type DecodedArray, type Matrix } from '../src/core/tensor.js';
@@ -85,8 +85,8 @@ const ENSEMBLES: { name: string; members: { layer: string; detector: DetectorSpe
   { name: 'energy@output + shortfall@9', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 } }] },
   { name: 'energy@output + shortfall@9 + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '9', detector: { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
   { name: 'energy@output + mahalanobis@8', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '8', detector: { kind: 'mahalanobis' } }] },
-  // Near OOD: the nearest training image in pool1's space (low-level strokes) plus the logits' energy; full bank.
-  { name: 'energy@output + knn(k=1, l2, full bank)@3', members: [{ layer: 'output', detector: { kind: 'energy' } }, { layer: '3', detector: { kind: 'knn', k: 1, metric: 'l2', maxBank: 60000, seed: 0 } }] },
+  // RECOMMENDED_ENSEMBLE: the nearest training image in pool1's space (low-level strokes) plus the logits' energy.
+  { name: 'energy@output + knn(k=1, l2, full bank)@3', members: [...RECOMMENDED_ENSEMBLE.members] },
 ];
 function concat(layers: string[], split: string): { m: Matrix; columns: Record<string, [number, number]> } {
   const { matrix, columns } = concatColumns(layers.map((l) => featsByLayer.get(l)![split]!), layers);
