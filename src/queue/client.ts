@@ -68,7 +68,11 @@ export class JobClient {
    */
   async status(jobId: string, store: ObjectStore, tenant?: string): Promise<JobStatus> {
     if (!JOB_ID_PATTERN.test(jobId)) throw new NotFoundError('id', `no job ${JSON.stringify(jobId)}`);
-    let job = (await this.queue.getJob(jobId)) as Job | undefined;
+    // The state first, then the job: a finished job's hash never changes again, so a job read after a terminal state
+    // agrees with it. (Read the other way round, the last attempt could finish in between, and a 'failed' or
+    // 'completed' state came with the attemptsMade of the attempt before; seen under load.)
+    const state = await this.queue.getJobState(jobId);
+    let job = state === 'unknown' ? undefined : ((await this.queue.getJob(jobId)) as Job | undefined);
     // Another tenant's job does not exist for this caller (its result lives in the other tenant's view anyway).
     if (job && jobTenant(job.data) !== tenant) job = undefined;
     if (!job) {
@@ -76,7 +80,6 @@ export class JobClient {
       if (result === undefined) throw new NotFoundError('id', `no job ${jobId}`);
       return { id: jobId, kind: (result as { kind?: string }).kind ?? 'unknown', state: 'completed', progress: 100, attemptsMade: 0, result };
     }
-    const state = await job.getState();
     const progress = typeof job.progress === 'number' ? job.progress : 0;
     const base = { id: jobId, kind: job.name, state, progress, attemptsMade: job.attemptsMade };
     if (state === 'completed') {
