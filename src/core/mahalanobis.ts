@@ -17,21 +17,51 @@ export interface MahalanobisParams {
 
 /** Ledoit–Wolf shrinkage coefficient for centred data X (n×p), following scikit-learn's ledoit_wolf_shrinkage. */
 export function ledoitWolfShrinkage(x: Float64Array, n: number, p: number): number {
+  return ledoitWolfFromMoments(secondMoments(x, n, p, true), n, p);
+}
+
+interface Moments {
+  /** Upper triangle (j ≥ i) of Σ_r x_ri x_rj. */
+  readonly emp: Float64Array;
+  /** Upper triangle of Σ_r x_ri² x_rj² (Ledoit–Wolf only). */
+  readonly x2?: Float64Array;
+  /** Σ_r x_ri² / n. */
+  readonly trace: Float64Array;
+}
+
+/**
+ * One pass over the rows, each row's products accumulated into the p × p upper triangle: row-major and contiguous.
+ * (Accumulating one (i, j) entry at a time over all rows reads a column of the n × p table per entry, a cache miss per
+ * value; at p = 1176 that took over 15 minutes for 60,000 rows, this takes about one.)
+ */
+function secondMoments(x: Float64Array, n: number, p: number, withSquares: boolean): Moments {
   const emp = new Float64Array(p * p);
-  const x2 = new Float64Array(p * p);
+  const x2 = withSquares ? new Float64Array(p * p) : undefined;
   const trace = new Float64Array(p);
+  const sq = new Float64Array(p);
   for (let r = 0; r < n; r++) {
     const o = r * p;
     for (let i = 0; i < p; i++) {
       const xi = x[o + i]!;
-      trace[i] += (xi * xi) / n;
-      for (let j = i; j < p; j++) {
-        const xj = x[o + j]!;
-        emp[i * p + j] += xi * xj;
-        x2[i * p + j] += xi * xi * xj * xj;
+      sq[i] = xi * xi;
+      trace[i] += sq[i]! / n;
+    }
+    for (let i = 0; i < p; i++) {
+      const xi = x[o + i]!;
+      if (xi === 0) continue; // ReLU features are sparse; a zero adds nothing to row i
+      const base = i * p;
+      for (let j = i; j < p; j++) emp[base + j] += xi * x[o + j]!;
+      if (x2) {
+        const si = sq[i]!;
+        for (let j = i; j < p; j++) x2[base + j] += si * sq[j]!;
       }
     }
   }
+  return { emp, ...(x2 ? { x2 } : {}), trace };
+}
+
+function ledoitWolfFromMoments({ emp, x2, trace }: Moments, n: number, p: number): number {
+  if (!x2) throw new Error('ledoitWolfFromMoments needs the squared moments');
   let mu = 0;
   for (let i = 0; i < p; i++) mu += trace[i]!;
   mu /= p;
@@ -141,13 +171,14 @@ export class MahalanobisDetector implements Detector {
       const c = index.get(classes[r]!)!;
       for (let i = 0; i < p; i++) centred[r * p + i] = f.data[r * p + i]! - means[c * p + i]!;
     }
-    const shrinkage = this.params.shrinkage === 'ledoit-wolf' ? ledoitWolfShrinkage(centred, n, p) : this.params.shrinkage;
+    const lw = this.params.shrinkage === 'ledoit-wolf';
+    const moments = secondMoments(centred, n, p, lw);
+    const shrinkage = lw ? ledoitWolfFromMoments(moments, n, p) : (this.params.shrinkage as number);
     const cov = new MlMatrix(p, p);
     let trace = 0;
     for (let i = 0; i < p; i++) {
       for (let j = i; j < p; j++) {
-        let s = 0;
-        for (let r = 0; r < n; r++) s += centred[r * p + i]! * centred[r * p + j]!;
+        const s = moments.emp[i * p + j]!;
         cov.set(i, j, s / n);
         cov.set(j, i, s / n);
       }
