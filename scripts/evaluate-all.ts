@@ -17,7 +17,11 @@ import { decodeIdx } from '../src/io/idx.js';
 import { argmaxRows } from '../src/model/extract.js';
 import { closeExtractors, getExtractor } from '../src/service/detector-service.js';
 
-const { values } = parseArgs({ options: { train: { type: 'string', default: '60000' }, out: { type: 'string', default: 'docs/RESULTS.md' } } });
+/*
+ * --ensembles <substring>: run only the ensembles whose name contains it (and skip the per-layer table), e.g. to run the
+ * slow full-bank kNN ensemble in a second process while --skip-ensembles <substring> runs everything else.
+ */
+const { values } = parseArgs({ options: { train: { type: 'string', default: '60000' }, out: { type: 'string', default: 'docs/RESULTS.md' }, ensembles: { type: 'string' }, 'skip-ensembles': { type: 'string' } } });
 const nTrain = Number(values.train);
 const SHARED = new URL('../../shared/datasets/', import.meta.url).pathname;
 const bytes = (p: string) => new Uint8Array(readFileSync(SHARED + p));
@@ -58,11 +62,21 @@ const rows: string[] = [];
 const featsByLayer = new Map<string, Record<string, Matrix>>();
 const best: { far: [number, string]; near: [number, string] } = { far: [0, ''], near: [0, ''] };
 // 3: pool1 (6×14×14), 7: pool2 flattened (16×5×5); 8–11: the fully connected layers and their ReLUs; output: logits.
-for (const layer of ['3', '7', '8', '9', '10', '11', 'output']) {
-  const ex = await getExtractor(model, layer);
-  const f: Record<string, Matrix> = {};
-  for (const [k, v] of Object.entries(inputs)) f[k] = await ex.extract(v);
-  featsByLayer.set(layer, f);
+const onlyEnsembles = values.ensembles;
+const LAYERS = onlyEnsembles === undefined ? ['3', '7', '8', '9', '10', '11', 'output'] : [];
+/** The layer's features for every split, extracted once. */
+async function features(layer: string): Promise<Record<string, Matrix>> {
+  let f = featsByLayer.get(layer);
+  if (!f) {
+    const ex = await getExtractor(model, layer);
+    f = {};
+    for (const [k, v] of Object.entries(inputs)) f[k] = await ex.extract(v);
+    featsByLayer.set(layer, f);
+  }
+  return f;
+}
+for (const layer of LAYERS) {
+  const f = await features(layer);
   for (const { name, spec } of SPECS) {
     if ((spec.kind === 'msp' || spec.kind === 'energy') && layer !== 'output') {
       rows.push(`| ${layer} | ${name} | n/a (needs logits) | n/a |`);
@@ -93,7 +107,10 @@ function concat(layers: string[], split: string): { m: Matrix; columns: Record<s
   return { m: matrix, columns };
 }
 for (const e of ENSEMBLES) {
+  if (onlyEnsembles !== undefined && !e.name.includes(onlyEnsembles)) continue;
+  if (values['skip-ensembles'] !== undefined && e.name.includes(values['skip-ensembles'])) continue;
   const layers = [...new Set(e.members.map((m) => m.layer))];
+  for (const l of layers) await features(l);
   const t = performance.now();
   const tr = concat(layers, 'train');
   const det = createDetector({ kind: 'ensemble', members: e.members } as DetectorSpec).fit(tr.m, { classes, columns: tr.columns });
