@@ -37,7 +37,16 @@ export async function loadKeyring(config: Config, store: ObjectStore, now = Date
   if (!cachedObject || cachedObject.key !== objectKey || now - cachedObject.at >= config.auth.keysTtlMs) {
     const bytes = await store.get(objectKey);
     // A missing object is an empty keyring (fail closed); a malformed one is the operator's error (500, logged).
-    const fromObject = bytes ? parseKeyring(new TextDecoder().decode(bytes), `s3:${objectKey}`) : new Keyring([]);
+    let fromObject = new Keyring([]);
+    if (bytes) {
+      try {
+        fromObject = parseKeyring(new TextDecoder().decode(bytes), objectKey);
+      } catch (e) {
+        // Not the caller's fault: an internal error (500 "internal error", the reason only in the log), never a
+        // 4xx that describes the keyring to whoever sent the request.
+        throw new Error(`the keyring object ${objectKey} is unusable: ${(e as Error).message}`, { cause: e });
+      }
+    }
     cachedObject = { key: objectKey, keyring: fromObject, at: now };
   }
   return mergeKeyrings(config.auth.keyring, cachedObject.keyring);

@@ -175,6 +175,14 @@ describe('authentication and tenant isolation through the handlers (real s3rver 
     await fx.s3.store.put('auth/api-keys.json', new TextEncoder().encode('[]'));
     resetKeyringCache();
     assert.equal(parse(await upload(ev())).status, 401);
+    // A malformed keyring object is the operator's error: 500 without details, never a 400 describing it.
+    await fx.s3.store.put('auth/api-keys.json', new TextEncoder().encode('[{"id":"x"}]'));
+    resetKeyringCache();
+    const broken = parse(await upload(ev()));
+    assert.equal(broken.status, 500);
+    assert.doesNotMatch(JSON.stringify(broken.body), /sha256|tenant|api-keys/);
+    await fx.s3.store.put('auth/api-keys.json', new TextEncoder().encode('[]'));
+    resetKeyringCache();
   });
 
   test('tenant B cannot read or change tenant A\'s detectors, datasets, models or jobs', async () => {
