@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputError, isImagedriftError, type ImagedriftError } from '../core/errors.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../service/limits.js';
 import { isTransientError } from '../storage/s3-store.js';
 import type { HttpEvent, HttpResult } from './events.js';
 
@@ -102,7 +103,7 @@ export function isJsonRequest(event: HttpEvent): boolean {
 }
 
 /** Parses the body as a JSON object; an empty body is `{}`. */
-export function jsonBody(event: HttpEvent, limit = 6 * 1024 * 1024): Record<string, unknown> {
+export function jsonBody(event: HttpEvent, limit = DEFAULT_MAX_BODY_BYTES): Record<string, unknown> {
   const bytes = bodyBytes(event, limit);
   if (bytes.byteLength === 0) return {};
   let v: unknown;

@@ -3,11 +3,11 @@
  * it claims to contain.
  */
 import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { crc32, gzipSync } from 'node:zlib';
 import onnxProto from 'onnx-proto';
 import { zipSync } from 'fflate';
 import sharp from 'sharp';
-import { encodeNpy } from '../../src/io/npy.js';
+import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { dict, npyFile } from '../io/build-npy.js';
 import { REPO, SEED } from '../helpers/paths.js';
 
@@ -15,9 +15,7 @@ const { onnx } = onnxProto;
 
 /** The real eval set's first `n` samples, as a float32 .npy. */
 export function seedSamples(n: number): Float32Array {
-  const all = readFileSync(`${SEED}concept_test_lenet1.npy`);
-  const headerLen = all.readUInt16LE(8) + 10;
-  return new Float32Array(new Uint8Array(all.subarray(headerLen, headerLen + n * 1024 * 4)).buffer);
+  return decodeNpy(new Uint8Array(readFileSync(`${SEED}concept_test_lenet1.npy`))).data.slice(0, n * 1024);
 }
 
 export const npyOf = (data: Float32Array, shape: number[]): Uint8Array => encodeNpy(data, shape, 'float32');
@@ -59,15 +57,6 @@ export function idxGzipBomb(n = 1_500_000): Uint8Array {
     bombs.set(n, bomb);
   }
   return bomb;
-}
-
-function crc32(buf: Uint8Array): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
 }
 
 function pngChunk(type: string, data: Uint8Array): Buffer {
