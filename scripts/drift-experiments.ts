@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ksDrift, mmdDrift } from '../src/core/drift.js';
-import { subsampleRows } from '../src/core/knn.js';
+import { subsampleRows } from '../src/core/random.js';
 import { toModelInput } from '../src/core/preprocess.js';
 import { mulberry32 } from '../src/core/random.js';
 import { binomialTestGreater } from '../src/core/stats.js';
@@ -96,6 +96,7 @@ const trainRaw = head(decodeIdx(bytes('mnist/train-images-idx3-ubyte.gz')), nTra
 const testRaw = decodeIdx(bytes('mnist/t10k-images-idx3-ubyte.gz'));
 const testLabels = decodeIdx(bytes('mnist/t10k-labels-idx1-ubyte.gz')).data;
 const bundle = await fitDetector({ model, modelKey: 'models/lenet5.onnx', data: trainRaw, layer: '9', nCluster: 10, score: 'shortfall', seed: 0 });
+const featureWidth = bundle.fitted.dim;
 phase(`fit feature-cluster (shortfall, k=10, layer 9) on ${nTrain} MNIST train images`);
 const testInput = toModelInput(testRaw, bundle.preprocess, 'test');
 const testFeatures = await detectorFeatures(bundle, model, asDecoded(testInput));
@@ -271,7 +272,7 @@ Produced by \`${command}\` — ${totalS.toFixed(0)} s in total on ${cpus().lengt
   .map((x) => x.toFixed(1))
   .join(' / ')}).
 
-Detector: feature-cluster, score \`shortfall\`, nCluster 10, layer \`9\` (84 features), KMeans seed 0, fitted with
+Detector: feature-cluster, score \`shortfall\`, nCluster 10, layer \`9\` (${featureWidth} features), KMeans seed 0, fitted with
 \`fitDetector\` on the first ${nTrain.toLocaleString('en')} MNIST train images. Model: the converted seed LeNet5
 (\`models/lenet5.onnx\`). Every image goes through the model once; windows are index samples from the precomputed
 score and feature pools. Timings: ${timings.join('; ')}.

@@ -67,7 +67,12 @@ export function detectorSpecFromParams(p: FitParams): DetectorSpec {
   return r.data;
 }
 
-export const calibrateParamsSchema = z.object({ grid: gridSchema.optional(), targetFpr: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional() });
+export const calibrateParamsSchema = z.object({
+  grid: gridSchema.optional(),
+  targetFpr: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional(),
+  /** In-distribution feature rows kept as the MMD reference (default REFERENCE_ROWS = 1000; 0 keeps none). */
+  referenceRows: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(5000, 'must be <= 5000').optional(),
+});
 export const driftParamsSchema = z.object({
   test: z.enum(['binomial', 'mmd', 'ks']).optional(),
   alpha: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional(),
@@ -149,8 +154,22 @@ export const auditConfigSchema = z
     baseline: z.enum(['id', 'all']).default('id'),
     /** At most this many objects per run; the rest wait for the next run (the cursor keeps their place). */
     maxObjects: z.number().int().min(1).max(100_000).default(1000),
+    /**
+     * Feature drift (MMD against the reference rows stored at calibration): at most this many of the run's feature
+     * rows, a seeded uniform sample, enter the test (bounds its N² kernel); 0 turns the test off.
+     */
+    mmdWindow: z.number().int('must be an integer').min(0, 'must be >= 0').max(2000, 'must be <= 2000 (the kernel is N² in memory)').default(1000),
+    /** Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)). */
+    mmdPermutations: z.number().int('must be an integer').min(19, 'must be >= 19 (a p-value below 0.05 needs at least 19)').max(2000, 'must be <= 2000').default(200),
+    /** Tests whose p-value raises the alert (Bonferroni: each is compared with alpha / alertOn.length). */
+    alertOn: z
+      .array(z.enum(['binomial', 'ks', 'mmd']))
+      .min(1, 'must name at least one test')
+      .refine((a) => new Set(a).size === a.length, 'must not repeat a test')
+      .default(['binomial']),
   })
-  .strict();
+  .strict()
+  .refine((c) => !(c.alertOn.includes('mmd') && c.mmdWindow === 0), { path: ['alertOn'], message: 'includes mmd, but mmdWindow 0 turns the MMD test off' });
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
 /** Base64 file content inside a JSON body. */

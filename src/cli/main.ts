@@ -22,8 +22,8 @@ const USAGE = `usage:
   imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
   imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
   imagedrift fit --model <m> --train <data> --detector ensemble --members '[{"layer":"output","detector":{"kind":"energy"}},…]' --out <dir>
-  imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--json]
-  imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--json]
+  imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--reference-rows 1000] [--json]
+  imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--reference-rows 1000] [--json]
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
   imagedrift report <detector-dir> --id <data> --ood <data> --out <dir> [--json]
@@ -153,8 +153,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return 0;
       }
       case 'calibrate': {
-        const { values, positionals } = parse(rest, { eval: { type: 'string' }, 'ood-labels': { type: 'string' }, grid: { type: 'string' }, 'id-holdout': { type: 'string' }, 'target-fpr': { type: 'string' } }, 1);
-        const p = validate(calibrateParamsSchema, { grid: values.grid, targetFpr: values['target-fpr'] }, { grid: '--grid', targetFpr: '--target-fpr' });
+        const { values, positionals } = parse(rest, { eval: { type: 'string' }, 'ood-labels': { type: 'string' }, grid: { type: 'string' }, 'id-holdout': { type: 'string' }, 'target-fpr': { type: 'string' }, 'reference-rows': { type: 'string' } }, 1);
+        const p = validate(calibrateParamsSchema, { grid: values.grid, targetFpr: values['target-fpr'], referenceRows: values['reference-rows'] }, { grid: '--grid', targetFpr: '--target-fpr', referenceRows: '--reference-rows' });
         const dir = positionals[0]!;
         const labelFree = values['id-holdout'] !== undefined;
         if (labelFree && (values.eval !== undefined || values['ood-labels'] !== undefined || p.grid !== undefined)) throw new UsageError('--id-holdout', 'cannot be combined with --eval/--ood-labels/--grid');
@@ -163,9 +163,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const data = await loadData(need(values, labelFree ? 'id-holdout' : 'eval'));
         const labels = labelFree ? undefined : await loadLabels(need(values, 'ood-labels'));
         const d = await loadDetector(dir, warn);
+        const ref = p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {};
         const { bundle } = labels
-          ? await calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}) })
-          : await calibrateLabelFree(d.bundle, d.model, { idHoldout: data, targetFpr: p.targetFpr! });
+          ? await calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...ref })
+          : await calibrateLabelFree(d.bundle, d.model, { idHoldout: data, targetFpr: p.targetFpr!, ...ref });
         const version = await d.repo.save('', bundle);
         const c = bundle.calibration!;
         const out = { threshold: c.threshold, ...(c.accuracy !== undefined ? { accuracy: c.accuracy } : {}), ...(c.targetFpr !== undefined ? { targetFpr: c.targetFpr, n: c.nEval } : {}), method: c.method, version };
@@ -221,7 +222,6 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { values, positionals } = parse(rest, { reference: { type: 'string' }, data: { type: 'string' }, test: { type: 'string' }, alpha: { type: 'string' }, permutations: { type: 'string' }, seed: { type: 'string' } }, 1);
         const p = validate(driftParamsSchema, { test: values.test, alpha: values.alpha, permutations: values.permutations, seed: values.seed }, { test: '--test', alpha: '--alpha', permutations: '--permutations', seed: '--seed' });
         const test = p.test ?? 'mmd';
-        if (test !== 'binomial') need(values, 'reference');
         const data = await loadData(need(values, 'data'));
         const reference = typeof values.reference === 'string' ? await loadData(values.reference) : undefined;
         const d = await loadDetector(positionals[0]!, warn);

@@ -3,6 +3,7 @@ import { InputError } from './errors.js';
 import type { FittedDetector } from './detector.js';
 import { DETECTOR_KINDS, restoreDetector } from './detectors.js';
 import type { PreprocessConfig } from './preprocess.js';
+import type { Matrix } from './tensor.js';
 import type { ThresholdFit } from './threshold.js';
 
 /**
@@ -47,6 +48,11 @@ export interface DetectorBundle {
   readonly calibration?: Calibration;
   /** In-distribution scores seen at calibration (sorted ascending): the reference for conformal p-values. */
   readonly calibrationScores?: Float32Array;
+  /**
+   * A seeded sample of in-distribution feature rows (the detector's layer, as scored) seen at calibration: the
+   * reference for the MMD feature-drift test when no reference window is given (audits, `drift` without --reference).
+   */
+  readonly referenceFeatures?: Matrix;
   readonly createdAt: string;
   readonly libraryVersion: string;
 }
@@ -94,6 +100,9 @@ export const manifestSchema = z.object({
 export type DetectorManifest = z.infer<typeof manifestSchema>;
 
 const CALIBRATION_SCORES = 'calibrationScores';
+const REFERENCE_FEATURES = 'referenceFeatures';
+/** Arrays the bundle itself owns (the rest belong to the fitted detector). */
+const BUNDLE_ARRAYS: readonly string[] = [CALIBRATION_SCORES, REFERENCE_FEATURES];
 
 export interface StoredDetector {
   readonly manifest: DetectorManifest;
@@ -106,6 +115,7 @@ export function toStored(b: DetectorBundle): StoredDetector {
   const arrays = new Map<string, Float32Array>();
   const refs: Record<string, z.infer<typeof arrayRef>> = {};
   for (const [name, a] of Object.entries(f.arrays())) {
+    if (BUNDLE_ARRAYS.includes(name)) throw new InputError(`arrays.${name}`, 'is a name the bundle reserves for its own arrays');
     const file = `${name}.bin`;
     arrays.set(file, a);
     refs[name] = { file, shape: a.length % f.dim === 0 && a.length > f.dim ? [a.length / f.dim, f.dim] : [a.length], dtype: 'float32' };
@@ -113,6 +123,10 @@ export function toStored(b: DetectorBundle): StoredDetector {
   if (b.calibrationScores) {
     arrays.set(`${CALIBRATION_SCORES}.bin`, b.calibrationScores);
     refs[CALIBRATION_SCORES] = { file: `${CALIBRATION_SCORES}.bin`, shape: [b.calibrationScores.length], dtype: 'float32' };
+  }
+  if (b.referenceFeatures) {
+    arrays.set(`${REFERENCE_FEATURES}.bin`, b.referenceFeatures.data);
+    refs[REFERENCE_FEATURES] = { file: `${REFERENCE_FEATURES}.bin`, shape: [b.referenceFeatures.rows, b.referenceFeatures.cols], dtype: 'float32' };
   }
   const manifest: DetectorManifest = {
     format: MANIFEST_FORMAT,
@@ -144,6 +158,7 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     warnings.push(`detector was saved by imagedrift ${manifest.libraryVersion}; this is ${libraryVersion}`);
   }
   let calibrationScores: Float32Array | undefined;
+  let referenceFeatures: Matrix | undefined;
   const named: Record<string, Float32Array> = {};
   for (const [name, ref] of Object.entries(manifest.arrays)) {
     const a = arrays.get(ref.file);
@@ -151,7 +166,10 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     const n = ref.shape.reduce((x, y) => x * y, 1);
     if (a.length !== n) throw new InputError(`arrays.${name}`, `${ref.file} holds ${a.length} values, manifest says [${ref.shape.join(',')}]`);
     if (name === CALIBRATION_SCORES) calibrationScores = a;
-    else named[name] = a;
+    else if (name === REFERENCE_FEATURES) {
+      if (ref.shape.length !== 2 || ref.shape[1] !== manifest.detector.dim) throw new InputError(`arrays.${name}`, `shape [${ref.shape.join(',')}] is not [rows, ${manifest.detector.dim}] (the detector's feature width)`);
+      referenceFeatures = { data: a, rows: ref.shape[0]!, cols: ref.shape[1] };
+    } else named[name] = a;
   }
   const d = manifest.detector;
   const p = manifest.preprocess;
@@ -161,6 +179,7 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     fitted: restoreDetector(d.kind, d.params, d.dim, d.nTrain, d.stats, named),
     ...(manifest.calibration ? { calibration: manifest.calibration } : {}),
     ...(calibrationScores ? { calibrationScores } : {}),
+    ...(referenceFeatures ? { referenceFeatures } : {}),
     createdAt: manifest.createdAt,
     libraryVersion: manifest.libraryVersion,
   };

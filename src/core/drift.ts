@@ -119,7 +119,8 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   off.sort();
   const med = off[Math.floor(off.length / 2)]!;
   const gamma = med > 0 ? 1 / med : 1; // exp(−‖x−y‖²/med) = RBF with 2σ² = median
-  const K = D2.map((v) => Math.exp(-gamma * v));
+  const K = D2; // the kernel overwrites the distances in place: one N×N buffer instead of two
+  for (let i = 0; i < K.length; i++) K[i] = Math.exp(-gamma * K[i]!);
   // Weight matrix W: column 0 is the observed split, columns 1..P random permutations.
   const cols = P + 1;
   const W = new Float64Array(N * cols);

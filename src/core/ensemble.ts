@@ -1,6 +1,6 @@
 import type { Detector, FitContext, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
-import { subsampleRows } from './knn.js';
+import { subsampleRows } from './random.js';
 import type { Matrix } from './tensor.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Detector, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
-import { mulberry32 } from './random.js';
+import { subsampleRows } from './random.js';
 import { l2Normalise } from './scores.js';
 import { assertFinite, type Matrix } from './tensor.js';
 
@@ -46,19 +46,6 @@ export function kthSmallest(a: Float64Array, n: number, k: number): number {
   return a[target]!;
 }
 
-/** Seeded subsample of m of n row indices, in increasing order (mulberry32 + partial Fisher–Yates). */
-export function subsampleRows(n: number, m: number, seed: number): Int32Array {
-  const idx = Int32Array.from({ length: n }, (_, i) => i);
-  if (m >= n) return idx;
-  const rnd = mulberry32(seed);
-  for (let i = 0; i < m; i++) {
-    const j = i + Math.floor(rnd() * (n - i));
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-  }
-  return idx.subarray(0, m).sort();
-}
 
 /** Queries scored per pass over the bank: each bank value read is used for this many queries. */
 const QUERY_BLOCK = 4;

@@ -81,3 +81,14 @@ export function concatColumns(parts: readonly Matrix[], names: readonly string[]
   });
   return { matrix: { data, rows, cols }, columns };
 }
+
+/** The rows `idx` of `m`, in the order given (a copy). */
+export function selectRows(m: Matrix, idx: ArrayLike<number>): Matrix {
+  const out = new Float32Array(idx.length * m.cols);
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i]!;
+    if (!Number.isInteger(r) || r < 0 || r >= m.rows) throw new InputError('rows', `row ${r} is outside 0..${m.rows - 1}`);
+    out.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), i * m.cols);
+  }
+  return { data: out, rows: idx.length, cols: m.cols };
+}

@@ -198,7 +198,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   const model = await deps.store.get(current.bundle.model.key);
   if (!model) throw new StorageError(current.bundle.model.key, `the model of detector ${p.detector} is missing`);
   const data = await loadDataset(deps.store, p.dataset);
-  const runtime = { ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}), ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) };
+  const runtime = { ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}), ...(p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {}), ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) };
   let bundle;
   if (p.targetFpr !== undefined) {
     report(5);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { SERVICE_DECODE_LIMITS } from './limits.js';
 import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
-import { ksDrift } from '../core/drift.js';
+import { ksDrift, type DriftResult } from '../core/drift.js';
+import { RowReservoir, seedFrom } from '../core/random.js';
 import { binomialTestGreater } from '../core/stats.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
@@ -9,17 +10,22 @@ import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
 import { isTransientError } from '../storage/s3-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { loadForScoring } from './detector-cache.js';
-import { predictData, type RuntimeOptions } from './detector-service.js';
+import { featureDrift, predictWithFeatures, type RuntimeOptions } from './detector-service.js';
 
 /**
- * Scheduled audits. `audits/<name>/config.json` = {detector, prefix, alpha, baseline?, maxObjects?}. Each run:
+ * Scheduled audits. `audits/<name>/config.json` = {detector, prefix, alpha, baseline?, maxObjects?, mmdWindow?,
+ * mmdPermutations?, alertOn?} (`auditConfigSchema`). Each run:
  *
  * 1. lists the objects under `prefix` after the cursor (`audits/<name>/cursor.json` = the last key processed; S3
  *    ListObjectsV2 StartAfter), at most maxObjects, in key order;
  * 2. scores every sample of every object with the detector's current version (an object is one image or an array
  *    file of samples; an undecodable object is counted as invalid, not retried);
- * 3. writes `audits/<name>/<timestamp>.json` with counts, the OOD rate, the baseline rate from calibration and an
- *    exact one-sided binomial test (H0: flag rate <= baseline), and the alert flag (pValue < alpha);
+ * 3. writes `audits/<name>/<timestamp>.json` with counts, the OOD rate, the baseline rate from calibration and three
+ *    drift tests of the run's samples: an exact one-sided binomial test of the flag rate (H0: rate <= baseline),
+ *    Kolmogorov–Smirnov on the scores against the calibration's in-distribution scores (`scoreShift`), and MMD on the
+ *    features against the reference rows stored at calibration (`featureShift`, on a seeded sample of at most
+ *    `mmdWindow` rows). `alert` is raised when a test in `alertOn` has p < alpha / alertOn.length (Bonferroni);
+ *    each test's own `isDrift` is p < alpha;
  * 4. moves the cursor to the last key listed.
  *
  * Objects are scored once: the cursor only moves forward, and a run that died after its summary but before the
@@ -57,11 +63,22 @@ export interface AuditSummary {
   readonly pValue: number;
   readonly alpha: number;
   readonly alert: boolean;
+  /** Tests whose p-value raises `alert`, each against alpha / alertOn.length. */
+  readonly alertOn: readonly ('binomial' | 'ks' | 'mmd')[];
   /** KS test of this run's scores against the calibration's in-distribution scores (null without them). */
-  readonly scoreShift: { readonly test: string; readonly statistic: number; readonly pValue: number; readonly isDrift: boolean } | null;
+  readonly scoreShift: ShiftTest | null;
+  /** MMD of this run's features against the stored reference rows (null: off, no reference stored, or < 2 samples). */
+  readonly featureShift: (ShiftTest & { readonly nReference: number; readonly nWindow: number; readonly permutations: number; readonly bandwidthSq: number }) | null;
   readonly moreObjectsPending: boolean;
   readonly startedAt: string;
   readonly finishedAt: string;
+}
+
+export interface ShiftTest {
+  readonly test: string;
+  readonly statistic: number;
+  readonly pValue: number;
+  readonly isDrift: boolean;
 }
 
 const SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
@@ -123,6 +140,13 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const after = await startingPoint(store, name);
   const listed = await store.list(cfg.prefix, { ...(after !== undefined ? { after } : {}), limit: cfg.maxObjects + 1 });
   const batch = listed.slice(0, cfg.maxObjects);
+  const reference = cfg.mmdWindow > 0 ? det.bundle.referenceFeatures : undefined;
+  if (cfg.alertOn.includes('mmd') && !reference) {
+    throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} stores no reference features (calibrated before they were kept, or with referenceRows 0); calibrate it again, or drop mmd from alertOn`);
+  }
+  // Seeded by the run's position, so a re-run over the same objects draws the same sample and permutations.
+  const seed = seedFrom(name, after ?? '', batch[0]?.key ?? '');
+  const window = reference ? new RowReservoir(cfg.mmdWindow, reference.cols, seed) : undefined;
   const counts = { objects: 0, samples: 0, flagged: 0, invalid: 0 };
   const scores: number[] = [];
   const invalid: { key: string; error: string }[] = [];
@@ -133,10 +157,11 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     counts.objects++;
     try {
       const data = await decodeBytes(bytes, obj.key, { limits: SERVICE_DECODE_LIMITS });
-      const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
+      const { prediction: r, features } = await predictWithFeatures(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
       counts.samples += r.result.length;
       counts.flagged += r.result.reduce((a, b) => a + b, 0);
       for (const v of r.scores) scores.push(v);
+      window?.add(features);
     } catch (e) {
       // Bad objects are counted and skipped; storage/model failures abort the run (the cursor stays, nothing is lost).
       if (!isImagedriftError(e) || isTransientError(e) || !(e.code === 'INVALID_INPUT')) throw e;
@@ -149,6 +174,11 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   // Second view: has the score distribution moved away from the in-distribution scores seen at calibration?
   const ref = det.bundle.calibrationScores;
   const shift = ref && ref.length && scores.length ? ksDrift(ref, scores, cfg.alpha) : undefined;
+  // Third view: have the features moved (also shifts that leave the scores alone, e.g. a class-imbalanced stream)?
+  const sample = window && window.seen >= 2 ? window.sample() : undefined;
+  const mmd = reference && sample ? featureDrift(reference, sample, { alpha: cfg.alpha, permutations: cfg.mmdPermutations, seed }) : undefined;
+  const pOf: Record<AuditConfig['alertOn'][number], number> = { binomial: pValue, ks: shift?.pValue ?? 1, mmd: mmd?.pValue ?? 1 };
+  const alert = counts.samples > 0 && cfg.alertOn.some((t) => pOf[t] < cfg.alpha / cfg.alertOn.length);
   const lastKey = batch.length ? batch[batch.length - 1]!.key : null;
   const finishedAt = now();
   const summary: AuditSummary = {
@@ -167,8 +197,12 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     alternative: 'flag rate > baselineRate',
     pValue,
     alpha: cfg.alpha,
-    alert: counts.samples > 0 && pValue < cfg.alpha,
-    scoreShift: shift ? { test: 'two-sample Kolmogorov–Smirnov (scores vs calibration ID scores)', statistic: shift.statistic, pValue: shift.pValue, isDrift: shift.isDrift } : null,
+    alert,
+    alertOn: cfg.alertOn,
+    scoreShift: shift ? shiftTest('two-sample Kolmogorov–Smirnov (scores vs calibration ID scores)', shift) : null,
+    featureShift: mmd
+      ? { ...shiftTest('MMD², RBF kernel, median-heuristic bandwidth, permutation p-value (features vs calibration reference rows)', mmd), nReference: mmd.meta.nReference!, nWindow: mmd.meta.n!, permutations: mmd.meta.permutations!, bandwidthSq: mmd.meta.bandwidthSq! }
+      : null,
     moreObjectsPending: listed.length > batch.length,
     startedAt,
     finishedAt: finishedAt.toISOString(),
@@ -178,8 +212,12 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
     await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
   }
-  deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, alert: summary.alert }, 'audit run done');
+  deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
   return { summaryKey, summary };
+}
+
+function shiftTest(test: string, r: DriftResult): ShiftTest {
+  return { test, statistic: r.statistic, pValue: r.pValue, isDrift: r.isDrift };
 }
 
 async function writeSummary(store: ObjectStore, dir: string, at: Date, summary: AuditSummary): Promise<string> {

@@ -5,10 +5,10 @@ import { conformalPValues, conformalThreshold, validateAlpha } from '../core/con
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
 import { EnsembleDetector } from '../core/ensemble.js';
 import { binomialDrift, ksDrift, mmdDrift, type DriftResult } from '../core/drift.js';
-import { subsampleRows } from '../core/knn.js';
+import { subsampleRows } from '../core/random.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, planModelInput, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
-import { concatColumns, type DecodedArray, type Layout, type Matrix, type Tensor } from '../core/tensor.js';
+import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix, type Tensor } from '../core/tensor.js';
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows, FeatureExtractor } from '../model/extract.js';
 import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
@@ -153,18 +153,50 @@ export async function scoreData(bundle: DetectorBundle, model: Uint8Array, data:
   return bundle.fitted.score(await detectorFeatures(bundle, model, data, opts));
 }
 
-export interface CalibrateRequest extends RuntimeOptions {
+/** Options shared by both calibrations: how many in-distribution feature rows to keep as the MMD reference. */
+export interface ReferenceOptions {
+  /** Rows kept (seeded subsample of the in-distribution rows); 0 keeps none. Default REFERENCE_ROWS. */
+  readonly referenceRows?: number;
+  /** Seed of that subsample (default 0). */
+  readonly seed?: number;
+}
+
+/**
+ * In-distribution rows kept with a calibrated detector as the MMD reference. 1,000 rows keep the fixed-reference
+ * false-alarm rate near α (docs/DRIFT.md, "Fixed vs fresh MMD reference") and cost 1000 × width × 4 bytes.
+ */
+export const REFERENCE_ROWS = 1000;
+
+export interface CalibrateRequest extends RuntimeOptions, ReferenceOptions {
   readonly data: DecodedArray;
   readonly oodLabels: ArrayLike<number>;
   /** MindArmour's grid step (0.01 reproduces the tutorial); omitted = exact search. */
   readonly grid?: number;
 }
 
+/** Scores and the in-distribution reference that a calibrated bundle carries (scores sorted; features subsampled). */
+function calibrationReference(features: Matrix, scores: Float64Array, isId: (i: number) => boolean, opts: ReferenceOptions): Pick<DetectorBundle, 'calibrationScores' | 'referenceFeatures'> {
+  const rows = Array.from({ length: features.rows }, (_, i) => i).filter(isId);
+  const max = opts.referenceRows ?? REFERENCE_ROWS;
+  if (!Number.isInteger(max) || max < 0) throw new InputError('referenceRows', `must be a non-negative integer, got ${max}`);
+  const pick = Array.from(subsampleRows(rows.length, max, opts.seed ?? 0), (i) => rows[i]!);
+  return {
+    calibrationScores: Float32Array.from(rows, (i) => scores[i]!).sort(),
+    ...(pick.length >= 2 ? { referenceFeatures: selectRows(features, pick) } : {}),
+  };
+}
+
+function calibrated(bundle: DetectorBundle, calibration: Calibration, reference: Pick<DetectorBundle, 'calibrationScores' | 'referenceFeatures'>): DetectorBundle {
+  const { referenceFeatures: _old, ...rest } = bundle; // a reference from an earlier calibration must not outlive it
+  return { ...rest, calibration, ...reference, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION };
+}
+
 /** Chooses the accuracy-maximising threshold on a labelled eval set; returns a new bundle carrying it. */
 export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Array, req: CalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   const n = req.data.shape[0] ?? 0;
   const labels = validateLabels(req.oodLabels, n);
-  const scores = await scoreData(bundle, model, req.data, req);
+  const features = await detectorFeatures(bundle, model, req.data, req);
+  const scores = bundle.fitted.score(features);
   const fit = req.grid === undefined ? exactThreshold(scores, labels) : gridThreshold(scores, labels, req.grid);
   const flags = applyThreshold(scores, fit.threshold);
   let nOod = 0;
@@ -176,11 +208,10 @@ export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Arra
     if (!labels[i]) idFlagged += flags[i]!;
   }
   const calibration: Calibration = { ...fit, nEval: n, nOod, flaggedRate: flagged / n, idFlaggedRate: idFlagged / (n - nOod) };
-  const idScores = Float32Array.from(scores.filter((_, i) => labels[i] === 0)).sort();
-  return { bundle: { ...bundle, calibration, calibrationScores: idScores, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION }, scores };
+  return { bundle: calibrated(bundle, calibration, calibrationReference(features, scores, (i) => labels[i] === 0, req)), scores };
 }
 
-export interface LabelFreeCalibrateRequest extends RuntimeOptions {
+export interface LabelFreeCalibrateRequest extends RuntimeOptions, ReferenceOptions {
   /** Held-out in-distribution data (not used in fit). */
   readonly idHoldout: DecodedArray;
   /** Target false-alarm rate α on in-distribution data. */
@@ -190,11 +221,12 @@ export interface LabelFreeCalibrateRequest extends RuntimeOptions {
 /** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
 export async function calibrateLabelFree(bundle: DetectorBundle, model: Uint8Array, req: LabelFreeCalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   validateAlpha(req.targetFpr);
-  const scores = await scoreData(bundle, model, req.idHoldout, req);
+  const features = await detectorFeatures(bundle, model, req.idHoldout, req, 'idHoldout');
+  const scores = bundle.fitted.score(features);
   const c = conformalThreshold(scores, req.targetFpr);
   const flagged = scores.reduce((a, s) => a + (s >= c.threshold ? 1 : 0), 0);
   const calibration: Calibration = { threshold: c.threshold, method: 'conformal', targetFpr: c.targetFpr, nEval: c.n, nOod: 0, flaggedRate: flagged / c.n, idFlaggedRate: flagged / c.n };
-  return { bundle: { ...bundle, calibration, calibrationScores: Float32Array.from(scores).sort(), createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION }, scores };
+  return { bundle: calibrated(bundle, calibration, calibrationReference(features, scores, () => true, req)), scores };
 }
 
 export interface Prediction {
@@ -207,12 +239,19 @@ export interface Prediction {
 
 /** 0/1 per input sample, in input order, plus the scores; `threshold` overrides the calibrated one. */
 export async function predictData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions & { threshold?: number } = {}): Promise<Prediction> {
+  return (await predictWithFeatures(bundle, model, data, opts)).prediction;
+}
+
+/** `predictData` plus the feature rows it scored (for audits, which also test the features for drift). */
+export async function predictWithFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions & { threshold?: number } = {}): Promise<{ prediction: Prediction; features: Matrix }> {
   const threshold = opts.threshold ?? bundle.calibration?.threshold;
   if (threshold === undefined) throw new NotFittedError('threshold', 'the detector has no threshold; calibrate it or pass one');
-  const scores = await scoreData(bundle, model, data, opts);
+  const features = await detectorFeatures(bundle, model, data, opts);
+  const scores = bundle.fitted.score(features);
   const result = applyThreshold(scores, threshold);
   const cal = bundle.calibrationScores;
-  return { threshold, result: Array.from(result), scores: Array.from(scores), ...(cal && cal.length ? { pValues: Array.from(conformalPValues(cal, scores)) } : {}) };
+  const prediction = { threshold, result: Array.from(result), scores: Array.from(scores), ...(cal && cal.length ? { pValues: Array.from(conformalPValues(cal, scores)) } : {}) };
+  return { prediction, features };
 }
 
 export const DRIFT_TESTS = ['binomial', 'mmd', 'ks'] as const;
@@ -220,7 +259,10 @@ export type DriftTest = (typeof DRIFT_TESTS)[number];
 
 export interface DriftRequest extends RuntimeOptions {
   readonly test: DriftTest;
-  /** In-distribution reference window (ks, mmd); binomial compares against the calibrated baseline instead. */
+  /**
+   * In-distribution reference window (ks, mmd). Omitted: the reference stored at calibration (its in-distribution
+   * scores for ks, its reference feature rows for mmd). binomial compares against the calibrated baseline instead.
+   */
   readonly reference?: DecodedArray;
   readonly data: DecodedArray;
   readonly alpha?: number;
@@ -244,15 +286,30 @@ export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req:
     const scores = await scoreData(bundle, model, req.data, req);
     return binomialDrift(applyThreshold(scores, c.threshold), c.idFlaggedRate, alpha);
   }
-  if (!req.reference) throw new InputError('reference', `is required for the ${req.test} test`);
   if (req.test === 'ks') {
-    const [ref, cur] = [await scoreData(bundle, model, req.reference, req), await scoreData(bundle, model, req.data, req)];
-    return ksDrift(ref, cur, alpha);
+    const ref = req.reference ? await scoreData(bundle, model, req.reference, req) : storedReference(bundle, 'ks');
+    return ksDrift(ref, await scoreData(bundle, model, req.data, req), alpha);
   }
-  const [ref, cur] = [await detectorFeatures(bundle, model, req.reference, req, 'reference'), await detectorFeatures(bundle, model, req.data, req)];
-  const max = req.maxReference ?? 1000;
-  const pick = subsampleRows(ref.rows, max, req.seed ?? 0);
-  const sub = new Float32Array(pick.length * ref.cols);
-  for (let i = 0; i < pick.length; i++) sub.set(ref.data.subarray(pick[i]! * ref.cols, (pick[i]! + 1) * ref.cols), i * ref.cols);
-  return mmdDrift({ data: sub, rows: pick.length, cols: ref.cols }, cur, { alpha, ...(req.permutations ? { permutations: req.permutations } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}) });
+  const ref = req.reference ? await detectorFeatures(bundle, model, req.reference, req, 'reference') : storedReference(bundle, 'mmd');
+  const cur = await detectorFeatures(bundle, model, req.data, req);
+  return featureDrift(ref, cur, { alpha, ...(req.permutations ? { permutations: req.permutations } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.maxReference !== undefined ? { maxReference: req.maxReference } : {}) });
+}
+
+/** The reference a calibrated bundle carries for a test: its in-distribution scores (ks) or feature rows (mmd). */
+export function storedReference(bundle: DetectorBundle, test: 'ks'): Float32Array;
+export function storedReference(bundle: DetectorBundle, test: 'mmd'): Matrix;
+export function storedReference(bundle: DetectorBundle, test: 'ks' | 'mmd'): Float32Array | Matrix {
+  const ref = test === 'ks' ? bundle.calibrationScores : bundle.referenceFeatures;
+  const has = ref !== undefined && (test === 'ks' ? (ref as Float32Array).length > 0 : (ref as Matrix).rows >= 2);
+  if (!has) {
+    throw new InputError('reference', bundle.calibration ? `is required for the ${test} test: this detector's calibration stored no ${test === 'ks' ? 'in-distribution scores' : 'reference features (calibrated before they were kept, or with referenceRows 0); calibrate it again'}` : `is required for the ${test} test: the detector is not calibrated, so it holds no reference`);
+  }
+  return ref!;
+}
+
+/** MMD on features, with the reference subsampled (seeded) to at most `maxReference` rows (default 1000). */
+export function featureDrift(reference: Matrix, data: Matrix, opts: { alpha: number; permutations?: number; seed?: number; maxReference?: number }): DriftResult {
+  const pick = subsampleRows(reference.rows, opts.maxReference ?? REFERENCE_ROWS, opts.seed ?? 0);
+  const ref = pick.length === reference.rows ? reference : selectRows(reference, pick);
+  return mmdDrift(ref, data, { alpha: opts.alpha, ...(opts.permutations ? { permutations: opts.permutations } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
 }
