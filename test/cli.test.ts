@@ -66,6 +66,56 @@ describe('imagedrift CLI on the seed files', () => {
     assert.ok(e.auroc > 0.5 && e.auroc <= 1);
   });
 
+  it('drift: mmd / ks / binomial with a given reference or the one stored at calibration; label-free calibrate --reference-rows', async () => {
+    const det = join(dir, 'drift-det');
+    assert.equal((await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', '9', '--n-cluster', '10', '--score', 'shortfall', '--seed', '0', '--out', det)).code, 0);
+    const test = decodeNpy(new Uint8Array(readFileSync(TEST)));
+    const slice = (name: string, from: number, to: number) => {
+      const f = join(dir, name);
+      writeFileSync(f, encodeNpy(test.data.slice(from * 1024, to * 1024), [to - from, 1, 32, 32], 'float32'));
+      return f;
+    };
+    const idHoldout = slice('id-holdout.npy', 0, 100); // MNIST
+    const idWindow = slice('id-window.npy', 100, 200); // other MNIST images
+    const oodWindow = slice('ood-window.npy', 200, 300); // CIFAR-10 grey
+    const cal = await cli('calibrate', det, '--id-holdout', idHoldout, '--target-fpr', '0.1', '--reference-rows', '60', '--json');
+    assert.equal(cal.code, 0, cal.err.join('\n'));
+    const manifest = JSON.parse(readFileSync(join(det, 'v2', 'manifest.json'), 'utf8'));
+    assert.deepEqual(manifest.arrays.referenceFeatures.shape, [60, 120], '60 of the 100 hold-out rows, layer 9 width');
+    const drift = async (...args: string[]) => {
+      const r = await cli('drift', det, '--json', ...args);
+      assert.equal(r.code, 0, r.err.join('\n'));
+      return JSON.parse(r.out[0]!);
+    };
+    const stored = await drift('--data', oodWindow, '--permutations', '99');
+    assert.deepEqual([stored.test, stored.isDrift, stored.pValue, stored.meta.nReference, stored.meta.n], ['mmd', true, 0.01, 60, 100]);
+    const clean = await drift('--data', idWindow, '--permutations', '99');
+    assert.equal(clean.isDrift, false, `clean MNIST window: p = ${clean.pValue}`);
+    const given = await drift('--data', oodWindow, '--reference', idHoldout, '--permutations', '99');
+    assert.deepEqual([given.isDrift, given.meta.nReference], [true, 100], 'an explicit reference is used whole');
+    const ks = await drift('--data', oodWindow, '--test', 'ks');
+    assert.deepEqual([ks.test, ks.isDrift, ks.meta.nReference], ['ks', true, 100], 'ks uses the 100 calibration scores');
+    assert.equal((await drift('--data', idWindow, '--test', 'ks')).isDrift, false);
+    const bin = await drift('--data', oodWindow, '--test', 'binomial');
+    assert.deepEqual([bin.test, bin.isDrift], ['binomial', true]);
+    assert.deepEqual(await drift('--data', oodWindow, '--permutations', '99'), stored, 'deterministic');
+
+    // Without a stored reference (referenceRows 0, or never calibrated) mmd needs --reference: exit 2, one line.
+    const bare = join(dir, 'drift-bare');
+    assert.equal((await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', '9', '--n-cluster', '10', '--out', bare)).code, 0);
+    const uncal = await cli('drift', bare, '--data', idWindow);
+    assert.equal(uncal.code, 2);
+    assert.match(uncal.err.join('\n'), /reference: is required for the mmd test: the detector is not calibrated/);
+    assert.equal((await cli('calibrate', bare, '--id-holdout', idHoldout, '--target-fpr', '0.1', '--reference-rows', '0')).code, 0);
+    const noRef = await cli('drift', bare, '--data', idWindow);
+    assert.equal(noRef.code, 2);
+    assert.equal(noRef.err.length, 1);
+    assert.match(noRef.err[0]!, /reference: is required for the mmd test: this detector's calibration stored no reference features/);
+    const badRows = await cli('calibrate', bare, '--id-holdout', idHoldout, '--target-fpr', '0.1', '--reference-rows=-1');
+    assert.equal(badRows.code, 2);
+    assert.match(badRows.err[0]!, /--reference-rows: must be >= 0/);
+  });
+
   it('convert-ckpt reproduces the committed model byte for byte', async () => {
     const out = join(dir, 'lenet5.onnx');
     const r = await cli('convert-ckpt', join(SEED, 'checkpoint_lenet-10_1875.ckpt'), '--out', out);

@@ -44,7 +44,7 @@ function parse(args: string[], options: ParseArgsConfig['options'], positionals:
   try {
     r = parseArgs({ args, options: { ...options, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError('arguments', (e as Error).message.replace(/\s+/g, ' ').replace(/\. To specify.*$/, ''));
+    throw new UsageError('arguments', (e as Error).message.replace(/\s+/g, ' ').replace(/\s*To specify.*$/, ''));
   }
   if (r.positionals.length !== positionals) {
     throw new UsageError('arguments', `expected ${positionals} positional argument(s), got ${r.positionals.length}${r.positionals.length ? ` (${r.positionals.join(' ')})` : ''}`);

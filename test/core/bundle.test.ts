@@ -55,4 +55,19 @@ describe('saved detector format', () => {
     short.set('centres.bin', new Float32Array(2));
     assert.throws(() => fromStored(manifest, short, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'arrays.centres');
   });
+
+  it('round-trips the calibration reference (scores and feature rows) and checks the rows are the detector width', () => {
+    const b = bundle('shortfall');
+    const ref = { data: Float32Array.from({ length: 5 * 3 }, (_, i) => i / 7), rows: 5, cols: 3 };
+    const withRef: DetectorBundle = { ...b, calibrationScores: Float32Array.of(0.1, 0.2, 0.3), referenceFeatures: ref };
+    const { manifest, arrays } = toStored(withRef);
+    assert.deepEqual(manifest.arrays.referenceFeatures, { file: 'referenceFeatures.bin', shape: [5, 3], dtype: 'float32' });
+    const back = fromStored(parseManifest(JSON.parse(JSON.stringify(manifest))), arrays, LIBRARY_VERSION).bundle;
+    assert.deepEqual(back.referenceFeatures, ref);
+    assert.deepEqual(back.calibrationScores, withRef.calibrationScores);
+    assert.deepEqual(back.fitted.arrays(), b.fitted.arrays(), 'the bundle arrays do not leak into the detector');
+    const bad = JSON.parse(JSON.stringify(manifest));
+    bad.arrays.referenceFeatures.shape = [3, 5];
+    assert.throws(() => fromStored(parseManifest(bad), arrays, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'arrays.referenceFeatures' && /not \[rows, 3\]/.test(e.message));
+  });
 });
