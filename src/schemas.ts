@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DETECTOR_KINDS, detectorSpecSchema, type DetectorKind, type DetectorSpec } from './core/detectors.js';
+import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
 import { SCORE_MODES } from './core/feature-cluster.js';
 import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './core/kmeans.js';
@@ -23,7 +23,8 @@ export const layoutSchema = z.enum(['NCHW', 'NHWC']);
  */
 export const fitParamsSchema = z.object({
   layer: layerSchema.optional(),
-  method: z.enum(DETECTOR_KINDS).optional(),
+  /** A detector kind, or `auto`: the measured default for `layer` (LAYER_DEFAULTS; the seed LeNet5 only). */
+  method: z.enum([...DETECTOR_KINDS, 'auto']).optional(),
   nCluster: nClusterSchema.optional(),
   score: scoreSchema.optional(),
   seed: seedSchema.optional(),
@@ -39,8 +40,19 @@ export const fitParamsSchema = z.object({
 });
 export type FitParams = z.infer<typeof fitParamsSchema>;
 
-/** The detector spec a set of fit parameters names; errors name the parameter (`nCluster`, `k`, …). */
-export function detectorSpecFromParams(p: FitParams): DetectorSpec {
+/**
+ * The detector spec a set of fit parameters names; errors name the parameter (`nCluster`, `k`, …). `auto` needs the
+ * model's sha256 (the defaults are per model) and takes no detector parameters.
+ */
+export function detectorSpecFromParams(p: FitParams, modelSha256?: string): DetectorSpec {
+  if (p.method === 'auto') {
+    for (const k of ['nCluster', 'score', 'seed', 'k', 'metric', 'maxBank', 'temperature', 'shrinkage', 'members'] as const) {
+      if (p[k] !== undefined) throw new InputError(k, 'does not apply to the auto detector (it uses the measured default for the layer)');
+    }
+    if (p.layer === undefined) throw new InputError('layer', 'is required');
+    if (modelSha256 === undefined) throw new InputError('model', 'auto needs the model to choose its default');
+    return layerDefault(p.layer, modelSha256);
+  }
   const method = p.method ?? 'feature-cluster';
   const pick = (keys: (keyof FitParams)[]) => Object.fromEntries(keys.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
   const byKind: Record<DetectorKind, (keyof FitParams)[]> = {

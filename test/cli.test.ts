@@ -116,6 +116,23 @@ describe('imagedrift CLI on the seed files', () => {
     assert.match(badRows.err[0]!, /--reference-rows: must be >= 0/);
   });
 
+  it('fit --detector auto uses the measured default for the layer; parameters and unmeasured layers are refused', async () => {
+    const kindOf = (d: string) => JSON.parse(readFileSync(join(d, 'v1', 'manifest.json'), 'utf8')).detector;
+    const out = join(dir, 'auto-output');
+    const r = await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', 'output', '--detector', 'auto', '--out', out, '--json');
+    assert.equal(r.code, 0, r.err.join('\n'));
+    assert.equal(kindOf(out).kind, 'msp');
+    const ten = join(dir, 'auto-10');
+    assert.equal((await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', '10', '--detector', 'auto', '--out', ten)).code, 0);
+    assert.deepEqual([kindOf(ten).kind, kindOf(ten).params.score, kindOf(ten).params.nCluster], ['feature-cluster', 'shortfall', 10]);
+    const five = await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', '5', '--detector', 'auto', '--out', join(dir, 'auto-5'));
+    assert.equal(five.code, 2);
+    assert.match(five.err[0]!, /--layer: auto: no measured default for layer "5"; measured layers: 3, 7, 8, 9, 10, 11, output/);
+    const k = await cli('fit', '--model', MODEL, '--train', TRAIN, '--layer', '9', '--detector', 'auto', '--k', '5', '--out', join(dir, 'auto-k'));
+    assert.equal(k.code, 2);
+    assert.match(k.err[0]!, /--k: does not apply to the auto detector/);
+  });
+
   it('convert-ckpt reproduces the committed model byte for byte', async () => {
     const out = join(dir, 'lenet5.onnx');
     const r = await cli('convert-ckpt', join(SEED, 'checkpoint_lenet-10_1875.ckpt'), '--out', out);

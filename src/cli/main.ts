@@ -8,7 +8,7 @@ import { accuracy, detectionMetrics } from '../core/metrics.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
-import { calibrateDetector, calibrateLabelFree, closeExtractors, driftCheck, fitDetector, predictData, scoreData } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, closeExtractors, driftCheck, fitDetector, predictData, scoreData, sha256Hex } from '../service/detector-service.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore } from '../storage/local-dir-store.js';
 import { runDemo } from './demo.js';
@@ -21,6 +21,7 @@ const USAGE = `usage:
   imagedrift convert-ckpt <file.ckpt> --out <model.onnx>
   imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
   imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
+  imagedrift fit --model <m> --train <data> --layer <name> --detector auto --out <dir>   (the measured default for the layer; seed LeNet5 only)
   imagedrift fit --model <m> --train <data> --detector ensemble --members '[{"layer":"output","detector":{"kind":"energy"}},…]' --out <dir>
   imagedrift calibrate <detector-dir> --eval <data> --ood-labels <labels> [--grid 0.01] [--reference-rows 1000] [--json]
   imagedrift calibrate <detector-dir> --id-holdout <data> --target-fpr <alpha> [--reference-rows 1000] [--json]
@@ -132,15 +133,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const p = validate(fitParamsSchema, { ...raw, members }, flags);
         const method = p.method ?? 'feature-cluster';
         if (method === 'feature-cluster') need(values, 'n-cluster');
+        const model = await readBytes(need(values, 'model'), '--model');
         let detector;
         try {
-          detector = detectorSpecFromParams(p);
+          detector = detectorSpecFromParams(p, sha256Hex(model));
         } catch (e) {
           if (e instanceof InputError && e.field && e.field in flags) throw new UsageError(flags[e.field as keyof typeof flags], e.detail);
           throw e;
         }
         const outDir = need(values, 'out');
-        const model = await readBytes(need(values, 'model'), '--model');
         const data = await loadData(need(values, 'train'));
         const t0 = performance.now();
         const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });

@@ -62,6 +62,38 @@ export const RECOMMENDED_ENSEMBLE: Extract<DetectorSpec, { kind: 'ensemble' }> =
   ],
 };
 
+/**
+ * The default detector for each layer of the converted seed LeNet5 (`models/lenet5.onnx`), chosen by measurement on
+ * docs/RESULTS.md's single-detector table (fitted on the 60,000 MNIST train images): among the detectors whose
+ * MNIST → CIFAR-10 AUROC is at least `minFarAuroc` (far OOD stays reliable), the one with the highest
+ * MNIST → EMNIST letters AUROC. `fit --detector auto` uses it. It is keyed by the model's sha256 because a layer name
+ * means nothing across models: another model has no measured defaults. test/core/layer-defaults.test.ts re-derives
+ * the choice from RESULTS.md.
+ */
+export const LAYER_DEFAULTS = {
+  modelSha256: '6a2ff364eea61a92d6469072bd2102989938bd7cefbf2edddd9a8ee3744916f9',
+  minFarAuroc: 0.99,
+  layers: {
+    '3': { kind: 'knn', k: 50, metric: 'cosine', maxBank: 20000, seed: 0 },
+    '7': { kind: 'knn', k: 50, metric: 'cosine', maxBank: 20000, seed: 0 },
+    '8': { kind: 'knn', k: 50, metric: 'cosine', maxBank: 20000, seed: 0 },
+    '9': { kind: 'knn', k: 50, metric: 'cosine', maxBank: 20000, seed: 0 },
+    '10': { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 },
+    '11': { kind: 'feature-cluster', nCluster: 10, score: 'shortfall', seed: 0 },
+    output: { kind: 'msp' },
+  } satisfies Record<string, DetectorSpec>,
+} as const;
+
+/** The measured default detector for `layer` of the model with this sha256 (`--detector auto`). */
+export function layerDefault(layer: string, modelSha256: string): DetectorSpec {
+  if (modelSha256 !== LAYER_DEFAULTS.modelSha256) {
+    throw new InputError('method', `auto: per-layer defaults were measured for the seed LeNet5 (sha256 ${LAYER_DEFAULTS.modelSha256.slice(0, 12)}…) only; this model (${modelSha256.slice(0, 12)}…) has none, so name a detector`);
+  }
+  const spec = (LAYER_DEFAULTS.layers as Record<string, DetectorSpec>)[layer];
+  if (!spec) throw new InputError('layer', `auto: no measured default for layer ${JSON.stringify(layer)}; measured layers: ${Object.keys(LAYER_DEFAULTS.layers).join(', ')}`);
+  return spec;
+}
+
 function ensembleSpec(params: unknown, field: string): EnsembleParams {
   const r = ensembleParamSchema.safeParse(params);
   if (!r.success) {

@@ -6,7 +6,7 @@ import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { loadDataset, loadModel, modelKeys } from '../service/datasets.js';
-import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -158,8 +158,8 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return fitResult(jobId, p, earlier.claim.version, earlier.bundle);
   const { detector: _d, model: modelId, dataset: datasetId, ...params } = p;
-  const detector = detectorSpecFromParams(params);
   const model = await loadModel(deps.store, modelId);
+  const detector = detectorSpecFromParams(params, sha256Hex(model));
   const data = await loadDataset(deps.store, datasetId);
   report(5);
   const bundle = await fitDetector({

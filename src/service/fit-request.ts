@@ -3,6 +3,7 @@ import { checkLayers } from '../model/graph.js';
 import { detectorSpecFromParams, type FitMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { loadModel, readDatasetManifest } from './datasets.js';
+import { sha256Hex } from './detector-service.js';
 
 /**
  * Everything about a fit request that can be checked before a job is enqueued, so the caller gets a 400/404 now
@@ -10,8 +11,9 @@ import { loadModel, readDatasetManifest } from './datasets.js';
  * every layer the detector reads is a tensor of the model.
  */
 export async function checkFitRequest(store: ObjectStore, msg: FitMessage): Promise<void> {
-  detectorSpecFromParams(msg);
+  if (msg.method !== 'auto') detectorSpecFromParams(msg); // parameter errors first, before any storage read
   const model = await loadModel(store, msg.model);
+  if (msg.method === 'auto') detectorSpecFromParams(msg, sha256Hex(model));
   await readDatasetManifest(store, msg.dataset);
   const layers = msg.layer !== undefined ? [msg.layer] : (msg.members ?? []).map((m) => m.layer);
   try {

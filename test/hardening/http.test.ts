@@ -106,6 +106,8 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['ONNX model whose input has rank 2', () => model({ id: 'rank2', data: b64(wrongRankOnnx()) }), 400, 'INVALID_INPUT', /.+/],
     // Detectors, layers, keys
     ['unknown layer', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'fc99', nCluster: 5 }), 400, 'INVALID_INPUT', /^layer$/],
+    ['auto detector on a layer with no measured default', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', method: 'auto', layer: '5' }), 400, 'INVALID_INPUT', /^layer$/],
+    ['auto detector with detector parameters', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', method: 'auto', layer: '9', k: 3 }), 400, 'INVALID_INPUT', /^k$/],
     ['ensemble member with an unknown layer', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', method: 'ensemble', members: [{ layer: 'nope', detector: { kind: 'energy' } }] }), 400, 'INVALID_INPUT', /^members$/],
     ['detector id with path traversal', () => det(fit, 'fit', '../../tenants/x', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5 }), 400, 'INVALID_INPUT', /^detector$/],
     ['detector id with a NUL', () => det(predict, 'predict', 'det\u0000', { dataset: 'eval' }), 400, 'INVALID_INPUT', /^detector$/],

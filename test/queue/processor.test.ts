@@ -199,5 +199,17 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const sorted = Array.from(loaded.bundle.calibrationScores!);
     assert.ok(c.threshold > sorted[89]! && c.threshold <= sorted[90]! + 1e-6);
     await assert.rejects(processJob(deps, job('job-cal-lf-bad', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1, grid: 0.01 })), (e: unknown) => e instanceof InputError && isPermanentError(e));
+    // Calibration keeps the in-distribution feature rows (all 100 here) as the MMD reference, at the layer's width.
+    assert.deepEqual([loaded.bundle.referenceFeatures?.rows, loaded.bundle.referenceFeatures?.cols], [100, 10]);
+    await processJob(deps, job('job-cal-lf-30', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1, referenceRows: 30 }));
+    const fewer = await new DetectorRepository(s3.store).load('detectors/lf/');
+    assert.equal(fewer.bundle.referenceFeatures?.rows, 30);
+  });
+
+  test('fit with method auto: the worker resolves the measured default for the layer from the model', async () => {
+    const r = await processJob(deps, job('job-fit-auto', 'fit', { detector: 'auto1', model: 'lenet5', dataset: 'eval', layer: 'output', method: 'auto' }));
+    assert.equal(r.kind, 'fit');
+    const loaded = await new DetectorRepository(s3.store).load('detectors/auto1/');
+    assert.equal(loaded.bundle.fitted.kind, 'msp');
   });
 });
