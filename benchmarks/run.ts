@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: issue 5's benchmarks. Writes BENCHMARKS.md at the repository root.
  *
- *   node --import tsx benchmarks/run.ts [--runs 5] [--only reference,ort,fit,scaling,service] [--out BENCHMARKS.md] [--keep]
+ *   node --import tsx benchmarks/run.ts [--runs 5] [--only reference,ort,fit,scaling,drift,service] [--out BENCHMARKS.md] [--keep]
  *
  * Exits 1 when a section crashes or a correctness check inside it fails (the same-output check against the MindArmour
  * port); BENCHMARKS.md is written in any case.
@@ -18,6 +18,7 @@ import { ensurePythonDeps } from './lib/python.js';
 import type { BenchContext, Goal, SectionResult } from './lib/report.js';
 import { LOAD_BEGIN, LOAD_END, metText, table } from './lib/report.js';
 import { summarise } from './lib/stats.js';
+import { driftSection } from './sections/drift.js';
 import { fitScaleSection } from './sections/fit-scale.js';
 import { ortSection } from './sections/ort.js';
 import { referenceSection } from './sections/reference.js';
@@ -30,10 +31,11 @@ const SECTIONS = {
   fit: { title: '3. Fit at scale', run: fitScaleSection, goals: ['3'] },
   service: { title: '4. Service path', run: serviceSection, goals: ['4'] },
   scaling: { title: '5. Scaling curves', run: scalingSection, goals: [] },
+  drift: { title: '6. Drift tests at audit size', run: driftSection, goals: ['6'] },
 } as const;
 type SectionName = keyof typeof SECTIONS;
 /** Run order: the service path last (it depends on handlers/ and src/queue/). */
-const ORDER: SectionName[] = ['reference', 'ort', 'fit', 'scaling', 'service'];
+const ORDER: SectionName[] = ['reference', 'ort', 'fit', 'scaling', 'drift', 'service'];
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string' }, out: { type: 'string', default: join(REPO, 'BENCHMARKS.md') }, keep: { type: 'boolean', default: false } } });
 const runs = Number(values.runs);

@@ -1,4 +1,5 @@
 import { InputError } from './errors.js';
+import { kthSmallest } from './knn.js';
 import { mulberry32 } from './random.js';
 import { binomialTestGreater } from './stats.js';
 import { assertFinite, type Matrix } from './tensor.js';
@@ -82,8 +83,9 @@ export interface MmdOptions {
  *
  * Vectorised permutations: with N = n + m pooled points and kernel matrix K, each permutation is a ±-weight vector w_π
  * (1/n on the first block, −1/m on the second), and MMD²_π = w_πᵀ K w_π (biased V-statistic). All P permutations are
- * done at once as W (N×P): one pass over K computes K·W row by row, then each column's dot product — no per-permutation
- * pass over the kernel.
+ * done at once as W (N×(P+1)): one pass over K (its upper triangle, in cache-sized tiles: `kernelTimes`) computes K·W,
+ * then each column's dot product — no per-permutation pass over the kernel. Memory: the N×N kernel (8·N² bytes) plus
+ * W and K·W (8·N·(P+1) bytes each); `BENCHMARKS.md` §6 times it against one pass per permutation.
  */
 export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {}): DriftResult {
   const alpha = opts.alpha ?? 0.05;
@@ -98,29 +100,10 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   assertFinite(data.data, data.cols, 'data', 'feature');
   const N = n + m;
   const d = reference.cols;
-  const row = (i: number) => (i < n ? reference.data.subarray(i * d, (i + 1) * d) : data.data.subarray((i - n) * d, (i - n + 1) * d));
-  const D2 = new Float64Array(N * N);
-  for (let i = 0; i < N; i++) {
-    const a = row(i);
-    for (let j = i + 1; j < N; j++) {
-      const b = row(j);
-      let s = 0;
-      for (let t = 0; t < d; t++) {
-        const u = a[t]! - b[t]!;
-        s += u * u;
-      }
-      D2[i * N + j] = s;
-      D2[j * N + i] = s;
-    }
-  }
-  const off = new Float64Array((N * (N - 1)) / 2);
-  let q = 0;
-  for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) off[q++] = D2[i * N + j]!;
-  off.sort();
-  const med = off[Math.floor(off.length / 2)]!;
-  const gamma = med > 0 ? 1 / med : 1; // exp(−‖x−y‖²/med) = RBF with 2σ² = median
-  const K = D2; // the kernel overwrites the distances in place: one N×N buffer instead of two
-  for (let i = 0; i < K.length; i++) K[i] = Math.exp(-gamma * K[i]!);
+  const X = new Float64Array(N * d); // pooled rows: reference then data
+  X.set(reference.data.subarray(0, n * d));
+  X.set(data.data.subarray(0, m * d), n * d);
+  const { K, medianSqDist: med } = rbfKernelUpper(X, N, d);
   // Weight matrix W: column 0 is the observed split, columns 1..P random permutations.
   const cols = P + 1;
   const W = new Float64Array(N * cols);
@@ -137,22 +120,88 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
     }
     for (let i = 0; i < N; i++) W[(c === 0 ? i : perm[i]!) * cols + c] = i < n ? 1 / n : -1 / m;
   }
-  // KW = K·W, then mmd_c = Σ_i W[i,c]·KW[i,c].
+  const KW = kernelTimes(K, W, N, cols);
   const mmd = new Float64Array(cols);
-  const kw = new Float64Array(cols);
   for (let i = 0; i < N; i++) {
-    kw.fill(0);
-    for (let j = 0; j < N; j++) {
-      const kij = K[i * N + j]!;
-      const wr = j * cols;
-      for (let c = 0; c < cols; c++) kw[c] += kij * W[wr + c]!;
-    }
     const wi = i * cols;
-    for (let c = 0; c < cols; c++) mmd[c] += W[wi + c]! * kw[c]!;
+    for (let c = 0; c < cols; c++) mmd[c] += W[wi + c]! * KW[wi + c]!;
   }
   const observed = mmd[0]!;
   let ge = 0;
   for (let c = 1; c < cols; c++) if (mmd[c]! >= observed - 1e-12) ge++;
   const pValue = (1 + ge) / (1 + P);
   return { isDrift: pValue < alpha, pValue, statistic: observed, test: 'mmd', alpha, meta: { permutations: P, bandwidthSq: med / 2, nReference: n, n: m } };
+}
+
+/**
+ * The RBF kernel of N pooled rows (X, row-major N×d) with the median heuristic: K[i·N+j] = exp(−‖x_i−x_j‖² / median)
+ * for i < j (upper triangle only; the diagonal is 1 and the lower half is not written), and the median pairwise
+ * squared distance (2σ² of the RBF). Distances use four partial sums per pair (the loop is the cost: N²·d/2).
+ */
+export function rbfKernelUpper(X: Float64Array, N: number, d: number): { K: Float64Array; medianSqDist: number } {
+  const K = new Float64Array(N * N);
+  const off = new Float64Array((N * (N - 1)) / 2);
+  const d4 = d - (d % 4);
+  let q = 0;
+  for (let i = 0; i < N; i++) {
+    const a = i * d;
+    for (let j = i + 1; j < N; j++) {
+      const b = j * d;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let t = 0;
+      for (; t < d4; t += 4) {
+        const u0 = X[a + t]! - X[b + t]!;
+        const u1 = X[a + t + 1]! - X[b + t + 1]!;
+        const u2 = X[a + t + 2]! - X[b + t + 2]!;
+        const u3 = X[a + t + 3]! - X[b + t + 3]!;
+        s0 += u0 * u0;
+        s1 += u1 * u1;
+        s2 += u2 * u2;
+        s3 += u3 * u3;
+      }
+      for (; t < d; t++) {
+        const u = X[a + t]! - X[b + t]!;
+        s0 += u * u;
+      }
+      const s = s0 + s1 + s2 + s3;
+      K[i * N + j] = s;
+      off[q++] = s;
+    }
+  }
+  const med = off.length ? kthSmallest(off, off.length, Math.floor(off.length / 2) + 1) : 0; // quickselect, no full sort
+  const gamma = med > 0 ? 1 / med : 1; // exp(−‖x−y‖²/med) = RBF with 2σ² = median
+  for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) K[i * N + j] = Math.exp(-gamma * K[i * N + j]!);
+  return { K, medianSqDist: med };
+}
+
+/** Rows of i and j in blocks of this many, so the W and KW rows a block touches stay in cache. */
+const KW_BLOCK = 128;
+
+/**
+ * K·W for a symmetric kernel given by its upper triangle (unit diagonal) and an N×cols weight matrix: every K_ij,
+ * i < j, is read once and updates rows i and j, in KW_BLOCK × KW_BLOCK tiles.
+ */
+export function kernelTimes(K: Float64Array, W: Float64Array, N: number, cols: number): Float64Array {
+  const KW = Float64Array.from(W); // the diagonal term: K_ii = 1
+  for (let I = 0; I < N; I += KW_BLOCK) {
+    const iEnd = Math.min(N, I + KW_BLOCK);
+    for (let J = I; J < N; J += KW_BLOCK) {
+      const jEnd = Math.min(N, J + KW_BLOCK);
+      for (let i = I; i < iEnd; i++) {
+        const wi = i * cols;
+        for (let j = Math.max(J, i + 1); j < jEnd; j++) {
+          const kij = K[i * N + j]!;
+          const wj = j * cols;
+          for (let c = 0; c < cols; c++) {
+            KW[wi + c] += kij * W[wj + c]!;
+            KW[wj + c] += kij * W[wi + c]!;
+          }
+        }
+      }
+    }
+  }
+  return KW;
 }

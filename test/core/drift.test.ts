@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mmdPerPermutation } from '../../benchmarks/lib/mmd-loop.js';
 import { conformalPValues, conformalThreshold } from '../../src/core/conformal.js';
 import { binomialDrift, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
@@ -62,6 +63,14 @@ describe('drift tests', () => {
     assert.equal(mmdDrift(ref, sample(60, 0), { permutations: 200, seed: 1 }).isDrift, false);
     const shifted = mmdDrift(ref, sample(60, 1), { permutations: 200, seed: 1 });
     assert.ok(shifted.isDrift && shifted.pValue <= 1 / 201 + 1e-12);
+    // The vectorised permutations give exactly what one pass per permutation gives (same kernel and permutations).
+    for (const [shift, seed] of [[0, 1], [0.3, 4], [1, 1]] as const) {
+      const x = sample(45, shift);
+      const fast = mmdDrift(ref, x, { permutations: 300, seed });
+      const loop = mmdPerPermutation(ref, x, { permutations: 300, seed });
+      assert.equal(fast.pValue, loop.pValue, `shift ${shift}`);
+      assert.ok(Math.abs(fast.statistic - loop.statistic) < 1e-12, `shift ${shift}: ${fast.statistic} vs ${loop.statistic}`);
+    }
     assert.throws(() => mmdDrift(ref, { data: new Float32Array(8), rows: 2, cols: 4 }), (e: unknown) => e instanceof InputError && e.field === 'data');
   });
 
