@@ -1,15 +1,15 @@
 /**
  * Drift tests at audit size: the permutation MMD of an audit run (reference = the 1,000 rows a calibration stores,
- * window = up to `mmdWindow` = 1,000 rows, 200 permutations, layer-9 features of real MNIST / CIFAR-10 test images),
- * vectorised (`mmdDrift`: all permutations as one K·W product) against one pass over the kernel per permutation
- * (benchmarks/lib/mmd-loop.ts). Same kernel and permutation sequence, so the p-values must be identical.
+ * window = up to `mmdWindow` = 1,000 rows, 200 permutations, layer-9 features of real MNIST / CIFAR-10 test images):
+ * `mmdDrift` (group-block identity) against all permutations as one K·W product and against one pass over the kernel
+ * per permutation (benchmarks/lib/mmd-loop.ts). Same kernel and permutation sequence, so the p-values must be identical.
  */
 import { mmdDrift } from '../../src/core/drift.js';
 import { toModelInput } from '../../src/core/preprocess.js';
 import type { Matrix } from '../../src/core/tensor.js';
 import { getExtractor } from '../../src/service/detector-service.js';
 import { PREPROCESS, sliceRows } from '../lib/data.js';
-import { mmdPerPermutation } from '../lib/mmd-loop.js';
+import { mmdPerPermutation, mmdVectorised } from '../lib/mmd-loop.js';
 import type { BenchContext, SectionResult } from '../lib/report.js';
 import { table } from '../lib/report.js';
 import { fmtRatio, fmtSummary, summarise, timeRuns } from '../lib/stats.js';
@@ -31,36 +31,41 @@ export async function driftSection(ctx: BenchContext): Promise<SectionResult> {
   ];
   const rows: string[][] = [];
   const mismatches: string[] = [];
-  const ratios: number[] = [];
+  const ratios: { loop: number; kw: number }[] = [];
   for (const c of cases) {
     log(`drift: MMD ${REFERENCE} + ${c.m} rows, ${c.name}`);
     const opts = { permutations: PERMUTATIONS, seed: 1 };
     const fast = mmdDrift(reference, c.data, opts);
-    const loop = mmdPerPermutation(reference, c.data, opts);
-    if (fast.pValue !== loop.pValue || Math.abs(fast.statistic - loop.statistic) > 1e-12) mismatches.push(`${c.name} m=${c.m}: p ${fast.pValue} vs ${loop.pValue}`);
-    // Interleaved, so both sides see the same machine load.
-    const tFast: number[] = [];
-    const tLoop: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      tFast.push(...(await timeRuns(1, () => mmdDrift(reference, c.data, opts), r === 0 ? 1 : 0)));
-      tLoop.push(...(await timeRuns(1, () => mmdPerPermutation(reference, c.data, opts), r === 0 ? 1 : 0)));
+    for (const [name, other] of [['one pass per permutation', mmdPerPermutation(reference, c.data, opts)], ['K·W', mmdVectorised(reference, c.data, opts)]] as const) {
+      if (fast.pValue !== other.pValue || Math.abs(fast.statistic - other.statistic) > 1e-12) mismatches.push(`${c.name} m=${c.m} vs ${name}: p ${fast.pValue} vs ${other.pValue}, statistic Δ ${Math.abs(fast.statistic - other.statistic)}`);
     }
-    const [sf, sl] = [summarise(tFast), summarise(tLoop)];
-    ratios.push(sl.median / sf.median);
-    rows.push([c.name, `${REFERENCE} + ${c.m} (N = ${REFERENCE + c.m})`, fast.pValue.toPrecision(3), fmtSummary(sf), fmtSummary(sl), fmtRatio(sl.median / sf.median)]);
+    // Interleaved, so all three see the same machine load.
+    const t: { fast: number[]; kw: number[]; loop: number[] } = { fast: [], kw: [], loop: [] };
+    for (let r = 0; r < runs; r++) {
+      const warm = r === 0 ? 1 : 0;
+      t.fast.push(...(await timeRuns(1, () => mmdDrift(reference, c.data, opts), warm)));
+      t.kw.push(...(await timeRuns(1, () => mmdVectorised(reference, c.data, opts), warm)));
+      t.loop.push(...(await timeRuns(1, () => mmdPerPermutation(reference, c.data, opts), warm)));
+    }
+    const [sf, skw, sl] = [summarise(t.fast), summarise(t.kw), summarise(t.loop)];
+    ratios.push({ loop: sl.median / sf.median, kw: skw.median / sf.median });
+    rows.push([c.name, `${REFERENCE} + ${c.m} (N = ${REFERENCE + c.m})`, fast.pValue.toPrecision(3), fmtSummary(sf), fmtSummary(skw), fmtSummary(sl), `${fmtRatio(skw.median / sf.median)} / ${fmtRatio(sl.median / sf.median)}`]);
   }
-  const minRatio = Math.min(...ratios);
+  const range = (xs: number[]) => `${fmtRatio(Math.min(...xs))}–${fmtRatio(Math.max(...xs))}`;
+  const minRatio = Math.min(...ratios.map((r) => Math.min(r.loop, r.kw)));
   const markdown = [
-    `Layer \`${LAYER}\` features (120 columns) of real images; reference = the first ${REFERENCE} MNIST test images (what a calibration stores: \`REFERENCE_ROWS\`); ${PERMUTATIONS} permutations, seed 1; ${runs} interleaved runs each (after one warm-up). "One pass per permutation" = benchmarks/lib/mmd-loop.ts: the same kernel and permutations, each permutation's MMD² by its own pass over the N×N kernel. Both include building the kernel (N²·d), which they share in cost.`,
+    `Layer \`${LAYER}\` features (120 columns) of real images; reference = the first ${REFERENCE} MNIST test images (what a calibration stores: \`REFERENCE_ROWS\`); ${PERMUTATIONS} permutations, seed 1; ${runs} interleaved runs each (after one warm-up). All three build the same kernel (\`rbfKernelUpper\`, N²·d/2) and use the same permutations; they differ in how the ${PERMUTATIONS} permuted statistics are computed: \`mmdDrift\` reads only the smaller group's block of the kernel per permutation (s²/2 reads, src/core/drift.ts); "K·W" does all permutations as one tiled product (N²/2 reads, each updating ${PERMUTATIONS + 1} columns); "one pass" reads the kernel's upper triangle once per permutation (benchmarks/lib/mmd-loop.ts).`,
     '',
-    table(['window', 'rows (reference + window)', 'p-value', '`mmdDrift` (vectorised)', 'one pass per permutation', 'speed-up'], rows),
+    table(['window', 'rows (reference + window)', 'p-value', '`mmdDrift`', 'K·W (all permutations at once)', 'one pass per permutation', 'K·W ÷ mmdDrift / one pass ÷ mmdDrift'], rows),
     '',
-    mismatches.length ? `**Same output: FAILED** — ${mismatches.join('; ')}` : `Same output: identical p-values and statistics (|Δ| ≤ 1e−12) in all ${cases.length} cases.`,
+    mismatches.length ? `**Same output: FAILED** — ${mismatches.join('; ')}` : `Same output: identical p-values and statistics within 1e−12 for all three in all ${cases.length} cases.`,
+    '',
+    `The K·W product is what "vectorised permutations" usually means; on one CPU core in JavaScript it does the same multiply-adds as one pass per permutation (about twice as many memory updates) and ran at ${range(ratios.map((r) => r.loop / r.kw))} its speed here, so \`mmdDrift\` uses the group-block identity instead.`,
   ].join('\n');
   return {
     title: '6. Drift tests at audit size',
     markdown,
-    goals: [{ section: '6', goal: 'MMD permutations vectorised: faster than one kernel pass per permutation at audit size, same p-values', met: mismatches.length === 0 && minRatio > 1, measured: `${fmtRatio(minRatio)}–${fmtRatio(Math.max(...ratios))} faster; p-values identical: ${mismatches.length === 0 ? 'yes' : 'no'}` }],
+    goals: [{ section: '6', goal: 'MMD permutation p-value without a kernel pass per permutation: faster than one pass per permutation and than K·W at audit size, same p-values', met: mismatches.length === 0 && minRatio > 1, measured: `${range(ratios.map((r) => r.loop))} faster than one pass per permutation, ${range(ratios.map((r) => r.kw))} than K·W (whole test incl. the shared kernel build); p-values identical: ${mismatches.length === 0 ? 'yes' : 'no'}` }],
     ...(mismatches.length ? { failed: `drift: ${mismatches.join('; ')}` } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mmdPerPermutation } from '../../benchmarks/lib/mmd-loop.js';
+import { mmdPerPermutation, mmdVectorised } from '../../benchmarks/lib/mmd-loop.js';
 import { conformalPValues, conformalThreshold } from '../../src/core/conformal.js';
 import { binomialDrift, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
@@ -56,7 +56,7 @@ describe('drift tests', () => {
     assert.equal(ksDrift(a, Array.from({ length: 300 }, () => gauss(rnd) + 1)).isDrift, true);
   });
 
-  it('MMD: same distribution → no drift; shifted → drift; p-values match a per-permutation loop', () => {
+  it('MMD: same distribution → no drift; shifted → drift; p-values and statistics match one pass per permutation and the K·W vectorisation', () => {
     const rnd = mulberry32(2);
     const sample = (n: number, shift: number) => ({ data: Float32Array.from({ length: n * 3 }, () => gauss(rnd) + shift), rows: n, cols: 3 });
     const ref = sample(60, 0);
@@ -67,9 +67,19 @@ describe('drift tests', () => {
     for (const [shift, seed] of [[0, 1], [0.3, 4], [1, 1]] as const) {
       const x = sample(45, shift);
       const fast = mmdDrift(ref, x, { permutations: 300, seed });
-      const loop = mmdPerPermutation(ref, x, { permutations: 300, seed });
-      assert.equal(fast.pValue, loop.pValue, `shift ${shift}`);
-      assert.ok(Math.abs(fast.statistic - loop.statistic) < 1e-12, `shift ${shift}: ${fast.statistic} vs ${loop.statistic}`);
+      for (const other of [mmdPerPermutation(ref, x, { permutations: 300, seed }), mmdVectorised(ref, x, { permutations: 300, seed })]) {
+        assert.equal(fast.pValue, other.pValue, `shift ${shift}`);
+        assert.ok(Math.abs(fast.statistic - other.statistic) < 1e-12, `shift ${shift}: ${fast.statistic} vs ${other.statistic}`);
+      }
+    }
+    // The smaller group is the reference when the window is larger: the same identity from the other side.
+    for (const seed of [1, 2]) {
+      const small = sample(12, 0);
+      const big = sample(70, 0.4);
+      const fast = mmdDrift(small, big, { permutations: 200, seed });
+      const loop = mmdPerPermutation(small, big, { permutations: 200, seed });
+      assert.equal(fast.pValue, loop.pValue);
+      assert.ok(Math.abs(fast.statistic - loop.statistic) < 1e-12);
     }
     assert.throws(() => mmdDrift(ref, { data: new Float32Array(8), rows: 2, cols: 4 }), (e: unknown) => e instanceof InputError && e.field === 'data');
   });
