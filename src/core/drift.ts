@@ -107,6 +107,18 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   X.set(reference.data.subarray(0, n * d));
   X.set(data.data.subarray(0, m * d), n * d);
   const { K, medianSqDist: med } = rbfKernelUpper(X, N, d);
+  const { statistic: observed, pValue } = permutationMmd(K, n, m, P, opts.seed ?? 0);
+  return { isDrift: pValue < alpha, pValue, statistic: observed, test: 'mmd', alpha, meta: { permutations: P, bandwidthSq: med / 2, nReference: n, n: m } };
+}
+
+/**
+ * The permutation test of `mmdDrift` on a built kernel: K (N×N, N = n + m) holds the kernel of the pooled rows
+ * (reference first, then the window) in its upper triangle (i < j; the diagonal is taken as 1 and the lower half is not
+ * read). Returns the observed biased MMD² and the permutation p-value, the permutations being mulberry32(seed)
+ * Fisher–Yates shuffles of the pooled order in sequence, with the first n positions as the reference group.
+ */
+export function permutationMmd(K: Float64Array, n: number, m: number, permutations: number, seed: number): { statistic: number; pValue: number } {
+  const N = n + m;
   // Row sums of K (unit diagonal) and their total.
   const r = new Float64Array(N).fill(1);
   for (let i = 0; i < N; i++) {
@@ -128,7 +140,7 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   const a = windowSmall ? -1 / m - 1 / n : 1 / n + 1 / m;
   const G = new Int32Array(size);
   const statOf = (): number => {
-    G.sort(); // row-major reads of the G×G block
+    G.sort(); // row-major reads of the G×G block, upper triangle only
     let sr = 0;
     let sk = size; // the diagonal: K_ii = 1
     for (let x = 0; x < size; x++) {
@@ -141,17 +153,15 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
     }
     return g * g * S + 2 * g * a * sr + a * a * sk;
   };
-  // Permutation c takes positions [0, n) of the shuffled order as the reference group (the same sequence as a plain
-  // implementation that shuffles and assigns weights by position).
   const perm = Int32Array.from({ length: N }, (_, i) => i);
   const fill = () => {
     for (let x = 0; x < size; x++) G[x] = perm[windowSmall ? n + x : x]!;
   };
   fill();
   const observed = statOf();
-  const rnd = mulberry32(opts.seed ?? 0);
+  const rnd = mulberry32(seed);
   let ge = 0;
-  for (let c = 0; c < P; c++) {
+  for (let c = 0; c < permutations; c++) {
     for (let i = N - 1; i > 0; i--) {
       const j = Math.floor(rnd() * (i + 1));
       const t = perm[i]!;
@@ -161,8 +171,7 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
     fill();
     if (statOf() >= observed - 1e-12) ge++;
   }
-  const pValue = (1 + ge) / (1 + P);
-  return { isDrift: pValue < alpha, pValue, statistic: observed, test: 'mmd', alpha, meta: { permutations: P, bandwidthSq: med / 2, nReference: n, n: m } };
+  return { statistic: observed, pValue: (1 + ge) / (1 + permutations) };
 }
 
 /**

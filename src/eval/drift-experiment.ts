@@ -11,7 +11,7 @@
  *   instead of O(N²) — see `FastMmd.test`.
  */
 import { conformalPValues, conformalThreshold } from '../core/conformal.js';
-import { binomialDrift, ksDrift } from '../core/drift.js';
+import { binomialDrift, ksDrift, permutationMmd } from '../core/drift.js';
 import { InputError } from '../core/errors.js';
 import { kthSmallest } from '../core/knn.js';
 import { mulberry32 } from '../core/random.js';
@@ -210,12 +210,9 @@ export interface MmdOutcome {
  * windows. `test(refRows, pool, cross, idx, …)` equals
  * `mmdDrift(gatherRows(bank, refRows), gatherRows(pool, idx), { permutations, seed, alpha })`:
  * - the same squared distances (bank–bank computed once, bank–pool once per pool, window–window per window);
- * - bandwidth: the median of all pooled pairwise squared distances (`selectKth` instead of a sort: same value);
+ * - bandwidth: the median of all pooled pairwise squared distances (`selectKth`, histogram + quickselect: same value);
  * - the same kernel K = exp(−‖x−y‖²/median) and the same mulberry32 permutation sequence;
- * - the biased MMD² wᵀKw with w = 1/n on the reference-assigned and −1/m on the window-assigned points. Writing u for
- *   the indicator of the window-assigned set T and a = 1/n + 1/m, w = 1/n − a·u, so
- *   wᵀKw = S/n² − (2a/n)·Σ_{i∈T} r_i + a²·Σ_{i,j∈T} K_ij, with r the row sums of K and S = Σ r_i:
- *   O(m²) per permutation after one O(N²) pass, instead of O(N²) per permutation.
+ * - the same permutation test on that kernel: `permutationMmd` from src/core/drift.ts, which mmdDrift also calls.
  * p-value (1 + #{MMD²_π ≥ MMD² − 1e−12}) / (1 + P), drift when p < α, as in mmdDrift.
  */
 export class FastMmd {
@@ -258,7 +255,7 @@ export class FastMmd {
     const P = opts.permutations;
     const N = n + m;
     const pr = pool.rows;
-    // Squared distances (upper triangle filled, mirrored after the kernel) and the packed off-diagonal list for the median.
+    // Squared distances (upper triangle) and the packed off-diagonal list for the median.
     const K = new Float64Array(N * N);
     const off = new Float64Array((N * (N - 1)) / 2);
     let q = 0;
@@ -273,54 +270,8 @@ export class FastMmd {
     }
     const med = selectKth(off, Math.floor(off.length / 2));
     const gamma = med > 0 ? 1 / med : 1;
-    for (let i = 0; i < N; i++) {
-      K[i * N + i] = 1; // exp(−γ·0)
-      for (let j = i + 1; j < N; j++) {
-        const k = Math.exp(-gamma * K[i * N + j]!);
-        K[i * N + j] = k;
-        K[j * N + i] = k;
-      }
-    }
-    const r = new Float64Array(N);
-    let S = 0;
-    for (let i = 0; i < N; i++) {
-      let s = 0;
-      for (let j = 0; j < N; j++) s += K[i * N + j]!;
-      r[i] = s;
-      S += s;
-    }
-    const a = 1 / n + 1 / m;
-    const base = S / (n * n);
-    // Σ_{i∈T} r_i and Σ_{i,j∈T} K_ij = m·1 + 2·Σ_{x<y} K[T_x, T_y] (T sorted for memory locality).
-    const stat = (T: Int32Array): number => {
-      let rs = 0;
-      let kk = 0;
-      for (let x = 0; x < m; x++) {
-        const ti = T[x]!;
-        rs += r[ti]!;
-        const row = ti * N;
-        for (let y = x + 1; y < m; y++) kk += K[row + T[y]!]!;
-      }
-      return base - ((2 * a) / n) * rs + a * a * (m + 2 * kk);
-    };
-    const T = new Int32Array(m);
-    for (let x = 0; x < m; x++) T[x] = n + x;
-    const observed = stat(T);
-    const rnd = mulberry32(opts.seed);
-    const perm = Int32Array.from({ length: N }, (_, i) => i);
-    let ge = 0;
-    for (let c = 1; c <= P; c++) {
-      for (let i = N - 1; i > 0; i--) {
-        const j = Math.floor(rnd() * (i + 1));
-        const t = perm[i]!;
-        perm[i] = perm[j]!;
-        perm[j] = t;
-      }
-      T.set(perm.subarray(n));
-      T.sort();
-      if (stat(T) >= observed - 1e-12) ge++;
-    }
-    const pValue = (1 + ge) / (1 + P);
+    for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) K[i * N + j] = Math.exp(-gamma * K[i * N + j]!);
+    const { statistic: observed, pValue } = permutationMmd(K, n, m, P, opts.seed); // the permutations of mmdDrift
     return { pValue, statistic: observed, isDrift: pValue < opts.alpha };
   }
 }
