@@ -1,5 +1,5 @@
 /**
- * The two baselines `mmdDrift` (src/core/drift.ts) is measured against, on the same kernel (`rbfKernelUpper`),
+ * The two baselines `mmdDrift` (src/core/drift.ts) is measured against, on the same kernel (`pooledKernel`),
  * bandwidth and permutation sequence:
  * - `mmdPerPermutation`: each permutation's MMD² = wᵀKw by its own pass over the kernel ("one loop pass per
  *   permutation"); deliberately plain;
@@ -8,19 +8,14 @@
  * Used by the drift benchmark for the speed ratios and by test/core/drift.test.ts, which checks that all three give the
  * same statistic and p-value.
  */
-import { rbfKernelUpper } from '../../src/core/drift.js';
+import { pooledKernel } from '../../src/core/drift.js';
 import { mulberry32 } from '../../src/core/random.js';
 import type { Matrix } from '../../src/core/tensor.js';
 
 export function mmdPerPermutation(reference: Matrix, data: Matrix, opts: { permutations: number; seed: number }): { statistic: number; pValue: number } {
   const n = reference.rows;
   const m = data.rows;
-  const N = n + m;
-  const d = reference.cols;
-  const X = new Float64Array(N * d);
-  X.set(reference.data.subarray(0, n * d));
-  X.set(data.data.subarray(0, m * d), n * d);
-  const { K } = rbfKernelUpper(X, N, d); // the same kernel as mmdDrift (upper triangle, unit diagonal)
+  const { K, N } = pooledKernel(reference, data); // the same kernel as mmdDrift (upper triangle, unit diagonal)
   const w = new Float64Array(N);
   // One pass over the kernel for one weight vector: wᵀKw = Σ_i w_i² + 2·Σ_{i<j} w_i·w_j·K_ij.
   const mmdOf = (): number => {
@@ -54,12 +49,7 @@ export function mmdPerPermutation(reference: Matrix, data: Matrix, opts: { permu
 export function mmdVectorised(reference: Matrix, data: Matrix, opts: { permutations: number; seed: number }): { statistic: number; pValue: number } {
   const n = reference.rows;
   const m = data.rows;
-  const N = n + m;
-  const d = reference.cols;
-  const X = new Float64Array(N * d);
-  X.set(reference.data.subarray(0, n * d));
-  X.set(data.data.subarray(0, m * d), n * d);
-  const { K } = rbfKernelUpper(X, N, d);
+  const { K, N } = pooledKernel(reference, data); // the same kernel as mmdDrift (upper triangle, unit diagonal)
   const cols = opts.permutations + 1; // column 0 is the observed split
   const W = new Float64Array(N * cols);
   const rnd = mulberry32(opts.seed);

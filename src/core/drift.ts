@@ -82,7 +82,7 @@ export interface MmdOptions {
  * 2σ² = median pairwise squared distance of the pooled sample. Permutation p-value (1 + #{MMD²_π ≥ MMD²}) / (1 + P),
  * the biased V-statistic MMD² = wᵀKw with w = 1/n on the reference-assigned and −1/m on the window-assigned points.
  *
- * No pass over the kernel per permutation. The kernel is built once (N²·d/2, `rbfKernelUpper`) with its row sums r
+ * No pass over the kernel per permutation. The kernel is built once (N²·d/2, `pooledKernel`) with its row sums r
  * and total S. Writing w = g·1 + a·u_G, where G is the smaller of the two groups a permutation forms (size s), u_G its
  * indicator, g the other group's weight and a = (G's weight) − g, every permutation's statistic is
  *   wᵀKw = g²·S + 2·g·a·Σ_{i∈G} r_i + a²·Σ_{i,j∈G} K_ij,
@@ -101,12 +101,7 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   if (n < 2 || m < 2) throw new InputError(n < 2 ? 'reference' : 'data', 'needs at least 2 samples');
   assertFinite(reference.data, reference.cols, 'reference', 'feature');
   assertFinite(data.data, data.cols, 'data', 'feature');
-  const N = n + m;
-  const d = reference.cols;
-  const X = new Float64Array(N * d); // pooled rows: reference then data
-  X.set(reference.data.subarray(0, n * d));
-  X.set(data.data.subarray(0, m * d), n * d);
-  const { K, medianSqDist: med } = rbfKernelUpper(X, N, d);
+  const { K, medianSqDist: med } = pooledKernel(reference, data);
   const { statistic: observed, pValue } = permutationMmd(K, n, m, P, opts.seed ?? 0);
   return { isDrift: pValue < alpha, pValue, statistic: observed, test: 'mmd', alpha, meta: { permutations: P, bandwidthSq: med / 2, nReference: n, n: m } };
 }
@@ -175,45 +170,65 @@ export function permutationMmd(K: Float64Array, n: number, m: number, permutatio
 }
 
 /**
- * The RBF kernel of N pooled rows (X, row-major N×d) with the median heuristic: K[i·N+j] = exp(−‖x_i−x_j‖² / median)
- * for i < j (upper triangle only; the diagonal is 1 and the lower half is not written), and the median pairwise
- * squared distance (2σ² of the RBF). Distances use four partial sums per pair (the loop is the cost: N²·d/2).
+ * Squared Euclidean distance between row ai of a and row bi of b (d columns), in float64 with four partial sums (the
+ * kernel build's inner loop). The one distance every MMD kernel here uses, so kernels built from it agree bit for bit.
  */
-export function rbfKernelUpper(X: Float64Array, N: number, d: number): { K: Float64Array; medianSqDist: number } {
+export function sqDist(a: Float32Array, ai: number, b: Float32Array, bi: number, d: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let t = 0;
+  for (; t + 4 <= d; t += 4) {
+    const u0 = a[ai + t]! - b[bi + t]!;
+    const u1 = a[ai + t + 1]! - b[bi + t + 1]!;
+    const u2 = a[ai + t + 2]! - b[bi + t + 2]!;
+    const u3 = a[ai + t + 3]! - b[bi + t + 3]!;
+    s0 += u0 * u0;
+    s1 += u1 * u1;
+    s2 += u2 * u2;
+    s3 += u3 * u3;
+  }
+  for (; t < d; t++) {
+    const u = a[ai + t]! - b[bi + t]!;
+    s0 += u * u;
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+/**
+ * Turns squared distances in K's upper triangle (N×N; `off` = the same N(N−1)/2 values, consumed) into the RBF
+ * kernel with the median heuristic, in place: K[i·N+j] = exp(−‖x_i−x_j‖² / median) for i < j. Returns the median
+ * (2σ² of the RBF). `kth` picks the median (k-th smallest, 1-based) from `off`; the default is quickselect.
+ */
+export function rbfFromSqDistances(K: Float64Array, N: number, off: Float64Array, kth: (a: Float64Array, k: number) => number = (a, k) => kthSmallest(a, a.length, k)): number {
+  const med = off.length ? kth(off, Math.floor(off.length / 2) + 1) : 0;
+  const gamma = med > 0 ? 1 / med : 1; // exp(−‖x−y‖²/med) = RBF with 2σ² = median
+  for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) K[i * N + j] = Math.exp(-gamma * K[i * N + j]!);
+  return med;
+}
+
+/**
+ * The RBF kernel (median heuristic) of the pooled rows, reference first then data: K (N×N, N = n + m) in its upper
+ * triangle only (the diagonal is 1 and the lower half is not written), and the median pairwise squared distance.
+ * Cost N²·d/2 for the distances.
+ */
+export function pooledKernel(reference: Matrix, data: Matrix): { K: Float64Array; N: number; medianSqDist: number } {
+  const n = reference.rows;
+  const N = n + data.rows;
+  const d = reference.cols;
+  const X = new Float32Array(N * d);
+  X.set(reference.data.subarray(0, n * d));
+  X.set(data.data.subarray(0, data.rows * d), n * d);
   const K = new Float64Array(N * N);
   const off = new Float64Array((N * (N - 1)) / 2);
-  const d4 = d - (d % 4);
   let q = 0;
   for (let i = 0; i < N; i++) {
-    const a = i * d;
     for (let j = i + 1; j < N; j++) {
-      const b = j * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let t = 0;
-      for (; t < d4; t += 4) {
-        const u0 = X[a + t]! - X[b + t]!;
-        const u1 = X[a + t + 1]! - X[b + t + 1]!;
-        const u2 = X[a + t + 2]! - X[b + t + 2]!;
-        const u3 = X[a + t + 3]! - X[b + t + 3]!;
-        s0 += u0 * u0;
-        s1 += u1 * u1;
-        s2 += u2 * u2;
-        s3 += u3 * u3;
-      }
-      for (; t < d; t++) {
-        const u = X[a + t]! - X[b + t]!;
-        s0 += u * u;
-      }
-      const s = s0 + s1 + s2 + s3;
+      const s = sqDist(X, i * d, X, j * d, d);
       K[i * N + j] = s;
       off[q++] = s;
     }
   }
-  const med = off.length ? kthSmallest(off, off.length, Math.floor(off.length / 2) + 1) : 0; // quickselect, no full sort
-  const gamma = med > 0 ? 1 / med : 1; // exp(−‖x−y‖²/med) = RBF with 2σ² = median
-  for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) K[i * N + j] = Math.exp(-gamma * K[i * N + j]!);
-  return { K, medianSqDist: med };
+  return { K, N, medianSqDist: rbfFromSqDistances(K, N, off) };
 }

@@ -11,7 +11,7 @@
  *   instead of O(N²) — see `FastMmd.test`.
  */
 import { conformalPValues, conformalThreshold } from '../core/conformal.js';
-import { binomialDrift, ksDrift, permutationMmd } from '../core/drift.js';
+import { binomialDrift, ksDrift, permutationMmd, rbfFromSqDistances, sqDist } from '../core/drift.js';
 import { InputError } from '../core/errors.js';
 import { kthSmallest } from '../core/knn.js';
 import { mulberry32 } from '../core/random.js';
@@ -177,28 +177,6 @@ export function conformalSplitStudy(scores: ArrayLike<number>, o: ConformalSplit
   };
 }
 
-function sqDist(a: Float32Array, ai: number, b: Float32Array, bi: number, d: number): number {
-  // Same operation order as mmdDrift (float32 values, differences and sums in float64), so distances are bit-identical.
-  // Unrolled by 4 with the additions kept in the same left-to-right order.
-  let s = 0;
-  let t = 0;
-  for (; t + 4 <= d; t += 4) {
-    const u0 = a[ai + t]! - b[bi + t]!;
-    const u1 = a[ai + t + 1]! - b[bi + t + 1]!;
-    const u2 = a[ai + t + 2]! - b[bi + t + 2]!;
-    const u3 = a[ai + t + 3]! - b[bi + t + 3]!;
-    s += u0 * u0;
-    s += u1 * u1;
-    s += u2 * u2;
-    s += u3 * u3;
-  }
-  for (; t < d; t++) {
-    const u = a[ai + t]! - b[bi + t]!;
-    s += u * u;
-  }
-  return s;
-}
-
 export interface MmdOutcome {
   readonly pValue: number;
   readonly statistic: number;
@@ -209,9 +187,9 @@ export interface MmdOutcome {
  * Permutation MMD of windows (m rows from a pool) against reference subsamples (n rows of a reference bank), for many
  * windows. `test(refRows, pool, cross, idx, …)` equals
  * `mmdDrift(gatherRows(bank, refRows), gatherRows(pool, idx), { permutations, seed, alpha })`:
- * - the same squared distances (bank–bank computed once, bank–pool once per pool, window–window per window);
+ * - the same squared distances (`sqDist`; bank–bank computed once, bank–pool once per pool, window–window per window);
  * - bandwidth: the median of all pooled pairwise squared distances (`selectKth`, histogram + quickselect: same value);
- * - the same kernel K = exp(−‖x−y‖²/median) and the same mulberry32 permutation sequence;
+ * - the same kernel K = exp(−‖x−y‖²/median) (`rbfFromSqDistances`) and the same mulberry32 permutation sequence;
  * - the same permutation test on that kernel: `permutationMmd` from src/core/drift.ts, which mmdDrift also calls.
  * p-value (1 + #{MMD²_π ≥ MMD² − 1e−12}) / (1 + P), drift when p < α, as in mmdDrift.
  */
@@ -268,9 +246,7 @@ export class FastMmd {
     for (let i = 0; i < m; i++) {
       for (let j = i + 1; j < m; j++) off[q++] = K[(n + i) * N + n + j] = sqDist(pool.data, idx[i]! * d, pool.data, idx[j]! * d, d);
     }
-    const med = selectKth(off, Math.floor(off.length / 2));
-    const gamma = med > 0 ? 1 / med : 1;
-    for (let i = 0; i < N; i++) for (let j = i + 1; j < N; j++) K[i * N + j] = Math.exp(-gamma * K[i * N + j]!);
+    rbfFromSqDistances(K, N, off, (a, k) => selectKth(a, k - 1)); // selectKth is 0-based
     const { statistic: observed, pValue } = permutationMmd(K, n, m, P, opts.seed); // the permutations of mmdDrift
     return { pValue, statistic: observed, isDrift: pValue < opts.alpha };
   }

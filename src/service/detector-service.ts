@@ -177,13 +177,19 @@ export interface CalibrateRequest extends RuntimeOptions, ReferenceOptions {
 /** Scores and the in-distribution reference that a calibrated bundle carries (scores sorted; features subsampled). */
 function calibrationReference(features: Matrix, scores: Float64Array, isId: (i: number) => boolean, opts: ReferenceOptions): Pick<DetectorBundle, 'calibrationScores' | 'referenceFeatures'> {
   const rows = Array.from({ length: features.rows }, (_, i) => i).filter(isId);
-  const max = opts.referenceRows ?? REFERENCE_ROWS;
-  if (!Number.isInteger(max) || max < 0) throw new InputError('referenceRows', `must be a non-negative integer, got ${max}`);
+  const max = referenceRowsOf(opts);
   const pick = Array.from(subsampleRows(rows.length, max, opts.seed ?? 0), (i) => rows[i]!);
   return {
     calibrationScores: Float32Array.from(rows, (i) => scores[i]!).sort(),
     ...(pick.length >= 2 ? { referenceFeatures: selectRows(features, pick) } : {}),
   };
+}
+
+/** The validated row count (checked before any feature extraction). */
+function referenceRowsOf(opts: ReferenceOptions): number {
+  const max = opts.referenceRows ?? REFERENCE_ROWS;
+  if (!Number.isInteger(max) || max < 0) throw new InputError('referenceRows', `must be a non-negative integer, got ${max}`);
+  return max;
 }
 
 function calibrated(bundle: DetectorBundle, calibration: Calibration, reference: Pick<DetectorBundle, 'calibrationScores' | 'referenceFeatures'>): DetectorBundle {
@@ -195,6 +201,7 @@ function calibrated(bundle: DetectorBundle, calibration: Calibration, reference:
 export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Array, req: CalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   const n = req.data.shape[0] ?? 0;
   const labels = validateLabels(req.oodLabels, n);
+  referenceRowsOf(req);
   const features = await detectorFeatures(bundle, model, req.data, req);
   const scores = bundle.fitted.score(features);
   const fit = req.grid === undefined ? exactThreshold(scores, labels) : gridThreshold(scores, labels, req.grid);
@@ -221,6 +228,7 @@ export interface LabelFreeCalibrateRequest extends RuntimeOptions, ReferenceOpti
 /** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
 export async function calibrateLabelFree(bundle: DetectorBundle, model: Uint8Array, req: LabelFreeCalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   validateAlpha(req.targetFpr);
+  referenceRowsOf(req);
   const features = await detectorFeatures(bundle, model, req.idHoldout, req, 'idHoldout');
   const scores = bundle.fitted.score(features);
   const c = conformalThreshold(scores, req.targetFpr);
