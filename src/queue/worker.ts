@@ -55,6 +55,12 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     if (!coordinatorDown) logger.warn({ err: e }, 'coordinator redis connection lost; reconnecting');
     coordinatorDown = true;
   });
+  // A Redis that shuts down cleanly (SIGTERM) closes the socket without an 'error' event: count the close as an outage
+  // too, so its recovery is logged as well.
+  coordinatorRedis.on('close', () => {
+    if (!coordinatorDown && coordinatorRedis.status !== 'end') logger.warn('coordinator redis connection closed; reconnecting');
+    coordinatorDown = coordinatorRedis.status !== 'end';
+  });
   coordinatorRedis.on('ready', () => {
     if (coordinatorDown) logger.info('coordinator redis reconnected');
     coordinatorDown = false;
