@@ -22,6 +22,24 @@ export function validateAlpha(alpha: number, field = 'targetFpr'): number {
   return alpha;
 }
 
+/**
+ * ⌈(n+1)(1−α)⌉, the conformal rank, with α taken as the decimal the caller wrote (its shortest round-trip
+ * representation, `String(α)`), in exact integer arithmetic. In floating point, (n+1)·(1−α) can land one ulp above an
+ * integer (n=149, α=0.18: 123.00000000000001), which would move the threshold one order statistic up.
+ */
+export function conformalRank(n: number, alpha: number): number {
+  const m = /^(\d+)(?:\.(\d*))?(?:e([+-]?\d+))?$/.exec(String(alpha));
+  if (!m) throw new InputError('targetFpr', `must be a finite number, got ${alpha}`);
+  const frac = m[2] ?? '';
+  const exp = Number(m[3] ?? 0) - frac.length;
+  let num = BigInt(m[1]! + frac);
+  let den = 1n;
+  if (exp >= 0) num *= 10n ** BigInt(exp);
+  else den = 10n ** BigInt(-exp);
+  const top = BigInt(n + 1) * (den - num); // (n+1)(1−α)·den
+  return Number((top + den - 1n) / den);
+}
+
 function nextUp(x: number): number {
   if (x === 0) return Number.MIN_VALUE;
   const b = new Float64Array([x]);
@@ -34,7 +52,7 @@ export function conformalThreshold(idScores: ArrayLike<number>, alpha: number): 
   validateAlpha(alpha);
   assertFiniteScores(idScores, 'idScores');
   const n = idScores.length;
-  const rank = Math.ceil((n + 1) * (1 - alpha));
+  const rank = conformalRank(n, alpha);
   if (rank > n) {
     throw new InputError('idHoldout', `${n} held-out samples are too few for targetFpr=${alpha}; need at least ${Math.ceil(1 / alpha) - 1}`);
   }
@@ -44,9 +62,10 @@ export function conformalThreshold(idScores: ArrayLike<number>, alpha: number): 
 
 /** Conformal p-values (1 + #{cal ≥ s}) / (n + 1) for each score, by binary search over the sorted calibration scores. */
 export function conformalPValues(calibration: ArrayLike<number>, scores: ArrayLike<number>): Float64Array {
+  if (calibration.length === 0) throw new InputError('calibration', 'has no scores');
+  assertFiniteScores(calibration, 'calibration');
   const cal = Float64Array.from(calibration).sort();
   const n = cal.length;
-  if (n === 0) throw new InputError('calibration', 'has no scores');
   assertFiniteScores(scores);
   const out = new Float64Array(scores.length);
   for (let i = 0; i < scores.length; i++) {

@@ -48,16 +48,32 @@ export function ksStatistic(a: ArrayLike<number>, b: ArrayLike<number>): number 
   return d;
 }
 
-/** Asymptotic Kolmogorov distribution survival Q(λ) = 2 Σ (−1)^{k−1} e^{−2k²λ²}, with Stephens' small-sample correction. */
+/**
+ * Asymptotic Kolmogorov distribution survival Q(λ) with Stephens' small-sample correction λ = (√N + 0.12 + 0.11/√N)·D,
+ * N = nm/(n+m). Two series for the same function, each used where it converges in a few terms:
+ * λ ≥ 1.18: Q = 2 Σ_{k≥1} (−1)^{k−1} e^{−2k²λ²};
+ * λ < 1.18: Q = 1 − (√(2π)/λ) Σ_{k≥1} e^{−(2k−1)²π²/(8λ²)} (the theta-function form; the alternating series would
+ * need thousands of terms as λ → 0, and a truncated partial sum is far from the true value, which tends to 1).
+ */
 export function ksPValue(d: number, n: number, m: number): number {
   const en = Math.sqrt((n * m) / (n + m));
   const lambda = (en + 0.12 + 0.11 / en) * d;
-  if (lambda < 1e-3) return 1;
+  if (lambda <= 0) return 1;
+  if (lambda < 1.18) {
+    const c = (Math.PI * Math.PI) / (8 * lambda * lambda);
+    let cdf = 0;
+    for (let k = 1; k <= 20; k++) {
+      const term = Math.exp(-(2 * k - 1) * (2 * k - 1) * c);
+      cdf += term;
+      if (term < 1e-17 * cdf) break;
+    }
+    return Math.min(1, Math.max(0, 1 - (Math.sqrt(2 * Math.PI) / lambda) * cdf));
+  }
   let sum = 0;
-  for (let k = 1; k <= 100; k++) {
+  for (let k = 1; k <= 20; k++) {
     const term = 2 * (k % 2 ? 1 : -1) * Math.exp(-2 * k * k * lambda * lambda);
     sum += term;
-    if (Math.abs(term) < 1e-12) break;
+    if (Math.abs(term) < 1e-17) break;
   }
   return Math.min(1, Math.max(0, sum));
 }

@@ -83,6 +83,10 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
   const k = validateNCluster(params.nCluster, x.rows);
   if (!Number.isInteger(params.nInit) || params.nInit < 1) throw new InputError('nInit', `must be a positive integer, got ${params.nInit}`);
   if (!Number.isInteger(params.seed)) throw new InputError('seed', `must be an integer, got ${params.seed}`);
+  const distinct = countDistinctRows(x, k);
+  if (distinct < k) {
+    throw new InputError('nCluster', `nCluster=${k} but the features have only ${distinct} distinct row${distinct === 1 ? '' : 's'}; use nCluster <= ${distinct} or more varied training data`);
+  }
   let best: KMeansFit | undefined;
   let rows: number[][] | undefined;
   const tol = params.tolerance * meanVariance(x);
@@ -104,9 +108,26 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
     if (!best || inertia < best.inertia) best = { centres, nCluster: k, dim: x.cols, inertia, iterations };
   }
   if (!best) {
-    throw new InputError('nCluster', `nCluster=${k} leaves empty clusters in every initialisation; the features have fewer than ${k} distinct values`);
+    throw new InputError('nCluster', `nCluster=${k} leaves empty clusters in every initialisation (${params.nInit} tried)`);
   }
   return best;
+}
+
+/**
+ * The number of distinct rows of x, counting only up to `limit` (it stops there, so on ordinary data it reads about
+ * `limit` rows). With fewer distinct rows than clusters some centres must coincide or be empty: an input error, the
+ * same one whichever way the iterations go. −0 and +0 count as equal.
+ */
+export function countDistinctRows(x: Matrix, limit: number): number {
+  const seen = new Set<string>();
+  const row = new Float32Array(x.cols);
+  const bytes = new Uint8Array(row.buffer);
+  const decoder = new TextDecoder('latin1');
+  for (let r = 0; r < x.rows && seen.size < limit; r++) {
+    for (let c = 0; c < x.cols; c++) row[c] = x.data[r * x.cols + c]! + 0;
+    seen.add(decoder.decode(bytes));
+  }
+  return seen.size;
 }
 
 /** Mean per-feature variance: the scale of scikit-learn's tolerance rule. */

@@ -10,7 +10,7 @@ import { InputError } from './errors.js';
  * Terms start from a pmf value computed in log space (so a large n neither overflows nor underflows to a wrong
  * answer) and follow pmf(i+1) = pmf(i) · (n−i)/(i+1) · p/(1−p). Above the mean the upper tail is summed directly;
  * at or below it the result is 1 − the lower tail, which is then at most about 1/2, so there is no cancellation.
- * O(n) time.
+ * O(n) time. Accuracy: relative error below 1e-9 up to n = 1e7 (scipy.stats.binom.sf, checked in test/core/stats.test.ts).
  */
 export function binomialTestGreater(k: number, n: number, p: number): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new InputError('n', `must be a non-negative integer, got ${n}`);
@@ -20,10 +20,17 @@ export function binomialTestGreater(k: number, n: number, p: number): number {
   if (p === 0) return 0;
   if (p === 1) return 1;
   const logPmf = (i: number): number => {
-    let logChoose = 0;
+    // log C(n, i) as a compensated (Neumaier) sum: a plain running sum of ~n/2 logarithms loses about 1e-6 at n = 1e7.
     const m = Math.min(i, n - i);
-    for (let j = 1; j <= m; j++) logChoose += Math.log((n - m + j) / j);
-    return logChoose + i * Math.log(p) + (n - i) * Math.log1p(-p);
+    let logChoose = 0;
+    let carry = 0;
+    for (let j = 1; j <= m; j++) {
+      const x = Math.log((n - m + j) / j);
+      const t = logChoose + x;
+      carry += Math.abs(logChoose) >= Math.abs(x) ? logChoose - t + x : x - t + logChoose;
+      logChoose = t;
+    }
+    return logChoose + carry + i * Math.log(p) + (n - i) * Math.log1p(-p);
   };
   const ratio = p / (1 - p);
   if (k > n * p) {

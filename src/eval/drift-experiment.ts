@@ -10,7 +10,7 @@
  *   equality) but reuses reference distances across windows and evaluates each permutation's statistic in O(m²)
  *   instead of O(N²) — see `FastMmd.test`.
  */
-import { conformalPValues, conformalThreshold } from '../core/conformal.js';
+import { conformalPValues, conformalRank, conformalThreshold } from '../core/conformal.js';
 import { binomialDrift, ksDrift, permutationMmd, rbfFromSqDistances, sqDist } from '../core/drift.js';
 import { InputError } from '../core/errors.js';
 import { kthSmallest } from '../core/knn.js';
@@ -38,7 +38,7 @@ export function binomialBand(m: number, p: number, level = 0.95): { lo: number; 
  * r = ⌈(nCal+1)(1−α)⌉, so the count is BetaBinomial(m, nCal+1−r, r). Returns the pmf over 0..m.
  */
 export function conformalCountPmf(nCal: number, m: number, alpha: number): Float64Array {
-  const r = Math.ceil((nCal + 1) * (1 - alpha));
+  const r = conformalRank(nCal, alpha);
   if (r > nCal) throw new InputError('nCal', `${nCal} is too few for α=${alpha}`);
   const a = nCal + 1 - r;
   const b = r;

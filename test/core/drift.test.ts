@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mmdPerPermutation, mmdVectorised } from '../../benchmarks/lib/mmd-loop.js';
-import { conformalPValues, conformalThreshold } from '../../src/core/conformal.js';
+import { conformalPValues, conformalRank, conformalThreshold } from '../../src/core/conformal.js';
 import { binomialDrift, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
 import { mulberry32 } from '../../src/core/random.js';
@@ -30,8 +30,27 @@ describe('conformal threshold and p-values', () => {
     assert.ok(mean > 0.04 && mean < 0.06, `mean realised FPR ${mean}`);
   });
 
+  it('the rank is exactly ⌈(n+1)(1−α)⌉ for α as written, where floating point lands one ulp above an integer', () => {
+    // 150 · (1 − 0.18) evaluates to 123.00000000000001 in doubles; Math.ceil of it is 124.
+    assert.equal(conformalRank(149, 0.18), 123);
+    const cal = Array.from({ length: 149 }, (_, i) => i + 1);
+    const t = conformalThreshold(cal, 0.18);
+    assert.equal(t.rank, 123);
+    assert.ok(t.threshold > 123 && t.threshold < 124);
+    // Against integer arithmetic for every α = i/1000 and n ≤ 400: ⌈(n+1)(1000−i)/1000⌉.
+    for (let n = 1; n <= 400; n++) {
+      for (let i = 1; i < 1000; i++) {
+        const want = Math.floor(((n + 1) * (1000 - i) + 999) / 1000);
+        if (conformalRank(n, i / 1000) !== want) assert.fail(`n=${n} α=${i / 1000}: ${conformalRank(n, i / 1000)} ≠ ${want}`);
+      }
+    }
+    assert.equal(conformalRank(100, 1e-7), 101); // exponent notation
+    assert.equal(conformalRank(9500, 0.05), 9026);
+  });
+
   it('p-values are (1 + #{cal ≥ s}) / (n + 1) and too few samples is an error naming the holdout', () => {
     assert.deepEqual(Array.from(conformalPValues([1, 2, 3], [0, 2, 5])), [1, 3 / 4, 1 / 4]);
+    assert.throws(() => conformalPValues([1, Number.NaN, 3], [2]), (e: unknown) => e instanceof InputError && e.field === 'calibration[1]');
     assert.throws(() => conformalThreshold([1, 2, 3], 0.05), (e: unknown) => e instanceof InputError && e.field === 'idHoldout');
   });
 });
@@ -54,6 +73,29 @@ describe('drift tests', () => {
     const rnd = mulberry32(1);
     const a = Array.from({ length: 300 }, () => gauss(rnd));
     assert.equal(ksDrift(a, Array.from({ length: 300 }, () => gauss(rnd) + 1)).isDrift, true);
+  });
+
+  it('KS p-value equals the Kolmogorov survival function over its whole range, small λ included', () => {
+    // Reference: scipy 1.17 `scipy.special.kolmogorov(λ)`. With n = m = 1e6, λ = (√N + 0.12 + 0.11/√N)·D.
+    const ref: [number, number][] = [
+      [0.005, 1], [0.1, 1], [0.3, 0.9999906941986655], [0.5, 0.9639452436648751], [0.8, 0.5441424115741981],
+      [1, 0.26999967167735456], [1.17, 0.12939004218561884], [1.18, 0.1234538094297657], [1.5, 0.022217962616525127],
+      [2, 0.0006709252557796953], [3, 3.045995948942526e-8],
+    ];
+    const en = Math.sqrt(1e6 / 2);
+    for (const [lambda, want] of ref) {
+      const got = ksPValue(lambda / (en + 0.12 + 0.11 / en), 1e6, 1e6);
+      assert.ok(Math.abs(got - want) <= 1e-12 + 1e-12 * want, `λ=${lambda}: ${got} vs ${want}`);
+    }
+    // Two interleaved samples of one distribution (D = 1/n) are not drift at any size: a truncated alternating
+    // series once gave p ≈ 0.049 here at n = 200,000.
+    for (const n of [10_000, 200_000, 400_000]) {
+      const even = Float64Array.from({ length: n }, (_, i) => 2 * i);
+      const odd = Float64Array.from({ length: n }, (_, i) => 2 * i + 1);
+      const r = ksDrift(even, odd);
+      assert.ok(Math.abs(r.statistic - 1 / n) < 1e-12, `D ${r.statistic}`);
+      assert.ok(r.pValue > 0.999 && !r.isDrift, `n=${n}: p ${r.pValue}`);
+    }
   });
 
   it('MMD: same distribution → no drift; shifted → drift; p-values and statistics match one pass per permutation and the K·W vectorisation', () => {

@@ -67,3 +67,17 @@ test('binomialTestGreater does not underflow to 0 below the mean for huge n', ()
   const mid = binomialTestGreater(500_000, 1_000_000, 0.5); // = 1/2 + pmf(500000)/2 ≈ 0.5004
   assert.ok(Math.abs(mid - (0.5 + 0.5 * Math.sqrt(2 / (Math.PI * 1_000_000)))) < 1e-6, String(mid));
 });
+
+test('binomialTestGreater agrees with scipy.stats.binom.sf to 1e-9 (relative) up to n = 1e7', () => {
+  // Reference values: scipy 1.17 `binom.sf(k - 1, n, p)`, an independent implementation (incomplete beta).
+  const cases: [number, number, number, number][] = [
+    [5_000_000, 10_000_000, 0.5, 0.5001261566229462],
+    [5_003_000, 10_000_000, 0.5, 0.028910642657921592],
+    [100_500, 1_000_000, 0.1, 0.04803478220540201],
+    [99_000, 1_000_000, 0.1, 0.9995803824844305],
+  ];
+  for (const [k, n, p, want] of cases) {
+    const got = binomialTestGreater(k, n, p);
+    assert.ok(Math.abs(got - want) / want < 1e-9, `k=${k} n=${n} p=${p}: ${got} vs scipy ${want}`);
+  }
+});
