@@ -8,13 +8,20 @@ import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './core/kmeans.js';
  * One zod schema per message. The same schema validates the HTTP body, the BullMQ job payload and the CLI options;
  * only the way data is referenced differs (a path for the CLI, a store id for the service).
  */
+/**
+ * A number given as a JSON number or as a numeric string (CLI flags are strings). Unlike `z.coerce.number()`, null,
+ * booleans, arrays and empty strings are errors, not 0 or 1: `{"threshold": null}` must not become threshold 0.
+ */
+export const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => T) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v), inner(z.number({ error: 'must be a number' })));
+
 export const layerSchema = z.string().min(1, 'must name a tensor, e.g. "output" or "9"');
-export const nClusterSchema = z.coerce.number().int('must be an integer').min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`);
+export const nClusterSchema = numeric((n) => n.int('must be an integer').min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`));
 export const scoreSchema = z.enum(SCORE_MODES);
-export const seedSchema = z.coerce.number().int('must be an integer');
-export const gridSchema = z.coerce.number().gt(0, 'must be > 0').lt(1, 'must be < 1');
-export const thresholdSchema = z.coerce.number().refine(Number.isFinite, 'must be a finite number');
-export const batchSizeSchema = z.coerce.number().int('must be an integer').min(1, 'must be >= 1').max(65536, 'must be <= 65536');
+export const seedSchema = numeric((n) => n.int('must be an integer'));
+export const gridSchema = numeric((n) => n.gt(0, 'must be > 0').lt(1, 'must be < 1'));
+export const thresholdSchema = numeric((n) => n.refine(Number.isFinite, 'must be a finite number'));
+export const batchSizeSchema = numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(65536, 'must be <= 65536'));
 export const layoutSchema = z.enum(['NCHW', 'NHWC']);
 
 /**
@@ -28,13 +35,13 @@ export const fitParamsSchema = z.object({
   nCluster: nClusterSchema.optional(),
   score: scoreSchema.optional(),
   seed: seedSchema.optional(),
-  k: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional(),
+  k: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1')).optional(),
   metric: z.enum(['cosine', 'l2']).optional(),
-  maxBank: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional(),
-  temperature: z.coerce.number().positive('must be > 0').optional(),
+  maxBank: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1')).optional(),
+  temperature: numeric((n) => n.positive('must be > 0')).optional(),
   /** Ensemble members: `[{ layer, detector: { kind, ...params } }, …]` (JSON on the CLI). */
   members: z.array(z.object({ layer: layerSchema, detector: z.object({ kind: z.string() }).passthrough() })).optional(),
-  shrinkage: z.union([z.literal('ledoit-wolf'), z.coerce.number().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]')]).optional(),
+  shrinkage: z.union([z.literal('ledoit-wolf'), numeric((n) => n.min(0, 'must be in [0,1]').max(1, 'must be in [0,1]'))]).optional(),
   layout: layoutSchema.optional(),
   batchSize: batchSizeSchema.optional(),
 });
@@ -81,14 +88,14 @@ export function detectorSpecFromParams(p: FitParams, modelSha256?: string): Dete
 
 export const calibrateParamsSchema = z.object({
   grid: gridSchema.optional(),
-  targetFpr: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional(),
+  targetFpr: numeric((n) => n.gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)')).optional(),
   /** In-distribution feature rows kept as the MMD reference (default REFERENCE_ROWS = 1000; 0 keeps none). */
-  referenceRows: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(5000, 'must be <= 5000').optional(),
+  referenceRows: numeric((n) => n.int('must be an integer').min(0, 'must be >= 0').max(5000, 'must be <= 5000')).optional(),
 });
 export const driftParamsSchema = z.object({
   test: z.enum(['binomial', 'mmd', 'ks']).optional(),
-  alpha: z.coerce.number().gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)').optional(),
-  permutations: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').max(100000, 'must be <= 100000').optional(),
+  alpha: numeric((n) => n.gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)')).optional(),
+  permutations: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(100000, 'must be <= 100000')).optional(),
   seed: seedSchema.optional(),
 });
 export const predictParamsSchema = z.object({ threshold: thresholdSchema.optional() });

@@ -48,14 +48,24 @@ function nextUp(x: number): number {
   return b[0]!;
 }
 
+/** The conformal rank for n held-out samples at α, or the InputError saying how many samples α needs. */
+export function checkHoldoutSize(n: number, alpha: number, field = 'idHoldout'): number {
+  validateAlpha(alpha);
+  const rank = conformalRank(n, alpha);
+  if (rank > n) {
+    // (n+1)(1−α) ≤ n ⟺ n ≥ 1/α − 1; start just below that and step to the first n that conformalRank accepts.
+    let need = Math.max(n + 1, Math.ceil(1 / alpha) - 3);
+    while (conformalRank(need, alpha) > need) need++;
+    throw new InputError(field, `${n} held-out samples are too few for targetFpr=${alpha}; need at least ${need}`);
+  }
+  return rank;
+}
+
 export function conformalThreshold(idScores: ArrayLike<number>, alpha: number): ConformalThreshold {
   validateAlpha(alpha);
   assertFiniteScores(idScores, 'idScores');
   const n = idScores.length;
-  const rank = conformalRank(n, alpha);
-  if (rank > n) {
-    throw new InputError('idHoldout', `${n} held-out samples are too few for targetFpr=${alpha}; need at least ${Math.ceil(1 / alpha) - 1}`);
-  }
+  const rank = checkHoldoutSize(n, alpha);
   const sorted = Float64Array.from(idScores).sort();
   return { threshold: nextUp(sorted[rank - 1]!), targetFpr: alpha, n, rank };
 }

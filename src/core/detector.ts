@@ -33,5 +33,10 @@ export interface Detector<F extends FittedDetector = FittedDetector> {
   readonly params: object;
   /** True when fit needs `FitContext.classes`. */
   readonly needsClasses: boolean;
+  /**
+   * Throws the InputError fit would throw for a training set of `nSamples` rows (too few for nCluster, k, a holdout),
+   * so a service can refuse a request before extracting any feature. fit calls it itself: one rule, one place.
+   */
+  checkTrainingSize(nSamples: number): void;
   fit(features: Matrix, ctx?: FitContext): F;
 }

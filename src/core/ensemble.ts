@@ -112,12 +112,30 @@ export class EnsembleDetector implements Detector {
     return [...new Set(this.params.members.map((m) => m.layer))];
   }
 
+  private holdoutSize(nSamples: number): number {
+    return Math.max(2, Math.round(nSamples * this.params.holdout));
+  }
+
+  /** The holdout must leave at least 2 rows, and every member must accept the rows left to fit it. */
+  checkTrainingSize(nSamples: number): void {
+    const nHold = this.holdoutSize(nSamples);
+    if (nSamples - nHold < 2) throw new InputError('features', `${nSamples} training samples are too few to hold out ${nHold} for standardisation`);
+    this.built.forEach((d, i) => {
+      try {
+        d.checkTrainingSize(nSamples - nHold);
+      } catch (e) {
+        if (e instanceof InputError) throw new InputError(`members[${i}].detector.${e.field}`, `${e.detail} (the ensemble fits members on ${nSamples - nHold} of ${nSamples} rows)`, { cause: e });
+        throw e;
+      }
+    });
+  }
+
   fit(f: Matrix, ctx: FitContext = {}): FittedDetector {
     const columns = ctx.columns;
     if (!columns) throw new InputError('columns', 'the ensemble needs the column range of each layer in the feature table');
     for (const l of this.layers()) if (!columns[l]) throw new InputError('members', `layer '${l}' is not in the feature table`);
-    const nHold = Math.max(2, Math.round(f.rows * this.params.holdout));
-    if (f.rows - nHold < 2) throw new InputError('features', `${f.rows} training samples are too few to hold out ${nHold} for standardisation`);
+    this.checkTrainingSize(f.rows);
+    const nHold = this.holdoutSize(f.rows);
     const hold = subsampleRows(f.rows, nHold, this.params.seed);
     const isHold = new Uint8Array(f.rows);
     for (const r of hold) isHold[r] = 1;

@@ -60,10 +60,14 @@ export class FeatureClusterDetector implements Detector<FittedFeatureCluster> {
     this.params = featureClusterParams(params);
   }
 
+  checkTrainingSize(nSamples: number): void {
+    if (nSamples === 0) throw new InputError('features', 'is empty (0 samples)');
+    validateNCluster(this.params.nCluster, nSamples);
+  }
+
   fit(features: Matrix): FittedFeatureCluster {
     const { rows, cols, data } = features;
-    if (rows === 0) throw new InputError('features', 'is empty (0 samples)');
-    validateNCluster(this.params.nCluster, rows);
+    this.checkTrainingSize(rows);
     assertFinite(data, cols, 'features', 'feature');
     let space = data;
     let mean: Float32Array | undefined;

@@ -161,9 +161,14 @@ export class KnnDetector implements Detector {
     this.params = p;
   }
 
+  checkTrainingSize(nSamples: number): void {
+    const bank = Math.min(nSamples, this.params.maxBank);
+    if (this.params.k > bank) throw new InputError('k', `k=${this.params.k} exceeds the bank size ${bank} (${nSamples} training samples, maxBank ${this.params.maxBank})`);
+  }
+
   fit(f: Matrix): FittedDetector {
     const { rows, cols } = f;
-    if (this.params.k > Math.min(rows, this.params.maxBank)) throw new InputError('k', `k=${this.params.k} exceeds the bank size ${Math.min(rows, this.params.maxBank)}`);
+    this.checkTrainingSize(rows);
     assertFinite(f.data, cols, 'features', 'feature');
     const pick = subsampleRows(rows, this.params.maxBank, this.params.seed);
     const raw = new Float32Array(pick.length * cols);

@@ -72,7 +72,11 @@ export class MspDetector implements Detector {
   readonly kind = 'msp';
   readonly needsClasses = false;
   readonly params = {};
+  checkTrainingSize(nSamples: number): void {
+    if (nSamples === 0) throw new InputError('features', 'is empty (0 samples)');
+  }
   fit(f: Matrix): FittedDetector {
+    this.checkTrainingSize(f.rows);
     checkLogits(f);
     return new FittedLogitDetector('msp', {}, f.cols, f.rows);
   }
@@ -90,7 +94,11 @@ export class EnergyDetector implements Detector {
     if (!(temperature > 0) || !Number.isFinite(temperature)) throw new InputError('temperature', `must be a positive number, got ${temperature}`);
     this.params = { temperature };
   }
+  checkTrainingSize(nSamples: number): void {
+    if (nSamples === 0) throw new InputError('features', 'is empty (0 samples)');
+  }
   fit(f: Matrix): FittedDetector {
+    this.checkTrainingSize(f.rows);
     checkLogits(f);
     return new FittedLogitDetector('energy', this.params, f.cols, f.rows);
   }

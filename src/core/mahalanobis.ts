@@ -148,12 +148,16 @@ export class MahalanobisDetector implements Detector {
     this.params = { shrinkage: s };
   }
 
+  checkTrainingSize(nSamples: number): void {
+    if (nSamples < 2) throw new InputError('features', `needs at least 2 samples, got ${nSamples}`);
+  }
+
   fit(f: Matrix, ctx: FitContext = {}): FittedDetector {
     const { rows: n, cols: p } = f;
     const classes = ctx.classes;
     if (!classes) throw new InputError('classes', 'mahalanobis needs class labels (true or predicted) for the training samples');
     if (classes.length !== n) throw new InputError('classes', `has ${classes.length} entries but there are ${n} samples`);
-    if (n < 2) throw new InputError('features', `needs at least 2 samples, got ${n}`);
+    this.checkTrainingSize(n);
     assertFinite(f.data, p, 'features', 'feature');
     const ids = [...new Set(classes)].sort((a, b) => a - b);
     const index = new Map(ids.map((c, i) => [c, i]));

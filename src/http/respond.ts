@@ -62,6 +62,7 @@ export function isRedisUnavailable(e: unknown): boolean {
   if (!err) return false;
   return (
     err.name === 'MaxRetriesPerRequestError' ||
+    err.name === 'QueueUnavailableError' ||
     err.code === 'ECONNREFUSED' ||
     err.code === 'ECONNRESET' ||
     err.code === 'ETIMEDOUT' ||
@@ -133,7 +134,17 @@ export function parseWith<T extends z.ZodTypeAny>(schema: T, input: unknown): z.
   return r.data;
 }
 
+/**
+ * A path parameter. Some gateways pass it still percent-encoded, others (serverless-offline, REST APIs) decoded; ids
+ * are [A-Za-z0-9_-] either way, so a value that is not valid percent-encoding (`%`, `%zz`, an already-decoded `%`) is
+ * returned as it is and fails the id schema with a 400 naming the parameter, never a URIError and a 500.
+ */
 export function pathParam(event: HttpEvent, name: string): string | undefined {
   const v = event.pathParameters?.[name];
-  return v === undefined ? undefined : decodeURIComponent(v);
+  if (v === undefined) return undefined;
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
 }

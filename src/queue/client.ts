@@ -15,6 +15,16 @@ export interface JobClientOptions {
   readonly prefix: string;
   readonly attempts: number;
   readonly backoffMs: number;
+  /**
+   * How long a call waits for a Redis connection that is not ready (default 5000 ms). BullMQ itself waits for 'ready'
+   * without limit, and ioredis retries forever: a cold function whose Redis is unreachable hung past its timeout.
+   */
+  readonly readyTimeoutMs?: number;
+}
+
+/** Redis did not become ready within `readyTimeoutMs`: the handler answers 503 with Retry-After. */
+export class QueueUnavailableError extends Error {
+  override readonly name = 'QueueUnavailableError';
 }
 
 export interface JobStatus {
@@ -32,8 +42,13 @@ const INLINE_RESULT_LIMIT = 4 * 1024 * 1024;
 
 export class JobClient {
   readonly queue: Queue;
+  private readonly connection: Redis;
+  private readonly readyTimeoutMs: number;
+  private wasReady = false;
 
   constructor(opts: JobClientOptions) {
+    this.connection = opts.connection;
+    this.readyTimeoutMs = opts.readyTimeoutMs ?? 5000;
     this.queue = new Queue(QUEUE_NAME, {
       connection: opts.connection,
       prefix: opts.prefix,
@@ -57,6 +72,7 @@ export class JobClient {
    */
   async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, tenant?: string): Promise<string> {
     const data = parseJobPayload(name, payload);
+    await this.ready();
     const jobId = randomUUID();
     await this.queue.add(name, tenant === undefined ? data : { ...data, [TENANT_FIELD]: tenant }, { jobId });
     return jobId;
@@ -68,6 +84,7 @@ export class JobClient {
    */
   async status(jobId: string, store: ObjectStore, tenant?: string): Promise<JobStatus> {
     if (!JOB_ID_PATTERN.test(jobId)) throw new NotFoundError('id', `no job ${JSON.stringify(jobId)}`);
+    await this.ready();
     // The state first, then the job: a finished job's hash never changes again, so a job read after a terminal state
     // agrees with it. (Read the other way round, the last attempt could finish in between, and a 'failed' or
     // 'completed' state came with the attemptsMade of the attempt before; seen under load.)
@@ -89,6 +106,31 @@ export class JobClient {
     if (state === 'failed') return { ...base, error: parseFailure(job.failedReason) };
     // A job waiting for a retry carries its last error too.
     return job.failedReason ? { ...base, error: parseFailure(job.failedReason) } : base;
+  }
+
+  /**
+   * Waits for the queue's first connection, at most readyTimeoutMs. Once BullMQ has connected it does not wait for
+   * 'ready' again, and a command during a later outage fails fast (maxRetriesPerRequest), so only the first
+   * connection needs the bound.
+   */
+  private async ready(): Promise<void> {
+    if (this.wasReady) return;
+    if (this.connection.status === 'ready') {
+      this.wasReady = true;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.queue.waitUntilReady(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new QueueUnavailableError(`the job queue's Redis is not reachable (no connection within ${this.readyTimeoutMs} ms)`)), this.readyTimeoutMs);
+        }),
+      ]);
+      this.wasReady = true;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async readResult(jobId: string, store: ObjectStore): Promise<unknown> {

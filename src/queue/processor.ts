@@ -5,7 +5,7 @@ import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
-import { loadDataset, loadModel, modelKeys } from '../service/datasets.js';
+import { loadDataset, loadModel, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
@@ -164,7 +164,7 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
   report(5);
   const bundle = await fitDetector({
     model,
-    modelKey: modelKeys(modelId).model,
+    modelKey: (await readModelManifest(deps.store, modelId)).key,
     data,
     detector,
     ...(params.layer ? { layer: params.layer } : {}),

@@ -1,15 +1,19 @@
 /**
  * Datasets and models in the object store (the `upload` function's service, and what the worker reads back):
  *
- *   datasets/<id>/data.<ext>        the uploaded bytes, unchanged (ext from the detected format)
- *   datasets/<id>/manifest.json     written last: a dataset exists iff its manifest does
- *   models/<id>.onnx                the ONNX bytes
- *   models/<id>.json                written last, the model's manifest
+ *   datasets/<id>/data-<sha>.<ext>  the uploaded bytes, unchanged (ext from the detected format; <sha> = the first 16
+ *                                   hex digits of their sha256)
+ *   datasets/<id>/manifest.json     written last and only if absent: a dataset exists iff its manifest does
+ *   models/<id>.<sha>.onnx          the ONNX bytes
+ *   models/<id>.json                written last and only if absent, the model's manifest
  *   uploads/<id>/upload.json        a pending presigned upload: {kind, name, contentLength, …}
  *   uploads/<id>/data               where the presigned PUT lands; never read as a dataset until validated
  *
  * Every upload is decoded before anything is written at its final key, so an invalid upload leaves no dataset (and
- * no manifest). Stored bytes are checked against the manifest's sha256 when read back.
+ * no manifest). Stored bytes are checked against the manifest's sha256 when read back. The data key holds the
+ * content hash so that two concurrent uploads of one id never write the same data key with different bytes: the
+ * manifest write decides the winner, and the loser (409) deletes its own data object. (Manifests written before
+ * this layout name `data.<ext>` / `<id>.onnx`; readers follow the manifest's `key`, so those still load.)
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { extname } from 'node:path';
@@ -43,8 +47,8 @@ export function resolveId(id: string | undefined, field = 'id'): string {
   return id;
 }
 
-export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string) => `datasets/${id}/data.${ext}` }) as const;
-export const modelKeys = (id: string) => ({ model: `models/${id}.onnx`, manifest: `models/${id}.json` }) as const;
+export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string, sha: string) => `datasets/${id}/data-${sha.slice(0, 16)}.${ext}` }) as const;
+export const modelKeys = (id: string) => ({ model: (sha: string) => `models/${id}.${sha.slice(0, 16)}.onnx`, manifest: `models/${id}.json` }) as const;
 const uploadKeys = (id: string) => ({ record: `uploads/${id}/upload.json`, data: `uploads/${id}/data` }) as const;
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -174,7 +178,8 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
   // A dataset that can never be scored is refused now, naming the sample, rather than failing every later job.
   assertFinite(decoded.data, Math.max(1, sizeOf(decoded.shape.slice(1))), 'data', 'pixel');
   const format = detectFormat(bytes, name);
-  const key = keys.data(FORMATS[format]);
+  const digest = sha256(bytes);
+  const key = keys.data(FORMATS[format], digest);
   const manifest: DatasetManifest = {
     id,
     key,
@@ -183,14 +188,33 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
     dtype: decoded.dtype,
     ...(decoded.layout ? { layout: decoded.layout } : {}),
     ...(npzKey !== undefined ? { npzKey } : {}),
-    sha256: sha256(bytes),
+    sha256: digest,
     bytes: bytes.byteLength,
     createdAt: new Date().toISOString(),
     originalName: name,
   };
-  await store.put(key, bytes, { contentType: 'application/octet-stream' });
-  await store.put(keys.manifest, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
+  await putDataThenManifest(store, `dataset ${id}`, bytes, keys.manifest, manifest, datasetManifestSchema);
   return manifest;
+}
+
+/**
+ * Writes the data object, then the manifest only if none exists. When a concurrent upload of the same id wrote its
+ * manifest first, this upload's data object is deleted (unless the winner's manifest names the same key, i.e. the same
+ * bytes) and the ConflictError is rethrown: the winner's dataset or model stays whole, the loser leaves nothing.
+ */
+async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint8Array, manifestKey: string, manifest: { key: string }, schema: z.ZodType<{ key: string }>): Promise<void> {
+  const key = manifest.key;
+  await store.put(key, bytes, { contentType: 'application/octet-stream' });
+  try {
+    await store.put(manifestKey, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
+  } catch (e) {
+    if (e instanceof ConflictError) {
+      const winner = await readJson(store, manifestKey, schema, 'manifest').catch(() => undefined);
+      if (winner?.key !== key) await store.delete(key);
+      throw new ConflictError('id', `${what} already exists (a concurrent upload created it first)`, { cause: e });
+    }
+    throw e;
+  }
 }
 
 /** An inline upload (≤ INLINE_UPLOAD_LIMIT): decoded first; an invalid upload writes nothing. */
@@ -263,6 +287,12 @@ export async function completeDatasetUpload(store: ObjectStore, req: { id: strin
   return manifest;
 }
 
+/** Removes a dataset: the manifest first (so it stops existing at once), then its data object. */
+export async function deleteDataset(store: ObjectStore, manifest: DatasetManifest): Promise<void> {
+  await store.delete(datasetKeys(manifest.id).manifest);
+  await store.delete(manifest.key);
+}
+
 export async function readDatasetManifest(store: ObjectStore, id: string): Promise<DatasetManifest> {
   const key = datasetKeys(resolveId(id, 'dataset')).manifest;
   const m = await readJson(store, key, datasetManifestSchema, 'dataset manifest');
@@ -289,6 +319,7 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
   checkSize(req.bytes, INLINE_UPLOAD_LIMIT, 'bytes', 'models this large are not supported inline');
   const keys = modelKeys(id);
   if (await store.head(keys.manifest)) throw new ConflictError('id', `model ${id} already exists`);
+  const digest = sha256(req.bytes);
   let spec;
   let tensorCount;
   try {
@@ -300,15 +331,14 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
   }
   const manifest: ModelManifest = {
     id,
-    key: keys.model,
-    sha256: sha256(req.bytes),
+    key: keys.model(digest),
+    sha256: digest,
     bytes: req.bytes.byteLength,
     inputSpec: { name: spec.name, shape: [...spec.shape], channels: spec.channels, height: spec.height, width: spec.width, layout: spec.layout },
     tensorCount,
     createdAt: new Date().toISOString(),
   };
-  await store.put(keys.model, req.bytes, { contentType: 'application/octet-stream' });
-  await store.put(keys.manifest, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
+  await putDataThenManifest(store, `model ${id}`, req.bytes, keys.manifest, manifest, modelManifestSchema);
   return manifest;
 }
 

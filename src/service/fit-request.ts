@@ -1,3 +1,4 @@
+import { createDetector } from '../core/detectors.js';
 import { InputError } from '../core/errors.js';
 import { checkLayers } from '../model/graph.js';
 import { detectorSpecFromParams, type FitMessage } from '../schemas.js';
@@ -7,14 +8,16 @@ import { sha256Hex } from './detector-service.js';
 
 /**
  * Everything about a fit request that can be checked before a job is enqueued, so the caller gets a 400/404 now
- * instead of a failed job later: the detector choice and its parameters, that the model and dataset exist, and that
- * every layer the detector reads is a tensor of the model.
+ * instead of a failed job later: the detector choice and its parameters, that the model and dataset exist, that the
+ * dataset has enough samples for the detector (`checkTrainingSize`), and that every layer the detector reads is a
+ * tensor of the model.
  */
 export async function checkFitRequest(store: ObjectStore, msg: FitMessage): Promise<void> {
   if (msg.method !== 'auto') detectorSpecFromParams(msg); // parameter errors first, before any storage read
   const model = await loadModel(store, msg.model);
-  if (msg.method === 'auto') detectorSpecFromParams(msg, sha256Hex(model));
-  await readDatasetManifest(store, msg.dataset);
+  const spec = detectorSpecFromParams(msg, sha256Hex(model));
+  const ds = await readDatasetManifest(store, msg.dataset);
+  createDetector(spec).checkTrainingSize(ds.shape[0]!); // nCluster or k larger than the dataset, …
   const layers = msg.layer !== undefined ? [msg.layer] : (msg.members ?? []).map((m) => m.layer);
   try {
     checkLayers(model, layers);

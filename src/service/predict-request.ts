@@ -3,7 +3,7 @@ import type { DecodedArray } from '../core/tensor.js';
 import type { Logger } from '../log.js';
 import type { PredictMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { loadDataset, putDataset, readDatasetManifest } from './datasets.js';
+import { deleteDataset, loadDataset, putDataset, readDatasetManifest } from './datasets.js';
 import { loadForScoring } from './detector-cache.js';
 import { predictData, type RuntimeOptions } from './detector-service.js';
 import { decodeInlineImages, toNpy } from './inline-images.js';
@@ -38,8 +38,16 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
   }
   const { images: _i, dataset, ...params } = msg;
   if (n > deps.syncMaxImages) {
-    const id = dataset ?? (await putDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!) })).id;
-    return { sync: false, jobId: await deps.enqueue({ ...params, dataset: id }), n };
+    if (dataset !== undefined) return { sync: false, jobId: await deps.enqueue({ ...params, dataset }), n };
+    // Inline images are stored as a dataset for the job; if the job cannot be enqueued (Redis down → 503), that
+    // dataset would be an orphan no caller knows the id of, so it is removed before the error is returned.
+    const stored = await putDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!) });
+    try {
+      return { sync: false, jobId: await deps.enqueue({ ...params, dataset: stored.id }), n };
+    } catch (e) {
+      await deleteDataset(deps.store, stored).catch((err: unknown) => deps.logger.warn({ err, dataset: stored.id }, 'could not remove the dataset of a predict that was not enqueued'));
+      throw e;
+    }
   }
   const t0 = performance.now();
   data ??= await loadDataset(deps.store, dataset!);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { handler as upload } from '../../handlers/upload.js';
@@ -35,7 +36,7 @@ describe('upload handler (real s3rver)', () => {
     assert.deepEqual(r.body.shape, [100, 1, 32, 32]);
     assert.equal(r.body.format, 'npy');
     const keys = await fx.keys();
-    assert.ok(keys.includes('datasets/lenet1/manifest.json') && keys.includes('datasets/lenet1/data.npy'), keys.join(','));
+    assert.ok(keys.includes('datasets/lenet1/manifest.json') && keys.includes(`datasets/lenet1/data-${createHash('sha256').update(npy).digest('hex').slice(0, 16)}.npy`), keys.join(','));
   });
 
   test('raw binary body (API Gateway base64) with ?name=', async () => {

@@ -12,6 +12,7 @@ import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { handler as predict } from '../../handlers/predict.js';
 import { handler as upload } from '../../handlers/upload.js';
 import type { HttpResult } from '../../src/http/events.js';
+import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { createLogger } from '../../src/log.js';
 import { processJob } from '../../src/queue/processor.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
@@ -55,6 +56,8 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     fx = await startServiceFixture();
     await putModel(fx.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
     await putDataset(fx.store, { id: 'eval', name: 'eval.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    const eval100 = decodeNpy(new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)));
+    await putDataset(fx.store, { id: 'small10', name: 'small10.npy', bytes: encodeNpy((eval100.data as Float32Array).slice(0, 10 * 1024), [10, 1, 32, 32], 'float32') });
     const deps = { store: fx.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
     await processJob(deps, { id: 'setup-fit', name: 'fit', data: { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }, updateProgress: async () => undefined });
     await processJob(deps, { id: 'setup-cal', name: 'calibrate', data: { detector: 'det', dataset: 'eval', oodLabels: labels }, updateProgress: async () => undefined });
@@ -79,6 +82,20 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['labels of the wrong length', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: labels.slice(1) }), 400, 'INVALID_INPUT', /^oodLabels$/],
     ['labels other than 0/1', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: [...labels.slice(0, 99), 2] }), 400, 'INVALID_INPUT', /^oodLabels\[99\]$/],
     ['labels as strings', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: labels.map(String) }), 400, 'INVALID_INPUT', /^oodLabels\[0\]$/],
+    // JSON values that a coercing schema once turned into numbers (null → 0, true → 1, [5] → 5)
+    ['threshold null (once threshold 0: every sample OOD)', () => det(predict, 'predict', 'det', { dataset: 'eval', threshold: null }), 400, 'INVALID_INPUT', /^threshold$/],
+    ['threshold false', () => det(predict, 'predict', 'det', { dataset: 'eval', threshold: false }), 400, 'INVALID_INPUT', /^threshold$/],
+    ['threshold as an empty string', () => det(predict, 'predict', 'det', { dataset: 'eval', threshold: '' }), 400, 'INVALID_INPUT', /^threshold$/],
+    ['nCluster as a one-element array', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: [5] }), 400, 'INVALID_INPUT', /^nCluster$/],
+    ['seed null', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: null }), 400, 'INVALID_INPUT', /^seed$/],
+    ['batchSize true', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, batchSize: true }), 400, 'INVALID_INPUT', /^batchSize$/],
+    ['referenceRows null (once 0: no MMD reference)', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', targetFpr: 0.05, referenceRows: null }), 400, 'INVALID_INPUT', /^referenceRows$/],
+    // Request errors that need the dataset's size: refused before enqueueing, not as a failed job
+    ['nCluster larger than the dataset', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'small10', layer: 'output', nCluster: 50 }), 400, 'INVALID_INPUT', /^nCluster$/],
+    ['knn k larger than the dataset', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: '9', method: 'knn', k: 1e9 }), 400, 'INVALID_INPUT', /^k$/],
+    ['ensemble member k larger than its share of the dataset', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', method: 'ensemble', members: [{ layer: '9', detector: { kind: 'knn', k: 95 } }] }), 400, 'INVALID_INPUT', /^members\[0\]\.detector\.k$/],
+    ['targetFpr too small for the held-out dataset', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', targetFpr: 1e-9 }), 400, 'INVALID_INPUT', /^dataset$/],
+    ['inline labels all 0', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabels: Array(100).fill(0) }), 400, 'INVALID_INPUT', /^oodLabels$/],
     // Datasets: encodings, names, ids
     ['dataset data is not base64', () => dataset({ name: 'x.npy', data: '!!not base64!!' }), 400, 'INVALID_INPUT', /^data$/],
     ['dataset name with a control character', () => dataset({ name: 'x\u0007.npy', data: b64(nonFiniteNpy()) }), 400, 'INVALID_INPUT', /^name$/],
@@ -115,6 +132,10 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['detector id with a NUL', () => det(predict, 'predict', 'det\u0000', { dataset: 'eval' }), 400, 'INVALID_INPUT', /^detector$/],
     ['detector id with an RTL override', () => det(predict, 'predict', '\u202edet', { dataset: 'eval' }), 400, 'INVALID_INPUT', /^detector$/],
     ['job id with path traversal', () => jobStatus(httpEvent({ method: 'GET', path: '/jobs/..%2F..%2Fetc', pathParameters: { id: '..%2F..%2Fetc' } })), 404, 'NOT_FOUND', /^id$/],
+    // Path parameters a gateway already decoded: a literal '%' is not valid percent-encoding (once a URIError → 500)
+    ['detector id that is a lone %', () => fit(httpEvent({ path: '/detectors/%25/fit', pathParameters: { id: '%' }, json: { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5 } })), 400, 'INVALID_INPUT', /^detector$/],
+    ['detector id with a broken escape', () => predict(httpEvent({ path: '/detectors/%25E0%25A4%25A/predict', pathParameters: { id: '%E0%A4%A' }, json: { dataset: 'eval' } })), 400, 'INVALID_INPUT', /^detector$/],
+    ['job id with a broken escape', () => jobStatus(httpEvent({ method: 'GET', path: '/jobs/%25zz', pathParameters: { id: '%zz' } })), 404, 'NOT_FOUND', /^id$/],
     ['oodLabelsKey climbing out', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: '../../auth/api-keys.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
     ['oodLabelsKey absolute', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: '/etc/passwd' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
     // Inline predict images

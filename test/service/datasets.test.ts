@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConflictError, InputError, NotFoundError, StorageError } from '../../src/core/errors.js';
 import { decodeBytes } from '../../src/io/load.js';
+import { encodeNpy } from '../../src/io/npy.js';
 import {
   completeDatasetUpload,
   INLINE_UPLOAD_LIMIT,
@@ -18,6 +19,7 @@ import {
   readDatasetManifest,
 } from '../../src/service/datasets.js';
 import { LocalDirStore } from '../../src/storage/local-dir-store.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { REPO, SEED } from '../helpers/paths.js';
 
@@ -42,7 +44,7 @@ describe('datasets service over S3 (s3rver)', () => {
   it('stores an inline .npy upload with a correct manifest, and reads it back', async () => {
     const m = await putDataset(t.store, { id: 'lenet1', name: 'concept_test_lenet1.npy', bytes: npy });
     assert.equal(m.id, 'lenet1');
-    assert.equal(m.key, 'datasets/lenet1/data.npy');
+    assert.equal(m.key, `datasets/lenet1/data-${sha256(npy).slice(0, 16)}.npy`);
     assert.equal(m.format, 'npy');
     assert.deepEqual(m.shape, [100, 1, 32, 32]);
     assert.equal(m.dtype, 'float32');
@@ -51,7 +53,7 @@ describe('datasets service over S3 (s3rver)', () => {
     assert.equal(m.bytes, npy.byteLength);
     assert.equal(m.originalName, 'concept_test_lenet1.npy');
     assert.ok(Math.abs(Date.parse(m.createdAt) - Date.now()) < 60_000);
-    assert.deepEqual((await t.store.list('datasets/lenet1/')).map((o) => o.key), ['datasets/lenet1/data.npy', 'datasets/lenet1/manifest.json']);
+    assert.deepEqual((await t.store.list('datasets/lenet1/')).map((o) => o.key), [m.key, 'datasets/lenet1/manifest.json']);
     assert.deepEqual(await readDatasetManifest(t.store, 'lenet1'), m);
     const stored = JSON.parse(new TextDecoder().decode(await t.store.get('datasets/lenet1/manifest.json'))) as unknown;
     assert.deepEqual(stored, m);
@@ -93,13 +95,13 @@ describe('datasets service over S3 (s3rver)', () => {
     assert.equal(res.status, 200, await res.text());
     assert.equal(await t.store.head('datasets/big1/manifest.json'), undefined, 'no dataset before complete');
     const m = await completeDatasetUpload(t.store, { id: 'big1' });
-    assert.equal(m.key, 'datasets/big1/data.npy');
+    assert.equal(m.key, `datasets/big1/data-${sha256(npy).slice(0, 16)}.npy`);
     assert.equal(m.sha256, sha256(npy));
     assert.equal(m.bytes, npy.byteLength);
     assert.deepEqual(m.shape, [100, 1, 32, 32]);
     assert.equal(m.originalName, 'concept_test_lenet1.npy');
     assert.deepEqual(await t.store.list('uploads/big1/'), []);
-    assert.deepEqual((await t.store.list('datasets/big1/')).map((o) => o.key), ['datasets/big1/data.npy', 'datasets/big1/manifest.json']);
+    assert.deepEqual((await t.store.list('datasets/big1/')).map((o) => o.key), [m.key, 'datasets/big1/manifest.json']);
     assert.deepEqual((await loadDataset(t.store, 'big1')).shape, [100, 1, 32, 32]);
     await assert.rejects(completeDatasetUpload(t.store, { id: 'big1' }), NotFoundError, 'a second complete finds no pending upload');
   });
@@ -132,10 +134,10 @@ describe('datasets service over S3 (s3rver)', () => {
   });
 
   it('loadDataset detects stored bytes that do not match the manifest', async () => {
-    await putDataset(t.store, { id: 'tampered', name: 'x.npy', bytes: npy });
+    const m = await putDataset(t.store, { id: 'tampered', name: 'x.npy', bytes: npy });
     const copy = new Uint8Array(npy);
     copy[copy.length - 1]! ^= 0xff;
-    await t.store.put('datasets/tampered/data.npy', copy);
+    await t.store.put(m.key, copy);
     await assert.rejects(loadDataset(t.store, 'tampered'), (e: unknown) => e instanceof StorageError && /sha256/.test(e.message));
     await assert.rejects(loadDataset(t.store, 'absent'), NotFoundError);
   });
@@ -143,12 +145,12 @@ describe('datasets service over S3 (s3rver)', () => {
   it('stores the LeNet5 ONNX model with its input spec, and reads it back', async () => {
     const m = await putModel(t.store, { id: 'lenet5', bytes: onnx });
     assert.equal(m.id, 'lenet5');
-    assert.equal(m.key, 'models/lenet5.onnx');
+    assert.equal(m.key, `models/lenet5.${sha256(onnx).slice(0, 16)}.onnx`);
     assert.equal(m.sha256, sha256(onnx));
     assert.equal(m.bytes, onnx.byteLength);
     assert.deepEqual(m.inputSpec, { name: 'input', shape: ['N', 1, 32, 32], channels: 1, height: 32, width: 32, layout: 'NCHW' });
     assert.equal(m.tensorCount, 13);
-    assert.deepEqual((await t.store.list('models/lenet5')).map((o) => o.key), ['models/lenet5.json', 'models/lenet5.onnx']);
+    assert.deepEqual((await t.store.list('models/lenet5')).map((o) => o.key), [m.key, 'models/lenet5.json']);
     assert.deepEqual(Buffer.from(await loadModel(t.store, 'lenet5')), Buffer.from(onnx));
     await assert.rejects(putModel(t.store, { id: 'lenet5', bytes: onnx }), ConflictError);
   });
@@ -160,6 +162,50 @@ describe('datasets service over S3 (s3rver)', () => {
     assert.deepEqual(await allKeys(), before);
     await assert.rejects(loadModel(t.store, 'notamodel'), NotFoundError);
   });
+
+  it('two concurrent uploads of one id with different bytes: one wins whole, the loser gets 409 and leaves nothing', async () => {
+    // The interleaving a shared data key made fatal: A writes its data, B writes its data, A writes the manifest, B's
+    // manifest write fails. With one key per id, B's bytes had replaced A's under A's manifest (sha256 mismatch on
+    // every later read). Each step is gated so the order is forced, over real s3rver requests.
+    const decoded = await decodeBytes(npy, 'x.npy');
+    const a = encodeNpy((decoded.data as Float32Array).slice(0, 5 * 1024), [5, 1, 32, 32], 'float32');
+    const b = encodeNpy((decoded.data as Float32Array).slice(5 * 1024, 12 * 1024), [7, 1, 32, 32], 'float32');
+    const gate = () => {
+      let open!: () => void;
+      return { opened: new Promise<void>((r) => (open = r)), open: () => open() };
+    };
+    const aData = gate();
+    const bData = gate();
+    const aManifest = gate();
+    const gated = (before: (k: string) => Promise<void>, afterPut: (k: string) => void): ObjectStore =>
+      new Proxy(t.store, {
+        get(target, prop) {
+          if (prop === 'put') {
+            return async (k: string, v: Uint8Array, o?: { contentType?: string; ifNoneMatch?: boolean }) => {
+              await before(k);
+              try {
+                return await target.put(k, v, o);
+              } finally {
+                afterPut(k);
+              }
+            };
+          }
+          const f = (target as unknown as Record<string | symbol, unknown>)[prop];
+          return typeof f === 'function' ? f.bind(target) : f;
+        },
+      });
+    const isManifest = (k: string) => k.endsWith('manifest.json');
+    const A = putDataset(gated(async (k) => (isManifest(k) ? bData.opened : undefined), (k) => (isManifest(k) ? aManifest.open() : aData.open())), { id: 'race', name: 'a.npy', bytes: a });
+    const B = putDataset(gated(async (k) => (isManifest(k) ? aManifest.opened : aData.opened), (k) => (isManifest(k) ? undefined : bData.open())), { id: 'race', name: 'b.npy', bytes: b });
+    const [ra, rb] = await Promise.allSettled([A, B]);
+    assert.equal(ra.status, 'fulfilled', ra.status === 'rejected' ? String(ra.reason) : '');
+    assert.equal(rb.status, 'rejected');
+    assert.ok((rb as PromiseRejectedResult).reason instanceof ConflictError, String((rb as PromiseRejectedResult).reason));
+    const back = await loadDataset(t.store, 'race');
+    assert.deepEqual(back.shape, [5, 1, 32, 32]);
+    assert.deepEqual(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength), Buffer.from(a.subarray(a.length - 5 * 1024 * 4)));
+    assert.deepEqual((await t.store.list('datasets/race/')).map((o) => o.key), [(ra as PromiseFulfilledResult<{ key: string }>).value.key, 'datasets/race/manifest.json']);
+  });
 });
 
 describe('datasets service over LocalDirStore', () => {
@@ -169,7 +215,7 @@ describe('datasets service over LocalDirStore', () => {
       const store = new LocalDirStore(dir);
       const npy = new Uint8Array(await readFile(join(SEED, 'concept_test_lenet1.npy')));
       const m = await putDataset(store, { id: 'local', name: 'a.npy', bytes: npy });
-      assert.deepEqual((await store.list('')).map((o) => o.key), ['datasets/local/data.npy', 'datasets/local/manifest.json']);
+      assert.deepEqual((await store.list('')).map((o) => o.key), [m.key, 'datasets/local/manifest.json']);
       assert.deepEqual((await loadDataset(store, 'local')).shape, m.shape);
     } finally {
       await rm(dir, { recursive: true, force: true });
