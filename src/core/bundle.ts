@@ -53,6 +53,13 @@ export interface DetectorBundle {
    * reference for the MMD feature-drift test when no reference window is given (audits, `drift` without --reference).
    */
   readonly referenceFeatures?: Matrix;
+  /**
+   * The identity of the fitted state (sha256 over the model, layer, preprocessing and the fitted detector's params
+   * and arrays), set at fit and kept by every calibration of it. Two versions with the same fitId calibrate the same
+   * fit; a calibration may only become current over its own fit (src/storage/detector-repository.ts). Absent in
+   * detectors saved before it existed.
+   */
+  readonly fitId?: string;
   readonly createdAt: string;
   readonly libraryVersion: string;
 }
@@ -65,6 +72,7 @@ export const manifestSchema = z.object({
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
   libraryVersion: z.string(),
   createdAt: z.string(),
+  fitId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   model: z.object({ key: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), layer: z.string().min(1), batchSize: z.number().int().positive() }),
   preprocess: z.object({
     input: inputSpec,
@@ -133,6 +141,7 @@ export function toStored(b: DetectorBundle): StoredDetector {
     formatVersion: MANIFEST_FORMAT_VERSION,
     libraryVersion: b.libraryVersion,
     createdAt: b.createdAt,
+    ...(b.fitId ? { fitId: b.fitId } : {}),
     model: { ...b.model },
     preprocess: { ...b.preprocess, range: [b.preprocess.range[0], b.preprocess.range[1]] },
     detector: { kind: f.kind as DetectorManifest['detector']['kind'], params: { ...f.params }, dim: f.dim, nTrain: f.nTrain, stats: { ...f.stats } },
@@ -180,6 +189,7 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     ...(manifest.calibration ? { calibration: manifest.calibration } : {}),
     ...(calibrationScores ? { calibrationScores } : {}),
     ...(referenceFeatures ? { referenceFeatures } : {}),
+    ...(manifest.fitId ? { fitId: manifest.fitId } : {}),
     createdAt: manifest.createdAt,
     libraryVersion: manifest.libraryVersion,
   };

@@ -131,14 +131,19 @@ function progressReporter(job: JobLike, logger: Logger): (pct: number) => void {
 /** Maps extraction progress (done/total samples) onto [from, to] percent. */
 const span = (report: (p: number) => void, from: number, to: number) => (done: number, total: number) => report(from + ((to - from) * done) / Math.max(1, total));
 
-/** A version this job saved in an earlier attempt, if it is complete. */
+/**
+ * A version this job saved in an earlier attempt, if it is complete; its pointer move is retried under the same rule as
+ * the first attempt (a calibration: only over its own fit).
+ */
 async function savedVersion(deps: ProcessorDeps, repo: DetectorRepository, jobId: string, prefix: string): Promise<{ claim: Claim; bundle: DetectorBundle } | undefined> {
   const claim = await readClaim(deps.store, jobId);
   if (!claim || claim.detector !== prefix) return undefined;
   if (!(await deps.store.head(`${prefix}v${claim.version}/manifest.json`))) return undefined;
-  const moved = await repo.movePointer(prefix, claim.version, { onlyForward: true });
+  const { bundle } = await repo.load(prefix, claim.version);
+  const base = claim.baseVersion !== undefined ? { base: { version: claim.baseVersion, fitId: bundle.fitId } } : {};
+  const moved = await repo.movePointer(prefix, claim.version, { onlyForward: true, ...base });
   deps.logger.info({ jobId, detector: prefix, version: claim.version, pointerMoved: moved }, 'reusing the version saved by an earlier attempt');
-  return { claim, bundle: (await repo.load(prefix, claim.version)).bundle };
+  return { claim, bundle };
 }
 
 function fitResult(jobId: string, p: JobPayload<'fit'>, version: number, b: DetectorBundle): FitJobResult {
@@ -209,7 +214,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
     ({ bundle } = await calibrateDetector(current.bundle, model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...runtime }));
   }
   report(95);
-  const version = await repo.save(prefix, bundle);
+  const version = await repo.save(prefix, bundle, { base: { version: current.version, fitId: current.bundle.fitId } });
   return calibrateResult(jobId, p, version, current.version, bundle);
 }
 

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import { isImagedriftError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closeExtractors } from '../service/detector-service.js';
+import { StaleBaseError } from '../storage/detector-repository.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, isTransientError, S3Store } from '../storage/s3-store.js';
 import { summarise } from './jobs.js';
@@ -18,7 +19,8 @@ import { processJob, type ProcessorDeps } from './processor.js';
  *   moves the job back to waiting, and it runs again. The processor's job-id idempotency makes that rerun safe.
  * - Retries: transient failures (S3 5xx/throttling/network, Redis connection loss, a lost pointer race) are thrown as
  *   they are, so BullMQ retries them with the job's exponential backoff (JOB_ATTEMPTS, JOB_BACKOFF_MS; set by
- *   src/queue/client.ts). Input errors (bad payload, missing dataset/detector, unfitted detector, unusable model)
+ *   src/queue/client.ts). Input errors (bad payload, missing dataset/detector, unfitted detector, unusable model) and
+ *   a calibration whose detector was re-fitted meanwhile (StaleBaseError)
  *   become `UnrecoverableError`: the job fails at once, and `failedReason` holds the error as JSON {code,message,field}.
  * - Shutdown: SIGTERM/SIGINT → `worker.close()`, which stops taking jobs and waits for the active ones to finish; a
  *   second signal forces it (the active job's lock then lapses and another worker picks it up).
@@ -39,7 +41,7 @@ export interface StartWorkerOptions {
 
 /** Errors that no retry can fix: the job fails at once. */
 export function isPermanentError(e: unknown): boolean {
-  return isImagedriftError(e) && !isTransientError(e) && e.code !== 'CONFLICT';
+  return isImagedriftError(e) && !isTransientError(e) && (e.code !== 'CONFLICT' || e instanceof StaleBaseError);
 }
 
 export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<WorkerHandle> {

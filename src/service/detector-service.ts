@@ -140,13 +140,31 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   let classes = req.classes;
   if (detector.needsClasses && !classes) classes = await predictedClasses(req.model, input, req);
   const fitted = detector.fit(features, { ...(classes ? { classes } : {}), columns });
-  return {
+  const bundle: DetectorBundle = {
     model: { key: req.modelKey, sha256: sha, layer, batchSize },
     preprocess,
     fitted,
     createdAt: new Date().toISOString(),
     libraryVersion: LIBRARY_VERSION,
   };
+  return { ...bundle, fitId: fitIdentity(bundle) };
+}
+
+/**
+ * sha256 over what a fit produced and nothing a calibration changes: model sha256 and layer, preprocessing, detector
+ * kind and params, then every fitted array's bytes in name order. Deterministic: the same fit gives the same id.
+ */
+export function fitIdentity(b: DetectorBundle): string {
+  const h = createHash('sha256');
+  const f = b.fitted;
+  h.update(JSON.stringify({ model: b.model.sha256, layer: b.model.layer, preprocess: b.preprocess, kind: f.kind, params: f.params, dim: f.dim, nTrain: f.nTrain }));
+  const arrays = f.arrays();
+  for (const name of Object.keys(arrays).sort()) {
+    const a = arrays[name]!;
+    h.update(name);
+    h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  return h.digest('hex');
 }
 
 export async function scoreData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}): Promise<Float64Array> {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle } from '../core/bundle.js';
-import { InputError, NotFoundError, StorageError } from '../core/errors.js';
+import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
 import { LIBRARY_VERSION } from '../version.js';
 import type { ObjectStore } from './object-store.js';
 
@@ -62,6 +62,19 @@ export class LocalCoordinator implements VersionCoordinator {
   }
 }
 
+/**
+ * A calibration's base: the version it was computed from and that version's fit. It may become current only while
+ * the current version is that base or another version of the same fit (another calibration of it); once a different
+ * fit is current, moving the pointer would silently undo that fit.
+ */
+export interface CalibrationBase {
+  readonly version: number;
+  readonly fitId?: string | undefined;
+}
+
+/** The detector was re-fitted while a calibration of its previous fit ran. No retry can fix it: calibrate again. */
+export class StaleBaseError extends ConflictError {}
+
 export interface LoadedDetector {
   readonly bundle: DetectorBundle;
   readonly version: number;
@@ -79,14 +92,14 @@ export class DetectorRepository {
    * by a save that started later and finished first) is already current: the pointer only moves forward, so a reader
    * never sees the detector go back to an older version. Returns the version number.
    */
-  async save(prefix: string, bundle: DetectorBundle): Promise<number> {
+  async save(prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<number> {
     const { manifest, arrays } = toStored(bundle);
     const version = await this.coordinator.nextVersion(prefix, this.store);
     const dir = `${prefix}v${version}/`;
     if (await this.store.head(`${dir}manifest.json`)) throw new StorageError(dir, 'version already exists; refusing to overwrite');
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
     await this.store.put(`${dir}manifest.json`, new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
-    await this.movePointer(prefix, version, { onlyForward: true });
+    await this.movePointer(prefix, version, { onlyForward: true, ...(opts.base ? { base: opts.base } : {}) });
     return version;
   }
 
@@ -94,17 +107,39 @@ export class DetectorRepository {
    * Points `current` at an existing, complete version, under the coordinator's pointer lock and fence. With
    * `onlyForward`, a pointer already at this or a later version is left alone (returns false): used when a retried
    * job finds that its earlier attempt saved the version but may have died before moving the pointer.
+   * With `base` (a calibration), a current version of a different fit is a StaleBaseError (see CalibrationBase).
    */
-  async movePointer(prefix: string, version: number, opts: { onlyForward?: boolean } = {}): Promise<boolean> {
+  async movePointer(prefix: string, version: number, opts: { onlyForward?: boolean; base?: CalibrationBase } = {}): Promise<boolean> {
     return this.coordinator.withPointerLock(prefix, async (fence) => {
       const cur = await this.readPointer(prefix);
       // A stale lock holder is refused first, whatever it meant to write.
       if (cur && cur.fence >= fence) throw new StorageError(`${prefix}current.json`, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
+      if (opts.base && cur && cur.version !== opts.base.version && cur.version !== version) {
+        const curFit = await this.fitIdOf(prefix, cur.version);
+        if (opts.base.fitId === undefined || curFit !== opts.base.fitId) {
+          throw new StaleBaseError(
+            'detector',
+            `v${cur.version}, a different fit, became current while this calibration of v${opts.base.version} ran; calibrate the current version again (the calibration was saved as v${version}, which is not current)`,
+          );
+        }
+      }
       if (opts.onlyForward && cur && cur.version >= version) return false;
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
       await this.store.put(`${prefix}current.json`, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
       return true;
     });
+  }
+
+  /** The fitId in a version's manifest (undefined for detectors saved before fitIds). */
+  private async fitIdOf(prefix: string, version: number): Promise<string | undefined> {
+    const b = await this.store.get(`${prefix}v${version}/manifest.json`);
+    if (!b) throw new StorageError(`${prefix}v${version}/manifest.json`, 'the current version has no manifest');
+    try {
+      const fitId = (JSON.parse(new TextDecoder().decode(b)) as { fitId?: unknown }).fitId;
+      return typeof fitId === 'string' ? fitId : undefined;
+    } catch {
+      throw new StorageError(`${prefix}v${version}/manifest.json`, 'is not valid JSON');
+    }
   }
 
   async readPointer(prefix: string): Promise<Pointer | undefined> {

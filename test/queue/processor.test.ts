@@ -8,7 +8,7 @@ import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/pr
 import { isPermanentError } from '../../src/queue/worker.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/detector-service.js';
-import { DetectorRepository } from '../../src/storage/detector-repository.js';
+import { DetectorRepository, StaleBaseError } from '../../src/storage/detector-repository.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { TransientStorageError } from '../../src/storage/s3-store.js';
@@ -183,6 +183,59 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal((await repo.load('detectors/cc/', va)).bundle.calibration!.method, 'grid');
     assert.equal((await repo.load('detectors/cc/', vb)).bundle.calibration!.method, 'exact');
     for (const s of seen) assert.match(s, /^(1:none|2:(grid|exact)|3:(grid|exact))$/);
+  });
+
+  test('a re-fit that lands while a calibration of the previous fit runs stays current; the calibration fails with a permanent conflict', async () => {
+    // The calibration loads v1 (fit, nCluster 10), then waits at its dataset read while a re-fit (nCluster 9) saves v2
+    // and makes it current. Moving the pointer to the calibration's v3 (v1's fit + a threshold) would silently undo
+    // the re-fit its caller was told had succeeded.
+    await processJob(deps, job('job-fit-sb1', 'fit', { ...fitData, detector: 'sb' }));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atGate = new Promise<void>((r) => (reached = r));
+    const paused: ObjectStore = new Proxy(s3.store, {
+      get(target, prop, receiver) {
+        if (prop === 'get') {
+          return async (key: string) => {
+            if (key.startsWith('datasets/eval/data')) {
+              reached();
+              await gate;
+            }
+            return target.get(key);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const cal = processJob({ ...deps, store: paused }, job('job-cal-sb', 'calibrate', { detector: 'sb', dataset: 'eval', oodLabels: labels }));
+    const settled = cal.then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    await atGate;
+    const refit = await processJob(deps, job('job-fit-sb2', 'fit', { ...fitData, detector: 'sb', nCluster: 9 }));
+    assert.equal(refit.kind === 'fit' && refit.version, 2);
+    release();
+    const out = await settled;
+    assert.equal(out.ok, false, 'the calibration of the replaced fit must not succeed');
+    const e = (out as { e: unknown }).e;
+    assert.ok(e instanceof StaleBaseError && e.code === 'CONFLICT' && e.field === 'detector', String(e));
+    assert.ok(isPermanentError(e), 'no retry can fix it');
+    const repo = new DetectorRepository(s3.store);
+    assert.equal((await repo.readPointer('detectors/sb/'))!.version, 2, 'the re-fit stays current');
+    assert.equal((await repo.load('detectors/sb/')).bundle.fitted.arrays().centres!.length, 9 * 10, 'the current fit is the re-fit (nCluster 9)');
+    // A retry of the same job (its version v3 is saved, the pointer move is what failed) is refused the same way.
+    await assert.rejects(processJob(deps, job('job-cal-sb', 'calibrate', { detector: 'sb', dataset: 'eval', oodLabels: labels })), StaleBaseError);
+    assert.equal((await repo.readPointer('detectors/sb/'))!.version, 2);
+    // Calibrating the current fit works, and two versions of one fit share its fitId.
+    const ok = await processJob(deps, job('job-cal-sb2', 'calibrate', { detector: 'sb', dataset: 'eval', oodLabels: labels }));
+    assert.equal(ok.kind === 'calibrate' && ok.baseVersion, 2);
+    const [v2, v4] = await Promise.all([repo.load('detectors/sb/', 2), repo.load('detectors/sb/', ok.kind === 'calibrate' ? ok.version : -1)]);
+    assert.match(v2.bundle.fitId ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(v4.bundle.fitId, v2.bundle.fitId);
+    assert.notEqual((await repo.load('detectors/sb/', 1)).bundle.fitId, v2.bundle.fitId);
   });
 
   test('label-free calibration job: conformal threshold from held-out ID data, no labels', async () => {
