@@ -8,7 +8,9 @@ import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
 import { isTransientError } from '../storage/s3-store.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { isSafeKey, type ObjectStore } from '../storage/object-store.js';
+import { tenantStore } from '../storage/tenant-store.js';
+import { tenantIdSchema } from '../auth/api-keys.js';
 import { loadForScoring } from './detector-cache.js';
 import { featureDrift, predictWithFeatures, type RuntimeOptions } from './detector-service.js';
 
@@ -152,6 +154,14 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const invalid: { key: string; error: string }[] = [];
   for (const obj of batch) {
     if (obj.key.endsWith('/')) continue; // folder placeholder
+    if (!isSafeKey(obj.key)) {
+      // Legal in S3 (a Windows client's "a\\b.npy", a "..", an empty segment) but not a key this service reads: counted
+      // as invalid so the cursor moves past it. Reading it would throw, and every later run would stop at the same key.
+      counts.objects++;
+      counts.invalid++;
+      if (invalid.length < MAX_INVALID_LISTED) invalid.push({ key: obj.key, error: 'key: not a safe relative key (contains "\\", "..", "." or an empty segment); skipped' });
+      continue;
+    }
     const bytes = await store.get(obj.key);
     if (!bytes) continue; // deleted since the listing
     counts.objects++;
@@ -230,4 +240,40 @@ async function writeSummary(store: ObjectStore, dir: string, at: Date, summary: 
     return key;
   }
   throw new StorageError(dir, 'could not find a free summary key');
+}
+
+/** The scheduled event's input (`schedule.input`): one tenant and/or one audit, or every one. */
+const scheduleInputSchema = z.object({ tenant: tenantIdSchema.optional(), audit: idSchema.optional() }).loose();
+
+export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; counts?: AuditSummary['counts']; alert?: boolean; error?: string };
+
+/**
+ * One scheduled run: for each tenant (the one the event names, or every tenant `tenants()` lists) the audit the event
+ * names, or every audit with a config in that tenant's view. One failing audit does not stop the others; the run
+ * throws (so the scheduler retries and alarms) only when every audit failed.
+ */
+export async function runScheduledAudits(deps: { store: ObjectStore; logger: Logger; runtime: AuditDeps['runtime']; tenants: () => Promise<string[]> }, event: unknown): Promise<{ audits: AuditOutcome[] }> {
+  const input = scheduleInputSchema.safeParse(event ?? {});
+  if (!input.success) {
+    const issue = input.error.issues[0]!;
+    throw new InputError(String(issue.path[0] ?? 'event'), issue.message);
+  }
+  const { tenant, audit } = input.data;
+  const tenants = tenant !== undefined ? [tenant] : await deps.tenants();
+  const out: AuditOutcome[] = [];
+  for (const t of tenants) {
+    const view = tenantStore(deps.store, t);
+    const names = audit !== undefined ? [audit] : await listAudits(view);
+    for (const name of names) {
+      try {
+        const { summaryKey, summary } = await runAudit({ store: view, logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
+        out.push({ tenant: t, name, summaryKey, counts: summary.counts, alert: summary.alert });
+      } catch (e) {
+        deps.logger.error({ err: e, tenant: t, audit: name }, 'audit failed');
+        out.push({ tenant: t, name, error: (e as Error).message });
+      }
+    }
+  }
+  if (out.length > 0 && out.every((o) => o.error !== undefined)) throw new Error(`every audit failed: ${out.map((o) => `${o.tenant}/${o.name}: ${o.error}`).join('; ')}`);
+  return { audits: out };
 }

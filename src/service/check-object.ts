@@ -1,4 +1,6 @@
-import { InputError } from '../core/errors.js';
+import { InputError, isImagedriftError } from '../core/errors.js';
+import type { S3Event } from '../http/events.js';
+import { isTransientError } from '../storage/s3-store.js';
 import { SERVICE_DECODE_LIMITS } from './limits.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
@@ -97,4 +99,32 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   };
   await store.put(resultKey, new TextEncoder().encode(JSON.stringify(out)), { contentType: 'application/json' });
   return out;
+}
+
+export interface CheckedRecords {
+  readonly processed: { key: string; tenant: string; resultKey: string; flagged: number; n: number }[];
+  readonly rejected: { key: string; error: string }[];
+}
+
+/**
+ * Every ObjectCreated record of an S3 event. A bad record (unsafe key, outside the prefix, other bucket, undecodable
+ * object, unknown tenant or detector) is rejected and logged, not retried: no retry can fix it. A transient or storage
+ * failure is thrown, so that Lambda's asynchronous retry runs the event again (result writes are idempotent).
+ */
+export async function checkIncomingRecords(deps: CheckDeps, event: S3Event | null | undefined): Promise<CheckedRecords> {
+  const processed: CheckedRecords['processed'] = [];
+  const rejected: CheckedRecords['rejected'] = [];
+  for (const rec of event?.Records ?? []) {
+    if (!rec?.eventName?.startsWith('ObjectCreated')) continue;
+    const rawKey = rec.s3?.object?.key ?? '';
+    try {
+      const r = await checkIncomingObject(deps, { bucket: rec.s3?.bucket?.name ?? '', rawKey });
+      processed.push({ key: r.key, tenant: r.tenant, resultKey: r.resultKey, flagged: r.flagged, n: r.n });
+    } catch (e) {
+      if (!isImagedriftError(e) || isTransientError(e) || e.code === 'STORAGE_ERROR') throw e;
+      deps.logger.warn({ key: rawKey, err: e.message }, 'incoming object rejected');
+      rejected.push({ key: rawKey, error: e.message });
+    }
+  }
+  return { processed, rejected };
 }

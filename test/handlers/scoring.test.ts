@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { handler as audit } from '../../handlers/audit.js';
 import { handler as checkObject } from '../../handlers/checkObject.js';
 import { handler as predict } from '../../handlers/predict.js';
+import { InputError } from '../../src/core/errors.js';
 import { binomialTestGreater } from '../../src/core/stats.js';
 import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
@@ -214,9 +216,35 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.equal(again.audits[0]!.counts!.objects, 0, 'recovered the position from the newer summary');
   });
 
+  test('audit: an object key this service cannot read (a backslash) is counted invalid and passed, not a stall', async () => {
+    // Legal in S3 (e.g. written by a Windows client), refused by the store's key check: reading it used to fail every run.
+    const store = fx.store;
+    await store.put('audits/a2/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'cam/', alpha: 0.01 })));
+    await store.put('cam/001.npy', npySlice(evalSet, 0, 5));
+    await fx.s3.store.client.send(new PutObjectCommand({ Bucket: fx.s3.s3.bucket, Key: `tenants/${fx.tenant}/cam/002\\win.npy`, Body: npySlice(evalSet, 5, 10) }));
+    await store.put('cam/003.npy', npySlice(evalSet, 10, 15));
+    const r1 = await audit({ audit: 'a2' });
+    const s1 = JSON.parse(new TextDecoder().decode(await store.get(r1.audits[0]!.summaryKey!)));
+    assert.deepEqual(s1.counts, { objects: 3, samples: 10, flagged: s1.counts.flagged, invalid: 1 });
+    assert.equal(s1.invalid[0].key, 'cam/002\\win.npy');
+    assert.match(s1.invalid[0].error, /not a safe relative key/);
+    assert.equal(s1.lastKey, 'cam/003.npy');
+    await store.put('cam/004.npy', npySlice(evalSet, 15, 20));
+    const r2 = await audit({ audit: 'a2' });
+    assert.deepEqual({ objects: r2.audits[0]!.counts!.objects, samples: r2.audits[0]!.counts!.samples }, { objects: 1, samples: 5 }, 'the next run goes on after it');
+  });
+
   test('audit: an invalid config is reported with the field', async () => {
     await fx.store.put('audits/bad/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: '../x/', alpha: 2 })));
     // The only audit failed: the function fails (so the scheduler's retry and alarms see it), naming the field.
     await assert.rejects(audit({ audit: 'bad' }), /bad: audits\/bad\/config\.json: prefix: must not contain/);
+  });
+
+  test('audit and checkObject: malformed events name the field or are skipped, never a TypeError', async () => {
+    await assert.rejects(audit({ tenant: 'NOPE!' }), (e: unknown) => e instanceof InputError && e.field === 'tenant');
+    await assert.rejects(audit({ audit: '../x' }), (e: unknown) => e instanceof InputError && e.field === 'audit');
+    for (const event of [null, {}, { Records: [null] }, { Records: [{}] }]) {
+      assert.deepEqual(await checkObject(event as never), { processed: [], rejected: [] }, JSON.stringify(event));
+    }
   });
 });
