@@ -3,6 +3,7 @@ import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, type DetectorKind, ty
 import { InputError } from './core/errors.js';
 import { SCORE_MODES } from './core/feature-cluster.js';
 import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './core/kmeans.js';
+import { parseLayerName } from './model/graph.js';
 
 /**
  * One zod schema per message. The same schema validates the HTTP body, the BullMQ job payload and the CLI options;
@@ -13,7 +14,9 @@ import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './core/kmeans.js';
  * booleans, arrays and empty strings are errors, not 0 or 1: `{"threshold": null}` must not become threshold 0.
  */
 export const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => T) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v), inner(z.number({ error: 'must be a number' })));
+  z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), inner(z.number({ error: 'must be a number' })));
+/** A decimal number as written by people: sign, digits, optional fraction and exponent (not 0x10, 0b1, Infinity). */
+const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 
 export const layerSchema = z.string().min(1, 'must name a tensor, e.g. "output" or "9"');
 export const nClusterSchema = numeric((n) => n.int('must be an integer').min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`));
@@ -58,7 +61,7 @@ export function detectorSpecFromParams(p: FitParams, modelSha256?: string): Dete
     }
     if (p.layer === undefined) throw new InputError('layer', 'is required');
     if (modelSha256 === undefined) throw new InputError('model', 'auto needs the model to choose its default');
-    return layerDefault(p.layer, modelSha256);
+    return layerDefault(parseLayerName(p.layer), modelSha256); // the tutorial's 'output[:Tensor]' names layer output
   }
   const method = p.method ?? 'feature-cluster';
   const pick = (keys: (keyof FitParams)[]) => Object.fromEntries(keys.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
 import { InputError, isImagedriftError } from '../core/errors.js';
 import { accuracy, detectionMetrics } from '../core/metrics.js';
+import type { DecodedArray } from '../core/tensor.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
@@ -40,12 +41,38 @@ class UsageError extends InputError {}
 
 type Opts = Record<string, string | boolean | undefined>;
 
-function parse(args: string[], options: ParseArgsConfig['options'], positionals: number): { values: Opts; positionals: string[] } {
+/**
+ * `--flag -0.5`: a value that is a negative number (msp and energy thresholds are negative) belongs to the flag before
+ * it. node's parseArgs would read it as an unknown option; `--flag=-0.5` always works too.
+ */
+function joinNegativeValues(args: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const name = /^--([^=]+)$/.exec(a)?.[1];
+    const next = args[i + 1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number): { values: Opts; positionals: string[] } {
   let r;
+  const all = { ...options, json: { type: 'boolean' as const } };
   try {
-    r = parseArgs({ args, options: { ...options, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    r = parseArgs({ args: joinNegativeValues(args, all), options: all, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError('arguments', (e as Error).message.replace(/\s+/g, ' ').replace(/\s*To specify.*$/, ''));
+  }
+  // A repeated flag is a mistake to report, not a value to pick silently (parseArgs keeps the last).
+  const seen = new Set<string>();
+  for (const t of r.tokens) {
+    if (t.kind !== 'option') continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name}`, 'is given more than once');
+    seen.add(t.name);
   }
   if (r.positionals.length !== positionals) {
     throw new UsageError('arguments', `expected ${positionals} positional argument(s), got ${r.positionals.length}${r.positionals.length ? ` (${r.positionals.join(' ')})` : ''}`);
@@ -68,6 +95,47 @@ function validate<T extends z.ZodTypeAny>(schema: T, input: Record<string, unkno
     throw new UsageError(flags[key] ?? key, issue.message);
   }
   return r.data;
+}
+
+/**
+ * Loads the data a flag names. `file.npz#key` picks one array of a multi-array .npz. Decoder errors are reported
+ * against the flag (`--ood: data[7]: …`), so a command reading two inputs says which one is bad.
+ */
+async function loadDataFlag(values: Opts, name: string): Promise<DecodedArray> {
+  const spec = need(values, name);
+  const m = /^(.*\.npz)#(.+)$/i.exec(spec);
+  return asFlag(`--${name}`, () => loadData(m ? m[1]! : spec, m ? { npzKey: m[2]! } : {}));
+}
+
+/** Runs `fn`; an input error about the data it reads (field data…/path…/npzKey) is re-raised against `flag`. */
+async function asFlag<T>(flag: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof InputError && !(e instanceof UsageError) && /\.npz\.key$/i.test(e.field ?? '')) {
+      throw new UsageError(flag, `${e.detail.replace(/with a key \(npzKey\)/, 'with file.npz#<key>')}`, { cause: e });
+    }
+    if (e instanceof InputError && !(e instanceof UsageError) && /^(data|path|npzKey|pixel)?(\[|\.|$)/.test(e.field ?? '')) {
+      const where = e.field && e.field !== 'data' && e.field !== 'path' ? `${e.field}: ` : '';
+      throw new UsageError(flag, `${where}${e.detail}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** Library field names → the flag a CLI user typed, for errors raised below the CLI (`nCluster: …` → `--n-cluster: …`). */
+const FIELD_FLAGS: Readonly<Record<string, string>> = {
+  nCluster: '--n-cluster', k: '--k', layer: '--layer', threshold: '--threshold', grid: '--grid', targetFpr: '--target-fpr', idHoldout: '--id-holdout',
+  oodLabels: '--ood-labels', referenceRows: '--reference-rows', seed: '--seed', batchSize: '--batch-size', maxBank: '--max-bank', temperature: '--temperature',
+  shrinkage: '--shrinkage', metric: '--metric', members: '--members', alpha: '--alpha', permutations: '--permutations', test: '--test', layout: '--layout',
+  reference: '--reference', train: '--train', id: '--id', ood: '--ood',
+};
+
+function shownField(e: { field?: string | undefined }, isUsage: boolean): string | undefined {
+  const f = e.field;
+  if (f === undefined || isUsage) return f;
+  const head = /^[A-Za-z]+(?=$|\[|\.)/.exec(f)?.[0];
+  return head !== undefined && FIELD_FLAGS[head] ? `${FIELD_FLAGS[head]}${f.slice(head.length)}` : f;
 }
 
 async function readBytes(path: string, field: string): Promise<Uint8Array> {
@@ -106,6 +174,10 @@ const defaultIo: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv;
   const warn = (m: string) => io.err(`imagedrift: warning: ${m}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(USAGE);
+    return 0;
+  }
   try {
     switch (cmd) {
       case 'convert-ckpt': {
@@ -113,8 +185,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const out = need(values, 'out');
         const { convertCheckpoint } = await import('../model/lenet5.js');
         const onnx = convertCheckpoint(await readBytes(positionals[0]!, 'ckpt'), { source: basename(positionals[0]!) });
-        await mkdir(dirname(out), { recursive: true });
-        await writeFile(out, onnx);
+        try {
+          await mkdir(dirname(out), { recursive: true });
+          await writeFile(out, onnx);
+        } catch (e) {
+          throw new UsageError('--out', `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
         io.out(values.json ? JSON.stringify({ out, bytes: onnx.byteLength }) : `wrote ${out} (${onnx.byteLength} bytes)`);
         return 0;
       }
@@ -142,7 +218,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           throw e;
         }
         const outDir = need(values, 'out');
-        const data = await loadData(need(values, 'train'));
+        const data = await loadDataFlag(values, 'train');
         const t0 = performance.now();
         const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
         const repo = repoFor(outDir);
@@ -161,13 +237,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         if (labelFree && (values.eval !== undefined || values['ood-labels'] !== undefined || p.grid !== undefined)) throw new UsageError('--id-holdout', 'cannot be combined with --eval/--ood-labels/--grid');
         if (labelFree && p.targetFpr === undefined) throw new UsageError('--target-fpr', 'is required with --id-holdout');
         if (!labelFree && p.targetFpr !== undefined) throw new UsageError('--target-fpr', 'needs --id-holdout');
-        const data = await loadData(need(values, labelFree ? 'id-holdout' : 'eval'));
+        const dataFlag = labelFree ? 'id-holdout' : 'eval';
+        const data = await loadDataFlag(values, dataFlag);
         const labels = labelFree ? undefined : await loadLabels(need(values, 'ood-labels'));
         const d = await loadDetector(dir, warn);
         const ref = p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {};
-        const { bundle } = labels
-          ? await calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...ref })
-          : await calibrateLabelFree(d.bundle, d.model, { idHoldout: data, targetFpr: p.targetFpr!, ...ref });
+        const { bundle } = await asFlag(`--${dataFlag}`, () =>
+          labels
+            ? calibrateDetector(d.bundle, d.model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...ref })
+            : calibrateLabelFree(d.bundle, d.model, { idHoldout: data, targetFpr: p.targetFpr!, ...ref }),
+        );
         const version = await d.repo.save('', bundle);
         const c = bundle.calibration!;
         const out = { threshold: c.threshold, ...(c.accuracy !== undefined ? { accuracy: c.accuracy } : {}), ...(c.targetFpr !== undefined ? { targetFpr: c.targetFpr, n: c.nEval } : {}), method: c.method, version };
@@ -177,9 +256,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'predict': {
         const { values, positionals } = parse(rest, { data: { type: 'string' }, threshold: { type: 'string' } }, 1);
         const p = validate(predictParamsSchema, { threshold: values.threshold }, { threshold: '--threshold' });
-        const data = await loadData(need(values, 'data'));
+        const data = await loadDataFlag(values, 'data');
         const d = await loadDetector(positionals[0]!, warn);
-        const r = await predictData(d.bundle, d.model, data, p.threshold !== undefined ? { threshold: p.threshold } : {});
+        const r = await asFlag('--data', () => predictData(d.bundle, d.model, data, p.threshold !== undefined ? { threshold: p.threshold } : {}));
         if (values.json) io.out(JSON.stringify({ threshold: r.threshold, result: r.result, scores: r.scores, ...(r.pValues ? { pValues: r.pValues } : {}), detectorVersion: d.version }));
         else {
           const flagged = r.result.reduce((a, b) => a + b, 0);
@@ -190,11 +269,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       }
       case 'evaluate': {
         const { values, positionals } = parse(rest, { id: { type: 'string' }, ood: { type: 'string' } }, 1);
-        const id = await loadData(need(values, 'id'));
-        const ood = await loadData(need(values, 'ood'));
+        const id = await loadDataFlag(values, 'id');
+        const ood = await loadDataFlag(values, 'ood');
         const d = await loadDetector(positionals[0]!, warn);
-        const si = await scoreData(d.bundle, d.model, id, {});
-        const so = await scoreData(d.bundle, d.model, ood, {});
+        const si = await asFlag('--id', () => scoreData(d.bundle, d.model, id, {}));
+        const so = await asFlag('--ood', () => scoreData(d.bundle, d.model, ood, {}));
         const scores = new Float64Array(si.length + so.length);
         scores.set(si);
         scores.set(so, si.length);
@@ -210,7 +289,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       case 'report': {
         const { values, positionals } = parse(rest, { id: { type: 'string' }, ood: { type: 'string' }, out: { type: 'string' } }, 1);
         const [idPath, oodPath, outDir] = [need(values, 'id'), need(values, 'ood'), need(values, 'out')];
-        const [id, ood] = [await loadData(idPath), await loadData(oodPath)];
+        const [id, ood] = [await loadDataFlag(values, 'id'), await loadDataFlag(values, 'ood')];
         const d = await loadDetector(positionals[0]!, warn);
         const { reportOnData } = await import('../report/run.js');
         const { writeReport } = await import('../report/report.js');
@@ -223,8 +302,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { values, positionals } = parse(rest, { reference: { type: 'string' }, data: { type: 'string' }, test: { type: 'string' }, alpha: { type: 'string' }, permutations: { type: 'string' }, seed: { type: 'string' } }, 1);
         const p = validate(driftParamsSchema, { test: values.test, alpha: values.alpha, permutations: values.permutations, seed: values.seed }, { test: '--test', alpha: '--alpha', permutations: '--permutations', seed: '--seed' });
         const test = p.test ?? 'mmd';
-        const data = await loadData(need(values, 'data'));
-        const reference = typeof values.reference === 'string' ? await loadData(values.reference) : undefined;
+        const data = await loadDataFlag(values, 'data');
+        const reference = typeof values.reference === 'string' ? await loadDataFlag(values, 'reference') : undefined;
         const d = await loadDetector(positionals[0]!, warn);
         const r = await driftCheck(d.bundle, d.model, { test, data, ...(reference ? { reference } : {}), ...(p.alpha !== undefined ? { alpha: p.alpha } : {}), ...(p.permutations ? { permutations: p.permutations } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) });
         io.out(values.json ? JSON.stringify({ isDrift: r.isDrift, pValue: r.pValue, statistic: r.statistic, test: r.test, alpha: r.alpha, meta: r.meta }) : `${r.isDrift ? 'DRIFT' : 'no drift'}: ${r.test} test, p = ${r.pValue.toPrecision(4)} (alpha ${r.alpha}), statistic ${r.statistic.toPrecision(4)}`);
@@ -256,7 +335,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     }
   } catch (e) {
     if (isImagedriftError(e)) {
-      io.err(`imagedrift: error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
+      const field = shownField(e, e instanceof UsageError);
+      io.err(`imagedrift: error: ${`${field ? `${field}: ` : ''}${e.detail}`.replace(/\s*\n\s*/g, ' ')}`);
       return e.code === 'STORAGE_ERROR' ? 1 : 2;
     }
     io.err(`imagedrift: internal error: ${(e as Error)?.stack ?? String(e)}`);

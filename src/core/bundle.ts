@@ -174,6 +174,11 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     if (!a) throw new InputError(`arrays.${name}`, `array file ${ref.file} is missing`);
     const n = ref.shape.reduce((x, y) => x * y, 1);
     if (a.length !== n) throw new InputError(`arrays.${name}`, `${ref.file} holds ${a.length} values, manifest says [${ref.shape.join(',')}]`);
+    // Saved state is checked like input: a NaN centre would silently drop out of the nearest-centre minimum, a NaN
+    // calibration score would stall a rank test. Every array comes from finite fits and scores.
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i]!)) throw new InputError(`arrays.${name}`, `${ref.file} holds a non-finite value (${a[i]}) at index ${i}`);
+    }
     if (name === CALIBRATION_SCORES) calibrationScores = a;
     else if (name === REFERENCE_FEATURES) {
       if (ref.shape.length !== 2 || ref.shape[1] !== manifest.detector.dim) throw new InputError(`arrays.${name}`, `shape [${ref.shape.join(',')}] is not [rows, ${manifest.detector.dim}] (the detector's feature width)`);

@@ -3,6 +3,7 @@ import { kthSmallest } from './knn.js';
 import { mulberry32 } from './random.js';
 import { binomialTestGreater } from './stats.js';
 import { assertFinite, type Matrix } from './tensor.js';
+import { assertFiniteScores } from './threshold.js';
 
 /**
  * Batch drift tests for audits and streams. One result shape for all (as Alibi Detect):
@@ -82,6 +83,8 @@ export function ksPValue(d: number, n: number, m: number): number {
 export function ksDrift(reference: ArrayLike<number>, data: ArrayLike<number>, alpha = 0.05): DriftResult {
   checkAlpha(alpha);
   if (!reference.length || !data.length) throw new InputError(reference.length ? 'data' : 'reference', 'is empty');
+  assertFiniteScores(reference, 'reference');
+  assertFiniteScores(data, 'data');
   const d = ksStatistic(reference, data);
   const pValue = ksPValue(d, reference.length, data.length);
   return { isDrift: pValue < alpha, pValue, statistic: d, test: 'ks', alpha, meta: { nReference: reference.length, n: data.length } };

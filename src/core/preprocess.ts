@@ -15,13 +15,16 @@ export interface InputSpec {
   readonly width: number;
 }
 
-/** How pixel values are scaled: `auto` = integer dtypes ÷255, float dtypes as they are; a number = multiply by it. */
+/** How pixel values are scaled: `auto` = integer dtypes ÷255, float and bool dtypes as they are; a number = multiply by it. */
 export type ScaleRule = 'auto' | number;
 
 /** Recorded in every detector; fit, calibrate and predict all use the same one. */
 export interface PreprocessConfig {
   readonly input: InputSpec;
-  /** Layout of rank-4 arrays when the caller fixed it; otherwise detected per call and never guessed when ambiguous. */
+  /**
+   * The layout the caller stated at fit. It decides only for rank-4 shapes that are ambiguous (both axis 1 and axis 3
+   * could be channels); any other shape's layout is read off the shape, so later data in the other layout still works.
+   */
   readonly layout?: Layout;
   readonly scale: ScaleRule;
   /** Grey conversion weights (ITU-R BT.601 luma, as PIL's `convert('L')` and OpenCV's RGB2GRAY). */
@@ -39,8 +42,11 @@ export function defaultPreprocess(input: InputSpec, overrides: Partial<Pick<Prep
 const BT601 = [0.299, 0.587, 0.114] as const;
 const CHANNEL_COUNTS = new Set([1, 3, 4]);
 
-/** Resolves the layout of a rank-4 array, or throws when it cannot be told apart. */
-export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?: Layout, field = 'data'): Layout {
+/**
+ * Resolves the layout of a rank-4 array, or throws when it cannot be told apart. `stated` (from the data itself, e.g.
+ * decoded images) is obeyed; `fallback` (the detector's recorded layout) only settles a shape that is ambiguous.
+ */
+export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?: Layout, field = 'data', fallback?: Layout): Layout {
   const [, d1, , d3] = shape as [number, number, number, number];
   if (stated) {
     const c = stated === 'NCHW' ? d1 : d3;
@@ -54,6 +60,7 @@ export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?
     const m1 = d1 === spec.channels;
     const m3 = d3 === spec.channels;
     if (m1 !== m3) return m1 ? 'NCHW' : 'NHWC';
+    if (fallback) return fallback;
     throw new InputError(field, `layout is ambiguous for shape [${shape.join(',')}]; state it with layout NCHW or NHWC`);
   }
   if (nchw) return 'NCHW';
@@ -63,6 +70,7 @@ export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?
 
 function scaleFactor(arr: DecodedArray, rule: ScaleRule): number {
   if (typeof rule === 'number') return rule;
+  if (arr.dtype === 'bool') return 1; // a mask: true is full intensity, not 1/255
   return arr.dtype.startsWith('float') ? 1 : 1 / 255;
 }
 
@@ -122,10 +130,15 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
   let h: number;
   let w: number;
   if (shape.length === 3) {
+    // N×H×W grey. A last axis of 1-4 next to a real image size is far more likely one H×W×C image without its batch
+    // axis ([32,32,3]) than 32 images 3 pixels wide: refused, never guessed (a guess would silently score 32 strips).
+    if (CHANNEL_COUNTS.has(shape[2]!) && shape[1]! > 4 && spec.width > 4) {
+      throw new InputError(field, `rank-3 shape [${shape.join(',')}] is ambiguous: one ${shape[0]}×${shape[1]} image with ${shape[2]} channels, or ${shape[0]} grey images ${shape[1]}×${shape[2]}? Add the batch axis ([1,${shape.join(',')}]) for one image`);
+    }
     layout = 'NCHW';
     [c, h, w] = [1, shape[1]!, shape[2]!];
   } else {
-    layout = resolveLayout(shape, spec, arr.layout ?? config.layout, field);
+    layout = resolveLayout(shape, spec, arr.layout, field, config.layout);
     [c, h, w] = layout === 'NCHW' ? [shape[1]!, shape[2]!, shape[3]!] : [shape[3]!, shape[1]!, shape[2]!];
   }
   if (h < 1 || w < 1) throw new InputError(field, `image size ${h}×${w} is empty`);

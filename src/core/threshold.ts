@@ -81,6 +81,20 @@ export function gridThreshold(scores: ArrayLike<number>, labels: ArrayLike<numbe
   assertFiniteScores(scores);
   const y = validateLabels(labels, n);
   const count = Math.ceil(1 / step);
+  // The grid is MindArmour's 0, step, …, (count−1)·step. When no grid point t has lo < t ≤ hi (energy and msp scores
+  // are all negative, for example), every grid threshold puts all samples on one side: the "best" would be a
+  // meaningless 0 at chance accuracy, so it is refused instead of returned.
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < n; i++) {
+    lo = Math.min(lo, scores[i]!);
+    hi = Math.max(hi, scores[i]!);
+  }
+  const last = (count - 1) * step;
+  const firstAbove = lo < 0 ? 0 : Math.floor(lo / step) + 1; // the first grid index whose point is > lo
+  if (firstAbove > count - 1 || firstAbove * step > hi) {
+    throw new InputError('grid', `the scores lie in [${lo.toPrecision(4)}, ${hi.toPrecision(4)}], outside the grid 0..${last.toPrecision(4)} in steps of ${step}; no grid threshold separates them (omit grid for the exact threshold)`);
+  }
   let best = -1;
   let bestT = 0;
   for (let g = 0; g < count; g++) {

@@ -18,8 +18,8 @@ export interface ReportRequest extends RuntimeOptions {
 }
 
 export async function reportOnData(bundle: DetectorBundle, model: Uint8Array, req: ReportRequest): Promise<{ html: string; metrics: DetectionMetrics; threshold: ReportThreshold }> {
-  const idScores = await scoreData(bundle, model, req.id, req);
-  const oodScores = await scoreData(bundle, model, req.ood, req);
+  const idScores = await scoreData(bundle, model, req.id, req, 'id');
+  const oodScores = await scoreData(bundle, model, req.ood, req, 'ood');
   const metrics = detectionMetricsOf(idScores, oodScores);
   const threshold = reportThreshold(bundle, idScores, oodScores);
   const html = await buildReport({

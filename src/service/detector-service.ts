@@ -167,8 +167,9 @@ export function fitIdentity(b: DetectorBundle): string {
   return h.digest('hex');
 }
 
-export async function scoreData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}): Promise<Float64Array> {
-  return bundle.fitted.score(await detectorFeatures(bundle, model, data, opts));
+/** Scores; `field` names the data in errors (`id[7]: sample 7 contains a NaN pixel`). */
+export async function scoreData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}, field = 'data'): Promise<Float64Array> {
+  return bundle.fitted.score(await detectorFeatures(bundle, model, data, opts, field));
 }
 
 /** Options shared by both calibrations: how many in-distribution feature rows to keep as the MMD reference. */

@@ -156,7 +156,12 @@ export class DetectorRepository {
     return r.data;
   }
 
-  /** Loads the current version (or the given one). */
+  /**
+   * Loads the current version (or the given one). A detector that does not exist (no current.json, or a requested
+   * version without a manifest) is NotFound; stored state that exists but cannot be used (a pointer to a missing
+   * version, malformed JSON, a bad field, a missing/short/non-finite array) is a StorageError: the same failure
+   * always gets the same error (CLI exit 1, HTTP 500), never a client error.
+   */
   async load(prefix: string, version?: number): Promise<LoadedDetector> {
     let v = version;
     if (v === undefined) {
@@ -166,21 +171,29 @@ export class DetectorRepository {
     }
     const dir = `${prefix}v${v}/`;
     const mb = await this.store.get(`${dir}manifest.json`);
-    if (!mb) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
-    let json: unknown;
+    if (!mb) {
+      if (version !== undefined) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
+      throw new StorageError(`${prefix}current.json`, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
+    }
     try {
-      json = JSON.parse(new TextDecoder().decode(mb));
-    } catch {
-      throw new InputError(`${dir}manifest.json`, 'is not valid JSON');
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder().decode(mb));
+      } catch {
+        throw new StorageError(`${dir}manifest.json`, 'is not valid JSON');
+      }
+      const manifest = parseManifest(json, `${dir}manifest.json`);
+      const arrays = new Map<string, Float32Array>();
+      for (const ref of Object.values(manifest.arrays)) {
+        const b = await this.store.get(dir + ref.file);
+        if (!b) throw new StorageError(dir + ref.file, 'array file is missing');
+        arrays.set(ref.file, bytesToArray(b, dir + ref.file));
+      }
+      const { bundle, warnings } = fromStored(manifest, arrays, LIBRARY_VERSION);
+      return { bundle, version: v, warnings };
+    } catch (e) {
+      if (e instanceof InputError) throw new StorageError(e.field?.startsWith(dir) ? e.field : `${dir}${e.field ?? ''}`, `stored detector v${v} is unusable: ${e.detail}`, { cause: e });
+      throw e;
     }
-    const manifest = parseManifest(json, `${dir}manifest.json`);
-    const arrays = new Map<string, Float32Array>();
-    for (const ref of Object.values(manifest.arrays)) {
-      const b = await this.store.get(dir + ref.file);
-      if (!b) throw new StorageError(dir + ref.file, 'array file is missing');
-      arrays.set(ref.file, bytesToArray(b, dir + ref.file));
-    }
-    const { bundle, warnings } = fromStored(manifest, arrays, LIBRARY_VERSION);
-    return { bundle, version: v, warnings };
   }
 }

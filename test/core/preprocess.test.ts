@@ -46,10 +46,32 @@ describe('toModelInput', () => {
     assert.doesNotThrow(() => toModelInput(a, { ...lenet, layout: 'NHWC' }));
   });
 
+  it('a layout recorded at fit settles only ambiguous shapes: later data in the other layout is read off its shape', () => {
+    const nchw: DecodedArray = { data: Float32Array.from({ length: 1024 }, (_, i) => (i % 7) / 7), shape: [1, 1, 32, 32], dtype: 'float32' };
+    const nhwc: DecodedArray = { data: nchw.data, shape: [1, 32, 32, 1], dtype: 'float32' };
+    const fittedNhwc = { ...lenet, layout: 'NHWC' as const };
+    // Once "layout NHWC gives 32 channels": the fit-time layout was forced onto unambiguous NCHW data.
+    assert.deepEqual(toModelInput(nchw, fittedNhwc).data, toModelInput(nhwc, fittedNhwc).data);
+    assert.deepEqual(toModelInput(nchw, fittedNhwc).data, nchw.data);
+  });
+
+  it('refuses a rank-3 H×W×C image instead of reading it as H strips W pixels wide', () => {
+    const hwc: DecodedArray = { data: new Float32Array(32 * 32 * 3), shape: [32, 32, 3], dtype: 'float32' };
+    assert.throws(() => toModelInput(hwc, lenet), isInput('data', /ambiguous.*batch axis/));
+    assert.deepEqual(toModelInput({ ...hwc, shape: [1, 32, 32, 3] }, lenet).shape, [1, 1, 32, 32]);
+    // Ordinary N×H×W grey batches are unaffected (28×28 MNIST, 32×32 tutorial arrays).
+    assert.deepEqual(toModelInput({ data: new Float32Array(5 * 28 * 28), shape: [5, 28, 28], dtype: 'uint8' }, lenet).shape, [5, 1, 32, 32]);
+  });
+
+  it('bool arrays are masks: true is 1.0, not 1/255', () => {
+    const mask: DecodedArray = { data: Float32Array.from({ length: 1024 }, (_, i) => i % 2), shape: [1, 32, 32], dtype: 'bool' };
+    assert.deepEqual(toModelInput(mask, lenet).data, mask.data);
+  });
+
   it('rejects wrong rank, empty arrays, bad channel counts, NaN/Inf and out-of-range floats, naming the sample', () => {
     assert.throws(() => toModelInput({ data: new Float32Array(4), shape: [4], dtype: 'float32' }, lenet), isInput('data', /rank/));
     assert.throws(() => toModelInput({ data: new Float32Array(0), shape: [0, 32, 32], dtype: 'float32' }, lenet), isInput('data', /empty/));
-    assert.throws(() => toModelInput({ data: new Float32Array(2 * 32 * 32), shape: [1, 2, 32, 32], dtype: 'float32' }, { ...lenet, layout: 'NCHW' }), isInput('data', /channels/));
+    assert.throws(() => toModelInput({ data: new Float32Array(2 * 32 * 32), shape: [1, 2, 32, 32], dtype: 'float32' }, { ...lenet, layout: 'NCHW' }), isInput('data', /channel/));
     const nan = new Float32Array(2 * 1024);
     nan[1024 + 5] = Number.NaN;
     assert.throws(() => toModelInput({ data: nan, shape: [2, 1, 32, 32], dtype: 'float32' }, lenet), isInput('data[1]', /NaN/));

@@ -72,10 +72,23 @@ describe('gridThreshold', () => {
       fc.property(labelled, (xs) => {
         const s = xs.map(([v]) => Math.abs(v) / 5);
         const l = xs.map(([, y]) => y);
-        assert.equal(gridThreshold(s, l, 0.01).threshold, mindarmourGrid(s, l));
+        // Where some grid point t has min < t ≤ max, the result is MindArmour's; otherwise every grid threshold gives
+        // one split and the call is refused (see the next test).
+        const [lo, hi] = [Math.min(...s), Math.max(...s)];
+        const separates = Array.from({ length: 100 }, (_, g) => g * 0.01).some((t) => lo < t && t <= hi);
+        if (separates) assert.equal(gridThreshold(s, l, 0.01).threshold, mindarmourGrid(s, l));
+        else assert.throws(() => gridThreshold(s, l, 0.01), (e: unknown) => e instanceof InputError && e.field === 'grid');
       }),
       { numRuns: 300, seed: 7 },
     );
+  });
+
+  it('refuses scores the grid cannot split (energy/msp scores are negative) instead of returning threshold 0 at chance', () => {
+    const labels = [0, 0, 1, 1];
+    assert.throws(() => gridThreshold([-9.1, -8.7, -3.2, -2.5], labels, 0.01), (e: unknown) => e instanceof InputError && e.field === 'grid' && /outside the grid/.test(e.message));
+    assert.throws(() => gridThreshold([1.2, 1.5, 3, 4], labels, 0.01), (e: unknown) => e instanceof InputError && e.field === 'grid');
+    assert.throws(() => gridThreshold([0.501, 0.502, 0.503, 0.504], labels, 0.01), (e: unknown) => e instanceof InputError && e.field === 'grid');
+    assert.equal(gridThreshold([-1, -0.5, 0.3, 2], labels, 0.01).threshold, 0); // t=0 separates -0.5 | 0.3
   });
 
   it('rejects a step outside (0,1)', () => {

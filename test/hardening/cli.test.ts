@@ -3,16 +3,25 @@
  * one readable line naming the problem; no output directory may be left behind by a failed fit.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliInProcess as cli } from '../helpers/cli.js';
 import { REPO, SEED } from '../helpers/paths.js';
+import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { cifarWrongLength, complexNpy, emptyNpy, hugeShapeNpy, idxGzipBomb, malformedHeaderNpy, nonFiniteNpy, pngWithHeader, shortNpy, truncatedJpeg, wrongRankOnnx } from './hostile-inputs.js';
 
 const MODEL = join(REPO, 'models/lenet5.onnx');
 const EVAL = join(SEED, 'concept_test_lenet1.npy');
+
+/** The tutorial's 100-image eval set with one NaN pixel in sample `i`. */
+function evalWithNaN(i: number): Uint8Array {
+  const a = decodeNpy(new Uint8Array(readFileSync(EVAL)));
+  const data = Float32Array.from(a.data);
+  data[i * 1024 + 5] = Number.NaN;
+  return encodeNpy(data, a.shape, 'float32');
+}
 
 describe('CLI bad-input battery: exit code 2 and one line', () => {
   let dir = '';
@@ -23,11 +32,16 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     return p;
   };
 
+  let msp = '';
+  const labelsFile = () => file('labels.json', new TextEncoder().encode(JSON.stringify([...Array(50).fill(0), ...Array(50).fill(1)])));
+
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'imagedrift-hostile-'));
     det = join(dir, 'det');
+    msp = join(dir, 'msp');
     const r = await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--n-cluster', '3', '--out', det);
     assert.equal(r.code, 0, r.err.join('\n'));
+    assert.equal((await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--detector', 'msp', '--out', msp)).code, 0);
     mkdirSync(join(dir, 'no-images'));
     writeFileSync(join(dir, 'no-images', 'notes.txt'), 'not an image');
   });
@@ -54,6 +68,16 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['--members that is not JSON', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{layer:', '--out', join(dir, 'o5')], /members/, 'o5'],
     ['a data path with unicode and control characters', () => predictOn(join(dir, 'dätä\u202e\u0007.npy')), /cannot read|ENOENT|no such/],
     ['a data directory holding no images', () => predictOn(join(dir, 'no-images')), /no (PNG|JPEG|image)|images/i],
+    // Argument forms that once passed silently or crashed
+    ['a flag given twice (the last one used to win)', () => [...fitOn(EVAL, 'o6'), '--n-cluster', '4'], /--n-cluster: is given more than once/, 'o6'],
+    ['a hexadecimal number (0x10 used to mean 16)', () => fitOn(EVAL, 'o7').map((a) => (a === '3' ? '0x10' : a)), /--n-cluster: must be a number/, 'o7'],
+    ['one H×W×C image without its batch axis (used to be 32 strips)', () => predictOn(file('hwc.npy', encodeNpy(new Float32Array(32 * 32 * 3), [32, 32, 3], 'float32'))), /--data: rank-3 shape \[32,32,3\] is ambiguous/],
+    ['convert-ckpt --out onto a directory (used to print a stack trace)', () => ['convert-ckpt', join(SEED, 'checkpoint_lenet-10_1875.ckpt'), '--out', dir], /--out: cannot write .*EISDIR/],
+    ['--grid on msp scores, all negative (used to return threshold 0 at chance)', () => ['calibrate', msp, '--eval', EVAL, '--ood-labels', labelsFile(), '--grid', '0.01'], /--grid: the scores lie in .* outside the grid/],
+    ['an .npz of several arrays without #key', () => predictOn(join(REPO, 'data/seed-demo.npz')), /--data: .*choose one with file\.npz#<key>/],
+    ['evaluate: NaN in the OOD set is named --ood, not data', () => ['evaluate', det, '--id', EVAL, '--ood', file('nan-ood.npy', nonFiniteNpy())], /^imagedrift: error: --ood(\[\d+\])?: .*(NaN|infinite)/],
+    ['calibrate: NaN in the eval set is named --eval', () => ['calibrate', det, '--eval', file('nan-eval.npy', evalWithNaN(7)), '--ood-labels', labelsFile()], /^imagedrift: error: --eval: data\[7\]: sample 7 contains a NaN pixel/],
+    ['a library field is shown as its flag (nCluster → --n-cluster)', () => fitOn(file('two.npy', encodeNpy(new Float32Array(2 * 1024), [2, 1, 32, 32], 'float32')), 'o8'), /--n-cluster: n_samples=2/, 'o8'],
   ];
 
   for (const [name, args, re, out] of cases) {
@@ -68,4 +92,74 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
       if (out) assert.ok(!existsSync(join(dir, out)), 'a failed fit leaves no detector directory');
     });
   }
+});
+
+describe('CLI: damaged detector state exits 1 with one line; argument forms that work', () => {
+  let dir = '';
+  let msp = '';
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'imagedrift-cli-forms-'));
+    msp = join(dir, 'msp');
+    writeFileSync(join(dir, 'labels.json'), JSON.stringify([...Array(50).fill(0), ...Array(50).fill(1)]));
+    assert.equal((await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--detector', 'msp', '--out', msp)).code, 0);
+    assert.equal((await cli('calibrate', msp, '--eval', EVAL, '--ood-labels', join(dir, 'labels.json'))).code, 0);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const damaged = (name: string, damage: (d: string) => void): string => {
+    const d = join(dir, name);
+    cpSync(msp, d, { recursive: true });
+    damage(d);
+    return d;
+  };
+  const exitsOne = async (args: string[], re: RegExp) => {
+    const r = await cli(...args);
+    assert.equal(r.code, 1, `${r.err.join('\n')}\n${r.out.join('\n')}`);
+    assert.equal(r.err.length, 1, r.err.join('\n'));
+    assert.match(r.err[0]!, re);
+  };
+
+  it('a NaN stored in calibrationScores.bin: refused on load (drift --test ks used to spin forever)', async () => {
+    const d = damaged('nan-scores', (x) => {
+      const p = join(x, 'v2', 'calibrationScores.bin');
+      const b = readFileSync(p);
+      b.writeFloatLE(Number.NaN, 0);
+      writeFileSync(p, b);
+    });
+    await exitsOne(['drift', d, '--data', EVAL, '--test', 'ks'], /v2\/arrays\.calibrationScores: .*non-finite value \(NaN\) at index 0/);
+    await exitsOne(['predict', d, '--data', EVAL], /non-finite/);
+  });
+
+  it('malformed manifest, missing array, a pointer to a missing version: all exit 1 (stored state, not user input)', async () => {
+    await exitsOne(['predict', damaged('bad-json', (x) => writeFileSync(join(x, 'v2', 'manifest.json'), '{bad')), '--data', EVAL], /manifest\.json: is not valid JSON/);
+    await exitsOne(['predict', damaged('bad-field', (x) => {
+      const p = join(x, 'v2', 'manifest.json');
+      writeFileSync(p, readFileSync(p, 'utf8').replace('"dim": 10', '"dim": -1'));
+    }), '--data', EVAL], /stored detector v2 is unusable/);
+    await exitsOne(['predict', damaged('no-array', (x) => rmSync(join(x, 'v2', 'calibrationScores.bin'))), '--data', EVAL], /array file is missing/);
+    await exitsOne(['predict', damaged('ptr', (x) => writeFileSync(join(x, 'current.json'), JSON.stringify({ version: 7, fence: 1, updatedAt: 'x' }))), '--data', EVAL], /current\.json: names v7, which has no manifest/);
+  });
+
+  it('a negative value after its flag (--threshold -0.9) is the value, as --threshold=-0.9 is', async () => {
+    const a = await cli('predict', msp, '--data', EVAL, '--threshold', '-0.9', '--json');
+    const b = await cli('predict', msp, '--data', EVAL, '--threshold=-0.9', '--json');
+    assert.equal(a.code, 0, a.err.join('\n'));
+    assert.equal(JSON.parse(a.out[0]!).threshold, -0.9);
+    assert.deepEqual(JSON.parse(a.out[0]!), JSON.parse(b.out[0]!));
+  });
+
+  it('file.npz#key picks one array of a multi-array .npz (the demo archive)', async () => {
+    const r = await cli('predict', msp, '--data', `${join(REPO, 'data/seed-demo.npz')}#eval`, '--json');
+    assert.equal(r.code, 0, r.err.join('\n'));
+    assert.equal(JSON.parse(r.out[0]!).result.length, 100);
+  });
+
+  it("--detector auto accepts the tutorial's layer spelling 'output[:Tensor]'; --help prints usage and exits 0", async () => {
+    const r = await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', 'output[:Tensor]', '--detector', 'auto', '--out', join(dir, 'auto'), '--json');
+    assert.equal(r.code, 0, r.err.join('\n'));
+    assert.equal(JSON.parse(r.out[0]!).kind, 'msp');
+    const h = await cli('fit', '--help');
+    assert.equal(h.code, 0);
+    assert.match(h.out.join('\n'), /^usage:/);
+  });
 });
