@@ -105,7 +105,7 @@ async function readJson<T>(store: ObjectStore, key: string, schema: z.ZodType<T>
 
 export async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
   const cfg = await readJson(store, auditKeys(name).config, auditConfigSchema);
-  if (!cfg) throw new NotFoundError('audit', `no audit config at ${store.location}/${auditKeys(name).config}`);
+  if (!cfg) throw new NotFoundError('audit', `no audit ${name} (${auditKeys(name).config} is missing)`);
   return cfg;
 }
 

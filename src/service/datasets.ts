@@ -296,7 +296,7 @@ export async function deleteDataset(store: ObjectStore, manifest: DatasetManifes
 export async function readDatasetManifest(store: ObjectStore, id: string): Promise<DatasetManifest> {
   const key = datasetKeys(resolveId(id, 'dataset')).manifest;
   const m = await readJson(store, key, datasetManifestSchema, 'dataset manifest');
-  if (!m) throw new NotFoundError('dataset', `no dataset ${id} at ${store.location}/${key}`);
+  if (!m) throw new NotFoundError('dataset', `no dataset ${id}`);
   return m;
 }
 
@@ -345,7 +345,7 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
 export async function readModelManifest(store: ObjectStore, id: string): Promise<ModelManifest> {
   const key = modelKeys(resolveId(id, 'model')).manifest;
   const m = await readJson(store, key, modelManifestSchema, 'model manifest');
-  if (!m) throw new NotFoundError('model', `no model ${id} at ${store.location}/${key}`);
+  if (!m) throw new NotFoundError('model', `no model ${id}`);
   return m;
 }
 

@@ -1,5 +1,5 @@
 import type { DetectorBundle } from '../core/bundle.js';
-import { StorageError } from '../core/errors.js';
+import { NotFoundError, StorageError } from '../core/errors.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -32,12 +32,20 @@ export async function loadForScoring(store: ObjectStore, detectorId: string): Pr
   const prefix = detectorPrefix(detectorId);
   const repo = new DetectorRepository(store);
   const ptr = await repo.readPointer(prefix);
-  const cacheKey = `${store.location}/${prefix}v${ptr?.version ?? 'none'}`;
-  let v = ptr ? versions.get(cacheKey) : undefined;
-  let version = ptr?.version;
+  // The caller's own id, not the store's location (a bucket name and tenant layout are not the caller's business).
+  if (!ptr) throw new NotFoundError('detector', `no detector ${detectorId}; fit it first`);
+  const cacheKey = `${store.location}/${prefix}v${ptr.version}`;
+  let v = versions.get(cacheKey);
+  const version = ptr.version;
   if (!v) {
-    const loaded = await repo.load(prefix, ptr?.version); // throws NotFoundError when there is no pointer
-    version = loaded.version;
+    let loaded;
+    try {
+      loaded = await repo.load(prefix, ptr.version);
+    } catch (e) {
+      // The pointer names a version without a manifest: damaged state, like a missing array (not "no such detector").
+      if (e instanceof NotFoundError) throw new StorageError(`${prefix}current.json`, `names v${ptr.version}, which has no manifest`, { cause: e });
+      throw e;
+    }
     v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings });
   }
   const modelKey = `${store.location}/${v.bundle.model.key}`;
@@ -47,5 +55,5 @@ export async function loadForScoring(store: ObjectStore, detectorId: string): Pr
     if (!b) throw new StorageError(v.bundle.model.key, `the model of detector ${detectorId} is missing`);
     model = remember(models, modelKey, b);
   }
-  return { detector: detectorId, version: version!, bundle: v.bundle, model, warnings: v.warnings };
+  return { detector: detectorId, version, bundle: v.bundle, model, warnings: v.warnings };
 }

@@ -169,6 +169,20 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     });
   }
 
+  test('404s name the caller\'s id, never the bucket or the tenant layout behind it', async () => {
+    const answers = [
+      await det(predict, 'predict', 'nope', { dataset: 'eval' }),
+      await det(fit, 'fit', 'd9', { model: 'lenet5', dataset: 'nope', layer: 'output', nCluster: 5 }),
+      await det(fit, 'fit', 'd9', { model: 'nope', dataset: 'eval', layer: 'output', nCluster: 5 }),
+      await det(calibrate, 'calibrate', 'nope', { dataset: 'eval', oodLabels: labels }),
+    ].map(parse);
+    for (const r of answers) {
+      assert.equal(r.status, 404, JSON.stringify(r.body));
+      assert.match(r.body.error.message, /nope/);
+      assert.doesNotMatch(r.body.error.message, /s3:\/\/|tenants\/|imagedrift-test/);
+    }
+  });
+
   test('the service still answers after the battery', async () => {
     const r = parse(await det(predict, 'predict', 'det', { images: [b64(await realPng())] }));
     assert.equal(r.status, 200, JSON.stringify(r.body));
