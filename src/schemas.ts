@@ -46,6 +46,11 @@ export const fitParamsSchema = z.object({
   members: z.array(z.object({ layer: layerSchema, detector: z.object({ kind: z.string() }).passthrough() })).optional(),
   shrinkage: z.union([z.literal('ledoit-wolf'), numeric((n) => n.min(0, 'must be in [0,1]').max(1, 'must be in [0,1]'))]).optional(),
   layout: layoutSchema.optional(),
+  /**
+   * Pixel scale recorded in the detector and applied to every later input (default: integers ÷255, floats as they
+   * are). E.g. 1/65535 for 16-bit images, whose values exceed 255.
+   */
+  scale: numeric((n) => n.positive('must be > 0')).optional(),
   batchSize: batchSizeSchema.optional(),
 });
 export type FitParams = z.infer<typeof fitParamsSchema>;

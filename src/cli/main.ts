@@ -20,7 +20,7 @@ import { runDemo } from './demo.js';
  */
 const USAGE = `usage:
   imagedrift convert-ckpt <file.ckpt> --out <model.onnx>
-  imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--batch-size <n>] --out <detector-dir> [--json]
+  imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--scale <s>] [--batch-size <n>] --out <detector-dir> [--json]
   imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
   imagedrift fit --model <m> --train <data> --layer <name> --detector auto --out <dir>   (the measured default for the layer; seed LeNet5 only)
   imagedrift fit --model <m> --train <data> --detector ensemble --members '[{"layer":"output","detector":{"kind":"energy"}},…]' --out <dir>
@@ -115,6 +115,10 @@ async function asFlag<T>(flag: string, fn: () => Promise<T>): Promise<T> {
     if (e instanceof InputError && !(e instanceof UsageError) && /\.npz\.key$/i.test(e.field ?? '')) {
       throw new UsageError(flag, `${e.detail.replace(/with a key \(npzKey\)/, 'with file.npz#<key>')}`, { cause: e });
     }
+    if (e instanceof InputError && !(e instanceof UsageError) && e.field === 'size') {
+      // The library can resize a folder of mixed sizes (its size option); the CLI reads images as they are.
+      throw new UsageError(flag, e.detail.replace(/; pass size: \[h, w\] to resize all images$/, '; the images of a folder must share one size (resize them first)'), { cause: e });
+    }
     if (e instanceof InputError && !(e instanceof UsageError) && /^(data|path|npzKey|pixel)?(\[|\.|$)/.test(e.field ?? '')) {
       const where = e.field && e.field !== 'data' && e.field !== 'path' ? `${e.field}: ` : '';
       throw new UsageError(flag, `${where}${e.detail}`, { cause: e });
@@ -195,7 +199,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return 0;
       }
       case 'fit': {
-        const flags = { layer: '--layer', method: '--detector', members: '--members', nCluster: '--n-cluster', score: '--score', seed: '--seed', k: '--k', metric: '--metric', maxBank: '--max-bank', temperature: '--temperature', shrinkage: '--shrinkage', layout: '--layout', batchSize: '--batch-size' } as const;
+        const flags = { layer: '--layer', method: '--detector', members: '--members', nCluster: '--n-cluster', score: '--score', seed: '--seed', k: '--k', metric: '--metric', maxBank: '--max-bank', temperature: '--temperature', shrinkage: '--shrinkage', layout: '--layout', scale: '--scale', batchSize: '--batch-size' } as const;
         const { values } = parse(rest, { model: { type: 'string' }, train: { type: 'string' }, out: { type: 'string' }, ...Object.fromEntries(Object.values(flags).map((f) => [f.slice(2), { type: 'string' as const }])) }, 0);
         const raw = Object.fromEntries(Object.entries(flags).map(([k, f]) => [k, values[f.slice(2)]]));
         let members: unknown;
@@ -220,7 +224,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const outDir = need(values, 'out');
         const data = await loadDataFlag(values, 'train');
         const t0 = performance.now();
-        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
+        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
         const repo = repoFor(outDir);
         await repo.store.put(MODEL_KEY, model);
         const version = await repo.save('', bundle);

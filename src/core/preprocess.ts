@@ -167,7 +167,7 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
 
   const bad = (s: number, v: number): InputError => {
     if (Number.isNaN(v) || !Number.isFinite(v)) return new InputError(`${field}[${s}]`, `sample ${s} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} pixel`);
-    return new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale} outside [${lo}, ${hi}] after scaling by ${scale}; pass a scale (e.g. 1/255) or rescale the data`);
+    return new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale} outside [${lo}, ${hi}] after scaling by ${scale}; fit the detector with a scale that maps the data into [${lo}, ${hi}] (CLI --scale, e.g. 1.5259e-5 = 1/65535 for 16-bit data) or rescale it`);
   };
 
   const fill = (out: Float32Array, from: number, to: number): void => {

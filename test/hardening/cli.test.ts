@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { cliInProcess as cli } from '../helpers/cli.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
+import { dict, npyFile, rawBytes } from '../io/build-npy.js';
 import { cifarWrongLength, complexNpy, emptyNpy, hugeShapeNpy, idxGzipBomb, malformedHeaderNpy, nonFiniteNpy, pngWithHeader, shortNpy, truncatedJpeg, wrongRankOnnx } from './hostile-inputs.js';
 
 const MODEL = join(REPO, 'models/lenet5.onnx');
@@ -146,6 +147,23 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
     assert.equal(a.code, 0, a.err.join('\n'));
     assert.equal(JSON.parse(a.out[0]!).threshold, -0.9);
     assert.deepEqual(JSON.parse(a.out[0]!), JSON.parse(b.out[0]!));
+  });
+
+  it('fit --scale: 16-bit data is refused without it, and with it scores as the float original does', async () => {
+    const a = decodeNpy(new Uint8Array(readFileSync(EVAL)));
+    const u16 = npyFile(1, dict('<u2', a.shape), rawBytes('u2', Array.from(a.data, (v) => Math.round(v * 65535)), true));
+    const file16 = join(dir, 'eval16.npy');
+    writeFileSync(file16, u16);
+    const plain = await cli('fit', '--model', MODEL, '--train', file16, '--layer', '9', '--n-cluster', '5', '--out', join(dir, 'u16-plain'));
+    assert.equal(plain.code, 2);
+    assert.match(plain.err[0]!, /--train\[0\]: sample 0 has pixel value \d+ outside \[0, 1\].*--scale/);
+    const args = (train: string, out: string, scale: string[]) => ['fit', '--model', MODEL, '--train', train, '--layer', '9', '--n-cluster', '5', ...scale, '--out', join(dir, out), '--json'];
+    assert.equal((await cli(...args(file16, 'u16', ['--scale', String(1 / 65535)]))).code, 0);
+    assert.equal((await cli(...args(EVAL, 'f32', []))).code, 0);
+    const s16 = JSON.parse((await cli('predict', join(dir, 'u16'), '--data', file16, '--threshold', '0.5', '--json')).out[0]!).scores as number[];
+    const s32 = JSON.parse((await cli('predict', join(dir, 'f32'), '--data', EVAL, '--threshold', '0.5', '--json')).out[0]!).scores as number[];
+    assert.equal(s16.length, 100);
+    assert.ok(s16.every((v, i) => Math.abs(v - s32[i]!) < 1e-3), 'rounding to 16 bits moves scores by less than 1e-3');
   });
 
   it('file.npz#key picks one array of a multi-array .npz (the demo archive)', async () => {
