@@ -119,7 +119,7 @@ export class DetectorRepository {
         if (opts.base.fitId === undefined || curFit !== opts.base.fitId) {
           throw new StaleBaseError(
             'detector',
-            `v${cur.version}, a different fit, became current while this calibration of v${opts.base.version} ran; calibrate the current version again (the calibration was saved as v${version}, which is not current)`,
+            `v${cur.version}, ${opts.base.fitId === undefined ? 'a newer version (this detector predates fit ids, so it cannot tell a re-fit from a calibration)' : 'a different fit'}, became current while this calibration of v${opts.base.version} ran; calibrate the current version again (the calibration was saved as v${version}, which is not current)`,
           );
         }
       }
