@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OodDetectorFeatureCluster } from '../src/compat/mindarmour.js';
 import { RECOMMENDED_ENSEMBLE } from '../src/core/detectors.js';
+import { InputError } from '../src/core/errors.js';
 import { DEFAULT_SCORE_MODE } from '../src/core/feature-cluster.js';
 import { accuracy } from '../src/core/metrics.js';
 import type { DecodedArray } from '../src/core/tensor.js';
@@ -82,6 +83,24 @@ describe('seed example', () => {
     assert.deepEqual(r1, direct.pred.result);
     const acc = accuracy(r1, truth);
     assert.ok(acc >= 0.872 && acc <= 0.912, `accuracy ${acc}`);
+  });
+
+  it('OodDetectorFeatureCluster copies the training data and checks nCluster and layer at construction', async () => {
+    const data = Float32Array.from(train.data);
+    const mine = { ...train, data };
+    const det = new OodDetectorFeatureCluster(model, mine, 10, 'output[:Tensor]');
+    data.fill(0); // the caller reuses its buffer before the first call: the fit must not see it
+    const t = await det.getOptimalThreshold(evalLabels, ev);
+    assert.equal(t, (await run('output', 'mindarmour', 0, 0.01)).pred.threshold);
+    assert.throws(() => new OodDetectorFeatureCluster(model, train, 1001, 'output'), (e: unknown) => e instanceof InputError && e.field === 'nCluster');
+    assert.throws(() => new OodDetectorFeatureCluster(model, train, 10, 'fc99'), (e: unknown) => e instanceof InputError && e.field === 'layer');
+  });
+
+  it('a tensor whose data length does not match its shape is refused, never truncated or read past', async () => {
+    const det = new OodDetectorFeatureCluster(model, train, 10, 'output');
+    for (const shape of [[50, 1, 32, 32], [200, 1, 32, 32], [100, 1, 32, 31]]) {
+      await assert.rejects(det.oodPredict(0.5, { ...ev, shape }), (e: unknown) => e instanceof InputError && e.field === 'data' && /holds 102400 values but its shape/.test(e.message), JSON.stringify(shape));
+    }
   });
 
   it('an ensemble over several layers fits through the service, survives save/load, and scores identically', async () => {

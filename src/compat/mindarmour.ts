@@ -1,5 +1,8 @@
 import type { DetectorBundle } from '../core/bundle.js';
 import type { DecodedArray, Tensor } from '../core/tensor.js';
+import { ImagedriftError, ModelError } from '../core/errors.js';
+import { validateNCluster } from '../core/kmeans.js';
+import { checkLayers } from '../model/graph.js';
 import { calibrateDetector, fitDetector, predictData } from '../service/detector-service.js';
 
 /**
@@ -9,21 +12,34 @@ import { calibrateDetector, fitDetector, predictData } from '../service/detector
  *
  * Differences from the original, on purpose:
  * - KMeans is fitted once (lazily, on the first call) and reused; the original refits on every call, so its
- *   centres (and results) can change between calls.
+ *   centres (and results) can change between calls. The training data is copied and `nCluster` and `layer` are
+ *   checked in the constructor, as MindArmour's constructor extracts the features at once: a later change to the
+ *   caller's buffer does not reach the fit, and a bad argument fails at construction.
  * - KMeans is seeded (`seed`, default 0), so results are reproducible.
  * - The methods are async (feature extraction runs in onnxruntime-node).
  * - NaN/Inf inputs and bad labels raise a typed error instead of being dropped or miscounted.
  */
 export class OodDetectorFeatureCluster {
   private fitted?: Promise<DetectorBundle>;
+  readonly dsTrain: DecodedArray;
 
   constructor(
     readonly model: Uint8Array,
-    readonly dsTrain: Tensor | DecodedArray,
+    dsTrain: Tensor | DecodedArray,
     readonly nCluster: number,
     readonly layer: string,
     readonly seed = 0,
-  ) {}
+  ) {
+    const d = asDecoded(dsTrain);
+    this.dsTrain = { ...d, data: Float32Array.from(d.data), shape: [...d.shape] };
+    validateNCluster(nCluster, d.shape[0] ?? 0);
+    try {
+      checkLayers(model, [layer]);
+    } catch (e) {
+      if (e instanceof ImagedriftError) throw e;
+      throw new ModelError('model', `cannot be read as ONNX: ${(e as Error).message}`, { cause: e });
+    }
+  }
 
   private bundle(): Promise<DetectorBundle> {
     this.fitted ??= fitDetector({ model: this.model, modelKey: 'model.onnx', data: asDecoded(this.dsTrain), layer: this.layer, nCluster: this.nCluster, score: 'mindarmour', seed: this.seed });

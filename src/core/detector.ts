@@ -16,7 +16,11 @@ export interface FittedDetector {
   readonly params: object;
   /** Scalar fit statistics (inertia, shrinkage, …), for reports. */
   readonly stats: Readonly<Record<string, number>>;
-  /** Learned arrays by name (`centres`, `means`, …). */
+  /**
+   * Learned arrays by name (`centres`, `means`, …). These are the detector's live state, not copies (as scikit-learn's
+   * fitted attributes are: a kNN bank can be hundreds of MB): writing to them changes later scores and no longer
+   * matches the bundle's fitId. Copy before modifying; persistence (toStored) only reads them.
+   */
   arrays(): Record<string, Float32Array>;
   score(features: Matrix): Float64Array;
 }

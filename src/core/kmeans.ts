@@ -85,7 +85,8 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
   if (!Number.isInteger(params.seed)) throw new InputError('seed', `must be an integer, got ${params.seed}`);
   const distinct = countDistinctRows(x, k);
   if (distinct < k) {
-    throw new InputError('nCluster', `nCluster=${k} but the features have only ${distinct} distinct row${distinct === 1 ? '' : 's'}; use nCluster <= ${distinct} or more varied training data`);
+    const fix = distinct >= N_CLUSTER_MIN ? `use nCluster <= ${distinct} or more varied training data` : `clustering needs at least ${N_CLUSTER_MIN} distinct rows: use more varied training data`;
+    throw new InputError('nCluster', `nCluster=${k} but the features have only ${distinct} distinct row${distinct === 1 ? '' : 's'}; ${fix}`);
   }
   let best: KMeansFit | undefined;
   let rows: number[][] | undefined;

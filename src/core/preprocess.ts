@@ -1,5 +1,5 @@
 import { InputError } from './errors.js';
-import type { DecodedArray, Layout, Tensor } from './tensor.js';
+import { sizeOf, type DecodedArray, type Layout, type Tensor } from './tensor.js';
 
 /**
  * Preprocessing from a decoded array to the model's declared input (NCHW float32).
@@ -125,6 +125,9 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
   }
   const n = shape[0]!;
   if (n === 0) throw new InputError(field, 'is empty (0 samples)');
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || arr.data.length !== sizeOf(shape)) {
+    throw new InputError(field, `holds ${arr.data.length} values but its shape [${shape.join(',')}] needs ${shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? sizeOf(shape) : 'non-negative integer sizes'}`);
+  }
   let layout: Layout;
   let c: number;
   let h: number;

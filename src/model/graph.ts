@@ -21,7 +21,7 @@ export interface InputSpec {
 }
 
 /** Decodes ModelProto bytes; anything that is not a model with a graph is a ModelError on field `model`. */
-export function decodeModel(modelBytes: Uint8Array): Onnx.ModelProto {
+function decodeModel(modelBytes: Uint8Array): Onnx.ModelProto {
   if (!(modelBytes instanceof Uint8Array) || modelBytes.length === 0) throw new ModelError('model', 'expected the ONNX model bytes, got nothing');
   let model: Onnx.ModelProto;
   try {

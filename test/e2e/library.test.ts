@@ -1,0 +1,65 @@
+/**
+ * The npm package as a library user gets it: what the package root exports (the README's "Library" section), and what
+ * the tarball holds (`npm pack --dry-run`, lifecycle scripts off): the runtime (dist/src, bin, the demo's model and
+ * data), not the repository's tests, benchmarks or deployment files.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as lib from '../../src/index.js';
+import { REPO } from '../helpers/paths.js';
+
+describe('the imagedrift package', () => {
+  it('exports the documented API from its root', () => {
+    const functions = [
+      'OodDetectorFeatureCluster', 'loadData', 'loadLabels', 'decodeBytes', 'fitDetector', 'calibrateDetector', 'calibrateLabelFree', 'predictData',
+      'scoreData', 'driftCheck', 'exactThreshold', 'gridThreshold', 'conformalThreshold', 'conformalPValues', 'applyThreshold', 'detectionMetrics',
+      'binomialDrift', 'ksDrift', 'mmdDrift', 'createDetector', 'restoreDetector', 'DetectorRepository', 'LocalDirStore', 'InputError', 'ModelError',
+      'NotFittedError', 'StorageError',
+    ] as const;
+    for (const name of functions) assert.equal(typeof (lib as Record<string, unknown>)[name], 'function', name);
+    assert.deepEqual([...lib.DETECTOR_KINDS].sort(), ['energy', 'ensemble', 'feature-cluster', 'knn', 'mahalanobis', 'msp']);
+    assert.equal(lib.RECOMMENDED_ENSEMBLE.kind, 'ensemble');
+  });
+
+  it('packs the runtime and nothing of the repository around it', () => {
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'silent' } });
+    const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    for (const needed of ['package.json', 'README.md', 'bin/imagedrift.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'models/lenet5.onnx', 'data/seed-demo.npz']) {
+      assert.ok(files.includes(needed), `${needed} is in the tarball`);
+    }
+    const stray = files.filter((f) => /^(test|benchmarks|scripts|handlers|infra|docs|\.ci)\//.test(f) || /^dist\/(handlers|infra|test)\//.test(f) || /^(serverless\.yml|tsconfig.*\.json)$/.test(f));
+    assert.deepEqual(stray, []);
+  });
+
+  it("its declarations type-check in a strict consumer without skipLibCheck (no onnx-proto types leak)", () => {
+    // Under node_modules so that the consumer resolves @types/node as an installed project would.
+    const dir = join(REPO, 'node_modules', '.cache', 'imagedrift-consumer');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    try {
+      writeFileSync(
+        join(dir, 'use.ts'),
+        [
+          `import { OodDetectorFeatureCluster, loadData, conformalThreshold, createDetector, type DetectorSpec } from '${join(REPO, 'dist/src/index.js')}';`,
+          `const spec: DetectorSpec = { kind: 'knn', k: 5 };`,
+          `export async function run(model: Uint8Array): Promise<number[]> {`,
+          `  const det = new OodDetectorFeatureCluster(model, await loadData('train.npy'), 10, 'output[:Tensor]');`,
+          `  const t = await det.getOptimalThreshold([0, 1], await loadData('eval.npy'));`,
+          `  void createDetector(spec); void conformalThreshold([1, 2, 3], 0.5);`,
+          `  return det.oodPredict(t, await loadData('test.npy'));`,
+          `}`,
+        ].join('\n'),
+      );
+      const tsconfig = { compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], skipLibCheck: false, noEmit: true }, files: ['use.ts'] };
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+      execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', dir], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      assert.fail(`consumer type-check failed: ${(e as { stdout?: string }).stdout ?? String(e)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
