@@ -126,7 +126,8 @@ export function histogramSvg(input: HistogramInput): string {
     lo = Math.min(lo, t);
     hi = Math.max(hi, t);
   }
-  if (hi - lo <= Math.abs(hi) * 1e-12) {
+  // A range too narrow to label (all scores tied, the threshold a hair above them) gets a fixed pad around it.
+  if (hi - lo <= Math.max(Math.abs(hi), Math.abs(lo), 1) * 1e-6) {
     const pad = Math.max(Math.abs(hi) * 0.05, 0.5);
     lo -= pad;
     hi += pad;

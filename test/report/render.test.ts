@@ -102,6 +102,12 @@ describe('histogramSvg', () => {
     const svg = histogramSvg({ id: [1, 1], ood: [1], title: 't' });
     wellFormed(svg);
     assert.ok(!svg.includes('NaN') && !svg.includes('Infinity'));
+    // All scores tied and the "flag nothing" threshold a hair above them (max + 1e-9·|max|): once five identical x
+    // labels ("-4.087") and the bars squeezed to the left edge; now a padded axis with distinct labels.
+    const tied = histogramSvg({ id: [-4.087, -4.087], ood: [-4.087], threshold: -4.087 * (1 - 1e-9), title: 't' });
+    wellFormed(tied);
+    const labels = [...tied.matchAll(/<text[^>]*text-anchor="middle"[^>]*>(-?[\d.]+)<\/text>/g)].map((m) => m[1]);
+    assert.ok(labels.length >= 3 && new Set(labels).size === labels.length, `x tick labels: ${labels.join(' ')}`);
   });
 
   it('escapes the title and rejects bad input with the field named', () => {
