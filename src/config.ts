@@ -18,6 +18,8 @@ import { DEFAULT_MAX_BODY_BYTES } from './service/limits.js';
  *   WORKER_CONCURRENCY          jobs one worker process runs at once (default 1; ORT already uses several threads)
  *   WORKER_LOCK_DURATION_MS     BullMQ lock duration (default 60000): a job whose worker stops renewing it for this
  *   WORKER_STALLED_INTERVAL_MS    long is found by the stalled check (every STALLED_INTERVAL, default 30000) and retried
+ *   WORKER_SHUTDOWN_TIMEOUT_MS  after SIGTERM, the longest wait for active jobs (and Redis) before the process exits
+ *                               anyway (default 540000, under systemd's TimeoutStopSec=600 in infra/)
  *   JOB_ATTEMPTS                attempts for transient failures (default 5); input errors fail at once
  *   JOB_BACKOFF_MS              first retry delay, doubled per attempt (default 2000)
  *   ORT_EXECUTION_PROVIDERS     comma-separated, in order of preference, e.g. "cuda,cpu" (default "cpu")
@@ -48,6 +50,7 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: opt(int(1, 256)),
   WORKER_LOCK_DURATION_MS: opt(int(500, 3_600_000)),
   WORKER_STALLED_INTERVAL_MS: opt(int(250, 3_600_000)),
+  WORKER_SHUTDOWN_TIMEOUT_MS: opt(int(100, 86_400_000)),
   JOB_ATTEMPTS: opt(int(1, 100)),
   JOB_BACKOFF_MS: opt(int(0, 3_600_000)),
   ORT_EXECUTION_PROVIDERS: opt(z.string().regex(/^\s*[A-Za-z0-9_]+\s*(,\s*[A-Za-z0-9_]+\s*)*$/, 'must be a comma-separated list of provider names, e.g. "cuda,cpu"')),
@@ -72,7 +75,7 @@ export interface Config {
   };
   readonly redisUrl: string;
   readonly queuePrefix: string;
-  readonly worker: { readonly concurrency: number; readonly lockDurationMs: number; readonly stalledIntervalMs: number };
+  readonly worker: { readonly concurrency: number; readonly lockDurationMs: number; readonly stalledIntervalMs: number; readonly shutdownTimeoutMs: number };
   readonly jobs: { readonly attempts: number; readonly backoffMs: number };
   readonly ort: { readonly executionProviders: string[]; readonly intraOpNumThreads?: number };
   readonly syncPredictMaxImages: number;
@@ -115,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: e.WORKER_CONCURRENCY ?? 1,
       lockDurationMs: e.WORKER_LOCK_DURATION_MS ?? 60_000,
       stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS ?? 30_000,
+      shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_MS ?? 540_000,
     },
     jobs: { attempts: e.JOB_ATTEMPTS ?? 5, backoffMs: e.JOB_BACKOFF_MS ?? 2000 },
     ort: {

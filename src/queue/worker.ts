@@ -109,8 +109,6 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   worker.on('error', (e) => logger.error({ err: e }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
   worker.on('failed', (job, e) => logger.warn({ jobId: job?.id, err: e.message, attemptsMade: job?.attemptsMade }, 'job failed'));
-  await worker.waitUntilReady();
-  logger.info({ queue: QUEUE_NAME, prefix: config.queuePrefix, concurrency: config.worker.concurrency, providers: config.ort.executionProviders, bucket: config.s3.bucket }, 'worker ready');
 
   let closing: Promise<void> | undefined;
   const close = (force = false): Promise<void> => {
@@ -125,13 +123,25 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     return p;
   };
 
+  // Signals are handled from here on, before the worker reports ready (autorun has already started it).
+  // First SIGTERM/SIGINT: stop taking jobs and let the active ones finish, for at most shutdownTimeoutMs (a close also
+  // waits on Redis, which may be down). Second signal, or the timeout: exit at once; the active jobs' locks lapse and
+  // another worker's stalled check runs them again (BullMQ ignores `force` once a close is under way, so exiting is
+  // the only way to stop waiting).
   if (opts.handleSignals ?? true) {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
       signals++;
-      const force = signals > 1;
-      logger.info({ signal: sig, force }, force ? 'second signal: closing without waiting for active jobs' : 'shutting down: finishing active jobs');
-      close(force).then(
+      if (signals > 1) {
+        logger.warn({ signal: sig }, 'second signal: exiting without waiting for active jobs (another worker reruns them)');
+        process.exit(1);
+      }
+      logger.info({ signal: sig, timeoutMs: config.worker.shutdownTimeoutMs }, 'shutting down: finishing active jobs');
+      setTimeout(() => {
+        logger.error({ timeoutMs: config.worker.shutdownTimeoutMs }, 'shutdown timed out: exiting without waiting for active jobs (another worker reruns them)');
+        process.exit(1);
+      }, config.worker.shutdownTimeoutMs).unref();
+      close().then(
         () => {
           logger.info('worker closed');
           process.exit(0);
@@ -145,5 +155,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+  await worker.waitUntilReady();
+  logger.info({ queue: QUEUE_NAME, prefix: config.queuePrefix, concurrency: config.worker.concurrency, providers: config.ort.executionProviders, bucket: config.s3.bucket }, 'worker ready');
   return { worker, deps, close };
 }

@@ -43,6 +43,8 @@ describe('serverless package (offline, no AWS credentials)', () => {
     // No AWS_* variables at all (no credentials, no profile), a made-up region, no instance metadata lookups.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
     Object.assign(env, { AWS_REGION: 'eu-test-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_LOAD_CONFIG: '0', SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_INTERACTIVE_SETUP_DISABLE: '1' });
+    // A developer's shell after the local recipe (infra/README.md): none of it may reach a deployable stage.
+    Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' });
     const out = join(dir, 'artifacts');
     const t0 = performance.now();
     const r = await run(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', out, '--region', 'eu-test-1'], env, REPO);
@@ -56,8 +58,29 @@ describe('serverless package (offline, no AWS credentials)', () => {
       sizes[fn] = (await stat(join(out, `${fn}.zip`))).size;
     }
     const template = JSON.parse(await readFile(join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
-    const lambdas = Object.values(template.Resources as Record<string, { Type: string; Properties: { Runtime?: string } }>).filter((x) => x.Type === 'AWS::Lambda::Function');
+    const lambdas = Object.values(template.Resources as Record<string, { Type: string; Properties: { Runtime?: string; Timeout?: number; Environment?: { Variables: Record<string, string> } } }>).filter((x) => x.Type === 'AWS::Lambda::Function');
     assert.ok(lambdas.filter((l) => l.Properties.Runtime === 'nodejs20.x').length >= FUNCTIONS.length);
+    const text = JSON.stringify(template);
+    assert.ok(!text.includes(s3.endpoint) && !text.includes('S3RVER'), 'the local S3 endpoint and keys stay out of the default stage');
+    const ours = lambdas.filter((l) => l.Properties.Environment); // not the framework's custom-resource lambda
+    assert.equal(ours.length, FUNCTIONS.length);
+    for (const l of ours) {
+      const v = l.Properties.Environment!.Variables;
+      assert.equal(v.S3_ENDPOINT, '');
+      assert.equal(v.JOB_ATTEMPTS, '5', 'job retries reach the functions that enqueue');
+    }
+    // Every function behind an HTTP API route answers within the integration's 30 s.
+    const httpFns = Object.entries(template.Resources as Record<string, { Type: string; Properties: { IntegrationUri?: { 'Fn::GetAtt'?: [string, string] } } }>)
+      .filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Integration')
+      .map(([, r]) => r.Properties.IntegrationUri?.['Fn::GetAtt']?.[0]);
+    assert.ok(httpFns.length >= 6);
+    for (const logicalId of httpFns) {
+      const fn = (template.Resources as Record<string, { Properties: { Timeout?: number } }>)[logicalId!]!;
+      assert.ok((fn.Properties.Timeout ?? 6) <= 30, `${logicalId}: timeout ${fn.Properties.Timeout} s behind an HTTP API route`);
+    }
+    // The keyring (auth/*) can be read but never written by a function.
+    const statements = JSON.stringify(template.Resources.IamRoleLambdaExecution);
+    assert.match(statements, /"Effect":"Deny","Action":\["s3:PutObject","s3:DeleteObject"\],"Resource":[^\]]*auth\/\*/);
 
     for (const fn of FUNCTIONS) {
       const names = Object.keys(unzipSync(new Uint8Array(await readFile(join(out, `${fn}.zip`))), { filter: (f) => f.name.startsWith('handlers/') || f.name.endsWith('.node') || f.name.endsWith('package.json') }));

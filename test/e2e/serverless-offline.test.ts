@@ -76,7 +76,7 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
       SLS_INTERACTIVE_SETUP_DISABLE: '1',
     };
     const [httpPort, lambdaPort] = [await freePort(), await freePort()];
-    offline = startChild(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'offline', '--host', '127.0.0.1', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { cwd: REPO, env, name: 'serverless offline' });
+    offline = startChild(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'offline', '--stage', 'local', '--host', '127.0.0.1', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { cwd: REPO, env, name: 'serverless offline' });
     worker = await startWorkerProcess('worker', { ...env, WORKER_CONCURRENCY: '1' });
     await offline.waitFor(/Server ready: http:\/\/127\.0\.0\.1:\d+/, 180_000);
     base = `http://127.0.0.1:${httpPort}`;

@@ -9,9 +9,10 @@ import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/detector-service.js';
 import { REPO } from '../helpers/paths.js';
-import { stopChild, until, type Child } from '../helpers/procs.js';
+import { sleep, stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { putRepeatedTrainSet, startWorkerProcess, workerEnv } from '../helpers/workers.js';
 
 describe('BullMQ worker (real Redis + s3rver)', () => {
@@ -96,6 +97,50 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       child = undefined;
     } finally {
       await stopChild(child);
+    }
+  });
+
+  test('a second SIGTERM during a fit exits at once, without the job (another worker reruns it)', async () => {
+    await putRepeatedTrainSet(s3.store, 'train12b', 12);
+    let child: Child | undefined = await startWorkerProcess('worker-sigterm-2', workerEnv(loadConfig(env())));
+    try {
+      const id = await client.enqueue('fit', { detector: 'w4', model: 'lenet5', dataset: 'train12b', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
+      await until(async () => ((await client.status(id, s3.store)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
+      child.kill('SIGTERM');
+      await child.waitFor(/shutting down: finishing active jobs/, 10_000);
+      child.kill('SIGTERM');
+      const exit = await child.exited();
+      // Once, BullMQ ignored the force of the second close and the process waited for the whole fit.
+      assert.deepEqual(exit, { code: 1, signal: null }, child.output().slice(-2000));
+      assert.match(child.output(), /second signal: exiting without waiting for active jobs/);
+      const s = await client.status(id, s3.store);
+      assert.equal(s.state, 'active', 'abandoned mid-fit: still locked until its lock lapses');
+      assert.equal(await s3.store.head(jobKeys(id).result), undefined, 'no result was written');
+      child = undefined;
+    } finally {
+      await stopChild(child);
+    }
+  });
+
+  test('SIGTERM while Redis is down: the worker exits after WORKER_SHUTDOWN_TIMEOUT_MS instead of hanging', async () => {
+    const rs = await startRedisServer({ appendonly: false });
+    let child: Child | undefined;
+    try {
+      const cfg = loadConfig({ ...env(), REDIS_URL: rs.url });
+      child = await startWorkerProcess('worker-redis-down', workerEnv(cfg, { WORKER_SHUTDOWN_TIMEOUT_MS: '1500' }));
+      await rs.kill('SIGKILL');
+      // Once the worker is reconnecting (not before: a close that wins the race with the outage just succeeds).
+      await child.waitFor(/coordinator redis connection (lost|closed); reconnecting/, 30_000);
+      await sleep(1000);
+      child.kill('SIGTERM');
+      // A bound on liveness, not a speed goal: without the timeout the process never exited (seen: > 120 s).
+      const exit = await Promise.race([child.exited(), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000))]);
+      assert.deepEqual(exit, { code: 1, signal: null }, child.output().slice(-2000));
+      assert.match(child.output(), /shutdown timed out: exiting without waiting for active jobs/);
+      child = undefined;
+    } finally {
+      await stopChild(child);
+      await rs.stop();
     }
   });
 });
