@@ -70,10 +70,13 @@ export function isRedisUnavailable(e: unknown): boolean {
   );
 }
 
-/** The body's size in bytes, computed without decoding it. */
+/**
+ * The body's size as it travels in the Lambda event, without decoding it: a base64 body counts its base64 characters,
+ * because Lambda's 6 MB request limit applies to the event (a 6 MB binary body is 8 MB there and never arrives).
+ */
 function bodySize(event: HttpEvent): number {
   const raw = event.body ?? '';
-  return event.isBase64Encoded ? Math.floor((raw.length * 3) / 4) : Buffer.byteLength(raw, 'utf8');
+  return event.isBase64Encoded ? raw.length : Buffer.byteLength(raw, 'utf8');
 }
 
 /** Rejects a body over `limit` bytes (MAX_BODY_BYTES) before anything decodes it. */
@@ -87,7 +90,7 @@ export function bodyBytes(event: HttpEvent, limit: number): Uint8Array {
   const raw = event.body ?? '';
   // Check the size before decoding, so an oversized body is rejected without allocating it.
   const approx = bodySize(event);
-  if (approx > limit) throw new PayloadTooLargeError('body', `is ${approx} bytes; inline uploads are limited to ${limit} bytes (use {"presign":true} for larger files)`);
+  if (approx > limit) throw new PayloadTooLargeError('body', `is ${approx} bytes${event.isBase64Encoded ? ' as sent (base64)' : ''}; inline uploads are limited to ${limit} bytes (use {"presign":true} for larger files)`);
   const b = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

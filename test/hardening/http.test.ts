@@ -119,6 +119,8 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['PNG declaring 50000 × 50000 pixels', () => dataset({ name: 'x.png', data: b64(pngWithHeader(50_000, 50_000)) }), 400, 'INVALID_INPUT', /.+/],
     ['PNG of zero width', () => dataset({ name: 'x.png', data: b64(pngWithHeader(0, 32)) }), 400, 'INVALID_INPUT', /.+/],
     ['truncated JPEG', async () => dataset({ name: 'x.jpg', data: b64(await truncatedJpeg()) }), 400, 'INVALID_INPUT', /.+/],
+    ['binary body of 4.8 MiB: its base64 (6.4 MiB) exceeds the 6 MiB event limit', () => rawDataset(new Uint8Array(4.8 * 2 ** 20), { name: 'big.npy' }), 413, 'PAYLOAD_TOO_LARGE', /^body$/],
+    ['presigned URL valid longer than temporary credentials (2 h)', () => upload(httpEvent({ path: '/uploads', json: { name: 'x.npy', contentLength: 100, expiresIn: 7200 } })), 400, 'INVALID_INPUT', /^expiresIn$/],
     ['presigned upload larger than the limit', () => upload(httpEvent({ path: '/uploads', json: { name: 'x.npy', contentLength: 10 * 1024 ** 4 } })), 400, 'INVALID_INPUT', /^contentLength$/],
     // Models
     ['garbage ONNX model', () => model({ id: 'junk', data: b64(garbageOnnx()) }), 400, 'INVALID_INPUT', /.+/],
