@@ -77,12 +77,25 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     }
   });
 
-  test('SIGTERM during a fit: the worker finishes the job, then exits 0', async () => {
-    await putRepeatedTrainSet(s3.store, 'train12', 12);
-    let child: Child | undefined = await startWorkerProcess('worker-sigterm', workerEnv(loadConfig(env())));
+  /** A worker process with a fit of 12,000 seed images under way (past 5% progress): the moment to signal it. */
+  async function workerMidFit(name: string, detector: string): Promise<{ child: Child; id: string }> {
+    await putRepeatedTrainSet(s3.store, `train-${detector}`, 12);
+    const child = await startWorkerProcess(name, workerEnv(loadConfig(env())));
     try {
-      const id = await client.enqueue('fit', { detector: 'w3', model: 'lenet5', dataset: 'train12', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
+      const id = await client.enqueue('fit', { detector, model: 'lenet5', dataset: `train-${detector}`, layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
       await until(async () => ((await client.status(id, s3.store)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
+      return { child, id };
+    } catch (e) {
+      await stopChild(child);
+      throw e;
+    }
+  }
+
+  test('SIGTERM during a fit: the worker finishes the job, then exits 0', async () => {
+    const started = await workerMidFit('worker-sigterm', 'w3');
+    let child: Child | undefined = started.child;
+    const { id } = started;
+    try {
       const atSignal = await client.status(id, s3.store);
       assert.equal(atSignal.state, 'active');
       assert.ok(atSignal.progress < 90, `signal lands mid-fit (progress ${atSignal.progress})`);
@@ -101,11 +114,10 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
   });
 
   test('a second SIGTERM during a fit exits at once, without the job (another worker reruns it)', async () => {
-    await putRepeatedTrainSet(s3.store, 'train12b', 12);
-    let child: Child | undefined = await startWorkerProcess('worker-sigterm-2', workerEnv(loadConfig(env())));
+    const started = await workerMidFit('worker-sigterm-2', 'w4');
+    let child: Child | undefined = started.child;
+    const { id } = started;
     try {
-      const id = await client.enqueue('fit', { detector: 'w4', model: 'lenet5', dataset: 'train12b', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
-      await until(async () => ((await client.status(id, s3.store)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
       child.kill('SIGTERM');
       await child.waitFor(/shutting down: finishing active jobs/, 10_000);
       child.kill('SIGTERM');
