@@ -42,7 +42,7 @@ export class OodDetectorFeatureCluster {
   }
 
   private bundle(): Promise<DetectorBundle> {
-    this.fitted ??= fitDetector({ model: this.model, modelKey: 'model.onnx', data: asDecoded(this.dsTrain), layer: this.layer, nCluster: this.nCluster, score: 'mindarmour', seed: this.seed });
+    this.fitted ??= fitDetector({ model: this.model, modelKey: 'model.onnx', data: this.dsTrain, layer: this.layer, nCluster: this.nCluster, score: 'mindarmour', seed: this.seed });
     return this.fitted;
   }
 

@@ -68,12 +68,17 @@ function checkLogits(f: Matrix): void {
   if (f.cols < 2) throw new InputError('layer', `has ${f.cols} value(s) per sample; msp/energy need a logits layer with ≥ 2 classes`);
 }
 
+/** msp and energy learn nothing from the training rows, but fitting on none is still a mistake to report. */
+function requireSamples(nSamples: number): void {
+  if (nSamples === 0) throw new InputError('features', 'is empty (0 samples)');
+}
+
 export class MspDetector implements Detector {
   readonly kind = 'msp';
   readonly needsClasses = false;
   readonly params = {};
   checkTrainingSize(nSamples: number): void {
-    if (nSamples === 0) throw new InputError('features', 'is empty (0 samples)');
+    requireSamples(nSamples);
   }
   fit(f: Matrix): FittedDetector {
     this.checkTrainingSize(f.rows);
@@ -95,7 +100,7 @@ export class EnergyDetector implements Detector {
     this.params = { temperature };
   }
   checkTrainingSize(nSamples: number): void {
-    if (nSamples === 0) throw new InputError('features', 'is empty (0 samples)');
+    requireSamples(nSamples);
   }
   fit(f: Matrix): FittedDetector {
     this.checkTrainingSize(f.rows);

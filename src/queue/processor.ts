@@ -5,7 +5,7 @@ import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
-import { loadDataset, loadModel, readModelManifest } from '../service/datasets.js';
+import { loadDataset, loadModelOf, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
@@ -163,13 +163,14 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return fitResult(jobId, p, earlier.claim.version, earlier.bundle);
   const { detector: _d, model: modelId, dataset: datasetId, ...params } = p;
-  const model = await loadModel(deps.store, modelId);
+  const modelManifest = await readModelManifest(deps.store, modelId);
+  const model = await loadModelOf(deps.store, modelManifest);
   const detector = detectorSpecFromParams(params, sha256Hex(model));
   const data = await loadDataset(deps.store, datasetId);
   report(5);
   const bundle = await fitDetector({
     model,
-    modelKey: (await readModelManifest(deps.store, modelId)).key,
+    modelKey: modelManifest.key,
     data,
     detector,
     ...(params.layer ? { layer: params.layer } : {}),

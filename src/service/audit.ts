@@ -152,14 +152,17 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const counts = { objects: 0, samples: 0, flagged: 0, invalid: 0 };
   const scores: number[] = [];
   const invalid: { key: string; error: string }[] = [];
+  const skipInvalid = (key: string, error: string): void => {
+    counts.invalid++;
+    if (invalid.length < MAX_INVALID_LISTED) invalid.push({ key, error });
+  };
   for (const obj of batch) {
     if (obj.key.endsWith('/')) continue; // folder placeholder
     if (!isSafeKey(obj.key)) {
       // Legal in S3 (a Windows client's "a\\b.npy", a "..", an empty segment) but not a key this service reads: counted
       // as invalid so the cursor moves past it. Reading it would throw, and every later run would stop at the same key.
       counts.objects++;
-      counts.invalid++;
-      if (invalid.length < MAX_INVALID_LISTED) invalid.push({ key: obj.key, error: 'key: not a safe relative key (contains "\\", "..", "." or an empty segment); skipped' });
+      skipInvalid(obj.key, 'key: not a safe relative key (contains "\\", "..", "." or an empty segment); skipped');
       continue;
     }
     const bytes = await store.get(obj.key);
@@ -175,8 +178,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     } catch (e) {
       // Bad objects are counted and skipped; storage/model failures abort the run (the cursor stays, nothing is lost).
       if (!isImagedriftError(e) || isTransientError(e) || !(e.code === 'INVALID_INPUT')) throw e;
-      counts.invalid++;
-      if (invalid.length < MAX_INVALID_LISTED) invalid.push({ key: obj.key, error: e.message });
+      skipInvalid(obj.key, e.message);
     }
   }
   const baselineRate = cfg.baseline === 'id' ? cal.idFlaggedRate : cal.flaggedRate;

@@ -193,7 +193,7 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
     createdAt: new Date().toISOString(),
     originalName: name,
   };
-  await putDataThenManifest(store, `dataset ${id}`, bytes, keys.manifest, manifest, datasetManifestSchema);
+  await putDataThenManifest(store, `dataset ${id}`, bytes, keys.manifest, manifest);
   return manifest;
 }
 
@@ -202,14 +202,14 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
  * manifest first, this upload's data object is deleted (unless the winner's manifest names the same key, i.e. the same
  * bytes) and the ConflictError is rethrown: the winner's dataset or model stays whole, the loser leaves nothing.
  */
-async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint8Array, manifestKey: string, manifest: { key: string }, schema: z.ZodType<{ key: string }>): Promise<void> {
+async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint8Array, manifestKey: string, manifest: { key: string }): Promise<void> {
   const key = manifest.key;
   await store.put(key, bytes, { contentType: 'application/octet-stream' });
   try {
     await store.put(manifestKey, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
   } catch (e) {
     if (e instanceof ConflictError) {
-      const winner = await readJson(store, manifestKey, schema, 'manifest').catch(() => undefined);
+      const winner = await readJson(store, manifestKey, z.object({ key: z.string() }).loose(), 'manifest').catch(() => undefined);
       if (winner?.key !== key) await store.delete(key);
       throw new ConflictError('id', `${what} already exists (a concurrent upload created it first)`, { cause: e });
     }
@@ -338,7 +338,7 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
     tensorCount,
     createdAt: new Date().toISOString(),
   };
-  await putDataThenManifest(store, `model ${id}`, req.bytes, keys.manifest, manifest, modelManifestSchema);
+  await putDataThenManifest(store, `model ${id}`, req.bytes, keys.manifest, manifest);
   return manifest;
 }
 
@@ -351,9 +351,13 @@ export async function readModelManifest(store: ObjectStore, id: string): Promise
 
 /** The model's bytes, checked against its manifest's sha256. */
 export async function loadModel(store: ObjectStore, id: string): Promise<Uint8Array> {
-  const m = await readModelManifest(store, id);
+  return loadModelOf(store, await readModelManifest(store, id));
+}
+
+/** The bytes a model manifest names, checked against its sha256 (for callers that also need the manifest). */
+export async function loadModelOf(store: ObjectStore, m: ModelManifest): Promise<Uint8Array> {
   const bytes = await store.get(m.key);
-  if (!bytes) throw new StorageError(m.key, `model ${id}'s ONNX object is missing`);
+  if (!bytes) throw new StorageError(m.key, `model ${m.id}'s ONNX object is missing`);
   const sha = sha256(bytes);
   if (sha !== m.sha256) throw new StorageError(m.key, `sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}…`);
   return bytes;

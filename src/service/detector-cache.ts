@@ -38,14 +38,7 @@ export async function loadForScoring(store: ObjectStore, detectorId: string): Pr
   let v = versions.get(cacheKey);
   const version = ptr.version;
   if (!v) {
-    let loaded;
-    try {
-      loaded = await repo.load(prefix, ptr.version);
-    } catch (e) {
-      // The pointer names a version without a manifest: damaged state, like a missing array (not "no such detector").
-      if (e instanceof NotFoundError) throw new StorageError(`${prefix}current.json`, `names v${ptr.version}, which has no manifest`, { cause: e });
-      throw e;
-    }
+    const loaded = await repo.load(prefix, ptr); // a pointer to a missing version is damaged state (StorageError)
     v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings });
   }
   const modelKey = `${store.location}/${v.bundle.model.key}`;

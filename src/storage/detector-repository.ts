@@ -157,22 +157,20 @@ export class DetectorRepository {
   }
 
   /**
-   * Loads the current version (or the given one). A detector that does not exist (no current.json, or a requested
+   * Loads the current version, the version a pointer already read names, or the given version number. A detector that does not exist (no current.json, or a requested
    * version without a manifest) is NotFound; stored state that exists but cannot be used (a pointer to a missing
    * version, malformed JSON, a bad field, a missing/short/non-finite array) is a StorageError: the same failure
    * always gets the same error (CLI exit 1, HTTP 500), never a client error.
    */
-  async load(prefix: string, version?: number): Promise<LoadedDetector> {
-    let v = version;
-    if (v === undefined) {
-      const ptr = await this.readPointer(prefix);
-      if (!ptr) throw new NotFoundError('detector', `no detector at ${this.store.location}/${prefix} (current.json is missing)`);
-      v = ptr.version;
-    }
+  async load(prefix: string, at?: number | Pointer): Promise<LoadedDetector> {
+    // A version number is the caller's request; a pointer (given, or read here) is stored state naming a version.
+    const ptr = typeof at === 'number' ? undefined : (at ?? (await this.readPointer(prefix)));
+    if (at === undefined && !ptr) throw new NotFoundError('detector', `no detector at ${this.store.location}/${prefix} (current.json is missing)`);
+    const v = typeof at === 'number' ? at : ptr!.version;
     const dir = `${prefix}v${v}/`;
     const mb = await this.store.get(`${dir}manifest.json`);
     if (!mb) {
-      if (version !== undefined) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
+      if (!ptr) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
       throw new StorageError(`${prefix}current.json`, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
     }
     try {
