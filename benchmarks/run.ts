@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closeExtractors } from '../src/service/detector-service.js';
+import { closeExtractors } from '../src/service/extractor-cache.js';
 import { exportFeatures, extractFeatures, model, REPO, workloadA, workloadB, writeMatrix } from './lib/data.js';
 import { firstTouchMsPer40MB, machineInfo } from './lib/machine.js';
 import { ensurePythonDeps } from './lib/python.js';

@@ -33,7 +33,8 @@ import {
   type DriftTestName,
 } from '../src/eval/drift-experiment.js';
 import { decodeIdx } from '../src/io/idx.js';
-import { calibrateLabelFree, closeExtractors, detectorFeatures, fitDetector, REFERENCE_ROWS } from '../src/service/detector-service.js';
+import { calibrateLabelFree, detectorFeatures, fitDetector, REFERENCE_ROWS } from '../src/service/detector-service.js';
+import { closeExtractors } from '../src/service/extractor-cache.js';
 
 const { values } = parseArgs({
   options: {

@@ -15,7 +15,7 @@ import { concatColumns, type DecodedArray, type Matrix } from '../src/core/tenso
 import { decodeCifarBin } from '../src/io/cifar.js';
 import { decodeIdx } from '../src/io/idx.js';
 import { argmaxRows } from '../src/model/extract.js';
-import { closeExtractors, getExtractor } from '../src/service/detector-service.js';
+import { closeExtractors, layerFeatures } from '../src/service/extractor-cache.js';
 
 /*
  * --ensembles <substring>: run only the ensembles whose name contains it (and skip the per-layer table), e.g. to run the
@@ -46,8 +46,7 @@ const inputs = {
   cifar: toModelInput(decodeCifarBin(bytes('cifar-10/test_batch.bin')), pp),
   emnist: toModelInput(transposeImages(decodeIdx(bytes('emnist-letters/emnist-letters-test-images-idx3-ubyte.gz'))), pp),
 };
-const logitsEx = await getExtractor(model, 'output');
-const classes = argmaxRows(await logitsEx.extract(inputs.train));
+const classes = argmaxRows(await layerFeatures(model, 'output', inputs.train));
 
 const SPECS: { name: string; spec: DetectorSpec }[] = [
   { name: 'feature-cluster mindarmour (k=10)', spec: { kind: 'feature-cluster', nCluster: 10, score: 'mindarmour', seed: 0 } },
@@ -68,9 +67,8 @@ const LAYERS = onlyEnsembles === undefined ? ['3', '7', '8', '9', '10', '11', 'o
 async function features(layer: string): Promise<Record<string, Matrix>> {
   let f = featsByLayer.get(layer);
   if (!f) {
-    const ex = await getExtractor(model, layer);
     f = {};
-    for (const [k, v] of Object.entries(inputs)) f[k] = await ex.extract(v);
+    for (const [k, v] of Object.entries(inputs)) f[k] = await layerFeatures(model, layer, v);
     featsByLayer.set(layer, f);
   }
   return f;

@@ -1,5 +1,5 @@
 /**
- * Measures every feature-cluster score mode × tutorial layer, to choose the default (README "Score modes").
+ * Measures every feature-cluster score mode × tutorial layer, to choose the default (docs/SCORE-MODES.md).
  *   npx tsx scripts/measure-modes.ts [--mnist-train N] > docs/SCORE-MODES.md
  * Seed files: fit on concept_train_lenet.npy, threshold from concept_test_lenet1.npy (exact search; grid 0.01 for
  * mindarmour too), test accuracy on concept_test_lenet2.npy (200 ID + 200 OOD), KMeans seeds 0..4.
@@ -14,7 +14,7 @@ import { applyThreshold, exactThreshold, gridThreshold } from '../src/core/thres
 import { decodeCifarBin } from '../src/io/cifar.js';
 import { decodeIdx } from '../src/io/idx.js';
 import { decodeNpy } from '../src/io/npy.js';
-import { closeExtractors, getExtractor } from '../src/service/detector-service.js';
+import { closeExtractors, layerFeatures } from '../src/service/extractor-cache.js';
 
 const { values } = parseArgs({ options: { 'mnist-train': { type: 'string', default: '10000' }, seeds: { type: 'string', default: '5' } } });
 const nTrain = Number(values['mnist-train']);
@@ -36,7 +36,7 @@ const f3 = (x: number) => x.toFixed(3);
 console.log(`| layer | score | seed test acc. (exact), mean (min–max) | seed test acc. (grid 0.01) | MNIST→CIFAR-10 AUROC | FPR@95TPR |`);
 console.log(`|---|---|---|---|---|---|`);
 for (const layer of ['8', '9', '10', '11', 'output']) {
-  const ex = await getExtractor(model, layer);
+  const ex = { extract: (x: Parameters<typeof layerFeatures>[2]) => layerFeatures(model, layer, x) };
   const [ft, fe, fs] = [await ex.extract(seed[0]!), await ex.extract(seed[1]!), await ex.extract(seed[2]!)];
   const [mt, mi, mo] = [await ex.extract(mnTrain), await ex.extract(mnTest), await ex.extract(cifar)];
   for (const score of SCORE_MODES) {

@@ -14,7 +14,8 @@ import { accuracy } from '../src/core/metrics.js';
 import type { DecodedArray } from '../src/core/tensor.js';
 import { RECOMMENDED_LAYER } from '../src/cli/demo.js';
 import { decodeNpy } from '../src/io/npy.js';
-import { calibrateDetector, closeExtractors, fitDetector, predictData } from '../src/service/detector-service.js';
+import { calibrateDetector, fitDetector, predictData } from '../src/service/detector-service.js';
+import { closeExtractors } from '../src/service/extractor-cache.js';
 import { REPO, SEED } from './helpers/paths.js';
 
 const evalLabels = Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1));

@@ -3,7 +3,8 @@
  * on the MNIST test set, warm, `runs` times. Run under `node --cpu-prof`.
  */
 import { decodeBytes } from '../../src/io/load.js';
-import { calibrateDetector, closeExtractors, fitDetector, predictData } from '../../src/service/detector-service.js';
+import { calibrateDetector, fitDetector, predictData } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { labels, LAYER, model, N_CLUSTER, PATHS, readBytes } from '../lib/data.js';
 
 const runs = Number(process.argv[2] ?? 5);

@@ -10,7 +10,7 @@ import type { DecodedArray, Matrix, Tensor } from '../../src/core/tensor.js';
 import { decodeCifarBin } from '../../src/io/cifar.js';
 import { decodeIdx } from '../../src/io/idx.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
-import { getExtractor } from '../../src/service/detector-service.js';
+import { layerFeatures } from '../../src/service/extractor-cache.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
@@ -113,8 +113,7 @@ export interface Features {
 }
 
 export async function extractFeatures(w: Workload, modelBytes: Uint8Array, layer = LAYER): Promise<Features> {
-  const ex = await getExtractor(modelBytes, layer);
-  const f = (d: DecodedArray): Promise<Matrix> => ex.extract(toModelInput(d, PREPROCESS));
+  const f = (d: DecodedArray): Promise<Matrix> => layerFeatures(modelBytes, layer, toModelInput(d, PREPROCESS));
   return { train: await f(w.train), eval: await f(w.eval), test: await f(w.test) };
 }
 

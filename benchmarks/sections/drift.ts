@@ -7,7 +7,7 @@
 import { mmdDrift } from '../../src/core/drift.js';
 import { toModelInput } from '../../src/core/preprocess.js';
 import type { Matrix } from '../../src/core/tensor.js';
-import { getExtractor } from '../../src/service/detector-service.js';
+import { layerFeatures } from '../../src/service/extractor-cache.js';
 import { PREPROCESS, sliceRows } from '../lib/data.js';
 import { mmdPerPermutation, mmdVectorised } from '../lib/mmd-loop.js';
 import type { BenchContext, SectionResult } from '../lib/report.js';
@@ -20,9 +20,8 @@ const REFERENCE = 1000;
 
 export async function driftSection(ctx: BenchContext): Promise<SectionResult> {
   const { runs, log } = ctx;
-  const ex = await getExtractor(ctx.model, LAYER);
   // Workload b's test set: 10,000 MNIST test images, then 10,000 CIFAR-10 test images.
-  const feats = async (from: number, to: number): Promise<Matrix> => ex.extract(toModelInput(sliceRows(ctx.b.w.test, from, to), PREPROCESS));
+  const feats = async (from: number, to: number): Promise<Matrix> => layerFeatures(ctx.model, LAYER, toModelInput(sliceRows(ctx.b.w.test, from, to), PREPROCESS));
   const reference = await feats(0, REFERENCE);
   const cases = [
     { name: 'MNIST window', m: 200, data: await feats(1000, 1200) },

@@ -26,7 +26,7 @@ interface DemoConfig {
   readonly detector?: DetectorSpec;
 }
 
-/** Recommended LeNet5 configuration, chosen by measurement (README "Score modes", docs/SCORE-MODES.md). */
+/** Recommended LeNet5 configuration, chosen by measurement (docs/SCORE-MODES.md). */
 export const RECOMMENDED_LAYER = '9';
 
 const CONFIGS: readonly DemoConfig[] = [

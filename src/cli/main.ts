@@ -9,7 +9,8 @@ import type { DecodedArray } from '../core/tensor.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
-import { calibrateDetector, calibrateLabelFree, closeExtractors, driftCheck, fitDetector, predictData, scoreData, sha256Hex } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData, scoreData, sha256Hex } from '../service/detector-service.js';
+import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore } from '../storage/local-dir-store.js';
 import { runDemo } from './demo.js';
@@ -29,7 +30,7 @@ const USAGE = `usage:
   imagedrift predict <detector-dir> --data <data> [--threshold <t>] [--json]
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
   imagedrift report <detector-dir> --id <data> --ood <data> --out <dir> [--json]
-  imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--json]
+  imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--seed <n>] [--json]
   imagedrift demo [--json]
   imagedrift keygen --tenant <tenant> [--id <key-id>] [--json]
 <data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
@@ -107,6 +108,18 @@ async function loadDataFlag(values: Opts, name: string): Promise<DecodedArray> {
   return asFlag(`--${name}`, () => loadData(m ? m[1]! : spec, m ? { npzKey: m[2]! } : {}));
 }
 
+/** Loads the 0/1 label file a flag names; every error about it is reported against the flag (`--ood-labels: labels[7]: …`). */
+async function loadLabelsFlag(values: Opts, name: string): Promise<number[]> {
+  const path = need(values, name);
+  try {
+    return await loadLabels(path);
+  } catch (e) {
+    if (!(e instanceof InputError) || e instanceof UsageError) throw e;
+    const where = e.field && e.field !== 'path' && e.field !== basename(path) ? `${e.field}: ` : '';
+    throw new UsageError(`--${name}`, `${where}${e.detail}`, { cause: e });
+  }
+}
+
 /** Runs `fn`; an input error about the data it reads (field data…/path…/npzKey) is re-raised against `flag`. */
 async function asFlag<T>(flag: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -159,8 +172,7 @@ async function loadDetector(dir: string, warn: (m: string) => void) {
   const repo = repoFor(dir);
   const loaded = await repo.load('');
   for (const w of loaded.warnings) warn(w);
-  const model = await repo.store.get(loaded.bundle.model.key);
-  if (!model) throw new InputError('detector-dir', `${dir} has no ${loaded.bundle.model.key}`);
+  const model = await repo.modelOf(loaded.bundle, dir);
   return { repo, model, ...loaded };
 }
 
@@ -243,7 +255,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         if (!labelFree && p.targetFpr !== undefined) throw new UsageError('--target-fpr', 'needs --id-holdout');
         const dataFlag = labelFree ? 'id-holdout' : 'eval';
         const data = await loadDataFlag(values, dataFlag);
-        const labels = labelFree ? undefined : await loadLabels(need(values, 'ood-labels'));
+        const labels = labelFree ? undefined : await loadLabelsFlag(values, 'ood-labels');
         const d = await loadDetector(dir, warn);
         const ref = p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {};
         const { bundle } = await asFlag(`--${dataFlag}`, () =>

@@ -47,7 +47,7 @@ export interface DetectorBundle {
   readonly fitted: FittedDetector;
   readonly calibration?: Calibration;
   /** In-distribution scores seen at calibration (sorted ascending): the reference for conformal p-values. */
-  readonly calibrationScores?: Float32Array;
+  readonly calibrationScores?: Float64Array;
   /**
    * A seeded sample of in-distribution feature rows (the detector's layer, as scored) seen at calibration: the
    * reference for the MMD feature-drift test when no reference window is given (audits, `drift` without --reference).
@@ -65,7 +65,9 @@ export interface DetectorBundle {
 }
 
 const inputSpec = z.object({ channels: z.number().int().positive(), height: z.number().int().positive(), width: z.number().int().positive() });
-const arrayRef = z.object({ file: z.string().regex(/^[A-Za-z0-9_.-]+\.bin$/), shape: z.array(z.number().int().nonnegative()), dtype: z.literal('float32') });
+/** float64 holds the calibration scores exactly as they were compared with the threshold; everything else is float32. */
+const arrayRef = z.object({ file: z.string().regex(/^[A-Za-z0-9_.-]+\.bin$/), shape: z.array(z.number().int().nonnegative()), dtype: z.enum(['float32', 'float64']) });
+export type StoredArray = Float32Array | Float64Array;
 
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
@@ -115,12 +117,12 @@ const BUNDLE_ARRAYS: readonly string[] = [CALIBRATION_SCORES, REFERENCE_FEATURES
 export interface StoredDetector {
   readonly manifest: DetectorManifest;
   /** Keyed by the array's file name in `manifest.arrays` (e.g. `centres.bin`). */
-  readonly arrays: ReadonlyMap<string, Float32Array>;
+  readonly arrays: ReadonlyMap<string, StoredArray>;
 }
 
 export function toStored(b: DetectorBundle): StoredDetector {
   const f = b.fitted;
-  const arrays = new Map<string, Float32Array>();
+  const arrays = new Map<string, StoredArray>();
   const refs: Record<string, z.infer<typeof arrayRef>> = {};
   for (const [name, a] of Object.entries(f.arrays())) {
     if (BUNDLE_ARRAYS.includes(name)) throw new InputError(`arrays.${name}`, 'is a name the bundle reserves for its own arrays');
@@ -130,7 +132,7 @@ export function toStored(b: DetectorBundle): StoredDetector {
   }
   if (b.calibrationScores) {
     arrays.set(`${CALIBRATION_SCORES}.bin`, b.calibrationScores);
-    refs[CALIBRATION_SCORES] = { file: `${CALIBRATION_SCORES}.bin`, shape: [b.calibrationScores.length], dtype: 'float32' };
+    refs[CALIBRATION_SCORES] = { file: `${CALIBRATION_SCORES}.bin`, shape: [b.calibrationScores.length], dtype: 'float64' };
   }
   if (b.referenceFeatures) {
     arrays.set(`${REFERENCE_FEATURES}.bin`, b.referenceFeatures.data);
@@ -161,17 +163,19 @@ export function parseManifest(json: unknown, field = 'manifest'): DetectorManife
   return r.data;
 }
 
-export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<string, Float32Array>, libraryVersion: string): { bundle: DetectorBundle; warnings: string[] } {
+export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<string, StoredArray>, libraryVersion: string): { bundle: DetectorBundle; warnings: string[] } {
   const warnings: string[] = [];
   if (manifest.libraryVersion !== libraryVersion) {
     warnings.push(`detector was saved by imagedrift ${manifest.libraryVersion}; this is ${libraryVersion}`);
   }
-  let calibrationScores: Float32Array | undefined;
+  let calibrationScores: Float64Array | undefined;
   let referenceFeatures: Matrix | undefined;
   const named: Record<string, Float32Array> = {};
   for (const [name, ref] of Object.entries(manifest.arrays)) {
     const a = arrays.get(ref.file);
     if (!a) throw new InputError(`arrays.${name}`, `array file ${ref.file} is missing`);
+    if ((a instanceof Float64Array ? 'float64' : 'float32') !== ref.dtype) throw new InputError(`arrays.${name}`, `${ref.file} is not ${ref.dtype}`);
+    if (ref.dtype === 'float64' && name !== CALIBRATION_SCORES) throw new InputError(`arrays.${name}`, 'only calibrationScores is stored as float64');
     const n = ref.shape.reduce((x, y) => x * y, 1);
     if (a.length !== n) throw new InputError(`arrays.${name}`, `${ref.file} holds ${a.length} values, manifest says [${ref.shape.join(',')}]`);
     // Saved state is checked like input: a NaN centre would silently drop out of the nearest-centre minimum, a NaN
@@ -179,7 +183,9 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
     for (let i = 0; i < a.length; i++) {
       if (!Number.isFinite(a[i]!)) throw new InputError(`arrays.${name}`, `${ref.file} holds a non-finite value (${a[i]}) at index ${i}`);
     }
-    if (name === CALIBRATION_SCORES) calibrationScores = a;
+    // Detectors saved before float64 scores hold them as float32; they are read as the values stored.
+    if (name === CALIBRATION_SCORES) calibrationScores = Float64Array.from(a);
+    else if (!(a instanceof Float32Array)) throw new InputError(`arrays.${name}`, 'must be float32');
     else if (name === REFERENCE_FEATURES) {
       if (ref.shape.length !== 2 || ref.shape[1] !== manifest.detector.dim) throw new InputError(`arrays.${name}`, `shape [${ref.shape.join(',')}] is not [rows, ${manifest.detector.dim}] (the detector's feature width)`);
       referenceFeatures = { data: a, rows: ref.shape[0]!, cols: ref.shape[1] };
@@ -201,18 +207,26 @@ export function fromStored(manifest: DetectorManifest, arrays: ReadonlyMap<strin
   return { bundle, warnings };
 }
 
-/** Float32Array ⇄ little-endian bytes (the `.bin` array files). */
-export function arrayToBytes(a: Float32Array): Uint8Array {
-  const out = new Uint8Array(a.length * 4);
+/** Float32Array / Float64Array ⇄ little-endian bytes (the `.bin` array files; the manifest records the dtype). */
+export function arrayToBytes(a: StoredArray): Uint8Array {
+  const width = a.BYTES_PER_ELEMENT;
+  const out = new Uint8Array(a.length * width);
   const dv = new DataView(out.buffer);
-  for (let i = 0; i < a.length; i++) dv.setFloat32(i * 4, a[i]!, true);
+  if (a instanceof Float64Array) for (let i = 0; i < a.length; i++) dv.setFloat64(i * 8, a[i]!, true);
+  else for (let i = 0; i < a.length; i++) dv.setFloat32(i * 4, a[i]!, true);
   return out;
 }
 
-export function bytesToArray(b: Uint8Array, field: string): Float32Array {
-  if (b.byteLength % 4 !== 0) throw new InputError(field, `has ${b.byteLength} bytes, not a multiple of 4 (float32)`);
-  const out = new Float32Array(b.byteLength / 4);
+export function bytesToArray(b: Uint8Array, field: string, dtype: 'float32' | 'float64' = 'float32'): StoredArray {
+  const width = dtype === 'float64' ? 8 : 4;
+  if (b.byteLength % width !== 0) throw new InputError(field, `has ${b.byteLength} bytes, not a multiple of ${width} (${dtype})`);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (dtype === 'float64') {
+    const out = new Float64Array(b.byteLength / 8);
+    for (let i = 0; i < out.length; i++) out[i] = dv.getFloat64(i * 8, true);
+    return out;
+  }
+  const out = new Float32Array(b.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(i * 4, true);
   return out;
 }

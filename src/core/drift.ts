@@ -7,7 +7,7 @@ import { assertFiniteScores } from './threshold.js';
 
 /**
  * Batch drift tests for audits and streams. One result shape for all (as Alibi Detect):
- * `{ isDrift, pValue, statistic, test, threshold: alpha }`.
+ * `{ isDrift, pValue, statistic, test, alpha, meta }`.
  */
 export interface DriftResult {
   readonly isDrift: boolean;
@@ -24,13 +24,27 @@ function checkAlpha(alpha: number): void {
 
 /** (a) The window's OOD flag rate exceeds the calibrated baseline rate: exact one-sided binomial test. */
 export function binomialDrift(flags: ArrayLike<number>, baselineRate: number, alpha = 0.05): DriftResult {
-  checkAlpha(alpha);
-  const n = flags.length;
-  if (n === 0) throw new InputError('data', 'is empty');
   let k = 0;
-  for (let i = 0; i < n; i++) k += flags[i]! ? 1 : 0;
-  const pValue = binomialTestGreater(k, n, baselineRate);
-  return { isDrift: pValue < alpha, pValue, statistic: k / n, test: 'binomial', alpha, meta: { flagged: k, n, baselineRate } };
+  for (let i = 0; i < flags.length; i++) k += flags[i]! ? 1 : 0;
+  return binomialCountDrift(k, flags.length, baselineRate, alpha);
+}
+
+/** (a) on counts: `flagged` of `n` samples flagged, against `baselineRate` (for callers that count as they stream). */
+export function binomialCountDrift(flagged: number, n: number, baselineRate: number, alpha = 0.05): DriftResult {
+  checkAlpha(alpha);
+  if (n === 0) throw new InputError('data', 'is empty');
+  if (!(Number.isInteger(flagged) && flagged >= 0 && flagged <= n)) throw new InputError('flagged', `must be an integer in [0, ${n}], got ${flagged}`);
+  const pValue = binomialTestGreater(flagged, n, baselineRate);
+  return { isDrift: pValue < alpha, pValue, statistic: flagged / n, test: 'binomial', alpha, meta: { flagged, n, baselineRate } };
+}
+
+/**
+ * Family-wise decision over several tests (Bonferroni): true when any p-value is below alpha / (number of tests).
+ * An empty family never rejects.
+ */
+export function bonferroniRejects(pValues: readonly number[], alpha: number): boolean {
+  checkAlpha(alpha);
+  return pValues.some((p) => p < alpha / pValues.length);
 }
 
 /** Two-sample Kolmogorov–Smirnov statistic D = sup |F_a − F_b|, exact over the merged sample (ties handled). */

@@ -1,7 +1,8 @@
 /**
  * The error hierarchy. Every error the library throws on purpose is one of these, with the offending
  * `field` (argument, option, byte offset or sample index) and a human-readable `detail`.
- * Adapters map them: CLI -> exit code 2 and one line; HTTP -> 4xx/5xx with `{error:{code,message,field}}`.
+ * Adapters map them: CLI -> one line, exit 1 for a StorageError (damaged or unreachable state), exit 2 for the rest;
+ * HTTP -> 4xx/5xx with `{error:{code,message,field}}` (src/http/respond.ts).
  */
 export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED';
 

@@ -11,14 +11,14 @@ import { assertFinite, type Matrix } from './tensor.js';
  * Score modes:
  * - `mindarmour`: the tutorial's relative L1 distance over each centre's top-`nCluster` coordinates (parity mode).
  * - `shortfall`: share of the nearest centre's positive activation the sample fails to reach (one-sided, all
- *   positive coordinates). OOD images under-activate the learned features; see README "Score modes".
+ *   positive coordinates). OOD images under-activate the learned features; see docs/SCORE-MODES.md.
  * - `euclidean`: L2 distance to the nearest centre on raw features.
  * - `standardized`: features z-scored with the training mean/std, KMeans and L2 distance in that space.
  * - `cosine`: features L2-normalised, KMeans on the unit sphere, score 1 − max cosine similarity.
  */
 export const SCORE_MODES = ['mindarmour', 'shortfall', 'euclidean', 'standardized', 'cosine'] as const;
 export type ScoreMode = (typeof SCORE_MODES)[number];
-/** Chosen by measurement on the seed files and MNIST vs CIFAR-10 (see README, "Score modes"). */
+/** Chosen by measurement on the seed files and MNIST vs CIFAR-10 (docs/SCORE-MODES.md). */
 export const DEFAULT_SCORE_MODE: ScoreMode = 'shortfall';
 
 export interface FeatureClusterParams {

@@ -68,7 +68,14 @@ export function exactThreshold(scores: ArrayLike<number>, labels: ArrayLike<numb
   else if (bestCut === n) {
     const top = scores[order[n - 1]!]!;
     threshold = top + Math.max(Math.abs(top), 1) * 1e-9;
-  } else threshold = (scores[order[bestCut - 1]!]! + scores[order[bestCut]!]!) / 2;
+  } else {
+    // Midway between the last score kept and the first flagged (flagged = score ≥ threshold). When the two are
+    // adjacent doubles the midpoint rounds onto the lower one, which would flag it too: take the upper one then.
+    const lo = scores[order[bestCut - 1]!]!;
+    const hi = scores[order[bestCut]!]!;
+    const mid = lo / 2 + hi / 2;
+    threshold = mid > lo && mid <= hi ? mid : hi;
+  }
   return { threshold, accuracy: bestCorrect / n, method: 'exact' };
 }
 

@@ -121,10 +121,19 @@ async function statPath(path: string, field: string): Promise<Stats> {
   }
 }
 
-/** Names of the image files directly in `dir`, in natural order. */
+/** Image formats a folder may plausibly hold that are not read: refused by name rather than skipped. */
+const UNSUPPORTED_IMAGE_EXT = /\.(gif|webp|bmp|tiff?|avif|heic|heif|jxl|ppm|pgm)$/i;
+
+/**
+ * Names of the PNG/JPEG entries directly in `dir`, in natural order. Every entry with such a name is listed, symbolic
+ * links included (the caller's stat follows them and refuses anything that is not a regular file), so no image is
+ * dropped unseen; an image in another format is an error, since skipping it would shift every later sample.
+ */
 export async function listImageFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => e.name).sort(naturalCompare);
+  const other = entries.find((e) => !e.isDirectory() && UNSUPPORTED_IMAGE_EXT.test(e.name));
+  if (other) throw new InputError('path', `${join(dir, other.name)}: only PNG and JPEG images are read from a folder; convert it or move it out`);
+  return entries.filter((e) => IMAGE_EXT.test(e.name)).map((e) => e.name).sort(naturalCompare);
 }
 
 /** Checks that `path` is a regular file (not a device or FIFO, which could stream forever) within `maxFileBytes`. */

@@ -202,8 +202,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return calibrateResult(jobId, p, earlier.claim.version, earlier.claim.baseVersion, earlier.bundle);
   for (const w of current.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
-  const model = await deps.store.get(current.bundle.model.key);
-  if (!model) throw new StorageError(current.bundle.model.key, `the model of detector ${p.detector} is missing`);
+  const model = await plain.modelOf(current.bundle, p.detector);
   const data = await loadDataset(deps.store, p.dataset);
   const runtime = { ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}), ...(p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {}), ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) };
   let bundle;
@@ -222,10 +221,10 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
 
 async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'predict'>, report: (pct: number) => void): Promise<PredictJobResult> {
   const prefix = detectorPrefix(p.detector);
-  const loaded = await new DetectorRepository(deps.store, deps.coordinator).load(prefix);
+  const repo = new DetectorRepository(deps.store, deps.coordinator);
+  const loaded = await repo.load(prefix);
   for (const w of loaded.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
-  const model = await deps.store.get(loaded.bundle.model.key);
-  if (!model) throw new StorageError(loaded.bundle.model.key, `the model of detector ${p.detector} is missing`);
+  const model = await repo.modelOf(loaded.bundle, p.detector);
   const data = await loadDataset(deps.store, p.dataset!);
   report(5);
   const r = await predictData(loaded.bundle, model, data, {

@@ -3,7 +3,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { isImagedriftError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { closeExtractors } from '../service/detector-service.js';
+import { closeExtractors } from '../service/extractor-cache.js';
 import { StaleBaseError } from '../storage/detector-repository.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, isTransientError, S3Store } from '../storage/s3-store.js';

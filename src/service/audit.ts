@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { SERVICE_DECODE_LIMITS } from './limits.js';
 import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
-import { ksDrift, type DriftResult } from '../core/drift.js';
+import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult } from '../core/drift.js';
 import { RowReservoir, seedFrom } from '../core/random.js';
-import { binomialTestGreater } from '../core/stats.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
@@ -63,6 +62,8 @@ export interface AuditSummary {
   readonly test: 'exact binomial (one-sided)';
   readonly alternative: 'flag rate > baselineRate';
   readonly pValue: number;
+  /** The binomial test's own decision, pValue < alpha (as `scoreShift.isDrift` and `featureShift.isDrift`). */
+  readonly isDrift: boolean;
   readonly alpha: number;
   readonly alert: boolean;
   /** Tests whose p-value raises `alert`, each against alpha / alertOn.length. */
@@ -182,7 +183,8 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     }
   }
   const baselineRate = cfg.baseline === 'id' ? cal.idFlaggedRate : cal.flaggedRate;
-  const pValue = counts.samples > 0 ? binomialTestGreater(counts.flagged, counts.samples, baselineRate) : 1;
+  const binomial = counts.samples > 0 ? binomialCountDrift(counts.flagged, counts.samples, baselineRate, cfg.alpha) : undefined;
+  const pValue = binomial?.pValue ?? 1;
   // Second view: has the score distribution moved away from the in-distribution scores seen at calibration?
   const ref = det.bundle.calibrationScores;
   const shift = ref && ref.length && scores.length ? ksDrift(ref, scores, cfg.alpha) : undefined;
@@ -190,7 +192,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const sample = window && window.seen >= 2 ? window.sample() : undefined;
   const mmd = reference && sample ? featureDrift(reference, sample, { alpha: cfg.alpha, permutations: cfg.mmdPermutations, seed }) : undefined;
   const pOf: Record<AuditConfig['alertOn'][number], number> = { binomial: pValue, ks: shift?.pValue ?? 1, mmd: mmd?.pValue ?? 1 };
-  const alert = counts.samples > 0 && cfg.alertOn.some((t) => pOf[t] < cfg.alpha / cfg.alertOn.length);
+  const alert = counts.samples > 0 && bonferroniRejects(cfg.alertOn.map((t) => pOf[t]), cfg.alpha);
   const lastKey = batch.length ? batch[batch.length - 1]!.key : null;
   const finishedAt = now();
   const summary: AuditSummary = {
@@ -208,6 +210,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     test: 'exact binomial (one-sided)',
     alternative: 'flag rate > baselineRate',
     pValue,
+    isDrift: binomial?.isDrift ?? false,
     alpha: cfg.alpha,
     alert,
     alertOn: cfg.alertOn,

@@ -1,12 +1,12 @@
 import type { DetectorBundle } from '../core/bundle.js';
-import { NotFoundError, StorageError } from '../core/errors.js';
+import { NotFoundError } from '../core/errors.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
 /**
  * Loads a detector's current version and its model for in-process scoring (sync predict, audits, S3-event checks).
  * Versions and models are immutable once written, so a warm process caches them by key and reads only the small
- * `current.json` pointer per call; the ORT session itself is cached by detector-service's getExtractor.
+ * `current.json` pointer per call; the ORT session itself is cached by extractor-cache.ts.
  */
 export interface LoadedForScoring {
   readonly detector: string;
@@ -44,9 +44,7 @@ export async function loadForScoring(store: ObjectStore, detectorId: string): Pr
   const modelKey = `${store.location}/${v.bundle.model.key}`;
   let model = models.get(modelKey);
   if (!model) {
-    const b = await store.get(v.bundle.model.key);
-    if (!b) throw new StorageError(v.bundle.model.key, `the model of detector ${detectorId} is missing`);
-    model = remember(models, modelKey, b);
+    model = remember(models, modelKey, await repo.modelOf(v.bundle, detectorId));
   }
   return { detector: detectorId, version, bundle: v.bundle, model, warnings: v.warnings };
 }

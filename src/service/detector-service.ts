@@ -10,7 +10,8 @@ import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, planModelInput, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
 import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix, type Tensor } from '../core/tensor.js';
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
-import { argmaxRows, FeatureExtractor } from '../model/extract.js';
+import { argmaxRows } from '../model/extract.js';
+import { withExtractor } from './extractor-cache.js';
 import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
@@ -50,38 +51,6 @@ export function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-const extractors = new Map<string, Promise<FeatureExtractor>>();
-const MAX_CACHED_EXTRACTORS = 8;
-
-/** Cached per (model hash, layer, batch size, providers, threads): a warm worker or handler reuses its ORT session. */
-export function getExtractor(model: Uint8Array, layer: string, opts: RuntimeOptions = {}, modelSha = sha256Hex(model)): Promise<FeatureExtractor> {
-  const key = JSON.stringify([modelSha, parseLayerName(layer), opts.batchSize ?? 256, opts.executionProviders ?? [], opts.intraOpNumThreads ?? 0]);
-  let p = extractors.get(key);
-  if (!p) {
-    if (extractors.size >= MAX_CACHED_EXTRACTORS) {
-      const [oldest, old] = extractors.entries().next().value as [string, Promise<FeatureExtractor>];
-      extractors.delete(oldest);
-      void old.then((e) => e.close(), () => undefined);
-    }
-    p = FeatureExtractor.create(model, {
-      layer,
-      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
-      ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
-      ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
-      ...(opts.logger ? { logger: opts.logger } : {}),
-    });
-    extractors.set(key, p);
-    p.catch(() => extractors.delete(key));
-  }
-  return p;
-}
-
-export async function closeExtractors(): Promise<void> {
-  const all = [...extractors.values()];
-  extractors.clear();
-  await Promise.all(all.map((p) => p.then((e) => e.close(), () => undefined)));
-}
-
 /** Features of `data` for a fitted detector, preprocessed exactly as at fit time. */
 export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}, field = 'data'): Promise<Matrix> {
   const sha = sha256Hex(model);
@@ -103,7 +72,7 @@ export function splitLayers(layer: string): string[] {
  */
 export async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor | ModelInputPlan, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
   const parts: Matrix[] = [];
-  for (const l of layers) parts.push(await (await getExtractor(model, l, opts, sha)).extract(input, opts.onProgress));
+  for (const l of layers) parts.push(await withExtractor(model, l, opts, sha, (ex) => ex.extract(input, opts.onProgress)));
   const { matrix, columns } = concatColumns(parts, layers);
   return { features: matrix, columns };
 }
@@ -119,8 +88,7 @@ export function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | '
 export async function predictedClasses(model: Uint8Array, input: Tensor | ModelInputPlan, opts: RuntimeOptions = {}): Promise<Int32Array> {
   const [logits] = outputNames(model);
   if (!logits) throw new InputError('model', 'has no graph output to take predicted classes from');
-  const ex = await getExtractor(model, logits, { ...opts, onProgress: undefined });
-  return argmaxRows(await ex.extract(input));
+  return argmaxRows(await withExtractor(model, logits, opts, sha256Hex(model), (ex) => ex.extract(input)));
 }
 
 export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
@@ -199,7 +167,7 @@ function calibrationReference(features: Matrix, scores: Float64Array, isId: (i: 
   const max = referenceRowsOf(opts);
   const pick = Array.from(subsampleRows(rows.length, max, opts.seed ?? 0), (i) => rows[i]!);
   return {
-    calibrationScores: Float32Array.from(rows, (i) => scores[i]!).sort(),
+    calibrationScores: Float64Array.from(rows, (i) => scores[i]!).sort(),
     ...(pick.length >= 2 ? { referenceFeatures: selectRows(features, pick) } : {}),
   };
 }
@@ -323,11 +291,11 @@ export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req:
 }
 
 /** The reference a calibrated bundle carries for a test: its in-distribution scores (ks) or feature rows (mmd). */
-export function storedReference(bundle: DetectorBundle, test: 'ks'): Float32Array;
+export function storedReference(bundle: DetectorBundle, test: 'ks'): Float64Array;
 export function storedReference(bundle: DetectorBundle, test: 'mmd'): Matrix;
-export function storedReference(bundle: DetectorBundle, test: 'ks' | 'mmd'): Float32Array | Matrix {
+export function storedReference(bundle: DetectorBundle, test: 'ks' | 'mmd'): Float64Array | Matrix {
   const ref = test === 'ks' ? bundle.calibrationScores : bundle.referenceFeatures;
-  const has = ref !== undefined && (test === 'ks' ? (ref as Float32Array).length > 0 : (ref as Matrix).rows >= 2);
+  const has = ref !== undefined && (test === 'ks' ? (ref as Float64Array).length > 0 : (ref as Matrix).rows >= 2);
   if (!has) {
     throw new InputError('reference', bundle.calibration ? `is required for the ${test} test: this detector's calibration stored no ${test === 'ks' ? 'in-distribution scores' : 'reference features (calibrated before they were kept, or with referenceRows 0); calibrate it again'}` : `is required for the ${test} test: the detector is not calibrated, so it holds no reference`);
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle } from '../core/bundle.js';
+import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle, type StoredArray } from '../core/bundle.js';
 import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
 import { LIBRARY_VERSION } from '../version.js';
 import type { ObjectStore } from './object-store.js';
@@ -156,6 +156,13 @@ export class DetectorRepository {
     return r.data;
   }
 
+  /** The ONNX model a stored detector names. A missing model is damaged state (StorageError), like a missing array. */
+  async modelOf(bundle: DetectorBundle, detector: string): Promise<Uint8Array> {
+    const b = await this.store.get(bundle.model.key);
+    if (!b) throw new StorageError(bundle.model.key, `the model of detector ${detector} is missing`);
+    return b;
+  }
+
   /**
    * Loads the current version, the version a pointer already read names, or the given version number. A detector that does not exist (no current.json, or a requested
    * version without a manifest) is NotFound; stored state that exists but cannot be used (a pointer to a missing
@@ -181,11 +188,11 @@ export class DetectorRepository {
         throw new StorageError(`${dir}manifest.json`, 'is not valid JSON');
       }
       const manifest = parseManifest(json, `${dir}manifest.json`);
-      const arrays = new Map<string, Float32Array>();
+      const arrays = new Map<string, StoredArray>();
       for (const ref of Object.values(manifest.arrays)) {
         const b = await this.store.get(dir + ref.file);
         if (!b) throw new StorageError(dir + ref.file, 'array file is missing');
-        arrays.set(ref.file, bytesToArray(b, dir + ref.file));
+        arrays.set(ref.file, bytesToArray(b, dir + ref.file, ref.dtype));
       }
       const { bundle, warnings } = fromStored(manifest, arrays, LIBRARY_VERSION);
       return { bundle, version: v, warnings };

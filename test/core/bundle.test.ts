@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fromStored, parseManifest, toStored, type DetectorBundle } from '../../src/core/bundle.js';
+import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle } from '../../src/core/bundle.js';
 import { InputError } from '../../src/core/errors.js';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
 import { defaultPreprocess } from '../../src/core/preprocess.js';
@@ -59,12 +59,21 @@ describe('saved detector format', () => {
   it('round-trips the calibration reference (scores and feature rows) and checks the rows are the detector width', () => {
     const b = bundle('shortfall');
     const ref = { data: Float32Array.from({ length: 5 * 3 }, (_, i) => i / 7), rows: 5, cols: 3 };
-    const withRef: DetectorBundle = { ...b, calibrationScores: Float32Array.of(0.1, 0.2, 0.3), referenceFeatures: ref };
+    // Scores are kept as float64: exactly the values the threshold was compared with (0.1 is not a float32).
+    const withRef: DetectorBundle = { ...b, calibrationScores: Float64Array.of(0.1, 0.2, 0.3), referenceFeatures: ref };
     const { manifest, arrays } = toStored(withRef);
     assert.deepEqual(manifest.arrays.referenceFeatures, { file: 'referenceFeatures.bin', shape: [5, 3], dtype: 'float32' });
+    assert.deepEqual(manifest.arrays.calibrationScores, { file: 'calibrationScores.bin', shape: [3], dtype: 'float64' });
+    assert.deepEqual(bytesToArray(arrayToBytes(arrays.get('calibrationScores.bin')!), 'x', 'float64'), withRef.calibrationScores);
     const back = fromStored(parseManifest(JSON.parse(JSON.stringify(manifest))), arrays, LIBRARY_VERSION).bundle;
     assert.deepEqual(back.referenceFeatures, ref);
     assert.deepEqual(back.calibrationScores, withRef.calibrationScores);
+    // A detector saved before float64 scores (dtype float32) still loads, with the values it stored.
+    const old = { ...manifest, arrays: { ...manifest.arrays, calibrationScores: { file: 'calibrationScores.bin', shape: [3], dtype: 'float32' as const } } };
+    const oldArrays = new Map(arrays).set('calibrationScores.bin', Float32Array.of(0.1, 0.2, 0.3));
+    assert.deepEqual(fromStored(old, oldArrays, LIBRARY_VERSION).bundle.calibrationScores, Float64Array.from(Float32Array.of(0.1, 0.2, 0.3)));
+    // The dtype the manifest names must be the dtype read.
+    assert.throws(() => fromStored(old, arrays, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && /is not float32/.test(e.message));
     assert.deepEqual(back.fitted.arrays(), b.fitted.arrays(), 'the bundle arrays do not leak into the detector');
     const bad = JSON.parse(JSON.stringify(manifest));
     bad.arrays.referenceFeatures.shape = [3, 5];

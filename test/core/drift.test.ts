@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mmdPerPermutation, mmdVectorised } from '../../benchmarks/lib/mmd-loop.js';
 import { conformalPValues, conformalRank, conformalThreshold } from '../../src/core/conformal.js';
-import { binomialDrift, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
+import { binomialCountDrift, binomialDrift, bonferroniRejects, ksDrift, ksPValue, ksStatistic, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
 import { mulberry32 } from '../../src/core/random.js';
 
@@ -62,6 +62,16 @@ describe('drift tests', () => {
     const r = binomialDrift(flags(20, 100), 0.05);
     assert.ok(r.isDrift && r.pValue < 1e-6);
     assert.equal(r.statistic, 0.2);
+    assert.deepEqual(binomialCountDrift(20, 100, 0.05), r, 'counts and flags give one result');
+    assert.throws(() => binomialCountDrift(101, 100, 0.05), /flagged: must be an integer in \[0, 100\]/);
+  });
+
+  it('Bonferroni: any p below alpha / m rejects; alpha itself does not when m > 1', () => {
+    assert.equal(bonferroniRejects([0.04, 0.5], 0.05), false, '0.04 ≥ 0.05 / 2');
+    assert.equal(bonferroniRejects([0.024, 0.5], 0.05), true);
+    assert.equal(bonferroniRejects([0.049], 0.05), true);
+    assert.equal(bonferroniRejects([], 0.05), false);
+    assert.throws(() => bonferroniRejects([0.1], 1.5), /alpha/);
   });
 
   it('KS statistic on a hand-computed case and p-value near scipy\'s asymptotic values', () => {

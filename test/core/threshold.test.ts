@@ -64,6 +64,21 @@ describe('exactThreshold', () => {
     assert.equal(none.accuracy, 1);
     assert.equal(acc([5, 6, 7], [0, 0, 1], none.threshold), 1);
   });
+
+  it('realises its accuracy when the two sides of the cut are adjacent doubles, or at the ends of the double range', () => {
+    const up = 0.5 + Number.EPSILON / 2; // the next double after 0.5: their midpoint rounds onto 0.5
+    for (const [scores, labels] of [
+      [[0.5, up, 0.5, up], [0, 1, 0, 1]],
+      [[-Number.MAX_VALUE, Number.MAX_VALUE], [0, 1]], // (lo + hi) / 2 of 1.7e308 and 1.7e308 would overflow
+      [[1.5e308, 1.7e308], [0, 1]],
+      [[0, Number.MIN_VALUE], [0, 1]],
+    ] as [number[], number[]][]) {
+      const t = exactThreshold(scores, labels);
+      assert.equal(t.accuracy, 1, JSON.stringify(scores));
+      assert.equal(acc(scores, labels, t.threshold), 1, `threshold ${t.threshold} for ${JSON.stringify(scores)}`);
+      assert.ok(Number.isFinite(t.threshold));
+    }
+  });
 });
 
 describe('gridThreshold', () => {

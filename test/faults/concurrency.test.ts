@@ -10,8 +10,7 @@
  * Asserted: every load succeeds, or is NotFound only before the first version exists (never a missing array, never a
  * transient error: S3 and Redis stay up); each job makes exactly one version and the versions are distinct and
  * complete; the pointer ends on one of them; a calibration overtaken by a re-fit fails with CONFLICT, unretried, and
- * never becomes current. That the versions each reader sees never go backwards is checked too, but
- * as a `todo` subtest: today the pointer can move back (see the comment there).
+ * never becomes current; the versions each reader sees never go backwards (the pointer only moves forward).
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -22,7 +21,7 @@ import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { createLogger } from '../../src/log.js';
 import { JobClient, type JobStatus } from '../../src/queue/client.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { closeExtractors } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { handlePredict } from '../../src/service/predict-request.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
 import { parseLogLines, startReader, versionsSeen, type ReadOutcome } from '../helpers/faults.js';

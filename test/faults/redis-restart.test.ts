@@ -23,7 +23,7 @@ import { JobClient, type JobStatus } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/queue/jobs.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putModel } from '../../src/service/datasets.js';
-import { closeExtractors } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { REPO } from '../helpers/paths.js';
 import { sleep, until } from '../helpers/procs.js';

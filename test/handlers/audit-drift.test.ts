@@ -35,6 +35,7 @@ const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => f
 interface Summary {
   counts: { samples: number; flagged: number };
   pValue: number;
+  isDrift: boolean;
   alert: boolean;
   alertOn: string[];
   scoreShift: { pValue: number; isDrift: boolean } | null;
@@ -101,6 +102,7 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
     assert.ok(s.featureShift.pValue > 0.05, `MMD p = ${s.featureShift.pValue}`);
     assert.ok(s.scoreShift!.pValue > 0.05, `KS p = ${s.scoreShift!.pValue}`);
     assert.ok(s.pValue > 0.05, `binomial p = ${s.pValue}`);
+    assert.deepEqual([s.isDrift, s.scoreShift!.isDrift, s.featureShift.isDrift], [false, false, false]);
     assert.equal(s.alert, false);
   });
 
@@ -126,6 +128,7 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
     assert.ok(s.pValue < 1e-6 && s.scoreShift!.pValue < 1e-6, JSON.stringify({ binomial: s.pValue, ks: s.scoreShift!.pValue }));
     assert.deepEqual([s.featureShift!.nWindow, s.featureShift!.permutations], [50, 99], 'mmdWindow bounds the rows tested; 99 permutations');
     assert.equal(s.featureShift!.pValue, 1 / 100);
+    assert.deepEqual([s.isDrift, s.scoreShift!.isDrift, s.featureShift!.isDrift], [true, true, true], 'each test decides at alpha');
     assert.equal(s.alert, true);
   });
 

@@ -77,6 +77,9 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['--grid on msp scores, all negative (used to return threshold 0 at chance)', () => ['calibrate', msp, '--eval', EVAL, '--ood-labels', labelsFile(), '--grid', '0.01'], /--grid: the scores lie in .* outside the grid/],
     ['an .npz of several arrays without #key', () => predictOn(join(REPO, 'data/seed-demo.npz')), /--data: .*choose one with file\.npz#<key>/],
     ['evaluate: NaN in the OOD set is named --ood, not data', () => ['evaluate', det, '--id', EVAL, '--ood', file('nan-ood.npy', nonFiniteNpy())], /^imagedrift: error: --ood(\[\d+\])?: .*(NaN|infinite)/],
+    ['--ood-labels that does not exist is named --ood-labels', () => ['calibrate', det, '--eval', EVAL, '--ood-labels', join(dir, 'no-such-labels.json')], /^imagedrift: error: --ood-labels: .*(ENOENT|no such)/],
+    ['--ood-labels holding a 2 is named --ood-labels with its index', () => ['calibrate', det, '--eval', EVAL, '--ood-labels', file('two.json', new TextEncoder().encode(JSON.stringify([2, ...Array(99).fill(0)])))], /^imagedrift: error: --ood-labels: labels\[0\]: 2 in two\.json is not 0 or 1/],
+    ['--ood-labels that is not JSON is named --ood-labels', () => ['calibrate', det, '--eval', EVAL, '--ood-labels', file('l.txt', new TextEncoder().encode('0,1'))], /^imagedrift: error: --ood-labels: labels must be a \.npy array or a JSON array/],
     ['calibrate: NaN in the eval set is named --eval', () => ['calibrate', det, '--eval', file('nan-eval.npy', evalWithNaN(7)), '--ood-labels', labelsFile()], /^imagedrift: error: --eval: data\[7\]: sample 7 contains a NaN pixel/],
     ['a library field is shown as its flag (nCluster → --n-cluster)', () => fitOn(file('two.npy', encodeNpy(new Float32Array(2 * 1024), [2, 1, 32, 32], 'float32')), 'o8'), /--n-cluster: n_samples=2/, 'o8'],
   ];
@@ -131,7 +134,8 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
     await exitsOne(['predict', d, '--data', EVAL], /non-finite/);
   });
 
-  it('malformed manifest, missing array, a pointer to a missing version: all exit 1 (stored state, not user input)', async () => {
+  it('malformed manifest, missing array, missing model, a pointer to a missing version: all exit 1 (stored state, not user input)', async () => {
+    await exitsOne(['predict', damaged('no-model', (x) => rmSync(join(x, 'model.onnx'))), '--data', EVAL], /model\.onnx: the model of detector .* is missing/);
     await exitsOne(['predict', damaged('bad-json', (x) => writeFileSync(join(x, 'v2', 'manifest.json'), '{bad')), '--data', EVAL], /manifest\.json: is not valid JSON/);
     await exitsOne(['predict', damaged('bad-field', (x) => {
       const p = join(x, 'v2', 'manifest.json');

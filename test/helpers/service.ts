@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { resetDeps, setDeps } from '../../src/http/deps.js';
 import { closeJobClient, getJobClient } from '../../src/http/queue-deps.js';
 import { createLogger } from '../../src/log.js';
-import { closeExtractors } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from './redis.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { tenantStore } from '../../src/storage/tenant-store.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -143,6 +143,33 @@ describe('image folders', () => {
     const a = await loadData(folder);
     assert.deepEqual(a.shape, [3, 2, 2, 1]);
     assert.deepEqual([a.data[0], a.data[4], a.data[8]], [1, 2, 10]);
+  });
+
+  it('reads symbolic links to images in their place (they used to be skipped, shifting every later sample)', async () => {
+    const folder = join(dir, 'links');
+    const elsewhere = join(dir, 'elsewhere');
+    await mkdir(folder);
+    await mkdir(elsewhere);
+    const flat = async (v: number): Promise<Buffer> => sharp(new Uint8Array(4).fill(v), { raw: { width: 2, height: 2, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+    for (const v of [1, 3]) await writeFile(join(folder, `img${v}.png`), await flat(v));
+    await writeFile(join(elsewhere, 'two.png'), await flat(2));
+    await symlink(join(elsewhere, 'two.png'), join(folder, 'img2.png'));
+    const a = await loadData(folder);
+    assert.deepEqual(a.shape, [3, 2, 2, 1]);
+    assert.deepEqual([a.data[0], a.data[4], a.data[8]], [1, 2, 3]);
+    await symlink(join(elsewhere, 'missing.png'), join(folder, 'img4.png'));
+    await rejectsInput(loadData(folder), 'path', /no such file or directory: .*img4\.png/);
+  });
+
+  it('refuses a folder entry named like an image that is not a file, and images in formats it does not read', async () => {
+    const sub = join(dir, 'subdir');
+    await mkdir(join(sub, 'nested.png'), { recursive: true });
+    await rejectsInput(loadData(sub), 'path', /nested\.png is not a regular file/);
+    const gif = join(dir, 'gif');
+    await mkdir(gif);
+    await writeFile(join(gif, 'a.png'), await sharp(new Uint8Array(4), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer());
+    await writeFile(join(gif, 'b.gif'), 'GIF89a');
+    await rejectsInput(loadData(gif), 'path', /b\.gif: only PNG and JPEG images are read from a folder/);
   });
 
   it('rejects a folder without images', async () => {

@@ -7,7 +7,7 @@ import { jobKeys } from '../../src/queue/jobs.js';
 import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/processor.js';
 import { isPermanentError } from '../../src/queue/worker.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { closeExtractors } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { DetectorRepository, StaleBaseError } from '../../src/storage/detector-repository.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';

@@ -7,7 +7,7 @@ import { JobClient } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/queue/jobs.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putModel } from '../../src/service/datasets.js';
-import { closeExtractors } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { REPO } from '../helpers/paths.js';
 import { sleep, stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
