@@ -105,7 +105,8 @@ function validate<T extends z.ZodTypeAny>(schema: T, input: Record<string, unkno
 async function loadDataFlag(values: Opts, name: string): Promise<DecodedArray> {
   const spec = need(values, name);
   const m = /^(.*\.npz)#(.+)$/i.exec(spec);
-  return asFlag(`--${name}`, () => loadData(m ? m[1]! : spec, m ? { npzKey: m[2]! } : {}));
+  const path = m ? m[1]! : spec;
+  return asFlag(`--${name}`, () => loadData(path, m ? { npzKey: m[2]! } : {}), basename(path));
 }
 
 /** Loads the 0/1 label file a flag names; every error about it is reported against the flag (`--ood-labels: labels[7]: …`). */
@@ -120,8 +121,11 @@ async function loadLabelsFlag(values: Opts, name: string): Promise<number[]> {
   }
 }
 
-/** Runs `fn`; an input error about the data it reads (field data…/path…/npzKey) is re-raised against `flag`. */
-async function asFlag<T>(flag: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn`; an input error about the data it reads (field data…/path…/npzKey, or a field the decoder named after the
+ * file, `x.npy.header.descr`) is re-raised against `flag`.
+ */
+async function asFlag<T>(flag: string, fn: () => Promise<T>, file?: string): Promise<T> {
   try {
     return await fn();
   } catch (e) {
@@ -132,7 +136,8 @@ async function asFlag<T>(flag: string, fn: () => Promise<T>): Promise<T> {
       // The library can resize a folder of mixed sizes (its size option); the CLI reads images as they are.
       throw new UsageError(flag, e.detail.replace(/; pass size: \[h, w\] to resize all images$/, '; the images of a folder must share one size (resize them first)'), { cause: e });
     }
-    if (e instanceof InputError && !(e instanceof UsageError) && /^(data|path|npzKey|pixel)?(\[|\.|$)/.test(e.field ?? '')) {
+    const named = file !== undefined && e instanceof InputError && (e.field === file || e.field?.startsWith(`${file}.`) || e.field?.startsWith(`${file}[`));
+    if (e instanceof InputError && !(e instanceof UsageError) && (named || /^(data|path|npzKey|pixel)?(\[|\.|$)/.test(e.field ?? ''))) {
       const where = e.field && e.field !== 'data' && e.field !== 'path' ? `${e.field}: ` : '';
       throw new UsageError(flag, `${where}${e.detail}`, { cause: e });
     }
@@ -174,6 +179,15 @@ async function loadDetector(dir: string, warn: (m: string) => void) {
   for (const w of loaded.warnings) warn(w);
   const model = await repo.modelOf(loaded.bundle, dir);
   return { repo, model, ...loaded };
+}
+
+/**
+ * An error as one printable line: line breaks fold to a space, and control or bidirectional-override characters (which
+ * can come from a file's own bytes, e.g. a dtype string holding an ANSI escape) are shown as \u{…} escapes, so a
+ * crafted file cannot rewrite the terminal.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
 function fmt(n: number): string {
@@ -352,7 +366,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   } catch (e) {
     if (isImagedriftError(e)) {
       const field = shownField(e, e instanceof UsageError);
-      io.err(`imagedrift: error: ${`${field ? `${field}: ` : ''}${e.detail}`.replace(/\s*\n\s*/g, ' ')}`);
+      io.err(`imagedrift: error: ${oneLine(`${field ? `${field}: ` : ''}${e.detail}`)}`);
       return e.code === 'STORAGE_ERROR' ? 1 : 2;
     }
     io.err(`imagedrift: internal error: ${(e as Error)?.stack ?? String(e)}`);

@@ -61,8 +61,8 @@ function checkOptions(opts: DecodeImagesOptions, lim: DecodeLimits): void {
   }
   if (opts.size !== undefined) {
     const s = opts.size;
-    if (!Array.isArray(s) || s.length !== 2 || !s.every((d) => Number.isInteger(d) && d >= 1 && d <= 16384)) {
-      throw new InputError('size', `must be [height, width] with integers in 1..16384, got ${JSON.stringify(s)}`);
+    if (!Array.isArray(s) || s.length !== 2 || !s.every((d) => Number.isInteger(d) && d >= 1 && d <= lim.maxImageSide)) {
+      throw new InputError('size', `must be [height, width] with integers in 1..${lim.maxImageSide} (maxImageSide), got ${JSON.stringify(s)}`);
     }
     if (s[0] * s[1] > lim.maxImagePixels) {
       throw new InputError('size', `${s[0]}×${s[1]} is ${s[0] * s[1]} pixels, more than maxImagePixels ${lim.maxImagePixels}`);
@@ -120,6 +120,9 @@ export async function decodeImages(files: readonly ImageFile[], opts: DecodeImag
     if (width < 1 || height < 1) throw new InputError(`files[${i}]`, `'${f.name}' is ${height}×${width} (h×w) pixels; an image needs at least 1×1`);
     if (width * height > lim.maxImagePixels) {
       throw new InputError(`files[${i}]`, `'${f.name}' is ${height}×${width} (h×w) = ${width * height} pixels, more than maxImagePixels ${lim.maxImagePixels}; not decoded`);
+    }
+    if (width > lim.maxImageSide || height > lim.maxImageSide) {
+      throw new InputError(`files[${i}]`, `'${f.name}' is ${height}×${width} (h×w) pixels, a side longer than maxImageSide ${lim.maxImageSide}; not decoded`);
     }
     return { width, height, grey: (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0) === 1 };
   });

@@ -33,6 +33,11 @@ export interface DecodeLimits {
   readonly maxHeaderBytes: number;
   /** Most pixels (width × height) in one PNG/JPEG, checked on the header before decoding (sharp's `limitInputPixels`). */
   readonly maxImagePixels: number;
+  /**
+   * Longest side (width or height) of one PNG/JPEG, also checked on the header. Decoding time grows with the rows:
+   * a 1 × 16,777,216 PNG within maxImagePixels took about 20 s of CPU, 4096 × 4096 half a second.
+   */
+  readonly maxImageSide: number;
 }
 
 const GiB = 1024 ** 3;
@@ -47,6 +52,7 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = Object.freeze({
   maxRank: 32,
   maxHeaderBytes: 65_536,
   maxImagePixels: 4096 * 4096, // 16,777,216
+  maxImageSide: 16_384,
 });
 
 /** Short descriptions of each limit, for documentation and error messages. */
@@ -59,6 +65,7 @@ export const DECODE_LIMIT_DESCRIPTIONS: Readonly<Record<keyof DecodeLimits, stri
   maxRank: 'dimensions in a .npy/IDX shape or checkpoint tensor',
   maxHeaderBytes: 'bytes of a .npy header dict',
   maxImagePixels: 'width × height of one PNG/JPEG, checked on its header before decoding',
+  maxImageSide: 'width or height of one PNG/JPEG, checked on its header before decoding',
 });
 
 /**

@@ -147,7 +147,8 @@ class LiteralParser {
   }
 
   private dict(): { [key: string]: PyValue } {
-    const out: { [key: string]: PyValue } = {};
+    // No prototype: a key '__proto__' is a key like any other, never the object's prototype.
+    const out = Object.create(null) as { [key: string]: PyValue };
     this.pos++; // {
     for (;;) {
       this.ws();
@@ -268,8 +269,11 @@ function parseHeader(bytes: Uint8Array, field: string, lim: DecodeLimits): NpyHe
     throw new InputError(`${field}.header`, `header at byte ${headerStart} is not a dict literal`);
   }
   for (const key of ['descr', 'fortran_order', 'shape']) {
-    if (!(key in dict)) throw new InputError(`${field}.header.${key}`, `missing from the header dict at byte ${headerStart}`);
+    if (!Object.hasOwn(dict, key)) throw new InputError(`${field}.header.${key}`, `missing from the header dict at byte ${headerStart}`);
   }
+  // As numpy: the dict holds exactly these three keys.
+  const extra = Object.keys(dict).find((k) => k !== 'descr' && k !== 'fortran_order' && k !== 'shape');
+  if (extra !== undefined) throw new InputError(`${field}.header`, `unexpected key ${JSON.stringify(extra)} in the header dict at byte ${headerStart} (only descr, fortran_order and shape)`);
   const { descr, fortran_order: fortranOrder, shape } = dict;
   if (Array.isArray(descr)) throw new InputError(`${field}.header.descr`, `structured (record) dtypes are not supported: ${JSON.stringify(descr)}`);
   if (typeof descr !== 'string') throw new InputError(`${field}.header.descr`, `must be a dtype string, got ${JSON.stringify(descr)}`);

@@ -7,7 +7,7 @@
  */
 import { InputError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
-import { resolveLimits, type DecodeLimits } from './limits.js';
+import { formatBytes, resolveLimits, type DecodeLimits } from './limits.js';
 import { decodeNpy } from './npy.js';
 import { checkZipSizes, listZipEntries, readZipEntry, type ZipEntry } from './zip.js';
 
@@ -16,18 +16,32 @@ function keyOf(member: string): string {
 }
 
 function entriesOf(bytes: Uint8Array, field: string): ZipEntry[] {
-  return listZipEntries(bytes, (detail) => new InputError(field, `not a readable zip/.npz archive (${bytes.length} bytes): ${detail}`));
+  const entries = listZipEntries(bytes, (detail) => new InputError(field, `not a readable zip/.npz archive (${bytes.length} bytes): ${detail}`));
+  // `x.npy` and `x` are both the array `x`: which one a key picks would depend on member order.
+  const byKey = new Map<string, string>();
+  for (const e of entries) {
+    const key = keyOf(e.name);
+    const other = byKey.get(key);
+    if (other !== undefined) throw new InputError(`${field}[${key}]`, `members '${other}' and '${e.name}' are both the array '${key}'`);
+    byKey.set(key, e.name);
+  }
+  return entries;
 }
 
 /** Inflates and decodes the given members. */
 function decodeMembers(bytes: Uint8Array, entries: readonly ZipEntry[], field: string, lim: DecodeLimits): Record<string, DecodedArray> {
   checkZipSizes(entries, lim, (e) => `${field}[${keyOf(e.name)}]`, field);
   const out: Record<string, DecodedArray> = {};
+  let decoded = 0;
   for (const e of entries) {
     const key = keyOf(e.name);
     const f = `${field}[${key}]`;
+    const a = decodeNpy(readZipEntry(bytes, e, f), f, lim);
+    // The limits hold per call: the arrays of one archive count together.
+    decoded += a.data.byteLength;
+    if (decoded > lim.maxDecodedBytes) throw new InputError(field, `the archive's arrays decode to more than maxDecodedBytes ${formatBytes(lim.maxDecodedBytes)} together`);
     // defineProperty: a member named `__proto__.npy` must be a key like any other, not the object's prototype.
-    Object.defineProperty(out, key, { value: decodeNpy(readZipEntry(bytes, e, f), f, lim), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, key, { value: a, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -7,7 +7,7 @@
  * archive's own length and the decode limits before anything is allocated, and deflated members are inflated by
  * node:zlib with `maxOutputLength` equal to the declared size, so a member that inflates to more stops at once.
  */
-import { inflateRawSync } from 'node:zlib';
+import { crc32, inflateRawSync } from 'node:zlib';
 import { InputError } from '../core/errors.js';
 import { formatBytes, type DecodeLimits } from './limits.js';
 
@@ -20,6 +20,8 @@ export interface ZipEntry {
   readonly size: number;
   /** Offset of the member's data (after its local header). */
   readonly dataOffset: number;
+  /** The CRC-32 of the uncompressed bytes the central directory declares (checked after reading). */
+  readonly crc: number;
 }
 
 const EOCD_SIG = 0x06054b50;
@@ -90,6 +92,7 @@ export function listZipEntries(bytes: Uint8Array, fail: (detail: string) => Inpu
     if (r.u32(at, `central directory entry ${i}`) !== CENTRAL_SIG) throw fail(`central directory entry ${i} at byte ${at} has no signature 50 4b 01 02`);
     const flags = r.u16(at + 8, 'flags');
     const method = r.u16(at + 10, 'method');
+    const crc = r.u32(at + 16, 'crc-32');
     let compressedSize = r.u32(at + 20, 'compressed size');
     let size = r.u32(at + 24, 'uncompressed size');
     const nameLen = r.u16(at + 28, 'name length');
@@ -132,8 +135,15 @@ export function listZipEntries(bytes: Uint8Array, fail: (detail: string) => Inpu
     if (method === 0 && size !== compressedSize) throw fail(`stored entry '${name}' declares ${size} bytes but holds ${compressedSize}`);
     if (seen.has(name)) throw fail(`entry '${name}' appears twice`);
     seen.add(name);
-    entries.push({ name, method, compressedSize, size, dataOffset });
+    entries.push({ name, method, compressedSize, size, dataOffset, crc });
   }
+  // Members may not share bytes: overlapping entries make a small archive decode to many large arrays.
+  const spans = entries.map((e) => [e.dataOffset, e.dataOffset + e.compressedSize, e.name] as const).sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]![0] < spans[i - 1]![1]) throw fail(`entries '${spans[i - 1]![2]}' and '${spans[i]![2]}' overlap`);
+  }
+  // The end record's count must account for the whole directory: a lower count would hide members.
+  if (at !== cdOffset + cdSize) throw fail(`the end record declares ${count} entries, but the central directory holds ${cdOffset + cdSize - at} more bytes after them`);
   return entries;
 }
 
@@ -156,6 +166,15 @@ export function checkZipSizes(entries: readonly ZipEntry[], limits: DecodeLimits
 
 /** The bytes of one member, inflating at most its declared size; any other length is an InputError on `field`. */
 export function readZipEntry(bytes: Uint8Array, e: ZipEntry, field: string): Uint8Array {
+  const out = inflateEntry(bytes, e, field);
+  const actual = crc32(out) >>> 0;
+  if (actual !== e.crc) throw new InputError(field, `member is corrupt: its CRC-32 is ${hex32(actual)}, the archive declares ${hex32(e.crc)}`);
+  return out;
+}
+
+const hex32 = (v: number): string => `0x${v.toString(16).padStart(8, '0')}`;
+
+function inflateEntry(bytes: Uint8Array, e: ZipEntry, field: string): Uint8Array {
   const data = bytes.subarray(e.dataOffset, e.dataOffset + e.compressedSize);
   if (e.method === 0) return data;
   let out: Uint8Array;

@@ -67,6 +67,7 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['ONNX whose input has rank 2', () => fitOn(join(dir, 'x'), 'o3').map((a) => (a === MODEL ? file('rank2.onnx', wrongRankOnnx()) : a === join(dir, 'x') ? EVAL : a)), /rank-4/, 'o3'],
     ['ensemble member with an unknown layer', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{"layer":"nope","detector":{"kind":"energy"}}]', '--out', join(dir, 'o4')], /nope/, 'o4'],
     ['--members that is not JSON', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{layer:', '--out', join(dir, 'o5')], /members/, 'o5'],
+    ['a dtype holding an ANSI escape is printed escaped (it could rewrite the terminal line)', () => predictOn(file('esc.npy', npyFile(1, "{'descr': '\u001b[2K\rimagedrift: ok', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4)))), /^imagedrift: error: --data: esc\.npy\.header\.descr: .*'\\u\{1b\}\[2K\\u\{d\}imagedrift: ok'[^\u001b\r]*$/],
     ['a data path with unicode and control characters', () => predictOn(join(dir, 'dätä\u202e\u0007.npy')), /cannot read|ENOENT|no such/],
     ['a data directory holding no images', () => predictOn(join(dir, 'no-images')), /no (PNG|JPEG|image)|images/i],
     // Argument forms that once passed silently or crashed
@@ -127,7 +128,7 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
     const d = damaged('nan-scores', (x) => {
       const p = join(x, 'v2', 'calibrationScores.bin');
       const b = readFileSync(p);
-      b.writeFloatLE(Number.NaN, 0);
+      b.writeDoubleLE(Number.NaN, 0); // calibration scores are float64
       writeFileSync(p, b);
     });
     await exitsOne(['drift', d, '--data', EVAL, '--test', 'ks'], /v2\/arrays\.calibrationScores: .*non-finite value \(NaN\) at index 0/);

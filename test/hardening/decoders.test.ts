@@ -168,7 +168,8 @@ function zipOf(members: readonly ZipMember[], opts: { forgeCount?: number } = {}
     lv.setUint32(0, 0x04034b50, true);
     lv.setUint16(4, 20, true);
     lv.setUint16(8, m.method, true);
-    lv.setUint32(14, m.crc ?? 0, true);
+    const crc = m.crc ?? (m.method === 0 ? crc32(m.data) >>> 0 : 0); // a stored member's honest CRC-32
+    lv.setUint32(14, crc, true);
     lv.setUint32(18, m.data.length, true);
     lv.setUint32(22, m.size, true);
     lv.setUint16(26, name.length, true);
@@ -179,7 +180,7 @@ function zipOf(members: readonly ZipMember[], opts: { forgeCount?: number } = {}
     cv.setUint16(4, 20, true);
     cv.setUint16(6, 20, true);
     cv.setUint16(10, m.method, true);
-    cv.setUint32(16, m.crc ?? 0, true);
+    cv.setUint32(16, crc, true);
     cv.setUint32(20, m.data.length, true);
     cv.setUint32(24, m.size, true);
     cv.setUint16(28, name.length, true);
@@ -528,6 +529,12 @@ describe('image limits and malformed images', () => {
   it('a lowered maxImagePixels applies to real images too', async () => {
     const png = new Uint8Array(await sharp({ create: { width: 64, height: 64, channels: 3, background: '#102030' } }).png().toBuffer());
     await rejectsTyped(decodeImages([{ name: 'a.png', bytes: png }], { limits: { maxImagePixels: 1000 } }), InputError, 'files[0]', /64×64 \(h×w\) = 4096 pixels, more than maxImagePixels 1000/);
+  });
+
+  it('a tall thin PNG within maxImagePixels is refused on its side (1 × 16.8M took 20 s to decode)', async () => {
+    await rejectsTyped(decodeImages([{ name: 'thin.png', bytes: forgedPng(1, 16_777_216) }]), InputError, 'files[0]', /'thin\.png' is 16777216×1 \(h×w\) pixels, a side longer than maxImageSide 16384; not decoded/);
+    await rejectsTyped(decodeImages([{ name: 'wide.png', bytes: forgedPng(20_000, 2) }]), InputError, 'files[0]', /2×20000 .* maxImageSide/);
+    await rejectsTyped(decodeImages([{ name: 'a.png', bytes: forgedPng(4, 4) }], { size: [20_000, 2] }), InputError, 'size', /integers in 1\.\.16384 \(maxImageSide\)/);
   });
 
   it('a zero-width PNG is a typed error', async () => {

@@ -81,10 +81,13 @@ describe('decodeNpy dtypes and byte orders', () => {
     });
   }
 
-  it('accepts "=" (native), "?" (bool), double quotes, odd spacing and extra keys', () => {
-    const header = `{ "descr" : "=i4" ,"fortran_order":False,  'shape':(2 ,2),'extra': [1, 'x', None] }`;
+  it('accepts "=" (native), "?" (bool), double quotes and odd spacing; refuses extra keys and a __proto__ key, as numpy does', () => {
+    const header = `{ "descr" : "=i4" ,"fortran_order":False,  'shape':(2 ,2) }`;
     const a = decodeNpy(npyFile(1, header, rawBytes('i4', [1, 2, 3, 4], true)));
     assert.deepEqual(Array.from(a.data), [1, 2, 3, 4]);
+    throwsInput(() => decodeNpy(npyFile(1, `{ "descr" : "=i4" ,"fortran_order":False,  'shape':(2 ,2),'extra': [1, 'x', None] }`, rawBytes('i4', [1, 2, 3, 4], true))), 'npy.header', /unexpected key "extra"/);
+    // A '__proto__' key holding the three keys used to satisfy the check through the prototype chain.
+    throwsInput(() => decodeNpy(npyFile(1, `{'__proto__': {'descr': '<f4', 'fortran_order': False, 'shape': (1,)}}`, new Uint8Array(4))), 'npy.header.descr', /missing from the header dict/);
     const b = decodeNpy(npyFile(1, dict('|?', [3]), new Uint8Array([1, 0, 1])));
     assert.equal(b.dtype, 'bool');
     assert.deepEqual(Array.from(b.data), [1, 0, 1]);
@@ -99,10 +102,11 @@ describe('decodeNpy dtypes and byte orders', () => {
     assert.equal(e.data.length, 0);
   });
 
-  it('reads a v3.0 header holding UTF-8 text', () => {
-    const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'note': 'café ✓', }`;
-    const a = decodeNpy(npyFile(3, header, rawBytes('f4', [1, 2], true)));
+  it('reads a v3.0 header as UTF-8 text', () => {
+    const a = decodeNpy(npyFile(3, `{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }`, rawBytes('f4', [1, 2], true)));
     assert.deepEqual(Array.from(a.data), [1, 2]);
+    // The UTF-8 is decoded (the dtype is named as written), not read as latin1 bytes.
+    throwsInput(() => decodeNpy(npyFile(3, `{'descr': 'café ✓', 'fortran_order': False, 'shape': (2,), }`, new Uint8Array(8))), 'npy.header.descr', /café ✓/);
   });
 
   it('decodes data at a misaligned byte offset', () => {
