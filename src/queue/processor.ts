@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { loadDataset, loadModelOf, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
-import { DetectorRepository, type VersionCoordinator } from '../storage/detector-repository.js';
+import { DetectorRepository, StaleBaseError, type VersionCoordinator } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { tenantCoordinator, tenantStore } from '../storage/tenant-store.js';
 import {
@@ -96,7 +96,14 @@ class JobClaimCoordinator implements VersionCoordinator {
 
   async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
     const claim = await readClaim(this.store, this.jobId);
-    if (claim && claim.detector === detectorKey) return claim.version;
+    if (claim && claim.detector === detectorKey) {
+      // A calibration retried after its base stopped being current (a re-fit or another calibration published
+      // meanwhile) would write the old claimed number below the current version, and never be published.
+      if (claim.baseVersion !== this.extra.baseVersion) {
+        throw new StaleBaseError('detector', `v${this.extra.baseVersion ?? '?'} became current after an earlier attempt of this calibration started on v${claim.baseVersion ?? '?'}; calibrate the current version again`);
+      }
+      return claim.version;
+    }
     const version = await this.inner.nextVersion(detectorKey, store);
     const c: Claim = { jobId: this.jobId, detector: detectorKey, version, ...this.extra, claimedAt: new Date().toISOString() };
     try {

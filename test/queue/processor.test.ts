@@ -238,6 +238,28 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.notEqual((await repo.load('detectors/sb/', 1)).bundle.fitId, v2.bundle.fitId);
   });
 
+  test('a calibration that crashed before its manifest, retried after a re-fit: a permanent conflict, not a silent success', async () => {
+    // Attempt 1 claims v2 over v1 and dies before the manifest; a re-fit then publishes v3. The retry used to write the
+    // claimed v2 (below the current v3, so never published) and report success with baseVersion 3.
+    await processJob(deps, job('job-fit-cr1', 'fit', { ...fitData, detector: 'cr' }));
+    const flaky = { ...deps, store: failingOnce(s3.store, /^detectors\/cr\/v\d+\/manifest\.json$/) };
+    const cal = { detector: 'cr', dataset: 'eval', oodLabels: labels };
+    await assert.rejects(processJob(flaky, job('job-cal-cr', 'calibrate', cal)), TransientStorageError);
+    const refit = await processJob(deps, job('job-fit-cr2', 'fit', { ...fitData, detector: 'cr', nCluster: 9 }));
+    assert.equal(refit.kind === 'fit' && refit.version, 3);
+    const retry = await processJob(deps, job('job-cal-cr', 'calibrate', cal)).then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    assert.equal(retry.ok, false, `the retry reported ${JSON.stringify(retry.ok ? retry.r : null)}`);
+    const e = (retry as { e: unknown }).e;
+    assert.ok(e instanceof StaleBaseError && isPermanentError(e), String(e));
+    assert.match((e as Error).message, /v3 became current after an earlier attempt of this calibration started on v1/);
+    const repo = new DetectorRepository(s3.store);
+    assert.equal((await repo.readPointer('detectors/cr/'))!.version, 3, 'the re-fit stays current');
+    assert.deepEqual(await versions('cr'), ['detectors/cr/v1/manifest.json', 'detectors/cr/v3/manifest.json'], 'nothing written for the refused retry');
+  });
+
   test('label-free calibration job: conformal threshold from held-out ID data, no labels', async () => {
     await processJob(deps, job('job-fit-lf', 'fit', { ...fitData, detector: 'lf' }));
     const r = await processJob(deps, job('job-cal-lf', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1 }));
