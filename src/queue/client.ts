@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NotFoundError } from '../core/errors.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { JOB_ID_PATTERN, jobKeys, jobTenant, parseJobPayload, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { QUEUE_NAME, type JobName } from './names.js';
 
@@ -103,7 +103,13 @@ export class JobClient {
       const result = (await this.readResult(jobId, store)) ?? job.returnvalue;
       return { ...base, progress: 100, result };
     }
-    if (state === 'failed') return { ...base, error: parseFailure(job.failedReason) };
+    if (state === 'failed') {
+      // The result marker is written only after the work is published: a job BullMQ marked failed afterwards (an
+      // attempt whose lock lapsed while it finished, then a stalled rerun) did complete.
+      const result = await this.readResult(jobId, store);
+      if (result !== undefined) return { ...base, state: 'completed', progress: 100, result };
+      return { ...base, error: parseFailure(job.failedReason) };
+    }
     // A job waiting for a retry carries its last error too.
     return job.failedReason ? { ...base, error: parseFailure(job.failedReason) } : base;
   }
@@ -138,8 +144,7 @@ export class JobClient {
     const info = await store.head(key);
     if (!info) return undefined;
     if (info.size > INLINE_RESULT_LIMIT) return { resultKey: key, bytes: info.size, note: 'too large to inline; read it from the bucket' };
-    const b = await store.get(key);
-    return b ? JSON.parse(new TextDecoder().decode(b)) : undefined;
+    return readStoredJson(store, key, 'job result');
   }
 
   async close(): Promise<void> {

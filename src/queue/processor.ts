@@ -8,8 +8,8 @@ import type { Logger } from '../log.js';
 import { loadDataset, loadModelOf, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
-import { DetectorRepository, StaleBaseError, type VersionCoordinator } from '../storage/detector-repository.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { DetectorRepository, StaleBaseError, VersionExistsError, type CalibrationBase, type VersionCoordinator } from '../storage/detector-repository.js';
+import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantCoordinator, tenantStore } from '../storage/tenant-store.js';
 import {
   checkJobName,
@@ -60,26 +60,12 @@ type Claim = z.infer<typeof claimSchema>;
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
 
-async function readJsonObject(store: ObjectStore, key: string): Promise<unknown> {
-  const b = await store.get(key);
-  if (!b) return undefined;
-  try {
-    return JSON.parse(new TextDecoder().decode(b));
-  } catch {
-    throw new StorageError(key, 'is not valid JSON');
-  }
-}
-
 export async function readJobResult(store: ObjectStore, jobId: string): Promise<JobResult | undefined> {
-  return (await readJsonObject(store, jobKeys(jobId).result)) as JobResult | undefined;
+  return readStoredJson<JobResult>(store, jobKeys(jobId).result, 'job result');
 }
 
-async function readClaim(store: ObjectStore, jobId: string): Promise<Claim | undefined> {
-  const v = await readJsonObject(store, jobKeys(jobId).claim);
-  if (v === undefined) return undefined;
-  const r = claimSchema.safeParse(v);
-  if (!r.success) throw new StorageError(jobKeys(jobId).claim, 'is malformed');
-  return r.data;
+function readClaim(store: ObjectStore, jobId: string): Promise<Claim | undefined> {
+  return readStoredJson(store, jobKeys(jobId).claim, 'job claim', claimSchema);
 }
 
 /**
@@ -153,6 +139,22 @@ async function savedVersion(deps: ProcessorDeps, repo: DetectorRepository, jobId
   return { claim, bundle };
 }
 
+/**
+ * Saves the job's version, or, when another attempt of this job (one whose lock lapsed while it kept running) saved
+ * the claimed version first, uses that one: both computed the same deterministic result, and the job must not fail
+ * for having done the work twice.
+ */
+async function saveOnce(deps: ProcessorDeps, repo: DetectorRepository, jobId: string, prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<{ version: number } | { claim: Claim; bundle: DetectorBundle }> {
+  try {
+    return { version: await repo.save(prefix, bundle, opts) };
+  } catch (e) {
+    if (!(e instanceof VersionExistsError)) throw e;
+    const earlier = await savedVersion(deps, repo, jobId, prefix);
+    if (!earlier) throw e;
+    return earlier;
+  }
+}
+
 function fitResult(jobId: string, p: JobPayload<'fit'>, version: number, b: DetectorBundle): FitJobResult {
   const f = b.fitted;
   return { kind: 'fit', jobId, detector: p.detector, version, model: p.model, dataset: p.dataset, layer: b.model.layer, detectorKind: f.kind, params: f.params, stats: f.stats, dim: f.dim, nTrain: f.nTrain };
@@ -187,10 +189,11 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
     ...deps.runtime,
     logger: deps.logger,
     onProgress: span(report, 5, 90),
+    offThread: true, // the job lock is renewed on this thread's event loop while KMeans runs
   });
   report(95);
-  const version = await repo.save(prefix, bundle);
-  return fitResult(jobId, p, version, bundle);
+  const saved = await saveOnce(deps, repo, jobId, prefix, bundle);
+  return 'claim' in saved ? fitResult(jobId, p, saved.claim.version, saved.bundle) : fitResult(jobId, p, saved.version, bundle);
 }
 
 async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promise<ArrayLike<number>> {
@@ -222,8 +225,8 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
     ({ bundle } = await calibrateDetector(current.bundle, model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...runtime }));
   }
   report(95);
-  const version = await repo.save(prefix, bundle, { base: { version: current.version, fitId: current.bundle.fitId } });
-  return calibrateResult(jobId, p, version, current.version, bundle);
+  const saved = await saveOnce(deps, repo, jobId, prefix, bundle, { base: { version: current.version, fitId: current.bundle.fitId } });
+  return 'claim' in saved ? calibrateResult(jobId, p, saved.claim.version, saved.claim.baseVersion, saved.bundle) : calibrateResult(jobId, p, saved.version, current.version, bundle);
 }
 
 async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'predict'>, report: (pct: number) => void): Promise<PredictJobResult> {

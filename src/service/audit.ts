@@ -7,7 +7,7 @@ import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
 import { isTransientError } from '../storage/s3-store.js';
-import { isSafeKey, type ObjectStore } from '../storage/object-store.js';
+import { isSafeKey, readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantStore } from '../storage/tenant-store.js';
 import { tenantIdSchema } from '../auth/api-keys.js';
 import { loadForScoring } from './detector-cache.js';
@@ -87,27 +87,19 @@ export interface ShiftTest {
 const SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
 const MAX_INVALID_LISTED = 20;
 
-async function readJson<T>(store: ObjectStore, key: string, schema: z.ZodType<T>): Promise<T | undefined> {
-  const b = await store.get(key);
-  if (!b) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(b));
-  } catch {
-    throw new InputError(key, 'is not valid JSON');
-  }
-  const r = schema.safeParse(v);
+export async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
+  // The config is the tenant's own writing: a bad one is their input error (naming the field), not damaged state.
+  const key = auditKeys(name).config;
+  const json = await readStoredJson(store, key, 'audit config').catch((e: unknown) => {
+    throw e instanceof StorageError ? new InputError(e.field, e.detail, { cause: e }) : e;
+  });
+  if (json === undefined) throw new NotFoundError('audit', `no audit ${name} (${key} is missing)`);
+  const r = auditConfigSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new InputError(`${key}: ${issue.path.join('.') || 'root'}`, issue.message);
+    throw new InputError(`${key}: ${issue.path.join('.') || '(root)'}`, issue.message);
   }
   return r.data;
-}
-
-export async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
-  const cfg = await readJson(store, auditKeys(name).config, auditConfigSchema);
-  if (!cfg) throw new NotFoundError('audit', `no audit ${name} (${auditKeys(name).config} is missing)`);
-  return cfg;
 }
 
 /** Names of every audit with a config. */
@@ -119,12 +111,12 @@ export async function listAudits(store: ObjectStore): Promise<string[]> {
 /** The cursor, moved forward to any summary written after it (a run that died before its cursor write). */
 async function startingPoint(store: ObjectStore, name: string): Promise<string | undefined> {
   const keys = auditKeys(name);
-  const cursor: Cursor | undefined = await readJson(store, keys.cursor, cursorSchema);
+  const cursor: Cursor | undefined = await readStoredJson(store, keys.cursor, 'audit cursor', cursorSchema);
   let after = cursor?.lastKey;
   const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
   for (const o of newer) {
     if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
-    const s = await readJson(store, o.key, z.object({ lastKey: z.string().nullable() }).loose());
+    const s = await readStoredJson(store, o.key, 'audit summary', z.object({ lastKey: z.string().nullable() }).loose());
     if (s?.lastKey && (after === undefined || s.lastKey > after)) after = s.lastKey;
   }
   return after;

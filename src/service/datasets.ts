@@ -26,7 +26,7 @@ import { isJpeg, isPng } from '../io/images.js';
 import { decodeBytes } from '../io/load.js';
 import { isNpy } from '../io/npy.js';
 import { inputSpec, listTensorNames } from '../model/graph.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import type { Presigner } from '../storage/tenant-store.js';
 import { DEFAULT_MAX_BODY_BYTES, SERVICE_DECODE_LIMITS } from './limits.js';
 
@@ -147,20 +147,6 @@ function detectFormat(bytes: Uint8Array, name: string): DatasetFormat {
   return 'idx';
 }
 
-async function readJson<T>(store: ObjectStore, key: string, schema: z.ZodType<T>, what: string): Promise<T | undefined> {
-  const b = await store.get(key);
-  if (!b) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(b));
-  } catch {
-    throw new StorageError(key, `${what} is not valid JSON`);
-  }
-  const r = schema.safeParse(parsed);
-  if (!r.success) throw new StorageError(key, `${what} is malformed: ${r.error.issues[0]!.path.join('.')} ${r.error.issues[0]!.message}`);
-  return r.data;
-}
-
 export interface PutDatasetRequest {
   readonly id?: string;
   /** The original file name: recorded, and its extension decides formats without magic bytes (`.bin` = CIFAR). */
@@ -209,7 +195,7 @@ async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint
     await store.put(manifestKey, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
   } catch (e) {
     if (e instanceof ConflictError) {
-      const winner = await readJson(store, manifestKey, z.object({ key: z.string() }).loose(), 'manifest').catch(() => undefined);
+      const winner = await readStoredJson(store, manifestKey, 'manifest', z.object({ key: z.string() }).loose()).catch(() => undefined);
       if (winner?.key !== key) await store.delete(key);
       throw new ConflictError('id', `${what} already exists (a concurrent upload created it first)`, { cause: e });
     }
@@ -264,7 +250,7 @@ export async function presignDatasetUpload(
 export async function completeDatasetUpload(store: ObjectStore, req: { id: string }): Promise<DatasetManifest> {
   const id = resolveId(req.id);
   const keys = uploadKeys(id);
-  const record = await readJson(store, keys.record, uploadRecordSchema, 'upload record');
+  const record = await readStoredJson(store, keys.record, 'upload record', uploadRecordSchema);
   if (!record) throw new NotFoundError('id', `no pending upload ${id} (request a presigned URL first)`);
   const bytes = await store.get(keys.data);
   if (!bytes) throw new InputError('id', `nothing has been uploaded for ${id} yet: PUT the file to the presigned URL first`);
@@ -295,7 +281,7 @@ export async function deleteDataset(store: ObjectStore, manifest: DatasetManifes
 
 export async function readDatasetManifest(store: ObjectStore, id: string): Promise<DatasetManifest> {
   const key = datasetKeys(resolveId(id, 'dataset')).manifest;
-  const m = await readJson(store, key, datasetManifestSchema, 'dataset manifest');
+  const m = await readStoredJson(store, key, 'dataset manifest', datasetManifestSchema);
   if (!m) throw new NotFoundError('dataset', `no dataset ${id}`);
   return m;
 }
@@ -344,7 +330,7 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
 
 export async function readModelManifest(store: ObjectStore, id: string): Promise<ModelManifest> {
   const key = modelKeys(resolveId(id, 'model')).manifest;
-  const m = await readJson(store, key, modelManifestSchema, 'model manifest');
+  const m = await readStoredJson(store, key, 'model manifest', modelManifestSchema);
   if (!m) throw new NotFoundError('model', `no model ${id}`);
   return m;
 }

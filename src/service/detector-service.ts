@@ -12,6 +12,7 @@ import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix,
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows } from '../model/extract.js';
 import { withExtractor } from './extractor-cache.js';
+import { fitOffThread } from './fit-runner.js';
 import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
@@ -29,7 +30,16 @@ export interface RuntimeOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-export interface FitRequest extends RuntimeOptions {
+/** Fit-only runtime options. */
+export interface FitRuntimeOptions {
+  /**
+   * Fit the detector (KMeans, covariance, kNN bank) in a worker thread so this thread's event loop stays free: the
+   * queue worker sets it, since BullMQ renews job locks on the event loop and a large KMeans runs for minutes.
+   */
+  readonly offThread?: boolean;
+}
+
+export interface FitRequest extends RuntimeOptions, FitRuntimeOptions {
   readonly model: Uint8Array;
   /** Where the model lives in the detector's store (recorded in the manifest). */
   readonly modelKey: string;
@@ -107,7 +117,8 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   const { features, columns } = await extractLayers(req.model, layers, input, { ...req, batchSize }, sha);
   let classes = req.classes;
   if (detector.needsClasses && !classes) classes = await predictedClasses(req.model, input, req);
-  const fitted = detector.fit(features, { ...(classes ? { classes } : {}), columns });
+  const ctx = { ...(classes ? { classes } : {}), columns };
+  const fitted = req.offThread ? await fitOffThread(detectorSpecOf(req), features, ctx) : detector.fit(features, ctx);
   const bundle: DetectorBundle = {
     model: { key: req.modelKey, sha256: sha, layer, batchSize },
     preprocess,

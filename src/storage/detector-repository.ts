@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle, type StoredArray } from '../core/bundle.js';
 import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
 import { LIBRARY_VERSION } from '../version.js';
-import type { ObjectStore } from './object-store.js';
+import { readStoredJson, type ObjectStore } from './object-store.js';
 
 /**
  * Versioned detector state under one prefix of an ObjectStore:
@@ -75,6 +75,9 @@ export interface CalibrationBase {
 /** The detector was re-fitted while a calibration of its previous fit ran. No retry can fix it: calibrate again. */
 export class StaleBaseError extends ConflictError {}
 
+/** A save found its version number already written (another attempt of the same job saved it first). */
+export class VersionExistsError extends StorageError {}
+
 export interface LoadedDetector {
   readonly bundle: DetectorBundle;
   readonly version: number;
@@ -96,7 +99,7 @@ export class DetectorRepository {
     const { manifest, arrays } = toStored(bundle);
     const version = await this.coordinator.nextVersion(prefix, this.store);
     const dir = `${prefix}v${version}/`;
-    if (await this.store.head(`${dir}manifest.json`)) throw new StorageError(dir, 'version already exists; refusing to overwrite');
+    if (await this.store.head(`${dir}manifest.json`)) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
     await this.store.put(`${dir}manifest.json`, new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
     await this.movePointer(prefix, version, { onlyForward: true, ...(opts.base ? { base: opts.base } : {}) });
@@ -132,28 +135,13 @@ export class DetectorRepository {
 
   /** The fitId in a version's manifest (undefined for detectors saved before fitIds). */
   private async fitIdOf(prefix: string, version: number): Promise<string | undefined> {
-    const b = await this.store.get(`${prefix}v${version}/manifest.json`);
-    if (!b) throw new StorageError(`${prefix}v${version}/manifest.json`, 'the current version has no manifest');
-    try {
-      const fitId = (JSON.parse(new TextDecoder().decode(b)) as { fitId?: unknown }).fitId;
-      return typeof fitId === 'string' ? fitId : undefined;
-    } catch {
-      throw new StorageError(`${prefix}v${version}/manifest.json`, 'is not valid JSON');
-    }
+    const m = await readStoredJson<{ fitId?: unknown }>(this.store, `${prefix}v${version}/manifest.json`, 'manifest');
+    if (!m) throw new StorageError(`${prefix}v${version}/manifest.json`, 'the current version has no manifest');
+    return typeof m.fitId === 'string' ? m.fitId : undefined;
   }
 
-  async readPointer(prefix: string): Promise<Pointer | undefined> {
-    const b = await this.store.get(`${prefix}current.json`);
-    if (!b) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(b));
-    } catch {
-      throw new StorageError(`${prefix}current.json`, 'is not valid JSON');
-    }
-    const r = pointerSchema.safeParse(json);
-    if (!r.success) throw new StorageError(`${prefix}current.json`, `is malformed: ${r.error.issues[0]!.message}`);
-    return r.data;
+  readPointer(prefix: string): Promise<Pointer | undefined> {
+    return readStoredJson(this.store, `${prefix}current.json`, 'pointer', pointerSchema);
   }
 
   /** The ONNX model a stored detector names. A missing model is damaged state (StorageError), like a missing array. */
@@ -175,18 +163,12 @@ export class DetectorRepository {
     if (at === undefined && !ptr) throw new NotFoundError('detector', `no detector at ${this.store.location}/${prefix} (current.json is missing)`);
     const v = typeof at === 'number' ? at : ptr!.version;
     const dir = `${prefix}v${v}/`;
-    const mb = await this.store.get(`${dir}manifest.json`);
-    if (!mb) {
+    const json = await readStoredJson(this.store, `${dir}manifest.json`, 'manifest');
+    if (json === undefined) {
       if (!ptr) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
       throw new StorageError(`${prefix}current.json`, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
     }
     try {
-      let json: unknown;
-      try {
-        json = JSON.parse(new TextDecoder().decode(mb));
-      } catch {
-        throw new StorageError(`${dir}manifest.json`, 'is not valid JSON');
-      }
       const manifest = parseManifest(json, `${dir}manifest.json`);
       const arrays = new Map<string, StoredArray>();
       for (const ref of Object.values(manifest.arrays)) {

@@ -1,3 +1,6 @@
+import type { z } from 'zod';
+import { StorageError } from '../core/errors.js';
+
 /**
  * The one storage interface: a flat key → bytes store. Two implementations: `LocalDirStore` (a directory) and
  * `S3Store` (a bucket). Everything above it (detector versions, datasets, jobs, audits) is written in terms of keys,
@@ -27,4 +30,27 @@ export interface ObjectStore {
 export function isSafeKey(key: string): boolean {
   if (!key || key.length > 1024 || key.startsWith('/') || key.includes('\\') || key.includes('\0')) return false;
   return key.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
+/**
+ * Reads a JSON object the service stored: undefined when the key does not exist; bytes that are not JSON, or do not
+ * match `schema`, are damaged state (StorageError naming the key and `what`), never a bare SyntaxError. The one
+ * reader for every JSON object in a store (manifests, pointers, claims, job results, audit cursors).
+ */
+export async function readStoredJson<T = unknown>(store: ObjectStore, key: string, what = 'object', schema?: z.ZodType<T>): Promise<T | undefined> {
+  const b = await store.get(key);
+  if (!b) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(b));
+  } catch {
+    throw new StorageError(key, `${what} is not valid JSON`);
+  }
+  if (!schema) return parsed as T;
+  const r = schema.safeParse(parsed);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new StorageError(key, `${what} is malformed: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return r.data;
 }

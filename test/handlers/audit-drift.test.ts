@@ -128,7 +128,8 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
     assert.ok(s.pValue < 1e-6 && s.scoreShift!.pValue < 1e-6, JSON.stringify({ binomial: s.pValue, ks: s.scoreShift!.pValue }));
     assert.deepEqual([s.featureShift!.nWindow, s.featureShift!.permutations], [50, 99], 'mmdWindow bounds the rows tested; 99 permutations');
     assert.equal(s.featureShift!.pValue, 1 / 100);
-    assert.deepEqual([s.isDrift, s.scoreShift!.isDrift, s.featureShift!.isDrift], [true, true, true], 'each test decides at alpha');
+    // Each test decides at alpha on its own: p < alpha (the MMD's smallest p with 99 permutations, 0.01, is not < 0.01).
+    assert.deepEqual([s.isDrift, s.scoreShift!.isDrift, s.featureShift!.isDrift], [true, true, false]);
     assert.equal(s.alert, true);
   });
 

@@ -137,7 +137,7 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
 
   it('malformed manifest, missing array, missing model, a pointer to a missing version: all exit 1 (stored state, not user input)', async () => {
     await exitsOne(['predict', damaged('no-model', (x) => rmSync(join(x, 'model.onnx'))), '--data', EVAL], /model\.onnx: the model of detector .* is missing/);
-    await exitsOne(['predict', damaged('bad-json', (x) => writeFileSync(join(x, 'v2', 'manifest.json'), '{bad')), '--data', EVAL], /manifest\.json: is not valid JSON/);
+    await exitsOne(['predict', damaged('bad-json', (x) => writeFileSync(join(x, 'v2', 'manifest.json'), '{bad')), '--data', EVAL], /manifest\.json: manifest is not valid JSON/);
     await exitsOne(['predict', damaged('bad-field', (x) => {
       const p = join(x, 'v2', 'manifest.json');
       writeFileSync(p, readFileSync(p, 'utf8').replace('"dim": 10', '"dim": -1'));

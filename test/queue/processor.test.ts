@@ -260,6 +260,39 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.deepEqual(await versions('cr'), ['detectors/cr/v1/manifest.json', 'detectors/cr/v3/manifest.json'], 'nothing written for the refused retry');
   });
 
+  test('two attempts of one fit job running at once (a lapsed lock): both succeed with the one claimed version', async () => {
+    // Attempt B waits at its dataset read while attempt A runs to the end; B then fits, finds its claimed version
+    // already saved, and reports it instead of failing on "version already exists" (a permanent error).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atGate = new Promise<void>((r) => (reached = r));
+    const paused: ObjectStore = new Proxy(s3.store, {
+      get(target, prop, receiver) {
+        if (prop === 'get') {
+          return async (key: string) => {
+            if (key.startsWith('datasets/eval/data')) {
+              reached();
+              await gate;
+            }
+            return target.get(key);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const data = { ...fitData, detector: 'dup' };
+    const b = processJob({ ...deps, store: paused }, job('job-fit-dup', 'fit', data));
+    await atGate;
+    const a = await processJob(deps, job('job-fit-dup', 'fit', data));
+    release();
+    const rb = await b;
+    assert.equal(a.kind === 'fit' && a.version, 1);
+    assert.deepEqual(rb, a, 'the second attempt reports the version the first saved');
+    assert.deepEqual(await versions('dup'), ['detectors/dup/v1/manifest.json']);
+  });
+
   test('label-free calibration job: conformal threshold from held-out ID data, no labels', async () => {
     await processJob(deps, job('job-fit-lf', 'fit', { ...fitData, detector: 'lf' }));
     const r = await processJob(deps, job('job-cal-lf', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1 }));

@@ -59,6 +59,26 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     }
   });
 
+  test('a job BullMQ marked failed whose result marker exists (an attempt that finished after its lock lapsed) is completed', async () => {
+    const w: WorkerHandle = await startWorker(loadConfig(env()), { handleSignals: false, logger: createLogger('silent') });
+    try {
+      const id = await client.enqueue('fit', { detector: 'w9', model: 'lenet5', dataset: 'missing', layer: 'output', nCluster: 10 });
+      assert.equal((await finished(id)).state, 'failed');
+      // The marker is written only after the version is published (src/queue/processor.ts).
+      const result = { kind: 'fit', jobId: id, detector: 'w9', version: 1 };
+      await s3.store.put(jobKeys(id).result, new TextEncoder().encode(JSON.stringify(result)));
+      const s = await client.status(id, s3.store);
+      assert.equal(s.state, 'completed');
+      assert.deepEqual(s.result, result);
+      assert.equal(s.error, undefined);
+      // A damaged marker is a storage error naming the key, not a bare SyntaxError (HTTP 500 INTERNAL).
+      await s3.store.put(jobKeys(id).result, new TextEncoder().encode('{not json'));
+      await assert.rejects(client.status(id, s3.store), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'STORAGE_ERROR' && /result\.json: job result is not valid JSON/.test(e.message));
+    } finally {
+      await w.close();
+    }
+  });
+
   test('a transient storage error is retried with backoff until attempts run out', async () => {
     // S3 on a port nobody listens on: every request is refused (ECONNREFUSED → TransientStorageError).
     const dead = loadConfig({ ...env(), S3_ENDPOINT: 'http://127.0.0.1:9' });

@@ -1,0 +1,65 @@
+import { Worker } from 'node:worker_threads';
+import type { FitContext, FittedDetector } from '../core/detector.js';
+import { restoreDetector, type DetectorSpec } from '../core/detectors.js';
+import { ConflictError, InputError, ModelError, NotFittedError, NotFoundError, StorageError, type ErrorCode, type ImagedriftError } from '../core/errors.js';
+import type { Matrix } from '../core/tensor.js';
+
+type Reply =
+  | { ok: true; kind: string; params: object; dim: number; nTrain: number; stats: Record<string, number>; arrays: Record<string, Float32Array> }
+  | { ok: false; error: { code: ErrorCode; field: string | undefined; detail: string } | { message: string } };
+
+const ERRORS: Partial<Record<ErrorCode, new (field: string | undefined, detail: string) => ImagedriftError>> = {
+  INVALID_INPUT: InputError,
+  NOT_FITTED: NotFittedError,
+  MODEL_ERROR: ModelError,
+  STORAGE_ERROR: StorageError,
+  NOT_FOUND: NotFoundError,
+  CONFLICT: ConflictError,
+};
+
+/** The worker script: the compiled `.js` beside this module, or (running from sources under tsx) the `.ts`. */
+function startWorker(workerData: unknown): Worker {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const url = new URL(fromSources ? './fit-thread.ts' : './fit-thread.js', import.meta.url);
+  if (!fromSources) return new Worker(url, { workerData });
+  // tsx's loader is not inherited by worker threads (privatenumber/tsx#354): register it in the thread first.
+  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, execArgv: [], workerData });
+}
+
+/**
+ * Fits a detector in a worker thread, so the calling thread's event loop keeps running: a queue worker must renew
+ * its job lock (BullMQ) while a large KMeans runs for minutes. The features are copied to the thread, and the fitted
+ * state comes back as plain data and is restored exactly as a saved detector is (same params, arrays and scores).
+ * Errors keep their class, field and detail.
+ */
+export function fitOffThread(spec: DetectorSpec, features: Matrix, ctx: FitContext): Promise<FittedDetector> {
+  return new Promise((resolve, reject) => {
+    const w = startWorker({ spec, features, ctx });
+    let settled = false;
+    const done = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      fn();
+      void w.terminate();
+    };
+    w.once('message', (r: Reply) =>
+      done(() => {
+        if (r.ok) {
+          try {
+            resolve(restoreDetector(r.kind, r.params, r.dim, r.nTrain, r.stats, r.arrays));
+          } catch (e) {
+            reject(e);
+          }
+          return;
+        }
+        const e = r.error;
+        if ('code' in e) {
+          const Cls = ERRORS[e.code] ?? InputError;
+          reject(new Cls(e.field, e.detail));
+        } else reject(new Error(`detector fit thread failed: ${e.message}`));
+      }),
+    );
+    w.once('error', (e) => done(() => reject(e)));
+    w.once('exit', (code) => done(() => reject(new Error(`detector fit thread exited with code ${code} before replying`))));
+  });
+}

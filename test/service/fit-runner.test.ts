@@ -1,0 +1,84 @@
+/**
+ * fitOffThread: the fit runs in a worker thread and comes back as the same fitted detector an in-thread fit gives
+ * (same params, arrays, scores and fitId), its errors keep their class and field, and the caller's event loop keeps
+ * running meanwhile (the queue worker renews its BullMQ job lock there).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createDetector, RECOMMENDED_ENSEMBLE, type DetectorSpec } from '../../src/core/detectors.js';
+import { InputError } from '../../src/core/errors.js';
+import type { DecodedArray, Matrix } from '../../src/core/tensor.js';
+import { loadData } from '../../src/io/load.js';
+import { fitDetector } from '../../src/service/detector-service.js';
+import { closeExtractors, layerFeatures } from '../../src/service/extractor-cache.js';
+import { fitOffThread } from '../../src/service/fit-runner.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { toModelInput, defaultPreprocess } from '../../src/core/preprocess.js';
+
+const model = new Uint8Array(readFileSync(join(REPO, 'models/lenet5.onnx')));
+
+describe('fitting in a worker thread', () => {
+  let train: DecodedArray;
+  let features: Matrix;
+  before(async () => {
+    train = await loadData(join(SEED, 'concept_train_lenet.npy'));
+    features = await layerFeatures(model, '9', toModelInput(train, defaultPreprocess({ channels: 1, height: 32, width: 32 })));
+  });
+  after(closeExtractors);
+
+  const specs: DetectorSpec[] = [
+    { kind: 'feature-cluster', nCluster: 10, seed: 3 },
+    { kind: 'mahalanobis' },
+    { kind: 'knn', k: 5, metric: 'cosine', maxBank: 500, seed: 1 },
+    { kind: 'energy' },
+  ];
+  for (const spec of specs) {
+    it(`${spec.kind}: the same params, stats, arrays and scores as an in-thread fit`, async () => {
+      const classes = Int32Array.from({ length: features.rows }, (_, i) => i % 10);
+      const ctx = { classes };
+      const here = createDetector(spec).fit(features, ctx);
+      const there = await fitOffThread(spec, features, ctx);
+      assert.equal(there.kind, here.kind);
+      assert.deepEqual(there.params, here.params);
+      assert.deepEqual(there.stats, here.stats);
+      assert.deepEqual(there.arrays(), here.arrays());
+      assert.deepEqual(there.score(features), here.score(features));
+    });
+  }
+
+  it('the whole fit (an ensemble of three layers): the same bundle and fitId with and without offThread', async () => {
+    const a = await fitDetector({ model, modelKey: 'm.onnx', data: train, detector: RECOMMENDED_ENSEMBLE });
+    const b = await fitDetector({ model, modelKey: 'm.onnx', data: train, detector: RECOMMENDED_ENSEMBLE, offThread: true });
+    assert.equal(b.fitId, a.fitId);
+    assert.deepEqual(b.fitted.arrays(), a.fitted.arrays());
+  });
+
+  it('an error in the thread keeps its class, field and detail', async () => {
+    const few = { data: features.data.slice(0, 3 * features.cols), rows: 3, cols: features.cols };
+    await assert.rejects(fitOffThread({ kind: 'feature-cluster', nCluster: 10 }, few, {}), (e: unknown) => e instanceof InputError && e.field === 'nCluster' && /n_samples=3/.test(e.detail));
+  });
+
+  it("the caller's event loop runs while the thread fits (an in-thread fit blocks it)", async () => {
+    const spec: DetectorSpec = { kind: 'feature-cluster', nCluster: 50, seed: 0 };
+    const ticksDuring = async (fit: () => Promise<unknown>): Promise<number> => {
+      let ticks = 0;
+      let on = true;
+      const spin = (): void => {
+        if (!on) return;
+        ticks++;
+        setImmediate(spin);
+      };
+      setImmediate(spin);
+      const before = ticks;
+      await fit();
+      on = false;
+      return ticks - before;
+    };
+    const blocked = await ticksDuring(async () => createDetector(spec).fit(features));
+    const free = await ticksDuring(() => fitOffThread(spec, features, {}));
+    assert.equal(blocked, 0, 'a synchronous fit lets no tick through');
+    assert.ok(free > 10, `ticks while the thread fitted: ${free}`);
+  });
+});
