@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SERVICE_DECODE_LIMITS } from './limits.js';
+import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
 import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
 import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult } from '../core/drift.js';
 import { RowReservoir, seedFrom } from '../core/random.js';
@@ -158,10 +158,13 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
       skipInvalid(obj.key, 'key: not a safe relative key (contains "\\", "..", "." or an empty segment); skipped');
       continue;
     }
-    const bytes = await store.get(obj.key);
-    if (!bytes) continue; // deleted since the listing
     counts.objects++;
     try {
+      const bytes = await getWithinLimit(store, obj.key, obj.size);
+      if (!bytes) {
+        counts.objects--; // deleted since the listing
+        continue;
+      }
       const data = await decodeBytes(bytes, obj.key, { limits: SERVICE_DECODE_LIMITS });
       const { prediction: r, features } = await predictWithFeatures(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
       counts.samples += r.result.length;

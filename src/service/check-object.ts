@@ -1,7 +1,7 @@
 import { InputError, isImagedriftError } from '../core/errors.js';
 import type { S3Event } from '../http/events.js';
 import { isTransientError } from '../storage/s3-store.js';
-import { SERVICE_DECODE_LIMITS } from './limits.js';
+import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { idSchema } from '../schemas.js';
@@ -78,7 +78,7 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   if (rec.bucket !== deps.bucket) throw new InputError('bucket', `event for bucket ${JSON.stringify(rec.bucket)}, this function serves ${JSON.stringify(deps.bucket)}`);
   const key = decodeEventKey(rec.rawKey);
   const { tenant, detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);
-  const bytes = await deps.store.get(key);
+  const bytes = await getWithinLimit(deps.store, key);
   if (!bytes) throw new InputError('key', `${key} no longer exists`);
   const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
   const store = tenantStore(deps.store, tenant);

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
@@ -28,10 +28,16 @@ export class LocalDirStore implements ObjectStore {
     }
   }
 
+  /** Size from the file's metadata: nothing is read (a HEAD of a large object must not load it). */
   async head(key: string): Promise<ObjectInfo | undefined> {
-    const b = await this.get(key);
-    if (!b) return undefined;
-    return { key, size: b.byteLength, etag: createHash('md5').update(b).digest('hex') };
+    const path = this.path(key);
+    try {
+      const st = await stat(path);
+      return st.isFile() ? { key, size: st.size } : undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw new StorageError(key, `cannot read from ${this.location}: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   async put(key: string, bytes: Uint8Array, opts: { ifNoneMatch?: boolean } = {}): Promise<void> {

@@ -17,7 +17,7 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Writes the whole object; readers never see a partial object. */
   put(key: string, bytes: Uint8Array, opts?: { contentType?: string; ifNoneMatch?: boolean }): Promise<void>;
-  /** Like get, with the ETag. */
+  /** The object's size (and ETag where the store has one) without reading it; undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   delete(key: string): Promise<void>;
   /** Keys under a prefix, in lexicographic order; `after` starts listing after that key. */

@@ -42,7 +42,7 @@ export function objectStoreContract(name: string, setup: () => Promise<ContractF
       assert.equal(await store.head(`${p}nope.bin`), undefined);
     });
 
-    it('round-trips binary bytes, with size and an md5 ETag from head', async () => {
+    it('round-trips binary bytes, with the size (and the md5 ETag, where the store has one) from head', async () => {
       const p = sub();
       const bytes = new Uint8Array(70_000);
       for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 7) & 0xff;
@@ -51,7 +51,9 @@ export function objectStoreContract(name: string, setup: () => Promise<ContractF
       assert.ok(got instanceof Uint8Array);
       assert.deepEqual(Buffer.from(got), Buffer.from(bytes));
       const info = await store.head(`${p}a/b/data.bin`);
-      assert.deepEqual(info, { key: `${p}a/b/data.bin`, size: bytes.length, etag: md5(bytes) });
+      const { etag, ...rest } = info!;
+      assert.deepEqual(rest, { key: `${p}a/b/data.bin`, size: bytes.length });
+      if (etag !== undefined) assert.equal(etag, md5(bytes), 'an ETag, when given, is the md5 of the bytes (S3)');
     });
 
     it('stores an empty object', async () => {
