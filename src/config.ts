@@ -35,17 +35,38 @@ import { DEFAULT_MAX_BODY_BYTES } from './service/limits.js';
  */
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const opt = <T extends z.ZodTypeAny>(s: T) => z.preprocess(emptyToUndefined, s.optional());
-const int = (min: number, max: number) => z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(min, `must be >= ${min}`).max(max, `must be <= ${max}`);
+/** A decimal integer in [min, max]: "0x10", "1e1", "2.0" and " 5" are refused, not coerced. */
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a decimal integer')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
+/**
+ * `scheme://host[:port]` with one of the given schemes, written out (`http:/x` is not silently read as `http://x`), a
+ * host, a numeric port if any, and no path beyond `/` (or a database number, for Redis).
+ */
+const serviceUrl = (schemes: readonly string[], example: string) =>
+  z.string().refine((v) => {
+    const scheme = /^([a-z]+):\/\//.exec(v)?.[1];
+    if (scheme === undefined || !schemes.includes(scheme)) return false;
+    try {
+      const u = new URL(v);
+      return u.hostname !== '' && /^\/?\d*$/.test(u.pathname) && u.search === '' && u.hash === '';
+    } catch {
+      return false; // e.g. a port that is not a number
+    }
+  }, `must be ${schemes.map((s) => `${s}://`).join(' or ')}host[:port], e.g. ${example}`);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const envSchema = z.object({
   S3_BUCKET: z.preprocess(emptyToUndefined, z.string({ error: 'is required (the bucket holding detectors, datasets and jobs)' }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid bucket name')),
-  S3_ENDPOINT: opt(z.url('must be a URL, e.g. http://127.0.0.1:4569')),
+  S3_ENDPOINT: opt(serviceUrl(['http', 'https'], 'http://127.0.0.1:4569')),
   S3_FORCE_PATH_STYLE: opt(bool),
   S3_ACCESS_KEY_ID: opt(z.string()),
   S3_SECRET_ACCESS_KEY: opt(z.string()),
   AWS_REGION: opt(z.string().regex(/^[a-z0-9-]+$/, 'is not a region name')),
-  REDIS_URL: opt(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')),
+  REDIS_URL: opt(serviceUrl(['redis', 'rediss'], 'redis://127.0.0.1:6379')),
   QUEUE_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_.:{}-]{1,96}$/, 'must be 1-96 characters of [A-Za-z0-9_.:{}-]')),
   WORKER_CONCURRENCY: opt(int(1, 256)),
   WORKER_LOCK_DURATION_MS: opt(int(500, 3_600_000)),
@@ -62,7 +83,8 @@ const envSchema = z.object({
   API_KEYS: opt(z.string()),
   API_KEYS_OBJECT: opt(z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key in the bucket, e.g. "auth/api-keys.json"').refine((k) => !k.startsWith('tenants/') && !k.split('/').some((s) => s === '.' || s === '..'), 'must be outside tenants/ and have no "." or ".." segments')),
   API_KEYS_TTL_MS: opt(int(0, 86_400_000)),
-  MAX_BODY_BYTES: opt(int(1024, 64 * 1024 * 1024)),
+  // At most Lambda's own request limit: a larger value could never take effect.
+  MAX_BODY_BYTES: opt(int(1024, DEFAULT_MAX_BODY_BYTES)),
 });
 
 export interface Config {
@@ -100,6 +122,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new InputError(name, `${issue.message}${env[name] !== undefined ? ` (got ${JSON.stringify(env[name])})` : ''}`);
   }
   const e = r.data;
+  const lock = e.WORKER_LOCK_DURATION_MS ?? 60_000;
+  if ((e.WORKER_STALLED_INTERVAL_MS ?? 30_000) > lock) {
+    throw new InputError('WORKER_STALLED_INTERVAL_MS', `must be at most WORKER_LOCK_DURATION_MS (${lock}): a lapsed lock is only found at the next stalled check`);
+  }
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     const missing = e.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY';
     throw new InputError(missing, 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');

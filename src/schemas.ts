@@ -127,7 +127,15 @@ export const keyPrefixSchema = z
   .max(512, 'must be at most 512 characters')
   .regex(/^([A-Za-z0-9_.=-]+\/)+$/, 'must be segments of [A-Za-z0-9_.=-] each ending in "/", e.g. "uploads/camera-1/"')
   .refine((p) => p.split('/').every((s) => s !== '.' && s !== '..'), 'must not contain "." or ".." segments');
-export const oodLabelsSchema = z.array(z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (in-distribution) or 1 (OOD)' })).min(1, 'must hold at least one label');
+/**
+ * Inline labels travel in the job payload, which Redis keeps with the job (up to 10,000 completed jobs): 10,000
+ * labels are ~20 KB. A larger set is a .npy/.json object in the bucket, named by oodLabelsKey.
+ */
+export const MAX_INLINE_LABELS = 10_000;
+export const oodLabelsSchema = z
+  .array(z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (in-distribution) or 1 (OOD)' }))
+  .min(1, 'must hold at least one label')
+  .max(MAX_INLINE_LABELS, `holds more than ${MAX_INLINE_LABELS} labels; put a larger label set in the bucket (.npy or .json) and pass its key as oodLabelsKey`);
 
 /** POST /detectors/{detector}/fit → job 'fit'. The CLI's fit options are `fitParamsSchema`, the same fields. */
 export const fitMessageSchema = fitParamsSchema.extend({ detector: idSchema, model: idSchema, dataset: idSchema }).strict();

@@ -36,10 +36,18 @@ test('parses every variable; empty strings count as unset', () => {
 test('errors name the environment variable', () => {
   fails({}, 'S3_BUCKET', /S3_BUCKET: is required/);
   fails({ S3_BUCKET: 'Bad_Bucket' }, 'S3_BUCKET', /not a valid bucket name/);
-  fails({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'localhost' }, 'S3_ENDPOINT', /URL/);
-  fails({ S3_BUCKET: 'b-1', REDIS_URL: 'http://x' }, 'REDIS_URL', /redis:\/\//);
+  // Each of these used to be accepted at start, then failed every job (a worker that logged "ready").
+  for (const bad of ['localhost', 'localhost:4569', 'http:/127.0.0.1', 'ftp://127.0.0.1', 'http://127.0.0.1:4569/bucket', 'http://127.0.0.1:port']) {
+    fails({ S3_BUCKET: 'b-1', S3_ENDPOINT: bad }, 'S3_ENDPOINT', /must be http:\/\/ or https:\/\/host\[:port\]/);
+  }
+  for (const bad of ['http://x', 'redis://', 'redis://127.0.0.1:notaport', 'redis:/127.0.0.1']) fails({ S3_BUCKET: 'b-1', REDIS_URL: bad }, 'REDIS_URL', /must be redis:\/\/ or rediss:\/\/host\[:port\]/);
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1', REDIS_URL: 'rediss://:secret@cache.internal:6380/2' }).redisUrl, 'rediss://:secret@cache.internal:6380/2');
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'https://s3.internal/' }).s3.endpoint, 'https://s3.internal/');
   fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY', />= 1/);
-  fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: 'many' }, 'WORKER_CONCURRENCY', /must be a number \(got "many"\)/);
+  fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: 'many' }, 'WORKER_CONCURRENCY', /must be a decimal integer \(got "many"\)/);
+  for (const coerced of ['0x10', '1e1', '2.0', ' 5', '+3']) fails({ S3_BUCKET: 'b-1', JOB_ATTEMPTS: coerced }, 'JOB_ATTEMPTS', /must be a decimal integer/);
+  fails({ S3_BUCKET: 'b-1', WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '600000' }, 'WORKER_STALLED_INTERVAL_MS', /at most WORKER_LOCK_DURATION_MS \(1000\)/);
+  fails({ S3_BUCKET: 'b-1', MAX_BODY_BYTES: String(16 * 1024 * 1024) }, 'MAX_BODY_BYTES', /<= 6291456/);
   fails({ S3_BUCKET: 'b-1', ORT_EXECUTION_PROVIDERS: 'cuda;cpu' }, 'ORT_EXECUTION_PROVIDERS', /comma-separated/);
   fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
   fails({ S3_BUCKET: 'b-1', LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL/);

@@ -56,7 +56,7 @@ export class JobClient {
         attempts: opts.attempts,
         backoff: { type: 'exponential', delay: opts.backoffMs },
         removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-        removeOnFail: { age: 30 * 24 * 3600 },
+        removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
       },
     });
     // Connection errors reach callers as rejected enqueue/status calls (a handler answers 503) and ioredis reconnects

@@ -75,6 +75,10 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
     await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: [0, 1, 2] }), 400, 'INVALID_INPUT', 'oodLabels[2]');
     await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabelsKey: '../labels.json' }), 400, 'INVALID_INPUT', 'oodLabelsKey');
     await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: labels, grid: 1.5 }), 400, 'INVALID_INPUT', 'grid');
+    // Inline labels ride in the job payload Redis keeps: a million of them (2 MB) used to be enqueued.
+    await rejects(call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: new Array(10_001).fill(0) }), 400, 'INVALID_INPUT', 'oodLabels');
+    const many = parse(await call(calibrate, 'calibrate', 'd1', { dataset: 'eval', oodLabels: new Array(10_001).fill(0) }));
+    assert.match(many.body.error.message, /oodLabels: holds more than 10000 labels; put a larger label set in the bucket .* oodLabelsKey/);
   });
 
   test('predict: invalid requests', async () => {
