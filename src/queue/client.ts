@@ -3,6 +3,7 @@ import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NotFoundError } from '../core/errors.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
+import { canPresign } from '../storage/tenant-store.js';
 import { JOB_ID_PATTERN, jobKeys, jobTenant, parseJobPayload, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { QUEUE_NAME, type JobName } from './names.js';
 
@@ -39,6 +40,8 @@ export interface JobStatus {
 
 /** Results larger than this are not inlined in the status response (a Lambda response is at most 6 MB). */
 const INLINE_RESULT_LIMIT = 4 * 1024 * 1024;
+/** Validity of a large result's download link (seconds). */
+const RESULT_URL_EXPIRES_IN = 900;
 
 export class JobClient {
   readonly queue: Queue;
@@ -143,7 +146,11 @@ export class JobClient {
     const key = jobKeys(jobId).result;
     const info = await store.head(key);
     if (!info) return undefined;
-    if (info.size > INLINE_RESULT_LIMIT) return { resultKey: key, bytes: info.size, note: 'too large to inline; read it from the bucket' };
+    if (info.size > INLINE_RESULT_LIMIT) {
+      // Too large for a JSON response: a short-lived download link (where the store can presign), and the key.
+      const url = canPresign(store) ? await store.presignGet(key, { expiresIn: RESULT_URL_EXPIRES_IN }) : undefined;
+      return { resultKey: key, bytes: info.size, ...(url ? { url, urlExpiresIn: RESULT_URL_EXPIRES_IN } : {}), note: url ? 'too large to inline; download it from url' : 'too large to inline; read it from the bucket' };
+    }
     return readStoredJson(store, key, 'job result');
   }
 

@@ -240,9 +240,7 @@ export class S3Store implements ObjectStore {
    */
   async presignPut(key: string, opts: { expiresIn: number; contentLength?: number }): Promise<string> {
     const Key = this.key(key);
-    if (!Number.isInteger(opts.expiresIn) || opts.expiresIn < 1 || opts.expiresIn > 604800) {
-      throw new InputError('expiresIn', `must be an integer number of seconds in 1..604800, got ${opts.expiresIn}`);
-    }
+    checkExpiresIn(opts.expiresIn);
     const cmd = new PutObjectCommand({ Bucket: this.bucket, Key, ...(opts.contentLength !== undefined ? { ContentLength: opts.contentLength } : {}) });
     try {
       return await getSignedUrl(this.client, cmd, {
@@ -253,6 +251,20 @@ export class S3Store implements ObjectStore {
       throw this.fail('presign', key, e);
     }
   }
+
+  /** A presigned GET URL for `key`, valid for `expiresIn` seconds (a result too large to answer inline). */
+  async presignGet(key: string, opts: { expiresIn: number }): Promise<string> {
+    checkExpiresIn(opts.expiresIn);
+    try {
+      return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }), { expiresIn: opts.expiresIn });
+    } catch (e) {
+      throw this.fail('presign', key, e);
+    }
+  }
+}
+
+function checkExpiresIn(s: number): void {
+  if (!Number.isInteger(s) || s < 1 || s > 604800) throw new InputError('expiresIn', `must be an integer number of seconds in 1..604800, got ${s}`);
 }
 
 function unquote(etag: string): string {

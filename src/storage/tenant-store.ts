@@ -14,9 +14,10 @@ import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js'
  */
 export const tenantPrefix = (tenant: string): string => `tenants/${tenant}/`;
 
-/** What a store that can hand out presigned PUT URLs offers (S3Store, and a view of one). */
+/** What a store that can hand out presigned URLs offers (S3Store, and a view of one). */
 export interface Presigner {
   presignPut(key: string, opts: { expiresIn: number; contentLength?: number }): Promise<string>;
+  presignGet(key: string, opts: { expiresIn: number }): Promise<string>;
 }
 
 export function canPresign(s: ObjectStore): s is ObjectStore & Presigner {
@@ -72,6 +73,11 @@ export class PrefixedStore implements ObjectStore {
   presignPut(key: string, opts: { expiresIn: number; contentLength?: number }): Promise<string> {
     if (!canPresign(this.inner)) throw new InputError('presign', `${this.inner.location} cannot presign uploads`);
     return this.inner.presignPut(this.full(key), opts);
+  }
+
+  presignGet(key: string, opts: { expiresIn: number }): Promise<string> {
+    if (!canPresign(this.inner)) throw new InputError('presign', `${this.inner.location} cannot presign downloads`);
+    return this.inner.presignGet(this.full(key), opts);
   }
 }
 

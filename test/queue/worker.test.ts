@@ -79,6 +79,20 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     }
   });
 
+  test('a result too large to inline (5 MB) comes with a presigned download link that serves it', async () => {
+    const id = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+    const result = { kind: 'predict', jobId: id, scores: Array.from({ length: 260_000 }, (_, i) => i / 7) };
+    const bytes = new TextEncoder().encode(JSON.stringify(result));
+    assert.ok(bytes.length > 4 * 1024 * 1024);
+    await s3.store.put(jobKeys(id).result, bytes);
+    const s = await client.status(id, s3.store);
+    const r = s.result as { resultKey: string; bytes: number; url: string; urlExpiresIn: number };
+    assert.deepEqual([s.state, r.resultKey, r.bytes, r.urlExpiresIn], ['completed', jobKeys(id).result, bytes.length, 900]);
+    const res = await fetch(r.url); // a real HTTP GET against s3rver, signed by the store's credentials
+    assert.equal(res.status, 200);
+    assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
+  });
+
   test('a transient storage error is retried with backoff until attempts run out', async () => {
     // S3 on a port nobody listens on: every request is refused (ECONNREFUSED → TransientStorageError).
     const dead = loadConfig({ ...env(), S3_ENDPOINT: 'http://127.0.0.1:9' });
