@@ -5,7 +5,7 @@ import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
-import { loadDataset, loadModelOf, readModelManifest } from '../service/datasets.js';
+import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
 import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, StaleBaseError, VersionExistsError, type CalibrationBase, type VersionCoordinator } from '../storage/detector-repository.js';
@@ -248,6 +248,19 @@ async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'pre
   return { kind: 'predict', jobId, detector: p.detector, detectorVersion: loaded.version, dataset: p.dataset!, threshold: r.threshold, n: r.result.length, flagged, result: r.result, scores: r.scores };
 }
 
+/**
+ * Deletes a dataset the service stored for this job alone (a predict's inline images), after the result is written:
+ * a rerun finds the result and never reads the dataset again. A failure is logged; the result stands.
+ */
+async function dropEphemeralDataset(deps: ProcessorDeps, jobId: string, dataset: string): Promise<void> {
+  try {
+    const m = await readDatasetManifest(deps.store, dataset);
+    if (m.ephemeral) await deleteDataset(deps.store, m);
+  } catch (err) {
+    deps.logger.warn({ err, jobId, dataset }, 'could not delete the request dataset of a finished predict');
+  }
+}
+
 /** Runs one job (or returns its stored result). Input problems throw ImagedriftErrors; the worker decides retries. */
 export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<JobResult> {
   const jobId = job.id;
@@ -277,6 +290,7 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
       break;
   }
   await deps.store.put(jobKeys(jobId).result, encode(result), { contentType: 'application/json' });
+  if (result.kind === 'predict') await dropEphemeralDataset(deps, jobId, result.dataset);
   report(100);
   deps.logger.info({ jobId, kind: name, seconds: (performance.now() - t0) / 1000 }, 'job done');
   return result;

@@ -79,6 +79,8 @@ export const datasetManifestSchema = z.object({
   bytes: z.number().int().nonnegative(),
   createdAt: z.string(),
   originalName: z.string(),
+  /** Stored by the service for one job (a predict's inline images), deleted once that job's result is written. */
+  ephemeral: z.literal(true).optional(),
 });
 export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
 
@@ -154,10 +156,12 @@ export interface PutDatasetRequest {
   readonly bytes: Uint8Array;
   /** Which array of a multi-array `.npz` to use. */
   readonly npzKey?: string;
+  /** The service's own dataset for one job, deleted when the job is done (see datasetManifestSchema). */
+  readonly ephemeral?: true;
 }
 
 /** Decodes (validates) and stores, data first and manifest last. Shared by inline uploads and presigned completion. */
-async function storeDataset(store: ObjectStore, id: string, name: string, bytes: Uint8Array, npzKey: string | undefined): Promise<DatasetManifest> {
+async function storeDataset(store: ObjectStore, id: string, name: string, bytes: Uint8Array, npzKey: string | undefined, ephemeral?: true): Promise<DatasetManifest> {
   const keys = datasetKeys(id);
   if (await store.head(keys.manifest)) throw new ConflictError('id', `dataset ${id} already exists`);
   const decoded = await decodeBytes(bytes, name, { limits: SERVICE_DECODE_LIMITS, ...(npzKey !== undefined ? { npzKey } : {}) });
@@ -178,6 +182,7 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
     bytes: bytes.byteLength,
     createdAt: new Date().toISOString(),
     originalName: name,
+    ...(ephemeral ? { ephemeral } : {}),
   };
   await putDataThenManifest(store, `dataset ${id}`, bytes, keys.manifest, manifest);
   return manifest;
@@ -208,7 +213,7 @@ export async function putDataset(store: ObjectStore, req: PutDatasetRequest): Pr
   const id = resolveId(req.id);
   const name = checkName(req.name);
   checkSize(req.bytes, INLINE_UPLOAD_LIMIT, 'bytes', 'use a presigned upload');
-  return storeDataset(store, id, name, req.bytes, req.npzKey);
+  return storeDataset(store, id, name, req.bytes, req.npzKey, req.ephemeral);
 }
 
 export interface PresignedUpload {

@@ -41,7 +41,8 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
     if (dataset !== undefined) return { sync: false, jobId: await deps.enqueue({ ...params, dataset }), n };
     // Inline images are stored as a dataset for the job; if the job cannot be enqueued (Redis down → 503), that
     // dataset would be an orphan no caller knows the id of, so it is removed before the error is returned.
-    const stored = await putDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!) });
+    // Ephemeral: the worker deletes it once the job's result is written.
+    const stored = await putDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), ephemeral: true });
     try {
       return { sync: false, jobId: await deps.enqueue({ ...params, dataset: stored.id }), n };
     } catch (e) {

@@ -93,10 +93,22 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.equal(job?.name, 'predict');
     assert.equal(job?.data.detector, 'det');
     assert.equal(job?.data.images, undefined);
-    assert.ok((await fx.keys()).includes(`datasets/${job?.data.dataset}/manifest.json`));
+    const stored = (await fx.keys()).filter((k) => k.startsWith(`datasets/${job?.data.dataset}/`));
+    assert.equal(stored.length, 2, 'manifest and data of the request dataset');
     assert.equal(await fx.jobCount(), before + 1);
+    // Run the job as the worker does: the result is written, then the request's own dataset is deleted.
+    const deps = { store: fx.s3.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
+    const r = await processJob(deps, { id: job!.id!, name: 'predict', data: job!.data, updateProgress: async () => undefined });
+    assert.equal(r.kind === 'predict' && r.n, 100);
+    const after = await fx.keys();
+    assert.ok(after.includes(`jobs/${job!.id}/result.json`));
+    assert.deepEqual(after.filter((k) => k.startsWith(`datasets/${job?.data.dataset}/`)), [], 'the request dataset is gone once the result is written');
+    // A predict on an uploaded dataset leaves it alone.
     const ds = parse(await predict(ev('det', { dataset: 'eval' })));
     assert.equal(ds.status, 202);
+    const dsJob = await getJobClient().queue.getJob(ds.body.jobId);
+    await processJob(deps, { id: dsJob!.id!, name: 'predict', data: dsJob!.data, updateProgress: async () => undefined });
+    assert.ok((await fx.keys()).includes('datasets/eval/manifest.json'));
   });
 
   test('predict: NOT_FITTED for a fitted but uncalibrated detector → 409', async () => {
