@@ -76,12 +76,12 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
   /** Every stored manifest names arrays that all exist with the size the manifest gives. */
   const assertNoManifestWithoutArrays = async (): Promise<void> => {
     for (const key of await manifests()) {
-      const m = JSON.parse(new TextDecoder().decode(await s3!.store.get(key))) as { arrays: Record<string, { file: string; shape: number[] }> };
+      const m = JSON.parse(new TextDecoder().decode(await s3!.store.get(key))) as { arrays: Record<string, { file: string; shape: number[]; dtype: 'float32' | 'float64' }> };
       const dir = key.slice(0, -'manifest.json'.length);
       for (const ref of Object.values(m.arrays)) {
         const info = await s3!.store.head(dir + ref.file);
         assert.ok(info, `${key} names ${ref.file}, which must exist`);
-        assert.equal(info.size, 4 * ref.shape.reduce((a, b) => a * b, 1), `${dir}${ref.file} is whole`);
+        assert.equal(info.size, (ref.dtype === 'float64' ? 8 : 4) * ref.shape.reduce((a, b) => a * b, 1), `${dir}${ref.file} is whole`);
       }
     }
   };
