@@ -108,8 +108,9 @@ export class JobClient {
     }
     if (state === 'failed') {
       // The result marker is written only after the work is published: a job BullMQ marked failed afterwards (an
-      // attempt whose lock lapsed while it finished, then a stalled rerun) did complete.
-      const result = await this.readResult(jobId, store);
+      // attempt whose lock lapsed while it finished, then a stalled rerun) did complete. When the bucket cannot be
+      // read (an outage, often the failure's own cause), the failure as recorded is the answer.
+      const result = await this.readResult(jobId, store).catch(() => undefined);
       if (result !== undefined) return { ...base, state: 'completed', progress: 100, result };
       return { ...base, error: parseFailure(job.failedReason) };
     }

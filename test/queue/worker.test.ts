@@ -71,9 +71,14 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       assert.equal(s.state, 'completed');
       assert.deepEqual(s.result, result);
       assert.equal(s.error, undefined);
-      // A damaged marker is a storage error naming the key, not a bare SyntaxError (HTTP 500 INTERNAL).
+      // A marker that cannot be read leaves the failure as recorded.
       await s3.store.put(jobKeys(id).result, new TextEncoder().encode('{not json'));
-      await assert.rejects(client.status(id, s3.store), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'STORAGE_ERROR' && /result\.json: job result is not valid JSON/.test(e.message));
+      assert.equal((await client.status(id, s3.store)).state, 'failed');
+      // Where the marker is the only record (the job has left Redis), a damaged one is a storage error naming the
+      // key, not a bare SyntaxError (HTTP 500 INTERNAL).
+      const gone = '0b7e5f1c-3a52-4d2e-9a51-6f1d2c3b4a59';
+      await s3.store.put(jobKeys(gone).result, new TextEncoder().encode('{not json'));
+      await assert.rejects(client.status(gone, s3.store), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'STORAGE_ERROR' && /result\.json: job result is not valid JSON/.test(e.message));
     } finally {
       await w.close();
     }
