@@ -7,7 +7,7 @@ import { closeExtractors } from '../service/extractor-cache.js';
 import { StaleBaseError } from '../storage/detector-repository.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, isTransientError, S3Store } from '../storage/s3-store.js';
-import { summarise } from './jobs.js';
+import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
 import { processJob, type ProcessorDeps } from './processor.js';
 
@@ -37,6 +37,18 @@ export interface StartWorkerOptions {
   readonly logger?: Logger;
   /** Install SIGTERM/SIGINT handlers that close the worker and exit the process (default true). */
   readonly handleSignals?: boolean;
+}
+
+/** A job's log lines carry its id, kind, attempt, tenant and detector, as fields (never only in the text). */
+function jobLogger(logger: Logger, job: Job): Logger {
+  const data = (job.data ?? {}) as Record<string, unknown>;
+  return logger.child({
+    jobId: job.id,
+    kind: job.name,
+    attempt: job.attemptsMade + 1,
+    ...(typeof data[TENANT_FIELD] === 'string' ? { tenant: data[TENANT_FIELD] } : {}),
+    ...(typeof data.detector === 'string' ? { detector: data.detector } : {}),
+  });
 }
 
 /** Errors that no retry can fix: the job fails at once. */
@@ -83,16 +95,18 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const worker = new Worker(
     QUEUE_NAME,
     async (job: Job) => {
-      const log = logger.child({ jobId: job.id, kind: job.name, attempt: job.attemptsMade + 1 });
+      const log = jobLogger(logger, job);
       log.info('job started');
       try {
         return summarise(await processJob({ ...deps, logger: log }, job));
       } catch (e) {
         if (isPermanentError(e) && isImagedriftError(e)) {
-          log.warn({ err: e }, 'job failed permanently (input error; no retry)');
+          log.error({ err: e, code: e.code }, `job failed permanently (${e.code}; no retry can fix it)`);
           throw new UnrecoverableError(JSON.stringify(e.toJSON()));
         }
-        log.warn({ err: e }, 'job attempt failed; BullMQ retries it with backoff if attempts remain');
+        const left = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
+        if (left > 0) log.warn({ err: e, attemptsLeft: left }, 'job attempt failed; BullMQ retries it with backoff');
+        else log.error({ err: e, attempts: job.opts.attempts ?? 1 }, 'job attempt failed; no attempts left, the job has failed');
         throw e;
       }
     },
@@ -108,7 +122,10 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   );
   worker.on('error', (e) => logger.error({ err: e }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
-  worker.on('failed', (job, e) => logger.warn({ jobId: job?.id, err: e.message, attemptsMade: job?.attemptsMade }, 'job failed'));
+  // A failed attempt is logged once, above, where its cause is known; 'failed' also fires for stalled jobs that ran out.
+  worker.on('failed', (job, e) => {
+    if (job && e.message.includes('stalled')) jobLogger(logger, job).error({ err: e.message }, 'job failed: stalled more than allowed');
+  });
 
   let closing: Promise<void> | undefined;
   const close = (force = false): Promise<void> => {

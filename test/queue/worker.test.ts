@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { JobClient } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/queue/jobs.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
@@ -101,7 +102,8 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
   test('a transient storage error is retried with backoff until attempts run out', async () => {
     // S3 on a port nobody listens on: every request is refused (ECONNREFUSED → TransientStorageError).
     const dead = loadConfig({ ...env(), S3_ENDPOINT: 'http://127.0.0.1:9' });
-    const w = await startWorker(dead, { handleSignals: false, logger: createLogger('silent') });
+    const log = captureLogger();
+    const w = await startWorker(dead, { handleSignals: false, logger: log.logger });
     try {
       const id = await client.enqueue('fit', { detector: 'w2', model: 'lenet5', dataset: 'any', layer: 'output', nCluster: 10 });
       const s = await finished(id, 60_000);
@@ -111,6 +113,10 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       assert.match(s.error!.message, /ECONNREFUSED|connect/i);
       const job = await client.queue.getJob(id);
       assert.ok(job!.finishedOn! - job!.processedOn! >= 0);
+      // One line per failed attempt, with the job's fields; the last one at error level (it ends the job).
+      const failures = log.lines.filter((l) => l.jobId === id && /failed/.test(l.msg));
+      assert.deepEqual(failures.map((l) => [l.attempt, l.level, l.detector, l.kind]), [[1, 40, 'w2', 'fit'], [2, 40, 'w2', 'fit'], [3, 50, 'w2', 'fit']], log.tail(10));
+      assert.match(failures[2]!.msg, /no attempts left/);
     } finally {
       await w.close();
     }
