@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DRIFT_TESTS } from './core/drift.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
 import { SCORE_MODES } from './core/feature-cluster.js';
@@ -101,7 +102,7 @@ export const calibrateParamsSchema = z.object({
   referenceRows: numeric((n) => n.int('must be an integer').min(0, 'must be >= 0').max(5000, 'must be <= 5000')).optional(),
 });
 export const driftParamsSchema = z.object({
-  test: z.enum(['binomial', 'mmd', 'ks']).optional(),
+  test: z.enum(DRIFT_TESTS).optional(),
   alpha: numeric((n) => n.gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)')).optional(),
   permutations: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(100000, 'must be <= 100000')).optional(),
   seed: seedSchema.optional(),
@@ -198,7 +199,7 @@ export const auditConfigSchema = z
     mmdPermutations: z.number().int('must be an integer').min(19, 'must be >= 19 (a p-value below 0.05 needs at least 19)').max(2000, 'must be <= 2000').default(200),
     /** Tests whose p-value raises the alert (Bonferroni: each is compared with alpha / alertOn.length). */
     alertOn: z
-      .array(z.enum(['binomial', 'ks', 'mmd']))
+      .array(z.enum(DRIFT_TESTS))
       .min(1, 'must name at least one test')
       .refine((a) => new Set(a).size === a.length, 'must not repeat a test')
       .default(['binomial']),

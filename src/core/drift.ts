@@ -5,6 +5,10 @@ import { binomialTestGreater } from './stats.js';
 import { assertFinite, type Matrix } from './tensor.js';
 import { assertFiniteScores } from './threshold.js';
 
+/** The batch drift tests: (a) flag rate vs the calibrated baseline, (b) MMD on features, (c) KS on scores. */
+export const DRIFT_TESTS = ['binomial', 'ks', 'mmd'] as const;
+export type DriftTestName = (typeof DRIFT_TESTS)[number];
+
 /**
  * Batch drift tests for audits and streams. One result shape for all (as Alibi Detect):
  * `{ isDrift, pValue, statistic, test, alpha, meta }`.
@@ -13,7 +17,7 @@ export interface DriftResult {
   readonly isDrift: boolean;
   readonly pValue: number;
   readonly statistic: number;
-  readonly test: 'binomial' | 'mmd' | 'ks';
+  readonly test: DriftTestName;
   readonly alpha: number;
   readonly meta: Readonly<Record<string, number>>;
 }

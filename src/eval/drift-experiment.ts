@@ -11,7 +11,7 @@
  *   instead of O(N²) — see `FastMmd.test`.
  */
 import { conformalPValues, conformalRank, conformalThreshold } from '../core/conformal.js';
-import { binomialDrift, ksDrift, permutationMmd, rbfFromSqDistances, sqDist } from '../core/drift.js';
+import { binomialDrift, ksDrift, permutationMmd, rbfFromSqDistances, sqDist, type DriftTestName } from '../core/drift.js';
 import { InputError } from '../core/errors.js';
 import { kthSmallest } from '../core/knn.js';
 import { mulberry32 } from '../core/random.js';
@@ -280,9 +280,6 @@ export function selectKth(a: Float64Array, k: number): number {
   for (let i = 0; i < len; i++) if (bucket(a[i]!) === b) inB[q++] = a[i]!;
   return kthSmallest(inB, inB.length, k - before + 1);
 }
-
-export const DRIFT_TEST_NAMES = ['binomial', 'ks', 'mmd'] as const;
-export type DriftTestName = (typeof DRIFT_TEST_NAMES)[number];
 
 /** What the windows are compared against: the calibrated baseline (binomial), reference scores (ks), reference features (mmd). */
 export interface DriftReference {

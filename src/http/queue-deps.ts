@@ -18,13 +18,7 @@ export function getJobClient(): JobClient {
   return client;
 }
 
-/** Tests: use this client (its connection is the caller's to close). */
-export function setJobClient(c: JobClient | undefined): void {
-  client = c;
-  connection = undefined;
-}
-
-/** Closes the cached client and the connection it created (an injected client is left to its owner). */
+/** Closes the cached client and the connection it created. */
 export async function closeJobClient(): Promise<void> {
   const c = client;
   const conn = connection;

@@ -55,19 +55,6 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = Object.freeze({
   maxImageSide: 16_384,
 });
 
-/** Short descriptions of each limit, for documentation and error messages. */
-export const DECODE_LIMIT_DESCRIPTIONS: Readonly<Record<keyof DecodeLimits, string>> = Object.freeze({
-  maxFileBytes: 'bytes read for one input (a file, all images of a folder, a label file)',
-  maxInflatedBytes: 'bytes one gzip stream or zip archive may inflate to',
-  maxDecodedBytes: 'bytes one decoding call allocates for its result (float32 = 4 bytes per element)',
-  maxElements: 'elements in one decoded array',
-  maxSamples: 'samples: first dimension, CIFAR records, images per batch, labels',
-  maxRank: 'dimensions in a .npy/IDX shape or checkpoint tensor',
-  maxHeaderBytes: 'bytes of a .npy header dict',
-  maxImagePixels: 'width × height of one PNG/JPEG, checked on its header before decoding',
-  maxImageSide: 'width or height of one PNG/JPEG, checked on its header before decoding',
-});
-
 /**
  * Resolves a partial set of limits against the defaults, checking each given value is a positive integer (or
  * `Infinity`, which switches that limit off).

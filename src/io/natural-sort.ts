@@ -25,7 +25,3 @@ export function naturalCompare(a: string, b: string): number {
   return a === b ? 0 : a < b ? -1 : 1;
 }
 
-/** A sorted copy of `names` in natural order (see {@link naturalCompare}). */
-export function naturalSort(names: readonly string[]): string[] {
-  return [...names].sort(naturalCompare);
-}

@@ -53,8 +53,6 @@ export interface JobLike {
   updateProgress(progress: number): Promise<unknown>;
 }
 
-export { detectorPrefix };
-
 const claimSchema = z.object({ jobId: z.string(), detector: z.string(), version: z.number().int().positive(), baseVersion: z.number().int().positive().optional(), claimedAt: z.string() });
 type Claim = z.infer<typeof claimSchema>;
 

@@ -37,10 +37,3 @@ export function rocCurve(idScores: ArrayLike<number>, oodScores: ArrayLike<numbe
   }
   return points;
 }
-
-/** Trapezoid area under a ROC curve (equals the midrank AUROC for a `rocCurve` result). */
-export function rocArea(points: readonly Pick<RocPoint, 'fpr' | 'tpr'>[]): number {
-  let a = 0;
-  for (let k = 1; k < points.length; k++) a += ((points[k]!.fpr - points[k - 1]!.fpr) * (points[k]!.tpr + points[k - 1]!.tpr)) / 2;
-  return a;
-}

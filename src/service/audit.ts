@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
 import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
-import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult } from '../core/drift.js';
+import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { RowReservoir, seedFrom } from '../core/random.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
@@ -67,7 +67,7 @@ export interface AuditSummary {
   readonly alpha: number;
   readonly alert: boolean;
   /** Tests whose p-value raises `alert`, each against alpha / alertOn.length. */
-  readonly alertOn: readonly ('binomial' | 'ks' | 'mmd')[];
+  readonly alertOn: readonly DriftTestName[];
   /** KS test of this run's scores against the calibration's in-distribution scores (null without them). */
   readonly scoreShift: ShiftTest | null;
   /** MMD of this run's features against the stored reference rows (null: off, no reference stored, or < 2 samples). */

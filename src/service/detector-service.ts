@@ -4,7 +4,7 @@ import { InputError, NotFittedError } from '../core/errors.js';
 import { conformalPValues, conformalThreshold, validateAlpha } from '../core/conformal.js';
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
 import { EnsembleDetector } from '../core/ensemble.js';
-import { binomialDrift, ksDrift, mmdDrift, type DriftResult } from '../core/drift.js';
+import { binomialDrift, ksDrift, mmdDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { subsampleRows } from '../core/random.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, planModelInput, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
@@ -260,8 +260,7 @@ export async function predictWithFeatures(bundle: DetectorBundle, model: Uint8Ar
   return { prediction, features };
 }
 
-export const DRIFT_TESTS = ['binomial', 'mmd', 'ks'] as const;
-export type DriftTest = (typeof DRIFT_TESTS)[number];
+export type DriftTest = DriftTestName;
 
 export interface DriftRequest extends RuntimeOptions {
   readonly test: DriftTest;

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { aurocOf } from '../../src/core/metrics.js';
-import { rocArea, rocCurve } from '../../src/report/roc.js';
+import { rocCurve, type RocPoint } from '../../src/report/roc.js';
+
+/** Trapezoid area under a ROC curve: for a `rocCurve` result it must equal the midrank AUROC (the test oracle). */
+function rocArea(points: readonly Pick<RocPoint, 'fpr' | 'tpr'>[]): number {
+  let a = 0;
+  for (let k = 1; k < points.length; k++) a += ((points[k]!.fpr - points[k - 1]!.fpr) * (points[k]!.tpr + points[k - 1]!.tpr)) / 2;
+  return a;
+}
 
 describe('rocCurve (OOD = positive, flagged where score ≥ threshold)', () => {
   it('matches hand-computed points, one per distinct threshold, ties moving together', () => {
