@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DRIFT_TESTS } from './core/drift.js';
+import { SERVICE_PREFIXES } from './storage/keys.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
 import { SCORE_MODES } from './core/feature-cluster.js';
@@ -126,7 +127,7 @@ export const objectKeySchema = z
 export const keyPrefixSchema = z
   .string()
   .max(512, 'must be at most 512 characters')
-  .regex(/^([A-Za-z0-9_.=-]+\/)+$/, 'must be segments of [A-Za-z0-9_.=-] each ending in "/", e.g. "uploads/camera-1/"')
+  .regex(/^([A-Za-z0-9_.=-]+\/)+$/, 'must be segments of [A-Za-z0-9_.=-] each ending in "/", e.g. "captures/camera-1/"')
   .refine((p) => p.split('/').every((s) => s !== '.' && s !== '..'), 'must not contain "." or ".." segments');
 /**
  * Inline labels travel in the job payload, which Redis keeps with the job (up to 10,000 completed jobs): 10,000
@@ -183,7 +184,7 @@ export const auditConfigSchema = z
   .object({
     detector: idSchema,
     /** Objects under this prefix are scored (each object: one image or an array file of samples). */
-    prefix: keyPrefixSchema.refine((p) => !['audits/', 'jobs/', 'results/', 'detectors/'].some((own) => p.startsWith(own)), 'must not be a prefix the service writes to'),
+    prefix: keyPrefixSchema.refine((p) => !SERVICE_PREFIXES.some((own) => p.startsWith(own)), `must not be under a prefix the service writes to (${SERVICE_PREFIXES.join(', ')})`),
     /** Alert when the one-sided binomial p-value is below alpha. */
     alpha: z.number().gt(0, 'must be > 0').lt(1, 'must be < 1').default(0.01),
     /** Baseline flag rate from the calibration: on its in-distribution part ('id', default) or the whole eval set. */

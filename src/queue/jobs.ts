@@ -3,6 +3,7 @@ import { tenantIdSchema } from '../auth/api-keys.js';
 import { InputError } from '../core/errors.js';
 import { calibrateMessageSchema, fitMessageSchema, predictMessageSchema } from '../schemas.js';
 import { isJobName, type JobName } from './names.js';
+import { jobKeys } from '../storage/keys.js';
 
 /**
  * Job payloads: the same zod messages the HTTP handlers validate (src/schemas.ts). A predict job always names a
@@ -60,7 +61,6 @@ export function checkJobName(name: string): JobName {
 /** Job ids become key segments (`jobs/<jobId>/…`), so they are restricted like other ids. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
-export const jobKeys = (jobId: string) => ({ result: `jobs/${jobId}/result.json`, claim: `jobs/${jobId}/claim` }) as const;
 
 /** What a finished job leaves at `jobs/<jobId>/result.json` (and, except for predict's arrays, returns to BullMQ). */
 export interface FitJobResult {

@@ -7,14 +7,12 @@ import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, sha256Hex, type RuntimeOptions } from '../service/detector-service.js';
-import { detectorPrefix } from '../service/detector-cache.js';
 import { DetectorRepository, StaleBaseError, VersionExistsError, type CalibrationBase, type VersionCoordinator } from '../storage/detector-repository.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantCoordinator, tenantStore } from '../storage/tenant-store.js';
 import {
   checkJobName,
   JOB_ID_PATTERN,
-  jobKeys,
   parseJobPayload,
   splitJobData,
   type CalibrateJobResult,
@@ -23,6 +21,7 @@ import {
   type JobResult,
   type PredictJobResult,
 } from './jobs.js';
+import { detectorPrefix, jobKeys } from '../storage/keys.js';
 
 /**
  * The queue processor: job → service call → stored result. No maths here (src/service and src/core do that) and no

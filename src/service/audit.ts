@@ -12,6 +12,7 @@ import { tenantStore } from '../storage/tenant-store.js';
 import { tenantIdSchema } from '../auth/api-keys.js';
 import { loadForScoring } from './detector-cache.js';
 import { featureDrift, predictWithFeatures, type RuntimeOptions } from './detector-service.js';
+import { auditKeys } from '../storage/keys.js';
 
 /**
  * Scheduled audits. `audits/<name>/config.json` = {detector, prefix, alpha, baseline?, maxObjects?, mmdWindow?,
@@ -40,7 +41,6 @@ export interface AuditDeps {
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
 }
 
-export const auditKeys = (name: string) => ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json` }) as const;
 
 const cursorSchema = z.object({ lastKey: z.string(), summaryKey: z.string(), updatedAt: z.string() });
 type Cursor = z.infer<typeof cursorSchema>;

@@ -4,7 +4,7 @@ import { validateLabels } from '../core/threshold.js';
 import type { CalibrateMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readDatasetManifest } from './datasets.js';
-import { detectorPrefix } from './detector-cache.js';
+import { detectorPrefix } from '../storage/keys.js';
 
 /**
  * Everything about a calibrate request that can be checked before a job is enqueued, so the caller gets a 400/404 now

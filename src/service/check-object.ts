@@ -10,6 +10,7 @@ import { isSafeKey, type ObjectStore } from '../storage/object-store.js';
 import { tenantStore } from '../storage/tenant-store.js';
 import { loadForScoring } from './detector-cache.js';
 import { predictData, type RuntimeOptions } from './detector-service.js';
+import { checkResultKey } from '../storage/keys.js';
 
 /**
  * The event-triggered check: an object created at `incoming/<tenant>/<detector>/<name>` is predicted with that
@@ -71,7 +72,7 @@ export function resolveIncomingKey(key: string, prefix: string, detectorId?: str
     if (!r.success) throw new InputError('key', `detector segment ${JSON.stringify(rest[0])} ${r.error.issues[0]!.message}`);
     detector = r.data;
   }
-  return { tenant: t.data, detector, resultKey: `results/${prefix}${rest.join('/')}.json` };
+  return { tenant: t.data, detector, resultKey: checkResultKey(`${prefix}${rest.join('/')}`) };
 }
 
 export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string; rawKey: string }): Promise<CheckResult> {

@@ -26,6 +26,7 @@ import { isJpeg, isPng } from '../io/images.js';
 import { decodeBytes } from '../io/load.js';
 import { isNpy } from '../io/npy.js';
 import { inputSpec, listTensorNames } from '../model/graph.js';
+import { datasetKeys, modelKeys, uploadKeys } from '../storage/keys.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import type { Presigner } from '../storage/tenant-store.js';
 import { DEFAULT_MAX_BODY_BYTES, SERVICE_DECODE_LIMITS } from './limits.js';
@@ -47,9 +48,6 @@ export function resolveId(id: string | undefined, field = 'id'): string {
   return id;
 }
 
-export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string, sha: string) => `datasets/${id}/data-${sha.slice(0, 16)}.${ext}` }) as const;
-export const modelKeys = (id: string) => ({ model: (sha: string) => `models/${id}.${sha.slice(0, 16)}.onnx`, manifest: `models/${id}.json` }) as const;
-const uploadKeys = (id: string) => ({ record: `uploads/${id}/upload.json`, data: `uploads/${id}/data` }) as const;
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v, null, 2));

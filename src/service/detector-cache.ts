@@ -2,6 +2,7 @@ import type { DetectorBundle } from '../core/bundle.js';
 import { NotFoundError } from '../core/errors.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { detectorPrefix } from '../storage/keys.js';
 
 /**
  * Loads a detector's current version and its model for in-process scoring (sync predict, audits, S3-event checks).
@@ -26,7 +27,6 @@ function remember<V>(m: Map<string, V>, key: string, v: V): V {
   return v;
 }
 
-export const detectorPrefix = (id: string): string => `detectors/${id}/`;
 
 export async function loadForScoring(store: ObjectStore, detectorId: string): Promise<LoadedForScoring> {
   const prefix = detectorPrefix(detectorId);

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig, type Config } from '../../src/config.js';
 import { JobClient } from '../../src/queue/client.js';
-import { jobKeys } from '../../src/queue/jobs.js';
+import { jobKeys } from '../../src/storage/keys.js';
 import { putModel } from '../../src/service/datasets.js';
 import { REPO } from '../helpers/paths.js';
 import { stopChild, until, type Child } from '../helpers/procs.js';

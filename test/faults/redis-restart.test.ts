@@ -20,7 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { JobClient, type JobStatus } from '../../src/queue/client.js';
-import { jobKeys } from '../../src/queue/jobs.js';
+import { jobKeys } from '../../src/storage/keys.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';

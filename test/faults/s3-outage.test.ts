@@ -28,7 +28,7 @@ import { Redis } from 'ioredis';
 import { NotFoundError } from '../../src/core/errors.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { JobClient, type JobStatus } from '../../src/queue/client.js';
-import { jobKeys } from '../../src/queue/jobs.js';
+import { jobKeys } from '../../src/storage/keys.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
 import { createS3Client, isTransientS3Error, S3Store, TransientStorageError } from '../../src/storage/s3-store.js';

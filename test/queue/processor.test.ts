@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { ConflictError, InputError, NotFoundError, StorageError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/log.js';
-import { jobKeys } from '../../src/queue/jobs.js';
+import { jobKeys } from '../../src/storage/keys.js';
 import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/processor.js';
 import { isPermanentError } from '../../src/queue/worker.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';

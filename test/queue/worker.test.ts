@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { JobClient } from '../../src/queue/client.js';
-import { jobKeys } from '../../src/queue/jobs.js';
+import { jobKeys } from '../../src/storage/keys.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';

@@ -1,0 +1,28 @@
+/**
+ * The bucket layout: every key the service writes, in one place (README "S3 state layout"). Keys are in a tenant's
+ * view; in the bucket each tenant's live under `tenants/<tenant>/` (src/storage/tenant-store.ts).
+ */
+
+/** A detector: `current.json` and immutable versions `v<n>/manifest.json` + arrays (src/storage/detector-repository.ts). */
+export const detectorPrefix = (id: string): string => `detectors/${id}/`;
+
+/** A validated dataset: its data (named by content hash, so concurrent uploads never overwrite) and manifest. */
+export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string, sha: string) => `datasets/${id}/data-${sha.slice(0, 16)}.${ext}` }) as const;
+
+/** A model: the ONNX bytes (named by content hash) and its manifest. */
+export const modelKeys = (id: string) => ({ model: (sha: string) => `models/${id}.${sha.slice(0, 16)}.onnx`, manifest: `models/${id}.json` }) as const;
+
+/** A pending presigned upload: never read as a dataset until `complete` validates and promotes it. */
+export const uploadKeys = (id: string) => ({ record: `uploads/${id}/upload.json`, data: `uploads/${id}/data` }) as const;
+
+/** A job's version claim (idempotent reruns) and its result marker, written last. */
+export const jobKeys = (jobId: string) => ({ result: `jobs/${jobId}/result.json`, claim: `jobs/${jobId}/claim` }) as const;
+
+/** An audit's config (the tenant's), cursor and run summaries. */
+export const auditKeys = (name: string) => ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json` }) as const;
+
+/** Where checkObject writes the result for an incoming object key. */
+export const checkResultKey = (incomingKey: string): string => `results/${incomingKey}.json`;
+
+/** Every prefix the service writes to: an audit may not read any of them as its input. */
+export const SERVICE_PREFIXES = ['audits/', 'datasets/', 'detectors/', 'jobs/', 'models/', 'results/', 'uploads/'] as const;
