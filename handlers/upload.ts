@@ -12,7 +12,7 @@ import { httpHandler } from '../src/http/handler.js';
 import { bodyBytes, isJsonRequest, json, jsonBody, parseWith, pathParam } from '../src/http/respond.js';
 import { datasetUploadSchema, modelUploadSchema, presignUploadSchema } from '../src/schemas.js';
 import { completeDatasetUpload, INLINE_UPLOAD_LIMIT, presignDatasetUpload, putDataset, putModel } from '../src/service/datasets.js';
-import { decodeBase64 } from '../src/service/inline-images.js';
+import { decodeBase64 } from '../src/io/base64.js';
 import { canPresign } from '../src/storage/tenant-store.js';
 
 function route(e: Parameters<typeof handler>[0]): string {

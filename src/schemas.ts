@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DRIFT_TESTS } from './core/drift.js';
+import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
@@ -210,7 +211,7 @@ export const auditConfigSchema = z
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
 /** Base64 file content inside a JSON body. */
-export const base64Schema = z.string().min(1, 'must be base64 file content').regex(/^[A-Za-z0-9+/\s]*={0,2}\s*$/, 'is not valid base64');
+export const base64Schema = z.string().min(1, 'must be base64 file content').refine(isBase64, 'is not valid base64');
 
 /** POST /datasets with a JSON body: the file inline as base64 (request ≤ 6 MB). */
 export const datasetUploadSchema = z.object({ id: idSchema.optional(), name: z.string().min(1, 'must be the original file name'), data: base64Schema, npzKey: z.string().min(1).optional() }).strict();

@@ -1,6 +1,7 @@
 import { InputError, isImagedriftError } from '../core/errors.js';
 import { SERVICE_DECODE_LIMITS } from './limits.js';
 import type { DecodedArray } from '../core/tensor.js';
+import { decodeBase64 } from '../io/base64.js';
 import { decodeImages, isJpeg, isPng } from '../io/images.js';
 import { decodeBytes } from '../io/load.js';
 import { encodeNpy } from '../io/npy.js';
@@ -9,15 +10,6 @@ import { encodeNpy } from '../io/npy.js';
  * Decodes predict's inline `images[]`: each item base64, either all PNG/JPEG (one image each, decoded as one batch)
  * or a single `.npy` holding the whole batch. Errors name the item (`images[3]`).
  */
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-export function decodeBase64(s: string, field: string): Uint8Array {
-  const t = s.replace(/\s+/g, '').replace(/^data:[^;,]*;base64,/, '');
-  if (t.length === 0 || t.length % 4 !== 0 || !BASE64.test(t)) throw new InputError(field, 'is not valid base64');
-  const b = Buffer.from(t, 'base64');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
 export async function decodeInlineImages(images: readonly string[]): Promise<DecodedArray> {
   const files = images.map((s, i) => ({ name: `images[${i}]`, bytes: decodeBase64(s, `images[${i}]`) }));
   const nonImage = files.findIndex((f) => !isPng(f.bytes) && !isJpeg(f.bytes));
