@@ -10,7 +10,7 @@
 import { InputError } from '../src/core/errors.js';
 import { httpHandler } from '../src/http/handler.js';
 import { bodyBytes, isJsonRequest, json, jsonBody, parseWith, pathParam } from '../src/http/respond.js';
-import { datasetUploadSchema, modelUploadSchema, presignUploadSchema } from '../src/schemas.js';
+import { datasetUploadSchema, modelUploadSchema, presignUploadSchema, rawDatasetUploadQuerySchema, rawModelUploadQuerySchema } from '../src/schemas.js';
 import { completeDatasetUpload, INLINE_UPLOAD_LIMIT, presignDatasetUpload, putDataset, putModel } from '../src/service/datasets.js';
 import { decodeBase64 } from '../src/io/base64.js';
 import { canPresign } from '../src/storage/tenant-store.js';
@@ -43,7 +43,8 @@ export const handler = httpHandler(async (event, { store }) => {
         const m = parseWith(modelUploadSchema, jsonBody(event));
         return json(201, await putModel(store, { bytes: decodeBase64(m.data, 'data'), ...(m.id ? { id: m.id } : {}) }));
       }
-      return json(201, await putModel(store, { bytes: bodyBytes(event, INLINE_UPLOAD_LIMIT), ...(q.id ? { id: q.id } : {}) }));
+      const mq = parseWith(rawModelUploadQuerySchema, q);
+      return json(201, await putModel(store, { bytes: bodyBytes(event, INLINE_UPLOAD_LIMIT), ...(mq.id ? { id: mq.id } : {}) }));
     }
     case 'dataset': {
       if (isJsonRequest(event)) {
@@ -52,8 +53,9 @@ export const handler = httpHandler(async (event, { store }) => {
         const d = parseWith(datasetUploadSchema, body);
         return json(201, await putDataset(store, { name: d.name, bytes: decodeBase64(d.data, 'data'), ...(d.id ? { id: d.id } : {}), ...(d.npzKey ? { npzKey: d.npzKey } : {}) }));
       }
+      const dq = parseWith(rawDatasetUploadQuerySchema, q);
       const bytes = bodyBytes(event, INLINE_UPLOAD_LIMIT);
-      return json(201, await putDataset(store, { name: q.name ?? '', bytes, ...(q.id ? { id: q.id } : {}), ...(q.npzKey ? { npzKey: q.npzKey } : {}) }));
+      return json(201, await putDataset(store, { name: dq.name, bytes, ...(dq.id ? { id: dq.id } : {}), ...(dq.npzKey ? { npzKey: dq.npzKey } : {}) }));
     }
   }
   throw new InputError('path', 'no such upload route');

@@ -232,3 +232,7 @@ export const presignUploadSchema = z
   .strict();
 /** POST /models with a JSON body: the ONNX file inline as base64. */
 export const modelUploadSchema = z.object({ id: idSchema.optional(), data: base64Schema }).strict();
+
+/** The same uploads with a raw body: the file is the body, the other fields are query parameters. */
+export const rawDatasetUploadQuerySchema = datasetUploadSchema.omit({ data: true });
+export const rawModelUploadQuerySchema = modelUploadSchema.omit({ data: true });

@@ -18,6 +18,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { extname } from 'node:path';
 import { z } from 'zod';
+import { idSchema } from '../schemas.js';
 import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
 import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
 import { gunzipHead, isGzip } from '../io/gzip.js';
@@ -37,15 +38,12 @@ export const INLINE_UPLOAD_LIMIT = DEFAULT_MAX_BODY_BYTES;
 export const PRESIGNED_UPLOAD_LIMIT = SERVICE_DECODE_LIMITS.maxFileBytes!;
 export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
 
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
-
-/** Validates a dataset/model id, or generates one (a UUID) when absent. */
+/** Validates a dataset/model id (the one id rule, `idSchema`), or generates one (a UUID) when absent. */
 export function resolveId(id: string | undefined, field = 'id'): string {
   if (id === undefined) return randomUUID();
-  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
-    throw new InputError(field, `${JSON.stringify(id)} is not a valid id (1-64 characters: letters, digits, '_' and '-', starting with a letter or digit)`);
-  }
-  return id;
+  const r = idSchema.safeParse(id);
+  if (!r.success) throw new InputError(field, `${JSON.stringify(id)}: ${r.error.issues[0]!.message}`);
+  return r.data;
 }
 
 
@@ -66,7 +64,7 @@ const FORMATS = {
 export type DatasetFormat = keyof typeof FORMATS;
 
 export const datasetManifestSchema = z.object({
-  id: z.string().regex(ID_PATTERN),
+  id: idSchema,
   key: z.string(),
   format: z.enum(Object.keys(FORMATS) as [DatasetFormat, ...DatasetFormat[]]),
   shape: z.array(z.number().int().nonnegative()),
@@ -83,7 +81,7 @@ export const datasetManifestSchema = z.object({
 export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
 
 export const modelManifestSchema = z.object({
-  id: z.string().regex(ID_PATTERN),
+  id: idSchema,
   key: z.string(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.number().int().positive(),
@@ -102,7 +100,7 @@ export type ModelManifest = z.infer<typeof modelManifestSchema>;
 
 const uploadRecordSchema = z.object({
   kind: z.literal('dataset'),
-  id: z.string().regex(ID_PATTERN),
+  id: idSchema,
   name: z.string(),
   npzKey: z.string().optional(),
   contentLength: z.number().int().positive(),

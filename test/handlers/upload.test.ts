@@ -45,6 +45,15 @@ describe('upload handler (real s3rver)', () => {
     assert.equal(r.body.id, 'raw1');
   });
 
+  test('raw body: the query parameters are checked by the JSON upload’s own schema (one id rule, one message)', async () => {
+    const viaJson = parse(await upload(httpEvent({ path: '/datasets', json: { name: 'a.npy', data: b64(npy), id: 'bad id' } })));
+    const viaQuery = parse(await upload(httpEvent({ path: '/datasets', bytes: npy, query: { name: 'a.npy', id: 'bad id' } })));
+    assert.deepEqual([viaQuery.status, viaQuery.body.error], [400, viaJson.body.error]);
+    await expectRejected(httpEvent({ path: '/datasets', bytes: npy, query: { id: 'noname' } }), 400, 'INVALID_INPUT', 'name');
+    await expectRejected(httpEvent({ path: '/datasets', bytes: npy, query: { name: 'a.npy', colour: 'red' } }), 400, 'INVALID_INPUT', 'colour');
+    await expectRejected(httpEvent({ path: '/models', bytes: onnx, query: { id: '../m' } }), 400, 'INVALID_INPUT', 'id');
+  });
+
   test('bad inputs → 4xx naming the field, nothing written', async () => {
     await expectRejected(httpEvent({ path: '/datasets', json: { data: b64(npy) } }), 400, 'INVALID_INPUT', 'name');
     await expectRejected(httpEvent({ path: '/datasets', json: { name: 'a.npy', data: 'not base64!!' } }), 400, 'INVALID_INPUT', 'data');
