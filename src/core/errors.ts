@@ -1,7 +1,7 @@
 /**
  * The error hierarchy. Every error the library throws on purpose is one of these, with the offending
  * `field` (argument, option, byte offset or sample index) and a human-readable `detail`.
- * Adapters map them: CLI -> one line, exit 1 for a StorageError (damaged or unreachable state), exit 2 for the rest;
+ * The hierarchy lives here whole; adapters map it: CLI -> one line, exit 1 for a StorageError (damaged or unreachable state), exit 2 for the rest;
  * HTTP -> 4xx/5xx with `{error:{code,message,field}}` (src/http/respond.ts).
  */
 export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED';
@@ -45,6 +45,19 @@ export class ModelError extends ImagedriftError {
 /** Persistent state could not be read or written (transient or corrupt). */
 export class StorageError extends ImagedriftError {
   readonly code = 'STORAGE_ERROR' as const;
+}
+
+/**
+ * State that could not be reached now (S3 or Redis refused, reset or timed out): worth retrying. The worker retries
+ * the job, HTTP answers 503 with Retry-After, an S3-event check is rethrown for Lambda's retry.
+ */
+export class TransientStorageError extends StorageError {
+  readonly transient = true as const;
+}
+
+/** True for errors worth retrying (TransientStorageError and its kinds). */
+export function isTransientError(e: unknown): e is TransientStorageError {
+  return e instanceof TransientStorageError;
 }
 
 /** A named object (dataset, model, detector, job) does not exist. */

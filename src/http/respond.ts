@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { InputError, isImagedriftError, type ImagedriftError } from '../core/errors.js';
+import { InputError, isImagedriftError, isTransientError, type ImagedriftError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../service/limits.js';
-import { isTransientError } from '../storage/s3-store.js';
 import type { HttpEvent, HttpResult } from './events.js';
 
 /**
@@ -62,7 +61,6 @@ export function isRedisUnavailable(e: unknown): boolean {
   if (!err) return false;
   return (
     err.name === 'MaxRetriesPerRequestError' ||
-    err.name === 'QueueUnavailableError' ||
     err.code === 'ECONNREFUSED' ||
     err.code === 'ECONNRESET' ||
     err.code === 'ETIMEDOUT' ||

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { NotFoundError } from '../core/errors.js';
+import { NotFoundError, TransientStorageError } from '../core/errors.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
 import { JOB_ID_PATTERN, jobTenant, parseJobPayload, TENANT_FIELD, type JobPayload } from './jobs.js';
@@ -25,9 +25,8 @@ export interface JobClientOptions {
 }
 
 /** Redis did not become ready within `readyTimeoutMs`: the handler answers 503 with Retry-After. */
-export class QueueUnavailableError extends Error {
-  override readonly name = 'QueueUnavailableError';
-}
+/** The job queue's Redis cannot be reached: transient (HTTP 503 with Retry-After). */
+export class QueueUnavailableError extends TransientStorageError {}
 
 export interface JobStatus {
   readonly id: string;
@@ -135,7 +134,7 @@ export class JobClient {
       await Promise.race([
         this.queue.waitUntilReady(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new QueueUnavailableError(`the job queue's Redis is not reachable (no connection within ${this.readyTimeoutMs} ms)`)), this.readyTimeoutMs);
+          timer = setTimeout(() => reject(new QueueUnavailableError('queue', `the job queue's Redis is not reachable (no connection within ${this.readyTimeoutMs} ms); retry later`)), this.readyTimeoutMs);
         }),
       ]);
       this.wasReady = true;

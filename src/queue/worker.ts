@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
-import { isImagedriftError } from '../core/errors.js';
+import { isImagedriftError, isTransientError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { StaleBaseError } from '../storage/detector-repository.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
-import { createS3Client, isTransientError, S3Store } from '../storage/s3-store.js';
+import { createS3Client, S3Store } from '../storage/s3-store.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
 import { processJob, type ProcessorDeps } from './processor.js';

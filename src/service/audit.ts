@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
-import { InputError, isImagedriftError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
+import { InputError, isImagedriftError, isTransientError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
 import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { RowReservoir, seedFrom } from '../core/random.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
-import { isTransientError } from '../storage/s3-store.js';
 import { isSafeKey, readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantStore } from '../storage/tenant-store.js';
 import { tenantIdSchema } from '../auth/api-keys.js';

@@ -1,6 +1,5 @@
-import { InputError, isImagedriftError } from '../core/errors.js';
+import { InputError, isImagedriftError, isTransientError } from '../core/errors.js';
 import type { S3Event } from '../http/events.js';
-import { isTransientError } from '../storage/s3-store.js';
 import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';

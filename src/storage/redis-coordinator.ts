@@ -26,10 +26,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ConflictError, ImagedriftError, InputError, StorageError } from '../core/errors.js';
+import { ConflictError, ImagedriftError, InputError, StorageError, TransientStorageError } from '../core/errors.js';
 import type { VersionCoordinator } from './detector-repository.js';
 import type { ObjectStore } from './object-store.js';
-import { TransientStorageError } from './s3-store.js';
 
 /** INCR only if the counter exists; nil otherwise (the caller then initialises it from the store). */
 const INCR_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end return false`;

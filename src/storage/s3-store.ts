@@ -8,7 +8,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { ConflictError, InputError, StorageError } from '../core/errors.js';
+import { ConflictError, InputError, StorageError, TransientStorageError } from '../core/errors.js';
 import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 /**
@@ -22,15 +22,6 @@ import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js'
  * arrived), so its error (ECONNRESET "aborted") must be classified here. test/faults/s3-outage.test.ts checks both.
  */
 
-/** A StorageError the caller may retry: the same request can succeed later (5xx, throttling, network). */
-export class TransientStorageError extends StorageError {
-  readonly transient = true as const;
-}
-
-/** True for errors worth retrying: TransientStorageError (S3 / Redis coordinator). */
-export function isTransientError(e: unknown): e is TransientStorageError {
-  return e instanceof TransientStorageError;
-}
 
 export interface S3ClientOptions {
   /** e.g. `http://127.0.0.1:4569` for s3rver; omitted = AWS. */

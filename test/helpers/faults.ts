@@ -1,7 +1,6 @@
 /** Shared pieces of the fault-injection tests (test/faults/): a polling detector reader and worker-log parsing. */
 import { readdir } from 'node:fs/promises';
-import { NotFoundError } from '../../src/core/errors.js';
-import { isTransientError } from '../../src/storage/s3-store.js';
+import { isTransientError, NotFoundError } from '../../src/core/errors.js';
 import { sleep } from './procs.js';
 
 export interface ReadOutcome {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { ConflictError, InputError, NotFoundError, StorageError } from '../../src/core/errors.js';
+import { ConflictError, InputError, NotFoundError, StorageError, TransientStorageError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/log.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/processor.js';
@@ -11,7 +11,6 @@ import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { DetectorRepository, StaleBaseError } from '../../src/storage/detector-repository.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
-import { TransientStorageError } from '../../src/storage/s3-store.js';
 import { cleanupPrefix, connectRedis, uniquePrefix } from '../helpers/redis.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { ConflictError, StorageError } from '../../src/core/errors.js';
+import { ConflictError, StorageError, TransientStorageError } from '../../src/core/errors.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
-import { TransientStorageError } from '../../src/storage/s3-store.js';
 import { cleanupPrefix, connectRedis, keysUnder, uniquePrefix } from '../helpers/redis.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 

@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { ConflictError, InputError, StorageError } from '../../src/core/errors.js';
-import { createS3Client, isTransientError, S3Store, TransientStorageError } from '../../src/storage/s3-store.js';
+import { ConflictError, InputError, isTransientError, StorageError, TransientStorageError } from '../../src/core/errors.js';
+import { createS3Client, S3Store } from '../../src/storage/s3-store.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
