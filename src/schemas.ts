@@ -2,10 +2,8 @@ import { z } from 'zod';
 import { DRIFT_TESTS } from './core/drift.js';
 import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
-import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, type DetectorKind, type DetectorSpec } from './core/detectors.js';
+import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
-import { SCORE_MODES } from './core/feature-cluster.js';
-import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './core/kmeans.js';
 import { parseLayerName } from './model/graph.js';
 
 /**
@@ -21,10 +19,13 @@ export const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => 
 /** A decimal number as written by people: sign, digits, optional fraction and exponent (not 0x10, 0b1, Infinity). */
 const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 
+/** A core parameter rule that also takes its number as a decimal string (a CLI flag): the same rule, the same message. */
+const fromText = <T extends z.ZodType>(rule: T) => z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), rule);
+
 export const layerSchema = z.string().min(1, 'must name a tensor, e.g. "output" or "9"');
-export const nClusterSchema = numeric((n) => n.int('must be an integer').min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`));
-export const scoreSchema = z.enum(SCORE_MODES);
-export const seedSchema = numeric((n) => n.int('must be an integer'));
+export const nClusterSchema = fromText(PARAM_RULES.nCluster);
+export const scoreSchema = PARAM_RULES.score;
+export const seedSchema = fromText(PARAM_RULES.seed);
 export const gridSchema = numeric((n) => n.gt(0, 'must be > 0').lt(1, 'must be < 1'));
 export const thresholdSchema = numeric((n) => n.refine(Number.isFinite, 'must be a finite number'));
 export const batchSizeSchema = numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(65536, 'must be <= 65536'));
@@ -41,13 +42,13 @@ export const fitParamsSchema = z.object({
   nCluster: nClusterSchema.optional(),
   score: scoreSchema.optional(),
   seed: seedSchema.optional(),
-  k: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1')).optional(),
-  metric: z.enum(['cosine', 'l2']).optional(),
-  maxBank: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1')).optional(),
-  temperature: numeric((n) => n.positive('must be > 0')).optional(),
+  k: fromText(PARAM_RULES.k).optional(),
+  metric: PARAM_RULES.metric.optional(),
+  maxBank: fromText(PARAM_RULES.maxBank).optional(),
+  temperature: fromText(PARAM_RULES.temperature).optional(),
   /** Ensemble members: `[{ layer, detector: { kind, ...params } }, …]` (JSON on the CLI). */
   members: z.array(z.object({ layer: layerSchema, detector: z.object({ kind: z.string() }).passthrough() })).optional(),
-  shrinkage: z.union([z.literal('ledoit-wolf'), numeric((n) => n.min(0, 'must be in [0,1]').max(1, 'must be in [0,1]'))]).optional(),
+  shrinkage: fromText(PARAM_RULES.shrinkage).optional(),
   layout: layoutSchema.optional(),
   /**
    * Pixel scale recorded in the detector and applied to every later input (default: integers ÷255, floats as they

@@ -1,7 +1,8 @@
 /** Message schemas with rules of their own (the rest are exercised through the HTTP and CLI batteries). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { auditConfigSchema } from '../src/schemas.js';
+import { detectorSpecSchema } from '../src/core/detectors.js';
+import { auditConfigSchema, fitParamsSchema } from '../src/schemas.js';
 import { SERVICE_PREFIXES } from '../src/storage/keys.js';
 
 describe('auditConfigSchema', () => {
@@ -21,4 +22,26 @@ describe('auditConfigSchema', () => {
     assert.deepEqual({ ...r }, { detector: 'd', prefix: 'captures/camera-1/', alpha: 0.01, baseline: 'id', maxObjects: 1000, mmdWindow: 1000, mmdPermutations: 200, alertOn: ['binomial'] });
     assert.equal(auditConfigSchema.safeParse({ detector: 'd', prefix: 'uploads-archive/' }).success, true, 'a name that merely starts like a service prefix');
   });
+});
+
+describe('detector parameters: one rule each, however they are given', () => {
+  const flat = (p: Record<string, unknown>) => fitParamsSchema.safeParse(p).error?.issues[0]?.message;
+  const member = (detector: Record<string, unknown>) => detectorSpecSchema.safeParse({ kind: 'ensemble', members: [{ layer: '9', detector }] }).error?.issues[0]?.message;
+  const spec = (p: Record<string, unknown>) => detectorSpecSchema.safeParse(p).error?.issues[0]?.message;
+  for (const [name, bad, kind] of [
+    ['k', 0, 'knn'],
+    ['maxBank', 2.5, 'knn'],
+    ['nCluster', 101, 'feature-cluster'],
+    ['nCluster', 1, 'feature-cluster'],
+    ['temperature', -1, 'energy'],
+    ['shrinkage', 2, 'mahalanobis'],
+  ] as const) {
+    it(`${name} = ${bad}: the same message as a CLI flag (a string), a flat HTTP field, a spec and an ensemble member`, () => {
+      const want = flat({ [name]: bad });
+      assert.ok(want, 'refused');
+      assert.equal(flat({ [name]: String(bad) }), want);
+      assert.equal(spec({ kind, [name]: bad }), want);
+      assert.equal(member({ kind, [name]: bad }), want);
+    });
+  }
 });

@@ -6,6 +6,7 @@ import { KNN_DEFAULTS, KnnDetector } from './knn.js';
 import { EnergyDetector, MspDetector } from './logit-detectors.js';
 import { EnsembleDetector, type EnsembleParams, type Registry } from './ensemble.js';
 import { MahalanobisDetector } from './mahalanobis.js';
+import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './kmeans.js';
 
 /**
  * The registry of detector kinds: one zod schema per kind's parameters, a constructor, and a restorer for saved
@@ -14,20 +15,32 @@ import { MahalanobisDetector } from './mahalanobis.js';
 export const DETECTOR_KINDS = ['feature-cluster', 'msp', 'energy', 'mahalanobis', 'knn', 'ensemble'] as const;
 export type DetectorKind = (typeof DETECTOR_KINDS)[number];
 
-const int = (what: string) => z.number().int(`${what} must be an integer`);
+/**
+ * Each parameter's rule, once: the per-kind schemas below use them, and so do the CLI's and HTTP's flat fit
+ * parameters (src/schemas.ts), so a value gets the same message however it is given.
+ */
+const num = () => z.number({ error: 'must be a number' });
+const int = () => num().int('must be an integer');
+export const PARAM_RULES = {
+  nCluster: int().min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`),
+  score: z.enum(SCORE_MODES),
+  seed: int(),
+  nInit: int().min(1, 'must be >= 1'),
+  maxIterations: int().min(1, 'must be >= 1'),
+  temperature: num().positive('must be > 0'),
+  shrinkage: z.union([z.literal('ledoit-wolf'), num().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]')]),
+  k: int().min(1, 'must be >= 1'),
+  metric: z.enum(['cosine', 'l2']),
+  maxBank: int().min(1, 'must be >= 1'),
+} as const;
+const R = PARAM_RULES;
 
 export const detectorParamSchemas = {
-  'feature-cluster': z.object({
-    nCluster: int('nCluster').min(2).max(100),
-    score: z.enum(SCORE_MODES).optional(),
-    seed: int('seed').optional(),
-    nInit: int('nInit').positive().optional(),
-    maxIterations: int('maxIterations').positive().optional(),
-  }),
+  'feature-cluster': z.object({ nCluster: R.nCluster, score: R.score.optional(), seed: R.seed.optional(), nInit: R.nInit.optional(), maxIterations: R.maxIterations.optional() }),
   msp: z.object({}),
-  energy: z.object({ temperature: z.number().positive().optional() }),
-  mahalanobis: z.object({ shrinkage: z.union([z.literal('ledoit-wolf'), z.number().min(0).max(1)]).optional() }),
-  knn: z.object({ k: int('k').positive().optional(), metric: z.enum(['cosine', 'l2']).optional(), maxBank: int('maxBank').positive().optional(), seed: int('seed').optional() }),
+  energy: z.object({ temperature: R.temperature.optional() }),
+  mahalanobis: z.object({ shrinkage: R.shrinkage.optional() }),
+  knn: z.object({ k: R.k.optional(), metric: R.metric.optional(), maxBank: R.maxBank.optional(), seed: R.seed.optional() }),
 } as const;
 
 const singleSpecSchema = z.discriminatedUnion('kind', [
@@ -40,8 +53,8 @@ const singleSpecSchema = z.discriminatedUnion('kind', [
 
 const ensembleParamSchema = z.object({
   members: z.array(z.object({ layer: z.string().min(1), detector: singleSpecSchema })).min(1, 'must list at least one member').max(8, 'at most 8 members'),
-  holdout: z.number().gt(0).lt(1).optional(),
-  seed: int('seed').optional(),
+  holdout: num().gt(0, 'must be > 0').lt(1, 'must be < 1').optional(),
+  seed: R.seed.optional(),
 });
 
 /** `{kind, ...params}`: the one message shape naming a detector, used by the CLI, HTTP bodies and jobs. */
