@@ -82,13 +82,32 @@ export async function decodeBytes(bytes: Uint8Array, name: string, opts: LoadOpt
   return checkNotEmpty(await decodeAny(bytes, name, opts, lim), name);
 }
 
+/** What a file is, from its magic bytes first and then the extension of `name`: the one order of checks. */
+export type SniffedFormat = 'npy' | 'npz' | 'gzip' | 'idx' | 'png' | 'jpeg' | 'cifar-bin' | 'unknown';
+
+export function sniffFormat(bytes: Uint8Array, name: string): SniffedFormat {
+  if (isNpy(bytes)) return 'npy';
+  if (isZip(bytes)) return 'npz';
+  if (isGzip(bytes)) return 'gzip';
+  if (isIdx(bytes)) return 'idx';
+  if (isPng(bytes)) return 'png';
+  if (isJpeg(bytes)) return 'jpeg';
+  // No magic matched: the extension decides (and the decoder explains what is wrong with the bytes).
+  const ext = extname(name).toLowerCase();
+  if (ext === '.bin') return 'cifar-bin';
+  if (ext === '.npy') return 'npy';
+  if (ext === '.npz') return 'npz';
+  if (IDX_NAME.test(name)) return 'idx';
+  if (IMAGE_EXT.test(name)) return ext === '.png' ? 'png' : 'jpeg';
+  return 'unknown';
+}
+
 async function decodeAny(bytes: Uint8Array, name: string, opts: LoadOptions, lim: DecodeLimits): Promise<DecodedArray> {
   const field = name;
-  const ext = extname(name).toLowerCase();
-  const imageOpts = { ...opts, limits: lim };
-  if (isNpy(bytes)) return decodeNpy(bytes, field, lim);
-  if (isZip(bytes)) return loadArrayFromNpz(bytes, opts.npzKey, field, lim);
-  if (isGzip(bytes)) {
+  const format = sniffFormat(bytes, name);
+  if (format === 'npy') return decodeNpy(bytes, field, lim);
+  if (format === 'npz') return loadArrayFromNpz(bytes, opts.npzKey, field, lim);
+  if (format === 'gzip') {
     const innerField = `${field}(gunzipped)`;
     const idxByName = IDX_NAME.test(name.replace(/\.gz$/i, ''));
     // Inflate only the first bytes, validate the header they hold, then at most the length that header declares.
@@ -101,14 +120,9 @@ async function decodeAny(bytes: Uint8Array, name: string, opts: LoadOptions, lim
     if (isIdx(inner) || idxByName) return decodeIdx(inner, innerField, lim);
     throw unknownFormat(inner, field, 'gzip data holding an unrecognised format');
   }
-  if (isIdx(bytes)) return decodeIdx(bytes, field, lim);
-  if (isPng(bytes) || isJpeg(bytes)) return decodeImages([{ name, bytes }], imageOpts);
-  // No magic matched: the extension decides (and the decoder explains what is wrong with the bytes).
-  if (ext === '.bin') return decodeCifarBin(bytes, field, lim);
-  if (ext === '.npy') return decodeNpy(bytes, field, lim);
-  if (ext === '.npz') return loadArrayFromNpz(bytes, opts.npzKey, field, lim);
-  if (IDX_NAME.test(name)) return decodeIdx(bytes, field, lim);
-  if (IMAGE_EXT.test(name)) return decodeImages([{ name, bytes }], imageOpts);
+  if (format === 'idx') return decodeIdx(bytes, field, lim);
+  if (format === 'png' || format === 'jpeg') return decodeImages([{ name, bytes }], { ...opts, limits: lim });
+  if (format === 'cifar-bin') return decodeCifarBin(bytes, field, lim);
   throw unknownFormat(bytes, field);
 }
 

@@ -16,15 +16,12 @@
  * this layout name `data.<ext>` / `<id>.onnx`; readers follow the manifest's `key`, so those still load.)
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { extname } from 'node:path';
 import { z } from 'zod';
 import { idSchema } from '../schemas.js';
 import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
 import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
-import { gunzipHead, isGzip } from '../io/gzip.js';
-import { isIdx } from '../io/idx.js';
-import { isJpeg, isPng } from '../io/images.js';
-import { decodeBytes } from '../io/load.js';
+import { gunzipHead } from '../io/gzip.js';
+import { decodeBytes, sniffFormat } from '../io/load.js';
 import { isNpy } from '../io/npy.js';
 import { inputSpec, listTensorNames } from '../model/graph.js';
 import { datasetKeys, modelKeys, uploadKeys } from '../storage/keys.js';
@@ -124,25 +121,13 @@ function checkSize(bytes: Uint8Array, limit: number, field: string, hint: string
   if (bytes.byteLength > limit) throw new InputError(field, `${bytes.byteLength} bytes exceeds the ${limit}-byte limit; ${hint}`);
 }
 
-/**
- * The format `decodeBytes` used for these bytes: the same order of checks (magic bytes, then the extension of `name`).
- * Only called after a successful decode.
- */
+/** The format `decodeBytes` used for these bytes (its own sniffing); only called after a successful decode. */
 function detectFormat(bytes: Uint8Array, name: string): DatasetFormat {
-  const ext = extname(name).toLowerCase();
-  if (isNpy(bytes)) return 'npy';
-  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && ((bytes[2] === 3 && bytes[3] === 4) || (bytes[2] === 5 && bytes[3] === 6))) return 'npz';
+  const f = sniffFormat(bytes, name);
   // The first inflated bytes are enough to tell a gzipped .npy (magic) from a gzipped IDX file.
-  if (isGzip(bytes)) return isNpy(gunzipHead(bytes, 6) ?? new Uint8Array(0)) ? 'npy+gzip' : 'idx+gzip';
-  if (isIdx(bytes)) return 'idx';
-  if (isPng(bytes)) return 'png';
-  if (isJpeg(bytes)) return 'jpeg';
-  if (ext === '.bin') return 'cifar-bin';
-  if (ext === '.npy') return 'npy';
-  if (ext === '.npz') return 'npz';
-  if (ext === '.png') return 'png';
-  if (ext === '.jpg' || ext === '.jpeg') return 'jpeg';
-  return 'idx';
+  if (f === 'gzip') return isNpy(gunzipHead(bytes, 6) ?? new Uint8Array(0)) ? 'npy+gzip' : 'idx+gzip';
+  if (f === 'unknown') throw new InputError('data', 'unrecognised format'); // decodeBytes refused it already
+  return f;
 }
 
 export interface PutDatasetRequest {
