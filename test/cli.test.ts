@@ -64,6 +64,13 @@ describe('imagedrift CLI on the seed files', () => {
     const e = JSON.parse(ev.out[0]!);
     for (const k of ['auroc', 'fpr95', 'accuracy', 'threshold']) assert.equal(typeof e[k], 'number', k);
     assert.ok(e.auroc > 0.5 && e.auroc <= 1);
+    // The calibrated threshold, said where it came from, as the report says it (one evaluation workflow).
+    assert.deepEqual([e.threshold, e.thresholdSource], [c.threshold, 'calibrated']);
+    assert.match(e.thresholdDetail, /^calibrated: best accuracy \(grid, step 0\.01\) on 100 labelled samples/);
+    // Its accuracy: the train images (ID) not flagged plus the test images (all counted as OOD here) flagged, by predict.
+    const onTrain = JSON.parse((await cli('predict', det, '--data', join(SEED, 'concept_train_lenet.npy'), '--json')).out[0]!);
+    const right = onTrain.result.filter((v: number) => v === 0).length + p.result.filter((v: number) => v === 1).length;
+    assert.equal(e.accuracy, right / 1400);
   });
 
   it('drift: mmd / ks / binomial with a given reference or the one stored at calibration; label-free calibrate --reference-rows', async () => {

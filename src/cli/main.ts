@@ -4,12 +4,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
 import { InputError, isImagedriftError } from '../core/errors.js';
-import { accuracy, detectionMetrics } from '../core/metrics.js';
 import type { DecodedArray } from '../core/tensor.js';
-import { applyThreshold, exactThreshold } from '../core/threshold.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
-import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData, scoreData, sha256Hex } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData, sha256Hex } from '../service/detector-service.js';
+import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore } from '../storage/local-dir-store.js';
@@ -302,18 +301,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const id = await loadDataFlag(values, 'id');
         const ood = await loadDataFlag(values, 'ood');
         const d = await loadDetector(positionals[0]!, warn);
-        const si = await asFlag('--id', () => scoreData(d.bundle, d.model, id, {}));
-        const so = await asFlag('--ood', () => scoreData(d.bundle, d.model, ood, {}));
-        const scores = new Float64Array(si.length + so.length);
-        scores.set(si);
-        scores.set(so, si.length);
-        const truth = new Uint8Array(scores.length).fill(1, si.length);
-        const m = detectionMetrics(scores, truth);
-        const calibrated = d.bundle.calibration?.threshold;
-        const threshold = calibrated ?? exactThreshold(scores, truth).threshold;
-        const acc = accuracy(applyThreshold(scores, threshold), truth);
-        const res = { auroc: m.auroc, fpr95: m.fpr95, accuracy: acc, threshold, thresholdSource: calibrated === undefined ? 'oracle (best on this data; detector is not calibrated)' : 'calibrated', nId: m.nId, nOod: m.nOod };
-        io.out(values.json ? JSON.stringify(res) : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  accuracy ${fmt(acc)} at threshold ${threshold} (${res.thresholdSource}); ${m.nId} ID, ${m.nOod} OOD`);
+        const ev = await evaluateOnData(d.bundle, d.model, { id, ood });
+        const m = ev.metrics;
+        const res = { auroc: m.auroc, fpr95: m.fpr95, accuracy: ev.accuracy, threshold: ev.threshold.value, thresholdSource: ev.threshold.source, thresholdDetail: ev.threshold.detail, nId: m.nId, nOod: m.nOod };
+        io.out(values.json ? JSON.stringify(res) : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  accuracy ${fmt(ev.accuracy)} at threshold ${res.threshold} (${ev.threshold.detail}); ${m.nId} ID, ${m.nOod} OOD`);
         return 0;
       }
       case 'report': {

@@ -4,7 +4,7 @@ import type { DetectorBundle } from '../core/bundle.js';
 import { InputError, StorageError } from '../core/errors.js';
 import type { DetectionMetrics } from '../core/metrics.js';
 import type { Tensor } from '../core/tensor.js';
-import { exactThreshold } from '../core/threshold.js';
+import { evaluationThreshold, type EvaluationThreshold } from '../service/evaluate.js';
 import { LIBRARY_VERSION } from '../version.js';
 import { escapeHtml, fmtNumber, fmtPercent } from './escape.js';
 import { rocCurve } from './roc.js';
@@ -15,28 +15,8 @@ import { extremeSamples, thumbnailsOf, type Thumbnail } from './thumbnails.js';
  * The evaluation report: one self-contained `index.html` (inline CSS and SVG, PNG thumbnails as data URIs, no
  * scripts, no external URLs; a Content-Security-Policy forbids anything else). Every embedded string is escaped.
  */
-export interface ReportThreshold {
-  readonly value: number;
-  readonly source: 'calibrated' | 'best-accuracy';
-  /** One line for people: where the threshold comes from. */
-  readonly detail: string;
-}
-
-/** The detector's calibrated threshold, else the accuracy-maximising threshold on these scores (an oracle choice). */
-export function reportThreshold(bundle: Pick<DetectorBundle, 'calibration'>, idScores: ArrayLike<number>, oodScores: ArrayLike<number>): ReportThreshold {
-  const c = bundle.calibration;
-  if (c) {
-    const how =
-      c.method === 'conformal'
-        ? `label-free conformal quantile of ${c.nEval} held-out ID scores, target false-alarm rate ${c.targetFpr}`
-        : `best accuracy (${c.method}${c.step !== undefined ? `, step ${c.step}` : ''}) on ${c.nEval} labelled samples${c.accuracy !== undefined ? `, accuracy ${fmtNumber(c.accuracy)}` : ''}`;
-    return { value: c.threshold, source: 'calibrated', detail: `calibrated: ${how}` };
-  }
-  const scores = Float64Array.from([...Array.from(idScores), ...Array.from(oodScores)]);
-  const truth = new Uint8Array(scores.length).fill(1, idScores.length);
-  const t = exactThreshold(scores, truth);
-  return { value: t.threshold, source: 'best-accuracy', detail: 'best accuracy on this report’s own data (the detector is not calibrated, so this is an optimistic, oracle choice)' };
-}
+/** Where the report's threshold comes from (src/service/evaluate.ts). */
+export type ReportThreshold = EvaluationThreshold;
 
 export interface ReportInput {
   readonly bundle: DetectorBundle;
@@ -47,7 +27,7 @@ export interface ReportInput {
   readonly oodImages: Tensor;
   readonly metrics: DetectionMetrics;
   readonly title: string;
-  /** Default: `reportThreshold(bundle, idScores, oodScores)`. */
+  /** Default: `evaluationThreshold(bundle, idScores, oodScores)`. */
   readonly threshold?: ReportThreshold;
   /** Where the detector and the two data sets came from (shown in the header). */
   readonly sources?: { readonly detector?: string; readonly id?: string; readonly ood?: string };
@@ -179,7 +159,7 @@ export async function buildReport(input: ReportInput): Promise<string> {
   if (idScores.length !== nId) throw new InputError('idScores', `has ${idScores.length} scores but idImages has ${nId} samples`);
   if (oodScores.length !== nOod) throw new InputError('oodScores', `has ${oodScores.length} scores but oodImages has ${nOod} samples`);
   if (m.nId !== nId || m.nOod !== nOod) throw new InputError('metrics', `are for ${m.nId} ID / ${m.nOod} OOD samples, the scores are ${nId} / ${nOod}`);
-  const th = input.threshold ?? reportThreshold(bundle, idScores, oodScores);
+  const th = input.threshold ?? evaluationThreshold(bundle, idScores, oodScores);
   const t = th.value;
   const fpr = flaggedShare(idScores, t);
   const tpr = flaggedShare(oodScores, t);

@@ -1,9 +1,10 @@
 import type { DetectorBundle } from '../core/bundle.js';
-import { detectionMetricsOf, type DetectionMetrics } from '../core/metrics.js';
+import type { DetectionMetrics } from '../core/metrics.js';
 import { toModelInput } from '../core/preprocess.js';
 import type { DecodedArray } from '../core/tensor.js';
-import { scoreData, type RuntimeOptions } from '../service/detector-service.js';
-import { buildReport, reportThreshold, type ReportInput, type ReportThreshold } from './report.js';
+import type { RuntimeOptions } from '../service/detector-service.js';
+import { evaluateOnData } from '../service/evaluate.js';
+import { buildReport, type ReportInput, type ReportThreshold } from './report.js';
 
 /**
  * The report workflow for the CLI (and any other caller holding a detector and two data sets): score both sets,
@@ -18,10 +19,7 @@ export interface ReportRequest extends RuntimeOptions {
 }
 
 export async function reportOnData(bundle: DetectorBundle, model: Uint8Array, req: ReportRequest): Promise<{ html: string; metrics: DetectionMetrics; threshold: ReportThreshold }> {
-  const idScores = await scoreData(bundle, model, req.id, req, 'id');
-  const oodScores = await scoreData(bundle, model, req.ood, req, 'ood');
-  const metrics = detectionMetricsOf(idScores, oodScores);
-  const threshold = reportThreshold(bundle, idScores, oodScores);
+  const { idScores, oodScores, metrics, threshold } = await evaluateOnData(bundle, model, req);
   const html = await buildReport({
     bundle,
     idScores,

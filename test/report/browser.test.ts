@@ -45,7 +45,7 @@ describe('imagedrift report, rendered in headless Chromium', () => {
     assert.ok(res.auroc > 0.8 && res.auroc <= 1, `auroc ${res.auroc}`);
     assert.equal(res.thresholdSource, 'best-accuracy', 'an uncalibrated detector gets the best-accuracy threshold');
     const html = readFileSync(res.out, 'utf8');
-    assert.ok(html.includes('best accuracy on this report’s own data'));
+    assert.ok(html.includes('best accuracy on this data (the detector is not calibrated'));
     assert.ok(!html.includes('<script'));
 
     const plain = await cli('report', det, '--id', join(dir, 'id.npy'), '--ood', join(dir, 'ood.npy'), '--out', join(dir, 'report2'));

@@ -10,7 +10,8 @@ import type { FittedDetector } from '../../src/core/detector.js';
 import { detectionMetricsOf } from '../../src/core/metrics.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { escapeHtml, fmtNumber } from '../../src/report/escape.js';
-import { buildReport, reportThreshold, writeReport } from '../../src/report/report.js';
+import { buildReport, writeReport } from '../../src/report/report.js';
+import { evaluationThreshold } from '../../src/service/evaluate.js';
 import { rocCurve } from '../../src/report/roc.js';
 import { binCounts, histogramSvg, niceTicks, rocSvg } from '../../src/report/svg.js';
 import { extremeSamples, sampleToPixels, thumbnailDataUri } from '../../src/report/thumbnails.js';
@@ -252,7 +253,7 @@ describe('buildReport', () => {
     assert.equal(html.split('http://www.w3.org/2000/svg').length - 1, 2);
     const m = detectionMetricsOf(idScores, oodScores);
     for (const v of [m.auroc.toFixed(4), m.auprIn.toFixed(4), m.auprOut.toFixed(4), m.detectionAccuracy.toFixed(4)]) assert.ok(html.includes(`>${v}</td>`), v);
-    assert.ok(html.includes('best accuracy on this report’s own data'));
+    assert.ok(html.includes('best accuracy on this data (the detector is not calibrated'));
     assert.ok(html.includes('ab'.repeat(32)) && html.includes('<code>9</code>') && html.includes('input 1 × 4 × 4'));
     assert.ok(html.includes('>OOD</span> #29<br>score 0.98'), 'the top-scoring OOD sample leads the most-OOD grid');
     assert.ok(html.includes('>ID</span> #0<br>score 0'));
@@ -260,7 +261,7 @@ describe('buildReport', () => {
 
   it('uses the calibrated threshold when there is one, and says so', async () => {
     const html = await buildReport(input(true));
-    assert.equal(reportThreshold(fakeBundle(true), idScores, oodScores).value, 0.55);
+    assert.equal(evaluationThreshold(fakeBundle(true), idScores, oodScores).value, 0.55);
     assert.ok(html.includes('calibrated: label-free conformal quantile of 500 held-out ID scores, target false-alarm rate 0.05'));
     assert.ok(html.includes('>threshold 0.55</text>'));
   });
