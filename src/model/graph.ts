@@ -118,7 +118,16 @@ function dimOf(d: Onnx.TensorShapeProto.IDimension): number | string {
 
 /** The first graph input that is not an initializer, with its channels/height/width and layout (NCHW or NHWC). */
 export function inputSpec(modelBytes: Uint8Array): InputSpec {
+  return inputSpecOf(graphOf(decodeModel(modelBytes)));
+}
+
+/** Input spec and tensor names from one decode (a decode costs many times the model's size in memory). */
+export function describeModel(modelBytes: Uint8Array): { inputSpec: InputSpec; tensorNames: string[] } {
   const g = graphOf(decodeModel(modelBytes));
+  return { inputSpec: inputSpecOf(g), tensorNames: tensorNames(g) };
+}
+
+function inputSpecOf(g: Onnx.IGraphProto): InputSpec {
   const inits = initializerNames(g);
   const input = (g.input ?? []).find((i) => i.name && !inits.has(i.name));
   if (!input) throw new ModelError('model.input', 'the graph has no input');

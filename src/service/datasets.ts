@@ -23,7 +23,7 @@ import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
 import { gunzipHead } from '../io/gzip.js';
 import { decodeBytes, sniffFormat } from '../io/load.js';
 import { isNpy } from '../io/npy.js';
-import { inputSpec, listTensorNames } from '../model/graph.js';
+import { describeModel } from '../model/graph.js';
 import { datasetKeys, modelKeys, uploadKeys } from '../storage/keys.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import type { Presigner } from '../storage/tenant-store.js';
@@ -295,8 +295,9 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
   let spec;
   let tensorCount;
   try {
-    spec = inputSpec(req.bytes);
-    tensorCount = listTensorNames(req.bytes).length;
+    const d = describeModel(req.bytes);
+    spec = d.inputSpec;
+    tensorCount = d.tensorNames.length;
   } catch (e) {
     if (e instanceof ModelError) throw new InputError(e.field ?? 'model', e.detail, { cause: e });
     throw e;
