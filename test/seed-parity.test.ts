@@ -12,7 +12,7 @@ import { InputError } from '../src/core/errors.js';
 import { DEFAULT_SCORE_MODE } from '../src/core/feature-cluster.js';
 import { accuracy } from '../src/core/metrics.js';
 import type { DecodedArray } from '../src/core/tensor.js';
-import { RECOMMENDED_LAYER } from '../src/cli/demo.js';
+import { RECOMMENDED_LAYER } from '../src/core/detectors.js';
 import { decodeNpy } from '../src/io/npy.js';
 import { calibrateDetector, fitDetector, predictData } from '../src/service/detector-service.js';
 import { closeExtractors } from '../src/service/extractor-cache.js';

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assetPath as asset } from '../assets.js';
-import { RECOMMENDED_ENSEMBLE, type DetectorSpec } from '../core/detectors.js';
+import { RECOMMENDED_ENSEMBLE, RECOMMENDED_LAYER, type DetectorSpec } from '../core/detectors.js';
 import { DEFAULT_SCORE_MODE, type ScoreMode } from '../core/feature-cluster.js';
 import { accuracy } from '../core/metrics.js';
 import { decodeNpz } from '../io/npz.js';
@@ -25,9 +25,6 @@ interface DemoConfig {
   /** A detector other than feature-cluster (then `layer` and `score` are not used). */
   readonly detector?: DetectorSpec;
 }
-
-/** Recommended LeNet5 configuration, chosen by measurement (docs/SCORE-MODES.md). */
-export const RECOMMENDED_LAYER = '9';
 
 const CONFIGS: readonly DemoConfig[] = [
   { name: 'parity (tutorial: layer output, mindarmour, grid 0.01)', layer: 'output', score: 'mindarmour', grid: 0.01 },

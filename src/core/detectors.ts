@@ -61,6 +61,9 @@ const ensembleParamSchema = z.object({
 export const detectorSpecSchema = z.discriminatedUnion('kind', [...singleSpecSchema.options, ensembleParamSchema.extend({ kind: z.literal('ensemble') })]);
 export type DetectorSpec = z.infer<typeof detectorSpecSchema>;
 
+/** The feature-cluster layer recommended for LeNet5, chosen by measurement (docs/SCORE-MODES.md). */
+export const RECOMMENDED_LAYER = '9';
+
 /**
  * The best configuration measured for LeNet5 on MNIST (docs/RESULTS.md): the logits' energy plus the Euclidean
  * distance to the nearest training image in the first pooling layer's space (LeNet5's layer `3`, 6×14×14), over the

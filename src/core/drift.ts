@@ -1,7 +1,6 @@
 import { InputError } from './errors.js';
-import { kthSmallest } from './knn.js';
 import { mulberry32 } from './random.js';
-import { binomialTestGreater } from './stats.js';
+import { binomialTestGreater, kthSmallest } from './stats.js';
 import { assertFinite, type Matrix } from './tensor.js';
 import { assertFiniteScores } from './threshold.js';
 

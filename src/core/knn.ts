@@ -1,6 +1,7 @@
 import type { Detector, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
 import { subsampleRows } from './random.js';
+import { kthSmallest } from './stats.js';
 import { l2Normalise } from './scores.js';
 import { assertFinite, type Matrix } from './tensor.js';
 
@@ -18,34 +19,6 @@ export interface KnnParams {
 }
 
 export const KNN_DEFAULTS: KnnParams = { k: 50, metric: 'cosine', maxBank: 10000, seed: 0 };
-
-/** k-th smallest of a[0..n) (1-based k), in place (Hoare quickselect, deterministic middle pivot). */
-export function kthSmallest(a: Float64Array, n: number, k: number): number {
-  let lo = 0;
-  let hi = n - 1;
-  const target = k - 1;
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >> 1]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i] = a[j]!;
-        a[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else return a[target]!;
-  }
-  return a[target]!;
-}
-
 
 /** Queries scored per pass over the bank: each bank value read is used for this many queries. */
 const QUERY_BLOCK = 4;

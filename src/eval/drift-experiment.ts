@@ -13,7 +13,7 @@
 import { conformalPValues, conformalRank, conformalThreshold } from '../core/conformal.js';
 import { binomialDrift, ksDrift, permutationMmd, rbfFromSqDistances, sqDist, type DriftTestName } from '../core/drift.js';
 import { InputError } from '../core/errors.js';
-import { kthSmallest } from '../core/knn.js';
+import { kthSmallest } from '../core/stats.js';
 import { mulberry32 } from '../core/random.js';
 import { binomialTestGreater } from '../core/stats.js';
 import type { Matrix } from '../core/tensor.js';
