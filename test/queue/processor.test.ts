@@ -41,6 +41,30 @@ function failingOnce(store: ObjectStore, pattern: RegExp): ObjectStore {
   });
 }
 
+/** The real store, but a read of the eval dataset's data waits until `release()`; `atGate` resolves when one arrives. */
+function pausedAtDataset(store: ObjectStore): { store: ObjectStore; atGate: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let reached!: () => void;
+  const atGate = new Promise<void>((r) => (reached = r));
+  const paused: ObjectStore = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'get') {
+        return async (key: string) => {
+          if (key.startsWith('datasets/eval/data')) {
+            reached();
+            await gate;
+          }
+          return target.get(key);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { store: paused, atGate, release };
+}
+
 describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
   let s3: TestS3;
   const redis = connectRedis();
@@ -189,25 +213,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     // and makes it current. Moving the pointer to the calibration's v3 (v1's fit + a threshold) would silently undo
     // the re-fit its caller was told had succeeded.
     await processJob(deps, job('job-fit-sb1', 'fit', { ...fitData, detector: 'sb' }));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let reached!: () => void;
-    const atGate = new Promise<void>((r) => (reached = r));
-    const paused: ObjectStore = new Proxy(s3.store, {
-      get(target, prop, receiver) {
-        if (prop === 'get') {
-          return async (key: string) => {
-            if (key.startsWith('datasets/eval/data')) {
-              reached();
-              await gate;
-            }
-            return target.get(key);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const { store: paused, atGate, release } = pausedAtDataset(s3.store);
     const cal = processJob({ ...deps, store: paused }, job('job-cal-sb', 'calibrate', { detector: 'sb', dataset: 'eval', oodLabels: labels }));
     const settled = cal.then(
       (r) => ({ ok: true as const, r }),
@@ -262,25 +268,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
   test('two attempts of one fit job running at once (a lapsed lock): both succeed with the one claimed version', async () => {
     // Attempt B waits at its dataset read while attempt A runs to the end; B then fits, finds its claimed version
     // already saved, and reports it instead of failing on "version already exists" (a permanent error).
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let reached!: () => void;
-    const atGate = new Promise<void>((r) => (reached = r));
-    const paused: ObjectStore = new Proxy(s3.store, {
-      get(target, prop, receiver) {
-        if (prop === 'get') {
-          return async (key: string) => {
-            if (key.startsWith('datasets/eval/data')) {
-              reached();
-              await gate;
-            }
-            return target.get(key);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const { store: paused, atGate, release } = pausedAtDataset(s3.store);
     const data = { ...fitData, detector: 'dup' };
     const b = processJob({ ...deps, store: paused }, job('job-fit-dup', 'fit', data));
     await atGate;
