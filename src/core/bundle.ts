@@ -7,12 +7,16 @@ import type { Matrix } from './tensor.js';
 import type { ThresholdFit } from './threshold.js';
 
 /**
- * A saved detector = one validated JSON manifest + named float32 arrays. No code is ever loaded from saved state.
+ * A saved detector = one validated JSON manifest + named arrays. No code is ever loaded from saved state.
  * The manifest is stamped with the library version; a different version loads with a warning (returned, not logged:
  * the core does no I/O).
+ *
+ * Format versions: 1 = every array float32; 2 = calibration scores float64 (the exact values the threshold was chosen
+ * from). Both are read; 2 is written, and a reader that knows only 1 refuses it on `formatVersion` (so upgrade every
+ * reader, worker and function, before any writer; README "S3 state layout").
  */
 export const MANIFEST_FORMAT = 'imagedrift.detector';
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 2;
 
 export interface ModelRef {
   /** Key of the ONNX model in the same store (CLI: `model.onnx` in the detector dir; S3: `models/<id>.onnx`). */
@@ -71,7 +75,7 @@ export type StoredArray = Float32Array | Float64Array;
 
 export const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
-  formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(MANIFEST_FORMAT_VERSION)]),
   libraryVersion: z.string(),
   createdAt: z.string(),
   fitId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
@@ -106,7 +110,7 @@ export const manifestSchema = z.object({
     })
     .optional(),
   arrays: z.record(z.string(), arrayRef),
-});
+}).refine((m) => m.formatVersion !== 1 || Object.values(m.arrays).every((a) => a.dtype === 'float32'), { path: ['arrays'], message: 'format version 1 holds float32 arrays only' });
 export type DetectorManifest = z.infer<typeof manifestSchema>;
 
 const CALIBRATION_SCORES = 'calibrationScores';

@@ -52,7 +52,15 @@ export interface JobLike {
   updateProgress(progress: number): Promise<unknown>;
 }
 
-const claimSchema = z.object({ jobId: z.string(), detector: z.string(), version: z.number().int().positive(), baseVersion: z.number().int().positive().optional(), claimedAt: z.string() });
+const claimSchema = z.object({
+  jobId: z.string(),
+  detector: z.string(),
+  version: z.number().int().positive(),
+  /** A calibration's base: the version it calibrated, and that version's fit. */
+  baseVersion: z.number().int().positive().optional(),
+  baseFitId: z.string().optional(),
+  claimedAt: z.string(),
+});
 type Claim = z.infer<typeof claimSchema>;
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
@@ -74,16 +82,19 @@ class JobClaimCoordinator implements VersionCoordinator {
     private readonly inner: VersionCoordinator,
     private readonly store: ObjectStore,
     private readonly jobId: string,
-    private readonly extra: { baseVersion?: number },
+    private readonly extra: { baseVersion?: number; baseFitId?: string },
   ) {}
 
   async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
     const claim = await readClaim(this.store, this.jobId);
     if (claim && claim.detector === detectorKey) {
-      // A calibration retried after its base stopped being current (a re-fit or another calibration published
-      // meanwhile) would write the old claimed number below the current version, and never be published.
-      if (claim.baseVersion !== this.extra.baseVersion) {
-        throw new StaleBaseError('detector', `v${this.extra.baseVersion ?? '?'} became current after an earlier attempt of this calibration started on v${claim.baseVersion ?? '?'}; calibrate the current version again`);
+      // A calibration retried after a re-fit became current would calibrate the new fit under the number claimed
+      // over the old one. Another calibration of the same fit meanwhile is not a conflict (as for two concurrent
+      // calibrations, which both complete). Without fit ids to compare, any other base version is a conflict.
+      const sameBase = claim.baseVersion === this.extra.baseVersion;
+      const sameFit = claim.baseFitId !== undefined && claim.baseFitId === this.extra.baseFitId;
+      if (!sameBase && !sameFit) {
+        throw new StaleBaseError('detector', `v${this.extra.baseVersion ?? '?'}, ${claim.baseFitId !== undefined && this.extra.baseFitId !== undefined ? 'a different fit' : 'a newer version'}, became current after an earlier attempt of this calibration started on v${claim.baseVersion ?? '?'}; calibrate the current version again`);
       }
       return claim.version;
     }
@@ -205,7 +216,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   const prefix = detectorPrefix(p.detector);
   const plain = new DetectorRepository(deps.store, deps.coordinator);
   const current = await plain.load(prefix);
-  const repo = new DetectorRepository(deps.store, new JobClaimCoordinator(deps.coordinator, deps.store, jobId, { baseVersion: current.version }));
+  const repo = new DetectorRepository(deps.store, new JobClaimCoordinator(deps.coordinator, deps.store, jobId, { baseVersion: current.version, ...(current.bundle.fitId !== undefined ? { baseFitId: current.bundle.fitId } : {}) }));
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return calibrateResult(jobId, p, earlier.claim.version, earlier.claim.baseVersion, earlier.bundle);
   for (const w of current.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);

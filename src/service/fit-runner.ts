@@ -6,7 +6,7 @@ import type { Matrix } from '../core/tensor.js';
 
 type Reply =
   | { ok: true; kind: string; params: object; dim: number; nTrain: number; stats: Record<string, number>; arrays: Record<string, Float32Array> }
-  | { ok: false; error: { code: ErrorCode; field: string | undefined; detail: string } | { message: string } };
+  | { ok: false; error: { code: ErrorCode; field: string | undefined; detail: string } | { name: string; message: string; stack?: string } };
 
 const ERRORS: Partial<Record<ErrorCode, new (field: string | undefined, detail: string) => ImagedriftError>> = {
   INVALID_INPUT: InputError,
@@ -22,8 +22,10 @@ function startWorker(workerData: unknown): Worker {
   const fromSources = import.meta.url.endsWith('.ts');
   const url = new URL(fromSources ? './fit-thread.ts' : './fit-thread.js', import.meta.url);
   if (!fromSources) return new Worker(url, { workerData });
-  // tsx's loader is not inherited by worker threads (privatenumber/tsx#354): register it in the thread first.
-  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, execArgv: [], workerData });
+  // tsx's loader is not inherited by worker threads (privatenumber/tsx#354): register it in the thread first. Its
+  // path is resolved here, from this module: an eval'd thread would look for it from the working directory.
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  return new Worker(`import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`, { eval: true, execArgv: [], workerData });
 }
 
 /**
@@ -56,7 +58,12 @@ export function fitOffThread(spec: DetectorSpec, features: Matrix, ctx: FitConte
         if ('code' in e) {
           const Cls = ERRORS[e.code] ?? InputError;
           reject(new Cls(e.field, e.detail));
-        } else reject(new Error(`detector fit thread failed: ${e.message}`));
+        } else {
+          // The message only (it reaches API clients as the job's error); the thread's stack stays on the error.
+          const err = new Error(`detector fit failed: ${e.name}: ${e.message}`);
+          if (e.stack) err.stack = `${err.message}\n(in the fit thread) ${e.stack}`;
+          reject(err);
+        }
       }),
     );
     w.once('error', (e) => done(() => reject(e)));

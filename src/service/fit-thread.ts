@@ -16,6 +16,10 @@ try {
 } catch (e) {
   parentPort!.postMessage({
     ok: false,
-    error: isImagedriftError(e) ? { code: e.code, field: e.field, detail: e.detail } : { message: e instanceof Error ? (e.stack ?? e.message) : String(e) },
+    error: isImagedriftError(e)
+      ? { code: e.code, field: e.field, detail: e.detail }
+      : e instanceof Error
+        ? { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) }
+        : { name: 'Error', message: String(e) },
   });
 }

@@ -69,11 +69,15 @@ describe('saved detector format', () => {
     assert.deepEqual(back.referenceFeatures, ref);
     assert.deepEqual(back.calibrationScores, withRef.calibrationScores);
     // A detector saved before float64 scores (dtype float32) still loads, with the values it stored.
-    const old = { ...manifest, arrays: { ...manifest.arrays, calibrationScores: { file: 'calibrationScores.bin', shape: [3], dtype: 'float32' as const } } };
+    assert.equal(manifest.formatVersion, 2, 'float64 scores are format 2');
+    const old = parseManifest(JSON.parse(JSON.stringify({ ...manifest, formatVersion: 1, arrays: { ...manifest.arrays, calibrationScores: { file: 'calibrationScores.bin', shape: [3], dtype: 'float32' } } })));
     const oldArrays = new Map(arrays).set('calibrationScores.bin', Float32Array.of(0.1, 0.2, 0.3));
     assert.deepEqual(fromStored(old, oldArrays, LIBRARY_VERSION).bundle.calibrationScores, Float64Array.from(Float32Array.of(0.1, 0.2, 0.3)));
     // The dtype the manifest names must be the dtype read.
     assert.throws(() => fromStored(old, arrays, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && /is not float32/.test(e.message));
+    // Format 1 never held float64; a format this reader does not know is refused on its version.
+    assert.throws(() => parseManifest(JSON.parse(JSON.stringify({ ...manifest, formatVersion: 1 }))), (e: unknown) => e instanceof InputError && e.field === 'manifest.arrays' && /format version 1 holds float32 arrays only/.test(e.message));
+    assert.throws(() => parseManifest(JSON.parse(JSON.stringify({ ...manifest, formatVersion: 3 }))), (e: unknown) => e instanceof InputError && e.field === 'manifest.formatVersion');
     assert.deepEqual(back.fitted.arrays(), b.fitted.arrays(), 'the bundle arrays do not leak into the detector');
     const bad = JSON.parse(JSON.stringify(manifest));
     bad.arrays.referenceFeatures.shape = [3, 5];

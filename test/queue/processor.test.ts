@@ -259,10 +259,24 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(retry.ok, false, `the retry reported ${JSON.stringify(retry.ok ? retry.r : null)}`);
     const e = (retry as { e: unknown }).e;
     assert.ok(e instanceof StaleBaseError && isPermanentError(e), String(e));
-    assert.match((e as Error).message, /v3 became current after an earlier attempt of this calibration started on v1/);
+    assert.match((e as Error).message, /v3, a different fit, became current after an earlier attempt of this calibration started on v1/);
     const repo = new DetectorRepository(s3.store);
     assert.equal((await repo.readPointer('detectors/cr/'))!.version, 3, 'the re-fit stays current');
     assert.deepEqual(await versions('cr'), ['detectors/cr/v1/manifest.json', 'detectors/cr/v3/manifest.json'], 'nothing written for the refused retry');
+  });
+
+  test('a calibration that crashed before its manifest, retried after another calibration of the same fit: completes', async () => {
+    // As two concurrent calibrations of one fit both complete, so does a retry overtaken by one (no conflict: same fit).
+    await processJob(deps, job('job-fit-sf1', 'fit', { ...fitData, detector: 'sf' }));
+    const flaky = { ...deps, store: failingOnce(s3.store, /^detectors\/sf\/v\d+\/manifest\.json$/) };
+    const cal = { detector: 'sf', dataset: 'eval', oodLabels: labels };
+    await assert.rejects(processJob(flaky, job('job-cal-sfa', 'calibrate', cal)), TransientStorageError);
+    const other = await processJob(deps, job('job-cal-sfb', 'calibrate', cal));
+    assert.equal(other.kind === 'calibrate' && other.version, 3);
+    const retry = await processJob(deps, job('job-cal-sfa', 'calibrate', cal));
+    assert.equal(retry.kind === 'calibrate' && retry.version, 2, 'the claimed number');
+    assert.deepEqual(await versions('sf'), ['detectors/sf/v1/manifest.json', 'detectors/sf/v2/manifest.json', 'detectors/sf/v3/manifest.json']);
+    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/sf/'))!.version, 3, 'the later calibration of the same fit stays current');
   });
 
   test('two attempts of one fit job running at once (a lapsed lock): both succeed with the one claimed version', async () => {

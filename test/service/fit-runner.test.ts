@@ -4,7 +4,9 @@
  * running meanwhile (the queue worker renews its BullMQ job lock there).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createDetector, RECOMMENDED_ENSEMBLE, type DetectorSpec } from '../../src/core/detectors.js';
@@ -58,6 +60,25 @@ describe('fitting in a worker thread', () => {
   it('an error in the thread keeps its class, field and detail', async () => {
     const few = { data: features.data.slice(0, 3 * features.cols), rows: 3, cols: features.cols };
     await assert.rejects(fitOffThread({ kind: 'feature-cluster', nCluster: 10 }, few, {}), (e: unknown) => e instanceof InputError && e.field === 'nCluster' && /n_samples=3/.test(e.detail));
+  });
+
+  it('an unexpected error in the thread is one line naming it; the thread’s stack stays on the error, out of the message', async () => {
+    const broken = { data: null as unknown as Float32Array, rows: 20, cols: 4 };
+    await assert.rejects(fitOffThread({ kind: 'feature-cluster', nCluster: 3 }, broken, {}), (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.equal(e.message, "detector fit failed: TypeError: Cannot read properties of null (reading 'length')");
+      assert.match(e.stack ?? '', /\(in the fit thread\) TypeError: .*\n\s+at /);
+      return true;
+    });
+  });
+
+  it('runs from any working directory (tsx is found from this module, not from the cwd)', () => {
+    const script = `const { fitOffThread } = await import(${JSON.stringify(join(REPO, 'src/service/fit-runner.ts'))});
+      const f = await fitOffThread({ kind: 'feature-cluster', nCluster: 2, seed: 0 }, { data: Float32Array.from({ length: 40 }, (_, i) => i % 7), rows: 10, cols: 4 }, {});
+      console.log(f.kind);`;
+    const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', script], { cwd: tmpdir(), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'feature-cluster');
   });
 
   it("the caller's event loop runs while the thread fits (an in-thread fit blocks it)", async () => {
