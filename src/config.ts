@@ -17,7 +17,8 @@ import { DEFAULT_MAX_BODY_BYTES } from './service/limits.js';
  *   QUEUE_PREFIX                BullMQ key prefix (default "imagedrift"); also prefixes the version coordinator's keys
  *   WORKER_CONCURRENCY          jobs one worker process runs at once (default 1; ORT already uses several threads)
  *   WORKER_LOCK_DURATION_MS     BullMQ lock duration (default 60000): a job whose worker stops renewing it for this
- *   WORKER_STALLED_INTERVAL_MS    long is found by the stalled check (every STALLED_INTERVAL, default 30000) and retried
+ *   WORKER_STALLED_INTERVAL_MS    long is found by the stalled check (every STALLED_INTERVAL, default 30000 or the lock
+ *                                 duration if shorter; at most the lock duration) and retried
  *   WORKER_SHUTDOWN_TIMEOUT_MS  after SIGTERM, the longest wait for active jobs (and Redis) before the process exits
  *                               anyway (default 540000, under systemd's TimeoutStopSec=600 in infra/)
  *   JOB_ATTEMPTS                attempts for transient failures (default 5); input errors fail at once
@@ -52,7 +53,8 @@ const serviceUrl = (schemes: readonly string[], example: string) =>
     if (scheme === undefined || !schemes.includes(scheme)) return false;
     try {
       const u = new URL(v);
-      return u.hostname !== '' && /^\/?\d*$/.test(u.pathname) && u.search === '' && u.hash === '';
+      // Redis URLs may carry connection options as query parameters (ioredis reads e.g. ?family=6).
+      return u.hostname !== '' && /^\/?\d*$/.test(u.pathname) && (u.search === '' || scheme.startsWith('redis')) && u.hash === '';
     } catch {
       return false; // e.g. a port that is not a number
     }
@@ -123,7 +125,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = r.data;
   const lock = e.WORKER_LOCK_DURATION_MS ?? 60_000;
-  if ((e.WORKER_STALLED_INTERVAL_MS ?? 30_000) > lock) {
+  // Default: every 30 s, or as often as the lock lasts when it is shorter (a lock of 20 s alone is valid).
+  const stalledIntervalMs = e.WORKER_STALLED_INTERVAL_MS ?? Math.min(30_000, lock);
+  if (stalledIntervalMs > lock) {
     throw new InputError('WORKER_STALLED_INTERVAL_MS', `must be at most WORKER_LOCK_DURATION_MS (${lock}): a lapsed lock is only found at the next stalled check`);
   }
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
@@ -143,7 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     worker: {
       concurrency: e.WORKER_CONCURRENCY ?? 1,
       lockDurationMs: e.WORKER_LOCK_DURATION_MS ?? 60_000,
-      stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS ?? 30_000,
+      stalledIntervalMs,
       shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_MS ?? 540_000,
     },
     jobs: { attempts: e.JOB_ATTEMPTS ?? 5, backoffMs: e.JOB_BACKOFF_MS ?? 2000 },

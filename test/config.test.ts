@@ -47,6 +47,10 @@ test('errors name the environment variable', () => {
   fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: 'many' }, 'WORKER_CONCURRENCY', /must be a decimal integer \(got "many"\)/);
   for (const coerced of ['0x10', '1e1', '2.0', ' 5', '+3']) fails({ S3_BUCKET: 'b-1', JOB_ATTEMPTS: coerced }, 'JOB_ATTEMPTS', /must be a decimal integer/);
   fails({ S3_BUCKET: 'b-1', WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '600000' }, 'WORKER_STALLED_INTERVAL_MS', /at most WORKER_LOCK_DURATION_MS \(1000\)/);
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1', WORKER_LOCK_DURATION_MS: '20000' }).worker.stalledIntervalMs, 20_000, 'a short lock alone is valid: the check runs as often');
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1' }).worker.stalledIntervalMs, 30_000);
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1', REDIS_URL: 'redis://cache:6379/0?family=6' }).redisUrl, 'redis://cache:6379/0?family=6', 'ioredis options in the query');
+  fails({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:4569/?x=1' }, 'S3_ENDPOINT', /host\[:port\]/);
   fails({ S3_BUCKET: 'b-1', MAX_BODY_BYTES: String(16 * 1024 * 1024) }, 'MAX_BODY_BYTES', /<= 6291456/);
   fails({ S3_BUCKET: 'b-1', ORT_EXECUTION_PROVIDERS: 'cuda;cpu' }, 'ORT_EXECUTION_PROVIDERS', /comma-separated/);
   fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
