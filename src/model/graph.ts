@@ -33,7 +33,59 @@ function decodeModel(modelBytes: Uint8Array): Onnx.ModelProto {
   if (!g || !g.node || g.node.length === 0 || !g.output || g.output.length === 0) {
     throw new ModelError('model', `not an ONNX model: no graph with nodes and outputs (${modelBytes.length} bytes)`);
   }
+  assertSelfContained(model);
   return model;
+}
+
+const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
+
+/**
+ * Refuses a model whose tensors keep their data in external files (ONNX "external data"). onnxruntime would read such
+ * a file from the process's working directory: a tenant's uploaded model could name a file of the server (its code,
+ * its configuration) and get its bytes back through the features it scores. Every tensor is checked: initializers,
+ * sparse initializers, node attributes, and the subgraphs and functions they hold.
+ */
+function assertSelfContained(model: Onnx.IModelProto): void {
+  const refuse = (where: string): never => {
+    throw new ModelError('model', `${where} keeps its data in an external file; only self-contained ONNX models are accepted (save the model without external data)`);
+  };
+  const tensor = (t: Onnx.ITensorProto | null | undefined, where: string): void => {
+    if (t && (t.dataLocation === EXTERNAL || (t.externalData?.length ?? 0) > 0)) refuse(`${where} ${JSON.stringify(t.name ?? '')}`);
+  };
+  const sparse = (t: Onnx.ISparseTensorProto | null | undefined, where: string): void => {
+    tensor(t?.values, `${where} (values)`);
+    tensor(t?.indices, `${where} (indices)`);
+  };
+  const nodes = (list: readonly Onnx.INodeProto[] | null | undefined, depth: number): void => {
+    for (const node of list ?? []) {
+      for (const a of node.attribute ?? []) {
+        const where = `attribute ${JSON.stringify(a.name ?? '')} of node ${JSON.stringify(node.name ?? node.opType ?? '')}`;
+        tensor(a.t, where);
+        for (const t of a.tensors ?? []) tensor(t, where);
+        sparse(a.sparseTensor, where);
+        for (const t of a.sparseTensors ?? []) sparse(t, where);
+        if (a.g) graph(a.g, depth + 1);
+        for (const sub of a.graphs ?? []) graph(sub, depth + 1);
+      }
+    }
+  };
+  const graph = (g: Onnx.IGraphProto, depth: number): void => {
+    if (depth > 64) throw new ModelError('model', 'subgraphs nest more than 64 deep');
+    for (const t of g.initializer ?? []) tensor(t, 'initializer');
+    for (const t of g.sparseInitializer ?? []) sparse(t, 'sparse initializer');
+    nodes(g.node, depth);
+  };
+  graph(model.graph!, 0);
+  for (const f of model.functions ?? []) nodes(f.node, 1);
+  for (const t of model.trainingInfo ?? []) {
+    if (t.initialization) graph(t.initialization, 1);
+    if (t.algorithm) graph(t.algorithm, 1);
+  }
+}
+
+/** Checks that the bytes are an ONNX model with no external data (the session's last check before onnxruntime). */
+export function assertModelSelfContained(modelBytes: Uint8Array): void {
+  decodeModel(modelBytes);
 }
 
 function graphOf(model: Onnx.ModelProto): Onnx.IGraphProto {

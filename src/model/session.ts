@@ -10,6 +10,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-node';
 import { InputError, ModelError } from '../core/errors.js';
+import { assertModelSelfContained } from './graph.js';
 
 /** The subset of a pino-style logger we use. */
 export interface WarnLogger {
@@ -57,6 +58,7 @@ function checkOptions(opts: SessionOptions): string[] {
  */
 export async function createSession(modelBytes: Uint8Array, opts: SessionOptions = {}): Promise<CreatedSession> {
   const providers = checkOptions(opts);
+  assertModelSelfContained(modelBytes); // never let onnxruntime read files a model names
   const ort = await loadOrt();
   const warn = (obj: object, msg: string): void => {
     if (opts.logger) opts.logger.warn(obj, msg);
