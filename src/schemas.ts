@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DRIFT_TESTS } from './core/drift.js';
 import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
-import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
+import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
 import { parseLayerName } from './model/graph.js';
 
@@ -47,7 +47,7 @@ export const fitParamsSchema = z.object({
   maxBank: fromText(PARAM_RULES.maxBank).optional(),
   temperature: fromText(PARAM_RULES.temperature).optional(),
   /** Ensemble members: `[{ layer, detector: { kind, ...params } }, …]` (JSON on the CLI). */
-  members: z.array(z.object({ layer: layerSchema, detector: z.object({ kind: z.string() }).passthrough() })).optional(),
+  members: z.array(memberSpecSchema).min(1, 'must list at least one member').max(8, 'at most 8 members').optional(),
   shrinkage: fromText(PARAM_RULES.shrinkage).optional(),
   layout: layoutSchema.optional(),
   /**

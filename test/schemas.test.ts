@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectorSpecSchema } from '../src/core/detectors.js';
-import { auditConfigSchema, fitParamsSchema } from '../src/schemas.js';
+import { auditConfigSchema, fitMessageSchema, fitParamsSchema } from '../src/schemas.js';
 import { SERVICE_PREFIXES } from '../src/storage/keys.js';
 
 describe('auditConfigSchema', () => {
@@ -44,4 +44,21 @@ describe('detector parameters: one rule each, however they are given', () => {
       assert.equal(member({ kind, [name]: bad }), want);
     });
   }
+});
+
+describe('fit message: ensemble members', () => {
+  const msg = (detector: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    fitMessageSchema.safeParse({ detector: 'd', model: 'm', dataset: 'x', method: 'ensemble', members: [{ layer: '9', detector, ...extra }] });
+  it('unknown fields are refused by name (5 MB of them used to ride into the Redis job payload)', () => {
+    const junk = msg({ kind: 'knn', k: 5, junk: 'x'.repeat(1000) });
+    assert.equal(junk.success, false);
+    assert.deepEqual(junk.error!.issues[0]!.path, ['members', 0, 'detector']);
+    assert.match(junk.error!.issues[0]!.message, /junk/);
+    assert.equal(msg({ kind: 'knn' }, { tenant: 'other' }).success, false, 'nor beside the detector');
+  });
+  it('a known kind with its own parameters passes as given', () => {
+    const ok = msg({ kind: 'knn', k: 5, metric: 'l2' });
+    assert.ok(ok.success);
+    assert.deepEqual(ok.data.members, [{ layer: '9', detector: { kind: 'knn', k: 5, metric: 'l2' } }]);
+  });
 });

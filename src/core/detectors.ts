@@ -51,6 +51,23 @@ const singleSpecSchema = z.discriminatedUnion('kind', [
   detectorParamSchemas.knn.extend({ kind: z.literal('knn') }),
 ]);
 
+/**
+ * An ensemble member as a caller writes it (CLI `--members`, HTTP body, job payload): a known kind with its known
+ * parameters only. Unknown fields are errors, not passengers (they would ride in the Redis job payload).
+ */
+export const memberSpecSchema = z
+  .object({
+    layer: z.string().min(1, 'must name a tensor, e.g. "output" or "9"'),
+    detector: z.discriminatedUnion('kind', [
+      detectorParamSchemas['feature-cluster'].extend({ kind: z.literal('feature-cluster') }).strict(),
+      detectorParamSchemas.msp.extend({ kind: z.literal('msp') }).strict(),
+      detectorParamSchemas.energy.extend({ kind: z.literal('energy') }).strict(),
+      detectorParamSchemas.mahalanobis.extend({ kind: z.literal('mahalanobis') }).strict(),
+      detectorParamSchemas.knn.extend({ kind: z.literal('knn') }).strict(),
+    ]),
+  })
+  .strict();
+
 const ensembleParamSchema = z.object({
   members: z.array(z.object({ layer: z.string().min(1), detector: singleSpecSchema })).min(1, 'must list at least one member').max(8, 'at most 8 members'),
   holdout: num().gt(0, 'must be > 0').lt(1, 'must be < 1').optional(),
