@@ -115,13 +115,22 @@ export interface Config {
   readonly maxBodyBytes: number;
 }
 
+/** Variables whose values are never echoed in an error (they end up in logs). */
+const SECRET_VARIABLES = new Set(['S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'API_KEYS']);
+
+/** `scheme://user:password@host` → `scheme://***@host`: a URL's credentials never reach a log. */
+function redactUserinfo(v: string): string {
+  return v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1***@');
+}
+
 /** Reads and validates the configuration; throws an InputError whose field is the offending variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const r = envSchema.safeParse(env);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const name = String(issue.path[0] ?? 'environment');
-    throw new InputError(name, `${issue.message}${env[name] !== undefined ? ` (got ${JSON.stringify(env[name])})` : ''}`);
+    const got = env[name];
+    throw new InputError(name, `${issue.message}${got !== undefined && !SECRET_VARIABLES.has(name) ? ` (got ${JSON.stringify(redactUserinfo(got))})` : ''}`);
   }
   const e = r.data;
   const lock = e.WORKER_LOCK_DURATION_MS ?? 60_000;

@@ -51,6 +51,9 @@ test('errors name the environment variable', () => {
   assert.equal(loadConfig({ S3_BUCKET: 'b-1' }).worker.stalledIntervalMs, 30_000);
   assert.equal(loadConfig({ S3_BUCKET: 'b-1', REDIS_URL: 'redis://cache:6379/0?family=6' }).redisUrl, 'redis://cache:6379/0?family=6', 'ioredis options in the query');
   fails({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:4569/?x=1' }, 'S3_ENDPOINT', /host\[:port\]/);
+  // A rejected value is echoed, but never a URL's credentials or a secret variable's value (errors reach logs).
+  assert.throws(() => loadConfig({ S3_BUCKET: 'b-1', REDIS_URL: 'rediss://default:Sup3rS3cret@redis.internal:6379/0/x' }), (e: unknown) => e instanceof InputError && /got "rediss:\/\/\*\*\*@redis\.internal:6379\/0\/x"/.test(e.message) && !e.message.includes('Sup3rS3cret'));
+  assert.throws(() => loadConfig({ S3_BUCKET: 'b-1', API_KEYS: '[{"oops": "sk-live-123"}]' }), (e: unknown) => e instanceof InputError && !e.message.includes('sk-live-123'));
   fails({ S3_BUCKET: 'b-1', MAX_BODY_BYTES: String(16 * 1024 * 1024) }, 'MAX_BODY_BYTES', /<= 6291456/);
   fails({ S3_BUCKET: 'b-1', ORT_EXECUTION_PROVIDERS: 'cuda;cpu' }, 'ORT_EXECUTION_PROVIDERS', /comma-separated/);
   fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
