@@ -123,7 +123,8 @@ export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'mu
 export const objectKeySchema = z
   .string()
   .min(1, 'must be a key in the bucket')
-  .max(1024, 'must be at most 1024 characters')
+  // S3 keys are at most 1024 bytes, and this one gets the tenant's prefix (up to 72 bytes) in front.
+  .refine((k) => Buffer.byteLength(k, 'utf8') <= 900, 'must be at most 900 bytes (UTF-8)')
   .refine((k) => !k.startsWith('/') && !k.includes('\\') && !k.includes('\0') && k.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'must be a relative key without "..", "." or empty segments');
 /** A key prefix: one or more safe segments, ending in "/". */
 export const keyPrefixSchema = z

@@ -24,22 +24,32 @@ interface ErrorBody {
   error: { code: string; message: string; field?: string };
 }
 
+/**
+ * What a client reads for a server-side failure: the code and a fixed sentence. The detail (bucket, full keys, the
+ * endpoint, the SDK's error) goes to the log only; a 503 can come before authentication (the keyring's own read).
+ */
+const UNAVAILABLE = { code: 'UNAVAILABLE', message: 'a backing service (storage or the job queue) is unavailable; retry later' } as const;
+const STORAGE_FAILED = { code: 'STORAGE_ERROR', message: 'stored state could not be read or written; the details are in the service log' } as const;
+
 export function errorResponse(e: unknown, logger?: Logger): HttpResult {
   if (isImagedriftError(e)) {
     const body: ErrorBody = { error: e.toJSON() };
     if (e instanceof PayloadTooLargeError) return json(413, { error: { ...body.error, code: 'PAYLOAD_TOO_LARGE' } });
     if (isTransientError(e)) {
       logger?.warn({ err: e }, 'transient storage error');
-      return json(503, { error: { ...body.error, code: 'UNAVAILABLE' } }, { 'retry-after': '5' });
+      return json(503, { error: UNAVAILABLE }, { 'retry-after': '5' });
     }
     const status = STATUS[e.code];
-    if (status >= 500) logger?.error({ err: e }, 'request failed');
+    if (status >= 500) {
+      logger?.error({ err: e }, 'request failed');
+      return json(status, { error: STORAGE_FAILED });
+    }
     if (status === 401) return json(status, body, { 'www-authenticate': 'Bearer realm="imagedrift"' });
     return json(status, body);
   }
   if (isRedisUnavailable(e)) {
     logger?.warn({ err: e }, 'redis unavailable');
-    return json(503, { error: { code: 'UNAVAILABLE', message: 'the job queue is unavailable; retry later' } }, { 'retry-after': '5' });
+    return json(503, { error: UNAVAILABLE }, { 'retry-after': '5' });
   }
   logger?.error({ err: e }, 'unexpected error');
   return json(500, { error: { code: 'INTERNAL', message: 'internal error' } });
