@@ -2,6 +2,7 @@ import { Keyring, parseKeyring, type KeyringEntry } from '../auth/api-keys.js';
 import type { Config } from '../config.js';
 import { UnauthorizedError } from '../core/errors.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { Logger } from '../log.js';
 import type { HttpEvent } from './events.js';
 import { header } from './respond.js';
 
@@ -28,28 +29,41 @@ export function presentedKey(event: HttpEvent): string | undefined {
   return m ? m[1] : undefined;
 }
 
-let cachedObject: { key: string; keyring: Keyring; at: number } | undefined;
+/**
+ * The last usable bucket keyring and when the object was last read; `problem` when it is unusable since, and
+ * `everUsable` false when no usable version was read yet (the keyring is then empty).
+ */
+let cachedObject: { key: string; keyring: Keyring; at: number; problem?: Error; everUsable: boolean; reported?: boolean } | undefined;
 
-/** The keyring in effect: config's plus the bucket object's (cached for `keysTtlMs`). */
-export async function loadKeyring(config: Config, store: ObjectStore, now = Date.now()): Promise<Keyring> {
+/**
+ * The keyring in effect: config's plus the bucket object's (cached for `keysTtlMs`). A missing object is an empty
+ * keyring (fail closed). An object that turns unusable (malformed, half-edited) is the operator's error: the last
+ * usable keyring stays in effect (no outage, no key wrongly accepted that was not accepted before) and the problem is
+ * returned, to be logged; with no usable keyring read yet, keys it would hold cannot be judged (see authenticate).
+ */
+export async function loadKeyringState(config: Config, store: ObjectStore, now = Date.now()): Promise<{ keyring: Keyring; problem?: Error; judged: boolean }> {
   const objectKey = config.auth.keysObject;
-  if (objectKey === undefined) return config.auth.keyring;
+  if (objectKey === undefined) return { keyring: config.auth.keyring, judged: true };
   if (!cachedObject || cachedObject.key !== objectKey || now - cachedObject.at >= config.auth.keysTtlMs) {
     const bytes = await store.get(objectKey);
-    // A missing object is an empty keyring (fail closed); a malformed one is the operator's error (500, logged).
-    let fromObject = new Keyring([]);
-    if (bytes) {
-      try {
-        fromObject = parseKeyring(new TextDecoder().decode(bytes), objectKey);
-      } catch (e) {
-        // Not the caller's fault: an internal error (500 "internal error", the reason only in the log), never a
-        // 4xx that describes the keyring to whoever sent the request.
-        throw new Error(`the keyring object ${objectKey} is unusable: ${(e as Error).message}`, { cause: e });
-      }
+    try {
+      const fromObject = bytes ? parseKeyring(new TextDecoder().decode(bytes), objectKey) : new Keyring([]);
+      cachedObject = { key: objectKey, keyring: fromObject, at: now, everUsable: true };
+    } catch (e) {
+      const problem = new Error(`the keyring object ${objectKey} is unusable: ${(e as Error).message}`, { cause: e });
+      const last = cachedObject?.key === objectKey ? cachedObject : undefined;
+      cachedObject = { key: objectKey, keyring: last?.keyring ?? new Keyring([]), at: now, problem, everUsable: last?.everUsable ?? false };
     }
-    cachedObject = { key: objectKey, keyring: fromObject, at: now };
   }
-  return mergeKeyrings(config.auth.keyring, cachedObject.keyring);
+  const c = cachedObject;
+  return { keyring: mergeKeyrings(config.auth.keyring, c.keyring), ...(c.problem ? { problem: c.problem } : {}), judged: !c.problem || c.everUsable };
+}
+
+/** The keyring in effect (see loadKeyringState); an unusable object with no earlier usable version is an error. */
+export async function loadKeyring(config: Config, store: ObjectStore, now = Date.now()): Promise<Keyring> {
+  const s = await loadKeyringState(config, store, now);
+  if (!s.judged) throw s.problem!;
+  return s.keyring;
 }
 
 function mergeKeyrings(a: Keyring, b: Keyring): Keyring {
@@ -63,11 +77,19 @@ export function resetKeyringCache(): void {
   cachedObject = undefined;
 }
 
-export async function authenticate(event: HttpEvent, config: Config, store: ObjectStore): Promise<Principal> {
+export async function authenticate(event: HttpEvent, config: Config, store: ObjectStore, logger?: Pick<Logger, 'error'>): Promise<Principal> {
   const key = presentedKey(event);
   if (key === undefined) throw new UnauthorizedError('authorization', 'an API key is required (x-api-key header or Authorization: Bearer <key>)');
-  const keyring = await loadKeyring(config, store);
+  const { keyring, problem, judged } = await loadKeyringState(config, store);
+  if (problem && cachedObject && !cachedObject.reported) {
+    cachedObject.reported = true; // once per read of the object, not per request
+    logger?.error({ err: problem, lastUsableInEffect: judged }, 'API keyring object unusable');
+  }
   const entry: KeyringEntry | undefined = keyring.verify(key);
+  // A key not in effect while the bucket's keyring was never usable: it may be one that object holds, so it is neither
+  // accepted nor called invalid. An internal error (500; the reason only in the log), never a 4xx that describes the
+  // keyring to whoever sent the request. With a last usable keyring in effect, the answer is that keyring's.
+  if (!entry && !judged) throw problem!;
   if (!entry) throw new UnauthorizedError('authorization', 'the API key is not valid');
   return { tenant: entry.tenant, keyId: entry.id };
 }

@@ -31,7 +31,7 @@ export function httpHandler(fn: (event: HttpEvent, ctx: RequestContext) => Promi
     let logger = deps.logger.child({ route, requestId: event.requestContext?.requestId });
     let res: HttpResult;
     try {
-      const who = await authenticate(event, deps.config, deps.store);
+      const who = await authenticate(event, deps.config, deps.store, logger);
       logger = logger.child({ tenant: who.tenant, keyId: who.keyId });
       checkBodySize(event, deps.config.maxBodyBytes);
       res = await fn(event, { ...deps, logger, store: tenantStore(deps.store, who.tenant), tenant: who.tenant, keyId: who.keyId });

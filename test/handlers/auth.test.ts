@@ -185,6 +185,26 @@ describe('authentication and tenant isolation through the handlers (real s3rver 
     resetKeyringCache();
   });
 
+  test('an object keyring that turns malformed leaves the last usable one in effect (no outage, no key gained)', async () => {
+    const good = await fx.s3.store.get('auth/api-keys.json');
+    const withC = JSON.stringify([{ id: 'c1', tenant: 'tenant-c', sha256: hashApiKey(KEY_S3) }]);
+    const ev = (apiKey: string) => httpEvent({ path: '/datasets', json: { id: 'c-data', name: 'eval.npy', data: 'AAAA' }, apiKey });
+    try {
+      await fx.s3.store.put('auth/api-keys.json', new TextEncoder().encode(withC));
+      resetKeyringCache();
+      assert.equal(parse(await upload(ev(KEY_S3))).status, 400, 'authenticated by the object keyring');
+      // Half-edited: not JSON. Re-read after the TTL (0 in these tests' config, or the cache reset here).
+      await fx.s3.store.put('auth/api-keys.json', new TextEncoder().encode(withC.slice(0, 20)));
+      assert.equal(parse(await upload(ev(KEY_S3))).status, 400, 'the last usable keyring still authenticates its keys');
+      assert.equal(parse(await upload(ev('idk_not_a_key_at_all_00000000000000000000'))).status, 401, 'and still refuses the rest');
+      assert.equal(parse(await upload(ev(TEST_API_KEY))).status, 400, 'config keys (API_KEYS) keep working');
+      assert.ok(logLines.some((l) => l.includes('API keyring object unusable') && l.includes('"lastUsableInEffect":true')), 'the operator is told, in the log');
+    } finally {
+      await fx.s3.store.put('auth/api-keys.json', good ?? new TextEncoder().encode('[]'));
+      resetKeyringCache();
+    }
+  });
+
   test('tenant B cannot read or change tenant A\'s detectors, datasets, models or jobs', async () => {
     const asB = { apiKey: KEY_B };
     const detB = (op: string, json: unknown) => httpEvent({ path: `/detectors/det/${op}`, pathParameters: { id: 'det' }, json, ...asB });
