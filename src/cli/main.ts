@@ -1,10 +1,11 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
 import { InputError, isImagedriftError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
+import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
 import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData, sha256Hex } from '../service/detector-service.js';
@@ -159,7 +160,14 @@ function shownField(e: { field?: string | undefined }, isUsage: boolean): string
   return head !== undefined && FIELD_FLAGS[head] ? `${FIELD_FLAGS[head]}${f.slice(head.length)}` : f;
 }
 
+/** A model or checkpoint file: a regular file (a FIFO would block forever) of at most maxFileBytes, read whole. */
 async function readBytes(path: string, field: string): Promise<Uint8Array> {
+  const limit = DEFAULT_DECODE_LIMITS.maxFileBytes;
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new InputError(field, `cannot read ${path}: ${e.code ?? e.message}`);
+  });
+  if (!st.isFile()) throw new InputError(field, `${path} is not a regular file`);
+  if (st.size > limit) throw new InputError(field, `${path} is ${formatBytes(st.size)}, more than maxFileBytes ${formatBytes(limit)}`);
   try {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -3,7 +3,8 @@
  * one readable line naming the problem; no output directory may be left behind by a failed fit.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -144,6 +145,27 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
     }), '--data', EVAL], /stored detector v2 is unusable/);
     await exitsOne(['predict', damaged('no-array', (x) => rmSync(join(x, 'v2', 'calibrationScores.bin'))), '--data', EVAL], /array file is missing/);
     await exitsOne(['predict', damaged('ptr', (x) => writeFileSync(join(x, 'current.json'), JSON.stringify({ version: 7, fence: 1, updatedAt: 'x' }))), '--data', EVAL], /current\.json: names v7, which has no manifest/);
+  });
+
+  it('convert-ckpt and --model read only regular files within maxFileBytes (a FIFO used to block, a huge file was read whole)', async () => {
+    const big = join(dir, 'huge.ckpt');
+    writeFileSync(big, '');
+    truncateSync(big, 1.5 * 1024 ** 3); // sparse: no disk used
+    const fifo = join(dir, 'pipe.ckpt');
+    execFileSync('mkfifo', [fifo]);
+    for (const [args, re] of [
+      [['convert-ckpt', big, '--out', join(dir, 'h.onnx')], /^imagedrift: error: ckpt: .*huge\.ckpt is 1610612736 bytes \(1\.5 GiB\), more than maxFileBytes/],
+      [['convert-ckpt', fifo, '--out', join(dir, 'p.onnx')], /^imagedrift: error: ckpt: .*pipe\.ckpt is not a regular file/],
+      [['convert-ckpt', dir, '--out', join(dir, 'd.onnx')], /is not a regular file/],
+      [['fit', '--model', fifo, '--train', EVAL, '--layer', '9', '--n-cluster', '3', '--out', join(dir, 'f1')], /not a regular file/],
+    ] as [string[], RegExp][]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 2, r.err.join('\n'));
+      assert.equal(r.err.length, 1);
+      assert.match(r.err[0]!, re);
+    }
+    rmSync(big);
+    rmSync(fifo);
   });
 
   it('a negative value after its flag (--threshold -0.9) is the value, as --threshold=-0.9 is', async () => {
