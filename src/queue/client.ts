@@ -24,8 +24,7 @@ export interface JobClientOptions {
   readonly readyTimeoutMs?: number;
 }
 
-/** Redis did not become ready within `readyTimeoutMs`: the handler answers 503 with Retry-After. */
-/** The job queue's Redis cannot be reached: transient (HTTP 503 with Retry-After). */
+/** The job queue's Redis did not become ready within `readyTimeoutMs`: transient (HTTP 503 with Retry-After). */
 export class QueueUnavailableError extends TransientStorageError {}
 
 export interface JobStatus {

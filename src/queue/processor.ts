@@ -152,14 +152,14 @@ async function savedVersion(deps: ProcessorDeps, repo: DetectorRepository, jobId
  * the claimed version first, uses that one: both computed the same deterministic result, and the job must not fail
  * for having done the work twice.
  */
-async function saveOnce(deps: ProcessorDeps, repo: DetectorRepository, jobId: string, prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<{ version: number } | { claim: Claim; bundle: DetectorBundle }> {
+async function saveOnce(deps: ProcessorDeps, repo: DetectorRepository, jobId: string, prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<{ version: number; baseVersion: number | undefined; bundle: DetectorBundle }> {
   try {
-    return { version: await repo.save(prefix, bundle, opts) };
+    return { version: await repo.save(prefix, bundle, opts), baseVersion: opts.base?.version, bundle };
   } catch (e) {
     if (!(e instanceof VersionExistsError)) throw e;
     const earlier = await savedVersion(deps, repo, jobId, prefix);
     if (!earlier) throw e;
-    return earlier;
+    return { version: earlier.claim.version, baseVersion: earlier.claim.baseVersion, bundle: earlier.bundle };
   }
 }
 
@@ -201,7 +201,7 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
   });
   report(95);
   const saved = await saveOnce(deps, repo, jobId, prefix, bundle);
-  return 'claim' in saved ? fitResult(jobId, p, saved.claim.version, saved.bundle) : fitResult(jobId, p, saved.version, bundle);
+  return fitResult(jobId, p, saved.version, saved.bundle);
 }
 
 async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promise<ArrayLike<number>> {
@@ -234,7 +234,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   }
   report(95);
   const saved = await saveOnce(deps, repo, jobId, prefix, bundle, { base: { version: current.version, fitId: current.bundle.fitId } });
-  return 'claim' in saved ? calibrateResult(jobId, p, saved.claim.version, saved.claim.baseVersion, saved.bundle) : calibrateResult(jobId, p, saved.version, current.version, bundle);
+  return calibrateResult(jobId, p, saved.version, saved.baseVersion, saved.bundle);
 }
 
 async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'predict'>, report: (pct: number) => void): Promise<PredictJobResult> {

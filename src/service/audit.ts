@@ -40,7 +40,6 @@ export interface AuditDeps {
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
 }
 
-
 const cursorSchema = z.object({ lastKey: z.string(), summaryKey: z.string(), updatedAt: z.string() });
 type Cursor = z.infer<typeof cursorSchema>;
 
