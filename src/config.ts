@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Keyring, parseKeyring } from './auth/api-keys.js';
 import { InputError } from './core/errors.js';
 import { DEFAULT_MAX_BODY_BYTES } from './service/limits.js';
+import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
 
 /**
  * The service's configuration, read once from the environment and validated with zod. Every error names the
@@ -59,6 +60,8 @@ const serviceUrl = (schemes: readonly string[], example: string) =>
       return false; // e.g. a port that is not a number
     }
   }, `must be ${schemes.map((s) => `${s}://`).join(' or ')}host[:port], e.g. ${example}`);
+/** Prefixes (at the bucket root) that the service itself writes to. */
+const OWN_PREFIXES: readonly string[] = [TENANTS_PREFIX, ...SERVICE_PREFIXES];
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 const envSchema = z.object({
@@ -79,7 +82,15 @@ const envSchema = z.object({
   ORT_EXECUTION_PROVIDERS: opt(z.string().regex(/^\s*[A-Za-z0-9_]+\s*(,\s*[A-Za-z0-9_]+\s*)*$/, 'must be a comma-separated list of provider names, e.g. "cuda,cpu"')),
   ORT_INTRA_OP_THREADS: opt(int(1, 1024)),
   SYNC_PREDICT_MAX_IMAGES: opt(int(0, 100_000)),
-  INCOMING_PREFIX: opt(z.string().regex(/^([A-Za-z0-9_.-]+\/)+$/, 'must be a key prefix ending in "/", e.g. "incoming/"').refine((s) => !s.split('/').includes('..'), 'must not contain ".."')),
+  INCOMING_PREFIX: opt(
+    z
+      .string()
+      .regex(/^([A-Za-z0-9_.-]+\/)+$/, 'must be a key prefix ending in "/", e.g. "incoming/"')
+      .refine((s) => !s.split('/').includes('..'), 'must not contain ".."')
+      // checkObject writes its results (and the service all its state) under these: an S3 event on them would fire
+      // checkObject on the service's own writes, and results under the watched prefix would fire it again, forever.
+      .refine((s) => !OWN_PREFIXES.some((p) => s.startsWith(p)), `must not be under a prefix the service writes to (${[TENANTS_PREFIX, ...SERVICE_PREFIXES].join(', ')})`),
+  ),
   DETECTOR_ID: opt(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-]')),
   LOG_LEVEL: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
   API_KEYS: opt(z.string()),
@@ -139,6 +150,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (stalledIntervalMs > lock) {
     throw new InputError('WORKER_STALLED_INTERVAL_MS', `must be at most WORKER_LOCK_DURATION_MS (${lock}): a lapsed lock is only found at the next stalled check`);
   }
+  const incomingPrefix = e.INCOMING_PREFIX ?? 'incoming/';
+  if (e.API_KEYS_OBJECT?.startsWith(incomingPrefix)) {
+    throw new InputError('API_KEYS_OBJECT', `must be outside INCOMING_PREFIX (${incomingPrefix}): checkObject would read the keyring as data`);
+  }
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     const missing = e.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY';
     throw new InputError(missing, 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
@@ -165,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(e.ORT_INTRA_OP_THREADS !== undefined ? { intraOpNumThreads: e.ORT_INTRA_OP_THREADS } : {}),
     },
     syncPredictMaxImages: e.SYNC_PREDICT_MAX_IMAGES ?? 64,
-    incomingPrefix: e.INCOMING_PREFIX ?? 'incoming/',
+    incomingPrefix,
     ...(e.DETECTOR_ID !== undefined ? { detectorId: e.DETECTOR_ID } : {}),
     logLevel: e.LOG_LEVEL ?? 'info',
     auth: {

@@ -59,5 +59,10 @@ test('errors name the environment variable', () => {
   fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
   fails({ S3_BUCKET: 'b-1', LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL/);
   fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: '../in/' }, 'INCOMING_PREFIX', /\.\./);
+  // The service's own writes (and checkObject's results) must never fire checkObject: a loop of S3 events otherwise.
+  for (const p of ['tenants/', 'tenants/demo/results/', 'results/', 'datasets/in/']) fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: p }, 'INCOMING_PREFIX', /must not be under a prefix the service writes to \(tenants\/, audits\//);
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1', INCOMING_PREFIX: 'tenants-in/' }).incomingPrefix, 'tenants-in/', 'a prefix that merely starts with the same letters is fine');
+  fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: 'in/', API_KEYS_OBJECT: 'in/keys.json' }, 'API_KEYS_OBJECT', /outside INCOMING_PREFIX \(in\/\)/);
+  fails({ S3_BUCKET: 'b-1', API_KEYS_OBJECT: 'incoming/keys.json' }, 'API_KEYS_OBJECT', /outside INCOMING_PREFIX \(incoming\/\)/);
   fails({ S3_BUCKET: 'b-1', S3_ACCESS_KEY_ID: 'k' }, 'S3_SECRET_ACCESS_KEY', /together/);
 });

@@ -78,11 +78,12 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   if (rec.bucket !== deps.bucket) throw new InputError('bucket', `event for bucket ${JSON.stringify(rec.bucket)}, this function serves ${JSON.stringify(deps.bucket)}`);
   const key = decodeEventKey(rec.rawKey);
   const { tenant, detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);
+  // The detector first: an object for an unknown tenant or detector is rejected without being read or decoded.
+  const store = tenantStore(deps.store, tenant);
+  const det = await loadForScoring(store, detector);
   const bytes = await getWithinLimit(deps.store, key);
   if (!bytes) throw new InputError('key', `${key} no longer exists`);
   const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
-  const store = tenantStore(deps.store, tenant);
-  const det = await loadForScoring(store, detector);
   const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
   const out: CheckResult = {
     key,

@@ -24,5 +24,8 @@ export const auditKeys = (name: string) => ({ dir: `audits/${name}/`, config: `a
 /** Where checkObject writes the result for an incoming object key. */
 export const checkResultKey = (incomingKey: string): string => `results/${incomingKey}.json`;
 
+/** Where each tenant's view of the bucket lives: `tenants/<tenant>/` (src/storage/tenant-store.ts). */
+export const TENANTS_PREFIX = 'tenants/';
+
 /** Every prefix the service writes to: an audit may not read any of them as its input. */
 export const SERVICE_PREFIXES = ['audits/', 'datasets/', 'detectors/', 'jobs/', 'models/', 'results/', 'uploads/'] as const;

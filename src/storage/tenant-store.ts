@@ -1,5 +1,6 @@
 import { InputError } from '../core/errors.js';
 import type { VersionCoordinator } from './detector-repository.js';
+import { TENANTS_PREFIX } from './keys.js';
 import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 /**
@@ -12,7 +13,7 @@ import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js'
  * The version coordinator (Redis locks and counters, keyed by detector key) is scoped the same way, so two tenants'
  * detectors with the same id never share a lock or a version counter.
  */
-export const tenantPrefix = (tenant: string): string => `tenants/${tenant}/`;
+export const tenantPrefix = (tenant: string): string => `${TENANTS_PREFIX}${tenant}/`;
 
 /** What a store that can hand out presigned URLs offers (S3Store, and a view of one). */
 export interface Presigner {

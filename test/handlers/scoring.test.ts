@@ -169,6 +169,13 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
       assert.equal(out.rejected.length, 1, raw);
       assert.equal(out.rejected[0]!.key, raw);
     }
+    // An unknown detector is found before the object is read: garbage under it is refused for the detector, not decoded.
+    await fx.s3.store.put(`incoming/${t}/no-such-det/x.npy`, new TextEncoder().encode('not an array'));
+    const unknown = await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${t}/no-such-det/x.npy`));
+    assert.equal(unknown.rejected.length, 1);
+    assert.match(unknown.rejected[0]!.error, /no-such-det/);
+    assert.doesNotMatch(unknown.rejected[0]!.error, /npy|magic|format/i);
+    await fx.s3.store.delete(`incoming/${t}/no-such-det/x.npy`);
     const other = await checkObject(s3Event('some-other-bucket', `incoming/${t}/det/x.png`));
     assert.match(other.rejected[0]!.error, /bucket/);
     assert.deepEqual(await all(), before);
