@@ -7,7 +7,8 @@ import { getDeps, runtimeOptions } from '../src/http/deps.js';
 import type { ScheduleEvent } from '../src/http/events.js';
 import { runScheduledAudits, type AuditOutcome } from '../src/service/audit.js';
 
-export async function handler(event: ScheduleEvent = {}): Promise<{ audits: AuditOutcome[] }> {
+export async function handler(event: ScheduleEvent = {}, context?: { getRemainingTimeInMillis?: () => number }): Promise<{ audits: AuditOutcome[] }> {
   const { store, logger, config } = getDeps();
-  return runScheduledAudits({ store, logger, runtime: runtimeOptions(config), tenants: async () => (await loadKeyring(config, store)).tenants() }, event);
+  const remaining = context?.getRemainingTimeInMillis?.bind(context);
+  return runScheduledAudits({ store, logger, runtime: runtimeOptions(config), tenants: async () => (await loadKeyring(config, store)).tenants(), ...(remaining ? { remainingMs: remaining } : {}) }, event);
 }

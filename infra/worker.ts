@@ -7,9 +7,16 @@ import { loadConfig } from '../src/config.js';
 import { isImagedriftError } from '../src/core/errors.js';
 import { startWorker } from '../src/queue/worker.js';
 
+/**
+ * Exit status of a configuration error (sysexits' EX_CONFIG): no restart can fix it, so the systemd unit does not
+ * restart on it (RestartPreventExitStatus) and a supervisor can tell it from a crash (1), which a restart may fix.
+ */
+const EXIT_CONFIG = 78;
+
 try {
   await startWorker(loadConfig(process.env));
 } catch (e) {
-  process.stderr.write(`imagedrift-worker: ${isImagedriftError(e) ? `configuration error: ${e.message}` : ((e as Error)?.stack ?? String(e))}\n`);
-  process.exit(1);
+  const config = isImagedriftError(e);
+  process.stderr.write(`imagedrift-worker: ${config ? `configuration error: ${e.message}` : ((e as Error)?.stack ?? String(e))}\n`);
+  process.exit(config ? EXIT_CONFIG : 1);
 }

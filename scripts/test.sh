@@ -4,5 +4,6 @@
 set -e
 cd "$(dirname "$0")/.."
 sh scripts/ensure-deps.sh
+sh scripts/lambda-node.sh >/dev/null # the Lambda runtime's Node, for test/e2e/package.test.ts
 npx --no-install tsc -p tsconfig.json --noEmit
 exec node --import tsx --test --test-concurrency=1 $(find test -name '*.test.ts' | LC_ALL=C sort)

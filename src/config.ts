@@ -27,7 +27,8 @@ import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
  *   ORT_EXECUTION_PROVIDERS     comma-separated, in order of preference, e.g. "cuda,cpu" (default "cpu")
  *   ORT_INTRA_OP_THREADS        ORT intra-op threads (default: ORT's choice)
  *   SYNC_PREDICT_MAX_IMAGES     predict requests with at most this many samples are answered inline (default 64)
- *   INCOMING_PREFIX             prefix watched by checkObject (default "incoming/")
+ *   INCOMING_PREFIX             prefix watched by checkObject (default "incoming/"); not under tenants/ or another
+ *                               prefix the service writes to, and not holding API_KEYS_OBJECT
  *   DETECTOR_ID                 detector used by checkObject; omitted = the first key segment after the prefix
  *   LOG_LEVEL                   pino level (default info)
  *   API_KEYS                    the keyring inline: JSON [{"id","tenant","sha256"}] (hashes only; `imagedrift keygen`)

@@ -40,7 +40,11 @@ export interface AuditDeps {
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
 }
 
-const cursorSchema = z.object({ lastKey: z.string(), summaryKey: z.string(), updatedAt: z.string() });
+/**
+ * `lastKey`: the last object scored (null while none ever was); `summaryKey`/`updatedAt`: the latest run, written after
+ * every run (also one that found nothing new), so the scheduler can order audits by when they last ran.
+ */
+const cursorSchema = z.object({ lastKey: z.string().nullable(), summaryKey: z.string(), updatedAt: z.string() });
 type Cursor = z.infer<typeof cursorSchema>;
 
 export interface AuditSummary {
@@ -110,7 +114,7 @@ export async function listAudits(store: ObjectStore): Promise<string[]> {
 async function startingPoint(store: ObjectStore, name: string): Promise<string | undefined> {
   const keys = auditKeys(name);
   const cursor: Cursor | undefined = await readStoredJson(store, keys.cursor, 'audit cursor', cursorSchema);
-  let after = cursor?.lastKey;
+  let after = cursor?.lastKey ?? undefined;
   const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
   for (const o of newer) {
     if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
@@ -216,10 +220,8 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     finishedAt: finishedAt.toISOString(),
   };
   const summaryKey = await writeSummary(store, keys.dir, finishedAt, summary);
-  if (summary.lastKey !== null) {
-    const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
-    await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
-  }
+  const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
+  await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
   deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
   return { summaryKey, summary };
 }
@@ -243,14 +245,36 @@ async function writeSummary(store: ObjectStore, dir: string, at: Date, summary: 
 /** The scheduled event's input (`schedule.input`): one tenant and/or one audit, or every one. */
 const scheduleInputSchema = z.object({ tenant: tenantIdSchema.optional(), audit: idSchema.optional() }).loose();
 
-export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; counts?: AuditSummary['counts']; alert?: boolean; error?: string };
+export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; counts?: AuditSummary['counts']; alert?: boolean; error?: string; skipped?: string };
+
+/**
+ * An audit is started only while at least this much of the invocation is left, or 1.5 × the longest audit of the run
+ * so far if that is more: one started too late would be killed at the function's timeout and retried whole.
+ */
+export const AUDIT_START_RESERVE_MS = 60_000;
+
+/** When an audit's cursor last moved; never-run audits (no cursor, or one that cannot be read) sort first. */
+async function lastRun(view: ObjectStore, name: string): Promise<string> {
+  try {
+    return (await readStoredJson(view, auditKeys(name).cursor, 'audit cursor', cursorSchema))?.updatedAt ?? '';
+  } catch (e) {
+    if (isTransientError(e)) throw e;
+    return ''; // a damaged cursor: runAudit reports it
+  }
+}
 
 /**
  * One scheduled run: for each tenant (the one the event names, or every tenant `tenants()` lists) the audit the event
- * names, or every audit with a config in that tenant's view. One failing audit does not stop the others; the run
- * throws (so the scheduler retries and alarms) only when every audit failed.
+ * names, or every audit with a config in that tenant's view, least recently run first. With `remainingMs` (the
+ * invocation's time left), audits that could not finish in time are not started but reported `skipped`; being the
+ * least recently run, they go first in the next run, so a schedule with more audits than one invocation can hold
+ * still runs each of them in turn. One failing audit does not stop the others; the run throws (so the scheduler
+ * retries and alarms) only when every audit it started failed.
  */
-export async function runScheduledAudits(deps: { store: ObjectStore; logger: Logger; runtime: AuditDeps['runtime']; tenants: () => Promise<string[]> }, event: unknown): Promise<{ audits: AuditOutcome[] }> {
+export async function runScheduledAudits(
+  deps: { store: ObjectStore; logger: Logger; runtime: AuditDeps['runtime']; tenants: () => Promise<string[]>; remainingMs?: () => number },
+  event: unknown,
+): Promise<{ audits: AuditOutcome[] }> {
   const input = scheduleInputSchema.safeParse(event ?? {});
   if (!input.success) {
     const issue = input.error.issues[0]!;
@@ -258,20 +282,35 @@ export async function runScheduledAudits(deps: { store: ObjectStore; logger: Log
   }
   const { tenant, audit } = input.data;
   const tenants = tenant !== undefined ? [tenant] : await deps.tenants();
-  const out: AuditOutcome[] = [];
+  const planned: { tenant: string; name: string; lastRun: string }[] = [];
   for (const t of tenants) {
     const view = tenantStore(deps.store, t);
-    const names = audit !== undefined ? [audit] : await listAudits(view);
-    for (const name of names) {
-      try {
-        const { summaryKey, summary } = await runAudit({ store: view, logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
-        out.push({ tenant: t, name, summaryKey, counts: summary.counts, alert: summary.alert });
-      } catch (e) {
-        deps.logger.error({ err: e, tenant: t, audit: name }, 'audit failed');
-        out.push({ tenant: t, name, error: (e as Error).message });
-      }
-    }
+    for (const name of audit !== undefined ? [audit] : await listAudits(view)) planned.push({ tenant: t, name, lastRun: await lastRun(view, name) });
   }
-  if (out.length > 0 && out.every((o) => o.error !== undefined)) throw new Error(`every audit failed: ${out.map((o) => `${o.tenant}/${o.name}: ${o.error}`).join('; ')}`);
+  // Stable: equal times keep the tenant/name listing order.
+  planned.sort((a, b) => (a.lastRun < b.lastRun ? -1 : a.lastRun > b.lastRun ? 1 : 0));
+  const out: AuditOutcome[] = [];
+  let longestMs = 0;
+  for (const { tenant: t, name } of planned) {
+    const reserve = Math.max(AUDIT_START_RESERVE_MS, 1.5 * longestMs);
+    const left = deps.remainingMs?.();
+    if (left !== undefined && left < reserve) {
+      out.push({ tenant: t, name, skipped: `not started with ${Math.round(left / 1000)} s of the invocation left (needs ${Math.round(reserve / 1000)} s); it runs first next time` });
+      continue;
+    }
+    const t0 = performance.now();
+    try {
+      const { summaryKey, summary } = await runAudit({ store: tenantStore(deps.store, t), logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
+      out.push({ tenant: t, name, summaryKey, counts: summary.counts, alert: summary.alert });
+    } catch (e) {
+      deps.logger.error({ err: e, tenant: t, audit: name }, 'audit failed');
+      out.push({ tenant: t, name, error: (e as Error).message });
+    }
+    longestMs = Math.max(longestMs, performance.now() - t0);
+  }
+  const skipped = out.filter((o) => o.skipped !== undefined);
+  if (skipped.length > 0) deps.logger.warn({ skipped: skipped.map((o) => `${o.tenant}/${o.name}`) }, `${skipped.length} audit(s) not started: the invocation's time ran out`);
+  const started = out.filter((o) => o.skipped === undefined);
+  if (started.length > 0 && started.every((o) => o.error !== undefined)) throw new Error(`every audit failed: ${started.map((o) => `${o.tenant}/${o.name}: ${o.error}`).join('; ')}`);
   return { audits: out };
 }

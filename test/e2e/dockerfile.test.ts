@@ -30,7 +30,13 @@ test('Dockerfile.worker copies what `npm ci` (its prepare build) needs before ru
     assert.ok(existsSync(join(REPO, f)), `${f} exists`);
     assert.ok(copied.has(f), `${f} is copied before \`RUN npm ci\` (copied: ${[...copied].join(' ')})`);
   }
-  const cmd = /^CMD \["node", "([^"]+)"\]/m.exec(lines.join('\n'))?.[1];
+  const text = lines.join('\n');
+  // The worker runs the Node major of the Lambda functions, and the image fails to build without ORT's CUDA provider.
+  const lambdaMajor = /^\s+runtime: nodejs(\d+)\.x$/m.exec(readFileSync(join(REPO, 'serverless.yml'), 'utf8'))?.[1];
+  assert.equal(/deb\.nodesource\.com\/setup_(\d+)\.x/.exec(text)?.[1], lambdaMajor);
+  assert.match(text, /^ENV ONNXRUNTIME_NODE_INSTALL=true$/m, 'overrides .npmrc\'s skip with a value ORT\'s install script parses');
+  assert.match(text, /test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
+  const cmd = /^CMD \["node", "([^"]+)"\]/m.exec(text)?.[1];
   assert.equal(cmd, 'dist/infra/worker.js');
   assert.ok(cfg.include.includes('infra/**/*.ts') && existsSync(join(REPO, 'infra/worker.ts')), 'the build compiles infra/worker.ts to dist/infra/worker.js');
 });

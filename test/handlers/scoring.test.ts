@@ -224,6 +224,34 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual({ objects: s3.counts.objects, samples: s3.counts.samples }, { objects: 1, samples: 10 });
   });
 
+  test('audit: least recently run first; with the invocation\'s time running out, the rest are skipped and go first next time', async () => {
+    const store = fx.store;
+    for (const n of ['t1', 't2', 't3']) await store.put(`audits/${n}/config.json`, new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: `time-${n}/` })));
+    const ran = (r: { audits: { tenant: string; name: string; summaryKey?: string; skipped?: string }[] }) => r.audits.filter((a) => a.summaryKey !== undefined).map((a) => a.name);
+    const skipped = (r: { audits: { name: string; skipped?: string }[] }) => r.audits.filter((a) => a.skipped !== undefined).map((a) => a.name);
+    // Lambda's context: 2 audits' worth of time, then less than the reserve (60 s) is left.
+    const clock = (budget: number) => {
+      let calls = 0;
+      return { getRemainingTimeInMillis: () => (calls++ < budget ? 600_000 : 59_999) };
+    };
+    const names = (await audit({}, clock(1e9))).audits.map((a) => a.name); // every audit once, so each has a cursor
+    assert.ok(['t1', 't2', 't3'].every((n) => names.includes(n)), names.join());
+    const first = await audit({}, clock(2));
+    assert.equal(ran(first).length, 2);
+    assert.equal(skipped(first).length, first.audits.length - 2);
+    assert.match(first.audits.find((a) => a.skipped)!.skipped!, /not started with 60 s of the invocation left \(needs 60 s\); it runs first next time/);
+    // The skipped ones are now the least recently run: they go first, in their order.
+    const second = await audit({}, clock(skipped(first).length));
+    assert.deepEqual(ran(second), skipped(first));
+    // Without a context (serverless offline, direct calls) nothing is skipped; with no time at all, nothing runs and
+    // the run does not count as failed.
+    assert.deepEqual(skipped(await audit({})), []);
+    const none = await audit({}, clock(0));
+    assert.deepEqual(ran(none), []);
+    assert.equal(skipped(none).length, none.audits.length);
+    for (const n of ['t1', 't2', 't3']) for (const o of await store.list(`audits/${n}/`)) await store.delete(o.key);
+  });
+
   test('audit: a run that died after its summary but before the cursor write is not re-scored', async () => {
     const store = fx.store;
     const cursor = await store.get('audits/a1/cursor.json');
