@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseKeyring } from '../src/auth/api-keys.js';
+import { generateApiKey, hashApiKey, parseKeyring } from '../src/auth/api-keys.js';
 import { decodeNpy, encodeNpy } from '../src/io/npy.js';
 import { cliInProcess } from './helpers/cli.js';
 import { REPO, SEED } from './helpers/paths.js';
@@ -218,7 +218,15 @@ describe('imagedrift keygen', () => {
     assert.ok(!JSON.stringify(entry).includes(key), 'the entry does not contain the key');
     const ring = parseKeyring([entry], 'test');
     assert.equal(ring.verify(key)?.tenant, 'acme');
-    const again = JSON.parse((await cli('keygen', '--tenant', 'acme', '--json')).out[0]!) as { key: string };
+    const again = JSON.parse((await cli('keygen', '--tenant', 'acme', '--json')).out[0]!) as { key: string; entry: { id: string } };
     assert.notEqual(again.key, key, 'a fresh key each time');
+    // Default ids: a same-day rotation gives distinct ids (a duplicate id makes the whole keyring invalid), and the
+    // longest tenant name still gives a valid id.
+    const third = JSON.parse((await cli('keygen', '--tenant', 'acme', '--json')).out[0]!) as { key: string; entry: { id: string } };
+    assert.match(again.entry.id, /^acme-\d{4}-\d\d-\d\d-[0-9a-f]{8}$/);
+    assert.notEqual(third.entry.id, again.entry.id);
+    assert.equal(parseKeyring([again.entry, third.entry].map((e) => ({ ...e, tenant: 'acme', sha256: hashApiKey(generateApiKey()) })), 'test').size, 2);
+    const long = await cli('keygen', '--tenant', 'a'.repeat(63), '--json');
+    assert.equal(long.code, 0, long.err.join('\n'));
   });
 });

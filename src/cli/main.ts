@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -132,9 +133,9 @@ async function asFlag<T>(flag: string, fn: () => Promise<T>, file?: string): Pro
     if (e instanceof InputError && !(e instanceof UsageError) && /\.npz\.key$/i.test(e.field ?? '')) {
       throw new UsageError(flag, `${e.detail.replace(/with a key \(npzKey\)/, 'with file.npz#<key>')}`, { cause: e });
     }
-    if (e instanceof InputError && !(e instanceof UsageError) && e.field === 'size') {
-      // The library can resize a folder of mixed sizes (its size option); the CLI reads images as they are.
-      throw new UsageError(flag, e.detail.replace(/; pass size: \[h, w\] to resize all images$/, '; the images of a folder must share one size (resize them first)'), { cause: e });
+    if (e instanceof InputError && !(e instanceof UsageError) && /^files\[\d+\]$/.test(e.field ?? '')) {
+      // A folder's images: the library can resize mixed sizes (its size option); the CLI reads images as they are.
+      throw new UsageError(flag, e.detail.replace(/ \(resize them first; the decoder's size: \[h, w\] option resizes all\)$/, ' (resize them first)'), { cause: e });
     }
     const named = file !== undefined && e instanceof InputError && (e.field === file || e.field?.startsWith(`${file}.`) || e.field?.startsWith(`${file}[`));
     if (e instanceof InputError && !(e instanceof UsageError) && (named || /^(data|path|npzKey|pixel)?(\[|\.|$)/.test(e.field ?? ''))) {
@@ -255,6 +256,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           throw e;
         }
         const outDir = need(values, 'out');
+        // A detector directory holds one model.onnx, which every version in it was fitted with: a different model
+        // would make the earlier versions unloadable (their recorded model sha256 no longer matches).
+        const existing = await repoFor(outDir).store.get(MODEL_KEY);
+        if (existing && sha256Hex(existing) !== sha256Hex(model)) {
+          throw new UsageError('--out', `${outDir} holds detector versions fitted with another model (its model.onnx differs from --model); fit into a new directory`);
+        }
         const data = await loadDataFlag(values, 'train');
         const t0 = performance.now();
         const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
@@ -344,7 +351,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { values } = parse(rest, { tenant: { type: 'string' }, id: { type: 'string' } }, 0);
         const key = generateApiKey();
         const { tenant } = validate(z.object({ tenant: tenantIdSchema }), { tenant: need(values, 'tenant') }, { tenant: '--tenant' });
-        const entry = validate(keyringEntrySchema, { id: values.id ?? `${tenant}-${new Date().toISOString().slice(0, 10)}`, tenant, sha256: hashApiKey(key) }, { id: '--id', tenant: '--tenant' });
+        // Default id: tenant (cut to fit), date and a random suffix, so two keys made for one tenant on one day (a
+        // rotation) never share an id, which would make the keyring invalid for every tenant.
+        const defaultId = () => `${tenant.slice(0, 38)}-${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`;
+        const entry = validate(keyringEntrySchema, { id: values.id ?? defaultId(), tenant, sha256: hashApiKey(key) }, { id: '--id', tenant: '--tenant' });
         io.out(values.json ? JSON.stringify({ key, entry }) : `key (give it to the tenant; it is not stored): ${key}\nkeyring entry (add it to API_KEYS or the API_KEYS_OBJECT array): ${JSON.stringify(entry)}`);
         return 0;
       }

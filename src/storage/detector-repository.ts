@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle, type StoredArray } from '../core/bundle.js';
 import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
@@ -148,6 +149,9 @@ export class DetectorRepository {
   async modelOf(bundle: DetectorBundle, detector: string): Promise<Uint8Array> {
     const b = await this.store.get(bundle.model.key);
     if (!b) throw new StorageError(bundle.model.key, `the model of detector ${detector} is missing`);
+    // Stored state that does not match its own record is damage (CLI exit 1, HTTP 500), not a caller's mistake.
+    const sha = createHash('sha256').update(b).digest('hex');
+    if (sha !== bundle.model.sha256) throw new StorageError(bundle.model.key, `the model of detector ${detector} is damaged or replaced: sha256 ${sha.slice(0, 12)}… is not the ${bundle.model.sha256.slice(0, 12)}… it was fitted with`);
     return b;
   }
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliInProcess as cli } from '../helpers/cli.js';
@@ -44,6 +45,10 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     const r = await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--n-cluster', '3', '--out', det);
     assert.equal(r.code, 0, r.err.join('\n'));
     assert.equal((await cli('fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--detector', 'msp', '--out', msp)).code, 0);
+    mkdirSync(join(dir, 'mixed'));
+    const grey = (w: number, h: number) => sharp(Buffer.alloc(w * h, 128), { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
+    writeFileSync(join(dir, 'mixed', 'a.png'), await grey(28, 28));
+    writeFileSync(join(dir, 'mixed', 'b.png'), await grey(32, 32));
     mkdirSync(join(dir, 'no-images'));
     writeFileSync(join(dir, 'no-images', 'notes.txt'), 'not an image');
   });
@@ -70,6 +75,7 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['--members that is not JSON', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{layer:', '--out', join(dir, 'o5')], /members/, 'o5'],
     ['a dtype holding an ANSI escape is printed escaped (it could rewrite the terminal line)', () => predictOn(file('esc.npy', npyFile(1, "{'descr': '\u001b[2K\rimagedrift: ok', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4)))), /^imagedrift: error: --data: esc\.npy\.header\.descr: .*'\\u\{1b\}\[2K\\u\{d\}imagedrift: ok'[^\u001b\r]*$/],
     ['a data path with unicode and control characters', () => predictOn(join(dir, 'dätä\u202e\u0007.npy')), /cannot read|ENOENT|no such/],
+    ['a folder of images of two sizes is named --data, with no hint at an option the CLI lacks', () => predictOn(join(dir, 'mixed')), /^imagedrift: error: --data: 'b\.png' is 32×32 \(h×w\) but 'a\.png' is 28×28; images read together must share one size \(resize them first\)$/],
     ['a data directory holding no images', () => predictOn(join(dir, 'no-images')), /no (PNG|JPEG|image)|images/i],
     // Argument forms that once passed silently or crashed
     ['a flag given twice (the last one used to win)', () => [...fitOn(EVAL, 'o6'), '--n-cluster', '4'], /--n-cluster: is given more than once/, 'o6'],
@@ -85,6 +91,20 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['calibrate: NaN in the eval set is named --eval', () => ['calibrate', det, '--eval', file('nan-eval.npy', evalWithNaN(7)), '--ood-labels', labelsFile()], /^imagedrift: error: --eval: data\[7\]: sample 7 contains a NaN pixel/],
     ['a library field is shown as its flag (nCluster → --n-cluster)', () => fitOn(file('two.npy', encodeNpy(new Float32Array(2 * 1024), [2, 1, 32, 32], 'float32')), 'o8'), /--n-cluster: n_samples=2/, 'o8'],
   ];
+
+  it('fit --out into a detector directory of another model is refused (it would orphan the versions there); the same model adds a version', async () => {
+    const d = join(dir, 'refit');
+    assert.equal((await cli(...fitOn(EVAL, 'refit'))).code, 0);
+    const other = file('other.onnx', new Uint8Array([...readFileSync(MODEL), 0x0a, 0x00]));
+    const r = await cli(...fitOn(EVAL, 'refit').map((a) => (a === MODEL ? other : a)));
+    assert.equal(r.code, 2, r.err.join('\n'));
+    assert.match(r.err[0]!, /^imagedrift: error: --out: .*refit holds detector versions fitted with another model \(its model\.onnx differs from --model\); fit into a new directory$/);
+    assert.deepEqual(readFileSync(join(d, 'model.onnx')), readFileSync(MODEL), 'model.onnx untouched');
+    const again = await cli(...fitOn(EVAL, 'refit'), '--json');
+    assert.equal(again.code, 0, again.err.join('\n'));
+    assert.equal(JSON.parse(again.out[0]!).version, 2);
+    assert.equal((await cli('predict', d, '--data', EVAL, '--threshold', '0.5')).code, 0);
+  });
 
   for (const [name, args, re, out] of cases) {
     it(name, async () => {
@@ -138,6 +158,8 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
 
   it('malformed manifest, missing array, missing model, a pointer to a missing version: all exit 1 (stored state, not user input)', async () => {
     await exitsOne(['predict', damaged('no-model', (x) => rmSync(join(x, 'model.onnx'))), '--data', EVAL], /model\.onnx: the model of detector .* is missing/);
+    // A truncated model.onnx used to be a usage error (exit 2, "model: … differs") although no argument was wrong.
+    await exitsOne(['predict', damaged('cut-model', (x) => truncateSync(join(x, 'model.onnx'), 1000)), '--data', EVAL], /^imagedrift: error: model\.onnx: the model of detector .*cut-model is damaged or replaced: sha256 [0-9a-f]{12}… is not the [0-9a-f]{12}… it was fitted with$/);
     await exitsOne(['predict', damaged('bad-json', (x) => writeFileSync(join(x, 'v2', 'manifest.json'), '{bad')), '--data', EVAL], /manifest\.json: manifest is not valid JSON/);
     await exitsOne(['predict', damaged('bad-field', (x) => {
       const p = join(x, 'v2', 'manifest.json');
