@@ -104,6 +104,8 @@ export interface PredictJobResult {
   readonly flagged: number;
   readonly result: number[];
   readonly scores: number[];
+  /** Conformal p-values against the calibration's ID scores, as in a synchronous predict (absent: no stored scores). */
+  readonly pValues?: number[];
 }
 
 export type JobResult = FitJobResult | CalibrateJobResult | PredictJobResult;
@@ -111,6 +113,6 @@ export type JobResult = FitJobResult | CalibrateJobResult | PredictJobResult;
 /** The small summary returned to BullMQ (Redis): the full result, minus predict's per-sample arrays. */
 export function summarise(r: JobResult): Record<string, unknown> {
   if (r.kind !== 'predict') return { ...r, resultKey: jobKeys(r.jobId).result };
-  const { result: _r, scores: _s, ...rest } = r;
+  const { result: _r, scores: _s, pValues: _p, ...rest } = r;
   return { ...rest, resultKey: jobKeys(r.jobId).result };
 }

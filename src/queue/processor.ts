@@ -253,7 +253,7 @@ async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'pre
     onProgress: span(report, 5, 95),
   });
   const flagged = r.result.reduce((a, b) => a + b, 0);
-  return { kind: 'predict', jobId, detector: p.detector, detectorVersion: loaded.version, dataset: p.dataset!, threshold: r.threshold, n: r.result.length, flagged, result: r.result, scores: r.scores };
+  return { kind: 'predict', jobId, detector: p.detector, detectorVersion: loaded.version, dataset: p.dataset!, threshold: r.threshold, n: r.result.length, flagged, result: r.result, scores: r.scores, ...(r.pValues ? { pValues: r.pValues } : {}) };
 }
 
 /**

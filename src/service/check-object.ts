@@ -44,6 +44,8 @@ export interface CheckResult {
   readonly flagged: number;
   readonly result: number[];
   readonly scores: number[];
+  /** Conformal p-values against the calibration's ID scores, as in predict (absent: no stored scores). */
+  readonly pValues?: number[];
   readonly checkedAt: string;
 }
 
@@ -96,6 +98,7 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
     flagged: r.result.reduce((a, b) => a + b, 0),
     result: r.result,
     scores: r.scores,
+    ...(r.pValues ? { pValues: r.pValues } : {}),
     checkedAt: new Date().toISOString(),
   };
   await store.put(resultKey, new TextEncoder().encode(JSON.stringify(out)), { contentType: 'application/json' });

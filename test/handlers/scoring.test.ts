@@ -100,6 +100,12 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     const deps = { store: fx.s3.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
     const r = await processJob(deps, { id: job!.id!, name: 'predict', data: job!.data, updateProgress: async () => undefined });
     assert.equal(r.kind === 'predict' && r.n, 100);
+    // The job's result carries the same per-sample fields as a synchronous predict, p-values included.
+    const saved = JSON.parse(new TextDecoder().decode(await fx.store.get(`jobs/${job!.id}/result.json`)));
+    const sync = parse(await predict(ev('det', { images: [Buffer.from(npySlice(evalSet, 40, 60)).toString('base64')] })));
+    assert.equal(saved.pValues.length, 100);
+    assert.deepEqual(saved.pValues.slice(40, 60), sync.body.pValues, 'samples 40-59: the same p-values as a sync predict of them');
+    assert.deepEqual(saved.result.slice(40, 60), sync.body.result);
     const after = await fx.keys();
     assert.ok(after.includes(`jobs/${job!.id}/result.json`));
     assert.deepEqual(after.filter((k) => k.startsWith(`datasets/${job?.data.dataset}/`)), [], 'the request dataset is gone once the result is written');
@@ -143,6 +149,9 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     await fx.s3.store.put(`incoming/${fx.tenant}/det/batch.npy`, npySlice(evalSet, 40, 60));
     const b = await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${fx.tenant}/det/batch.npy`));
     assert.equal(b.processed[0]!.n, 20);
+    const batch = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`tenants/${fx.tenant}/${b.processed[0]!.resultKey}`)));
+    const sync = parse(await predict(ev('det', { images: [Buffer.from(npySlice(evalSet, 40, 60)).toString('base64')] })));
+    assert.deepEqual({ result: batch.result, pValues: batch.pValues }, { result: sync.body.result, pValues: sync.body.pValues }, 'the same per-sample fields as predict');
   });
 
   test('checkObject rejects unsafe keys, keys outside the prefix, bad or unknown tenants and other buckets; nothing is written', async () => {
