@@ -71,6 +71,12 @@ describe('imagedrift CLI on the seed files', () => {
     const onTrain = JSON.parse((await cli('predict', det, '--data', join(SEED, 'concept_train_lenet.npy'), '--json')).out[0]!);
     const right = onTrain.result.filter((v: number) => v === 0).length + p.result.filter((v: number) => v === 1).length;
     assert.equal(e.accuracy, right / 1400);
+    // The threshold-free metrics too. Detection accuracy is the best balanced accuracy over all thresholds, so at
+    // least the balanced accuracy at the calibrated threshold.
+    for (const k of ['auprIn', 'auprOut', 'detectionAccuracy', 'threshold95']) assert.equal(typeof e[k], 'number', k);
+    assert.ok(e.auprIn > 0 && e.auprIn <= 1 && e.auprOut > 0 && e.auprOut <= 1, JSON.stringify(e));
+    const balanced = (onTrain.result.filter((v: number) => v === 0).length / 1000 + p.result.filter((v: number) => v === 1).length / 400) / 2;
+    assert.ok(e.detectionAccuracy >= balanced - 1e-12 && e.detectionAccuracy <= 1, `${e.detectionAccuracy} vs ${balanced}`);
   });
 
   it('drift: mmd / ks / binomial with a given reference or the one stored at calibration; label-free calibrate --reference-rows', async () => {
@@ -105,6 +111,10 @@ describe('imagedrift CLI on the seed files', () => {
     assert.equal((await drift('--data', idWindow, '--test', 'ks')).isDrift, false);
     const bin = await drift('--data', oodWindow, '--test', 'binomial');
     assert.deepEqual([bin.test, bin.isDrift], ['binomial', true]);
+    // The binomial test's baseline is the calibration's flag rate: a --reference used to be accepted and ignored.
+    const binRef = await cli('drift', det, '--data', oodWindow, '--test', 'binomial', '--reference', idHoldout);
+    assert.equal(binRef.code, 2);
+    assert.match(binRef.err.join('\n'), /^imagedrift: error: --reference: does not apply to the binomial test/);
     assert.deepEqual(await drift('--data', oodWindow, '--permutations', '99'), stored, 'deterministic');
 
     // Without a stored reference (referenceRows 0, or never calibrated) mmd needs --reference: exit 2, one line.

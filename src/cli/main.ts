@@ -154,11 +154,17 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   reference: '--reference', train: '--train', id: '--id', ood: '--ood',
 };
 
+/** Fields that name a data argument (a flag whose value is a data file). */
+const DATA_FIELDS: ReadonlySet<string> = new Set(['train', 'id', 'ood', 'reference', 'idHoldout']);
+
 function shownField(e: { field?: string | undefined }, isUsage: boolean): string | undefined {
   const f = e.field;
   if (f === undefined || isUsage) return f;
   const head = /^[A-Za-z]+(?=$|\[|\.)/.exec(f)?.[0];
-  return head !== undefined && FIELD_FLAGS[head] ? `${FIELD_FLAGS[head]}${f.slice(head.length)}` : f;
+  if (head === undefined || !FIELD_FLAGS[head]) return f;
+  // A sample of a data flag reads as the --data one does: `--ood: data[7]`, not `--ood[7]`.
+  if (DATA_FIELDS.has(head) && f[head.length] === '[') return `${FIELD_FLAGS[head]}: data${f.slice(head.length)}`;
+  return `${FIELD_FLAGS[head]}${f.slice(head.length)}`;
 }
 
 /** A model or checkpoint file: a regular file (a FIFO would block forever) of at most maxFileBytes, read whole. */
@@ -318,8 +324,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const d = await loadDetector(positionals[0]!, warn);
         const ev = await evaluateOnData(d.bundle, d.model, { id, ood });
         const m = ev.metrics;
-        const res = { auroc: m.auroc, fpr95: m.fpr95, accuracy: ev.accuracy, threshold: ev.threshold.value, thresholdSource: ev.threshold.source, thresholdDetail: ev.threshold.detail, nId: m.nId, nOod: m.nOod };
-        io.out(values.json ? JSON.stringify(res) : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  accuracy ${fmt(ev.accuracy)} at threshold ${res.threshold} (${ev.threshold.detail}); ${m.nId} ID, ${m.nOod} OOD`);
+        // Every threshold-free metric (OOD = positive), then the accuracy at the detector's own threshold.
+        const res = { auroc: m.auroc, fpr95: m.fpr95, threshold95: m.threshold95, auprIn: m.auprIn, auprOut: m.auprOut, detectionAccuracy: m.detectionAccuracy, accuracy: ev.accuracy, threshold: ev.threshold.value, thresholdSource: ev.threshold.source, thresholdDetail: ev.threshold.detail, nId: m.nId, nOod: m.nOod };
+        io.out(
+          values.json
+            ? JSON.stringify(res)
+            : `AUROC ${fmt(m.auroc)}  FPR@95TPR ${(m.fpr95 * 100).toFixed(2)}%  AUPR-In ${fmt(m.auprIn)}  AUPR-Out ${fmt(m.auprOut)}  detection accuracy ${fmt(m.detectionAccuracy)}; accuracy ${fmt(ev.accuracy)} at threshold ${res.threshold} (${ev.threshold.detail}); ${m.nId} ID, ${m.nOod} OOD`,
+        );
         return 0;
       }
       case 'report': {

@@ -116,18 +116,17 @@ export function toModelInput(arr: DecodedArray, config: PreprocessConfig, field 
   return { data, shape: [...plan.shape] };
 }
 
-/** Validates `arr` against the model input (shape, layout, channels) and returns the plan that preprocesses it. */
-export function planModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): ModelInputPlan {
+/**
+ * The shape checks of {@link planModelInput} alone (rank, samples, layout, channels), for data known only by its shape
+ * and layout, e.g. a stored dataset's manifest: a request that could never be preprocessed is refused before a job
+ * is enqueued. Returns the source geometry.
+ */
+export function checkModelInputShape(shape: readonly number[], config: PreprocessConfig, field = 'data', statedLayout?: Layout): { layout: Layout; c: number; h: number; w: number } {
   const spec = config.input;
-  const shape = arr.shape;
   if (shape.length !== 3 && shape.length !== 4) {
     throw new InputError(field, `expected rank 3 (N,H,W) or rank 4 (N,C,H,W or N,H,W,C), got rank ${shape.length} with shape [${shape.join(',')}]`);
   }
-  const n = shape[0]!;
-  if (n === 0) throw new InputError(field, 'is empty (0 samples)');
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || arr.data.length !== sizeOf(shape)) {
-    throw new InputError(field, `holds ${arr.data.length} values but its shape [${shape.join(',')}] needs ${shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? sizeOf(shape) : 'non-negative integer sizes'}`);
-  }
+  if (shape[0] === 0) throw new InputError(field, 'is empty (0 samples)');
   let layout: Layout;
   let c: number;
   let h: number;
@@ -141,12 +140,24 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
     layout = 'NCHW';
     [c, h, w] = [1, shape[1]!, shape[2]!];
   } else {
-    layout = resolveLayout(shape, spec, arr.layout, field, config.layout);
+    layout = resolveLayout(shape, spec, statedLayout, field, config.layout);
     [c, h, w] = layout === 'NCHW' ? [shape[1]!, shape[2]!, shape[3]!] : [shape[3]!, shape[1]!, shape[2]!];
   }
   if (h < 1 || w < 1) throw new InputError(field, `image size ${h}×${w} is empty`);
   if (c !== spec.channels && !(spec.channels === 1 && (c === 3 || c === 4)) && !(spec.channels === 3 && (c === 1 || c === 4))) {
     throw new InputError(field, `has ${c} channels; the model expects ${spec.channels} and ${c}→${spec.channels} has no defined conversion`);
+  }
+  return { layout, c, h, w };
+}
+
+/** Validates `arr` against the model input (shape, layout, channels) and returns the plan that preprocesses it. */
+export function planModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): ModelInputPlan {
+  const spec = config.input;
+  const shape = arr.shape;
+  const { layout, c, h, w } = checkModelInputShape(shape, config, field, arr.layout);
+  const n = shape[0]!;
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || arr.data.length !== sizeOf(shape)) {
+    throw new InputError(field, `holds ${arr.data.length} values but its shape [${shape.join(',')}] needs ${shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? sizeOf(shape) : 'non-negative integer sizes'}`);
   }
   const scale = scaleFactor(arr, config.scale);
   const [lo, hi] = config.range;
@@ -170,7 +181,7 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
 
   const bad = (s: number, v: number): InputError => {
     if (Number.isNaN(v) || !Number.isFinite(v)) return new InputError(`${field}[${s}]`, `sample ${s} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} pixel`);
-    return new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale} outside [${lo}, ${hi}] after scaling by ${scale}; fit the detector with a scale that maps the data into [${lo}, ${hi}] (CLI --scale, e.g. 1.5259e-5 = 1/65535 for 16-bit data) or rescale it`);
+    return new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale}, ${v} after scaling by ${scale}, outside [${lo}, ${hi}]; fit the detector with a scale that maps the data into [${lo}, ${hi}] (CLI --scale, e.g. 1.5259e-5 = 1/65535 for 16-bit data) or rescale it`);
   };
 
   const fill = (out: Float32Array, from: number, to: number): void => {

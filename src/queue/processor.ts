@@ -21,7 +21,7 @@ import {
   type JobResult,
   type PredictJobResult,
 } from './jobs.js';
-import { detectorPrefix, jobKeys } from '../storage/keys.js';
+import { detectorKeys, detectorPrefix, jobKeys } from '../storage/keys.js';
 
 /**
  * The queue processor: job → service call → stored result. No maths here (src/service and src/core do that) and no
@@ -139,7 +139,7 @@ const span = (report: (p: number) => void, from: number, to: number) => (done: n
 async function savedVersion(deps: ProcessorDeps, repo: DetectorRepository, jobId: string, prefix: string): Promise<{ claim: Claim; bundle: DetectorBundle } | undefined> {
   const claim = await readClaim(deps.store, jobId);
   if (!claim || claim.detector !== prefix) return undefined;
-  if (!(await deps.store.head(`${prefix}v${claim.version}/manifest.json`))) return undefined;
+  if (!(await deps.store.head(detectorKeys(prefix).manifest(claim.version)))) return undefined;
   const { bundle } = await repo.load(prefix, claim.version);
   const base = claim.baseVersion !== undefined ? { base: { version: claim.baseVersion, fitId: bundle.fitId } } : {};
   const moved = await repo.movePointer(prefix, claim.version, { onlyForward: true, ...base });
@@ -170,7 +170,7 @@ function fitResult(jobId: string, p: JobPayload<'fit'>, version: number, b: Dete
 
 function calibrateResult(jobId: string, p: JobPayload<'calibrate'>, version: number, baseVersion: number | undefined, b: DetectorBundle): CalibrateJobResult {
   const c = b.calibration;
-  if (!c) throw new StorageError(`${detectorPrefix(p.detector)}v${version}/manifest.json`, 'a calibrated version has no calibration');
+  if (!c) throw new StorageError(detectorKeys(detectorPrefix(p.detector)).manifest(version), 'a calibrated version has no calibration');
   return { kind: 'calibrate', jobId, detector: p.detector, version, ...(baseVersion !== undefined ? { baseVersion } : {}), dataset: p.dataset, ...c };
 }
 
@@ -198,6 +198,7 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
     logger: deps.logger,
     onProgress: span(report, 5, 90),
     offThread: true, // the job lock is renewed on this thread's event loop while KMeans runs
+    dataField: 'dataset', // the message's field, in a failed job's error
   });
   report(95);
   const saved = await saveOnce(deps, repo, jobId, prefix, bundle);

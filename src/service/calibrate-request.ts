@@ -4,7 +4,7 @@ import { validateLabels } from '../core/threshold.js';
 import type { CalibrateMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readDatasetManifest } from './datasets.js';
-import { detectorPrefix } from '../storage/keys.js';
+import { detectorKeys, detectorPrefix } from '../storage/keys.js';
 
 /**
  * Everything about a calibrate request that can be checked before a job is enqueued, so the caller gets a 400/404 now
@@ -13,7 +13,7 @@ import { detectorPrefix } from '../storage/keys.js';
  * holdout has enough samples for targetFpr (`checkHoldoutSize`).
  */
 export async function checkCalibrateRequest(store: ObjectStore, msg: CalibrateMessage): Promise<void> {
-  if (!(await store.head(`${detectorPrefix(msg.detector)}current.json`))) throw new NotFoundError('detector', `no detector ${msg.detector}; fit it first`);
+  if (!(await store.head(detectorKeys(detectorPrefix(msg.detector)).current))) throw new NotFoundError('detector', `no detector ${msg.detector}; fit it first`);
   const n = (await readDatasetManifest(store, msg.dataset)).shape[0]!;
   if (msg.targetFpr !== undefined) checkHoldoutSize(n, msg.targetFpr, 'dataset');
   if (msg.oodLabels) validateLabels(msg.oodLabels, n, 'oodLabels');

@@ -55,6 +55,8 @@ export interface FitRequest extends RuntimeOptions, FitRuntimeOptions {
   readonly classes?: Int32Array;
   readonly layout?: Layout;
   readonly scale?: ScaleRule;
+  /** The name `data` goes by in errors (default 'train', the CLI flag; the worker's jobs say 'dataset'). */
+  readonly dataField?: string;
 }
 
 export function sha256Hex(b: Uint8Array): string {
@@ -108,7 +110,7 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
     { channels: spec.channels, height: spec.height, width: spec.width },
     { ...(req.layout ? { layout: req.layout } : {}), ...(req.scale !== undefined ? { scale: req.scale } : {}) },
   );
-  const input = planModelInput(req.data, preprocess, 'train'); // preprocessed batch by batch: bounded memory at 60k images
+  const input = planModelInput(req.data, preprocess, req.dataField ?? 'train'); // preprocessed batch by batch: bounded memory at 60k images
   const sha = sha256Hex(req.model);
   if (!(detector instanceof EnsembleDetector) && !req.layer) throw new InputError('layer', 'is required');
   const layers = detector instanceof EnsembleDetector ? detector.layers() : [req.layer!];
@@ -286,6 +288,8 @@ export interface DriftRequest extends RuntimeOptions {
 export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req: DriftRequest): Promise<DriftResult> {
   const alpha = req.alpha ?? 0.05;
   if (req.test === 'binomial') {
+    // Its baseline is the calibration's flag rate, a fixed rate: a reference sample would be silently unused.
+    if (req.reference) throw new InputError('reference', 'does not apply to the binomial test, which tests the flag rate against the calibration\'s in-distribution flag rate; use the ks or mmd test to compare with a reference');
     const c = bundle.calibration;
     if (!c) throw new NotFittedError('threshold', 'the binomial drift test needs a calibrated detector (its in-distribution flag rate is the baseline)');
     const scores = await scoreData(bundle, model, req.data, req);

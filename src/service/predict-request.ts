@@ -1,5 +1,6 @@
 import { NotFittedError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
+import { checkModelInputShape } from '../core/preprocess.js';
 import type { Logger } from '../log.js';
 import type { PredictMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -34,7 +35,9 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
     data = await decodeInlineImages(msg.images);
     n = data.shape[0] ?? 0;
   } else {
-    n = (await readDatasetManifest(deps.store, msg.dataset!)).shape[0] ?? 0;
+    const m = await readDatasetManifest(deps.store, msg.dataset!);
+    checkModelInputShape(m.shape, det.bundle.preprocess, 'dataset', m.layout); // e.g. a label file uploaded as a dataset
+    n = m.shape[0] ?? 0;
   }
   const { images: _i, dataset, ...params } = msg;
   if (n > deps.syncMaxImages) {

@@ -4,6 +4,7 @@ import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type D
 import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
 import { LIBRARY_VERSION } from '../version.js';
 import { readStoredJson, type ObjectStore } from './object-store.js';
+import { detectorKeys } from './keys.js';
 
 /**
  * Versioned detector state under one prefix of an ObjectStore:
@@ -99,10 +100,10 @@ export class DetectorRepository {
   async save(prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<number> {
     const { manifest, arrays } = toStored(bundle);
     const version = await this.coordinator.nextVersion(prefix, this.store);
-    const dir = `${prefix}v${version}/`;
-    if (await this.store.head(`${dir}manifest.json`)) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
+    const dir = detectorKeys(prefix).versionDir(version);
+    if (await this.store.head(detectorKeys(prefix).manifest(version))) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
-    await this.store.put(`${dir}manifest.json`, new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
+    await this.store.put(detectorKeys(prefix).manifest(version), new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
     await this.movePointer(prefix, version, { onlyForward: true, ...(opts.base ? { base: opts.base } : {}) });
     return version;
   }
@@ -117,7 +118,7 @@ export class DetectorRepository {
     return this.coordinator.withPointerLock(prefix, async (fence) => {
       const cur = await this.readPointer(prefix);
       // A stale lock holder is refused first, whatever it meant to write.
-      if (cur && cur.fence >= fence) throw new StorageError(`${prefix}current.json`, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
+      if (cur && cur.fence >= fence) throw new StorageError(detectorKeys(prefix).current, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
       if (opts.base && cur && cur.version !== opts.base.version && cur.version !== version) {
         const curFit = await this.fitIdOf(prefix, cur.version);
         if (opts.base.fitId === undefined || curFit !== opts.base.fitId) {
@@ -129,20 +130,20 @@ export class DetectorRepository {
       }
       if (opts.onlyForward && cur && cur.version >= version) return false;
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
-      await this.store.put(`${prefix}current.json`, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
+      await this.store.put(detectorKeys(prefix).current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
       return true;
     });
   }
 
   /** The fitId in a version's manifest (undefined for detectors saved before fitIds). */
   private async fitIdOf(prefix: string, version: number): Promise<string | undefined> {
-    const m = await readStoredJson<{ fitId?: unknown }>(this.store, `${prefix}v${version}/manifest.json`, 'manifest');
-    if (!m) throw new StorageError(`${prefix}v${version}/manifest.json`, 'the current version has no manifest');
+    const m = await readStoredJson<{ fitId?: unknown }>(this.store, detectorKeys(prefix).manifest(version), 'manifest');
+    if (!m) throw new StorageError(detectorKeys(prefix).manifest(version), 'the current version has no manifest');
     return typeof m.fitId === 'string' ? m.fitId : undefined;
   }
 
   readPointer(prefix: string): Promise<Pointer | undefined> {
-    return readStoredJson(this.store, `${prefix}current.json`, 'pointer', pointerSchema);
+    return readStoredJson(this.store, detectorKeys(prefix).current, 'pointer', pointerSchema);
   }
 
   /** The ONNX model a stored detector names. A missing model is damaged state (StorageError), like a missing array. */
@@ -166,14 +167,14 @@ export class DetectorRepository {
     const ptr = typeof at === 'number' ? undefined : (at ?? (await this.readPointer(prefix)));
     if (at === undefined && !ptr) throw new NotFoundError('detector', `no detector at ${this.store.location}/${prefix} (current.json is missing)`);
     const v = typeof at === 'number' ? at : ptr!.version;
-    const dir = `${prefix}v${v}/`;
-    const json = await readStoredJson(this.store, `${dir}manifest.json`, 'manifest');
+    const dir = detectorKeys(prefix).versionDir(v);
+    const json = await readStoredJson(this.store, detectorKeys(prefix).manifest(v), 'manifest');
     if (json === undefined) {
       if (!ptr) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
-      throw new StorageError(`${prefix}current.json`, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
+      throw new StorageError(detectorKeys(prefix).current, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
     }
     try {
-      const manifest = parseManifest(json, `${dir}manifest.json`);
+      const manifest = parseManifest(json, detectorKeys(prefix).manifest(v));
       const arrays = new Map<string, StoredArray>();
       for (const ref of Object.values(manifest.arrays)) {
         const b = await this.store.get(dir + ref.file);

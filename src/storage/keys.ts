@@ -6,6 +6,13 @@
 /** A detector: `current.json` and immutable versions `v<n>/manifest.json` + arrays (src/storage/detector-repository.ts). */
 export const detectorPrefix = (id: string): string => `detectors/${id}/`;
 
+/**
+ * The keys inside a detector's prefix (`detectorPrefix(id)` in the bucket, '' in a CLI detector directory): the
+ * pointer to the current version, and each version's directory (arrays `<name>.bin`) and manifest (written last).
+ */
+export const detectorKeys = (prefix: string) =>
+  ({ current: `${prefix}current.json`, versionDir: (v: number) => `${prefix}v${v}/`, manifest: (v: number) => `${prefix}v${v}/manifest.json` }) as const;
+
 /** A validated dataset: its data (named by content hash, so concurrent uploads never overwrite) and manifest. */
 export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string, sha: string) => `datasets/${id}/data-${sha.slice(0, 16)}.${ext}` }) as const;
 

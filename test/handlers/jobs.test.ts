@@ -6,6 +6,7 @@ import { handler as fit } from '../../handlers/fit.js';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { handler as predict } from '../../handlers/predict.js';
 import { getJobClient } from '../../src/http/queue-deps.js';
+import { encodeNpy } from '../../src/io/npy.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
@@ -52,6 +53,14 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
     await rejects(call(fit, 'fit', 'd1', { ...ok, detector: 'other' }), 400, 'INVALID_INPUT', 'detector');
     await rejects(call(fit, 'fit', 'd1', { ...ok, dataset: 'missing' }), 404, 'NOT_FOUND', 'dataset');
     await rejects(call(fit, 'fit', 'd1', { ...ok, model: 'missing' }), 404, 'NOT_FOUND', 'model');
+    // Data the model can never take is refused now, not by a failed job later: a label file uploaded as a dataset
+    // (rank 1), and 2-channel images (no conversion to LeNet's 1 channel).
+    await putDataset(fx.store, { id: 'labels', name: 'labels.npy', bytes: encodeNpy(new Float32Array(100), [100], 'float32') });
+    await putDataset(fx.store, { id: 'two-ch', name: 'two.npy', bytes: encodeNpy(new Float32Array(10 * 2 * 32 * 32), [10, 2, 32, 32], 'float32') });
+    await rejects(call(fit, 'fit', 'd1', { ...ok, dataset: 'labels' }), 400, 'INVALID_INPUT', 'dataset');
+    await rejects(call(fit, 'fit', 'd1', { ...ok, dataset: 'two-ch' }), 400, 'INVALID_INPUT', 'dataset');
+    const r = parse(await call(fit, 'fit', 'd1', { ...ok, dataset: 'labels' }));
+    assert.match(r.body.error.message, /dataset: expected rank 3 \(N,H,W\) or rank 4 .*got rank 1 with shape \[100\]/);
   });
 
   test('fit: a valid request → 202 with a job id and the validated payload enqueued', async () => {

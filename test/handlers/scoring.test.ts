@@ -117,6 +117,21 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.ok((await fx.keys()).includes('datasets/eval/manifest.json'));
   });
 
+  test('predict and the fit job name the dataset when its shape or values cannot be used', async () => {
+    await putDataset(fx.store, { id: 'labels', name: 'labels.npy', bytes: encodeNpy(new Float32Array(100), [100], 'float32') });
+    const r = parse(await predict(ev('det', { dataset: 'labels' })));
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error.field, 'dataset');
+    assert.match(r.body.error.message, /got rank 1 with shape \[100\]/);
+    // A fit job on values the model's range refuses fails naming the message's field (it used to say 'train', the CLI
+    // flag). (The upload accepts them: the range depends on the scale chosen at fit.)
+    const bad = Float32Array.from(evalSet.data.subarray(0, 20 * 1024));
+    bad[7 * 1024 + 5] = 2;
+    await putDataset(fx.store, { id: 'nan20', name: 'nan20.npy', bytes: encodeNpy(bad, [20, 1, 32, 32], 'float32') });
+    const deps = { store: fx.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
+    await assert.rejects(processJob(deps, { id: 'nan-fit', name: 'fit', data: { detector: 'nan-det', model: 'lenet5', dataset: 'nan20', layer: 'output', nCluster: 2 }, updateProgress: async () => undefined }), (e: unknown) => e instanceof InputError && e.field === 'dataset[7]' && /sample 7 has pixel value 2, 2 after scaling by 1, outside \[0, 1\]/.test(e.message));
+  });
+
   test('predict: NOT_FITTED for a fitted but uncalibrated detector → 409', async () => {
     const store = fx.store;
     const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
