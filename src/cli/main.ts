@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
@@ -13,7 +13,7 @@ import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predict
 import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
-import { LocalDirStore } from '../storage/local-dir-store.js';
+import { ensureDir, LocalDirStore } from '../storage/local-dir-store.js';
 import { runDemo } from './demo.js';
 
 /**
@@ -230,7 +230,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { convertCheckpoint } = await import('../model/lenet5.js');
         const onnx = convertCheckpoint(await readBytes(positionals[0]!, 'ckpt'), { source: basename(positionals[0]!) });
         try {
-          await mkdir(dirname(out), { recursive: true });
+          await ensureDir(dirname(out));
           await writeFile(out, onnx);
         } catch (e) {
           throw new UsageError('--out', `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

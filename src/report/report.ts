@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { ensureDir } from '../storage/local-dir-store.js';
 import { join } from 'node:path';
 import type { DetectorBundle } from '../core/bundle.js';
 import { InputError, StorageError } from '../core/errors.js';
@@ -233,7 +234,7 @@ export async function buildReport(input: ReportInput): Promise<string> {
 export async function writeReport(outDir: string, html: string): Promise<string> {
   const path = join(outDir, 'index.html');
   try {
-    await mkdir(outDir, { recursive: true });
+    await ensureDir(outDir);
     await writeFile(path, html, 'utf8');
   } catch (e) {
     throw new StorageError('out', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

@@ -1,8 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
+
+/**
+ * `mkdir -p`, one level at a time. Node's own recursive mkdir never returns for a path under /proc (it retries ENOENT
+ * forever, spinning the CPU); here the first level that cannot be made is an error.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = resolve(dir); ; p = dirname(p)) {
+    try {
+      await stat(p);
+      break; // exists (if it is not a directory, the mkdir below says so)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      missing.push(p);
+      if (dirname(p) === p) break;
+    }
+  }
+  for (const p of missing.reverse()) {
+    try {
+      await mkdir(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by a concurrent writer
+    }
+  }
+}
 
 /** An ObjectStore over a local directory. Writes go to a temp file, are fsynced and renamed into place (atomic). */
 export class LocalDirStore implements ObjectStore {
@@ -43,7 +68,7 @@ export class LocalDirStore implements ObjectStore {
   async put(key: string, bytes: Uint8Array, opts: { ifNoneMatch?: boolean } = {}): Promise<void> {
     const p = this.path(key);
     try {
-      await mkdir(dirname(p), { recursive: true });
+      await ensureDir(dirname(p));
       const tmp = `${p}.tmp-${randomUUID()}`;
       const fh = await open(tmp, 'wx');
       try {

@@ -92,6 +92,15 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['a library field is shown as its flag (nCluster → --n-cluster)', () => fitOn(file('two.npy', encodeNpy(new Float32Array(2 * 1024), [2, 1, 32, 32], 'float32')), 'o8'), /--n-cluster: n_samples=2/, 'o8'],
   ];
 
+  it('an --out under /proc fails with one line (Node\'s recursive mkdir used to spin there forever)', { timeout: 60_000 }, async () => {
+    for (const args of [['fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--n-cluster', '3', '--out', '/proc/imagedrift-x/det'], ['report', det, '--id', EVAL, '--ood', EVAL, '--out', '/proc/imagedrift-x/r']]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 1, r.err.join('\n'));
+      assert.equal(r.err.length, 1, r.err.join('\n'));
+      assert.match(r.err[0]!, /^imagedrift: error: .*ENOENT/);
+    }
+  });
+
   it('fit --out into a detector directory of another model is refused (it would orphan the versions there); the same model adds a version', async () => {
     const d = join(dir, 'refit');
     assert.equal((await cli(...fitOn(EVAL, 'refit'))).code, 0);
