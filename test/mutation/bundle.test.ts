@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { bytesToArray, toStored, type DetectorBundle } from '../../src/core/bundle.js';
+import { InputError } from '../../src/core/errors.js';
+import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
+import type { FittedDetector } from '../../src/core/detector.js';
+import { defaultPreprocess } from '../../src/core/preprocess.js';
+import { LIBRARY_VERSION } from '../../src/version.js';
+
+const base = (fitted: FittedDetector): DetectorBundle => ({
+  model: { key: 'model.onnx', sha256: 'a'.repeat(64), layer: '9', batchSize: 256 },
+  preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
+  fitted,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  libraryVersion: LIBRARY_VERSION,
+});
+
+describe('toStored', () => {
+  it('records a detector matrix as [rows, dim] in the manifest', () => {
+    const data = Float32Array.from({ length: 40 * 3 }, (_, i) => ((i * 7919) % 13) / 13 + (i % 3));
+    const fitted = new FeatureClusterDetector({ nCluster: 3, score: 'shortfall', seed: 1 }).fit({ data, rows: 40, cols: 3 });
+    // 3 centres × 3 features = 9 values → shape [3, 3]
+    assert.deepEqual(toStored(base(fitted)).manifest.arrays.centres!.shape, [3, 3]);
+  });
+
+  it('refuses a detector array named like one the bundle owns', () => {
+    const fake: FittedDetector = { kind: 'knn', params: {}, dim: 1, nTrain: 1, stats: {}, arrays: () => ({ calibrationScores: new Float32Array(1) }), score: () => new Float64Array(0) } as unknown as FittedDetector;
+    assert.throws(() => toStored(base(fake)), (e: unknown) => e instanceof InputError && e.field === 'arrays.calibrationScores');
+  });
+});
+
+describe('bytesToArray', () => {
+  it('refuses a byte length that is not a whole number of elements', () => {
+    assert.throws(() => bytesToArray(new Uint8Array(5), 'x.bin'), (e: unknown) => e instanceof InputError && e.field === 'x.bin' && /not a multiple of 4/.test(e.message));
+    assert.throws(() => bytesToArray(new Uint8Array(12), 'y.bin', 'float64'), (e: unknown) => e instanceof InputError && /not a multiple of 8/.test(e.message));
+  });
+});

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { binomialCountDrift, ksStatistic, mmdDrift } from '../../src/core/drift.js';
+import { InputError } from '../../src/core/errors.js';
+
+const isField = (field: string) => (e: unknown) => e instanceof InputError && e.field === field;
+
+describe('ksStatistic', () => {
+  it('is symmetric: D(a, b) = D(b, a)', () => {
+    // [1,2,3] vs [2.5,3.5,4.5]: sup |F_a − F_b| = 2/3 (at 2..2.5); swapping the samples must not change it.
+    assert.ok(Math.abs(ksStatistic([2.5, 3.5, 4.5], [1, 2, 3]) - 2 / 3) < 1e-15);
+  });
+
+  it('moves tied values within one sample together (identical ECDFs give D = 0)', () => {
+    // F_a = F_b everywhere: [1,1,1] vs [1]; [0,0,1,1] vs [0,1] (both ECDFs: ½ at 0, 1 at 1).
+    assert.equal(ksStatistic([1, 1, 1], [1]), 0);
+    assert.equal(ksStatistic([0, 0, 1, 1], [0, 1]), 0);
+  });
+});
+
+describe('binomialCountDrift', () => {
+  it('a p-value equal to alpha is not drift (p < alpha)', () => {
+    // n = 1, k = 1, baseline 0.5: P(X ≥ 1) = 0.5 exactly.
+    const r = binomialCountDrift(1, 1, 0.5, 0.5);
+    assert.equal(r.pValue, 0.5);
+    assert.equal(r.isDrift, false);
+  });
+
+  it('refuses an empty window', () => {
+    assert.throws(() => binomialCountDrift(0, 0, 0.05), isField('data'));
+  });
+});
+
+describe('mmdDrift', () => {
+  it('identical points everywhere (median distance 0) are no drift: statistic 0, p = 1', () => {
+    // All pairwise distances are 0, so every permutation's MMD² equals the observed 0: p = (1 + P) / (1 + P) = 1.
+    const zeros = (rows: number) => ({ data: new Float32Array(rows * 2), rows, cols: 2 });
+    const r = mmdDrift(zeros(4), zeros(3), { permutations: 20 });
+    assert.equal(r.statistic, 0);
+    assert.equal(r.pValue, 1);
+    assert.equal(r.isDrift, false);
+  });
+
+  it('rejects fewer than 2 rows and a non-positive or fractional permutation count', () => {
+    const m = (rows: number) => ({ data: Float32Array.from({ length: rows * 2 }, (_, i) => i), rows, cols: 2 });
+    assert.throws(() => mmdDrift(m(1), m(5)), isField('reference'));
+    assert.throws(() => mmdDrift(m(5), m(1)), isField('data'));
+    assert.throws(() => mmdDrift(m(5), m(5), { permutations: 0 }), isField('permutations'));
+    assert.throws(() => mmdDrift(m(5), m(5), { permutations: 1.5 }), isField('permutations'));
+  });
+});
