@@ -5,10 +5,11 @@
 import { loadKeyring } from '../src/http/auth.js';
 import { getDeps, runtimeOptions } from '../src/http/deps.js';
 import type { ScheduleEvent } from '../src/http/events.js';
+import { stdoutMetrics } from '../src/cloudwatch-metrics.js';
 import { runScheduledAudits, type AuditOutcome } from '../src/service/audit.js';
 
 export async function handler(event: ScheduleEvent = {}, context?: { getRemainingTimeInMillis?: () => number }): Promise<{ audits: AuditOutcome[] }> {
   const { store, logger, config } = getDeps();
   const remaining = context?.getRemainingTimeInMillis?.bind(context);
-  return runScheduledAudits({ store, logger, runtime: runtimeOptions(config), tenants: async () => (await loadKeyring(config, store)).tenants(), ...(remaining ? { remainingMs: remaining } : {}) }, event);
+  return runScheduledAudits({ store, logger, runtime: runtimeOptions(config), tenants: async () => (await loadKeyring(config, store)).tenants(), ...(config.metrics === 'emf' ? { metrics: stdoutMetrics } : {}), ...(remaining ? { remainingMs: remaining } : {}) }, event);
 }

@@ -34,6 +34,8 @@ import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
  *   API_KEYS                    the keyring inline: JSON [{"id","tenant","sha256"}] (hashes only; `imagedrift keygen`)
  *   API_KEYS_OBJECT             and/or a key in the bucket holding the same JSON (e.g. "auth/api-keys.json"), re-read
  *                               at most every API_KEYS_TTL_MS (default 60000). With neither, every request gets 401.
+ *   METRICS                     "emf": audit metrics as CloudWatch embedded-metric-format lines on stdout
+ *                               (src/cloudwatch-metrics.ts; serverless.yml sets it); "off" (default) elsewhere
  *   MAX_BODY_BYTES              largest HTTP request body accepted (default 6291456 = Lambda's 6 MB request limit)
  */
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -97,6 +99,7 @@ const envSchema = z.object({
   API_KEYS: opt(z.string()),
   API_KEYS_OBJECT: opt(z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key in the bucket, e.g. "auth/api-keys.json"').refine((k) => !k.startsWith('tenants/') && !k.split('/').some((s) => s === '.' || s === '..'), 'must be outside tenants/ and have no "." or ".." segments')),
   API_KEYS_TTL_MS: opt(int(0, 86_400_000)),
+  METRICS: opt(z.enum(['emf', 'off'])),
   // At most Lambda's own request limit: a larger value could never take effect.
   MAX_BODY_BYTES: opt(int(1024, DEFAULT_MAX_BODY_BYTES)),
 });
@@ -125,6 +128,8 @@ export interface Config {
     readonly keysTtlMs: number;
   };
   readonly maxBodyBytes: number;
+  /** Where service metrics go: CloudWatch EMF lines on stdout, or nowhere. */
+  readonly metrics: 'emf' | 'off';
 }
 
 /** Variables whose values are never echoed in an error (they end up in logs). */
@@ -190,5 +195,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keysTtlMs: e.API_KEYS_TTL_MS ?? 60_000,
     },
     maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES,
+    metrics: e.METRICS ?? 'off',
   };
 }

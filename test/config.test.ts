@@ -15,6 +15,9 @@ test('defaults', () => {
   assert.equal(c.s3.region, 'us-east-1');
   assert.equal(c.worker.concurrency, 1);
   assert.equal(c.incomingPrefix, 'incoming/');
+  assert.equal(c.metrics, 'off');
+  assert.equal(loadConfig({ S3_BUCKET: 'imagedrift-data', METRICS: 'emf' }).metrics, 'emf');
+  assert.throws(() => loadConfig({ S3_BUCKET: 'imagedrift-data', METRICS: 'statsd' }), (e: unknown) => e instanceof InputError && e.field === 'METRICS');
 });
 
 test('parses every variable; empty strings count as unset', () => {

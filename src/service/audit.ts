@@ -12,6 +12,7 @@ import { tenantIdSchema } from '../auth/api-keys.js';
 import { loadForScoring } from './detector-cache.js';
 import { featureDrift, predictWithFeatures, type RuntimeOptions } from './detector-service.js';
 import { auditKeys } from '../storage/keys.js';
+import { metricRecord, type MetricSink } from '../cloudwatch-metrics.js';
 
 /**
  * Scheduled audits. `audits/<name>/config.json` = {detector, prefix, alpha, baseline?, maxObjects?, mmdWindow?,
@@ -272,7 +273,7 @@ async function lastRun(view: ObjectStore, name: string): Promise<string> {
  * retries and alarms) only when every audit it started failed.
  */
 export async function runScheduledAudits(
-  deps: { store: ObjectStore; logger: Logger; runtime: AuditDeps['runtime']; tenants: () => Promise<string[]>; remainingMs?: () => number },
+  deps: { store: ObjectStore; logger: Logger; runtime: AuditDeps['runtime']; tenants: () => Promise<string[]>; remainingMs?: () => number; metrics?: MetricSink },
   event: unknown,
 ): Promise<{ audits: AuditOutcome[] }> {
   const input = scheduleInputSchema.safeParse(event ?? {});
@@ -302,9 +303,20 @@ export async function runScheduledAudits(
     try {
       const { summaryKey, summary } = await runAudit({ store: tenantStore(deps.store, t), logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
       out.push({ tenant: t, name, summaryKey, counts: summary.counts, alert: summary.alert });
+      if (summary.alert) deps.logger.warn({ tenant: t, audit: name, summaryKey, oodRate: summary.oodRate, pValue: summary.pValue }, 'drift alert');
+      deps.metrics?.(
+        metricRecord({ tenant: t, audit: name }, {
+          AuditAlert: { value: summary.alert ? 1 : 0, unit: 'Count' },
+          AuditFailed: { value: 0, unit: 'Count' },
+          AuditSamples: { value: summary.counts.samples, unit: 'Count' },
+          AuditFlagged: { value: summary.counts.flagged, unit: 'Count' },
+          ...(summary.oodRate !== null ? { AuditOodRate: { value: summary.oodRate, unit: 'None' as const } } : {}),
+        }),
+      );
     } catch (e) {
       deps.logger.error({ err: e, tenant: t, audit: name }, 'audit failed');
       out.push({ tenant: t, name, error: (e as Error).message });
+      deps.metrics?.(metricRecord({ tenant: t, audit: name }, { AuditFailed: { value: 1, unit: 'Count' } }));
     }
     longestMs = Math.max(longestMs, performance.now() - t0);
   }

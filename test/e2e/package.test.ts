@@ -96,6 +96,7 @@ describe('serverless package (offline, no AWS credentials)', () => {
       const v = l.Properties.Environment!.Variables;
       assert.equal(v.S3_ENDPOINT, '');
       assert.equal(v.JOB_ATTEMPTS, '5', 'job retries reach the functions that enqueue');
+      assert.equal(v.METRICS, 'emf', 'audit metrics as CloudWatch EMF');
     }
     // Every function behind an HTTP API route answers within the integration's 30 s.
     const httpFns = Object.entries(template.Resources as Record<string, { Type: string; Properties: { IntegrationUri?: { 'Fn::GetAtt'?: [string, string] } } }>)

@@ -12,6 +12,8 @@ import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { createLogger } from '../../src/log.js';
 import { processJob } from '../../src/queue/processor.js';
+import { runScheduledAudits } from '../../src/service/audit.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
@@ -274,6 +276,30 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual(ran(none), []);
     assert.equal(skipped(none).length, none.audits.length);
     for (const n of ['t1', 't2', 't3']) for (const o of await store.list(`audits/${n}/`)) await store.delete(o.key);
+  });
+
+  test('audit metrics: one CloudWatch EMF record per audit run (alert, failure, samples, flagged, OOD rate); an alert is also a warn line', async () => {
+    const store = fx.store;
+    await store.put('audits/m1/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'metrics-in/', alpha: 0.01 })));
+    await store.put('audits/m2/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'no-such-detector', prefix: 'metrics-in/' })));
+    await store.put('metrics-in/a.npy', npySlice(evalSet, 50, 100)); // OOD: an alert
+    const records: Record<string, unknown>[] = [];
+    const log = captureLogger();
+    const r = await runScheduledAudits({ store: fx.s3.store, logger: log.logger, runtime: {}, tenants: async () => [fx.tenant], metrics: (x) => records.push(x) }, { audit: 'm1' });
+    await runScheduledAudits({ store: fx.s3.store, logger: log.logger, runtime: {}, tenants: async () => [fx.tenant], metrics: (x) => records.push(x) }, { audit: 'm2' }).catch(() => undefined);
+    const s = JSON.parse(new TextDecoder().decode(await store.get(r.audits[0]!.summaryKey!)));
+    assert.equal(s.alert, true);
+    const [ok, failed] = records as [Record<string, any>, Record<string, any>];
+    assert.deepEqual(ok._aws.CloudWatchMetrics, [{ Namespace: 'imagedrift', Dimensions: [['tenant', 'audit']], Metrics: [{ Name: 'AuditAlert', Unit: 'Count' }, { Name: 'AuditFailed', Unit: 'Count' }, { Name: 'AuditSamples', Unit: 'Count' }, { Name: 'AuditFlagged', Unit: 'Count' }, { Name: 'AuditOodRate', Unit: 'None' }] }]);
+    assert.equal(typeof ok._aws.Timestamp, 'number');
+    assert.deepEqual({ tenant: ok.tenant, audit: ok.audit, AuditAlert: ok.AuditAlert, AuditFailed: ok.AuditFailed, AuditSamples: ok.AuditSamples, AuditFlagged: ok.AuditFlagged, AuditOodRate: ok.AuditOodRate }, { tenant: fx.tenant, audit: 'm1', AuditAlert: 1, AuditFailed: 0, AuditSamples: 50, AuditFlagged: s.counts.flagged, AuditOodRate: s.oodRate });
+    assert.deepEqual({ audit: failed.audit, AuditFailed: failed.AuditFailed, names: failed._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name) }, { audit: 'm2', AuditFailed: 1, names: ['AuditFailed'] });
+    const alert = log.find('drift alert');
+    assert.equal(alert.length, 1);
+    assert.equal(alert[0]!.level, 40, 'warn');
+    assert.deepEqual([alert[0]!.tenant, alert[0]!.audit, alert[0]!.summaryKey], [fx.tenant, 'm1', r.audits[0]!.summaryKey]);
+    for (const n of ['m1', 'm2']) for (const o of await store.list(`audits/${n}/`)) await store.delete(o.key);
+    await store.delete('metrics-in/a.npy');
   });
 
   test('audit: a run that died after its summary but before the cursor write is not re-scored', async () => {
