@@ -7,7 +7,7 @@
 
 export const METRICS_NAMESPACE = 'imagedrift';
 
-export type MetricUnit = 'Count' | 'None' | 'Milliseconds';
+export type MetricUnit = 'Count' | 'None';
 
 /** One EMF record: dimension values and metric values as top-level fields, described by `_aws`. */
 export function metricRecord(dimensions: Readonly<Record<string, string>>, metrics: Readonly<Record<string, { value: number; unit: MetricUnit }>>, at = Date.now()): Record<string, unknown> {

@@ -14,7 +14,8 @@ import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
  *   S3_ACCESS_KEY_ID /          optional, local endpoints only: explicit credentials. Omitted = the SDK's default
  *   S3_SECRET_ACCESS_KEY          chain (Lambda/instance role, AWS_* variables, profile)
  *   AWS_REGION                  default us-east-1
- *   REDIS_URL                   default redis://127.0.0.1:6379
+ *   REDIS_URL                   default redis://127.0.0.1:6379, except on Lambda (AWS_LAMBDA_FUNCTION_NAME is set), where
+ *                               it is required: a deployed function must never quietly use its own loopback
  *   QUEUE_PREFIX                BullMQ key prefix (default "imagedrift"); also prefixes the version coordinator's keys
  *   WORKER_CONCURRENCY          jobs one worker process runs at once (default 1; ORT already uses several threads)
  *   WORKER_LOCK_DURATION_MS     BullMQ lock duration (default 60000): a job whose worker stops renewing it for this
@@ -74,6 +75,7 @@ const envSchema = z.object({
   S3_ACCESS_KEY_ID: opt(z.string()),
   S3_SECRET_ACCESS_KEY: opt(z.string()),
   AWS_REGION: opt(z.string().regex(/^[a-z0-9-]+$/, 'is not a region name')),
+  AWS_LAMBDA_FUNCTION_NAME: opt(z.string()),
   REDIS_URL: opt(serviceUrl(['redis', 'rediss'], 'redis://127.0.0.1:6379')),
   QUEUE_PREFIX: opt(z.string().regex(/^[A-Za-z0-9_.:{}-]{1,96}$/, 'must be 1-96 characters of [A-Za-z0-9_.:{}-]')),
   WORKER_CONCURRENCY: opt(int(1, 256)),
@@ -92,12 +94,12 @@ const envSchema = z.object({
       .refine((s) => !s.split('/').includes('..'), 'must not contain ".."')
       // checkObject writes its results (and the service all its state) under these: an S3 event on them would fire
       // checkObject on the service's own writes, and results under the watched prefix would fire it again, forever.
-      .refine((s) => !OWN_PREFIXES.some((p) => s.startsWith(p)), `must not be under a prefix the service writes to (${[TENANTS_PREFIX, ...SERVICE_PREFIXES].join(', ')})`),
+      .refine((s) => !OWN_PREFIXES.some((p) => s.startsWith(p)), `must not be under a prefix the service writes to (${OWN_PREFIXES.join(', ')})`),
   ),
   DETECTOR_ID: opt(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-]')),
   LOG_LEVEL: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
   API_KEYS: opt(z.string()),
-  API_KEYS_OBJECT: opt(z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key in the bucket, e.g. "auth/api-keys.json"').refine((k) => !k.startsWith('tenants/') && !k.split('/').some((s) => s === '.' || s === '..'), 'must be outside tenants/ and have no "." or ".." segments')),
+  API_KEYS_OBJECT: opt(z.string().regex(/^[A-Za-z0-9_.=-]+(\/[A-Za-z0-9_.=-]+)*$/, 'must be a key in the bucket, e.g. "auth/api-keys.json"').refine((k) => !k.startsWith(TENANTS_PREFIX) && !k.split('/').some((s) => s === '.' || s === '..'), 'must be outside tenants/ and have no "." or ".." segments')),
   API_KEYS_TTL_MS: opt(int(0, 86_400_000)),
   METRICS: opt(z.enum(['emf', 'off'])),
   // At most Lambda's own request limit: a larger value could never take effect.
@@ -155,6 +157,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const stalledIntervalMs = e.WORKER_STALLED_INTERVAL_MS ?? Math.min(30_000, lock);
   if (stalledIntervalMs > lock) {
     throw new InputError('WORKER_STALLED_INTERVAL_MS', `must be at most WORKER_LOCK_DURATION_MS (${lock}): a lapsed lock is only found at the next stalled check`);
+  }
+  if (e.REDIS_URL === undefined && e.AWS_LAMBDA_FUNCTION_NAME !== undefined) {
+    // serverless.yml refuses to package a stage without it, but an empty value (a failed secret lookup) gets through.
+    throw new InputError('REDIS_URL', 'is required on Lambda (the ElastiCache endpoint, set at deploy); it is missing or empty');
   }
   const incomingPrefix = e.INCOMING_PREFIX ?? 'incoming/';
   if (e.API_KEYS_OBJECT?.startsWith(incomingPrefix)) {

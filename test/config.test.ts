@@ -62,6 +62,9 @@ test('errors name the environment variable', () => {
   fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
   fails({ S3_BUCKET: 'b-1', LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL/);
   fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: '../in/' }, 'INCOMING_PREFIX', /\.\./);
+  // On Lambda, Redis must be named: an empty value (a failed secret lookup at deploy) used to mean loopback.
+  for (const REDIS_URL of [undefined, '', '  ']) fails({ S3_BUCKET: 'b-1', AWS_LAMBDA_FUNCTION_NAME: 'imagedrift-prod-predict', ...(REDIS_URL !== undefined ? { REDIS_URL } : {}) }, 'REDIS_URL', /is required on Lambda/);
+  assert.equal(loadConfig({ S3_BUCKET: 'b-1', AWS_LAMBDA_FUNCTION_NAME: 'imagedrift-local-predict', REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl, 'redis://127.0.0.1:6379', 'named explicitly (stage local): fine');
   // The service's own writes (and checkObject's results) must never fire checkObject: a loop of S3 events otherwise.
   for (const p of ['tenants/', 'tenants/demo/results/', 'results/', 'datasets/in/']) fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: p }, 'INCOMING_PREFIX', /must not be under a prefix the service writes to \(tenants\/, audits\//);
   assert.equal(loadConfig({ S3_BUCKET: 'b-1', INCOMING_PREFIX: 'tenants-in/' }).incomingPrefix, 'tenants-in/', 'a prefix that merely starts with the same letters is fine');

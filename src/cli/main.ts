@@ -14,6 +14,7 @@ import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { ensureDir, LocalDirStore } from '../storage/local-dir-store.js';
+import { detectorKeys } from '../storage/keys.js';
 import { runDemo } from './demo.js';
 
 /**
@@ -134,8 +135,7 @@ async function asFlag<T>(flag: string, fn: () => Promise<T>, file?: string): Pro
       throw new UsageError(flag, `${e.detail.replace(/with a key \(npzKey\)/, 'with file.npz#<key>')}`, { cause: e });
     }
     if (e instanceof InputError && !(e instanceof UsageError) && /^files\[\d+\]$/.test(e.field ?? '')) {
-      // A folder's images: the library can resize mixed sizes (its size option); the CLI reads images as they are.
-      throw new UsageError(flag, e.detail.replace(/ \(resize them first; the decoder's size: \[h, w\] option resizes all\)$/, ' (resize them first)'), { cause: e });
+      throw new UsageError(flag, e.detail, { cause: e }); // a folder's image: the file name is in the message
     }
     const named = file !== undefined && e instanceof InputError && (e.field === file || e.field?.startsWith(`${file}.`) || e.field?.startsWith(`${file}[`));
     if (e instanceof InputError && !(e instanceof UsageError) && (named || /^(data|path|npzKey|pixel)?(\[|\.|$)/.test(e.field ?? ''))) {
@@ -264,8 +264,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const outDir = need(values, 'out');
         // A detector directory holds one model.onnx, which every version in it was fitted with: a different model
         // would make the earlier versions unloadable (their recorded model sha256 no longer matches).
-        const existing = await repoFor(outDir).store.get(MODEL_KEY);
-        if (existing && sha256Hex(existing) !== sha256Hex(model)) {
+        const out = repoFor(outDir).store;
+        const existing = await out.get(MODEL_KEY);
+        if (existing && sha256Hex(existing) !== sha256Hex(model) && (await out.head(detectorKeys('').current))) {
           throw new UsageError('--out', `${outDir} holds detector versions fitted with another model (its model.onnx differs from --model); fit into a new directory`);
         }
         const data = await loadDataFlag(values, 'train');

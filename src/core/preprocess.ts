@@ -121,12 +121,23 @@ export function toModelInput(arr: DecodedArray, config: PreprocessConfig, field 
  * and layout, e.g. a stored dataset's manifest: a request that could never be preprocessed is refused before a job
  * is enqueued. Returns the source geometry.
  */
-export function checkModelInputShape(shape: readonly number[], config: PreprocessConfig, field = 'data', statedLayout?: Layout): { layout: Layout; c: number; h: number; w: number } {
+export function checkModelInputShape(
+  shape: readonly number[],
+  config: PreprocessConfig,
+  field = 'data',
+  statedLayout?: Layout,
+  /** The number of values the data holds, when it is at hand: it must match the shape. */
+  values?: number,
+): { layout: Layout; c: number; h: number; w: number } {
   const spec = config.input;
   if (shape.length !== 3 && shape.length !== 4) {
     throw new InputError(field, `expected rank 3 (N,H,W) or rank 4 (N,C,H,W or N,H,W,C), got rank ${shape.length} with shape [${shape.join(',')}]`);
   }
   if (shape[0] === 0) throw new InputError(field, 'is empty (0 samples)');
+  const sizes = shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+  if (!sizes || (values !== undefined && values !== sizeOf(shape))) {
+    throw new InputError(field, `${values !== undefined ? `holds ${values} values but ` : ''}its shape [${shape.join(',')}] needs ${sizes ? sizeOf(shape) : 'non-negative integer sizes'}`);
+  }
   let layout: Layout;
   let c: number;
   let h: number;
@@ -154,11 +165,8 @@ export function checkModelInputShape(shape: readonly number[], config: Preproces
 export function planModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): ModelInputPlan {
   const spec = config.input;
   const shape = arr.shape;
-  const { layout, c, h, w } = checkModelInputShape(shape, config, field, arr.layout);
+  const { layout, c, h, w } = checkModelInputShape(shape, config, field, arr.layout, arr.data.length);
   const n = shape[0]!;
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || arr.data.length !== sizeOf(shape)) {
-    throw new InputError(field, `holds ${arr.data.length} values but its shape [${shape.join(',')}] needs ${shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? sizeOf(shape) : 'non-negative integer sizes'}`);
-  }
   const scale = scaleFactor(arr, config.scale);
   const [lo, hi] = config.range;
   const src = arr.data;
@@ -179,9 +187,11 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
   const xs = sameSize ? undefined : resizeAxis(w, ow);
   const plane = new Float32Array(sameSize ? 0 : hw); // one channel of one sample, scaled, at source resolution
 
-  const bad = (s: number, v: number): InputError => {
+  /** `raw`: the stored value (for a grey conversion, the BT.601 mix of the pixel's R, G, B); `v`: it after scaling. */
+  const bad = (s: number, raw: number, v: number): InputError => {
     if (Number.isNaN(v) || !Number.isFinite(v)) return new InputError(`${field}[${s}]`, `sample ${s} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} pixel`);
-    return new InputError(`${field}[${s}]`, `sample ${s} has pixel value ${v / scale}, ${v} after scaling by ${scale}, outside [${lo}, ${hi}]; fit the detector with a scale that maps the data into [${lo}, ${hi}] (CLI --scale, e.g. 1.5259e-5 = 1/65535 for 16-bit data) or rescale it`);
+    const what = mode === 'grey' ? 'grey value (BT.601 of R, G, B)' : 'pixel value';
+    return new InputError(`${field}[${s}]`, `sample ${s} has ${what} ${raw}, ${v} after scaling by ${scale}, outside [${lo}, ${hi}]; fit the detector with a scale that maps the data into [${lo}, ${hi}] (CLI --scale, e.g. 1.5259e-5 = 1/65535 for 16-bit data) or rescale it`);
   };
 
   const fill = (out: Float32Array, from: number, to: number): void => {
@@ -199,15 +209,15 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
           // the common case (a grey or planar channel taken as is): a straight scaled copy
           for (let p = 0; p < hw; p++) {
             const v = src[at0 + p]! * scale;
-            if (!(v >= min && v <= max)) throw bad(s, v);
+            if (!(v >= min && v <= max)) throw bad(s, src[at0 + p]!, v);
             dst[d0 + p] = v;
           }
         } else {
           for (let p = 0; p < hw; p++) {
             const at = at0 + p * pStride;
-            let v = mode === 'grey' ? g0 * src[at]! + g1 * src[at + chStride]! + g2 * src[at + 2 * chStride]! : src[at]!;
-            v *= scale;
-            if (!(v >= min && v <= max)) throw bad(s, v);
+            const raw = mode === 'grey' ? g0 * src[at]! + g1 * src[at + chStride]! + g2 * src[at + 2 * chStride]! : src[at]!;
+            const v = raw * scale;
+            if (!(v >= min && v <= max)) throw bad(s, raw, v);
             dst[d0 + p] = v;
           }
         }

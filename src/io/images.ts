@@ -154,7 +154,7 @@ export async function decodeImages(files: readonly ImageFile[], opts: DecodeImag
     if (first && (ok.width !== first.width || ok.height !== first.height)) {
       throw new InputError(
         `files[${i}]`,
-        `'${files[i]!.name}' is ${ok.height}×${ok.width} (h×w) but '${files[0]!.name}' is ${first.height}×${first.width}; images read together must share one size (resize them first; the decoder's size: [h, w] option resizes all)`,
+        `'${files[i]!.name}' is ${ok.height}×${ok.width} (h×w) but '${files[0]!.name}' is ${first.height}×${first.width}; images read together must share one size (resize them first)`,
       );
     }
     decoded.push(ok);

@@ -41,11 +41,9 @@ export interface AuditDeps {
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
 }
 
-/**
- * `lastKey`: the last object scored (null while none ever was); `summaryKey`/`updatedAt`: the latest run, written after
- * every run (also one that found nothing new), so the scheduler can order audits by when they last ran.
- */
-const cursorSchema = z.object({ lastKey: z.string().nullable(), summaryKey: z.string(), updatedAt: z.string() });
+const cursorSchema = z.object({ lastKey: z.string(), summaryKey: z.string(), updatedAt: z.string() });
+/** When the scheduler last started an audit (written before the run, so a run killed at the timeout counts too). */
+const attemptSchema = z.object({ startedAt: z.string() });
 type Cursor = z.infer<typeof cursorSchema>;
 
 export interface AuditSummary {
@@ -115,7 +113,7 @@ export async function listAudits(store: ObjectStore): Promise<string[]> {
 async function startingPoint(store: ObjectStore, name: string): Promise<string | undefined> {
   const keys = auditKeys(name);
   const cursor: Cursor | undefined = await readStoredJson(store, keys.cursor, 'audit cursor', cursorSchema);
-  let after = cursor?.lastKey ?? undefined;
+  let after = cursor?.lastKey;
   const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
   for (const o of newer) {
     if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
@@ -221,8 +219,10 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     finishedAt: finishedAt.toISOString(),
   };
   const summaryKey = await writeSummary(store, keys.dir, finishedAt, summary);
-  const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
-  await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
+  if (summary.lastKey !== null) {
+    const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
+    await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
+  }
   deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
   return { summaryKey, summary };
 }
@@ -254,26 +254,36 @@ export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; 
  */
 export const AUDIT_START_RESERVE_MS = 60_000;
 
-/** When an audit's cursor last moved; never-run audits (no cursor, or one that cannot be read) sort first. */
-async function lastRun(view: ObjectStore, name: string): Promise<string> {
+/** When the scheduler last started an audit; never-started audits (no marker, or one that cannot be read) sort first. */
+async function lastStarted(view: ObjectStore, name: string): Promise<string> {
   try {
-    return (await readStoredJson(view, auditKeys(name).cursor, 'audit cursor', cursorSchema))?.updatedAt ?? '';
+    return (await readStoredJson(view, auditKeys(name).attempt, 'audit attempt', attemptSchema))?.startedAt ?? '';
   } catch (e) {
     if (isTransientError(e)) throw e;
-    return ''; // a damaged cursor: runAudit reports it
+    return '';
   }
 }
 
 /**
  * One scheduled run: for each tenant (the one the event names, or every tenant `tenants()` lists) the audit the event
- * names, or every audit with a config in that tenant's view, least recently run first. With `remainingMs` (the
+ * names, or every audit with a config in that tenant's view, least recently started first (a marker written before
+ * each run, so one that keeps failing or timing out does not keep the others waiting). With `remainingMs` (the
  * invocation's time left), audits that could not finish in time are not started but reported `skipped`; being the
  * least recently run, they go first in the next run, so a schedule with more audits than one invocation can hold
  * still runs each of them in turn. One failing audit does not stop the others; the run throws (so the scheduler
  * retries and alarms) only when every audit it started failed.
  */
 export async function runScheduledAudits(
-  deps: { store: ObjectStore; logger: Logger; runtime: AuditDeps['runtime']; tenants: () => Promise<string[]>; remainingMs?: () => number; metrics?: MetricSink },
+  deps: {
+    store: ObjectStore;
+    logger: Logger;
+    runtime: AuditDeps['runtime'];
+    tenants: () => Promise<string[]>;
+    remainingMs?: () => number;
+    metrics?: MetricSink;
+    /** Milliseconds, for measuring audit durations (default performance.now). */
+    clock?: () => number;
+  },
   event: unknown,
 ): Promise<{ audits: AuditOutcome[] }> {
   const input = scheduleInputSchema.safeParse(event ?? {});
@@ -286,11 +296,12 @@ export async function runScheduledAudits(
   const planned: { tenant: string; name: string; lastRun: string }[] = [];
   for (const t of tenants) {
     const view = tenantStore(deps.store, t);
-    for (const name of audit !== undefined ? [audit] : await listAudits(view)) planned.push({ tenant: t, name, lastRun: await lastRun(view, name) });
+    for (const name of audit !== undefined ? [audit] : await listAudits(view)) planned.push({ tenant: t, name, lastRun: await lastStarted(view, name) });
   }
   // Stable: equal times keep the tenant/name listing order.
   planned.sort((a, b) => (a.lastRun < b.lastRun ? -1 : a.lastRun > b.lastRun ? 1 : 0));
   const out: AuditOutcome[] = [];
+  const clock = deps.clock ?? (() => performance.now());
   let longestMs = 0;
   for (const { tenant: t, name } of planned) {
     const reserve = Math.max(AUDIT_START_RESERVE_MS, 1.5 * longestMs);
@@ -299,26 +310,36 @@ export async function runScheduledAudits(
       out.push({ tenant: t, name, skipped: `not started with ${Math.round(left / 1000)} s of the invocation left (needs ${Math.round(reserve / 1000)} s); it runs first next time` });
       continue;
     }
-    const t0 = performance.now();
+    const t0 = clock();
+    const view = tenantStore(deps.store, t);
+    let run: Awaited<ReturnType<typeof runAudit>> | undefined;
     try {
-      const { summaryKey, summary } = await runAudit({ store: tenantStore(deps.store, t), logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
-      out.push({ tenant: t, name, summaryKey, counts: summary.counts, alert: summary.alert });
-      if (summary.alert) deps.logger.warn({ tenant: t, audit: name, summaryKey, oodRate: summary.oodRate, pValue: summary.pValue }, 'drift alert');
-      deps.metrics?.(
-        metricRecord({ tenant: t, audit: name }, {
-          AuditAlert: { value: summary.alert ? 1 : 0, unit: 'Count' },
-          AuditFailed: { value: 0, unit: 'Count' },
-          AuditSamples: { value: summary.counts.samples, unit: 'Count' },
-          AuditFlagged: { value: summary.counts.flagged, unit: 'Count' },
-          ...(summary.oodRate !== null ? { AuditOodRate: { value: summary.oodRate, unit: 'None' as const } } : {}),
-        }),
-      );
+      await view.put(auditKeys(name).attempt, new TextEncoder().encode(JSON.stringify({ startedAt: new Date().toISOString() })), { contentType: 'application/json' });
+      run = await runAudit({ store: view, logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
     } catch (e) {
       deps.logger.error({ err: e, tenant: t, audit: name }, 'audit failed');
       out.push({ tenant: t, name, error: (e as Error).message });
-      deps.metrics?.(metricRecord({ tenant: t, audit: name }, { AuditFailed: { value: 1, unit: 'Count' } }));
     }
-    longestMs = Math.max(longestMs, performance.now() - t0);
+    longestMs = Math.max(longestMs, clock() - t0);
+    if (run) {
+      const { summaryKey, summary } = run;
+      out.push({ tenant: t, name, summaryKey, counts: summary.counts, alert: summary.alert });
+      if (summary.alert) deps.logger.warn({ tenant: t, audit: name, summaryKey, oodRate: summary.oodRate, pValue: summary.pValue }, 'drift alert');
+    }
+    deps.metrics?.(
+      metricRecord(
+        { tenant: t, audit: name },
+        run
+          ? {
+              AuditAlert: { value: run.summary.alert ? 1 : 0, unit: 'Count' },
+              AuditFailed: { value: 0, unit: 'Count' },
+              AuditSamples: { value: run.summary.counts.samples, unit: 'Count' },
+              AuditFlagged: { value: run.summary.counts.flagged, unit: 'Count' },
+              ...(run.summary.oodRate !== null ? { AuditOodRate: { value: run.summary.oodRate, unit: 'None' as const } } : {}),
+            }
+          : { AuditFailed: { value: 1, unit: 'Count' } },
+      ),
+    );
   }
   const skipped = out.filter((o) => o.skipped !== undefined);
   if (skipped.length > 0) deps.logger.warn({ skipped: skipped.map((o) => `${o.tenant}/${o.name}`) }, `${skipped.length} audit(s) not started: the invocation's time ran out`);

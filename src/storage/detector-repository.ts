@@ -100,10 +100,11 @@ export class DetectorRepository {
   async save(prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<number> {
     const { manifest, arrays } = toStored(bundle);
     const version = await this.coordinator.nextVersion(prefix, this.store);
-    const dir = detectorKeys(prefix).versionDir(version);
-    if (await this.store.head(detectorKeys(prefix).manifest(version))) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
+    const keys = detectorKeys(prefix);
+    const dir = keys.versionDir(version);
+    if (await this.store.head(keys.manifest(version))) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
-    await this.store.put(detectorKeys(prefix).manifest(version), new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
+    await this.store.put(keys.manifest(version), new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
     await this.movePointer(prefix, version, { onlyForward: true, ...(opts.base ? { base: opts.base } : {}) });
     return version;
   }

@@ -26,7 +26,8 @@ export const uploadKeys = (id: string) => ({ record: `uploads/${id}/upload.json`
 export const jobKeys = (jobId: string) => ({ result: `jobs/${jobId}/result.json`, claim: `jobs/${jobId}/claim` }) as const;
 
 /** An audit's config (the tenant's), cursor and run summaries. */
-export const auditKeys = (name: string) => ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json` }) as const;
+export const auditKeys = (name: string) =>
+  ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json`, attempt: `audits/${name}/attempt.json` }) as const;
 
 /** Where checkObject writes the result for an incoming object key. */
 export const checkResultKey = (incomingKey: string): string => `results/${incomingKey}.json`;

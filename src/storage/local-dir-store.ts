@@ -9,22 +9,28 @@ import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js'
  * forever, spinning the CPU); here the first level that cannot be made is an error.
  */
 export async function ensureDir(dir: string): Promise<void> {
+  const notADirectory = (p: string) => Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${p}'`), { code: 'ENOTDIR', path: p });
   const missing: string[] = [];
   for (let p = resolve(dir); ; p = dirname(p)) {
+    let isDir: boolean;
     try {
-      await stat(p);
-      break; // exists (if it is not a directory, the mkdir below says so)
+      isDir = (await stat(p)).isDirectory();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      missing.push(p);
+      missing.push(p); // missing, or a dangling symbolic link (whose mkdir fails below with EEXIST → checked)
       if (dirname(p) === p) break;
+      continue;
     }
+    if (!isDir) throw notADirectory(p);
+    break;
   }
   for (const p of missing.reverse()) {
     try {
       await mkdir(p);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by a concurrent writer
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // Made meanwhile by a concurrent writer, or something else is there (a file, a dangling link): must be a directory.
+      if (!(await stat(p).catch(() => undefined))?.isDirectory()) throw notADirectory(p);
     }
   }
 }

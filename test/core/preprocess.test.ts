@@ -82,3 +82,23 @@ describe('toModelInput', () => {
     assert.throws(() => toModelInput({ data: big, shape: [1, 32, 32], dtype: 'float32' }, lenet), isInput('data[0]', /outside \[0, 1\]/));
   });
 });
+
+describe('error order and values', () => {
+  const arr = (shape: number[], data: Float32Array | Uint8Array, dtype: DecodedArray['dtype'] = 'float32'): DecodedArray => ({ shape, data, dtype }) as DecodedArray;
+  const fails = (a: DecodedArray, re: RegExp) => assert.throws(() => toModelInput(a, lenet), (e: unknown) => e instanceof InputError && re.test(e.message), String(re));
+
+  it('a shape that does not match the data, or is not integers, is named before any layout or channel question', () => {
+    fails(arr([2, 2, 32, 32], new Float32Array(10)), /holds 10 values but its shape \[2,2,32,32\] needs 4096/);
+    fails(arr([2, 1.5, 32, 32], new Float32Array(10)), /needs non-negative integer sizes/);
+    fails(arr([2, 1, -1, 32], new Float32Array(10)), /needs non-negative integer sizes/);
+  });
+
+  it('an out-of-range value is reported as stored and as scaled; for RGB into a grey model, as the BT.601 grey value', () => {
+    // uint16-like values in a float array, scale 1: stored 2 → 2 after scaling.
+    fails(arr([1, 1, 32, 32], Float32Array.from({ length: 1024 }, (_, i) => (i === 5 ? 2 : 0))), /sample 0 has pixel value 2, 2 after scaling by 1, outside \[0, 1\]/);
+    // An RGB pixel (2, 2, 2) converts to grey 0.299·2 + 0.587·2 + 0.114·2 = 2 (up to rounding).
+    const rgb = new Float32Array(3 * 1024);
+    for (const c of [0, 1, 2]) rgb[c * 1024 + 7] = 2;
+    fails(arr([1, 3, 32, 32], rgb), /sample 0 has grey value \(BT\.601 of R, G, B\) (2|1\.9999\d*), (2|1\.9999\d*) after scaling by 1, outside \[0, 1\]/);
+  });
+});

@@ -12,7 +12,7 @@ import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { createLogger } from '../../src/log.js';
 import { processJob } from '../../src/queue/processor.js';
-import { runScheduledAudits } from '../../src/service/audit.js';
+import { listAudits, runScheduledAudits } from '../../src/service/audit.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
@@ -250,7 +250,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual({ objects: s3.counts.objects, samples: s3.counts.samples }, { objects: 1, samples: 10 });
   });
 
-  test('audit: least recently run first; with the invocation\'s time running out, the rest are skipped and go first next time', async () => {
+  test('audit: least recently started first; with the invocation\'s time running out, the rest are skipped and go first next time', async () => {
     const store = fx.store;
     for (const n of ['t1', 't2', 't3']) await store.put(`audits/${n}/config.json`, new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: `time-${n}/` })));
     const ran = (r: { audits: { tenant: string; name: string; summaryKey?: string; skipped?: string }[] }) => r.audits.filter((a) => a.summaryKey !== undefined).map((a) => a.name);
@@ -275,7 +275,37 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     const none = await audit({}, clock(0));
     assert.deepEqual(ran(none), []);
     assert.equal(skipped(none).length, none.audits.length);
-    for (const n of ['t1', 't2', 't3']) for (const o of await store.list(`audits/${n}/`)) await store.delete(o.key);
+
+    // The reserve grows to 1.5 × the longest audit of the run: with each audit taking 50 s (a fake clock) and 70 s
+    // left, the first starts (reserve 60 s) and the next does not (reserve 75 s).
+    let now = 0;
+    const timed = await runScheduledAudits(
+      { store: fx.s3.store, logger: createLogger('silent'), runtime: {}, tenants: async () => [fx.tenant], remainingMs: () => 70_000, clock: () => (now += 50_000) },
+      {},
+    );
+    assert.equal(ran(timed).length, 1);
+    assert.match(timed.audits.find((a) => a.skipped)!.skipped!, /not started with 70 s of the invocation left \(needs 75 s\)/);
+
+    // An audit that fails (or times out) every time is marked as started all the same, so with time for one audit per
+    // run it does not take every run from the others (ordered by the last successful run, it would).
+    await store.put('audits/t0-broken/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'no-such-detector', prefix: 'time-t0/' })));
+    const started = async (): Promise<string[]> => {
+      try {
+        return (await audit({}, clock(1))).audits.filter((a) => a.skipped === undefined).map((a) => a.name);
+      } catch (e) {
+        // The run's only started audit failed, so the run itself fails (and Lambda would retry it).
+        const m = /^every audit failed: [^/]+\/([^:]+):/.exec((e as Error).message);
+        assert.ok(m, String(e));
+        return [m[1]!];
+      }
+    };
+    assert.deepEqual(await started(), ['t0-broken'], 'never started: first');
+    const others = (await listAudits(store)).filter((n) => n !== 't0-broken'); // t1-t3 and the other tests' audits
+    const rotation: string[] = [];
+    for (let i = 0; i <= others.length; i++) rotation.push(...(await started()));
+    assert.deepEqual(rotation.slice(0, others.length).sort(), [...others].sort(), 'then each of the others');
+    assert.equal(rotation[others.length], 't0-broken', 'and only then the broken one again');
+    for (const n of ['t0-broken', 't1', 't2', 't3']) for (const o of await store.list(`audits/${n}/`)) await store.delete(o.key);
   });
 
   test('audit metrics: one CloudWatch EMF record per audit run (alert, failure, samples, flagged, OOD rate); an alert is also a warn line', async () => {
@@ -289,6 +319,19 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     await runScheduledAudits({ store: fx.s3.store, logger: log.logger, runtime: {}, tenants: async () => [fx.tenant], metrics: (x) => records.push(x) }, { audit: 'm2' }).catch(() => undefined);
     const s = JSON.parse(new TextDecoder().decode(await store.get(r.audits[0]!.summaryKey!)));
     assert.equal(s.alert, true);
+    // Every record is valid embedded metric format: each dimension and metric it declares is a top-level field of the
+    // right type (string / finite number), with a CloudWatch unit, under a numeric timestamp.
+    for (const rec of records as Record<string, any>[]) {
+      assert.equal(typeof rec._aws.Timestamp, 'number');
+      for (const d of rec._aws.CloudWatchMetrics) {
+        assert.equal(typeof d.Namespace, 'string');
+        for (const set of d.Dimensions) for (const name of set) assert.equal(typeof rec[name], 'string', `dimension ${name}`);
+        for (const m of d.Metrics) {
+          assert.ok(Number.isFinite(rec[m.Name]), `metric ${m.Name}`);
+          assert.ok(['Count', 'None'].includes(m.Unit), m.Unit);
+        }
+      }
+    }
     const [ok, failed] = records as [Record<string, any>, Record<string, any>];
     assert.deepEqual(ok._aws.CloudWatchMetrics, [{ Namespace: 'imagedrift', Dimensions: [['tenant', 'audit']], Metrics: [{ Name: 'AuditAlert', Unit: 'Count' }, { Name: 'AuditFailed', Unit: 'Count' }, { Name: 'AuditSamples', Unit: 'Count' }, { Name: 'AuditFlagged', Unit: 'Count' }, { Name: 'AuditOodRate', Unit: 'None' }] }]);
     assert.equal(typeof ok._aws.Timestamp, 'number');

@@ -113,6 +113,11 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     assert.equal(again.code, 0, again.err.join('\n'));
     assert.equal(JSON.parse(again.out[0]!).version, 2);
     assert.equal((await cli('predict', d, '--data', EVAL, '--threshold', '0.5')).code, 0);
+    // A stray model.onnx with no versions beside it orphans nothing: the fit takes the directory.
+    mkdirSync(join(dir, 'stray'));
+    writeFileSync(join(dir, 'stray', 'model.onnx'), 'not a model');
+    assert.equal((await cli(...fitOn(EVAL, 'stray'))).code, 0);
+    assert.deepEqual(readFileSync(join(dir, 'stray', 'model.onnx')), readFileSync(MODEL));
   });
 
   for (const [name, args, re, out] of cases) {

@@ -9,6 +9,7 @@ describe('ksStatistic', () => {
   it('is symmetric: D(a, b) = D(b, a)', () => {
     // [1,2,3] vs [2.5,3.5,4.5]: sup |F_a − F_b| = 2/3 (at 2..2.5); swapping the samples must not change it.
     assert.ok(Math.abs(ksStatistic([2.5, 3.5, 4.5], [1, 2, 3]) - 2 / 3) < 1e-15);
+    assert.ok(Math.abs(ksStatistic([1, 2, 3], [2.5, 3.5, 4.5]) - 2 / 3) < 1e-15);
   });
 
   it('moves tied values within one sample together (identical ECDFs give D = 0)', () => {
