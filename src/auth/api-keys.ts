@@ -46,8 +46,9 @@ export function parseKeyring(value: unknown, source: string): Keyring {
   if (typeof v === 'string') {
     try {
       v = JSON.parse(v);
-    } catch (e) {
-      throw new InputError(source, `is not valid JSON: ${(e as Error).message}`);
+    } catch {
+      // Not JSON.parse's message: it quotes the text, which may be a key pasted here by mistake (errors are logged).
+      throw new InputError(source, `is not valid JSON: expected an array of {"id","tenant","sha256"} entries (\`imagedrift keygen\` prints one; never the key itself)`);
     }
   }
   const r = keyringSchema.safeParse(v);
@@ -57,9 +58,14 @@ export function parseKeyring(value: unknown, source: string): Keyring {
     throw new InputError(source, `${where ? `${where} ` : ''}${issue.message}`);
   }
   const ids = new Set<string>();
-  for (const e of r.data) {
+  const hashes = new Map<string, number>();
+  for (const [i, e] of r.data.entries()) {
     if (ids.has(e.id)) throw new InputError(source, `key id ${JSON.stringify(e.id)} appears twice`);
     ids.add(e.id);
+    // One key, two entries (possibly two tenants): which tenant it acts for would depend on the order. Refused.
+    const j = hashes.get(e.sha256);
+    if (j !== undefined) throw new InputError(source, `[${i}].sha256 is the same key as entry [${j}]`);
+    hashes.set(e.sha256, i);
   }
   return new Keyring(r.data);
 }
