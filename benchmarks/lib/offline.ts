@@ -2,16 +2,15 @@
  * `serverless offline` serving the functions over loopback HTTP against a service fixture (s3rver + Redis), plus a
  * calibrated seed detector in the fixture's tenant: what the service benchmark and the load run (`npm run load`) hit.
  */
-import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { processJob } from '../../src/queue/processor.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { TEST_API_KEY } from '../../test/helpers/http-event.js';
-import { freePort, startChild, stopChild, type Child } from '../../test/helpers/procs.js';
+import { startServerlessOffline, type ServerlessOffline } from '../../test/helpers/offline.js';
 import type { ServiceFixture } from '../../test/helpers/service.js';
 import { workerEnv } from '../../test/helpers/workers.js';
-import { PATHS, readBytes, REPO } from './data.js';
+import { PATHS, readBytes } from './data.js';
 
 /** Headers of an authenticated JSON request as the fixture's tenant. */
 export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-type': 'application/json', 'x-api-key': TEST_API_KEY });
@@ -28,21 +27,9 @@ export async function seedDetector(fx: ServiceFixture, model: Uint8Array, evalLa
   await processJob(deps, job('bench-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: Array.from(evalLabels), grid: 0.01 }));
 }
 
-export interface Offline {
-  readonly base: string;
-  readonly child: Child;
-  stop(): Promise<void>;
-}
+export type Offline = ServerlessOffline;
 
-export async function startOffline(fx: ServiceFixture, extraEnv: Record<string, string> = {}): Promise<Offline> {
-  const env = { ...workerEnv(fx.config), LOG_LEVEL: 'warn', SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_INTERACTIVE_SETUP_DISABLE: '1', ...extraEnv };
-  const [httpPort, lambdaPort] = [await freePort(), await freePort()];
-  const child = startChild(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'offline', '--host', '127.0.0.1', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { cwd: REPO, env, name: 'serverless offline' });
-  try {
-    await child.waitFor(/Server ready: http:\/\/127\.0\.0\.1:\d+/, 240_000);
-  } catch (e) {
-    await stopChild(child);
-    throw e;
-  }
-  return { base: `http://127.0.0.1:${httpPort}`, child, stop: () => stopChild(child) };
+/** The functions against the fixture's bucket, Redis and keyring (test/helpers/offline.ts starts them, stage local). */
+export function startOffline(fx: ServiceFixture, extraEnv: Record<string, string> = {}): Promise<Offline> {
+  return startServerlessOffline({ ...workerEnv(fx.config), LOG_LEVEL: 'warn', ...extraEnv });
 }

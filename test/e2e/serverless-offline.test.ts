@@ -13,7 +13,8 @@ import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { REPO, SEED } from '../helpers/paths.js';
-import { freePort, startChild, stopChild, until, type Child } from '../helpers/procs.js';
+import { startServerlessOffline } from '../helpers/offline.js';
+import { stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startWorkerProcess } from '../helpers/workers.js';
 
@@ -71,15 +72,12 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
         { id: 'a-1', tenant: 'tenant-a', sha256: hashApiKey(KEY_A) },
         { id: 'b-1', tenant: 'tenant-b', sha256: hashApiKey(KEY_B) },
       ]),
-      SLS_TELEMETRY_DISABLED: '1',
-      SLS_NOTIFICATIONS_MODE: 'off',
-      SLS_INTERACTIVE_SETUP_DISABLE: '1',
     };
-    const [httpPort, lambdaPort] = [await freePort(), await freePort()];
-    offline = startChild(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'offline', '--stage', 'local', '--host', '127.0.0.1', '--httpPort', String(httpPort), '--lambdaPort', String(lambdaPort)], { cwd: REPO, env, name: 'serverless offline' });
+    const started = startServerlessOffline(env, 180_000);
     worker = await startWorkerProcess('worker', { ...env, WORKER_CONCURRENCY: '1' });
-    await offline.waitFor(/Server ready: http:\/\/127\.0\.0\.1:\d+/, 180_000);
-    base = `http://127.0.0.1:${httpPort}`;
+    const sls = await started;
+    offline = sls.child;
+    base = sls.base;
   });
 
   after(async () => {
