@@ -9,7 +9,8 @@ import type { DecodedArray } from '../core/tensor.js';
 import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
-import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData, sha256Hex } from '../service/detector-service.js';
+import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData } from '../service/detector-service.js';
+import { sha256Hex } from '../hash.js';
 import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
@@ -254,9 +255,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const method = p.method ?? 'feature-cluster';
         if (method === 'feature-cluster') need(values, 'n-cluster');
         const model = await readBytes(need(values, 'model'), '--model');
+        const modelSha = sha256Hex(model);
         let detector;
         try {
-          detector = detectorSpecFromParams(p, sha256Hex(model));
+          detector = detectorSpecFromParams(p, modelSha);
         } catch (e) {
           if (e instanceof InputError && e.field && e.field in flags) throw new UsageError(flags[e.field as keyof typeof flags], e.detail);
           throw e;
@@ -266,7 +268,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         // would make the earlier versions unloadable (their recorded model sha256 no longer matches).
         const out = repoFor(outDir).store;
         const existing = await out.get(MODEL_KEY);
-        if (existing && sha256Hex(existing) !== sha256Hex(model) && (await out.head(detectorKeys('').current))) {
+        if (existing && sha256Hex(existing) !== modelSha && (await out.head(detectorKeys('').current))) {
           throw new UsageError('--out', `${outDir} holds detector versions fitted with another model (its model.onnx differs from --model); fit into a new directory`);
         }
         const data = await loadDataFlag(values, 'train');

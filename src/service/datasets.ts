@@ -15,7 +15,7 @@
  * manifest write decides the winner, and the loser (409) deletes its own data object. (Manifests written before
  * this layout name `data.<ext>` / `<id>.onnx`; readers follow the manifest's `key`, so those still load.)
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { idSchema } from '../schemas.js';
 import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
@@ -28,6 +28,7 @@ import { datasetKeys, modelKeys, uploadKeys } from '../storage/keys.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import type { Presigner } from '../storage/tenant-store.js';
 import { DEFAULT_MAX_BODY_BYTES, SERVICE_DECODE_LIMITS } from './limits.js';
+import { sha256Hex } from '../hash.js';
 
 /** Largest body accepted inline (the Lambda request payload limit); larger uploads use a presigned PUT. */
 export const INLINE_UPLOAD_LIMIT = DEFAULT_MAX_BODY_BYTES;
@@ -44,7 +45,6 @@ export function resolveId(id: string | undefined, field = 'id'): string {
 }
 
 
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v, null, 2));
 const JSON_TYPE = { contentType: 'application/json' } as const;
 
@@ -149,7 +149,7 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
   // A dataset that can never be scored is refused now, naming the sample, rather than failing every later job.
   assertFinite(decoded.data, Math.max(1, sizeOf(decoded.shape.slice(1))), 'data', 'pixel');
   const format = detectFormat(bytes, name);
-  const digest = sha256(bytes);
+  const digest = sha256Hex(bytes);
   const key = keys.data(FORMATS[format], digest);
   const manifest: DatasetManifest = {
     id,
@@ -277,7 +277,7 @@ export async function loadDataset(store: ObjectStore, id: string): Promise<Decod
   const m = await readDatasetManifest(store, id);
   const bytes = await store.get(m.key);
   if (!bytes) throw new StorageError(m.key, `dataset ${id}'s data object is missing`);
-  const sha = sha256(bytes);
+  const sha = sha256Hex(bytes);
   if (sha !== m.sha256) throw new StorageError(m.key, `sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}…`);
   const name = m.key.slice(m.key.lastIndexOf('/') + 1);
   const decoded = await decodeBytes(bytes, name, { limits: SERVICE_DECODE_LIMITS, ...(m.npzKey !== undefined ? { npzKey: m.npzKey } : {}) });
@@ -291,7 +291,7 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
   checkSize(req.bytes, INLINE_UPLOAD_LIMIT, 'bytes', 'models this large are not supported inline');
   const keys = modelKeys(id);
   if (await store.head(keys.manifest)) throw new ConflictError('id', `model ${id} already exists`);
-  const digest = sha256(req.bytes);
+  const digest = sha256Hex(req.bytes);
   let spec;
   let tensorCount;
   try {
@@ -331,7 +331,7 @@ export async function loadModel(store: ObjectStore, id: string): Promise<Uint8Ar
 export async function loadModelOf(store: ObjectStore, m: ModelManifest): Promise<Uint8Array> {
   const bytes = await store.get(m.key);
   if (!bytes) throw new StorageError(m.key, `model ${m.id}'s ONNX object is missing`);
-  const sha = sha256(bytes);
+  const sha = sha256Hex(bytes);
   if (sha !== m.sha256) throw new StorageError(m.key, `sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.sha256.slice(0, 12)}…`);
   return bytes;
 }

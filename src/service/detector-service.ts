@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sha256Hex } from '../hash.js';
 import type { Calibration, DetectorBundle } from '../core/bundle.js';
 import { InputError, NotFittedError } from '../core/errors.js';
 import { conformalPValues, conformalThreshold, validateAlpha } from '../core/conformal.js';
@@ -59,9 +60,6 @@ export interface FitRequest extends RuntimeOptions, FitRuntimeOptions {
   readonly dataField?: string;
 }
 
-export function sha256Hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
-}
 
 /** Features of `data` for a fitted detector, preprocessed exactly as at fit time. */
 export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}, field = 'data'): Promise<Matrix> {

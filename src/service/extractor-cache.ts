@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { Matrix, Tensor } from '../core/tensor.js';
 import type { ModelInputPlan } from '../core/preprocess.js';
 import { FeatureExtractor } from '../model/extract.js';
 import { parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
+import { sha256Hex } from '../hash.js';
 
 /** How an extractor runs: what the cache key is made of, plus a logger for ORT's warnings. */
 export interface ExtractorOptions {
@@ -82,7 +82,7 @@ export async function withExtractor<T>(model: Uint8Array, layer: string, opts: E
 
 /** The features of one layer for `input`, on the cached session (a convenience for scripts and benchmarks). */
 export function layerFeatures(model: Uint8Array, layer: string, input: Tensor | ModelInputPlan, opts: ExtractorOptions = {}): Promise<Matrix> {
-  return withExtractor(model, layer, opts, createHash('sha256').update(model).digest('hex'), (ex) => ex.extract(input));
+  return withExtractor(model, layer, opts, sha256Hex(model), (ex) => ex.extract(input));
 }
 
 /** Releases every cached session (at shutdown); sessions still in use are released when their calls end. */

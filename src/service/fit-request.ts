@@ -5,7 +5,7 @@ import { checkLayers, inputSpec } from '../model/graph.js';
 import { detectorSpecFromParams, type FitMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { loadModel, readDatasetManifest } from './datasets.js';
-import { sha256Hex } from './detector-service.js';
+import { sha256Hex } from '../hash.js';
 
 /**
  * Everything about a fit request that can be checked before a job is enqueued, so the caller gets a 400/404 now

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle, type StoredArray } from '../core/bundle.js';
 import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
 import { LIBRARY_VERSION } from '../version.js';
 import { readStoredJson, type ObjectStore } from './object-store.js';
 import { detectorKeys } from './keys.js';
+import { sha256Hex } from '../hash.js';
 
 /**
  * Versioned detector state under one prefix of an ObjectStore:
@@ -152,7 +152,7 @@ export class DetectorRepository {
     const b = await this.store.get(bundle.model.key);
     if (!b) throw new StorageError(bundle.model.key, `the model of detector ${detector} is missing`);
     // Stored state that does not match its own record is damage (CLI exit 1, HTTP 500), not a caller's mistake.
-    const sha = createHash('sha256').update(b).digest('hex');
+    const sha = sha256Hex(b);
     if (sha !== bundle.model.sha256) throw new StorageError(bundle.model.key, `the model of detector ${detector} is damaged or replaced: sha256 ${sha.slice(0, 12)}… is not the ${bundle.model.sha256.slice(0, 12)}… it was fitted with`);
     return b;
   }
@@ -168,14 +168,15 @@ export class DetectorRepository {
     const ptr = typeof at === 'number' ? undefined : (at ?? (await this.readPointer(prefix)));
     if (at === undefined && !ptr) throw new NotFoundError('detector', `no detector at ${this.store.location}/${prefix} (current.json is missing)`);
     const v = typeof at === 'number' ? at : ptr!.version;
-    const dir = detectorKeys(prefix).versionDir(v);
-    const json = await readStoredJson(this.store, detectorKeys(prefix).manifest(v), 'manifest');
+    const keys = detectorKeys(prefix);
+    const dir = keys.versionDir(v);
+    const json = await readStoredJson(this.store, keys.manifest(v), 'manifest');
     if (json === undefined) {
       if (!ptr) throw new NotFoundError('detector', `version ${v} does not exist at ${this.store.location}/${dir}`);
-      throw new StorageError(detectorKeys(prefix).current, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
+      throw new StorageError(keys.current, `names v${v}, which has no manifest at ${this.store.location}/${dir}`);
     }
     try {
-      const manifest = parseManifest(json, detectorKeys(prefix).manifest(v));
+      const manifest = parseManifest(json, keys.manifest(v));
       const arrays = new Map<string, StoredArray>();
       for (const ref of Object.values(manifest.arrays)) {
         const b = await this.store.get(dir + ref.file);

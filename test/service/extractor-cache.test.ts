@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { loadData } from '../../src/io/load.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { cachedExtractorCount, closeExtractors, layerFeatures, withExtractor } from '../../src/service/extractor-cache.js';
-import { sha256Hex } from '../../src/service/detector-service.js';
+import { sha256Hex } from '../../src/hash.js';
 import { REPO, SEED } from '../helpers/paths.js';
 
 const model = new Uint8Array(readFileSync(join(REPO, 'models/lenet5.onnx')));
