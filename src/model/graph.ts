@@ -6,6 +6,7 @@ import onnxProto from 'onnx-proto';
 import type { onnx as Onnx } from 'onnx-proto';
 import { InputError, ModelError } from '../core/errors.js';
 import type { Layout } from '../core/tensor.js';
+import { assertDecodeBudget } from './onnx-budget.js';
 
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -23,6 +24,7 @@ export interface InputSpec {
 /** Decodes ModelProto bytes; anything that is not a model with a graph is a ModelError on field `model`. */
 function decodeModel(modelBytes: Uint8Array): Onnx.ModelProto {
   if (!(modelBytes instanceof Uint8Array) || modelBytes.length === 0) throw new ModelError('model', 'expected the ONNX model bytes, got nothing');
+  assertDecodeBudget(modelBytes);
   let model: Onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(modelBytes);

@@ -101,6 +101,30 @@ export const npzWithShortArray = (): Uint8Array => zipSync({ 'x.npy': shortNpy()
 
 export const garbageOnnx = (): Uint8Array => new Uint8Array(Buffer.from('this is not an onnx model at all, just text'.repeat(20)));
 
+/**
+ * A 4 MiB ONNX model of 2 million empty subgraphs (ModelProto.graph.node[0].attribute[0].graphs): 2 bytes each on the
+ * wire, ~340 bytes each once onnx-proto has decoded them (0.7 GB), so it must be refused before decoding.
+ */
+export function subgraphBombOnnx(count = 2_000_000): Uint8Array {
+  const ld = (field: number, body: Uint8Array): Uint8Array => {
+    const head: number[] = [(field << 3) | 2];
+    for (let n = body.length; ; n = Math.floor(n / 128)) {
+      if (n < 128) {
+        head.push(n);
+        break;
+      }
+      head.push((n & 127) | 128);
+    }
+    const out = new Uint8Array(head.length + body.length);
+    out.set(head);
+    out.set(body, head.length);
+    return out;
+  };
+  const graphs = new Uint8Array(2 * count);
+  for (let i = 0; i < count; i++) graphs[2 * i] = (11 << 3) | 2; // AttributeProto.graphs, length 0
+  return ld(7, ld(1, ld(5, graphs)));
+}
+
 /** The real LeNet5 with its image input re-declared as rank 2 ([1, 1024]). */
 export function wrongRankOnnx(): Uint8Array {
   const m = onnx.ModelProto.decode(readFileSync(`${REPO}models/lenet5.onnx`));

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ModelError } from '../../src/core/errors.js';
+import { listTensorNames } from '../../src/model/graph.js';
+import { assertDecodeBudget, decodeBudget, DECODE_COST, estimateDecodeBytes, ONNX_SCHEMA } from '../../src/model/onnx-budget.js';
+import { REPO } from '../helpers/paths.js';
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 127) {
+    out.push((n & 127) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+/** A length-delimited field. */
+function ld(field: number, body: Uint8Array): Uint8Array {
+  const head = [...varint((field << 3) | 2), ...varint(body.length)];
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+/** `count` empty messages in field `field` (2 bytes each). */
+function emptyMessages(field: number, count: number): Uint8Array {
+  const out = new Uint8Array(2 * count);
+  for (let i = 0; i < count; i++) out[2 * i] = (field << 3) | 2;
+  return out;
+}
+
+/** The hostile shapes measured in src/model/onnx-budget.ts, each about `size` bytes. */
+const BOMBS = {
+  // ModelProto.graph { node × n }
+  nodes: (size: number) => ld(7, emptyMessages(1, size >> 1)),
+  // ModelProto.graph { node { attribute { graphs × n } } }
+  subgraphs: (size: number) => ld(7, ld(1, ld(5, emptyMessages(11, size >> 1)))),
+  // ModelProto.graph { initializer { int64_data: packed one-byte varints } }
+  int64s: (size: number) => ld(7, ld(5, ld(7, new Uint8Array(size).fill(1)))),
+};
+
+test('the schema matches the installed onnx-proto decoder: every message and packed field, by number', () => {
+  const require = createRequire(import.meta.url);
+  const src = readFileSync(require.resolve('onnx-proto'), 'utf8');
+  // Each generated decoder: `<Name>.decode = function decode(reader, length) { … switch (tag >>> 3) { case n: … } … }`.
+  const decoders = [...src.matchAll(/(\w+)\.decode = function decode\(reader, length\) \{([\s\S]*?)return message;/g)];
+  assert.ok(decoders.length >= 20, `found ${decoders.length} decoders`);
+  const shortName = (qualified: string): string => qualified.split('.').pop()!;
+  const schemaByShortName = new Map(Object.entries(ONNX_SCHEMA).map(([k, v]) => [shortName(k), { name: k, fields: v }]));
+  for (const [, name, body] of decoders) {
+    const entry = schemaByShortName.get(name!);
+    assert.ok(entry, `onnx-proto decodes ${name}, which the schema does not list`);
+    const expected: Record<number, string> = {};
+    const parts = body!.split(/\n\s*case (\d+):/);
+    for (let i = 1; i < parts.length; i += 2) {
+      const code = parts[i + 1]!;
+      const msg = /\$root\.onnx\.([\w.]+)\.decode/.exec(code);
+      const packed = /\(tag & 7\) === 2/.test(code) ? /push\(reader\.(\w+)\(\)/.exec(code) : null;
+      if (msg) expected[Number(parts[i])] = `msg:${msg[1]}`;
+      else if (packed) expected[Number(parts[i])] = `packed:${packed[1]}`;
+    }
+    const actual = Object.fromEntries(Object.entries(entry.fields).map(([n, f]) => [n, 'msg' in f ? `msg:${f.msg}` : `packed:${f.packed}`]));
+    assert.deepEqual(actual, expected, `fields of ${entry.name}`);
+  }
+  assert.equal(decoders.length, Object.keys(ONNX_SCHEMA).length, 'every schema entry is a decoder of onnx-proto');
+});
+
+test('the LeNet5 model is far inside the budget, and its estimate covers its raw weights', () => {
+  const bytes = readFileSync(`${REPO}/models/lenet5.onnx`);
+  const cost = estimateDecodeBytes(bytes);
+  assert.ok(cost >= bytes.length, `estimate ${cost} < ${bytes.length} bytes of raw_data`);
+  assert.ok(cost < decodeBudget(bytes.length) / 50, `estimate ${cost}`);
+  assert.doesNotThrow(() => assertDecodeBudget(bytes));
+  assert.ok(listTensorNames(bytes).includes('output'));
+});
+
+test('estimates count messages, packed and unpacked int64s, floats and strings as documented', () => {
+  // graph { node { input: "ab" } initializer { dims: [1, 300] packed, float_data: 3 floats packed, int64_data unpacked × 2 } }
+  const node = ld(1, new Uint8Array([...ld(1, new TextEncoder().encode('ab'))]));
+  const dims = ld(1, new Uint8Array([1, 0xac, 0x02])); // 1 and 300: two varints
+  const floats = ld(4, new Uint8Array(12));
+  const unpacked = new Uint8Array([7 << 3, 5, 7 << 3, 6]); // int64_data (field 7) as two varint fields
+  const init = ld(5, new Uint8Array([...dims, ...floats, ...unpacked]));
+  const model = ld(7, new Uint8Array([...node, ...init]));
+  const c = DECODE_COST;
+  const expected = 4 * c.message /* model, graph, node, initializer */ + (c.string + 4) /* "ab" */ + 2 * c.long + 3 * c.number + 2 * c.long;
+  assert.equal(estimateDecodeBytes(model), expected);
+});
+
+test('hostile 6 MiB models are refused before decoding, quickly and without the allocation (ModelError on model)', () => {
+  for (const [kind, make] of Object.entries(BOMBS)) {
+    const bytes = make(6 * 2 ** 20 - 64);
+    assert.ok(estimateDecodeBytes(bytes) > decodeBudget(bytes.length), kind);
+    const before = process.memoryUsage().rss;
+    assert.throws(
+      () => listTensorNames(bytes),
+      (e: unknown) => e instanceof ModelError && e.field === 'model' && /would allocate more than 256 MiB/.test(e.detail),
+      kind,
+    );
+    const grew = process.memoryUsage().rss - before;
+    assert.ok(grew < 64 * 2 ** 20, `${kind}: RSS grew ${grew} bytes`);
+  }
+});
+
+test('malformed bytes are left to the decoder, which still names them', () => {
+  const truncated = ld(7, emptyMessages(1, 10)).subarray(0, 7);
+  assert.throws(() => listTensorNames(truncated), (e: unknown) => e instanceof ModelError && /not an ONNX model, or truncated/.test(e.detail));
+  // A length that runs past the end stops the walk instead of throwing from it.
+  assert.doesNotThrow(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x7f])));
+});
+
+test('nesting deeper than 256 messages is refused by the walk', () => {
+  // GraphProto { node { attribute { g: GraphProto { … } } } }, 100 times: 302 messages deep.
+  let nested = new Uint8Array(0);
+  for (let i = 0; i < 100; i++) nested = ld(1, ld(5, ld(6, nested)));
+  const model = ld(7, nested);
+  assert.throws(() => estimateDecodeBytes(model), (e: unknown) => e instanceof ModelError && /nest more than 256 deep/.test(e.detail));
+});
+
+test('the estimate is an upper bound of what onnx-proto allocates (measured in a fresh process with --expose-gc)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-budget-'));
+  for (const [kind, make] of Object.entries(BOMBS)) writeFileSync(join(dir, kind), make(2 ** 20));
+  const script = `
+    import onnxProto from 'onnx-proto';
+    import { estimateDecodeBytes } from ${JSON.stringify(`${REPO}/src/model/onnx-budget.ts`)};
+    import { readFileSync } from 'node:fs';
+    const out = {};
+    const keep = []; // every decoded model stays alive, so a later measurement cannot collect an earlier one
+    for (const kind of ${JSON.stringify(Object.keys(BOMBS))}) {
+      const bytes = new Uint8Array(readFileSync(${JSON.stringify(dir)} + '/' + kind));
+      globalThis.gc(); globalThis.gc();
+      const before = process.memoryUsage().heapUsed;
+      const model = onnxProto.onnx.ModelProto.decode(bytes);
+      globalThis.gc(); globalThis.gc();
+      const used = process.memoryUsage().heapUsed - before;
+      keep.push(model);
+      out[kind] = { used, estimate: estimateDecodeBytes(bytes) };
+    }
+    console.log(JSON.stringify(out));`;
+  const res = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' })) as Record<
+    string,
+    { used: number; estimate: number }
+  >;
+  rmSync(dir, { recursive: true });
+  for (const [kind, { used, estimate }] of Object.entries(res)) {
+    t.diagnostic(`${kind}: decoding 1 MiB allocated ${used} bytes; estimate ${estimate}`);
+    assert.ok(used > 2 ** 20, `${kind}: decoding 1 MiB allocated only ${used} bytes: the measurement is not measuring`);
+    assert.ok(estimate >= used, `${kind}: estimate ${estimate} < measured ${used}`);
+    assert.ok(estimate < 4 * used, `${kind}: estimate ${estimate} is more than 4× the measured ${used}`);
+  }
+});
