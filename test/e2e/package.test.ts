@@ -35,6 +35,132 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): 
   });
 }
 
+/**
+ * What each function's role may do in S3 (src/service/*, src/queue/client.ts, src/http/auth.ts; infra/README.md, "IAM"):
+ * object ARNs per action, and whether it may list the bucket (every role that reads: S3 answers a read of a missing
+ * key 403 instead of 404 without it). The keyring entries exist only while API_KEYS_OBJECT names an object (condition
+ * HasKeyringObject).
+ */
+const BUCKET = 'arn:aws:s3:::imagedrift-data';
+const KEYRING = 'auth/api-keys.json';
+const t = (p: string) => `tenants/*/${p}`;
+const obj = (...keys: string[]) => keys.map((k) => `${BUCKET}/${k}`);
+type S3Grants = { get: string[]; put: string[]; del: string[]; list: boolean };
+const EXPECTED_S3: Record<string, S3Grants> = {
+  health: { get: [], put: [], del: [], list: false },
+  upload: {
+    get: obj(KEYRING, t('datasets/*'), t('models/*'), t('uploads/*')),
+    put: obj(t('datasets/*'), t('models/*'), t('uploads/*')),
+    del: obj(t('datasets/*'), t('models/*'), t('uploads/*')),
+    list: true,
+  },
+  fit: { get: obj(KEYRING, t('datasets/*'), t('models/*')), put: [], del: [], list: true },
+  calibrate: { get: obj(KEYRING, 'tenants/*'), put: [], del: [], list: true },
+  predict: {
+    get: obj(KEYRING, t('detectors/*'), t('models/*'), t('datasets/*')),
+    put: obj(t('datasets/*')),
+    del: obj(t('datasets/*')),
+    list: true,
+  },
+  jobStatus: { get: obj(KEYRING, t('jobs/*/result.json')), put: [], del: [], list: true },
+  audit: { get: obj(KEYRING, 'tenants/*'), put: obj(t('audits/*')), del: [], list: true },
+  checkObject: { get: obj('incoming/*', t('detectors/*'), t('models/*')), put: obj(t('results/*')), del: [], list: true },
+};
+const ASYNC_FUNCTIONS = new Set(['audit', 'checkObject']); // onFailure → FailedEventsQueue
+const KEYRING_DENY = { Effect: 'Deny', Action: ['s3:PutObject', 's3:DeleteObject'], Resource: obj('auth/*', KEYRING) };
+
+interface Statement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+type Template = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>; Conditions?: Record<string, unknown> };
+const list = <T,>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+const sorted = (xs: string[]) => [...xs].sort();
+
+/** A template condition of literals (Fn::Not, Fn::Equals), as CloudFormation would evaluate it. */
+function evaluate(c: unknown): boolean {
+  const x = c as { 'Fn::Not'?: [unknown]; 'Fn::Equals'?: [unknown, unknown] };
+  if (x['Fn::Not']) return !evaluate(x['Fn::Not'][0]);
+  if (x['Fn::Equals']) return JSON.stringify(x['Fn::Equals'][0]) === JSON.stringify(x['Fn::Equals'][1]);
+  throw new Error(`cannot evaluate condition ${JSON.stringify(c)}`);
+}
+
+/**
+ * Every function runs under a role of its own, and each role holds exactly what EXPECTED_S3 says (without the keyring
+ * entries when `conditions` turns HasKeyringObject off), logs, and no more.
+ */
+function checkRoles(template: Template, conditions: Record<string, boolean> = {}): void {
+  const r = template.Resources;
+  const holds = (name: string) => conditions[name] ?? evaluate(template.Conditions?.[name]);
+  // A statement list entry may be `Fn::If [condition, statement, AWS::NoValue]`: resolved the way CloudFormation does.
+  const resolve = (s: unknown): Statement[] => {
+    const cond = (s as { 'Fn::If'?: [string, unknown, unknown] })['Fn::If'];
+    if (!cond) return [s as Statement];
+    const chosen = holds(cond[0]) ? cond[1] : cond[2];
+    return JSON.stringify(chosen) === JSON.stringify({ Ref: 'AWS::NoValue' }) ? [] : resolve(chosen);
+  };
+  const keyring = holds('HasKeyringObject');
+  // No shared role: the framework's IamRoleLambdaExecution (all functions, Get/Put/Delete on the whole bucket) is gone.
+  assert.equal(r.IamRoleLambdaExecution, undefined, 'no shared framework role');
+  const roleIds = new Set<string>();
+  for (const fn of FUNCTIONS) {
+    const Fn = fn[0]!.toUpperCase() + fn.slice(1);
+    const role = (r[`${Fn}LambdaFunction`]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'];
+    assert.deepEqual(role, [`${Fn}IamRole`, 'Arn'], `${fn}: its own role`);
+    roleIds.add(role[0]);
+    const props = r[role[0]]!.Properties as { AssumeRolePolicyDocument: unknown; ManagedPolicyArns: unknown; Policies: { PolicyDocument: { Statement: unknown[] } }[] };
+    assert.equal(r[role[0]]!.Type, 'AWS::IAM::Role');
+    assert.deepEqual(props.AssumeRolePolicyDocument, { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: 'sts:AssumeRole' }] });
+    // The VPC policy (ENIs, and logs on every group) only on a stage with a VPC; this stage (dev) has none.
+    assert.deepEqual(props.ManagedPolicyArns, { 'Fn::If': ['StageHasVpc', [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }], { Ref: 'AWS::NoValue' }] });
+    const statements = props.Policies.flatMap((p) => p.PolicyDocument.Statement.flatMap(resolve));
+    // CloudWatch Logs: the framework's default actions, on this function's own log group only.
+    const logs = statements.filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
+    assert.deepEqual(logs, [
+      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'], Resource: { 'Fn::GetAtt': [`${Fn}LogGroup`, 'Arn'] } },
+      { Effect: 'Allow', Action: 'logs:PutLogEvents', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [`${Fn}LogGroup`, 'Arn'] }, ':*']] } },
+    ], `${fn}: logs of its own log group`);
+    // The onFailure destination of the asynchronously invoked functions: with a custom role the framework adds no grant.
+    const sqs = statements.filter((s) => list(s.Action).some((a) => a.startsWith('sqs:')));
+    assert.deepEqual(sqs, ASYNC_FUNCTIONS.has(fn) ? [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': ['FailedEventsQueue', 'Arn'] } }] : [], `${fn}: sqs`);
+    const s3 = statements.filter((s) => list(s.Action).some((a) => a.startsWith('s3:')));
+    assert.equal(logs.length + sqs.length + s3.length, statements.length, `${fn}: only logs, sqs and s3 statements`);
+    const got: S3Grants = { get: [], put: [], del: [], list: false };
+    for (const s of s3.filter((x) => x.Effect === 'Allow')) {
+      for (const a of list(s.Action)) {
+        if (a === 's3:ListBucket') {
+          // On the bucket, with no condition: a missing key must read as 404, not 403 (serverless.yml, above the roles).
+          assert.equal(s.Resource, BUCKET, `${fn}: ListBucket on the bucket`);
+          assert.equal(s.Condition, undefined, `${fn}: ListBucket unconditioned`);
+          got.list = true;
+          continue;
+        }
+        const key = ({ 's3:GetObject': 'get', 's3:PutObject': 'put', 's3:DeleteObject': 'del' } as const)[a];
+        assert.ok(key, `${fn}: unexpected action ${a}`);
+        got[key].push(...list(s.Resource as string | string[]));
+      }
+    }
+    const e = EXPECTED_S3[fn]!;
+    const want = (xs: string[]) => sorted(keyring ? xs : xs.filter((x) => x !== KEYRING && x !== `${BUCKET}/${KEYRING}`));
+    assert.deepEqual({ get: sorted(got.get), put: sorted(got.put), del: sorted(got.del), list: got.list }, { get: want(e.get), put: want(e.put), del: want(e.del), list: e.list }, `${fn}: S3 grants`);
+    assert.ok(![...got.get, ...got.put, ...got.del].includes(`${BUCKET}/*`), `${fn}: nothing on the whole bucket`);
+    // The keyring is never written by a function: the Deny is on every role with S3 access (health has none).
+    const denies = s3.filter((x) => x.Effect === 'Deny');
+    assert.deepEqual(denies, fn === 'health' ? [] : [KEYRING_DENY], `${fn}: keyring deny`);
+    if (got.put.length + got.del.length > 0) assert.equal(denies.length, 1, `${fn} writes: the keyring deny is there`);
+    if (fn === 'health') assert.deepEqual(s3, [], 'health: no S3 access at all');
+  }
+  assert.equal(roleIds.size, FUNCTIONS.length, 'a distinct role per function');
+  // The framework's S3-notification helper keeps its own role (bucket notification, lambda permission).
+  const helper = r.CustomDashresourceDashexistingDashs3LambdaFunction!;
+  assert.deepEqual(helper.Properties.Role, { 'Fn::GetAtt': ['IamRoleCustomResourcesLambdaExecution', 'Arn'] });
+  assert.match(JSON.stringify(r.IamRoleCustomResourcesLambdaExecution), /"s3:PutBucketNotification"/);
+  // Only the roles above and the helper's: nothing else in the template can assume a role.
+  assert.deepEqual(sorted(Object.entries(r).filter(([, x]) => x.Type === 'AWS::IAM::Role').map(([k]) => k)), sorted([...roleIds, 'IamRoleCustomResourcesLambdaExecution']));
+}
+
 describe('serverless package (offline, no AWS credentials)', () => {
   let dir = '';
   let s3: S3Local;
@@ -85,7 +211,13 @@ describe('serverless package (offline, no AWS credentials)', () => {
       assert.equal(c.Properties.MaximumRetryAttempts, 2);
     }
     assert.equal(res.FailedEventsQueue?.Type, 'AWS::SQS::Queue');
-    assert.match(JSON.stringify(template.Resources.IamRoleLambdaExecution), /"Action":"sqs:SendMessage","Resource":\{"Fn::GetAtt":\["FailedEventsQueue","Arn"\]\}/);
+    // One least-privilege role per function (what each may do: EXPECTED_S3 and infra/README.md, "IAM").
+    // Stage dev has no infra/stages/dev.vpc.yml (no VPC policy); API_KEYS_OBJECT is the default keyring object.
+    assert.deepEqual(template.Conditions?.StageHasVpc, { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+    assert.deepEqual(template.Conditions?.HasKeyringObject, { 'Fn::Not': [{ 'Fn::Equals': [KEYRING, ''] }] });
+    checkRoles(template);
+    // With API_KEYS_OBJECT='' (keys from API_KEYS only), no role reads or lists for a keyring object.
+    checkRoles(template, { HasKeyringObject: false });
     // The HTTP API throttles before any function starts.
     assert.deepEqual(res.HttpApiStage?.Properties.DefaultRouteSettings, { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
     const text = JSON.stringify(template);
@@ -107,9 +239,6 @@ describe('serverless package (offline, no AWS credentials)', () => {
       const fn = (template.Resources as Record<string, { Properties: { Timeout?: number } }>)[logicalId!]!;
       assert.ok((fn.Properties.Timeout ?? 6) <= 30, `${logicalId}: timeout ${fn.Properties.Timeout} s behind an HTTP API route`);
     }
-    // The keyring (auth/*, and API_KEYS_OBJECT wherever it is) can be read but never written by a function.
-    const statements = JSON.stringify(template.Resources.IamRoleLambdaExecution);
-    assert.match(statements, /"Effect":"Deny","Action":\["s3:PutObject","s3:DeleteObject"\],"Resource":\["arn:aws:s3:::imagedrift-data\/auth\/\*","arn:aws:s3:::imagedrift-data\/auth\/api-keys.json"\]/);
 
     for (const fn of FUNCTIONS) {
       const names = Object.keys(unzipSync(new Uint8Array(await readFile(join(out, `${fn}.zip`))), { filter: (f) => f.name.startsWith('handlers/') || f.name.endsWith('.node') || f.name.endsWith('package.json') }));
@@ -187,10 +316,13 @@ describe('serverless package (offline, no AWS credentials)', () => {
     const localCfg = JSON.parse(local.out.slice(local.out.indexOf('{'), local.out.lastIndexOf('}') + 1));
     assert.equal(localCfg.provider.environment.REDIS_URL, 'redis://127.0.0.1:6379', 'stage local defaults to the loopback Redis');
     assert.equal(localCfg.provider.vpc, null, 'no VPC file for stage local');
+    // The roles get AWSLambdaVPCAccessExecutionRole only when the stage has a VPC (checkRoles: Fn::If StageHasVpc).
+    assert.deepEqual(localCfg.resources.Conditions.StageHasVpc, { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
     const example = await run(process.execPath, [sls, 'print', '--stage', 'example', '--format', 'json'], { ...env, REDIS_URL }, REPO);
     assert.equal(example.code, 0, example.out);
     const cfg = JSON.parse(example.out.slice(example.out.indexOf('{'), example.out.lastIndexOf('}') + 1));
     assert.equal(cfg.provider.environment.REDIS_URL, REDIS_URL);
     assert.deepEqual(cfg.provider.vpc, { subnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'], securityGroupIds: ['sg-0123456789abcdef0'] });
+    assert.deepEqual(cfg.resources.Conditions.StageHasVpc, { 'Fn::Not': [{ 'Fn::Equals': ['subnet-0123456789abcdef0', ''] }] }, 'a VPC stage: the condition holds');
   });
 });
