@@ -2,10 +2,7 @@
  * `serverless offline` serving the functions over loopback HTTP against a service fixture (s3rver + Redis), plus a
  * calibrated seed detector in the fixture's tenant: what the service benchmark and the load run (`npm run load`) hit.
  */
-import { createLogger } from '../../src/log.js';
-import { processJob } from '../../src/queue/processor.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { TEST_API_KEY } from '../../test/helpers/http-event.js';
 import { startServerlessOffline, type ServerlessOffline } from '../../test/helpers/offline.js';
 import type { ServiceFixture } from '../../test/helpers/service.js';
@@ -21,10 +18,9 @@ export async function seedDetector(fx: ServiceFixture, model: Uint8Array, evalLa
   await putModel(store, { id: 'lenet5', bytes: model });
   await putDataset(store, { id: 'train', name: 'concept_train_lenet.npy', bytes: readBytes(PATHS.seedTrain) });
   await putDataset(store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: readBytes(PATHS.seedEval) });
-  const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-  const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
-  await processJob(deps, job('bench-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 }));
-  await processJob(deps, job('bench-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: Array.from(evalLabels), grid: 0.01 }));
+  // As the worker runs them, as the fixture's tenant (so in fx.store).
+  await fx.runJob('bench-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 });
+  await fx.runJob('bench-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: Array.from(evalLabels), grid: 0.01 });
 }
 
 export type Offline = ServerlessOffline;

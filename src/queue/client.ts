@@ -4,13 +4,14 @@ import type { Redis } from 'ioredis';
 import { NotFoundError, TransientStorageError } from '../core/errors.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
-import { JOB_ID_PATTERN, jobTenant, parseJobPayload, TENANT_FIELD, type JobPayload } from './jobs.js';
+import { JOB_ID_PATTERN, jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { QUEUE_NAME, type JobName } from './names.js';
 import { jobKeys } from '../storage/keys.js';
 
 /**
  * What the HTTP handlers use: enqueue a validated job and look up its status. Job ids are UUIDs chosen here (not
- * BullMQ's per-queue counter), so `jobs/<jobId>/` in the bucket can never collide across queue resets.
+ * BullMQ's per-queue counter), so `jobs/<jobId>/` in the bucket can never collide across queue resets. Every job
+ * belongs to a tenant (required by both calls): the worker refuses a job without one (src/queue/processor.ts).
  */
 export interface JobClientOptions {
   readonly connection: Redis;
@@ -68,23 +69,28 @@ export class JobClient {
   }
 
   /**
-   * Validates the payload with the job's schema and enqueues it; returns the job id. `tenant` (set by the HTTP layer
-   * from the caller's API key, never from the body) travels with the job: the worker works in that tenant's view of
-   * the bucket, and only that tenant can read the job's status.
+   * Validates the tenant and the payload (the job's schema) and enqueues it; returns the job id. `tenant` (set by the
+   * HTTP layer from the caller's API key, never from the body) is required and travels with the job: the worker works
+   * in that tenant's view of the bucket, `tenants/<tenant>/`, and only that tenant can read the job's status. A missing
+   * or invalid tenant is an InputError naming `tenant`, thrown before anything reaches Redis.
    */
-  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, tenant?: string): Promise<string> {
+  async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, tenant: string): Promise<string> {
+    const t = parseJobTenant(tenant);
     const data = parseJobPayload(name, payload);
     await this.ready();
     const jobId = randomUUID();
-    await this.queue.add(name, tenant === undefined ? data : { ...data, [TENANT_FIELD]: tenant }, { jobId });
+    await this.queue.add(name, { ...data, [TENANT_FIELD]: t }, { jobId });
     return jobId;
   }
 
   /**
-   * State, progress, result (from `jobs/<id>/result.json`, the source of truth) or error. A job that BullMQ has
-   * already removed but whose result is stored is reported as completed.
+   * State, progress, result (from `jobs/<id>/result.json`, the source of truth) or error, for `tenant` (required,
+   * validated like enqueue's; `store` is that tenant's view of the bucket). Another tenant's job, or a job without a
+   * tenant, is a NotFoundError. A job that BullMQ has already removed but whose result is stored is reported as
+   * completed.
    */
-  async status(jobId: string, store: ObjectStore, tenant?: string): Promise<JobStatus> {
+  async status(jobId: string, store: ObjectStore, tenant: string): Promise<JobStatus> {
+    const t = parseJobTenant(tenant);
     if (!JOB_ID_PATTERN.test(jobId)) throw new NotFoundError('id', `no job ${JSON.stringify(jobId)}`);
     await this.ready();
     // The state first, then the job: a finished job's hash never changes again, so a job read after a terminal state
@@ -93,7 +99,7 @@ export class JobClient {
     const state = await this.queue.getJobState(jobId);
     let job = state === 'unknown' ? undefined : ((await this.queue.getJob(jobId)) as Job | undefined);
     // Another tenant's job does not exist for this caller (its result lives in the other tenant's view anyway).
-    if (job && jobTenant(job.data) !== tenant) job = undefined;
+    if (job && jobTenant(job.data) !== t) job = undefined;
     if (!job) {
       const result = await this.readResult(jobId, store);
       if (result === undefined) throw new NotFoundError('id', `no job ${jobId}`);

@@ -26,21 +26,37 @@ export type JobPayload<N extends JobName> = z.infer<(typeof jobPayloadSchemas)[N
  * The job data's tenant field. It is added next to the payload by JobClient.enqueue and removed by the processor
  * before the payload is validated, so the message schemas (which also validate HTTP bodies) never accept it: a caller
  * cannot choose its tenant in a body.
+ *
+ * Every job has one. The processor works in `tenants/<tenant>/` of the bucket and nowhere else; a job without a tenant
+ * (or with an invalid one) is refused as an input error before it touches the bucket, because there is no safe place
+ * for it to work in (the bucket root holds every tenant's data and the keyring).
  */
 export const TENANT_FIELD = 'tenant';
 
+/** The tenant in job data, if it names one as a string (unvalidated: for comparisons and log fields only). */
 export function jobTenant(data: unknown): string | undefined {
   const t = (data as Record<string, unknown> | null | undefined)?.[TENANT_FIELD];
   return typeof t === 'string' ? t : undefined;
 }
 
-/** Splits job data into its tenant (validated) and the payload. */
-export function splitJobData(data: unknown): { tenant?: string; payload: unknown } {
-  if (typeof data !== 'object' || data === null || !(TENANT_FIELD in data)) return { payload: data };
-  const { [TENANT_FIELD]: tenant, ...payload } = data as Record<string, unknown>;
+/** A job's tenant, validated with the keyring's tenantIdSchema; missing or invalid → an InputError naming `tenant`. */
+export function parseJobTenant(tenant: unknown): string {
+  if (tenant === undefined || tenant === null) {
+    throw new InputError(TENANT_FIELD, 'a job must name its tenant (the tenant of the API key that started it); a job without one is refused, never run against the bucket root');
+  }
   const r = tenantIdSchema.safeParse(tenant);
   if (!r.success) throw new InputError(TENANT_FIELD, r.error.issues[0]!.message);
-  return { tenant: r.data, payload };
+  return r.data;
+}
+
+/**
+ * Splits job data into its tenant (required and validated: an InputError naming `tenant` otherwise) and the payload.
+ * Nothing is read or written before this succeeds.
+ */
+export function splitJobData(data: unknown): { tenant: string; payload: unknown } {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new InputError(TENANT_FIELD, 'job data must be an object naming its tenant');
+  const { [TENANT_FIELD]: tenant, ...payload } = data as Record<string, unknown>;
+  return { tenant: parseJobTenant(tenant), payload };
 }
 
 /** Validates a payload for `name`; the InputError names the first failing field. */

@@ -36,8 +36,14 @@ import { detectorKeys, detectorPrefix, jobKeys } from '../storage/keys.js';
  *    version (arrays without manifest, invisible to readers) is written again under the same number.
  * 3. The result marker is written right after the save. So a job makes at most one detector version, however often
  *    it is run.
+ *
+ * Tenancy: every job's data names its tenant (JobClient.enqueue adds it), and the job works in that tenant's view of
+ * the bucket, `tenants/<tenant>/` (src/storage/tenant-store.ts); the keys above are relative to it. A job without a
+ * tenant, or with an invalid one, fails with an InputError naming `tenant` (permanent: the worker records it and does
+ * not retry) before anything is read or written: it never runs against the bucket root.
  */
 export interface ProcessorDeps {
+  /** The whole bucket; each job works only in its tenant's view of it. */
   readonly store: ObjectStore;
   /** Allocates version numbers and serialises pointer moves across processes (RedisCoordinator in the worker). */
   readonly coordinator: VersionCoordinator;
@@ -271,14 +277,18 @@ async function dropEphemeralDataset(deps: ProcessorDeps, jobId: string, dataset:
   }
 }
 
-/** Runs one job (or returns its stored result). Input problems throw ImagedriftErrors; the worker decides retries. */
+/**
+ * Runs one job (or returns its stored result) in its tenant's view of the bucket. Input problems throw
+ * ImagedriftErrors (a missing or invalid tenant among them, before the store is touched); the worker decides retries.
+ */
 export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<JobResult> {
   const jobId = job.id;
   if (jobId === undefined || !JOB_ID_PATTERN.test(jobId)) throw new InputError('job.id', `${JSON.stringify(jobId)} is not a usable job id`);
   const name = checkJobName(job.name);
+  // The tenant is required (an InputError naming `tenant` otherwise, before any read or write); the job works in the
+  // tenant's view of the bucket, with the coordinator scoped to match.
   const { tenant, payload } = splitJobData(job.data);
-  // A tenant's job works in the tenant's view of the bucket, with the coordinator scoped to match.
-  if (tenant !== undefined) deps = { ...deps, store: tenantStore(deps.store, tenant), coordinator: tenantCoordinator(deps.coordinator, deps.store, tenant), logger: deps.logger.child({ tenant }) };
+  deps = { ...deps, store: tenantStore(deps.store, tenant), coordinator: tenantCoordinator(deps.coordinator, deps.store, tenant), logger: deps.logger.child({ tenant }) };
   const done = await readJobResult(deps.store, jobId);
   if (done) {
     deps.logger.info({ jobId, kind: name }, 'job already has a result; returning it');

@@ -19,9 +19,11 @@ import { processJob, type ProcessorDeps } from './processor.js';
  *   moves the job back to waiting, and it runs again. The processor's job-id idempotency makes that rerun safe.
  * - Retries: transient failures (S3 5xx/throttling/network, Redis connection loss, a lost pointer race) are thrown as
  *   they are, so BullMQ retries them with the job's exponential backoff (JOB_ATTEMPTS, JOB_BACKOFF_MS; set by
- *   src/queue/client.ts). Input errors (bad payload, missing dataset/detector, unfitted detector, unusable model) and
- *   a calibration whose detector was re-fitted meanwhile (StaleBaseError)
+ *   src/queue/client.ts). Input errors (bad payload, a missing or invalid tenant, missing dataset/detector, unfitted
+ *   detector, unusable model) and a calibration whose detector was re-fitted meanwhile (StaleBaseError)
  *   become `UnrecoverableError`: the job fails at once, and `failedReason` holds the error as JSON {code,message,field}.
+ * - Tenancy: each job works in its tenant's view of the bucket (src/queue/processor.ts); a job without a tenant fails
+ *   as above ({code: 'INVALID_INPUT', field: 'tenant'}) without reading or writing anything.
  * - Shutdown: SIGTERM/SIGINT → `worker.close()`, which stops taking jobs and waits for the active ones to finish; a
  *   second signal forces it (the active job's lock then lapses and another worker picks it up).
  * - ORT execution providers come from config (e.g. cuda,cpu); src/model/session.ts falls back to CPU with a warning.

@@ -12,14 +12,19 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { JobClient } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { putModel } from '../../src/service/datasets.js';
+import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
 import { REPO } from '../helpers/paths.js';
 import { stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { putRepeatedTrainSet, startWorkerProcess, workerEnv } from '../helpers/workers.js';
 
+/** The job's tenant: the worker works in its view of the bucket, `tenants/<tenant>/`. */
+const TENANT = 'kill-tenant';
+
 describe('worker SIGKILL mid-fit, restart → exactly one completion', () => {
   let s3: TestS3;
+  let view: PrefixedStore;
   let config: Config;
   let client: JobClient;
   const redis = connectRedis();
@@ -31,8 +36,9 @@ describe('worker SIGKILL mid-fit, restart → exactly one completion', () => {
     s3 = await startTestS3({ bucket: 'imagedrift-kill' });
     config = loadConfig({ S3_BUCKET: s3.s3.bucket, S3_ENDPOINT: s3.s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix });
     client = new JobClient({ connection: clientRedis, prefix: queuePrefix, attempts: 3, backoffMs: 500 });
-    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
-    await putRepeatedTrainSet(s3.store, 'train12', 12);
+    view = tenantStore(s3.store, TENANT);
+    await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putRepeatedTrainSet(view, 'train12', 12);
   });
   after(async () => {
     for (const c of children) await stopChild(c);
@@ -47,28 +53,28 @@ describe('worker SIGKILL mid-fit, restart → exactly one completion', () => {
     const env = workerEnv(config, { WORKER_LOCK_DURATION_MS: '6000', WORKER_STALLED_INTERVAL_MS: '1000' });
     const first = await startWorkerProcess('worker-1', env);
     children.push(first);
-    const jobId = await client.enqueue('fit', { detector: 'k1', model: 'lenet5', dataset: 'train12', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
-    await until(async () => ((await client.status(jobId, s3.store)).progress > 5 ? true : undefined), 60_000, 'fit progress', 20);
+    const jobId = await client.enqueue('fit', { detector: 'k1', model: 'lenet5', dataset: 'train12', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 }, TENANT);
+    await until(async () => ((await client.status(jobId, view, TENANT)).progress > 5 ? true : undefined), 60_000, 'fit progress', 20);
     first.kill('SIGKILL');
     const exit = await first.exited();
     assert.equal(exit.signal, 'SIGKILL');
-    const atKill = await client.status(jobId, s3.store);
+    const atKill = await client.status(jobId, view, TENANT);
     assert.equal(atKill.state, 'active', 'killed mid-job: still active (its lock has not lapsed yet)');
     assert.ok(atKill.progress < 90, `killed during extraction (progress ${atKill.progress})`);
-    assert.equal(await s3.store.head(jobKeys(jobId).result), undefined);
-    assert.equal(await s3.store.head(jobKeys(jobId).claim), undefined, 'the first attempt never reached the save');
+    assert.equal(await view.head(jobKeys(jobId).result), undefined);
+    assert.equal(await view.head(jobKeys(jobId).claim), undefined, 'the first attempt never reached the save');
 
     const second = await startWorkerProcess('worker-2', env);
     children.push(second);
     const done = await until(async () => {
-      const s = await client.status(jobId, s3.store);
+      const s = await client.status(jobId, view, TENANT);
       if (s.state === 'failed') throw new Error(`job failed: ${JSON.stringify(s.error)}\n${second.output().slice(-3000)}`);
       return s.state === 'completed' ? s : undefined;
     }, 120_000, 'the job to complete on the second worker', 200);
 
-    const versions = (await s3.store.list('detectors/k1/')).map((o) => o.key).filter((k) => k.endsWith('manifest.json'));
+    const versions = (await view.list('detectors/k1/')).map((o) => o.key).filter((k) => k.endsWith('manifest.json'));
     assert.deepEqual(versions, ['detectors/k1/v1/manifest.json'], 'exactly one detector version');
-    const results = (await s3.store.list('jobs/')).map((o) => o.key).filter((k) => k.endsWith('/result.json'));
+    const results = (await view.list('jobs/')).map((o) => o.key).filter((k) => k.endsWith('/result.json'));
     assert.deepEqual(results, [jobKeys(jobId).result], 'exactly one result');
     assert.equal((done.result as { version: number }).version, 1);
     const job = await client.queue.getJob(jobId);

@@ -24,6 +24,7 @@ import { putDataset, putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { handlePredict } from '../../src/service/predict-request.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
+import { tenantStore } from '../../src/storage/tenant-store.js';
 import { parseLogLines, startReader, versionsSeen, type ReadOutcome } from '../helpers/faults.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { stopChild, until, type Child } from '../helpers/procs.js';
@@ -32,6 +33,8 @@ import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { putRepeatedTrainSet, startWorkerProcess, workerEnv } from '../helpers/workers.js';
 
 const DET = 'busy';
+/** The jobs' tenant: the workers work in its view of the bucket, `tenants/<tenant>/`, where PREFIX lives. */
+const TENANT = 'busy-tenant';
 const PREFIX = `detectors/${DET}/`;
 const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
 
@@ -47,17 +50,18 @@ describe('concurrent fit, calibrate and predict on one detector', { timeout: 180
   before(async () => {
     s3 = await startTestS3({ bucket: 'imagedrift-concurrency' });
     config = loadConfig({ S3_BUCKET: s3.s3.bucket, S3_ENDPOINT: s3.s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix });
-    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    const view = tenantStore(s3.store, TENANT);
+    await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
     const evalBytes = new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`));
-    await putDataset(s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: evalBytes });
+    await putDataset(view, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: evalBytes });
     // 20 samples (10 ID + 10 OOD) for the synchronous predict path (≤ SYNC_PREDICT_MAX_IMAGES).
     const e = decodeNpy(evalBytes);
     const per = e.data.length / e.shape[0]!;
     const small = new Float32Array(20 * per);
     small.set(e.data.subarray(0, 10 * per), 0);
     small.set(e.data.subarray(90 * per, 100 * per), 10 * per);
-    await putDataset(s3.store, { id: 'small', name: 'small.npy', bytes: encodeNpy(small, [20, ...e.shape.slice(1)], 'float32') });
-    await putRepeatedTrainSet(s3.store, 'train4', 4);
+    await putDataset(view, { id: 'small', name: 'small.npy', bytes: encodeNpy(small, [20, ...e.shape.slice(1)], 'float32') });
+    await putRepeatedTrainSet(view, 'train4', 4);
     const env = workerEnv(config, { WORKER_CONCURRENCY: '2' });
     workers.push(...(await Promise.all([startWorkerProcess('worker-a', env), startWorkerProcess('worker-b', env)])));
     conn = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 5000 });
@@ -74,13 +78,13 @@ describe('concurrent fit, calibrate and predict on one detector', { timeout: 180
   });
 
   test('readers only ever see whole versions, every job makes one version, the pointer ends on a complete one', async (t) => {
-    const store = s3!.store;
+    const store = tenantStore(s3!.store, TENANT); // the tenant's view, as its jobs and its predict function see it
     const c = client!;
     const repo = new DetectorRepository(store);
     const finished = (id: string): Promise<JobStatus> =>
       until(
         async () => {
-          const s = await c.status(id, store);
+          const s = await c.status(id, store, TENANT);
           return s.state === 'completed' || s.state === 'failed' ? s : undefined;
         },
         120_000,
@@ -105,11 +109,11 @@ describe('concurrent fit, calibrate and predict on one detector', { timeout: 180
     }, 2);
 
     const fit = (seed: number, dataset: string, score: 'shortfall' | 'mindarmour') => ({ detector: DET, model: 'lenet5', dataset, layer: '9', nCluster: 10, score, seed });
-    const first = await c.enqueue('fit', fit(0, 'eval', 'shortfall'));
+    const first = await c.enqueue('fit', fit(0, 'eval', 'shortfall'), TENANT);
     assert.equal((await finished(first)).state, 'completed');
 
     const jobs: { id: string; kind: 'fit' | 'calibrate' | 'predict'; method?: string }[] = [];
-    const add = async (kind: 'fit' | 'calibrate' | 'predict', payload: any, method?: string) => jobs.push({ id: await c.enqueue(kind, payload), kind, ...(method ? { method } : {}) });
+    const add = async (kind: 'fit' | 'calibrate' | 'predict', payload: any, method?: string) => jobs.push({ id: await c.enqueue(kind, payload, TENANT), kind, ...(method ? { method } : {}) });
     await add('fit', fit(1, 'train4', 'shortfall'));
     await add('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels, grid: 0.01 }, 'grid');
     await add('predict', { detector: DET, dataset: 'eval', threshold: 0.5 });

@@ -15,10 +15,7 @@ import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { handler as predict } from '../../handlers/predict.js';
 import type { HttpResult } from '../../src/http/events.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
-import { createLogger } from '../../src/log.js';
-import { processJob } from '../../src/queue/processor.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { freePort } from '../helpers/procs.js';
@@ -67,10 +64,8 @@ describe('the queue Redis goes away under a warm function', () => {
     fx = await startServiceFixture({ REDIS_URL: rs.url });
     await putModel(fx.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
     await putDataset(fx.store, { id: 'eval', name: 'eval.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
-    const deps = { store: fx.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
-    await processJob(deps, job('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }));
-    await processJob(deps, job('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: [...Array(50).fill(0), ...Array(50).fill(1)] }));
+    await fx.runJob('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 });
+    await fx.runJob('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: [...Array(50).fill(0), ...Array(50).fill(1)] });
   });
   after(async () => {
     await fx.stop();

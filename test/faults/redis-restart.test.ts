@@ -23,6 +23,7 @@ import { JobClient, type JobStatus } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putModel } from '../../src/service/datasets.js';
+import { tenantStore } from '../../src/storage/tenant-store.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { REPO } from '../helpers/paths.js';
@@ -30,6 +31,9 @@ import { sleep, until } from '../helpers/procs.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { putRepeatedTrainSet } from '../helpers/workers.js';
+
+/** The tenant of the jobs (the worker works in its view of the bucket, `tenants/<tenant>/`). */
+const TENANT = 'faults-tenant';
 
 describe('Redis restart under a running worker', { timeout: 120_000 }, () => {
   let redis: RedisServer | undefined;
@@ -51,8 +55,9 @@ describe('Redis restart under a running worker', { timeout: 120_000 }, () => {
     };
     redis = await startRedisServer({ appendonly: true });
     s3 = await startTestS3({ bucket: 'imagedrift-redis-restart' });
-    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
-    await putRepeatedTrainSet(s3.store, 'train4', 4);
+    const view = tenantStore(s3.store, TENANT);
+    await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putRepeatedTrainSet(view, 'train4', 4);
   });
   after(async () => {
     console.error = consoleError;
@@ -85,20 +90,20 @@ describe('Redis restart under a running worker', { timeout: 120_000 }, () => {
     clientConn = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000 });
     client = new JobClient({ connection: clientConn, prefix: config.queuePrefix, attempts: config.jobs.attempts, backoffMs: config.jobs.backoffMs });
     const c = client;
-    const store = s3!.store;
+    const store = tenantStore(s3!.store, TENANT); // where the tenant's jobs leave results and versions
     const fit = (detector: string) => ({ detector, model: 'lenet5', dataset: 'train4', layer: 'output', nCluster: 10, score: 'mindarmour' as const, seed: 0, batchSize: 16 });
 
     const acked: { id: string; detector: string }[] = [];
     let refused = 0;
     const enqueue = async (detector: string): Promise<void> => {
       try {
-        acked.push({ id: await c.enqueue('fit', fit(detector)), detector });
+        acked.push({ id: await c.enqueue('fit', fit(detector), TENANT), detector });
       } catch {
         refused++; // not acknowledged: the caller knows it must retry; not counted
       }
     };
     /** The status, or undefined while Redis is unreachable. */
-    const status = async (id: string): Promise<JobStatus | undefined> => c.status(id, store).catch(() => undefined);
+    const status = async (id: string): Promise<JobStatus | undefined> => c.status(id, store, TENANT).catch(() => undefined);
 
     for (let i = 1; i <= 5; i++) await enqueue(`rr${i}`);
     assert.equal(acked.length, 5);

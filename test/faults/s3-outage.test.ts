@@ -32,6 +32,7 @@ import { jobKeys } from '../../src/storage/keys.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
 import { createS3Client, isTransientS3Error, S3Store } from '../../src/storage/s3-store.js';
+import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
 import { firstArrayOfNewVersion, parseLogLines, startReader, versionsSeen, type Reader, type WorkerLogLine } from '../helpers/faults.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { stopChild, until, type Child } from '../helpers/procs.js';
@@ -40,11 +41,15 @@ import { startRestartableS3, type RestartableS3 } from '../helpers/s3.js';
 import { startWorkerProcess, workerEnv } from '../helpers/workers.js';
 
 const DET = 'outage';
+/** The jobs' tenant: the worker works in its view of the bucket, `tenants/<tenant>/`, where PREFIX and job keys live. */
+const TENANT = 'outage-tenant';
 const PREFIX = `detectors/${DET}/`;
 const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
 
 describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
   let s3: RestartableS3 | undefined;
+  /** TENANT's view of the bucket (over s3.store, which lives across restarts). */
+  let view: PrefixedStore;
   let worker: Child | undefined;
   let config: Config;
   const redis = connectRedis();
@@ -65,21 +70,21 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
   const finished = (c: JobClient, id: string, timeoutMs: number): Promise<JobStatus> =>
     until(
       async () => {
-        const s = await c.status(id, s3!.store).catch(() => undefined);
+        const s = await c.status(id, view, TENANT).catch(() => undefined);
         return s && (s.state === 'completed' || s.state === 'failed') ? s : undefined;
       },
       timeoutMs,
       `job ${id} to finish`,
       100,
     );
-  const manifests = async (): Promise<string[]> => (await s3!.store.list(PREFIX)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
+  const manifests = async (): Promise<string[]> => (await view.list(PREFIX)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
   /** Every stored manifest names arrays that all exist with the size the manifest gives. */
   const assertNoManifestWithoutArrays = async (): Promise<void> => {
     for (const key of await manifests()) {
-      const m = JSON.parse(new TextDecoder().decode(await s3!.store.get(key))) as { arrays: Record<string, { file: string; shape: number[]; dtype: 'float32' | 'float64' }> };
+      const m = JSON.parse(new TextDecoder().decode(await view.get(key))) as { arrays: Record<string, { file: string; shape: number[]; dtype: 'float32' | 'float64' }> };
       const dir = key.slice(0, -'manifest.json'.length);
       for (const ref of Object.values(m.arrays)) {
-        const info = await s3!.store.head(dir + ref.file);
+        const info = await view.head(dir + ref.file);
         assert.ok(info, `${key} names ${ref.file}, which must exist`);
         assert.equal(info.size, (ref.dtype === 'float64' ? 8 : 4) * ref.shape.reduce((a, b) => a * b, 1), `${dir}${ref.file} is whole`);
       }
@@ -87,7 +92,7 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
   };
   /** Kills s3rver when the first array of a version this job writes lands; returns that version and what was on disk. */
   const killMidSave = async (known: Set<number>): Promise<{ version: number; files: string[] }> => {
-    const detectorDir = join(s3!.dir, s3!.bucket, 'detectors', DET);
+    const detectorDir = join(s3!.dir, s3!.bucket, 'tenants', TENANT, 'detectors', DET);
     const version = await firstArrayOfNewVersion(detectorDir, known, 60_000);
     await s3!.down('SIGKILL');
     const files = (await readdir(join(detectorDir, `v${version}`))).filter((f) => f.endsWith('._S3rver_object')).map((f) => f.replace(/\._S3rver_object$/, ''));
@@ -96,16 +101,17 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
 
   before(async () => {
     s3 = await startRestartableS3({ bucket: 'imagedrift-s3-outage' });
+    view = tenantStore(s3.store, TENANT);
     config = loadConfig({ S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix });
-    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
-    await putDataset(s3.store, { id: 'train', name: 'concept_train_lenet.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)) });
-    await putDataset(s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(view, { id: 'train', name: 'concept_train_lenet.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)) });
+    await putDataset(view, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
     worker = await startWorkerProcess('worker-s3-outage', workerEnv(config));
     // v1: a fitted, uncalibrated detector with three arrays (centres, mean, invStd); calibrated versions add a fourth.
     const c = jobClient(3, 200);
-    const id = await c.enqueue('fit', { detector: DET, model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'standardized', seed: 0 });
+    const id = await c.enqueue('fit', { detector: DET, model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'standardized', seed: 0 }, TENANT);
     assert.equal((await finished(c, id, 60_000)).state, 'completed', worker.output().slice(-3000));
-    const repo = new DetectorRepository(s3.store);
+    const repo = new DetectorRepository(view);
     reader = startReader(() => repo.load(PREFIX));
   });
   after(async () => {
@@ -182,7 +188,7 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     const backoffMs = 300;
     const c = jobClient(attempts, backoffMs);
     const watch = killMidSave(new Set([1]));
-    const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels });
+    const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels }, TENANT);
     const { version: partial, files } = await watch;
     const downAt = Date.now();
     assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
@@ -201,7 +207,7 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     assert.equal(result.version, partial, 'the retry rewrote the claimed version instead of starting another');
     assert.equal(result.baseVersion, 1);
     assert.deepEqual(await manifests(), [`${PREFIX}v1/manifest.json`, `${PREFIX}v${partial}/manifest.json`]);
-    assert.equal((await new DetectorRepository(s3!.store).readPointer(PREFIX))?.version, partial);
+    assert.equal((await new DetectorRepository(view).readPointer(PREFIX))?.version, partial);
     await assertNoManifestWithoutArrays();
 
     // Retries: ≥ 3 failed attempts, each followed by BullMQ's exponential backoff before the next start.
@@ -233,12 +239,12 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     t.after(async () => {
       if (!s3!.up()) await s3!.restart();
     });
-    const repo = new DetectorRepository(s3!.store);
+    const repo = new DetectorRepository(view);
     const base = (await repo.readPointer(PREFIX))!.version;
     const c = jobClient(3, 200);
     const watch = killMidSave(new Set([1, base]));
     // Exact threshold: this detector's standardized scores all lie above MindArmour's 0..0.99 grid (a grid is refused).
-    const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels });
+    const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels }, TENANT);
     const { version: partial, files } = await watch;
     assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
     const s = await finished(c, id, 60_000); // the status of a failed job comes from Redis alone
@@ -249,13 +255,13 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     assert.equal(s.error?.code, 'JOB_FAILED');
     assert.match(s.error!.message, /^\S+: cannot (read|write|head|list) s3:\/\/imagedrift-s3-outage\/\S+: .*(ECONNREFUSED|ECONNRESET)/, 'names the object, the operation and the cause');
     assert.deepEqual(jobLines(id).filter((l) => l.msg === 'job started').map((l) => l.attempt), [1, 2, 3]);
-    assert.equal(await s3!.store.head(jobKeys(id).result), undefined, 'no result');
+    assert.equal(await view.head(jobKeys(id).result), undefined, 'no result');
 
     // Half-written: the claimed version's arrays may be there, its manifest is not; readers cannot see it.
-    const claim = JSON.parse(new TextDecoder().decode(await s3!.store.get(jobKeys(id).claim))) as { version: number };
+    const claim = JSON.parse(new TextDecoder().decode(await view.get(jobKeys(id).claim))) as { version: number };
     assert.equal(claim.version, partial);
-    assert.equal(await s3!.store.head(`${PREFIX}v${partial}/manifest.json`), undefined);
-    assert.ok((await s3!.store.list(`${PREFIX}v${partial}/`)).length >= 1, 'arrays of the abandoned version are left behind');
+    assert.equal(await view.head(`${PREFIX}v${partial}/manifest.json`), undefined);
+    assert.ok((await view.list(`${PREFIX}v${partial}/`)).length >= 1, 'arrays of the abandoned version are left behind');
     await assert.rejects(repo.load(PREFIX, partial), NotFoundError, 'a version without a manifest does not exist');
     assert.equal((await repo.readPointer(PREFIX))?.version, base, 'the pointer did not move');
     assert.equal((await repo.load(PREFIX)).version, base);
@@ -264,7 +270,7 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     assert.deepEqual(reader!.outcomes.filter((o) => o.kind === 'error' || o.kind === 'notFound'), []);
 
     // The abandoned number is never handed out again: the next calibration gets a later one and completes.
-    const next = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels });
+    const next = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels }, TENANT);
     const ns = await finished(c, next, 60_000);
     assert.equal(ns.state, 'completed', JSON.stringify(ns.error));
     assert.ok((ns.result as { version: number }).version > partial);

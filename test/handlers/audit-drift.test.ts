@@ -12,11 +12,8 @@ import { handler as audit } from '../../handlers/audit.js';
 import { binomialTestGreater } from '../../src/core/stats.js';
 import { decodeIdx } from '../../src/io/idx.js';
 import { encodeNpy } from '../../src/io/npy.js';
-import { createLogger } from '../../src/log.js';
-import { processJob } from '../../src/queue/processor.js';
 import { loadForScoring } from '../../src/service/detector-cache.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { DATASETS, REPO, SEED } from '../helpers/paths.js';
 import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
 
@@ -59,13 +56,12 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
     await putModel(store, { id: 'lenet5', bytes: new Uint8Array(readFileSync(`${REPO}models/lenet5.onnx`)) });
     await putDataset(store, { id: 'train', name: 'train.npy', bytes: new Uint8Array(readFileSync(`${SEED}concept_train_lenet.npy`)) });
     await putDataset(store, { id: 'holdout', name: 'holdout.npy', bytes: mnistNpy(range(0, 2000)) });
-    const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
-    await processJob(deps, job('fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: '9', nCluster: 10, score: 'shortfall', seed: 0 }));
-    await processJob(deps, job('cal', 'calibrate', { detector: 'det', dataset: 'holdout', targetFpr: 0.05 }));
+    // Jobs run as the worker runs them, as the test tenant (so in `store`).
+    await fx.runJob('fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: '9', nCluster: 10, score: 'shortfall', seed: 0 });
+    await fx.runJob('cal', 'calibrate', { detector: 'det', dataset: 'holdout', targetFpr: 0.05 });
     // A second detector calibrated without a stored reference (referenceRows 0).
-    await processJob(deps, job('fit2', 'fit', { detector: 'noref', model: 'lenet5', dataset: 'train', layer: '9', nCluster: 10, score: 'shortfall', seed: 0 }));
-    await processJob(deps, job('cal2', 'calibrate', { detector: 'noref', dataset: 'holdout', targetFpr: 0.05, referenceRows: 0 }));
+    await fx.runJob('fit2', 'fit', { detector: 'noref', model: 'lenet5', dataset: 'train', layer: '9', nCluster: 10, score: 'shortfall', seed: 0 });
+    await fx.runJob('cal2', 'calibrate', { detector: 'noref', dataset: 'holdout', targetFpr: 0.05, referenceRows: 0 });
 
     // Windows of 200 images each, none of them in the calibration hold-out. MNIST's test file holds two writer
     // populations (the first 5,000 images are from one, the last 5,000 from the other), so the clean window comes from

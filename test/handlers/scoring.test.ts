@@ -15,7 +15,6 @@ import { processJob } from '../../src/queue/processor.js';
 import { listAudits, runScheduledAudits } from '../../src/service/audit.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
@@ -49,10 +48,9 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     await putDataset(store, { id: 'eval', name: 'eval.npy', bytes: evalBytes });
     await putDataset(store, { id: 'train', name: 'train.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)) });
     await putDataset(store, { id: 'small', name: 'small.npy', bytes: npySlice(evalSet, 45, 55) });
-    const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    const job = (id: string, name: string, data: unknown) => ({ id, name, data, updateProgress: async () => undefined });
-    await processJob(deps, job('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 }));
-    await processJob(deps, job('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: [...Array(50).fill(0), ...Array(50).fill(1)], grid: 0.01 }));
+    // The setup jobs run as the worker runs them, as the test tenant (so in `store`).
+    await fx.runJob('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0 });
+    await fx.runJob('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: [...Array(50).fill(0), ...Array(50).fill(1)], grid: 0.01 });
   });
   after(() => fx.stop());
 
@@ -99,7 +97,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.equal(stored.length, 2, 'manifest and data of the request dataset');
     assert.equal(await fx.jobCount(), before + 1);
     // Run the job as the worker does: the result is written, then the request's own dataset is deleted.
-    const deps = { store: fx.s3.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
+    const deps = fx.processorDeps; // the whole bucket: the job's tenant field (from the API key) selects the view
     const r = await processJob(deps, { id: job!.id!, name: 'predict', data: job!.data, updateProgress: async () => undefined });
     assert.equal(r.kind === 'predict' && r.n, 100);
     // The job's result carries the same per-sample fields as a synchronous predict, p-values included.
@@ -130,14 +128,11 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     const bad = Float32Array.from(evalSet.data.subarray(0, 20 * 1024));
     bad[7 * 1024 + 5] = 2;
     await putDataset(fx.store, { id: 'nan20', name: 'nan20.npy', bytes: encodeNpy(bad, [20, 1, 32, 32], 'float32') });
-    const deps = { store: fx.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    await assert.rejects(processJob(deps, { id: 'nan-fit', name: 'fit', data: { detector: 'nan-det', model: 'lenet5', dataset: 'nan20', layer: 'output', nCluster: 2 }, updateProgress: async () => undefined }), (e: unknown) => e instanceof InputError && e.field === 'dataset[7]' && /sample 7 has pixel value 2, 2 after scaling by 1, outside \[0, 1\]/.test(e.message));
+    await assert.rejects(fx.runJob('nan-fit', 'fit', { detector: 'nan-det', model: 'lenet5', dataset: 'nan20', layer: 'output', nCluster: 2 }), (e: unknown) => e instanceof InputError && e.field === 'dataset[7]' && /sample 7 has pixel value 2, 2 after scaling by 1, outside \[0, 1\]/.test(e.message));
   });
 
   test('predict: NOT_FITTED for a fitted but uncalibrated detector → 409', async () => {
-    const store = fx.store;
-    const deps = { store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: {} };
-    await processJob(deps, { id: 'fit-raw', name: 'fit', data: { detector: 'raw', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }, updateProgress: async () => undefined });
+    await fx.runJob('fit-raw', 'fit', { detector: 'raw', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 });
     const r = parse(await predict(ev('raw', { dataset: 'small' })));
     assert.equal(r.status, 409);
     assert.equal(r.body.error.code, 'NOT_FITTED');

@@ -13,10 +13,7 @@ import { handler as predict } from '../../handlers/predict.js';
 import { handler as upload } from '../../handlers/upload.js';
 import type { HttpResult } from '../../src/http/events.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
-import { createLogger } from '../../src/log.js';
-import { processJob } from '../../src/queue/processor.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
-import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
@@ -35,6 +32,7 @@ import {
   pngWithHeader,
   realPng,
   shortNpy,
+  subgraphBombOnnx,
   truncatedJpeg,
   wrongRankOnnx,
 } from './hostile-inputs.js';
@@ -58,9 +56,9 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     await putDataset(fx.store, { id: 'eval', name: 'eval.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
     const eval100 = decodeNpy(new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)));
     await putDataset(fx.store, { id: 'small10', name: 'small10.npy', bytes: encodeNpy((eval100.data as Float32Array).slice(0, 10 * 1024), [10, 1, 32, 32], 'float32') });
-    const deps = { store: fx.store, coordinator: new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    await processJob(deps, { id: 'setup-fit', name: 'fit', data: { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 }, updateProgress: async () => undefined });
-    await processJob(deps, { id: 'setup-cal', name: 'calibrate', data: { detector: 'det', dataset: 'eval', oodLabels: labels }, updateProgress: async () => undefined });
+    // As the worker runs them, as the test tenant (so in fx.store).
+    await fx.runJob('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 });
+    await fx.runJob('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: labels });
     idxGzipBomb(); // built before any memory is measured
     idxGzipBomb(10);
   });
@@ -124,6 +122,7 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['presigned upload larger than the limit', () => upload(httpEvent({ path: '/uploads', json: { name: 'x.npy', contentLength: 10 * 1024 ** 4 } })), 400, 'INVALID_INPUT', /^contentLength$/],
     // Models
     ['garbage ONNX model', () => model({ id: 'junk', data: b64(garbageOnnx()) }), 400, 'INVALID_INPUT', /.+/],
+    ['ONNX model of 2 million empty subgraphs (4 MiB; 0.7 GB once decoded)', () => model({ id: 'bomb', data: b64(subgraphBombOnnx()) }), 400, 'INVALID_INPUT', /^model$/],
     ['ONNX model whose input has rank 2', () => model({ id: 'rank2', data: b64(wrongRankOnnx()) }), 400, 'INVALID_INPUT', /.+/],
     // Detectors, layers, keys
     ['unknown layer', () => det(fit, 'fit', 'd1', { model: 'lenet5', dataset: 'eval', layer: 'fc99', nCluster: 5 }), 400, 'INVALID_INPUT', /^layer$/],

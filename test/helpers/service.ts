@@ -5,9 +5,12 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { resetDeps, setDeps } from '../../src/http/deps.js';
 import { closeJobClient, getJobClient } from '../../src/http/queue-deps.js';
 import { createLogger } from '../../src/log.js';
+import type { JobResult } from '../../src/queue/jobs.js';
+import { processJob, type ProcessorDeps } from '../../src/queue/processor.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from './redis.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
+import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { tenantStore } from '../../src/storage/tenant-store.js';
 import { TEST_API_KEY, TEST_TENANT } from './http-event.js';
 import { startTestS3, type TestS3 } from './s3.js';
@@ -27,6 +30,16 @@ export interface ServiceFixture {
   allKeys(): Promise<string[]>;
   /** Jobs in the queue, any state. */
   jobCount(): Promise<number>;
+  /**
+   * What the worker gives the processor: the whole bucket (each job works in its tenant's view of it) and the
+   * fixture's Redis coordinator (`<queuePrefix>:coord:`, as src/queue/worker.ts names it), on CPU.
+   */
+  readonly processorDeps: ProcessorDeps;
+  /**
+   * Runs a job in-process as the worker would, as the test tenant: `payload` plus the tenant field JobClient.enqueue
+   * adds, so the job reads and writes `store` (the tenant's view), never the bucket root.
+   */
+  runJob(id: string, name: string, payload: Record<string, unknown>): Promise<JobResult>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +60,7 @@ export async function startServiceFixture(env: Record<string, string> = {}): Pro
   });
   setDeps({ config, store: s3.store, logger: createLogger('silent') });
   const store = tenantStore(s3.store, TEST_TENANT);
+  const processorDeps: ProcessorDeps = { store: s3.store, coordinator: new RedisCoordinator(redis, { keyPrefix: `${queuePrefix}:coord:` }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
   return {
     s3,
     redis,
@@ -60,6 +74,8 @@ export async function startServiceFixture(env: Record<string, string> = {}): Pro
       const counts = await getJobClient().queue.getJobCounts();
       return Object.values(counts).reduce((a, b) => a + b, 0);
     },
+    processorDeps,
+    runJob: (id, name, payload) => processJob(processorDeps, { id, name, data: { ...payload, tenant: TEST_TENANT }, updateProgress: async () => undefined }),
     async stop() {
       await closeJobClient();
       resetDeps();

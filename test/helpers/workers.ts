@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import type { Config } from '../../src/config.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { completeDatasetUpload, presignDatasetUpload } from '../../src/service/datasets.js';
-import type { S3Store } from '../../src/storage/s3-store.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
+import type { Presigner } from '../../src/storage/tenant-store.js';
 import { REPO, SEED } from './paths.js';
 import { startChild, type Child } from './procs.js';
 
@@ -32,10 +33,11 @@ export async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv): 
 
 /**
  * The seed train set (1000 LeNet inputs) repeated `copies` times, stored as a dataset through the presigned-upload
- * path. Feature extraction of the plain set takes a fraction of a second on CPU, too short to interrupt a fit
- * reliably in the middle; the repeated set makes the fit last seconds while using only real seed images.
+ * path, in `store` (a tenant's view of the bucket, where that tenant's jobs read it). Feature extraction of the plain
+ * set takes a fraction of a second on CPU, too short to interrupt a fit reliably in the middle; the repeated set makes
+ * the fit last seconds while using only real seed images.
  */
-export async function putRepeatedTrainSet(store: S3Store, id: string, copies: number): Promise<number> {
+export async function putRepeatedTrainSet(store: ObjectStore & Presigner, id: string, copies: number): Promise<number> {
   const a = decodeNpy(new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)));
   const data = new Float32Array(a.data.length * copies);
   for (let i = 0; i < copies; i++) data.set(a.data, i * a.data.length);

@@ -116,7 +116,7 @@ test('malformed bytes are left to the decoder, which still names them', () => {
 
 test('nesting deeper than 256 messages is refused by the walk', () => {
   // GraphProto { node { attribute { g: GraphProto { … } } } }, 100 times: 302 messages deep.
-  let nested = new Uint8Array(0);
+  let nested: Uint8Array = new Uint8Array(0);
   for (let i = 0; i < 100; i++) nested = ld(1, ld(5, ld(6, nested)));
   const model = ld(7, nested);
   assert.throws(() => estimateDecodeBytes(model), (e: unknown) => e instanceof ModelError && /nest more than 256 deep/.test(e.detail));

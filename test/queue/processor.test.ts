@@ -11,24 +11,39 @@ import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { DetectorRepository, StaleBaseError } from '../../src/storage/detector-repository.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
+import { tenantPrefix, tenantStore } from '../../src/storage/tenant-store.js';
 import { cleanupPrefix, connectRedis, uniquePrefix } from '../helpers/redis.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 
-/** A job as the processor sees it (BullMQ's Job has these members); records progress reports. */
-function job(id: string, name: string, data: unknown): JobLike & { progress: number[] } {
+/** The tenant every job here belongs to (JobClient.enqueue adds it to the job data from the caller's API key). */
+const TENANT = 'proc-tenant';
+/** A key of the bucket as a key in TENANT's view (where the tenant's jobs work), or undefined if outside it. */
+const inView = (key: string): string | undefined => (key.startsWith(tenantPrefix(TENANT)) ? key.slice(tenantPrefix(TENANT).length) : undefined);
+
+/** A job as the processor sees it (BullMQ's Job has these members), TENANT's as enqueued; records progress reports. */
+function job(id: string, name: string, payload: object): JobLike & { progress: number[] } {
+  return rawJob(id, name, { ...payload, tenant: TENANT });
+}
+
+/** A job with exactly this data (no tenant added). */
+function rawJob(id: string, name: string, data: unknown): JobLike & { progress: number[] } {
   const progress: number[] = [];
   return { id, name, data, progress, updateProgress: async (p: number) => void progress.push(p) };
 }
 
-/** Fault injection: the real store, but the first PUT whose key matches fails (as a crash at that point would). */
+/**
+ * Fault injection: the real store (the whole bucket, as the worker passes it), but the first PUT whose key in TENANT's
+ * view matches fails (as a crash at that point would).
+ */
 function failingOnce(store: ObjectStore, pattern: RegExp): ObjectStore {
   let failed = false;
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'put') {
         return async (key: string, bytes: Uint8Array, opts?: object) => {
-          if (!failed && pattern.test(key)) {
+          const k = inView(key);
+          if (!failed && k !== undefined && pattern.test(k)) {
             failed = true;
             throw new TransientStorageError(key, 'injected failure');
           }
@@ -41,7 +56,23 @@ function failingOnce(store: ObjectStore, pattern: RegExp): ObjectStore {
   });
 }
 
-/** The real store, but a read of the eval dataset's data waits until `release()`; `atGate` resolves when one arrives. */
+/** The real store, recording every method called on it (a call is `name(first argument)`). */
+function recording(store: ObjectStore): { store: ObjectStore; calls: string[] } {
+  const calls: string[] = [];
+  const watched: ObjectStore = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        calls.push(`${String(prop)}(${JSON.stringify(args[0])})`);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: watched, calls };
+}
+
+/** The real store, but a read of TENANT's eval dataset's data waits until `release()`; `atGate` resolves when one arrives. */
 function pausedAtDataset(store: ObjectStore): { store: ObjectStore; atGate: Promise<void>; release: () => void } {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
@@ -51,7 +82,7 @@ function pausedAtDataset(store: ObjectStore): { store: ObjectStore; atGate: Prom
     get(target, prop, receiver) {
       if (prop === 'get') {
         return async (key: string) => {
-          if (key.startsWith('datasets/eval/data')) {
+          if (inView(key)?.startsWith('datasets/eval/data')) {
             reached();
             await gate;
           }
@@ -67,18 +98,22 @@ function pausedAtDataset(store: ObjectStore): { store: ObjectStore; atGate: Prom
 
 describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
   let s3: TestS3;
+  /** TENANT's view of the bucket: where its jobs read their inputs and write versions, claims and results. */
+  let view: ObjectStore;
   const redis = connectRedis();
   const prefix = uniquePrefix();
   let deps: ProcessorDeps;
   const labels = [...Array(50).fill(0), ...Array(50).fill(1)];
-  const versions = async (det: string) => (await s3.store.list(`detectors/${det}/`)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
+  const versions = async (det: string) => (await view.list(`detectors/${det}/`)).map((o) => o.key).filter((k) => k.endsWith('/manifest.json'));
 
   before(async () => {
     s3 = await startTestS3();
+    view = tenantStore(s3.store, TENANT);
+    // The processor gets the whole bucket, as in the worker; each job works in its tenant's view.
     deps = { store: s3.store, coordinator: new RedisCoordinator(redis, { keyPrefix: prefix }), logger: createLogger('silent'), runtime: { executionProviders: ['cpu'] } };
-    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
-    await putDataset(s3.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
-    await putDataset(s3.store, { id: 'test2', name: 'concept_test_lenet2.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet2.npy`)) });
+    await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(view, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    await putDataset(view, { id: 'test2', name: 'concept_test_lenet2.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet2.npy`)) });
   });
   after(async () => {
     await closeExtractors();
@@ -95,8 +130,8 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(r.kind, 'fit');
     assert.equal(r.kind === 'fit' && r.version, 1);
     assert.deepEqual(await versions('p1'), ['detectors/p1/v1/manifest.json']);
-    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/p1/'))?.version, 1);
-    const stored = JSON.parse(new TextDecoder().decode(await s3.store.get(jobKeys('job-fit-1').result)));
+    assert.equal((await new DetectorRepository(view).readPointer('detectors/p1/'))?.version, 1);
+    const stored = JSON.parse(new TextDecoder().decode(await view.get(jobKeys('job-fit-1').result)));
     assert.deepEqual(stored, JSON.parse(JSON.stringify(r)));
     assert.equal(j.progress.at(-1), 100);
     assert.ok(j.progress.every((p, i) => i === 0 || p > j.progress[i - 1]!), `progress is increasing: ${j.progress.join(',')}`);
@@ -113,19 +148,19 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
   });
 
   test('a rerun after the version was saved but before the result marker reuses that version', async () => {
-    await s3.store.delete(jobKeys('job-fit-1').result);
+    await view.delete(jobKeys('job-fit-1').result);
     const j = job('job-fit-1', 'fit', fitData);
     const r = await processJob(deps, j);
     assert.equal(r.kind === 'fit' && r.version, 1);
     assert.deepEqual(await versions('p1'), ['detectors/p1/v1/manifest.json']);
-    assert.ok(await s3.store.head(jobKeys('job-fit-1').result));
+    assert.ok(await view.head(jobKeys('job-fit-1').result));
   });
 
   test('a crash before the manifest: the rerun writes the claimed version number, not a new one', async () => {
     const flaky = { ...deps, store: failingOnce(s3.store, /^detectors\/p2\/v\d+\/manifest\.json$/) };
     const data = { ...fitData, detector: 'p2' };
     await assert.rejects(processJob(flaky, job('job-fit-2', 'fit', data)), TransientStorageError);
-    const claim = JSON.parse(new TextDecoder().decode(await s3.store.get(jobKeys('job-fit-2').claim)));
+    const claim = JSON.parse(new TextDecoder().decode(await view.get(jobKeys('job-fit-2').claim)));
     assert.equal(claim.version, 1);
     assert.deepEqual(await versions('p2'), [], 'no complete version yet');
     const r = await processJob(flaky, job('job-fit-2', 'fit', data));
@@ -138,17 +173,17 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const cal = { detector: 'p1', dataset: 'eval', oodLabels: labels, grid: 0.01 };
     await assert.rejects(processJob(flaky, job('job-cal-1', 'calibrate', cal)), TransientStorageError);
     assert.deepEqual(await versions('p1'), ['detectors/p1/v1/manifest.json', 'detectors/p1/v2/manifest.json']);
-    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/p1/'))?.version, 1, 'pointer not moved by the failed attempt');
+    assert.equal((await new DetectorRepository(view).readPointer('detectors/p1/'))?.version, 1, 'pointer not moved by the failed attempt');
     const r = await processJob(flaky, job('job-cal-1', 'calibrate', cal));
     assert.equal(r.kind, 'calibrate');
     assert.equal(r.kind === 'calibrate' && r.version, 2);
     assert.equal(r.kind === 'calibrate' && r.baseVersion, 1);
-    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/p1/'))?.version, 2);
+    assert.equal((await new DetectorRepository(view).readPointer('detectors/p1/'))?.version, 2);
     assert.equal((await versions('p1')).length, 2);
   });
 
   test('predict job writes the full result; oodLabelsKey calibration reads labels from the bucket', async () => {
-    await s3.store.put('labels/eval.json', new TextEncoder().encode(JSON.stringify(labels)));
+    await view.put('labels/eval.json', new TextEncoder().encode(JSON.stringify(labels)));
     const c = await processJob(deps, job('job-cal-2', 'calibrate', { detector: 'p1', dataset: 'eval', oodLabelsKey: 'labels/eval.json', grid: 0.01 }));
     assert.equal(c.kind === 'calibrate' && c.version, 3);
     const r = await processJob(deps, job('job-pred-1', 'predict', { detector: 'p1', dataset: 'test2' }));
@@ -170,12 +205,12 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(isPermanentError(new ConflictError('k', 'x')), false);
     assert.equal(isPermanentError(new StorageError('k', 'x')), true);
     assert.equal(isPermanentError(new Error('ECONNRESET')), false);
-    assert.ok(!(await s3.store.head(jobKeys('job-bad-1').result)), 'failed jobs leave no result');
+    assert.ok(!(await view.head(jobKeys('job-bad-1').result)), 'failed jobs leave no result');
   });
 
   test('two concurrent calibrations of one detector: two complete versions, the pointer names one, no mixed state is readable', async () => {
     await processJob(deps, job('job-fit-cc', 'fit', { ...fitData, detector: 'cc' }));
-    const repo = new DetectorRepository(s3.store);
+    const repo = new DetectorRepository(view);
     const seen = new Set<string>();
     let stop = false;
     // A reader polling the current version while both calibrations run: every read is a whole version.
@@ -228,7 +263,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const e = (out as { e: unknown }).e;
     assert.ok(e instanceof StaleBaseError && e.code === 'CONFLICT' && e.field === 'detector', String(e));
     assert.ok(isPermanentError(e), 'no retry can fix it');
-    const repo = new DetectorRepository(s3.store);
+    const repo = new DetectorRepository(view);
     assert.equal((await repo.readPointer('detectors/sb/'))!.version, 2, 'the re-fit stays current');
     assert.equal((await repo.load('detectors/sb/')).bundle.fitted.arrays().centres!.length, 9 * 10, 'the current fit is the re-fit (nCluster 9)');
     // A retry of the same job (its version v3 is saved, the pointer move is what failed) is refused the same way.
@@ -260,7 +295,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const e = (retry as { e: unknown }).e;
     assert.ok(e instanceof StaleBaseError && isPermanentError(e), String(e));
     assert.match((e as Error).message, /v3, a different fit, became current after an earlier attempt of this calibration started on v1/);
-    const repo = new DetectorRepository(s3.store);
+    const repo = new DetectorRepository(view);
     assert.equal((await repo.readPointer('detectors/cr/'))!.version, 3, 'the re-fit stays current');
     assert.deepEqual(await versions('cr'), ['detectors/cr/v1/manifest.json', 'detectors/cr/v3/manifest.json'], 'nothing written for the refused retry');
   });
@@ -276,7 +311,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const retry = await processJob(deps, job('job-cal-sfa', 'calibrate', cal));
     assert.equal(retry.kind === 'calibrate' && retry.version, 2, 'the claimed number');
     assert.deepEqual(await versions('sf'), ['detectors/sf/v1/manifest.json', 'detectors/sf/v2/manifest.json', 'detectors/sf/v3/manifest.json']);
-    assert.equal((await new DetectorRepository(s3.store).readPointer('detectors/sf/'))!.version, 3, 'the later calibration of the same fit stays current');
+    assert.equal((await new DetectorRepository(view).readPointer('detectors/sf/'))!.version, 3, 'the later calibration of the same fit stays current');
   });
 
   test('two attempts of one fit job running at once (a lapsed lock): both succeed with the one claimed version', async () => {
@@ -298,7 +333,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     await processJob(deps, job('job-fit-lf', 'fit', { ...fitData, detector: 'lf' }));
     const r = await processJob(deps, job('job-cal-lf', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1 }));
     assert.equal(r.kind === 'calibrate' && r.method, 'conformal');
-    const loaded = await new DetectorRepository(s3.store).load('detectors/lf/');
+    const loaded = await new DetectorRepository(view).load('detectors/lf/');
     const c = loaded.bundle.calibration!;
     assert.equal(c.method, 'conformal');
     assert.equal(c.targetFpr, 0.1);
@@ -311,14 +346,54 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     // Calibration keeps the in-distribution feature rows (all 100 here) as the MMD reference, at the layer's width.
     assert.deepEqual([loaded.bundle.referenceFeatures?.rows, loaded.bundle.referenceFeatures?.cols], [100, 10]);
     await processJob(deps, job('job-cal-lf-30', 'calibrate', { detector: 'lf', dataset: 'eval', targetFpr: 0.1, referenceRows: 30 }));
-    const fewer = await new DetectorRepository(s3.store).load('detectors/lf/');
+    const fewer = await new DetectorRepository(view).load('detectors/lf/');
     assert.equal(fewer.bundle.referenceFeatures?.rows, 30);
+  });
+
+  test('a job without a tenant (or with an invalid one) is refused before it reads or writes anything; it never runs at the bucket root', async () => {
+    // Inputs a tenantless job would find if it ran against the bucket root: the model, and a dataset with the id of
+    // TENANT's `eval` but other data (lenet2's 400 samples, not lenet1's 100).
+    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(s3.store, { id: 'eval', name: 'concept_test_lenet2.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet2.npy`)) });
+    const bucket = async () => (await s3.store.list('')).map((o) => `${o.key}:${o.etag}`);
+    const before = await bucket();
+    const payload = { ...fitData, detector: 'rooted' };
+    const cases: [string, unknown][] = [
+      ['no tenant field', payload],
+      ['tenant undefined', { ...payload, tenant: undefined }],
+      ['tenant null', { ...payload, tenant: null }],
+      ['empty tenant', { ...payload, tenant: '' }],
+      ['tenant ..', { ...payload, tenant: '..' }],
+      ['tenant with a path', { ...payload, tenant: `${TENANT}/../other` }],
+      ['upper-case tenant', { ...payload, tenant: 'Proc-Tenant' }],
+      ['tenant not a string', { ...payload, tenant: 42 }],
+      ['data not an object', null],
+    ];
+    for (const [i, [what, data]] of cases.entries()) {
+      const id = `job-no-tenant-${i}`;
+      const { store: watched, calls } = recording(s3.store);
+      await assert.rejects(processJob({ ...deps, store: watched }, rawJob(id, 'fit', data)), (e: unknown) => e instanceof InputError && e.field === 'tenant' && isPermanentError(e), what);
+      assert.deepEqual(calls, [], `${what}: the bucket was not touched`);
+      assert.equal(await s3.store.head(jobKeys(id).claim), undefined, `${what}: no claim at the root`);
+      assert.equal(await s3.store.head(jobKeys(id).result), undefined, `${what}: no result at the root`);
+    }
+    const refused = await processJob(deps, rawJob('job-no-tenant-msg', 'fit', payload)).catch((e: unknown) => e);
+    assert.match((refused as Error).message, /^tenant: a job must name its tenant/);
+    assert.deepEqual(await bucket(), before, 'nothing written anywhere in the bucket');
+    assert.deepEqual(await s3.store.list('jobs/'), [], 'no jobs/ at the root');
+    assert.deepEqual(await s3.store.list('detectors/'), [], 'no detector at the root');
+    // The same job as TENANT's runs in TENANT's view: its own eval (100 samples), not the root's (400).
+    const r = await processJob(deps, job('job-with-tenant', 'fit', payload));
+    assert.equal(r.kind === 'fit' && r.nTrain, 100);
+    assert.ok(await view.head(jobKeys('job-with-tenant').claim));
+    assert.deepEqual(await s3.store.list('jobs/'), [], 'still nothing at the root');
+    assert.deepEqual(await versions('rooted'), ['detectors/rooted/v1/manifest.json']);
   });
 
   test('fit with method auto: the worker resolves the measured default for the layer from the model', async () => {
     const r = await processJob(deps, job('job-fit-auto', 'fit', { detector: 'auto1', model: 'lenet5', dataset: 'eval', layer: 'output', method: 'auto' }));
     assert.equal(r.kind, 'fit');
-    const loaded = await new DetectorRepository(s3.store).load('detectors/auto1/');
+    const loaded = await new DetectorRepository(view).load('detectors/auto1/');
     assert.equal(loaded.bundle.fitted.kind, 'msp');
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config.js';
@@ -7,17 +8,23 @@ import { captureLogger } from '../helpers/log-capture.js';
 import { JobClient } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
-import { putModel } from '../../src/service/datasets.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
-import { REPO } from '../helpers/paths.js';
+import { REPO, SEED } from '../helpers/paths.js';
 import { sleep, stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { putRepeatedTrainSet, startWorkerProcess, workerEnv } from '../helpers/workers.js';
 
+/** The tenant of every job here (JobClient.enqueue adds it; the worker works in `tenants/<tenant>/`). */
+const TENANT = 'worker-tenant';
+
 describe('BullMQ worker (real Redis + s3rver)', () => {
   let s3: TestS3;
+  /** TENANT's view of the bucket: where its jobs find their inputs and leave claims, versions and results. */
+  let view: PrefixedStore;
   const redis = connectRedis();
   const queuePrefix = uniquePrefix().replace(/:$/, '');
   const env = () => ({ S3_BUCKET: s3.s3.bucket, S3_ENDPOINT: s3.s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix, LOG_LEVEL: 'silent', JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '100' });
@@ -26,10 +33,11 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
 
   before(async () => {
     s3 = await startTestS3({ bucket: 'imagedrift-test' });
+    view = tenantStore(s3.store, TENANT);
     clientRedis = connectRedis();
     const cfg = loadConfig(env());
     client = new JobClient({ connection: clientRedis, prefix: cfg.queuePrefix, attempts: cfg.jobs.attempts, backoffMs: cfg.jobs.backoffMs });
-    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
   });
   after(async () => {
     await client.close();
@@ -42,14 +50,14 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
 
   const finished = (id: string, timeoutMs = 30_000) =>
     until(async () => {
-      const s = await client.status(id, s3.store);
+      const s = await client.status(id, view, TENANT);
       return s.state === 'completed' || s.state === 'failed' ? s : undefined;
     }, timeoutMs, `job ${id} to finish`);
 
   test('an input error fails the job at once (one attempt) with the error recorded', async () => {
     const w: WorkerHandle = await startWorker(loadConfig(env()), { handleSignals: false, logger: createLogger('silent') });
     try {
-      const id = await client.enqueue('fit', { detector: 'w1', model: 'lenet5', dataset: 'missing', layer: 'output', nCluster: 10 });
+      const id = await client.enqueue('fit', { detector: 'w1', model: 'lenet5', dataset: 'missing', layer: 'output', nCluster: 10 }, TENANT);
       const s = await finished(id);
       assert.equal(s.state, 'failed');
       assert.equal(s.attemptsMade, 1, 'no retry for invalid input');
@@ -60,26 +68,61 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     }
   });
 
+  test('a job put on the queue without a tenant (or with an invalid one) fails at once, INVALID_INPUT naming tenant, and touches nothing in the bucket', async () => {
+    // What such a job would find if it ran against the bucket root: a model and the dataset it names.
+    await putModel(s3.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(s3.store, { id: 'root-eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    const bucket = async () => (await s3.store.list('')).map((o) => `${o.key}:${o.etag}`);
+    const before = await bucket();
+    const w: WorkerHandle = await startWorker(loadConfig(env()), { handleSignals: false, logger: createLogger('silent') });
+    try {
+      const payload = { detector: 'w-root', model: 'lenet5', dataset: 'root-eval', layer: 'output', nCluster: 10, seed: 0 };
+      // Straight onto the real queue, past JobClient.enqueue (as anything holding the queue's Redis could); the queue's
+      // default job options allow JOB_ATTEMPTS=3 attempts.
+      const cases = [
+        { what: 'no tenant', id: randomUUID(), data: payload },
+        { what: 'a tenant naming a path', id: randomUUID(), data: { ...payload, tenant: '../auth' } },
+      ];
+      for (const c of cases) await client.queue.add('fit', c.data, { jobId: c.id });
+      for (const c of cases) {
+        const job = await until(async () => (['failed', 'completed'].includes(await client.queue.getJobState(c.id)) ? client.queue.getJob(c.id) : undefined), 30_000, `job ${c.id} (${c.what}) to finish`);
+        assert.equal(await client.queue.getJobState(c.id), 'failed', `${c.what}: ${JSON.stringify(job.returnvalue)}`);
+        assert.equal(job.opts.attempts, 3);
+        assert.equal(job.attemptsMade, 1, `${c.what}: not retried`);
+        const error = JSON.parse(job.failedReason) as { code: string; field: string; message: string };
+        assert.deepEqual([error.code, error.field], ['INVALID_INPUT', 'tenant'], c.what);
+        assert.match(error.message, /^tenant: /);
+        // It is nobody's job: no tenant's status shows it.
+        await assert.rejects(client.status(c.id, view, TENANT), (e: unknown) => (e as { code?: string }).code === 'NOT_FOUND');
+        assert.equal(await s3.store.head(jobKeys(c.id).claim), undefined, `${c.what}: no claim at the root`);
+      }
+      assert.deepEqual(await bucket(), before, 'nothing written anywhere in the bucket');
+      assert.deepEqual(await s3.store.list('detectors/'), [], 'no detector at the root');
+    } finally {
+      await w.close();
+    }
+  });
+
   test('a job BullMQ marked failed whose result marker exists (an attempt that finished after its lock lapsed) is completed', async () => {
     const w: WorkerHandle = await startWorker(loadConfig(env()), { handleSignals: false, logger: createLogger('silent') });
     try {
-      const id = await client.enqueue('fit', { detector: 'w9', model: 'lenet5', dataset: 'missing', layer: 'output', nCluster: 10 });
+      const id = await client.enqueue('fit', { detector: 'w9', model: 'lenet5', dataset: 'missing', layer: 'output', nCluster: 10 }, TENANT);
       assert.equal((await finished(id)).state, 'failed');
       // The marker is written only after the version is published (src/queue/processor.ts).
       const result = { kind: 'fit', jobId: id, detector: 'w9', version: 1 };
-      await s3.store.put(jobKeys(id).result, new TextEncoder().encode(JSON.stringify(result)));
-      const s = await client.status(id, s3.store);
+      await view.put(jobKeys(id).result, new TextEncoder().encode(JSON.stringify(result)));
+      const s = await client.status(id, view, TENANT);
       assert.equal(s.state, 'completed');
       assert.deepEqual(s.result, result);
       assert.equal(s.error, undefined);
       // A marker that cannot be read leaves the failure as recorded.
-      await s3.store.put(jobKeys(id).result, new TextEncoder().encode('{not json'));
-      assert.equal((await client.status(id, s3.store)).state, 'failed');
+      await view.put(jobKeys(id).result, new TextEncoder().encode('{not json'));
+      assert.equal((await client.status(id, view, TENANT)).state, 'failed');
       // Where the marker is the only record (the job has left Redis), a damaged one is a storage error naming the
       // key, not a bare SyntaxError (HTTP 500 INTERNAL).
       const gone = '0b7e5f1c-3a52-4d2e-9a51-6f1d2c3b4a59';
-      await s3.store.put(jobKeys(gone).result, new TextEncoder().encode('{not json'));
-      await assert.rejects(client.status(gone, s3.store), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'STORAGE_ERROR' && /result\.json: job result is not valid JSON/.test(e.message));
+      await view.put(jobKeys(gone).result, new TextEncoder().encode('{not json'));
+      await assert.rejects(client.status(gone, view, TENANT), (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'STORAGE_ERROR' && /result\.json: job result is not valid JSON/.test(e.message));
     } finally {
       await w.close();
     }
@@ -90,8 +133,8 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     const result = { kind: 'predict', jobId: id, scores: Array.from({ length: 260_000 }, (_, i) => i / 7) };
     const bytes = new TextEncoder().encode(JSON.stringify(result));
     assert.ok(bytes.length > 4 * 1024 * 1024);
-    await s3.store.put(jobKeys(id).result, bytes);
-    const s = await client.status(id, s3.store);
+    await view.put(jobKeys(id).result, bytes);
+    const s = await client.status(id, view, TENANT);
     const r = s.result as { resultKey: string; bytes: number; url: string; urlExpiresIn: number };
     assert.deepEqual([s.state, r.resultKey, r.bytes, r.urlExpiresIn], ['completed', jobKeys(id).result, bytes.length, 900]);
     const res = await fetch(r.url); // a real HTTP GET against s3rver, signed by the store's credentials
@@ -105,7 +148,7 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     const log = captureLogger();
     const w = await startWorker(dead, { handleSignals: false, logger: log.logger });
     try {
-      const id = await client.enqueue('fit', { detector: 'w2', model: 'lenet5', dataset: 'any', layer: 'output', nCluster: 10 });
+      const id = await client.enqueue('fit', { detector: 'w2', model: 'lenet5', dataset: 'any', layer: 'output', nCluster: 10 }, TENANT);
       const s = await finished(id, 60_000);
       assert.equal(s.state, 'failed');
       assert.equal(s.attemptsMade, 3, 'JOB_ATTEMPTS=3 attempts');
@@ -124,11 +167,11 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
 
   /** A worker process with a fit of 12,000 seed images under way (past 5% progress): the moment to signal it. */
   async function workerMidFit(name: string, detector: string): Promise<{ child: Child; id: string }> {
-    await putRepeatedTrainSet(s3.store, `train-${detector}`, 12);
+    await putRepeatedTrainSet(view, `train-${detector}`, 12);
     const child = await startWorkerProcess(name, workerEnv(loadConfig(env())));
     try {
-      const id = await client.enqueue('fit', { detector, model: 'lenet5', dataset: `train-${detector}`, layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 });
-      await until(async () => ((await client.status(id, s3.store)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
+      const id = await client.enqueue('fit', { detector, model: 'lenet5', dataset: `train-${detector}`, layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 }, TENANT);
+      await until(async () => ((await client.status(id, view, TENANT)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
       return { child, id };
     } catch (e) {
       await stopChild(child);
@@ -141,16 +184,16 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     let child: Child | undefined = started.child;
     const { id } = started;
     try {
-      const atSignal = await client.status(id, s3.store);
+      const atSignal = await client.status(id, view, TENANT);
       assert.equal(atSignal.state, 'active');
       assert.ok(atSignal.progress < 90, `signal lands mid-fit (progress ${atSignal.progress})`);
       child.kill('SIGTERM');
       const exit = await child.exited();
       assert.deepEqual(exit, { code: 0, signal: null }, child.output().slice(-2000));
-      const s = await client.status(id, s3.store);
+      const s = await client.status(id, view, TENANT);
       assert.equal(s.state, 'completed', 'finished before the process exited');
       assert.equal((s.result as { version: number }).version, 1);
-      assert.ok(await s3.store.head(jobKeys(id).result));
+      assert.ok(await view.head(jobKeys(id).result));
       assert.match(child.output(), /shutting down: finishing active jobs/);
       child = undefined;
     } finally {
@@ -170,9 +213,9 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       // Once, BullMQ ignored the force of the second close and the process waited for the whole fit.
       assert.deepEqual(exit, { code: 1, signal: null }, child.output().slice(-2000));
       assert.match(child.output(), /second signal: exiting without waiting for active jobs/);
-      const s = await client.status(id, s3.store);
+      const s = await client.status(id, view, TENANT);
       assert.equal(s.state, 'active', 'abandoned mid-fit: still locked until its lock lapses');
-      assert.equal(await s3.store.head(jobKeys(id).result), undefined, 'no result was written');
+      assert.equal(await view.head(jobKeys(id).result), undefined, 'no result was written');
       child = undefined;
     } finally {
       await stopChild(child);
