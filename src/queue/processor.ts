@@ -7,6 +7,7 @@ import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
+import { fitOffThread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
 import { DetectorRepository, StaleBaseError, VersionExistsError, type CalibrationBase, type VersionCoordinator } from '../storage/detector-repository.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
@@ -204,7 +205,7 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
     ...deps.runtime,
     logger: deps.logger,
     onProgress: span(report, 5, 90),
-    offThread: true, // the job lock is renewed on this thread's event loop while KMeans runs
+    fitter: fitOffThread, // the job lock is renewed on this thread's event loop while KMeans runs
     dataField: 'dataset', // the message's field, in a failed job's error
   });
   report(95);

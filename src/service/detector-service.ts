@@ -4,6 +4,7 @@ import type { Calibration, DetectorBundle } from '../core/bundle.js';
 import { InputError, NotFittedError } from '../core/errors.js';
 import { conformalPValues, conformalThreshold, validateAlpha } from '../core/conformal.js';
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
+import type { FitContext, FittedDetector } from '../core/detector.js';
 import { EnsembleDetector } from '../core/ensemble.js';
 import { binomialDrift, ksDrift, mmdDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { subsampleRows } from '../core/random.js';
@@ -13,7 +14,6 @@ import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix,
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows } from '../model/extract.js';
 import { withExtractor } from './extractor-cache.js';
-import { fitOffThread } from './fit-runner.js';
 import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
@@ -31,13 +31,18 @@ export interface RuntimeOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
+/** Fits a detector from its spec: `fitOffThread` (src/service/fit-runner.ts) runs it in a worker thread. */
+export type Fitter = (spec: DetectorSpec, features: Matrix, ctx: FitContext) => Promise<FittedDetector>;
+
 /** Fit-only runtime options. */
 export interface FitRuntimeOptions {
   /**
-   * Fit the detector (KMeans, covariance, kNN bank) in a worker thread so this thread's event loop stays free: the
-   * queue worker sets it, since BullMQ renews job locks on the event loop and a large KMeans runs for minutes.
+   * Fits the detector (KMeans, covariance, kNN bank) elsewhere than on this thread; default: in this thread. The queue
+   * worker passes `fitOffThread`, since BullMQ renews job locks on the event loop and a large KMeans runs for minutes.
+   * Injected rather than imported here, so that the functions' bundles (which never fit) do not carry the worker-thread
+   * loader, which needs `import.meta` and a file beside the module.
    */
-  readonly offThread?: boolean;
+  readonly fitter?: Fitter;
 }
 
 export interface FitRequest extends RuntimeOptions, FitRuntimeOptions {
@@ -118,7 +123,7 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   let classes = req.classes;
   if (detector.needsClasses && !classes) classes = await predictedClasses(req.model, input, req);
   const ctx = { ...(classes ? { classes } : {}), columns };
-  const fitted = req.offThread ? await fitOffThread(detectorSpecOf(req), features, ctx) : detector.fit(features, ctx);
+  const fitted = req.fitter ? await req.fitter(detectorSpecOf(req), features, ctx) : detector.fit(features, ctx);
   const bundle: DetectorBundle = {
     model: { key: req.modelKey, sha256: sha, layer, batchSize },
     preprocess,

@@ -183,6 +183,9 @@ describe('serverless package (offline, no AWS credentials)', () => {
     const t0 = performance.now();
     const r = await run(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', out, '--region', 'eu-test-1'], env, REPO);
     assert.equal(r.code, 0, r.out);
+    // esbuild warns when a bundle would carry `import.meta` into CommonJS, where it is empty: no function may (the
+    // worker-thread fit loader that needs it reaches the worker only, by injection).
+    assert.doesNotMatch(r.out, /import\.meta|\[WARNING\]/, 'esbuild warnings while bundling');
     const seconds = (performance.now() - t0) / 1000;
 
     const files = await readdir(out);

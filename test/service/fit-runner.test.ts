@@ -50,9 +50,9 @@ describe('fitting in a worker thread', () => {
     });
   }
 
-  it('the whole fit (an ensemble of three layers): the same bundle and fitId with and without offThread', async () => {
+  it('the whole fit (an ensemble of three layers): the same bundle and fitId with and without fitOffThread', async () => {
     const a = await fitDetector({ model, modelKey: 'm.onnx', data: train, detector: RECOMMENDED_ENSEMBLE });
-    const b = await fitDetector({ model, modelKey: 'm.onnx', data: train, detector: RECOMMENDED_ENSEMBLE, offThread: true });
+    const b = await fitDetector({ model, modelKey: 'm.onnx', data: train, detector: RECOMMENDED_ENSEMBLE, fitter: fitOffThread });
     assert.equal(b.fitId, a.fitId);
     assert.deepEqual(b.fitted.arrays(), a.fitted.arrays());
   });
