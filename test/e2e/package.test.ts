@@ -4,7 +4,6 @@
  * The packaged predict function is then unzipped and run (as Lambda would load it) against a local S3.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,26 +12,16 @@ import { unzipSync } from 'fflate';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { REPO } from '../helpers/paths.js';
+import { evaluateCondition, resolveIf, run, SLS_BIN, SLS_ENV, slsPackage, type Template } from '../helpers/serverless.js';
 
 const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'audit', 'checkObject'];
 const SCORING = new Set(['predict', 'audit', 'checkObject']);
 const REDIS_URL = 'rediss://redis.internal.example:6379';
-const SLS_ENV = { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_INTERACTIVE_SETUP_DISABLE: '1' };
 /** The Lambda runtime's Node (scripts/lambda-node.sh; `npm test` fetches it first). */
 async function lambdaNode(): Promise<string> {
   const r = await run('sh', [join(REPO, 'scripts/lambda-node.sh')], process.env, REPO);
   assert.equal(r.code, 0, r.out);
   return r.out.trim().split('\n').at(-1)!;
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    p.on('exit', (code) => resolve({ code, out }));
-  });
 }
 
 /**
@@ -75,17 +64,8 @@ interface Statement {
   Resource: unknown;
   Condition?: Record<string, Record<string, string | string[]>>;
 }
-type Template = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>; Conditions?: Record<string, unknown> };
 const list = <T,>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 const sorted = (xs: string[]) => [...xs].sort();
-
-/** A template condition of literals (Fn::Not, Fn::Equals), as CloudFormation would evaluate it. */
-function evaluate(c: unknown): boolean {
-  const x = c as { 'Fn::Not'?: [unknown]; 'Fn::Equals'?: [unknown, unknown] };
-  if (x['Fn::Not']) return !evaluate(x['Fn::Not'][0]);
-  if (x['Fn::Equals']) return JSON.stringify(x['Fn::Equals'][0]) === JSON.stringify(x['Fn::Equals'][1]);
-  throw new Error(`cannot evaluate condition ${JSON.stringify(c)}`);
-}
 
 /**
  * Every function runs under a role of its own, and each role holds exactly what EXPECTED_S3 says (without the keyring
@@ -93,14 +73,9 @@ function evaluate(c: unknown): boolean {
  */
 function checkRoles(template: Template, conditions: Record<string, boolean> = {}): void {
   const r = template.Resources;
-  const holds = (name: string) => conditions[name] ?? evaluate(template.Conditions?.[name]);
+  const holds = (name: string) => conditions[name] ?? evaluateCondition(template.Conditions?.[name]);
   // A statement list entry may be `Fn::If [condition, statement, AWS::NoValue]`: resolved the way CloudFormation does.
-  const resolve = (s: unknown): Statement[] => {
-    const cond = (s as { 'Fn::If'?: [string, unknown, unknown] })['Fn::If'];
-    if (!cond) return [s as Statement];
-    const chosen = holds(cond[0]) ? cond[1] : cond[2];
-    return JSON.stringify(chosen) === JSON.stringify({ Ref: 'AWS::NoValue' }) ? [] : resolve(chosen);
-  };
+  const resolve = (s: unknown): Statement[] => resolveIf(template, s, conditions) as Statement[];
   const keyring = holds('HasKeyringObject');
   // No shared role: the framework's IamRoleLambdaExecution (all functions, Get/Put/Delete on the whole bucket) is gone.
   assert.equal(r.IamRoleLambdaExecution, undefined, 'no shared framework role');
@@ -174,19 +149,16 @@ describe('serverless package (offline, no AWS credentials)', () => {
   });
 
   test('packages every function; artifacts hold only what each function needs', async () => {
-    // No AWS_* variables at all (no credentials, no profile), a made-up region, no instance metadata lookups.
-    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-    Object.assign(env, { AWS_REGION: 'eu-test-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_LOAD_CONFIG: '0', ...SLS_ENV });
-    // A developer's shell after the local recipe (infra/README.md): none of it may reach a deployable stage.
-    Object.assign(env, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL });
+    // No AWS_* variables at all (no credentials, no profile), a made-up region, no instance metadata lookups
+    // (slsPackage); on top, a developer's shell after the local recipe (infra/README.md): none of it may reach a
+    // deployable stage.
     const out = join(dir, 'artifacts');
-    const t0 = performance.now();
-    const r = await run(process.execPath, [join(REPO, 'node_modules/serverless/bin/serverless.js'), 'package', '--package', out, '--region', 'eu-test-1'], env, REPO);
+    const r = await slsPackage(out, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL });
     assert.equal(r.code, 0, r.out);
     // esbuild warns when a bundle would carry `import.meta` into CommonJS, where it is empty: no function may (the
     // worker-thread fit loader that needs it reaches the worker only, by injection).
     assert.doesNotMatch(r.out, /import\.meta|\[WARNING\]/, 'esbuild warnings while bundling');
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = r.seconds;
 
     const files = await readdir(out);
     const sizes: Record<string, number> = {};
@@ -194,7 +166,7 @@ describe('serverless package (offline, no AWS credentials)', () => {
       assert.ok(files.includes(`${fn}.zip`), `${fn}.zip in ${files.join(',')}`);
       sizes[fn] = (await stat(join(out, `${fn}.zip`))).size;
     }
-    const template = JSON.parse(await readFile(join(out, 'cloudformation-template-update-stack.json'), 'utf8'));
+    const template = r.template!;
     const lambdas = Object.values(template.Resources as Record<string, { Type: string; Properties: { Runtime?: string; Timeout?: number; Environment?: { Variables: Record<string, string> } } }>).filter((x) => x.Type === 'AWS::Lambda::Function');
     // Every function, the framework's S3-notification helper included, on the runtime serverless.yml names, which
     // Lambda still accepts (nodejs18.x and nodejs20.x can no longer be created).
@@ -310,7 +282,7 @@ describe('serverless package (offline, no AWS credentials)', () => {
   test('a stage other than local will not package without REDIS_URL; a stage with infra/stages/<stage>.vpc.yml gets its VPC', async () => {
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && k !== 'REDIS_URL'));
     Object.assign(env, { AWS_REGION: 'eu-test-1', AWS_EC2_METADATA_DISABLED: 'true', ...SLS_ENV });
-    const sls = join(REPO, 'node_modules/serverless/bin/serverless.js');
+    const sls = SLS_BIN;
     const missing = await run(process.execPath, [sls, 'print', '--stage', 'prod'], env, REPO);
     assert.notEqual(missing.code, 0);
     assert.match(missing.out, /Cannot resolve variable at "params\.default\.redisUrl"/);
