@@ -1,5 +1,5 @@
 /**
- * A local S3 API (s3rver) for tests, the demo and `serverless offline`: bound to 127.0.0.1 on a free port, storing
+ * A local S3 API (s3rver) for tests and `serverless offline` (the demo uses a local directory): bound to 127.0.0.1 on a free port, storing
  * objects in a fresh temporary directory, with one bucket created up front.
  *
  *   node --import tsx infra/s3-local.ts [--bucket name] [--port n] [--dir path]

@@ -30,7 +30,7 @@ import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
  *   SYNC_PREDICT_MAX_IMAGES     predict requests with at most this many samples are answered inline (default 64)
  *   INCOMING_PREFIX             prefix watched by checkObject (default "incoming/"); not under tenants/ or another
  *                               prefix the service writes to, and not holding API_KEYS_OBJECT
- *   DETECTOR_ID                 detector used by checkObject; omitted = the first key segment after the prefix
+ *   DETECTOR_ID                 detector used by checkObject; omitted = the key segment after the tenant (<prefix><tenant>/<detector>/…)
  *   LOG_LEVEL                   pino level (default info)
  *   API_KEYS                    the keyring inline: JSON [{"id","tenant","sha256"}] (hashes only; `imagedrift keygen`)
  *   API_KEYS_OBJECT             and/or a key in the bucket holding the same JSON (e.g. "auth/api-keys.json"), re-read

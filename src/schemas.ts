@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DRIFT_TESTS } from './core/drift.js';
+import { DRIFT_TESTS, minPermutations } from './core/drift.js';
 import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
@@ -199,8 +199,11 @@ export const auditConfigSchema = z
      * rows, a seeded uniform sample, enter the test (bounds its N² kernel); 0 turns the test off.
      */
     mmdWindow: z.number().int('must be an integer').min(0, 'must be >= 0').max(2000, 'must be <= 2000 (the kernel is N² in memory)').default(1000),
-    /** Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)). */
-    mmdPermutations: z.number().int('must be an integer').min(19, 'must be >= 19 (a p-value below 0.05 needs at least 19)').max(2000, 'must be <= 2000').default(200),
+    /**
+     * Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)); at least enough for the MMD p-value
+     * to fall below the level it is compared with (checked below).
+     */
+    mmdPermutations: z.number().int('must be an integer').min(1, 'must be >= 1').max(2000, 'must be <= 2000').default(200),
     /** Tests whose p-value raises the alert (Bonferroni: each is compared with alpha / alertOn.length). */
     alertOn: z
       .array(z.enum(DRIFT_TESTS))
@@ -209,7 +212,20 @@ export const auditConfigSchema = z
       .default(['binomial']),
   })
   .strict()
-  .refine((c) => !(c.alertOn.includes('mmd') && c.mmdWindow === 0), { path: ['alertOn'], message: 'includes mmd, but mmdWindow 0 turns the MMD test off' });
+  .refine((c) => !(c.alertOn.includes('mmd') && c.mmdWindow === 0), { path: ['alertOn'], message: 'includes mmd, but mmdWindow 0 turns the MMD test off' })
+  .superRefine((c, ctx) => {
+    // The MMD p-value is at least 1/(mmdPermutations+1): below the level it is compared with, or the test could never
+    // fire. That level is alpha for its own isDrift, alpha / alertOn.length (Bonferroni) when it can raise the alert.
+    // (Refinements also run when another field already failed: check only a config whose fields are themselves valid.)
+    if (c.mmdWindow === 0 || !(c.alpha > 0 && c.alpha < 1) || !Array.isArray(c.alertOn) || c.alertOn.length === 0) return;
+    const alerting = c.alertOn.includes('mmd');
+    const level = alerting ? c.alpha / c.alertOn.length : c.alpha;
+    const least = minPermutations(level);
+    if (c.mmdPermutations < least) {
+      const why = alerting ? `alpha ${c.alpha} / ${c.alertOn.length} tests in alertOn = ${level}` : `alpha ${c.alpha}`;
+      ctx.addIssue({ code: 'custom', path: ['mmdPermutations'], message: `must be >= ${least}: the MMD p-value is at least 1/(mmdPermutations+1), which must be below ${why}, or the test could never fire` });
+    }
+  });
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
 /** Base64 file content inside a JSON body. */

@@ -45,6 +45,18 @@ export function binomialCountDrift(flagged: number, n: number, baselineRate: num
  * Family-wise decision over several tests (Bonferroni): true when any p-value is below alpha / (number of tests).
  * An empty family never rejects.
  */
+/**
+ * The fewest permutations for which a permutation test can reject at `level`: its p-value (1 + #{≥}) / (1 + P) is at
+ * least 1 / (1 + P), and a test rejects when p < level, so with fewer permutations it never rejects, whatever the data.
+ * Computed with the same floating-point expression the test compares.
+ */
+export function minPermutations(level: number): number {
+  checkAlpha(level);
+  let p = Math.max(1, Math.floor(1 / level) - 1);
+  while (!(1 / (1 + p) < level)) p++;
+  return p;
+}
+
 export function bonferroniRejects(pValues: readonly number[], alpha: number): boolean {
   checkAlpha(alpha);
   return pValues.some((p) => p < alpha / pValues.length);
@@ -131,6 +143,9 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   checkAlpha(alpha);
   const P = opts.permutations ?? 500;
   if (!Number.isInteger(P) || P < 1) throw new InputError('permutations', `must be a positive integer, got ${P}`);
+  // Fewer permutations than this could never reject: a silent "no drift" whatever the data.
+  const least = minPermutations(alpha);
+  if (P < least) throw new InputError('permutations', `must be >= ${least} at alpha ${alpha}: the p-value is at least 1/(permutations+1) = ${1 / (1 + P)}, so ${P} could never show drift`);
   if (reference.cols !== data.cols) throw new InputError('data', `has ${data.cols} features; the reference has ${reference.cols}`);
   const n = reference.rows;
   const m = data.rows;

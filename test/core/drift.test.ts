@@ -149,7 +149,7 @@ describe('drift tests', () => {
     const k = (a: number[], b: number[]) => Math.exp(-d2(a, b) / med);
     const mean = (A: number[][], B: number[][]) => A.reduce((s, a) => s + B.reduce((t, b) => t + k(a, b), 0), 0) / (A.length * B.length);
     const want = mean(X, X) + mean(Y, Y) - 2 * mean(X, Y);
-    const got = mmdDrift({ data: Float32Array.from(X.flat()), rows: 8, cols: 2 }, { data: Float32Array.from(Y.flat()), rows: 6, cols: 2 }, { permutations: 10 }).statistic;
+    const got = mmdDrift({ data: Float32Array.from(X.flat()), rows: 8, cols: 2 }, { data: Float32Array.from(Y.flat()), rows: 6, cols: 2 }, { permutations: 20 }).statistic;
     assert.ok(Math.abs(got - want) < 1e-5, `${got} vs ${want}`);
   });
 });

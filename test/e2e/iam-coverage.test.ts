@@ -432,7 +432,7 @@ describe('every S3 request of every function is allowed by its role (real handle
 
     // audit: the scheduled event (every tenant of the keyring, every audit); a first run over two objects, a second
     // that starts from the cursor over a third.
-    await direct.put(`tenants/${T}/audits/cam1/config.json`, enc({ detector: 'det-audit', prefix: 'captures/cam1/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdPermutations: 50 }));
+    await direct.put(`tenants/${T}/audits/cam1/config.json`, enc({ detector: 'det-audit', prefix: 'captures/cam1/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdPermutations: 300 }));
     await direct.put(`tenants/${T}/captures/cam1/a.npy`, slice(0, 20));
     await direct.put(`tenants/${T}/captures/cam1/b.npy`, slice(20, 40));
     const first = await as('audit', 'scheduled run (first)', () => audit({}));

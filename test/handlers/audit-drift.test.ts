@@ -88,13 +88,13 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
   });
 
   test('a clean MNIST window raises no alert from any of the three tests', async () => {
-    await config('clean', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'] });
+    await config('clean', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdPermutations: 300 });
     const s = await runOne('clean');
     assert.equal(s.counts.samples, 200);
     assert.deepEqual(s.alertOn, ['binomial', 'ks', 'mmd']);
     assert.ok(s.featureShift, 'the MMD test ran');
     assert.match(s.featureShift.test, /MMD/);
-    assert.deepEqual([s.featureShift.nReference, s.featureShift.nWindow, s.featureShift.permutations], [1000, 200, 200]);
+    assert.deepEqual([s.featureShift.nReference, s.featureShift.nWindow, s.featureShift.permutations], [1000, 200, 300]);
     assert.ok(s.featureShift.pValue > 0.05, `MMD p = ${s.featureShift.pValue}`);
     assert.ok(s.scoreShift!.pValue > 0.05, `KS p = ${s.scoreShift!.pValue}`);
     assert.ok(s.pValue > 0.05, `binomial p = ${s.pValue}`);
@@ -117,20 +117,22 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
   });
 
   test('a CIFAR-10 window: every test flags it, and the Bonferroni alert rule holds', async () => {
-    await config('cifar', { detector: 'det', prefix: 'in/cifar/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdWindow: 50, mmdPermutations: 99 });
+    // 300 permutations: the fewest whose smallest p-value, 1/301, is below the alert's level 0.01 / 3 (the schema refuses fewer).
+    await config('cifar', { detector: 'det', prefix: 'in/cifar/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdWindow: 50, mmdPermutations: 300 });
     const s = await runOne('cifar');
     assert.equal(s.counts.samples, 200);
     assert.ok(s.counts.flagged > 150, `flagged ${s.counts.flagged}/200`);
     assert.ok(s.pValue < 1e-6 && s.scoreShift!.pValue < 1e-6, JSON.stringify({ binomial: s.pValue, ks: s.scoreShift!.pValue }));
-    assert.deepEqual([s.featureShift!.nWindow, s.featureShift!.permutations], [50, 99], 'mmdWindow bounds the rows tested; 99 permutations');
-    assert.equal(s.featureShift!.pValue, 1 / 100);
-    // Each test decides at alpha on its own: p < alpha (the MMD's smallest p with 99 permutations, 0.01, is not < 0.01).
-    assert.deepEqual([s.isDrift, s.scoreShift!.isDrift, s.featureShift!.isDrift], [true, true, false]);
+    assert.deepEqual([s.featureShift!.nWindow, s.featureShift!.permutations], [50, 300], 'mmdWindow bounds the rows tested; 300 permutations');
+    assert.equal(s.featureShift!.pValue, 1 / 301, 'no permutation reaches the observed MMD');
+    // Each test decides at alpha on its own (p < alpha), and each alone would raise the alert (p < alpha / 3).
+    assert.deepEqual([s.isDrift, s.scoreShift!.isDrift, s.featureShift!.isDrift], [true, true, true]);
+    for (const p of [s.pValue, s.scoreShift!.pValue, s.featureShift!.pValue]) assert.ok(p < 0.01 / 3, `p = ${p}`);
     assert.equal(s.alert, true);
   });
 
   test("MNIST's second writer population: MMD on features tells it from the first half's reference", async () => {
-    await config('second', { detector: 'det', prefix: 'in/second-half/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'] });
+    await config('second', { detector: 'det', prefix: 'in/second-half/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdPermutations: 300 });
     const s = await runOne('second');
     // The shift lowers the scores (fewer flags than the baseline), so the one-sided flag-rate test cannot see it;
     // the score distribution (KS) and the features (MMD) both differ from the first half's.
@@ -158,7 +160,10 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
     await config('bad3', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, mmdWindow: 100000 });
     await assert.rejects(audit({ audit: 'bad3' }), /mmdWindow: must be <= 2000/);
     await config('bad4', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, mmdPermutations: 5 });
-    await assert.rejects(audit({ audit: 'bad4' }), /mmdPermutations: must be >= 19/);
+    await assert.rejects(audit({ audit: 'bad4' }), /mmdPermutations: must be >= 100: the MMD p-value is at least 1\/\(mmdPermutations\+1\), which must be below alpha 0\.01/);
+    // With mmd in alertOn the level is alpha / alertOn.length: the default 200 permutations cannot reach 0.01 / 3.
+    await config('bad5', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'] });
+    await assert.rejects(audit({ audit: 'bad5' }), /mmdPermutations: must be >= 300: .* below alpha 0\.01 \/ 3 tests in alertOn = 0\.00333/);
     await config('noref-mmd', { detector: 'noref', prefix: 'in/clean/', alpha: 0.01, alertOn: ['mmd'] });
     await assert.rejects(audit({ audit: 'noref-mmd' }), /stores no reference features.*calibrate it again/);
     // No summary, no cursor: only the config and the scheduler's record that it was started.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { binomialCountDrift, ksStatistic, mmdDrift } from '../../src/core/drift.js';
+import { binomialCountDrift, ksStatistic, minPermutations, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
 
 const isField = (field: string) => (e: unknown) => e instanceof InputError && e.field === field;
@@ -48,5 +48,22 @@ describe('mmdDrift', () => {
     assert.throws(() => mmdDrift(m(5), m(1)), isField('data'));
     assert.throws(() => mmdDrift(m(5), m(5), { permutations: 0 }), isField('permutations'));
     assert.throws(() => mmdDrift(m(5), m(5), { permutations: 1.5 }), isField('permutations'));
+  });
+  it('mmdDrift refuses permutations too few to ever reject at alpha (1/(P+1) must be below it), and takes the fewest that can', () => {
+    const m = (rows: number, shift: number) => ({ data: Float32Array.from({ length: rows * 2 }, (_, i) => (i % 7) + shift), rows, cols: 2 });
+    // 19 permutations at alpha 0.05: the smallest p-value is exactly 0.05, never below it.
+    assert.throws(() => mmdDrift(m(20, 0), m(20, 100), { permutations: 19, alpha: 0.05 }), (e: unknown) => isField('permutations')(e) && /must be >= 20 at alpha 0\.05/.test((e as Error).message));
+    // 20 can: two well-separated samples reach p = 1/21 < 0.05.
+    const r = mmdDrift(m(20, 0), m(20, 100), { permutations: 20, alpha: 0.05 });
+    assert.equal(r.pValue, 1 / 21);
+    assert.equal(r.isDrift, true);
+  });
+  it('minPermutations is the fewest P with 1/(P+1) < level, in the comparison\'s own floating point', () => {
+    for (const [level, want] of [[0.05, 20], [0.01, 100], [0.01 / 3, 300], [0.05 / 3, 60], [0.1, 10], [0.5, 2], [0.02, 50], [0.9, 1]] as const) {
+      const p = minPermutations(level);
+      assert.equal(p, want, `level ${level}`);
+      assert.ok(1 / (1 + p) < level && !(p > 1 && 1 / p < level), `level ${level}: ${p} is the fewest`);
+    }
+    assert.throws(() => minPermutations(0), isField('alpha'));
   });
 });

@@ -154,11 +154,20 @@ describe('audit config', () => {
     bad(auditConfigSchema, cfg({ maxObjects: 0 }), 'maxObjects');
     bad(auditConfigSchema, cfg({ maxObjects: 100_001 }), 'maxObjects');
   });
-  it('mmdWindow at most 2000; mmdPermutations at least 19 (both inclusive)', () => {
+  it('mmdWindow at most 2000; mmdPermutations enough for the MMD p-value to fall below its level (both inclusive)', () => {
     ok(auditConfigSchema, cfg({ mmdWindow: 2000 }));
     bad(auditConfigSchema, cfg({ mmdWindow: 2001 }), 'mmdWindow');
-    ok(auditConfigSchema, cfg({ mmdPermutations: 19 }));
-    bad(auditConfigSchema, cfg({ mmdPermutations: 18 }), 'mmdPermutations');
+    // Default alpha 0.01, MMD not in alertOn: its own isDrift needs 1/(P+1) < 0.01, so P >= 100.
+    ok(auditConfigSchema, cfg({ mmdPermutations: 100 }));
+    bad(auditConfigSchema, cfg({ mmdPermutations: 99 }), 'mmdPermutations');
+    // In alertOn with one other test: alpha / 2 = 0.005, so P >= 200; alpha 0.05 alone: P >= 20.
+    ok(auditConfigSchema, cfg({ alertOn: ['binomial', 'mmd'], mmdPermutations: 200 }));
+    bad(auditConfigSchema, cfg({ alertOn: ['binomial', 'mmd'], mmdPermutations: 199 }), 'mmdPermutations');
+    ok(auditConfigSchema, cfg({ alpha: 0.05, mmdPermutations: 20 }));
+    bad(auditConfigSchema, cfg({ alpha: 0.05, mmdPermutations: 19 }), 'mmdPermutations');
+    // MMD off (mmdWindow 0): no floor beyond 1.
+    ok(auditConfigSchema, cfg({ mmdWindow: 0, mmdPermutations: 1 }));
+    bad(auditConfigSchema, cfg({ mmdWindow: 0, mmdPermutations: 0 }), 'mmdPermutations');
   });
   it('alertOn must not repeat a test', () => {
     ok(auditConfigSchema, cfg({ alertOn: ['binomial', 'ks'] }));
