@@ -2,7 +2,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
-import { fitKMeans, kmeansPlusPlus, KMEANS_DEFAULTS, lloyd, meanVariance } from '../../src/core/kmeans.js';
+import { fitKMeans, kmeansPlusPlus, KMEANS_DEFAULTS, lloyd, meanVariance, type KMeansEngine } from '../../src/core/kmeans.js';
+import { mlKmeansEngine } from '../../src/core/kmeans-ml.js';
 import type { Matrix } from '../../src/core/tensor.js';
 import { decodeNpy } from '../../src/io/npy.js';
 import { nodeWithRss, runChild } from '../lib/child.js';
@@ -53,7 +54,7 @@ async function engines(ctx: BenchContext, path: string, nInit: number, mlRuns: n
   const skArgs = ['--x', path, '--n-cluster', String(N_CLUSTER), '--n-init', String(nInit), '--repeat', String(runs)];
   const sk = runPythonJson<SkOut>(SKLEARN_SCRIPT, skArgs);
   const sk1 = runPythonJson<SkOut>(SKLEARN_SCRIPT, skArgs, { env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } });
-  const run = (engine: 'typed' | 'ml-kmeans', n: number): { t: number[]; inertia: number[] } => {
+  const run = (engine: 'typed' | KMeansEngine, n: number): { t: number[]; inertia: number[] } => {
     const t: number[] = [];
     const inertia: number[] = [];
     fitKMeans(x, { nCluster: N_CLUSTER, seed: 1000, nInit: 1, maxIterations: KMEANS_DEFAULTS.maxIterations, tolerance: KMEANS_DEFAULTS.tolerance, engine }); // warm-up
@@ -72,7 +73,7 @@ async function engines(ctx: BenchContext, path: string, nInit: number, mlRuns: n
   ];
   if (mlRuns > 0) {
     log(`k-means engines: ml-kmeans on ${x.rows}×${x.cols}, ${mlRuns} runs`);
-    const ml = run('ml-kmeans', mlRuns);
+    const ml = run(mlKmeansEngine(), mlRuns);
     rows.push({ name: 'ml-kmeans 7 (`engine: ml-kmeans`, 1 thread)', time: summarise(ml.t), inertia: ml.inertia });
   }
   rows.push({ name: 'scikit-learn KMeans, 1 thread (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1)', time: summarise(sk1.runs.map((r) => r.seconds)), inertia: sk1.runs.map((r) => r.inertia) });

@@ -1,4 +1,3 @@
-import { kmeans } from 'ml-kmeans';
 import { InputError } from './errors.js';
 import { mulberry32 } from './random.js';
 import type { Matrix } from './tensor.js';
@@ -9,7 +8,9 @@ import type { Matrix } from './tensor.js';
  * - `typed` (default): Lloyd iterations over one flat Float32Array, float64 accumulators, sklearn's tolerance rule
  *   (tol × mean feature variance) and empty clusters relocated to the farthest points. Hand-written because
  *   ml-kmeans converts rows to number[][] and was ~50× slower than scikit-learn on 60k×10 (BENCHMARKS.md).
- * - `ml-kmeans`: the library, kept for comparison in the benchmark.
+ * - another `KMeansEngine`, run once per initialisation: the benchmark passes ml-kmeans (`mlKmeansEngine`,
+ *   src/core/kmeans-ml.ts) for its comparison. It is a separate module so that nothing else loads ml-kmeans and its
+ *   dependencies (about 0.1 s at every CLI start).
  */
 export interface KMeansParams {
   readonly nCluster: number;
@@ -19,7 +20,14 @@ export interface KMeansParams {
   readonly maxIterations: number;
   /** Convergence: total squared centre shift ≤ tolerance × mean per-feature variance (scikit-learn's rule). */
   readonly tolerance: number;
-  readonly engine?: 'typed' | 'ml-kmeans';
+  readonly engine?: 'typed' | KMeansEngine;
+}
+
+/** A k-means implementation other than `typed`, run once per initialisation seed. */
+export interface KMeansEngine {
+  readonly name: string;
+  /** Centres (k × dim, row-major) and iterations from one initialisation with `seed`. */
+  run(x: Matrix, k: number, seed: number, opts: { readonly maxIterations: number; readonly tolerance: number }): { centres: Float32Array; iterations: number };
 }
 
 export const KMEANS_DEFAULTS = { nInit: 4, maxIterations: 300, tolerance: 1e-4 } as const;
@@ -89,18 +97,13 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
     throw new InputError('nCluster', `nCluster=${k} but the features have only ${distinct} distinct row${distinct === 1 ? '' : 's'}; ${fix}`);
   }
   let best: KMeansFit | undefined;
-  let rows: number[][] | undefined;
   const tol = params.tolerance * meanVariance(x);
   for (const seed of initSeeds(params.seed, params.nInit)) {
     let centres: Float32Array;
     let iterations: number;
     let inertia: number | undefined;
-    if (params.engine === 'ml-kmeans') {
-      rows ??= Array.from({ length: x.rows }, (_, r) => Array.from(x.data.subarray(r * x.cols, (r + 1) * x.cols)));
-      const res = kmeans(rows, k, { initialization: 'kmeans++', seed, maxIterations: params.maxIterations, tolerance: params.tolerance });
-      centres = new Float32Array(k * x.cols);
-      for (let j = 0; j < k; j++) centres.set(res.centroids[j]!, j * x.cols);
-      iterations = res.iterations;
+    if (params.engine !== undefined && params.engine !== 'typed') {
+      ({ centres, iterations } = params.engine.run(x, k, seed, params));
     } else {
       ({ centres, iterations, inertia } = lloyd(x, kmeansPlusPlus(x, k, seed), k, params.maxIterations, tol));
     }

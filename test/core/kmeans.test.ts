@@ -38,3 +38,40 @@ describe('fitKMeans with fewer distinct rows than clusters', () => {
     assert.equal(countDistinctRows(matrix([[1], [2], [1], [2]]), 10), 2);
   });
 });
+
+describe('another k-means engine (ml-kmeans, as the benchmark passes it)', () => {
+  // Three well-separated blobs of 40 points around (0,0), (10,0) and (0,10).
+  const blobs = (): Matrix => {
+    const data = new Float32Array(120 * 2);
+    for (let i = 0; i < 120; i++) {
+      const c = Math.floor(i / 40);
+      data[2 * i] = (c === 1 ? 10 : 0) + ((i * 7) % 11) / 20;
+      data[2 * i + 1] = (c === 2 ? 10 : 0) + ((i * 5) % 13) / 20;
+    }
+    return { data, rows: 120, cols: 2 };
+  };
+  const params = { nCluster: 3, seed: 3, nInit: 2, maxIterations: 100, tolerance: 1e-4 };
+  const sortedCentres = (c: Float32Array) => [0, 1, 2].map((j) => [c[2 * j]!, c[2 * j + 1]!]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+
+  it('finds the same clusters as the typed engine, runs per initialisation, and repeats with the seed', async () => {
+    const { mlKmeansEngine } = await import('../../src/core/kmeans-ml.js');
+    const x = blobs();
+    const typed = fitKMeans(x, params);
+    const ml = fitKMeans(x, { ...params, engine: mlKmeansEngine() });
+    const a = sortedCentres(typed.centres);
+    const b = sortedCentres(ml.centres);
+    for (let j = 0; j < 3; j++) for (let d = 0; d < 2; d++) assert.ok(Math.abs(a[j]![d]! - b[j]![d]!) < 1e-4, `centre ${j}: ${a[j]} vs ${b[j]}`);
+    assert.ok(Math.abs(ml.inertia - typed.inertia) < 1e-3 * typed.inertia);
+    assert.deepEqual(fitKMeans(x, { ...params, engine: mlKmeansEngine() }).centres, ml.centres);
+  });
+
+  it('is not in the CLI\'s module graph: nothing but the benchmark loads ml-kmeans', async () => {
+    const { build } = await import('esbuild');
+    const { REPO } = await import('../helpers/paths.js');
+    const r = await build({ entryPoints: [`${REPO}src/cli/main.ts`], bundle: true, platform: 'node', format: 'esm', write: false, metafile: true, logLevel: 'silent', packages: 'external' });
+    const imported = new Set(Object.values(r.metafile.inputs).flatMap((i) => i.imports.filter((m) => m.external).map((m) => m.path)));
+    assert.ok(imported.has('zod') && imported.has('onnx-proto'), `the graph was read: ${[...imported].join(', ')}`);
+    assert.ok(!imported.has('ml-kmeans'), 'the CLI imports ml-kmeans');
+    assert.ok(!Object.keys(r.metafile.inputs).some((f) => f.endsWith('kmeans-ml.ts')));
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * ml-kmeans as a `KMeansEngine`, for the benchmark's comparison with the `typed` engine and scikit-learn
+ * (BENCHMARKS.md §3, benchmarks/sections/fit-scale.ts). Kept out of kmeans.ts so that the CLI, the functions and the
+ * worker never load ml-kmeans and its dependencies (about 0.1 s of module loading at every start).
+ */
+import { kmeans } from 'ml-kmeans';
+import type { KMeansEngine } from './kmeans.js';
+import type { Matrix } from './tensor.js';
+
+/** ml-kmeans (k-means++ initialisation, its own tolerance rule); the rows it needs as number[][] are built once per matrix. */
+export function mlKmeansEngine(): KMeansEngine {
+  const rowsOf = new WeakMap<Matrix, number[][]>();
+  return {
+    name: 'ml-kmeans',
+    run(x, k, seed, opts) {
+      let rows = rowsOf.get(x);
+      if (!rows) {
+        rows = Array.from({ length: x.rows }, (_, r) => Array.from(x.data.subarray(r * x.cols, (r + 1) * x.cols)));
+        rowsOf.set(x, rows);
+      }
+      const res = kmeans(rows, k, { initialization: 'kmeans++', seed, maxIterations: opts.maxIterations, tolerance: opts.tolerance });
+      const centres = new Float32Array(k * x.cols);
+      for (let j = 0; j < k; j++) centres.set(res.centroids[j]!, j * x.cols);
+      return { centres, iterations: res.iterations };
+    },
+  };
+}
