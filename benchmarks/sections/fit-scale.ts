@@ -74,7 +74,7 @@ async function engines(ctx: BenchContext, path: string, nInit: number, mlRuns: n
   if (mlRuns > 0) {
     log(`k-means engines: ml-kmeans on ${x.rows}×${x.cols}, ${mlRuns} runs`);
     const ml = run(mlKmeansEngine(), mlRuns);
-    rows.push({ name: 'ml-kmeans 7 (`engine: ml-kmeans`, 1 thread)', time: summarise(ml.t), inertia: ml.inertia });
+    rows.push({ name: 'ml-kmeans 7 (`mlKmeansEngine`, 1 thread)', time: summarise(ml.t), inertia: ml.inertia });
   }
   rows.push({ name: 'scikit-learn KMeans, 1 thread (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1)', time: summarise(sk1.runs.map((r) => r.seconds)), inertia: sk1.runs.map((r) => r.inertia) });
   const threads = sk.threads ? sk.threads.map((t) => `${t.lib} ${t.threads}`).join(', ') : 'unknown';
