@@ -6,77 +6,110 @@
  * decode, 3 million empty nodes 0.58 GB, 6 million one-byte int64s (each a `Long` object) 0.45 GB (measured on Node 20,
  * test/model/onnx-budget.test.ts). This walks the wire format once with protobufjs's own Reader, allocating nothing,
  * adds up an upper estimate of what decoding would allocate, and refuses the model before decoding when that exceeds
- * the budget. Malformed bytes are left for the decoder to report: the walk just stops.
+ * the budget.
  *
- * The schema below is onnx-proto 8.0.1's (ONNX 1.10.2): for each message, the fields that hold messages or packed
- * numeric arrays. Every other field is a scalar, a string or bytes. A test compares it with the installed decoder.
+ * The walk must read the bytes exactly as the generated decoder will, or a bomb could hide where the two disagree: the
+ * decoder reads a known field by its declared type whatever wire type the tag says (a message field tagged as a
+ * varint has its "value" read as a length, a scalar tagged length-delimited has its length read as the value and its
+ * body parsed as fields of the parent), and it never checks that a field ends inside its message. So every known field
+ * must carry the wire type of its declared type (packed arrays: length-delimited or one element's), and every field
+ * must end inside its message; anything else is refused as malformed. What the walk cannot read at all (a varint or a
+ * field cut off by the end of the bytes) the decoder cannot read either, at the same place: left to it to report.
+ *
+ * The schema below is onnx-proto 8.0.1's (ONNX 1.10.2): for each message, every field the decoder knows, with its wire
+ * type, its message type or its packed element type. A test compares it with the installed decoder, field by field.
  */
 import protobuf from 'protobufjs/minimal.js';
 import { ModelError } from '../core/errors.js';
 
 type Packed = 'int64' | 'uint64' | 'int32' | 'float' | 'double';
-type Field = { readonly msg: string } | { readonly packed: Packed };
+/** A known field: a message, a packed numeric array, or a scalar read as a varint, fixed 32/64-bit or length-delimited. */
+type Field = { readonly msg: string } | { readonly packed: Packed } | { readonly wire: Wire };
+
+/** Protobuf wire types. */
+const WIRE = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
+type Wire = (typeof WIRE)[keyof typeof WIRE];
 
 const m = (msg: string): Field => ({ msg });
 const p = (packed: Packed): Field => ({ packed });
+const VARINT: Field = { wire: WIRE.VARINT };
+const LEN: Field = { wire: WIRE.LEN };
+const I32: Field = { wire: WIRE.I32 };
 
-/** Message and packed-array fields of each ONNX message, by field number. */
+/** Every field of each ONNX message, by field number. */
 export const ONNX_SCHEMA: Readonly<Record<string, Readonly<Record<number, Field>>>> = {
-  ModelProto: { 7: m('GraphProto'), 8: m('OperatorSetIdProto'), 14: m('StringStringEntryProto'), 20: m('TrainingInfoProto'), 25: m('FunctionProto') },
+  ModelProto: { 1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT, 6: LEN, 7: m('GraphProto'), 8: m('OperatorSetIdProto'), 14: m('StringStringEntryProto'), 20: m('TrainingInfoProto'), 25: m('FunctionProto') },
   GraphProto: {
     1: m('NodeProto'),
+    2: LEN,
     5: m('TensorProto'),
+    10: LEN,
     11: m('ValueInfoProto'),
     12: m('ValueInfoProto'),
     13: m('ValueInfoProto'),
     14: m('TensorAnnotation'),
     15: m('SparseTensorProto'),
   },
-  NodeProto: { 5: m('AttributeProto') },
+  NodeProto: { 1: LEN, 2: LEN, 3: LEN, 4: LEN, 5: m('AttributeProto'), 6: LEN, 7: LEN },
   AttributeProto: {
+    1: LEN,
+    2: I32,
+    3: VARINT,
+    4: LEN,
     5: m('TensorProto'),
     6: m('GraphProto'),
     7: p('float'),
     8: p('int64'),
+    9: LEN,
     10: m('TensorProto'),
     11: m('GraphProto'),
+    13: LEN,
     14: m('TypeProto'),
     15: m('TypeProto'),
+    20: VARINT,
+    21: LEN,
     22: m('SparseTensorProto'),
     23: m('SparseTensorProto'),
   },
   TensorProto: {
     1: p('int64'),
+    2: VARINT,
     3: m('TensorProto.Segment'),
     4: p('float'),
     5: p('int32'),
+    6: LEN,
     7: p('int64'),
+    8: LEN,
+    9: LEN,
     10: p('double'),
     11: p('uint64'),
+    12: LEN,
     13: m('StringStringEntryProto'),
+    14: VARINT,
   },
-  'TensorProto.Segment': {},
+  'TensorProto.Segment': { 1: VARINT, 2: VARINT },
   SparseTensorProto: { 1: m('TensorProto'), 2: m('TensorProto'), 3: p('int64') },
-  ValueInfoProto: { 2: m('TypeProto') },
+  ValueInfoProto: { 1: LEN, 2: m('TypeProto'), 3: LEN },
   TypeProto: {
     1: m('TypeProto.Tensor'),
     4: m('TypeProto.Sequence'),
     5: m('TypeProto.Map'),
+    6: LEN,
     8: m('TypeProto.SparseTensor'),
     9: m('TypeProto.Optional'),
   },
-  'TypeProto.Tensor': { 2: m('TensorShapeProto') },
+  'TypeProto.Tensor': { 1: VARINT, 2: m('TensorShapeProto') },
   'TypeProto.Sequence': { 1: m('TypeProto') },
-  'TypeProto.Map': { 2: m('TypeProto') },
+  'TypeProto.Map': { 1: VARINT, 2: m('TypeProto') },
   'TypeProto.Optional': { 1: m('TypeProto') },
-  'TypeProto.SparseTensor': { 2: m('TensorShapeProto') },
+  'TypeProto.SparseTensor': { 1: VARINT, 2: m('TensorShapeProto') },
   TensorShapeProto: { 1: m('TensorShapeProto.Dimension') },
-  'TensorShapeProto.Dimension': {},
-  TensorAnnotation: { 2: m('StringStringEntryProto') },
+  'TensorShapeProto.Dimension': { 1: VARINT, 2: LEN, 3: LEN },
+  TensorAnnotation: { 1: LEN, 2: m('StringStringEntryProto') },
   TrainingInfoProto: { 1: m('GraphProto'), 2: m('GraphProto'), 3: m('StringStringEntryProto'), 4: m('StringStringEntryProto') },
-  FunctionProto: { 7: m('NodeProto'), 9: m('OperatorSetIdProto') },
-  OperatorSetIdProto: {},
-  StringStringEntryProto: {},
+  FunctionProto: { 1: LEN, 4: LEN, 5: LEN, 6: LEN, 7: m('NodeProto'), 8: LEN, 9: m('OperatorSetIdProto'), 10: LEN },
+  OperatorSetIdProto: { 1: LEN, 2: VARINT },
+  StringStringEntryProto: { 1: LEN, 2: LEN },
 };
 
 /**
@@ -94,35 +127,32 @@ export function decodeBudget(byteLength: number): number {
 /** Messages may nest this deep (subgraphs inside attributes, types inside sequence types). */
 const MAX_DEPTH = 256;
 
-/** Number of varints in a packed run: one per byte without the continuation bit. */
-function countVarints(buf: Uint8Array, start: number, end: number): number {
+/** The wire type of one element of a packed array sent unpacked. */
+function elementWire(kind: Packed): Wire {
+  return kind === 'float' ? WIRE.I32 : kind === 'double' ? WIRE.I64 : WIRE.VARINT;
+}
+
+/** Cost of a packed run of `kind` over bytes [start, end), or undefined when the run does not end on an element. */
+function packedCost(kind: Packed, bytes: Uint8Array, start: number, end: number): number | undefined {
+  const len = end - start;
+  if (kind === 'float') return len % 4 === 0 ? (len / 4) * DECODE_COST.number : undefined;
+  if (kind === 'double') return len % 8 === 0 ? (len / 8) * DECODE_COST.number : undefined;
+  // Varints: one per byte without the continuation bit; the last byte must end one (or the decoder reads past the run).
+  if (len > 0 && bytes[end - 1]! >= 0x80) return undefined;
   let n = 0;
-  for (let i = start; i < end; i++) if (buf[i]! < 0x80) n++;
-  return n;
+  for (let i = start; i < end; i++) if (bytes[i]! < 0x80) n++;
+  return n * (kind === 'int32' ? DECODE_COST.number : DECODE_COST.long);
 }
 
-function packedCost(kind: Packed, bytes: Uint8Array, start: number, end: number): number {
-  switch (kind) {
-    case 'int64':
-    case 'uint64':
-      return countVarints(bytes, start, end) * DECODE_COST.long;
-    case 'int32':
-      return countVarints(bytes, start, end) * DECODE_COST.number;
-    case 'float':
-      return ((end - start) >>> 2) * DECODE_COST.number;
-    case 'double':
-      return ((end - start) >>> 3) * DECODE_COST.number;
-  }
-}
-
-function elementCost(kind: Packed): number {
-  return kind === 'int64' || kind === 'uint64' ? DECODE_COST.long : DECODE_COST.number;
+/** Refuses bytes the decoder would read differently from the walk. */
+function malformed(type: string, field: number, what: string, bytes: Uint8Array): never {
+  throw new ModelError('model', `not an ONNX model, or truncated (${type} field ${field}: ${what}; ${bytes.length} bytes)`);
 }
 
 /**
  * Estimates what decoding `bytes` as an ONNX ModelProto would allocate, stopping as soon as the estimate passes
- * `budget` (so the walk is cheap on a hostile input too). Returns the estimate, or the estimate so far when the bytes
- * are malformed (the decoder reports those).
+ * `budget` (so the walk is cheap on a hostile input too). Returns the estimate (so far, when the bytes end mid-field:
+ * the decoder reports that), or throws a ModelError on bytes the decoder would read differently.
  */
 export function estimateDecodeBytes(bytes: Uint8Array, budget = Infinity): number {
   const reader = protobuf.Reader.create(bytes);
@@ -132,34 +162,54 @@ export function estimateDecodeBytes(bytes: Uint8Array, budget = Infinity): numbe
     while (stack.length > 0 && cost <= budget) {
       const top = stack[stack.length - 1]!;
       if (reader.pos >= top.end) {
-        if (reader.pos > top.end) return cost; // a field ran past its message: malformed
         stack.pop();
         continue;
       }
       const tag = reader.uint32();
+      const number = tag >>> 3;
       const wire = tag & 7;
-      const field = ONNX_SCHEMA[top.type]?.[tag >>> 3];
-      if (wire !== 2) {
-        if (field && 'packed' in field) cost += elementCost(field.packed); // one element of an unpacked array
-        reader.skipType(wire);
-        continue;
-      }
-      const len = reader.uint32();
-      const start = reader.pos;
-      const end = start + len;
-      if (end > top.end) return cost;
-      if (field && 'msg' in field) {
+      const field = ONNX_SCHEMA[top.type]?.[number];
+      if (field === undefined) {
+        reader.skipType(wire); // unknown: the decoder skips it the same way
+      } else if ('msg' in field) {
+        if (wire !== WIRE.LEN) malformed(top.type, number, `a message sent with wire type ${wire}`, bytes);
+        const len = reader.uint32();
+        if (reader.pos + len > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
         if (stack.length >= MAX_DEPTH) throw new ModelError('model', `messages nest more than ${MAX_DEPTH} deep`);
         cost += DECODE_COST.message;
-        stack.push({ type: field.msg, end });
+        stack.push({ type: field.msg, end: reader.pos + len });
         continue;
+      } else if ('packed' in field) {
+        if (wire === WIRE.LEN) {
+          const len = reader.uint32();
+          const start = reader.pos;
+          if (start + len > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
+          const c = packedCost(field.packed, bytes, start, start + len);
+          if (c === undefined) malformed(top.type, number, `a packed ${field.packed} run that does not end on an element`, bytes);
+          cost += c;
+          reader.pos = start + len;
+        } else if (wire === elementWire(field.packed)) {
+          cost += field.packed === 'int64' || field.packed === 'uint64' ? DECODE_COST.long : DECODE_COST.number; // one element, unpacked
+          reader.skipType(wire);
+        } else {
+          malformed(top.type, number, `a ${field.packed} sent with wire type ${wire}`, bytes);
+        }
+      } else {
+        if (wire !== field.wire) malformed(top.type, number, `wire type ${wire} where the field's type has ${field.wire}`, bytes);
+        if (wire === WIRE.LEN) {
+          const len = reader.uint32();
+          if (reader.pos + len > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
+          cost += DECODE_COST.string + 2 * len;
+          reader.pos += len;
+        } else {
+          reader.skipType(wire);
+        }
       }
-      cost += field ? packedCost(field.packed, bytes, start, end) : DECODE_COST.string + 2 * len;
-      reader.pos = end;
+      if (reader.pos > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
     }
   } catch (e) {
     if (e instanceof ModelError) throw e;
-    return cost; // protobufjs could not read a varint or a skipped field: malformed, left to the decoder
+    return cost; // protobufjs could not read a varint or a field cut off by the end: the decoder stops there too
   }
   return cost;
 }

@@ -44,7 +44,10 @@ const BOMBS = {
   int64s: (size: number) => ld(7, ld(5, ld(7, new Uint8Array(size).fill(1)))),
 };
 
-test('the schema matches the installed onnx-proto decoder: every message and packed field, by number', () => {
+/** Wire type of each protobufjs Reader method the generated decoders call for a scalar field. */
+const SCALAR_WIRE: Record<string, number> = { int32: 0, int64: 0, uint32: 0, uint64: 0, bool: 0, float: 5, double: 1, string: 2, bytes: 2 };
+
+test('the schema matches the installed onnx-proto decoder: every field of every message, by number, with its type', () => {
   const require = createRequire(import.meta.url);
   const src = readFileSync(require.resolve('onnx-proto'), 'utf8');
   // Each generated decoder: `<Name>.decode = function decode(reader, length) { … switch (tag >>> 3) { case n: … } … }`.
@@ -61,10 +64,11 @@ test('the schema matches the installed onnx-proto decoder: every message and pac
       const code = parts[i + 1]!;
       const msg = /\$root\.onnx\.([\w.]+)\.decode/.exec(code);
       const packed = /\(tag & 7\) === 2/.test(code) ? /push\(reader\.(\w+)\(\)/.exec(code) : null;
-      if (msg) expected[Number(parts[i])] = `msg:${msg[1]}`;
-      else if (packed) expected[Number(parts[i])] = `packed:${packed[1]}`;
+      // Any other field: the wire type of the reader method the decoder calls (whatever the tag says).
+      const scalar = /reader\.(\w+)\(\)/.exec(code)![1]!;
+      expected[Number(parts[i])] = msg ? `msg:${msg[1]}` : packed ? `packed:${packed[1]}` : `wire:${SCALAR_WIRE[scalar] ?? `unknown reader method ${scalar}`}`;
     }
-    const actual = Object.fromEntries(Object.entries(entry.fields).map(([n, f]) => [n, 'msg' in f ? `msg:${f.msg}` : `packed:${f.packed}`]));
+    const actual = Object.fromEntries(Object.entries(entry.fields).map(([n, f]) => [n, 'msg' in f ? `msg:${f.msg}` : 'packed' in f ? `packed:${f.packed}` : `wire:${f.wire}`]));
     assert.deepEqual(actual, expected, `fields of ${entry.name}`);
   }
   assert.equal(decoders.length, Object.keys(ONNX_SCHEMA).length, 'every schema entry is a decoder of onnx-proto');
@@ -107,11 +111,51 @@ test('hostile 6 MiB models are refused before decoding, quickly and without the 
   }
 });
 
-test('malformed bytes are left to the decoder, which still names them', () => {
+test('truncated bytes are refused as such, by the walk or (a varint cut off) by the decoder', () => {
   const truncated = ld(7, emptyMessages(1, 10)).subarray(0, 7);
   assert.throws(() => listTensorNames(truncated), (e: unknown) => e instanceof ModelError && /not an ONNX model, or truncated/.test(e.detail));
-  // A length that runs past the end stops the walk instead of throwing from it.
-  assert.doesNotThrow(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x7f])));
+  // A length that runs past the end: the walk refuses it, naming the field.
+  assert.throws(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x7f])), /ModelProto field 7: runs past the end of its message/);
+  // A varint cut off by the end: the walk stops, and the decoder reports it.
+  assert.doesNotThrow(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x80])));
+  assert.throws(() => listTensorNames(new Uint8Array([(7 << 3) | 2, 0x80])), (e: unknown) => e instanceof ModelError && /not an ONNX model, or truncated/.test(e.detail));
+});
+
+test('a bomb hidden where the decoder reads the bytes differently from a naive walk is refused before decoding', () => {
+  const bomb = (): Uint8Array => ld(7, ld(1, ld(5, emptyMessages(11, 2 ** 20)))); // 2 MiB: 1 million empty subgraphs, ~340 MB decoded
+  const varintField = (field: number, value: number) => new Uint8Array([...varint(field << 3), ...varint(value)]);
+  const concat = (...parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, q) => n + q.length, 0));
+    let o = 0;
+    for (const q of parts) (out.set(q, o), (o += q.length));
+    return out;
+  };
+  const inner = bomb();
+  const cases: [string, Uint8Array, RegExp][] = [
+    // graph declared 3 bytes long: the decoder reads on past its end into the bomb (it never checks a child's end).
+    ['a field that runs past its message', concat(new Uint8Array([(7 << 3) | 2, 3]), inner.subarray(0, 3), inner.subarray(3)), /ModelProto field 7|runs past the end/],
+    // ModelProto.graph tagged as a varint: the decoder reads the "value" as the graph's length and decodes the bomb.
+    ['a message field sent as a varint', concat(varintField(7, inner.length - 4), inner.subarray(4)), /message sent with wire type 0/],
+    // ModelProto.ir_version (int64) sent length-delimited: the decoder reads the length as the value, then the body as ModelProto fields.
+    ['a scalar field sent length-delimited', ld(1, inner), /wire type 2 where the field's type has 0/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    const before = process.memoryUsage().rss;
+    assert.throws(() => listTensorNames(bytes), (e: unknown) => e instanceof ModelError && e.field === 'model' && message.test(e.detail), what);
+    const grew = process.memoryUsage().rss - before;
+    assert.ok(grew < 64 * 2 ** 20, `${what}: RSS grew ${grew} bytes`);
+  }
+  // The same bomb, well formed, is refused by its size; a well-formed model is not touched by the strict reading.
+  assert.throws(() => assertDecodeBudget(inner, 64 * 2 ** 20), /would allocate more than 64 MiB/);
+  assert.doesNotThrow(() => estimateDecodeBytes(readFileSync(`${REPO}/models/lenet5.onnx`)));
+});
+
+test('a packed varint run that does not end on a varint, or a float run not a multiple of 4 bytes, is refused', () => {
+  const int64Run = ld(7, ld(5, ld(7, new Uint8Array([1, 2, 0x80])))); // initializer.int64_data: the last varint continues past the run
+  assert.throws(() => estimateDecodeBytes(int64Run), /packed int64 run that does not end on an element/);
+  const floatRun = ld(7, ld(5, ld(4, new Uint8Array(6)))); // initializer.float_data: 6 bytes
+  assert.throws(() => estimateDecodeBytes(floatRun), /packed float run that does not end on an element/);
+  assert.doesNotThrow(() => estimateDecodeBytes(ld(7, ld(5, ld(4, new Uint8Array(8))))));
 });
 
 test('nesting deeper than 256 messages is refused by the walk', () => {
