@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is bundled into dist/cli.mjs by `npm install` (prepare) or scripts/ensure-deps.sh
-// (scripts/bundle-cli.mjs: one file loads in about half the time of the 215 modules it holds).
+// (scripts/build.mjs: one file loads in about half the time of the 215 modules it holds).
 import { main } from '../dist/cli.mjs';
 
 // `imagedrift predict … --json | head`: the reader closing the pipe ends the output, not the process with a stack trace.

@@ -8,8 +8,9 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "imagedrift: installing dependencies (npm ci)..." >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
-if [ ! -f dist/src/index.js ] || [ ! -f dist/cli.mjs ] || [ ! -f dist/.stamp ] || [ -n "$(find src bin scripts/bundle-cli.mjs package-lock.json -newer dist/.stamp \( -name '*.ts' -o -name '*.mjs' -o -name '*.json' \) 2>/dev/null | head -n 1)" ]; then
-  npx --no-install tsc -p tsconfig.build.json
-  node scripts/bundle-cli.mjs
-  touch dist/.stamp
+# What the build reads: sources of the library, handlers and worker, the tsconfigs, the package files and the build
+# script. dist/.stamp holds the time the last build started (scripts/build.mjs), so `npm ci`'s own build (prepare)
+# counts, and an edit saved during a build is rebuilt next time.
+if [ ! -f dist/src/index.js ] || [ ! -f dist/cli.mjs ] || [ ! -f dist/.stamp ] || [ -n "$(find src handlers infra tsconfig.json tsconfig.build.json package.json package-lock.json scripts/build.mjs -newer dist/.stamp -type f 2>/dev/null | head -n 1)" ]; then
+  node scripts/build.mjs
 fi

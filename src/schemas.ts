@@ -182,6 +182,20 @@ export const predictMessageSchema = predictParamsSchema
   });
 export type PredictMessage = z.infer<typeof predictMessageSchema>;
 
+const DEFAULT_MMD_PERMUTATIONS = 200;
+const MAX_MMD_PERMUTATIONS = 2000;
+
+/**
+ * The level an audit's MMD p-value is compared with: alpha for its own isDrift, alpha / alertOn.length (Bonferroni)
+ * when it can raise the alert. A permutation p-value is at least 1/(permutations+1), so fewer permutations than
+ * `minPermutations(level)` could never fire.
+ */
+function mmdLevel(alpha: number, alertOn: readonly string[]): { level: number; why: string } {
+  if (!alertOn.includes('mmd')) return { level: alpha, why: `alpha ${alpha}` };
+  const level = alpha / alertOn.length;
+  return { level, why: `alpha ${alpha} / ${alertOn.length} tests in alertOn = ${Number(level.toPrecision(3))}` };
+}
+
 /** The audit config stored at `audits/<name>/config.json`. */
 export const auditConfigSchema = z
   .object({
@@ -200,10 +214,10 @@ export const auditConfigSchema = z
      */
     mmdWindow: z.number().int('must be an integer').min(0, 'must be >= 0').max(2000, 'must be <= 2000 (the kernel is N² in memory)').default(1000),
     /**
-     * Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)); at least enough for the MMD p-value
-     * to fall below the level it is compared with (checked below).
+     * Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)). Omitted: 200, or the fewest that let
+     * the MMD p-value fall below its level if that is more (see mmdLevel); given: at least that many (checked below).
      */
-    mmdPermutations: z.number().int('must be an integer').min(1, 'must be >= 1').max(2000, 'must be <= 2000').default(200),
+    mmdPermutations: z.number().int('must be an integer').min(1, 'must be >= 1').max(MAX_MMD_PERMUTATIONS, `must be <= ${MAX_MMD_PERMUTATIONS}`).optional(),
     /** Tests whose p-value raises the alert (Bonferroni: each is compared with alpha / alertOn.length). */
     alertOn: z
       .array(z.enum(DRIFT_TESTS))
@@ -214,18 +228,18 @@ export const auditConfigSchema = z
   .strict()
   .refine((c) => !(c.alertOn.includes('mmd') && c.mmdWindow === 0), { path: ['alertOn'], message: 'includes mmd, but mmdWindow 0 turns the MMD test off' })
   .superRefine((c, ctx) => {
-    // The MMD p-value is at least 1/(mmdPermutations+1): below the level it is compared with, or the test could never
-    // fire. That level is alpha for its own isDrift, alpha / alertOn.length (Bonferroni) when it can raise the alert.
     // (Refinements also run when another field already failed: check only a config whose fields are themselves valid.)
     if (c.mmdWindow === 0 || !(c.alpha > 0 && c.alpha < 1) || !Array.isArray(c.alertOn) || c.alertOn.length === 0) return;
-    const alerting = c.alertOn.includes('mmd');
-    const level = alerting ? c.alpha / c.alertOn.length : c.alpha;
+    const { level, why } = mmdLevel(c.alpha, c.alertOn);
     const least = minPermutations(level);
-    if (c.mmdPermutations < least) {
-      const why = alerting ? `alpha ${c.alpha} / ${c.alertOn.length} tests in alertOn = ${level}` : `alpha ${c.alpha}`;
+    if (least > MAX_MMD_PERMUTATIONS) {
+      const path = c.mmdPermutations === undefined ? 'alpha' : 'mmdPermutations';
+      ctx.addIssue({ code: 'custom', path: [path], message: `${why} needs more than ${MAX_MMD_PERMUTATIONS} MMD permutations (the most allowed) before the MMD test can fire: raise alpha, name fewer tests in alertOn, or set mmdWindow 0` });
+    } else if (c.mmdPermutations !== undefined && c.mmdPermutations < least) {
       ctx.addIssue({ code: 'custom', path: ['mmdPermutations'], message: `must be >= ${least}: the MMD p-value is at least 1/(mmdPermutations+1), which must be below ${why}, or the test could never fire` });
     }
-  });
+  })
+  .transform((c) => ({ ...c, mmdPermutations: c.mmdPermutations ?? (c.mmdWindow === 0 ? DEFAULT_MMD_PERMUTATIONS : Math.max(DEFAULT_MMD_PERMUTATIONS, minPermutations(mmdLevel(c.alpha, c.alertOn).level))) }));
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
 /** Base64 file content inside a JSON body. */

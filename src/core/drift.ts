@@ -42,10 +42,6 @@ export function binomialCountDrift(flagged: number, n: number, baselineRate: num
 }
 
 /**
- * Family-wise decision over several tests (Bonferroni): true when any p-value is below alpha / (number of tests).
- * An empty family never rejects.
- */
-/**
  * The fewest permutations for which a permutation test can reject at `level`: its p-value (1 + #{≥}) / (1 + P) is at
  * least 1 / (1 + P), and a test rejects when p < level, so with fewer permutations it never rejects, whatever the data.
  * Computed with the same floating-point expression the test compares.
@@ -57,6 +53,10 @@ export function minPermutations(level: number): number {
   return p;
 }
 
+/**
+ * Family-wise decision over several tests (Bonferroni): true when any p-value is below alpha / (number of tests).
+ * An empty family never rejects.
+ */
 export function bonferroniRejects(pValues: readonly number[], alpha: number): boolean {
   checkAlpha(alpha);
   return pValues.some((p) => p < alpha / pValues.length);
@@ -141,11 +141,12 @@ export interface MmdOptions {
 export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {}): DriftResult {
   const alpha = opts.alpha ?? 0.05;
   checkAlpha(alpha);
-  const P = opts.permutations ?? 500;
-  if (!Number.isInteger(P) || P < 1) throw new InputError('permutations', `must be a positive integer, got ${P}`);
-  // Fewer permutations than this could never reject: a silent "no drift" whatever the data.
+  // Default: 500, or the fewest that can reject at alpha if that is more. Fewer could never reject: a silent "no
+  // drift" whatever the data, so a smaller number given is refused.
   const least = minPermutations(alpha);
-  if (P < least) throw new InputError('permutations', `must be >= ${least} at alpha ${alpha}: the p-value is at least 1/(permutations+1) = ${1 / (1 + P)}, so ${P} could never show drift`);
+  const P = opts.permutations ?? Math.max(500, least);
+  if (!Number.isInteger(P) || P < 1) throw new InputError('permutations', `must be a positive integer, got ${P}`);
+  if (P < least) throw new InputError('permutations', `must be >= ${least} at alpha ${alpha}: the p-value is at least 1/(permutations+1) = ${Number((1 / (1 + P)).toPrecision(3))}, so ${P} could never show drift`);
   if (reference.cols !== data.cols) throw new InputError('data', `has ${data.cols} features; the reference has ${reference.cols}`);
   const n = reference.rows;
   const m = data.rows;

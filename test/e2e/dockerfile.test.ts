@@ -1,7 +1,8 @@
 /**
  * The worker image cannot be built here (no registry for the CUDA base image, no GPU), so its recipe is checked
- * statically against the files it depends on: `npm ci` runs package.json's `prepare` script (a tsc build), so every
- * file that build reads must be copied into the image before that RUN line. (It once was not: the image could not build.)
+ * statically against the files it depends on: `npm ci` runs package.json's `prepare` script (scripts/build.mjs: a tsc
+ * build, then the CLI bundle), so that script and every file the build reads must be copied into the image before that
+ * RUN line. (Twice they were not: the image could not build.)
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -22,13 +23,19 @@ test('Dockerfile.worker copies what `npm ci` (its prepare build) needs before ru
   );
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   const prepare = pkg.scripts.prepare!;
-  const project = /-p\s+(\S+)/.exec(prepare)?.[1];
-  assert.ok(project, `prepare builds a tsc project: ${prepare}`);
+  // prepare runs a build script (it must be in the image), which runs tsc on a project and bundles the CLI from src/.
+  const script = /^node\s+(\S+)$/.exec(prepare)?.[1];
+  assert.ok(script, `prepare runs one node script: ${prepare}`);
+  const scriptText = readFileSync(join(REPO, script), 'utf8');
+  const project = /'-p',\s*'([^']+)'/.exec(scriptText)?.[1];
+  assert.ok(project, `${script} builds a tsc project`);
+  assert.match(scriptText, /entryPoints: \[`\$\{root\}src\/cli\/main\.ts`\]/, `${script} bundles the CLI from src/`);
   const cfg = JSON.parse(readFileSync(join(REPO, project), 'utf8')) as { extends?: string; include: string[] };
-  const needed = [project, ...(cfg.extends ? [cfg.extends.replace(/^\.\//, '')] : []), ...cfg.include.map((g) => g.split('/')[0]!)];
+  const needed = [script, 'tsconfig.json', project, ...(cfg.extends ? [cfg.extends.replace(/^\.\//, '')] : []), ...cfg.include.map((g) => g.split('/')[0]!), 'src'];
+  const isCopied = (f: string) => copied.has(f) || copied.has(f.split('/')[0]!); // the file, or its whole top folder
   for (const f of needed) {
     assert.ok(existsSync(join(REPO, f)), `${f} exists`);
-    assert.ok(copied.has(f), `${f} is copied before \`RUN npm ci\` (copied: ${[...copied].join(' ')})`);
+    assert.ok(isCopied(f), `${f} is copied before \`RUN npm ci\` (copied: ${[...copied].join(' ')})`);
   }
   const text = lines.join('\n');
   // The worker runs the Node major of the Lambda functions, and the image fails to build without ORT's CUDA provider.

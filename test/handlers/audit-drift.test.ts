@@ -88,7 +88,8 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
   });
 
   test('a clean MNIST window raises no alert from any of the three tests', async () => {
-    await config('clean', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdPermutations: 300 });
+    // No mmdPermutations: the default rises from 200 to 300, the fewest whose p-values can fall below 0.01 / 3.
+    await config('clean', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'] });
     const s = await runOne('clean');
     assert.equal(s.counts.samples, 200);
     assert.deepEqual(s.alertOn, ['binomial', 'ks', 'mmd']);
@@ -162,8 +163,11 @@ describe('audit: binomial, KS and MMD on real MNIST windows (real s3rver + Redis
     await config('bad4', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, mmdPermutations: 5 });
     await assert.rejects(audit({ audit: 'bad4' }), /mmdPermutations: must be >= 100: the MMD p-value is at least 1\/\(mmdPermutations\+1\), which must be below alpha 0\.01/);
     // With mmd in alertOn the level is alpha / alertOn.length: the default 200 permutations cannot reach 0.01 / 3.
-    await config('bad5', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'] });
-    await assert.rejects(audit({ audit: 'bad5' }), /mmdPermutations: must be >= 300: .* below alpha 0\.01 \/ 3 tests in alertOn = 0\.00333/);
+    await config('bad5', { detector: 'det', prefix: 'in/clean/', alpha: 0.01, alertOn: ['binomial', 'ks', 'mmd'], mmdPermutations: 200 });
+    await assert.rejects(audit({ audit: 'bad5' }), /mmdPermutations: must be >= 300: .* below alpha 0\.01 \/ 3 tests in alertOn = 0\.00333,/);
+    // A level no allowed number of permutations reaches: refused on alpha, saying what to change.
+    await config('bad6', { detector: 'det', prefix: 'in/clean/', alpha: 0.0001, alertOn: ['mmd', 'ks'] });
+    await assert.rejects(audit({ audit: 'bad6' }), /alpha: alpha 0\.0001 \/ 2 tests in alertOn = 0\.00005 needs more than 2000 MMD permutations .*raise alpha, name fewer tests in alertOn, or set mmdWindow 0/);
     await config('noref-mmd', { detector: 'noref', prefix: 'in/clean/', alpha: 0.01, alertOn: ['mmd'] });
     await assert.rejects(audit({ audit: 'noref-mmd' }), /stores no reference features.*calibrate it again/);
     // No summary, no cursor: only the config and the scheduler's record that it was started.

@@ -53,6 +53,10 @@ describe('mmdDrift', () => {
     const m = (rows: number, shift: number) => ({ data: Float32Array.from({ length: rows * 2 }, (_, i) => (i % 7) + shift), rows, cols: 2 });
     // 19 permutations at alpha 0.05: the smallest p-value is exactly 0.05, never below it.
     assert.throws(() => mmdDrift(m(20, 0), m(20, 100), { permutations: 19, alpha: 0.05 }), (e: unknown) => isField('permutations')(e) && /must be >= 20 at alpha 0\.05/.test((e as Error).message));
+    // Not given: 500, or the floor when it is higher (alpha 0.001: 1000), never a number that cannot reject.
+    assert.equal(mmdDrift(m(20, 0), m(20, 100), { alpha: 0.05 }).meta.permutations, 500);
+    const strict = mmdDrift(m(20, 0), m(20, 100), { alpha: 0.001 });
+    assert.deepEqual([strict.meta.permutations, strict.pValue, strict.isDrift], [1000, 1 / 1001, true]);
     // 20 can: two well-separated samples reach p = 1/21 < 0.05.
     const r = mmdDrift(m(20, 0), m(20, 100), { permutations: 20, alpha: 0.05 });
     assert.equal(r.pValue, 1 / 21);

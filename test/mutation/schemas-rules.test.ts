@@ -165,6 +165,16 @@ describe('audit config', () => {
     bad(auditConfigSchema, cfg({ alertOn: ['binomial', 'mmd'], mmdPermutations: 199 }), 'mmdPermutations');
     ok(auditConfigSchema, cfg({ alpha: 0.05, mmdPermutations: 20 }));
     bad(auditConfigSchema, cfg({ alpha: 0.05, mmdPermutations: 19 }), 'mmdPermutations');
+    // Omitted: 200, or the floor when it is higher; a floor above the 2000 allowed is refused on alpha.
+    const perms = (extra: Record<string, unknown>) => auditConfigSchema.parse(cfg(extra)).mmdPermutations;
+    assert.equal(perms({}), 200);
+    assert.equal(perms({ alertOn: ['binomial', 'mmd'] }), 200);
+    assert.equal(perms({ alertOn: ['binomial', 'ks', 'mmd'] }), 300);
+    assert.equal(perms({ alpha: 0.001 }), 1000);
+    assert.equal(perms({ mmdWindow: 0, alpha: 0.0001 }), 200);
+    bad(auditConfigSchema, cfg({ alpha: 0.0001, alertOn: ['mmd', 'ks'] }), 'alpha');
+    bad(auditConfigSchema, cfg({ alpha: 0.0001, alertOn: ['mmd', 'ks'], mmdPermutations: 2000 }), 'mmdPermutations');
+    ok(auditConfigSchema, cfg({ alpha: 0.0005, mmdPermutations: 2000 }));
     // MMD off (mmdWindow 0): no floor beyond 1.
     ok(auditConfigSchema, cfg({ mmdWindow: 0, mmdPermutations: 1 }));
     bad(auditConfigSchema, cfg({ mmdWindow: 0, mmdPermutations: 0 }), 'mmdPermutations');
