@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package root (the folder holding imagedrift's package.json), from src/ under tsx or dist/src/ when built. */
+/** The package root (the folder holding imagedrift's package.json), from src/ under tsx, dist/src/ or the CLI bundle dist/cli.mjs. */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {

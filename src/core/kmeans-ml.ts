@@ -7,7 +7,10 @@ import { kmeans } from 'ml-kmeans';
 import type { KMeansEngine } from './kmeans.js';
 import type { Matrix } from './tensor.js';
 
-/** ml-kmeans (k-means++ initialisation, its own tolerance rule); the rows it needs as number[][] are built once per matrix. */
+/**
+ * ml-kmeans (k-means++ initialisation, its own tolerance rule). The rows it needs as number[][] are built once per
+ * matrix for this engine object, i.e. once per fit when each fit gets a new engine (as the benchmark does).
+ */
 export function mlKmeansEngine(): KMeansEngine {
   const rowsOf = new WeakMap<Matrix, number[][]>();
   return {

@@ -12,7 +12,7 @@ import { unzipSync } from 'fflate';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
 import { REPO } from '../helpers/paths.js';
-import { evaluateCondition, resolveIf, run, SLS_BIN, SLS_ENV, slsPackage, type Template } from '../helpers/serverless.js';
+import { evaluateCondition, functionRoleId, roleStatements, run, SLS_BIN, SLS_ENV, slsPackage, type Template } from '../helpers/serverless.js';
 
 const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'audit', 'checkObject'];
 const SCORING = new Set(['predict', 'audit', 'checkObject']);
@@ -74,23 +74,21 @@ const sorted = (xs: string[]) => [...xs].sort();
 function checkRoles(template: Template, conditions: Record<string, boolean> = {}): void {
   const r = template.Resources;
   const holds = (name: string) => conditions[name] ?? evaluateCondition(template.Conditions?.[name]);
-  // A statement list entry may be `Fn::If [condition, statement, AWS::NoValue]`: resolved the way CloudFormation does.
-  const resolve = (s: unknown): Statement[] => resolveIf(template, s, conditions) as Statement[];
   const keyring = holds('HasKeyringObject');
   // No shared role: the framework's IamRoleLambdaExecution (all functions, Get/Put/Delete on the whole bucket) is gone.
   assert.equal(r.IamRoleLambdaExecution, undefined, 'no shared framework role');
   const roleIds = new Set<string>();
   for (const fn of FUNCTIONS) {
     const Fn = fn[0]!.toUpperCase() + fn.slice(1);
-    const role = (r[`${Fn}LambdaFunction`]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'];
-    assert.deepEqual(role, [`${Fn}IamRole`, 'Arn'], `${fn}: its own role`);
-    roleIds.add(role[0]);
-    const props = r[role[0]]!.Properties as { AssumeRolePolicyDocument: unknown; ManagedPolicyArns: unknown; Policies: { PolicyDocument: { Statement: unknown[] } }[] };
-    assert.equal(r[role[0]]!.Type, 'AWS::IAM::Role');
+    const roleId = functionRoleId(template, fn);
+    assert.equal(roleId, `${Fn}IamRole`, `${fn}: its own role`);
+    roleIds.add(roleId);
+    const props = r[roleId]!.Properties as { AssumeRolePolicyDocument: unknown; ManagedPolicyArns: unknown };
+    assert.equal(r[roleId]!.Type, 'AWS::IAM::Role');
     assert.deepEqual(props.AssumeRolePolicyDocument, { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: 'sts:AssumeRole' }] });
     // The VPC policy (ENIs, and logs on every group) only on a stage with a VPC; this stage (dev) has none.
     assert.deepEqual(props.ManagedPolicyArns, { 'Fn::If': ['StageHasVpc', [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }], { Ref: 'AWS::NoValue' }] });
-    const statements = props.Policies.flatMap((p) => p.PolicyDocument.Statement.flatMap(resolve));
+    const statements = roleStatements<Statement>(template, roleId, conditions);
     // CloudWatch Logs: the framework's default actions, on this function's own log group only.
     const logs = statements.filter((s) => list(s.Action).some((a) => a.startsWith('logs:')));
     assert.deepEqual(logs, [

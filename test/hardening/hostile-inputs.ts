@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { dict, npyFile } from '../io/build-npy.js';
 import { REPO, SEED } from '../helpers/paths.js';
+import { emptyMessages, ld } from '../helpers/protobuf.js';
 
 const { onnx } = onnxProto;
 
@@ -106,23 +107,7 @@ export const garbageOnnx = (): Uint8Array => new Uint8Array(Buffer.from('this is
  * wire, ~340 bytes each once onnx-proto has decoded them (0.7 GB), so it must be refused before decoding.
  */
 export function subgraphBombOnnx(count = 2_000_000): Uint8Array {
-  const ld = (field: number, body: Uint8Array): Uint8Array => {
-    const head: number[] = [(field << 3) | 2];
-    for (let n = body.length; ; n = Math.floor(n / 128)) {
-      if (n < 128) {
-        head.push(n);
-        break;
-      }
-      head.push((n & 127) | 128);
-    }
-    const out = new Uint8Array(head.length + body.length);
-    out.set(head);
-    out.set(body, head.length);
-    return out;
-  };
-  const graphs = new Uint8Array(2 * count);
-  for (let i = 0; i < count; i++) graphs[2 * i] = (11 << 3) | 2; // AttributeProto.graphs, length 0
-  return ld(7, ld(1, ld(5, graphs)));
+  return ld(7, ld(1, ld(5, emptyMessages(11, count)))); // AttributeProto.graphs (field 11), each of length 0
 }
 
 /** The real LeNet5 with its image input re-declared as rank 2 ([1, 1024]). */

@@ -9,30 +9,7 @@ import { ModelError } from '../../src/core/errors.js';
 import { listTensorNames } from '../../src/model/graph.js';
 import { assertDecodeBudget, decodeBudget, DECODE_COST, estimateDecodeBytes, ONNX_SCHEMA } from '../../src/model/onnx-budget.js';
 import { REPO } from '../helpers/paths.js';
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-/** A length-delimited field. */
-function ld(field: number, body: Uint8Array): Uint8Array {
-  const head = [...varint((field << 3) | 2), ...varint(body.length)];
-  const out = new Uint8Array(head.length + body.length);
-  out.set(head);
-  out.set(body, head.length);
-  return out;
-}
-/** `count` empty messages in field `field` (2 bytes each). */
-function emptyMessages(field: number, count: number): Uint8Array {
-  const out = new Uint8Array(2 * count);
-  for (let i = 0; i < count; i++) out[2 * i] = (field << 3) | 2;
-  return out;
-}
+import { emptyMessages, ld, varint } from '../helpers/protobuf.js';
 
 /** The hostile shapes measured in src/model/onnx-budget.ts, each about `size` bytes. */
 const BOMBS = {
