@@ -4,16 +4,17 @@
  * protobufjs builds every message and array element before any count can be checked, and the cost per byte of input
  * varies by three orders of magnitude: a 6 MiB model of 3 million empty subgraphs (2 bytes each) took 1.07 GB to
  * decode, 3 million empty nodes 0.58 GB, 6 million one-byte int64s (each a `Long` object) 0.45 GB (measured on Node 20,
- * test/model/onnx-budget.test.ts). This walks the wire format once with protobufjs's own Reader, allocating nothing,
+ * test/model/onnx-budget.test.ts). This walks the wire format once with protobufjs's own Reader, keeping nothing,
  * adds up an upper estimate of what decoding would allocate, and refuses the model before decoding when that exceeds
  * the budget.
  *
  * The walk must read the bytes exactly as the generated decoder will, or a bomb could hide where the two disagree: the
  * decoder reads a known field by its declared type whatever wire type the tag says (a message field tagged as a
  * varint has its "value" read as a length, a scalar tagged length-delimited has its length read as the value and its
- * body parsed as fields of the parent), and it never checks that a field ends inside its message. So every known field
- * must carry the wire type of its declared type (packed arrays: length-delimited or one element's), and every field
- * must end inside its message; anything else is refused as malformed. What the walk cannot read at all (a varint or a
+ * body parsed as fields of the parent), it never checks that a field ends inside its message, and its two varint
+ * readers consume an overlong varint differently (uint32() takes 10 bytes for any varint over 5). So every known field
+ * must carry the wire type of its declared type (packed arrays: length-delimited or one element's) and is read with
+ * the decoder's own Reader method, and every field must end inside its message; anything else is refused as malformed. What the walk cannot read at all (a varint or a
  * field cut off by the end of the bytes) the decoder cannot read either, at the same place: left to it to report.
  *
  * The schema below is onnx-proto 8.0.1's (ONNX 1.10.2): for each message, every field the decoder knows, with its wire
@@ -24,7 +25,14 @@ import { ModelError } from '../core/errors.js';
 
 type Packed = 'int64' | 'uint64' | 'int32' | 'float' | 'double';
 /** A known field: a message, a packed numeric array, or a scalar read as a varint, fixed 32/64-bit or length-delimited. */
-type Field = { readonly msg: string } | { readonly packed: Packed } | { readonly wire: Wire };
+type Field = { readonly msg: string } | { readonly packed: Packed } | { readonly scalar: Scalar };
+/**
+ * How the decoder reads a scalar: a 32-bit varint (`uint32()`: int32, enum, bool), a 64-bit varint (`int64()`), fixed
+ * 32 or 64 bits, or length-delimited. The two varint readers consume overlong encodings differently from each other
+ * and from skipping, so the walk reads each with the decoder's own method.
+ */
+type Scalar = 'varint32' | 'varint64' | 'fixed32' | 'fixed64' | 'len';
+const SCALAR_WIRE: Record<Scalar, Wire> = { varint32: 0, varint64: 0, fixed32: 5, fixed64: 1, len: 2 };
 
 /** Protobuf wire types. */
 const WIRE = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
@@ -32,13 +40,14 @@ type Wire = (typeof WIRE)[keyof typeof WIRE];
 
 const m = (msg: string): Field => ({ msg });
 const p = (packed: Packed): Field => ({ packed });
-const VARINT: Field = { wire: WIRE.VARINT };
-const LEN: Field = { wire: WIRE.LEN };
-const I32: Field = { wire: WIRE.I32 };
+const V32: Field = { scalar: 'varint32' };
+const V64: Field = { scalar: 'varint64' };
+const LEN: Field = { scalar: 'len' };
+const F32: Field = { scalar: 'fixed32' };
 
 /** Every field of each ONNX message, by field number. */
 export const ONNX_SCHEMA: Readonly<Record<string, Readonly<Record<number, Field>>>> = {
-  ModelProto: { 1: VARINT, 2: LEN, 3: LEN, 4: LEN, 5: VARINT, 6: LEN, 7: m('GraphProto'), 8: m('OperatorSetIdProto'), 14: m('StringStringEntryProto'), 20: m('TrainingInfoProto'), 25: m('FunctionProto') },
+  ModelProto: { 1: V64, 2: LEN, 3: LEN, 4: LEN, 5: V64, 6: LEN, 7: m('GraphProto'), 8: m('OperatorSetIdProto'), 14: m('StringStringEntryProto'), 20: m('TrainingInfoProto'), 25: m('FunctionProto') },
   GraphProto: {
     1: m('NodeProto'),
     2: LEN,
@@ -53,8 +62,8 @@ export const ONNX_SCHEMA: Readonly<Record<string, Readonly<Record<number, Field>
   NodeProto: { 1: LEN, 2: LEN, 3: LEN, 4: LEN, 5: m('AttributeProto'), 6: LEN, 7: LEN },
   AttributeProto: {
     1: LEN,
-    2: I32,
-    3: VARINT,
+    2: F32,
+    3: V64,
     4: LEN,
     5: m('TensorProto'),
     6: m('GraphProto'),
@@ -66,14 +75,14 @@ export const ONNX_SCHEMA: Readonly<Record<string, Readonly<Record<number, Field>
     13: LEN,
     14: m('TypeProto'),
     15: m('TypeProto'),
-    20: VARINT,
+    20: V32,
     21: LEN,
     22: m('SparseTensorProto'),
     23: m('SparseTensorProto'),
   },
   TensorProto: {
     1: p('int64'),
-    2: VARINT,
+    2: V32,
     3: m('TensorProto.Segment'),
     4: p('float'),
     5: p('int32'),
@@ -85,9 +94,9 @@ export const ONNX_SCHEMA: Readonly<Record<string, Readonly<Record<number, Field>
     11: p('uint64'),
     12: LEN,
     13: m('StringStringEntryProto'),
-    14: VARINT,
+    14: V32,
   },
-  'TensorProto.Segment': { 1: VARINT, 2: VARINT },
+  'TensorProto.Segment': { 1: V64, 2: V64 },
   SparseTensorProto: { 1: m('TensorProto'), 2: m('TensorProto'), 3: p('int64') },
   ValueInfoProto: { 1: LEN, 2: m('TypeProto'), 3: LEN },
   TypeProto: {
@@ -98,17 +107,17 @@ export const ONNX_SCHEMA: Readonly<Record<string, Readonly<Record<number, Field>
     8: m('TypeProto.SparseTensor'),
     9: m('TypeProto.Optional'),
   },
-  'TypeProto.Tensor': { 1: VARINT, 2: m('TensorShapeProto') },
+  'TypeProto.Tensor': { 1: V32, 2: m('TensorShapeProto') },
   'TypeProto.Sequence': { 1: m('TypeProto') },
-  'TypeProto.Map': { 1: VARINT, 2: m('TypeProto') },
+  'TypeProto.Map': { 1: V32, 2: m('TypeProto') },
   'TypeProto.Optional': { 1: m('TypeProto') },
-  'TypeProto.SparseTensor': { 1: VARINT, 2: m('TensorShapeProto') },
+  'TypeProto.SparseTensor': { 1: V32, 2: m('TensorShapeProto') },
   TensorShapeProto: { 1: m('TensorShapeProto.Dimension') },
-  'TensorShapeProto.Dimension': { 1: VARINT, 2: LEN, 3: LEN },
+  'TensorShapeProto.Dimension': { 1: V64, 2: LEN, 3: LEN },
   TensorAnnotation: { 1: LEN, 2: m('StringStringEntryProto') },
   TrainingInfoProto: { 1: m('GraphProto'), 2: m('GraphProto'), 3: m('StringStringEntryProto'), 4: m('StringStringEntryProto') },
   FunctionProto: { 1: LEN, 4: LEN, 5: LEN, 6: LEN, 7: m('NodeProto'), 8: LEN, 9: m('OperatorSetIdProto'), 10: LEN },
-  OperatorSetIdProto: { 1: LEN, 2: VARINT },
+  OperatorSetIdProto: { 1: LEN, 2: V64 },
   StringStringEntryProto: { 1: LEN, 2: LEN },
 };
 
@@ -132,16 +141,46 @@ function elementWire(kind: Packed): Wire {
   return kind === 'float' ? WIRE.I32 : kind === 'double' ? WIRE.I64 : WIRE.VARINT;
 }
 
-/** Cost of a packed run of `kind` over bytes [start, end), or undefined when the run does not end on an element. */
-function packedCost(kind: Packed, bytes: Uint8Array, start: number, end: number): number | undefined {
-  const len = end - start;
-  if (kind === 'float') return len % 4 === 0 ? (len / 4) * DECODE_COST.number : undefined;
-  if (kind === 'double') return len % 8 === 0 ? (len / 8) * DECODE_COST.number : undefined;
-  // Varints: one per byte without the continuation bit; the last byte must end one (or the decoder reads past the run).
-  if (len > 0 && bytes[end - 1]! >= 0x80) return undefined;
-  let n = 0;
-  for (let i = start; i < end; i++) if (bytes[i]! < 0x80) n++;
-  return n * (kind === 'int32' ? DECODE_COST.number : DECODE_COST.long);
+/** Reads one element of a packed array as the decoder does (same Reader method, so the same bytes); returns its cost. */
+function readElement(reader: protobuf.Reader, kind: Packed): number {
+  switch (kind) {
+    case 'int64':
+    case 'uint64':
+      reader.int64();
+      return DECODE_COST.long;
+    case 'int32':
+      reader.int32();
+      return DECODE_COST.number;
+    case 'float':
+      reader.float();
+      return DECODE_COST.number;
+    case 'double':
+      reader.double();
+      return DECODE_COST.number;
+  }
+}
+
+/** Reads one scalar as the decoder does; returns its cost. */
+function readScalar(reader: protobuf.Reader, kind: Scalar): number {
+  switch (kind) {
+    case 'varint32':
+      reader.uint32();
+      return 0;
+    case 'varint64':
+      reader.int64();
+      return 0;
+    case 'fixed32':
+      reader.float();
+      return 0;
+    case 'fixed64':
+      reader.double();
+      return 0;
+    case 'len': {
+      const len = reader.uint32();
+      reader.skip(len);
+      return DECODE_COST.string + 2 * len;
+    }
+  }
 }
 
 /** Refuses bytes the decoder would read differently from the walk. */
@@ -181,29 +220,22 @@ export function estimateDecodeBytes(bytes: Uint8Array, budget = Infinity): numbe
         continue;
       } else if ('packed' in field) {
         if (wire === WIRE.LEN) {
-          const len = reader.uint32();
-          const start = reader.pos;
-          if (start + len > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
-          const c = packedCost(field.packed, bytes, start, start + len);
-          if (c === undefined) malformed(top.type, number, `a packed ${field.packed} run that does not end on an element`, bytes);
-          cost += c;
-          reader.pos = start + len;
+          const end = reader.uint32() + reader.pos;
+          if (end > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
+          // Element by element with the decoder's own reads (an overlong varint takes it as many bytes as it takes the
+          // decoder), stopping once the budget is passed.
+          while (reader.pos < end && cost <= budget) cost += readElement(reader, field.packed);
+          if (cost > budget) break;
+          if (reader.pos !== end) malformed(top.type, number, `a packed ${field.packed} run that does not end on an element`, bytes);
         } else if (wire === elementWire(field.packed)) {
-          cost += field.packed === 'int64' || field.packed === 'uint64' ? DECODE_COST.long : DECODE_COST.number; // one element, unpacked
-          reader.skipType(wire);
+          cost += readElement(reader, field.packed); // one element, unpacked
         } else {
           malformed(top.type, number, `a ${field.packed} sent with wire type ${wire}`, bytes);
         }
       } else {
-        if (wire !== field.wire) malformed(top.type, number, `wire type ${wire} where the field's type has ${field.wire}`, bytes);
-        if (wire === WIRE.LEN) {
-          const len = reader.uint32();
-          if (reader.pos + len > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
-          cost += DECODE_COST.string + 2 * len;
-          reader.pos += len;
-        } else {
-          reader.skipType(wire);
-        }
+        const expected = SCALAR_WIRE[field.scalar];
+        if (wire !== expected) malformed(top.type, number, `wire type ${wire} where the field's type has ${expected}`, bytes);
+        cost += readScalar(reader, field.scalar);
       }
       if (reader.pos > top.end) malformed(top.type, number, 'runs past the end of its message', bytes);
     }

@@ -21,8 +21,8 @@ const BOMBS = {
   int64s: (size: number) => ld(7, ld(5, ld(7, new Uint8Array(size).fill(1)))),
 };
 
-/** Wire type of each protobufjs Reader method the generated decoders call for a scalar field. */
-const SCALAR_WIRE: Record<string, number> = { int32: 0, int64: 0, uint32: 0, uint64: 0, bool: 0, float: 5, double: 1, string: 2, bytes: 2 };
+/** How the walk must read a scalar field, by the protobufjs Reader method the generated decoder calls for it. */
+const SCALAR_KIND: Record<string, string> = { int32: 'varint32', uint32: 'varint32', bool: 'varint32', int64: 'varint64', uint64: 'varint64', float: 'fixed32', double: 'fixed64', string: 'len', bytes: 'len' };
 
 test('the schema matches the installed onnx-proto decoder: every field of every message, by number, with its type', () => {
   const require = createRequire(import.meta.url);
@@ -41,11 +41,11 @@ test('the schema matches the installed onnx-proto decoder: every field of every 
       const code = parts[i + 1]!;
       const msg = /\$root\.onnx\.([\w.]+)\.decode/.exec(code);
       const packed = /\(tag & 7\) === 2/.test(code) ? /push\(reader\.(\w+)\(\)/.exec(code) : null;
-      // Any other field: the wire type of the reader method the decoder calls (whatever the tag says).
+      // Any other field: the reader method the decoder calls (whatever the tag says).
       const scalar = /reader\.(\w+)\(\)/.exec(code)![1]!;
-      expected[Number(parts[i])] = msg ? `msg:${msg[1]}` : packed ? `packed:${packed[1]}` : `wire:${SCALAR_WIRE[scalar] ?? `unknown reader method ${scalar}`}`;
+      expected[Number(parts[i])] = msg ? `msg:${msg[1]}` : packed ? `packed:${packed[1]}` : `scalar:${SCALAR_KIND[scalar] ?? `unknown reader method ${scalar}`}`;
     }
-    const actual = Object.fromEntries(Object.entries(entry.fields).map(([n, f]) => [n, 'msg' in f ? `msg:${f.msg}` : 'packed' in f ? `packed:${f.packed}` : `wire:${f.wire}`]));
+    const actual = Object.fromEntries(Object.entries(entry.fields).map(([n, f]) => [n, 'msg' in f ? `msg:${f.msg}` : 'packed' in f ? `packed:${f.packed}` : `scalar:${f.scalar}`]));
     assert.deepEqual(actual, expected, `fields of ${entry.name}`);
   }
   assert.equal(decoders.length, Object.keys(ONNX_SCHEMA).length, 'every schema entry is a decoder of onnx-proto');
@@ -127,10 +127,25 @@ test('a bomb hidden where the decoder reads the bytes differently from a naive w
   assert.doesNotThrow(() => estimateDecodeBytes(readFileSync(`${REPO}/models/lenet5.onnx`)));
 });
 
+test('an overlong varint is read as the decoder reads it, so the bytes it hides are counted', () => {
+  // TensorProto.data_type (int32) as a 6-byte varint: protobufjs's uint32() takes 10 bytes for it (5, then 5 more
+  // blindly), skipping would take 6. Bytes 6-9 start a 'name' string whose body, where the decoder resumes, is a run
+  // of 2 million one-byte int64s (a Long each, ~140 MB decoded): a walk that skipped would count it as a string.
+  const n = 2_000_000;
+  const hidden = ld(7, new Uint8Array(n).fill(1)); // int64_data
+  const tensor = new Uint8Array([2 << 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, ...varint((8 << 3) | 2), ...varint(hidden.length), ...hidden]);
+  assert.equal(tensor.indexOf(hidden[0]!, 7), 11, 'the decoder resumes where the hidden run starts');
+  const model = ld(7, ld(5, tensor));
+  const cost = estimateDecodeBytes(model);
+  assert.ok(cost >= n * DECODE_COST.long, `estimate ${cost}: the hidden Longs are counted`);
+  assert.throws(() => assertDecodeBudget(model, 64 * 2 ** 20), /would allocate more than 64 MiB/);
+});
+
 test('a packed varint run that does not end on a varint, or a float run not a multiple of 4 bytes, is refused', () => {
-  const int64Run = ld(7, ld(5, ld(7, new Uint8Array([1, 2, 0x80])))); // initializer.int64_data: the last varint continues past the run
+  // initializer { int64_data: [1, 2, 0x80 …], name: "abc" }: the last varint continues past the run into the name's tag.
+  const int64Run = ld(7, ld(5, new Uint8Array([...ld(7, new Uint8Array([1, 2, 0x80])), ...ld(8, new TextEncoder().encode('abc'))])));
   assert.throws(() => estimateDecodeBytes(int64Run), /packed int64 run that does not end on an element/);
-  const floatRun = ld(7, ld(5, ld(4, new Uint8Array(6)))); // initializer.float_data: 6 bytes
+  const floatRun = ld(7, ld(5, new Uint8Array([...ld(4, new Uint8Array(6)), ...ld(8, new TextEncoder().encode('abc'))]))); // float_data: 6 bytes
   assert.throws(() => estimateDecodeBytes(floatRun), /packed float run that does not end on an element/);
   assert.doesNotThrow(() => estimateDecodeBytes(ld(7, ld(5, ld(4, new Uint8Array(8))))));
 });
