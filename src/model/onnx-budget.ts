@@ -136,28 +136,24 @@ export function decodeBudget(byteLength: number): number {
 /** Messages may nest this deep (subgraphs inside attributes, types inside sequence types). */
 const MAX_DEPTH = 256;
 
+/** How the decoder reads one element of each packed array type, and what the element costs once decoded. */
+const ELEMENT: Record<Packed, { readonly scalar: Scalar; readonly cost: number }> = {
+  int64: { scalar: 'varint64', cost: DECODE_COST.long },
+  uint64: { scalar: 'varint64', cost: DECODE_COST.long },
+  int32: { scalar: 'varint32', cost: DECODE_COST.number },
+  float: { scalar: 'fixed32', cost: DECODE_COST.number },
+  double: { scalar: 'fixed64', cost: DECODE_COST.number },
+};
+
 /** The wire type of one element of a packed array sent unpacked. */
 function elementWire(kind: Packed): Wire {
-  return kind === 'float' ? WIRE.I32 : kind === 'double' ? WIRE.I64 : WIRE.VARINT;
+  return SCALAR_WIRE[ELEMENT[kind].scalar];
 }
 
 /** Reads one element of a packed array as the decoder does (same Reader method, so the same bytes); returns its cost. */
 function readElement(reader: protobuf.Reader, kind: Packed): number {
-  switch (kind) {
-    case 'int64':
-    case 'uint64':
-      reader.int64();
-      return DECODE_COST.long;
-    case 'int32':
-      reader.int32();
-      return DECODE_COST.number;
-    case 'float':
-      reader.float();
-      return DECODE_COST.number;
-    case 'double':
-      reader.double();
-      return DECODE_COST.number;
-  }
+  readScalar(reader, ELEMENT[kind].scalar);
+  return ELEMENT[kind].cost;
 }
 
 /** Reads one scalar as the decoder does; returns its cost. */
