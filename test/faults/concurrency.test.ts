@@ -107,6 +107,12 @@ describe('concurrent fit, calibrate and predict on one detector', { timeout: 180
       assert.ok(r.body.scores.every(Number.isFinite));
       return { version: r.body.detectorVersion };
     }, 2);
+    // The readers loop until stopped: stop them however the test ends, or a failure below would leave this process
+    // running forever instead of failing (seen: a run hung for 1 h 40 min, a core busy, after an early assertion).
+    t.after(async () => {
+      await whole.stop();
+      await predicting.stop();
+    });
 
     const fit = (seed: number, dataset: string, score: 'shortfall' | 'mindarmour') => ({ detector: DET, model: 'lenet5', dataset, layer: '9', nCluster: 10, score, seed });
     const first = await c.enqueue('fit', fit(0, 'eval', 'shortfall'), TENANT);
