@@ -5,7 +5,7 @@
 // Last, dist/.stamp gets the time the build started, so scripts/ensure-deps.sh rebuilds after any later edit, even one
 // saved while this ran.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -27,6 +27,5 @@ await build({
   banner: { js: "import { createRequire as __imagedriftRequire } from 'node:module'; const require = __imagedriftRequire(import.meta.url);" },
   logLevel: 'warning',
 });
-mkdirSync(`${root}dist`, { recursive: true });
 writeFileSync(`${root}dist/.stamp`, '');
 utimesSync(`${root}dist/.stamp`, started, started);

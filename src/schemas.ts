@@ -186,14 +186,14 @@ const DEFAULT_MMD_PERMUTATIONS = 200;
 const MAX_MMD_PERMUTATIONS = 2000;
 
 /**
- * The level an audit's MMD p-value is compared with: alpha for its own isDrift, alpha / alertOn.length (Bonferroni)
- * when it can raise the alert. A permutation p-value is at least 1/(permutations+1), so fewer permutations than
- * `minPermutations(level)` could never fire.
+ * The fewest permutations an audit's MMD test can fire with (`least`), and why: its p-value is at least
+ * 1/(permutations+1), and it is compared with alpha for its own isDrift, alpha / alertOn.length (Bonferroni) when it
+ * can raise the alert.
  */
-function mmdLevel(alpha: number, alertOn: readonly string[]): { level: number; why: string } {
-  if (!alertOn.includes('mmd')) return { level: alpha, why: `alpha ${alpha}` };
+function mmdFloor(alpha: number, alertOn: readonly string[]): { least: number; why: string } {
+  if (!alertOn.includes('mmd')) return { least: minPermutations(alpha), why: `alpha ${alpha}` };
   const level = alpha / alertOn.length;
-  return { level, why: `alpha ${alpha} / ${alertOn.length} tests in alertOn = ${Number(level.toPrecision(3))}` };
+  return { least: minPermutations(level), why: `alpha ${alpha} / ${alertOn.length} tests in alertOn = ${Number(level.toPrecision(3))}` };
 }
 
 /** The audit config stored at `audits/<name>/config.json`. */
@@ -215,7 +215,7 @@ export const auditConfigSchema = z
     mmdWindow: z.number().int('must be an integer').min(0, 'must be >= 0').max(2000, 'must be <= 2000 (the kernel is N² in memory)').default(1000),
     /**
      * Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)). Omitted: 200, or the fewest that let
-     * the MMD p-value fall below its level if that is more (see mmdLevel); given: at least that many (checked below).
+     * the MMD p-value fall below its level if that is more (see mmdFloor); given: at least that many (checked below).
      */
     mmdPermutations: z.number().int('must be an integer').min(1, 'must be >= 1').max(MAX_MMD_PERMUTATIONS, `must be <= ${MAX_MMD_PERMUTATIONS}`).optional(),
     /** Tests whose p-value raises the alert (Bonferroni: each is compared with alpha / alertOn.length). */
@@ -230,8 +230,7 @@ export const auditConfigSchema = z
   .superRefine((c, ctx) => {
     // (Refinements also run when another field already failed: check only a config whose fields are themselves valid.)
     if (c.mmdWindow === 0 || !(c.alpha > 0 && c.alpha < 1) || !Array.isArray(c.alertOn) || c.alertOn.length === 0) return;
-    const { level, why } = mmdLevel(c.alpha, c.alertOn);
-    const least = minPermutations(level);
+    const { least, why } = mmdFloor(c.alpha, c.alertOn);
     if (least > MAX_MMD_PERMUTATIONS) {
       const path = c.mmdPermutations === undefined ? 'alpha' : 'mmdPermutations';
       ctx.addIssue({ code: 'custom', path: [path], message: `${why} needs more than ${MAX_MMD_PERMUTATIONS} MMD permutations (the most allowed) before the MMD test can fire: raise alpha, name fewer tests in alertOn, or set mmdWindow 0` });
@@ -239,7 +238,7 @@ export const auditConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['mmdPermutations'], message: `must be >= ${least}: the MMD p-value is at least 1/(mmdPermutations+1), which must be below ${why}, or the test could never fire` });
     }
   })
-  .transform((c) => ({ ...c, mmdPermutations: c.mmdPermutations ?? (c.mmdWindow === 0 ? DEFAULT_MMD_PERMUTATIONS : Math.max(DEFAULT_MMD_PERMUTATIONS, minPermutations(mmdLevel(c.alpha, c.alertOn).level))) }));
+  .transform((c) => ({ ...c, mmdPermutations: c.mmdPermutations ?? (c.mmdWindow === 0 ? DEFAULT_MMD_PERMUTATIONS : Math.max(DEFAULT_MMD_PERMUTATIONS, mmdFloor(c.alpha, c.alertOn).least)) }));
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
 /** Base64 file content inside a JSON body. */

@@ -14,7 +14,6 @@ import type { Matrix } from './tensor.js';
 export function mlKmeansEngine(): KMeansEngine {
   const rowsOf = new WeakMap<Matrix, number[][]>();
   return {
-    name: 'ml-kmeans',
     run(x, k, seed, opts) {
       let rows = rowsOf.get(x);
       if (!rows) {

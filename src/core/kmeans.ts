@@ -25,7 +25,6 @@ export interface KMeansParams {
 
 /** A k-means implementation other than `typed`, run once per initialisation seed. */
 export interface KMeansEngine {
-  readonly name: string;
   /** Centres (k × dim, row-major) and iterations from one initialisation with `seed`. */
   run(x: Matrix, k: number, seed: number, opts: { readonly maxIterations: number; readonly tolerance: number }): { centres: Float32Array; iterations: number };
 }
