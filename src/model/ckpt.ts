@@ -10,10 +10,13 @@
  *
  * The file is untrusted: protobufjs only decodes (it keeps `tensor_content` as views of the input), and every tensor's
  * dims are checked against its content length and against the decode limits (`maxRank`, `maxElements`, and
- * `maxDecodedBytes` for all tensors together) before its float32 array is allocated.
+ * `maxDecodedBytes` for all tensors together) before its float32 array is allocated. Before protobufjs decodes at
+ * all, a walk of the wire format estimates what the decoding itself would allocate (millions of empty entries or
+ * one-byte dims, each an object) and refuses a file over the budget (src/model/decode-budget.ts).
  */
 import protobuf from 'protobufjs';
 import { ModelError } from '../core/errors.js';
+import { assertProtoBudget, schemaOfReflection, type ProtoFormat } from './decode-budget.js';
 import { checkedProduct, formatBytes, resolveLimits, type DecodeLimits } from '../io/limits.js';
 
 /** One checkpoint entry. `data` is always widened to float32; `type` is the stored MindSpore type, e.g. `Float32`. */
@@ -33,7 +36,8 @@ interface RawValue {
   tensor?: RawTensor | null;
 }
 
-const schema = (() => {
+/** The reflected `Checkpoint` message type (exported for the decode-budget test's measurement). */
+export const CHECKPOINT_TYPE = (() => {
   const root = new protobuf.Root();
   const tensorProto = new protobuf.Type('TensorProto')
     .add(new protobuf.Field('dims', 1, 'int64', 'repeated'))
@@ -47,6 +51,15 @@ const schema = (() => {
   root.resolveAll();
   return checkpoint;
 })();
+
+/** The checkpoint format for the decode budget, read off the same reflected types the decoder is generated from. */
+export const CKPT_FORMAT: ProtoFormat = {
+  schema: schemaOfReflection(CHECKPOINT_TYPE),
+  root: CHECKPOINT_TYPE.fullName.replace(/^\./, ''),
+  field: 'checkpoint',
+  noun: 'a MindSpore checkpoint',
+  advice: 'real checkpoints hold a few hundred tensors with their values in tensor_content',
+};
 
 /** Bytes per element and a little-endian reader for each MindSpore tensor type we widen to float32. */
 const TYPES: Record<string, { size: number; read: (v: DataView, off: number) => number }> = {
@@ -89,9 +102,10 @@ export function readCheckpoint(bytes: Uint8Array, limits?: Partial<DecodeLimits>
   const lim = resolveLimits(limits);
   if (!(bytes instanceof Uint8Array)) throw new ModelError('checkpoint', 'expected the checkpoint file bytes (Uint8Array)');
   if (bytes.length === 0) throw new ModelError('checkpoint', 'file is empty');
+  assertProtoBudget(bytes, CKPT_FORMAT);
   let values: RawValue[];
   try {
-    const msg = schema.decode(bytes) as unknown as { value?: RawValue[] };
+    const msg = CHECKPOINT_TYPE.decode(bytes) as unknown as { value?: RawValue[] };
     values = msg.value ?? [];
   } catch (e) {
     throw new ModelError('checkpoint', `not a MindSpore checkpoint, or truncated (${(e as Error).message}; file has ${bytes.length} bytes)`, { cause: e });

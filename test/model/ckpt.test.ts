@@ -1,10 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelError } from '../../src/core/errors.js';
-import { readCheckpoint } from '../../src/model/ckpt.js';
-import { SEED } from '../helpers/paths.js';
+import { CKPT_FORMAT, readCheckpoint } from '../../src/model/ckpt.js';
+import { decodeBudget, estimateProtoDecode } from '../../src/model/decode-budget.js';
+import { emptyMessages, ld, varint } from '../helpers/protobuf.js';
+import { REPO, SEED } from '../helpers/paths.js';
 
 const CKPT = readFileSync(join(SEED, 'checkpoint_lenet-10_1875.ckpt'));
 
@@ -86,5 +89,73 @@ describe('readCheckpoint', () => {
     assert.throws(() => readCheckpoint(entry('x', [1], 'Complex64', new Uint8Array(8))), (e: unknown) => e instanceof ModelError && e.field === 'x' && /Complex64/.test(e.detail));
     const one = entry('x', [1], 'Float32', new Uint8Array(4));
     assert.throws(() => readCheckpoint(Uint8Array.from([...one, ...one])), (e: unknown) => e instanceof ModelError && e.field === 'x' && /twice/.test(e.detail));
+  });
+});
+
+/** Hostile checkpoints of about `size` bytes that protobufjs would decode into hundreds of MB of objects. */
+const CKPT_BOMBS = {
+  // Checkpoint { value × n }: empty entries, 2 bytes each
+  entries: (size: number) => emptyMessages(1, size >> 1),
+  // Checkpoint { value { tensor { dims: packed one-byte varints } } }: a Long each
+  dims: (size: number) => ld(1, ld(2, ld(1, new Uint8Array(size).fill(1)))),
+};
+
+describe('readCheckpoint decode budget', () => {
+  it('reads its schema off the reflected MindSpore types', () => {
+    assert.deepEqual(CKPT_FORMAT.schema, {
+      'mindspore.checkpoint.Checkpoint': { 1: { msg: 'mindspore.checkpoint.Value' } },
+      'mindspore.checkpoint.Value': { 1: { scalar: 'len' }, 2: { msg: 'mindspore.checkpoint.TensorProto' } },
+      'mindspore.checkpoint.TensorProto': { 1: { packed: 'int64' }, 2: { scalar: 'len' }, 3: { scalar: 'len' } },
+    });
+  });
+
+  it('leaves the seed checkpoint far inside the budget', () => {
+    const cost = estimateProtoDecode(CKPT, CKPT_FORMAT);
+    assert.ok(cost >= CKPT.length && cost < decodeBudget(CKPT.length) / 50, `estimate ${cost}`);
+  });
+
+  it('refuses hostile 6 MiB checkpoints before decoding, without the allocation (ModelError on checkpoint)', () => {
+    for (const [kind, make] of Object.entries(CKPT_BOMBS)) {
+      const bytes = make(6 * 2 ** 20);
+      const before = process.memoryUsage().rss;
+      assert.throws(
+        () => readCheckpoint(bytes),
+        (e: unknown) => e instanceof ModelError && e.field === 'checkpoint' && /MindSpore checkpoint would allocate more than 256 MiB/.test(e.detail),
+        kind,
+      );
+      const grew = process.memoryUsage().rss - before;
+      assert.ok(grew < 64 * 2 ** 20, `${kind}: RSS grew ${grew} bytes`);
+    }
+  });
+
+  it('refuses a checkpoint whose fields the decoder would read differently from their tags', () => {
+    // Value.tensor (a message) tagged as a varint: its "value" would be read as a length.
+    const bytes = ld(1, Uint8Array.from([...varint(2 << 3), ...varint(5), 1, 2, 3, 4, 5]));
+    assert.throws(() => readCheckpoint(bytes), (e: unknown) => e instanceof ModelError && e.field === 'checkpoint' && /not a MindSpore checkpoint.*message sent with wire type 0/.test(e.detail));
+  });
+
+  it('estimates at least what protobufjs allocates decoding them (measured in a fresh process with --expose-gc)', (t) => {
+    const script = `
+      import { CHECKPOINT_TYPE, CKPT_FORMAT } from ${JSON.stringify(`${REPO}/src/model/ckpt.ts`)};
+      import { estimateProtoDecode } from ${JSON.stringify(`${REPO}/src/model/decode-budget.ts`)};
+      import { emptyMessages, ld } from ${JSON.stringify(`${REPO}/test/helpers/protobuf.ts`)};
+      const bombs = { entries: (n) => emptyMessages(1, n >> 1), dims: (n) => ld(1, ld(2, ld(1, new Uint8Array(n).fill(1)))) };
+      const out = {};
+      const keep = [];
+      for (const [kind, make] of Object.entries(bombs)) {
+        const bytes = make(2 ** 20);
+        globalThis.gc(); globalThis.gc();
+        const before = process.memoryUsage().heapUsed;
+        keep.push(CHECKPOINT_TYPE.decode(bytes));
+        globalThis.gc(); globalThis.gc();
+        out[kind] = { used: process.memoryUsage().heapUsed - before, estimate: estimateProtoDecode(bytes, CKPT_FORMAT) };
+      }
+      console.log(JSON.stringify(out));`;
+    const res = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' })) as Record<string, { used: number; estimate: number }>;
+    for (const [kind, { used, estimate }] of Object.entries(res)) {
+      t.diagnostic(`${kind}: decoding 1 MiB allocated ${used} bytes; estimate ${estimate}`);
+      assert.ok(used > 2 ** 20, `${kind}: decoding 1 MiB allocated only ${used} bytes: the measurement is not measuring`);
+      assert.ok(estimate >= used, `${kind}: estimate ${estimate} < measured ${used}`);
+    }
   });
 });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ModelError } from '../../src/core/errors.js';
 import { listTensorNames } from '../../src/model/graph.js';
-import { assertDecodeBudget, decodeBudget, DECODE_COST, estimateDecodeBytes, ONNX_SCHEMA } from '../../src/model/onnx-budget.js';
+import { decodeBudget, DECODE_COST } from '../../src/model/decode-budget.js';
+import { assertDecodeBudget, estimateDecodeBytes, ONNX_SCHEMA } from '../../src/model/onnx-budget.js';
 import { REPO } from '../helpers/paths.js';
 import { emptyMessages, ld, varint } from '../helpers/protobuf.js';
 

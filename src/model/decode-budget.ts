@@ -1,0 +1,238 @@
+/**
+ * A memory budget for decoding untrusted protobuf bytes (ONNX models, MindSpore checkpoints), checked before
+ * protobufjs decodes them.
+ *
+ * protobufjs builds every message and array element before any count can be checked, and the cost per byte of input
+ * varies by three orders of magnitude: a 6 MiB ONNX model of 3 million empty subgraphs (2 bytes each) took 1.07 GB to
+ * decode, 3 million empty nodes 0.58 GB, 6 million one-byte int64s (each a `Long` object) 0.45 GB; a 6 MiB checkpoint
+ * of one-byte dims 0.44 GB (measured on Node 20, test/model/onnx-budget.test.ts and test/model/ckpt.test.ts). This
+ * walks the wire format once with protobufjs's own Reader, keeping nothing, adds up an upper estimate of what
+ * decoding would allocate, and refuses the bytes before decoding when that exceeds the budget.
+ *
+ * The walk must read the bytes exactly as the decoder will, or a bomb could hide where the two disagree: a decoder
+ * reads a known field by its declared type whatever wire type the tag says (a message field tagged as a varint has its
+ * "value" read as a length, a scalar tagged length-delimited has its length read as the value and its body parsed as
+ * fields of the parent), onnx-proto's generated decoder never checks that a field ends inside its message, and
+ * protobufjs's two varint readers consume an overlong varint differently (uint32() takes 10 bytes for any varint over
+ * 5). So every known field must carry the wire type of its declared type (packed arrays: length-delimited or one
+ * element's) and is read with the decoder's own Reader method, and every field must end inside its message; anything
+ * else is refused as malformed. What the walk cannot read at all (a varint or a field cut off by the end of the bytes)
+ * the decoder cannot read either, at the same place: left to it to report.
+ *
+ * Each format supplies its schema: for each message, every field the decoder knows, with its message type, its packed
+ * element type or how its scalar is read ({@link ProtoFormat}).
+ */
+import protobuf from 'protobufjs/minimal.js';
+import type { Type as ReflectedType } from 'protobufjs';
+import { ModelError } from '../core/errors.js';
+
+/** Packable field types, as protobufjs names them (and as the Reader method that reads one element). */
+export type Packed = 'int64' | 'uint64' | 'sint64' | 'fixed64' | 'sfixed64' | 'int32' | 'uint32' | 'sint32' | 'bool' | 'fixed32' | 'sfixed32' | 'float' | 'double';
+/** A known field: a message, a packed numeric array, or a scalar read as a varint, fixed 32/64-bit or length-delimited. */
+export type Field = { readonly msg: string } | { readonly packed: Packed } | { readonly scalar: Scalar };
+/**
+ * How the decoder reads a scalar: a 32-bit varint (`uint32()`: int32, enum, bool), a 64-bit varint (`int64()`), fixed
+ * 32 or 64 bits, or length-delimited. The two varint readers consume overlong encodings differently from each other
+ * and from skipping, so the walk reads each with the decoder's own method.
+ */
+export type Scalar = 'varint32' | 'varint64' | 'fixed32' | 'fixed64' | 'len';
+/** Every known field of each message, by field number. */
+export type ProtoSchema = Readonly<Record<string, Readonly<Record<number, Field>>>>;
+
+/** A protobuf file format the walk can budget. */
+export interface ProtoFormat {
+  readonly schema: ProtoSchema;
+  /** The message the file holds. */
+  readonly root: string;
+  /** The field errors name, e.g. `model` or `checkpoint`. */
+  readonly field: string;
+  /** What the bytes should be, for errors: `an ONNX model`. */
+  readonly noun: string;
+  /** Why a real file is far inside the budget, appended to the refusal. */
+  readonly advice: string;
+}
+
+const SCALAR_WIRE: Record<Scalar, Wire> = { varint32: 0, varint64: 0, fixed32: 5, fixed64: 1, len: 2 };
+
+/** Protobuf wire types. */
+const WIRE = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
+type Wire = (typeof WIRE)[keyof typeof WIRE];
+
+/**
+ * Estimated bytes per decoded item, upper bounds of what was measured: an empty ONNX GraphProto (the message with the
+ * most repeated fields, each an array) 341 B, a `Long` 71 B, a number in a packed array 8 B; a string or bytes field
+ * costs its length twice (UTF-16) plus a header.
+ */
+export const DECODE_COST = { message: 400, long: 80, number: 8, string: 64 } as const;
+
+/** The default budget: 256 MiB, or 8× the file's size for a larger one (a model of float_data decodes to 2×). */
+export function decodeBudget(byteLength: number): number {
+  return Math.max(256 * 2 ** 20, 8 * byteLength);
+}
+
+/** Messages may nest this deep (subgraphs inside attributes, types inside sequence types). */
+const MAX_DEPTH = 256;
+
+/** How the decoder reads one element of each packed array type, and what the element costs once decoded. */
+const ELEMENT: Record<Packed, { readonly scalar: Scalar; readonly cost: number }> = {
+  int64: { scalar: 'varint64', cost: DECODE_COST.long },
+  uint64: { scalar: 'varint64', cost: DECODE_COST.long },
+  sint64: { scalar: 'varint64', cost: DECODE_COST.long },
+  fixed64: { scalar: 'fixed64', cost: DECODE_COST.long },
+  sfixed64: { scalar: 'fixed64', cost: DECODE_COST.long },
+  int32: { scalar: 'varint32', cost: DECODE_COST.number },
+  uint32: { scalar: 'varint32', cost: DECODE_COST.number },
+  sint32: { scalar: 'varint32', cost: DECODE_COST.number },
+  bool: { scalar: 'varint32', cost: DECODE_COST.number },
+  fixed32: { scalar: 'fixed32', cost: DECODE_COST.number },
+  sfixed32: { scalar: 'fixed32', cost: DECODE_COST.number },
+  float: { scalar: 'fixed32', cost: DECODE_COST.number },
+  double: { scalar: 'fixed64', cost: DECODE_COST.number },
+};
+
+/** How protobufjs reads a scalar of each (non-packed) type: the Reader method's wire format. */
+const SCALAR_OF_TYPE: Readonly<Record<string, Scalar>> = {
+  ...Object.fromEntries(Object.entries(ELEMENT).map(([type, e]) => [type, e.scalar])),
+  string: 'len',
+  bytes: 'len',
+};
+
+/** The wire type of one element of a packed array sent unpacked. */
+function elementWire(kind: Packed): Wire {
+  return SCALAR_WIRE[ELEMENT[kind].scalar];
+}
+
+/** Reads one element of a packed array as the decoder does (same Reader method, so the same bytes); returns its cost. */
+function readElement(reader: protobuf.Reader, kind: Packed): number {
+  readScalar(reader, ELEMENT[kind].scalar);
+  return ELEMENT[kind].cost;
+}
+
+/** Reads one scalar as the decoder does; returns its cost. */
+function readScalar(reader: protobuf.Reader, kind: Scalar): number {
+  switch (kind) {
+    case 'varint32':
+      reader.uint32();
+      return 0;
+    case 'varint64':
+      reader.int64();
+      return 0;
+    case 'fixed32':
+      reader.float();
+      return 0;
+    case 'fixed64':
+      reader.double();
+      return 0;
+    case 'len': {
+      const len = reader.uint32();
+      reader.skip(len);
+      return DECODE_COST.string + 2 * len;
+    }
+  }
+}
+
+/**
+ * The schema of a message type defined through protobufjs reflection (`protobuf.Type`), with every message type it
+ * reaches: read off the same field definitions its decoder is generated from, so the two cannot drift apart.
+ */
+export function schemaOfReflection(root: ReflectedType): ProtoSchema {
+  const schema: Record<string, Record<number, Field>> = {};
+  const visit = (type: ReflectedType): void => {
+    const name = type.fullName.replace(/^\./, '');
+    if (schema[name]) return;
+    const fields: Record<number, Field> = {};
+    schema[name] = fields;
+    for (const f of type.fieldsArray) {
+      f.resolve();
+      if (f.map) throw new Error(`${name}.${f.name}: map fields are not supported by the decode budget`);
+      const resolved = f.resolvedType;
+      if (resolved && 'fieldsArray' in resolved) {
+        fields[f.id] = { msg: resolved.fullName.replace(/^\./, '') };
+        visit(resolved as ReflectedType);
+        continue;
+      }
+      const type_ = resolved ? 'int32' : f.type; // an enum is read as an int32
+      if (f.repeated && type_ in ELEMENT) fields[f.id] = { packed: type_ as Packed };
+      else if (SCALAR_OF_TYPE[type_]) fields[f.id] = { scalar: SCALAR_OF_TYPE[type_]! };
+      else throw new Error(`${name}.${f.name}: type ${type_} is not supported by the decode budget`);
+    }
+  };
+  visit(root);
+  return schema;
+}
+
+/** Refuses bytes the decoder would read differently from the walk. */
+function malformed(format: ProtoFormat, type: string, field: number, what: string, bytes: Uint8Array): never {
+  throw new ModelError(format.field, `not ${format.noun}, or truncated (${type} field ${field}: ${what}; ${bytes.length} bytes)`);
+}
+
+/**
+ * Estimates what decoding `bytes` as `format` would allocate, stopping as soon as the estimate passes `budget` (so the
+ * walk is cheap on a hostile input too). Returns the estimate (so far, when the bytes end mid-field: the decoder
+ * reports that), or throws a ModelError on bytes the decoder would read differently.
+ */
+export function estimateProtoDecode(bytes: Uint8Array, format: ProtoFormat, budget = Infinity): number {
+  const { schema } = format;
+  const reader = protobuf.Reader.create(bytes);
+  const stack: { type: string; end: number }[] = [{ type: format.root, end: bytes.length }];
+  let cost = DECODE_COST.message;
+  try {
+    while (stack.length > 0 && cost <= budget) {
+      const top = stack[stack.length - 1]!;
+      if (reader.pos >= top.end) {
+        stack.pop();
+        continue;
+      }
+      const tag = reader.uint32();
+      const number = tag >>> 3;
+      const wire = tag & 7;
+      const field = schema[top.type]?.[number];
+      if (field === undefined) {
+        reader.skipType(wire); // unknown: the decoder skips it the same way
+      } else if ('msg' in field) {
+        if (wire !== WIRE.LEN) malformed(format, top.type, number, `a message sent with wire type ${wire}`, bytes);
+        const len = reader.uint32();
+        if (reader.pos + len > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
+        if (stack.length >= MAX_DEPTH) throw new ModelError(format.field, `messages nest more than ${MAX_DEPTH} deep`);
+        cost += DECODE_COST.message;
+        stack.push({ type: field.msg, end: reader.pos + len });
+        continue;
+      } else if ('packed' in field) {
+        if (wire === WIRE.LEN) {
+          const end = reader.uint32() + reader.pos;
+          if (end > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
+          // Element by element with the decoder's own reads (an overlong varint takes it as many bytes as it takes the
+          // decoder), stopping once the budget is passed.
+          while (reader.pos < end && cost <= budget) cost += readElement(reader, field.packed);
+          if (cost > budget) break;
+          if (reader.pos !== end) malformed(format, top.type, number, `a packed ${field.packed} run that does not end on an element`, bytes);
+        } else if (wire === elementWire(field.packed)) {
+          cost += readElement(reader, field.packed); // one element, unpacked
+        } else {
+          malformed(format, top.type, number, `a ${field.packed} sent with wire type ${wire}`, bytes);
+        }
+      } else {
+        const expected = SCALAR_WIRE[field.scalar];
+        if (wire !== expected) malformed(format, top.type, number, `wire type ${wire} where the field's type has ${expected}`, bytes);
+        cost += readScalar(reader, field.scalar);
+      }
+      if (reader.pos > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
+    }
+  } catch (e) {
+    if (e instanceof ModelError) throw e;
+    return cost; // protobufjs could not read a varint or a field cut off by the end: the decoder stops there too
+  }
+  return cost;
+}
+
+/** Refuses, before decoding, bytes whose decoding would allocate more than the budget (ModelError on the format's field). */
+export function assertProtoBudget(bytes: Uint8Array, format: ProtoFormat, budget = decodeBudget(bytes.length)): void {
+  const cost = estimateProtoDecode(bytes, format, budget);
+  if (cost > budget) {
+    const mb = (n: number): string => `${Math.round(n / 2 ** 20)} MiB`;
+    throw new ModelError(
+      format.field,
+      `decoding this ${bytes.length}-byte ${format.noun.replace(/^an? /, '')} would allocate more than ${mb(budget)} (its messages and arrays are too many for its size; ${format.advice})`,
+    );
+  }
+}
