@@ -13,7 +13,8 @@ export type { DetectorBundle, Calibration, DetectorManifest } from './core/bundl
 export { loadData, loadLabels, decodeBytes } from './io/load.js';
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './io/limits.js';
-export { fitDetector, calibrateDetector, calibrateLabelFree, predictData, scoreData, driftCheck } from './service/detector-service.js';
+export { fitDetector, calibrateDetector, calibrateLabelFree, predictData, scoreData, driftCheck, type FitRequest, type CalibrateRequest, type LabelFreeCalibrateRequest, type PredictOptions, type DriftRequest, type RuntimeOptions, type Fitter } from './service/detector-service.js';
+export { fitOffThread } from './service/fit-runner.js';
 export type { ObjectStore, ObjectInfo } from './storage/object-store.js';
 export { DetectorRepository } from './storage/detector-repository.js';
 export { LocalDirStore } from './storage/local-dir-store.js';

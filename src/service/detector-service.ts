@@ -45,6 +45,28 @@ export interface FitRuntimeOptions {
   readonly fitter?: Fitter;
 }
 
+/** The option names each public call takes: a table per request type, which the compiler keeps equal to its interface. */
+const RUNTIME_OPTIONS = { batchSize: true, executionProviders: true, intraOpNumThreads: true, logger: true, onProgress: true } as const satisfies Record<keyof RuntimeOptions, true>;
+
+/** Only the runtime options of a larger request (for passing it on to a call that takes nothing else). */
+export function runtimeOptions(req: RuntimeOptions): RuntimeOptions {
+  return Object.fromEntries(Object.entries(req).filter(([k]) => k in RUNTIME_OPTIONS));
+}
+
+/**
+ * Refuses an option the call does not know (an InputError naming it), instead of ignoring it: the types stop a
+ * TypeScript caller, but a JavaScript caller's misspelt or outdated option (`batchsize`, or `offThread`, which
+ * `fitter: fitOffThread` replaced) would otherwise be dropped without a word.
+ */
+function refuseUnknownOptions(opts: object, known: Readonly<Record<string, true>>, call: string): void {
+  for (const key of Object.keys(opts)) {
+    if (!Object.hasOwn(known, key)) {
+      const hint = key === 'offThread' ? '; pass fitter: fitOffThread to fit in a worker thread' : '';
+      throw new InputError(key, `is not an option of ${call} (it takes ${Object.keys(known).join(', ')})${hint}`);
+    }
+  }
+}
+
 export interface FitRequest extends RuntimeOptions, FitRuntimeOptions {
   readonly model: Uint8Array;
   /** Where the model lives in the detector's store (recorded in the manifest). */
@@ -106,7 +128,13 @@ export async function predictedClasses(model: Uint8Array, input: Tensor | ModelI
   return argmaxRows(await withExtractor(model, logits, opts, sha256Hex(model), (ex) => ex.extract(input)));
 }
 
+const FIT_OPTIONS = {
+  ...RUNTIME_OPTIONS,
+  fitter: true, model: true, modelKey: true, data: true, layer: true, detector: true, nCluster: true, score: true, seed: true, classes: true, layout: true, scale: true, dataField: true,
+} as const satisfies Record<keyof FitRequest, true>;
+
 export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
+  refuseUnknownOptions(req, FIT_OPTIONS, 'fitDetector');
   const detector = createDetector(detectorSpecOf(req));
   const spec = inputSpec(req.model);
   const preprocess = defaultPreprocess(
@@ -153,6 +181,7 @@ export function fitIdentity(b: DetectorBundle): string {
 
 /** Scores; `field` names the data in errors (`id[7]: sample 7 contains a NaN pixel`). */
 export async function scoreData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions = {}, field = 'data'): Promise<Float64Array> {
+  refuseUnknownOptions(opts, RUNTIME_OPTIONS, 'scoreData');
   return bundle.fitted.score(await detectorFeatures(bundle, model, data, opts, field));
 }
 
@@ -163,6 +192,7 @@ export interface ReferenceOptions {
   /** Seed of that subsample (default 0). */
   readonly seed?: number;
 }
+const REFERENCE_OPTIONS = { referenceRows: true, seed: true } as const satisfies Record<keyof ReferenceOptions, true>;
 
 /**
  * In-distribution rows kept with a calibrated detector as the MMD reference. 1,000 rows keep the fixed-reference
@@ -201,7 +231,10 @@ function calibrated(bundle: DetectorBundle, calibration: Calibration, reference:
 }
 
 /** Chooses the accuracy-maximising threshold on a labelled eval set; returns a new bundle carrying it. */
+const CALIBRATE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, data: true, oodLabels: true, grid: true } as const satisfies Record<keyof CalibrateRequest, true>;
+
 export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Array, req: CalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
+  refuseUnknownOptions(req, CALIBRATE_OPTIONS, 'calibrateDetector');
   const n = req.data.shape[0] ?? 0;
   const labels = validateLabels(req.oodLabels, n);
   referenceRowsOf(req);
@@ -229,7 +262,10 @@ export interface LabelFreeCalibrateRequest extends RuntimeOptions, ReferenceOpti
 }
 
 /** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
+const LABEL_FREE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, idHoldout: true, targetFpr: true } as const satisfies Record<keyof LabelFreeCalibrateRequest, true>;
+
 export async function calibrateLabelFree(bundle: DetectorBundle, model: Uint8Array, req: LabelFreeCalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
+  refuseUnknownOptions(req, LABEL_FREE_OPTIONS, 'calibrateLabelFree');
   validateAlpha(req.targetFpr);
   referenceRowsOf(req);
   const features = await detectorFeatures(bundle, model, req.idHoldout, req, 'idHoldout');
@@ -248,13 +284,17 @@ export interface Prediction {
   readonly pValues?: number[];
 }
 
+export type PredictOptions = RuntimeOptions & { readonly threshold?: number };
+const PREDICT_OPTIONS = { ...RUNTIME_OPTIONS, threshold: true } as const satisfies Record<keyof PredictOptions, true>;
+
 /** 0/1 per input sample, in input order, plus the scores; `threshold` overrides the calibrated one. */
-export async function predictData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions & { threshold?: number } = {}): Promise<Prediction> {
+export async function predictData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: PredictOptions = {}): Promise<Prediction> {
   return (await predictWithFeatures(bundle, model, data, opts)).prediction;
 }
 
 /** `predictData` plus the feature rows it scored (for audits, which also test the features for drift). */
-export async function predictWithFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: RuntimeOptions & { threshold?: number } = {}): Promise<{ prediction: Prediction; features: Matrix }> {
+export async function predictWithFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: PredictOptions = {}): Promise<{ prediction: Prediction; features: Matrix }> {
+  refuseUnknownOptions(opts, PREDICT_OPTIONS, 'predictData');
   const threshold = opts.threshold ?? bundle.calibration?.threshold;
   if (threshold === undefined) throw new NotFittedError('threshold', 'the detector has no threshold; calibrate it or pass one');
   const features = await detectorFeatures(bundle, model, data, opts);
@@ -288,19 +328,23 @@ export interface DriftRequest extends RuntimeOptions {
  * - `ks`: Kolmogorov–Smirnov on detector scores, reference vs window;
  * - `mmd`: RBF-kernel MMD on the detector's layer features, permutation p-value.
  */
+const DRIFT_OPTIONS = { ...RUNTIME_OPTIONS, test: true, reference: true, data: true, alpha: true, permutations: true, seed: true, maxReference: true } as const satisfies Record<keyof DriftRequest, true>;
+
 export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req: DriftRequest): Promise<DriftResult> {
+  refuseUnknownOptions(req, DRIFT_OPTIONS, 'driftCheck');
+  const runtime = runtimeOptions(req);
   const alpha = req.alpha ?? 0.05;
   if (req.test === 'binomial') {
     // Its baseline is the calibration's flag rate, a fixed rate: a reference sample would be silently unused.
     if (req.reference) throw new InputError('reference', 'does not apply to the binomial test, which tests the flag rate against the calibration\'s in-distribution flag rate; use the ks or mmd test to compare with a reference');
     const c = bundle.calibration;
     if (!c) throw new NotFittedError('threshold', 'the binomial drift test needs a calibrated detector (its in-distribution flag rate is the baseline)');
-    const scores = await scoreData(bundle, model, req.data, req);
+    const scores = await scoreData(bundle, model, req.data, runtime);
     return binomialDrift(applyThreshold(scores, c.threshold), c.idFlaggedRate, alpha);
   }
   if (req.test === 'ks') {
-    const ref = req.reference ? await scoreData(bundle, model, req.reference, req) : storedReference(bundle, 'ks');
-    return ksDrift(ref, await scoreData(bundle, model, req.data, req), alpha);
+    const ref = req.reference ? await scoreData(bundle, model, req.reference, runtime, 'reference') : storedReference(bundle, 'ks');
+    return ksDrift(ref, await scoreData(bundle, model, req.data, runtime), alpha);
   }
   const ref = req.reference ? await detectorFeatures(bundle, model, req.reference, req, 'reference') : storedReference(bundle, 'mmd');
   const cur = await detectorFeatures(bundle, model, req.data, req);

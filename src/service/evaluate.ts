@@ -2,7 +2,7 @@ import type { DetectorBundle } from '../core/bundle.js';
 import { accuracy, detectionMetricsOf, type DetectionMetrics } from '../core/metrics.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { applyThreshold, exactThreshold } from '../core/threshold.js';
-import { scoreData, type RuntimeOptions } from './detector-service.js';
+import { runtimeOptions, scoreData, type RuntimeOptions } from './detector-service.js';
 
 /**
  * Evaluating a detector on labelled data (in-distribution vs OOD): the one workflow behind `imagedrift evaluate` and
@@ -42,8 +42,9 @@ export interface Evaluation {
 
 /** Scores both sets (errors name `id` / `ood` and the sample), then the metrics, the threshold and its accuracy. */
 export async function evaluateOnData(bundle: DetectorBundle, model: Uint8Array, req: RuntimeOptions & { readonly id: DecodedArray; readonly ood: DecodedArray }): Promise<Evaluation> {
-  const idScores = await scoreData(bundle, model, req.id, req, 'id');
-  const oodScores = await scoreData(bundle, model, req.ood, req, 'ood');
+  const runtime = runtimeOptions(req);
+  const idScores = await scoreData(bundle, model, req.id, runtime, 'id');
+  const oodScores = await scoreData(bundle, model, req.ood, runtime, 'ood');
   const metrics = detectionMetricsOf(idScores, oodScores);
   const threshold = evaluationThreshold(bundle, idScores, oodScores);
   const all = Float64Array.from([...idScores, ...oodScores]);

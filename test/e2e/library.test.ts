@@ -9,7 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as lib from '../../src/index.js';
-import { REPO } from '../helpers/paths.js';
+import { REPO, SEED } from '../helpers/paths.js';
 
 describe('the imagedrift package', () => {
   it('exports the documented API from its root', () => {
@@ -17,11 +17,34 @@ describe('the imagedrift package', () => {
       'OodDetectorFeatureCluster', 'loadData', 'loadLabels', 'decodeBytes', 'fitDetector', 'calibrateDetector', 'calibrateLabelFree', 'predictData',
       'scoreData', 'driftCheck', 'exactThreshold', 'gridThreshold', 'conformalThreshold', 'conformalPValues', 'applyThreshold', 'detectionMetrics',
       'binomialDrift', 'ksDrift', 'mmdDrift', 'createDetector', 'restoreDetector', 'DetectorRepository', 'LocalDirStore', 'InputError', 'ModelError',
-      'NotFittedError', 'StorageError',
+      'NotFittedError', 'StorageError', 'fitOffThread',
     ] as const;
     for (const name of functions) assert.equal(typeof (lib as Record<string, unknown>)[name], 'function', name);
     assert.deepEqual([...lib.DETECTOR_KINDS].sort(), ['energy', 'ensemble', 'feature-cluster', 'knn', 'mahalanobis', 'msp']);
     assert.equal(lib.RECOMMENDED_ENSEMBLE.kind, 'ensemble');
+  });
+
+  it('from plain JavaScript, the built package fits in a worker thread with fitOffThread and refuses the outdated offThread', () => {
+    // What a JavaScript user gets: dist/src (not the TypeScript sources), run by Node without tsx, so the thread
+    // script must be found beside the compiled module.
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { fitDetector, fitOffThread, loadData } from ${JSON.stringify(join(REPO, 'dist/src/index.js'))};
+      const model = new Uint8Array(readFileSync(${JSON.stringify(join(REPO, 'models/lenet5.onnx'))}));
+      const data = await loadData(${JSON.stringify(join(SEED, 'concept_test_lenet1.npy'))});
+      const req = { model, modelKey: 'model.onnx', data, layer: 'output', nCluster: 5, seed: 0 };
+      const here = await fitDetector(req);
+      const there = await fitDetector({ ...req, fitter: fitOffThread });
+      let refused;
+      try { await fitDetector({ ...req, offThread: true }); } catch (e) { refused = { name: e.name, field: e.field, detail: e.detail }; }
+      console.log(JSON.stringify({ same: here.fitId === there.fitId, refused }));
+      process.exit(0);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' });
+    const res = JSON.parse(out.trim().split('\n').pop()!) as { same: boolean; refused?: { name: string; field: string; detail: string } };
+    assert.equal(res.same, true, 'the off-thread fit is the same fit');
+    assert.equal(res.refused?.name, 'InputError');
+    assert.equal(res.refused?.field, 'offThread');
+    assert.match(res.refused!.detail, /is not an option of fitDetector .*pass fitter: fitOffThread/);
   });
 
   it("packs the runtime (the library, and the CLI bundle bin/imagedrift.js loads) and nothing of the repository around it", () => {
