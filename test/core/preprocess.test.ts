@@ -102,3 +102,42 @@ describe('error order and values', () => {
     fails(arr([1, 3, 32, 32], rgb), /sample 0 has grey value \(BT\.601 of R, G, B\) (2|1\.9999\d*), (2|1\.9999\d*) after scaling by 1, outside \[0, 1\]/);
   });
 });
+
+describe('the batch fill is bit for bit the plain per-plane resize', () => {
+  /** The reference: gather each channel (scaled, as float32), then resizeBilinear, the straightforward way. */
+  const reference = (src: Float32Array, n: number, c: number, h: number, w: number, oc: number, oh: number, ow: number, scale: number): Float32Array => {
+    const out = new Float32Array(n * oc * oh * ow);
+    const plane = new Float32Array(h * w);
+    for (let s = 0; s < n; s++) {
+      for (let ch = 0; ch < oc; ch++) {
+        for (let p = 0; p < h * w; p++) {
+          const at = s * c * h * w + p;
+          plane[p] = (c === oc ? src[at + ch * h * w]! : 0.299 * src[at]! + 0.587 * src[at + h * w]! + 0.114 * src[at + 2 * h * w]!) * scale;
+        }
+        resizeBilinear(plane, h, w, out.subarray((s * oc + ch) * oh * ow, (s * oc + ch + 1) * oh * ow), oh, ow);
+      }
+    }
+    return out;
+  };
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+  const cases: [string, number, number, number, number, number, number][] = [
+    // name, c, h, w → oc, oh, ow
+    ['MNIST 28×28 → LeNet 32×32', 1, 28, 28, 1, 32, 32],
+    ['downsampling 64×48 → 32×32', 1, 64, 48, 1, 32, 32],
+    ['one row and one column 1×1 → 32×32', 1, 1, 1, 1, 32, 32],
+    ['a strip 3×40 → 5×7', 1, 3, 40, 1, 5, 7],
+    ['RGB 32×32 → grey 28×28', 3, 32, 32, 1, 28, 28],
+    ['RGB 17×23 → RGB 32×32', 3, 17, 23, 3, 32, 32],
+  ];
+  for (const [name, c, h, w, oc, oh, ow] of cases) {
+    it(name, () => {
+      const n = 9;
+      const src = Float32Array.from({ length: n * c * h * w }, () => Math.floor(rand() * 256));
+      const got = toModelInput({ data: src, shape: [n, c, h, w], dtype: 'uint8' }, defaultPreprocess({ channels: oc, height: oh, width: ow }, { layout: 'NCHW' }));
+      const want = reference(src, n, c, h, w, oc, oh, ow, 1 / 255);
+      assert.equal(got.data.length, want.length);
+      for (let i = 0; i < want.length; i++) if (!Object.is(got.data[i], want[i])) assert.fail(`value ${i}: ${got.data[i]} ≠ ${want[i]}`);
+    });
+  }
+});
