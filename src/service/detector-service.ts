@@ -50,7 +50,7 @@ const RUNTIME_OPTIONS = { batchSize: true, executionProviders: true, intraOpNumT
 
 /** Only the runtime options of a larger request (for passing it on to a call that takes nothing else). */
 export function runtimeOptions(req: RuntimeOptions): RuntimeOptions {
-  return Object.fromEntries(Object.entries(req).filter(([k]) => k in RUNTIME_OPTIONS));
+  return Object.fromEntries(Object.entries(req).filter(([k]) => Object.hasOwn(RUNTIME_OPTIONS, k)));
 }
 
 /**

@@ -21,11 +21,10 @@ const ERRORS: Partial<Record<ErrorCode, new (field: string | undefined, detail: 
 function startWorker(workerData: unknown): Worker {
   const fromSources = import.meta.url.endsWith('.ts');
   const url = new URL(fromSources ? './fit-thread.ts' : './fit-thread.js', import.meta.url);
-  // The thread inherits the process's Node options, except --input-type: it applies to an --eval'd entry only, and a
-  // thread started from a file refuses to start with it (ERR_INPUT_TYPE_NOT_ALLOWED), as a `node --input-type=module
-  // -e …` caller's would.
-  const execArgv = process.execArgv.filter((a, i, all) => !a.startsWith('--input-type') && all[i - 1] !== '--input-type');
-  if (!fromSources) return new Worker(url, { workerData, execArgv });
+  // Started as an eval'd import() of the script, not from the file: a thread started from a file refuses an inherited
+  // --input-type (a `node --input-type=module -e …` caller's: ERR_INPUT_TYPE_NOT_ALLOWED), and an explicit execArgv
+  // without it would make Node refuse others a worker accepts when inherited (--max-old-space-size, --stack-size…).
+  if (!fromSources) return new Worker(`import(${JSON.stringify(url.href)})`, { eval: true, workerData });
   // tsx's loader is not inherited by worker threads (privatenumber/tsx#354): register it in the thread first. Its
   // path is resolved here, from this module: an eval'd thread would look for it from the working directory.
   const tsxApi = import.meta.resolve('tsx/esm/api');

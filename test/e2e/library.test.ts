@@ -24,7 +24,7 @@ describe('the imagedrift package', () => {
     assert.equal(lib.RECOMMENDED_ENSEMBLE.kind, 'ensemble');
   });
 
-  it('from plain JavaScript, the built package fits in a worker thread with fitOffThread and refuses the outdated offThread', () => {
+  it('from plain JavaScript (node --input-type=module -e, with memory and stack options), the built package fits in a worker thread with fitOffThread and refuses the outdated offThread', () => {
     // What a JavaScript user gets: dist/src (not the TypeScript sources), run by Node without tsx, so the thread
     // script must be found beside the compiled module.
     const script = `
@@ -39,7 +39,8 @@ describe('the imagedrift package', () => {
       try { await fitDetector({ ...req, offThread: true }); } catch (e) { refused = { name: e.name, field: e.field, detail: e.detail }; }
       console.log(JSON.stringify({ same: here.fitId === there.fitId, refused }));
       process.exit(0);`;
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' });
+    // With Node options a worker accepts only when it inherits them (an explicit execArgv with them is refused).
+    const out = execFileSync(process.execPath, ['--max-old-space-size=1024', '--stack-size=2000', '--input-type=module', '-e', script], { cwd: REPO, encoding: 'utf8' });
     const res = JSON.parse(out.trim().split('\n').pop()!) as { same: boolean; refused?: { name: string; field: string; detail: string } };
     assert.equal(res.same, true, 'the off-thread fit is the same fit');
     assert.equal(res.refused?.name, 'InputError');

@@ -134,6 +134,20 @@ describe('readCheckpoint decode budget', () => {
     assert.throws(() => readCheckpoint(bytes), (e: unknown) => e instanceof ModelError && e.field === 'checkpoint' && /not a MindSpore checkpoint.*message sent with wire type 0/.test(e.detail));
   });
 
+  it('refuses a varint the reflected decoder cuts short at a message end, instead of leaving the rest to it (found by a review)', () => {
+    // Value { tag "a", tensor { dims: 80 80 80 80 } }: the decoder, narrowed to the tensor's end, takes the 4 bytes as
+    // a varint; a 10-byte overlong tag for Checkpoint.value follows, then a Value holding 6 MiB of one-byte dims. A walk
+    // that read on from the dims, failed, and stopped there passed the file, and decoding it grew the heap by 338 MiB.
+    const tensor = Uint8Array.from([0x08, 0x80, 0x80, 0x80, 0x80]);
+    const first = ld(1, Uint8Array.from([0x0a, 0x01, 0x61, 0x12, tensor.length, ...tensor]));
+    const bomb = ld(2, ld(1, new Uint8Array(6 * 2 ** 20).fill(1)));
+    const bytes = Uint8Array.from([...first, 0x8a, 0x80, 0x80, 0x80, 0x80, 0x80, 0, 0, 0, 0, ...varint(bomb.length), ...bomb]);
+    const before = process.memoryUsage().rss;
+    assert.throws(() => readCheckpoint(bytes), (e: unknown) => e instanceof ModelError && e.field === 'checkpoint' && /not a MindSpore checkpoint, or truncated/.test(e.detail));
+    const grew = process.memoryUsage().rss - before;
+    assert.ok(grew < 64 * 2 ** 20, `RSS grew ${grew} bytes`);
+  });
+
   it('estimates at least what protobufjs allocates decoding them (measured in a fresh process with --expose-gc)', (t) => {
     const script = `
       import { CHECKPOINT_TYPE, CKPT_FORMAT } from ${JSON.stringify(`${REPO}/src/model/ckpt.ts`)};

@@ -89,14 +89,26 @@ test('hostile 6 MiB models are refused before decoding, quickly and without the 
   }
 });
 
-test('truncated bytes are refused as such, by the walk or (a varint cut off) by the decoder', () => {
+test('truncated bytes are refused as such, by the walk, before the decoder sees them', () => {
   const truncated = ld(7, emptyMessages(1, 10)).subarray(0, 7);
   assert.throws(() => listTensorNames(truncated), (e: unknown) => e instanceof ModelError && /not an ONNX model, or truncated/.test(e.detail));
   // A length that runs past the end: the walk refuses it, naming the field.
   assert.throws(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x7f])), /ModelProto field 7: runs past the end of its message/);
-  // A varint cut off by the end: the walk stops, and the decoder reports it.
-  assert.doesNotThrow(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x80])));
+  // A varint cut off by the end: the walk fails closed (it does not leave the rest to the decoder).
+  assert.throws(() => estimateDecodeBytes(new Uint8Array([(7 << 3) | 2, 0x80])), (e: unknown) => e instanceof ModelError && e.field === 'model' && /not an ONNX model, or truncated \(index out of range/.test(e.detail));
   assert.throws(() => listTensorNames(new Uint8Array([(7 << 3) | 2, 0x80])), (e: unknown) => e instanceof ModelError && /not an ONNX model, or truncated/.test(e.detail));
+});
+
+test('bytes the walk cannot read are refused, not left to a decoder that reads them (found by a review)', () => {
+  // An unknown field as groups nested 150 deep, then a graph of 3 million empty nodes (~360 MiB decoded). The walk's
+  // protobufjs 7 stops skipping at 100 nested groups; onnx-proto's own protobufjs 6 skips them and decodes the graph.
+  const depth = 150;
+  const groups = [...Array<number[]>(depth).fill([0xf3, 0x01]).flat(), ...Array<number[]>(depth).fill([0xf4, 0x01]).flat()];
+  const bytes = Uint8Array.from([...groups, ...ld(7, emptyMessages(1, 3 * 2 ** 20))]);
+  const before = process.memoryUsage().rss;
+  assert.throws(() => listTensorNames(bytes), (e: unknown) => e instanceof ModelError && e.field === 'model' && /not an ONNX model, or truncated \(maximum nesting depth exceeded/.test(e.detail));
+  const grew = process.memoryUsage().rss - before;
+  assert.ok(grew < 64 * 2 ** 20, `RSS grew ${grew} bytes`);
 });
 
 test('a bomb hidden where the decoder reads the bytes differently from a naive walk is refused before decoding', () => {
