@@ -29,7 +29,7 @@ function decodeModel(modelBytes: Uint8Array): Onnx.ModelProto {
   try {
     model = onnx.ModelProto.decode(modelBytes);
   } catch (e) {
-    throw new ModelError('model', `not an ONNX model, or truncated (${(e as Error).message}; ${modelBytes.length} bytes)`, { cause: e });
+    throw new ModelError('model', `not an ONNX model, or truncated (${(e as Error).message}; file has ${modelBytes.length} bytes)`, { cause: e });
   }
   const g = model.graph;
   if (!g || !g.node || g.node.length === 0 || !g.output || g.output.length === 0) {

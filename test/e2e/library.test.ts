@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as lib from '../../src/index.js';
@@ -46,6 +47,29 @@ describe('the imagedrift package', () => {
     assert.equal(res.refused?.name, 'InputError');
     assert.equal(res.refused?.field, 'offThread');
     assert.match(res.refused!.detail, /is not an option of fitDetector .*pass fitter: fitOffThread/);
+  });
+
+  it("a fit thread whose script fails to load reports that error, under any --unhandled-rejections mode the thread inherits", () => {
+    // A copy of the built package with a fit-thread.js that throws as it loads (the repository's dist is not touched).
+    const dir = mkdtempSync(join(tmpdir(), 'imagedrift-thread-'));
+    try {
+      cpSync(join(REPO, 'dist/src'), join(dir, 'dist/src'), { recursive: true });
+      symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+      writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+      writeFileSync(join(dir, 'dist/src/service/fit-thread.js'), "throw new RangeError('thread script broke at load');\n");
+      const script = `
+        import { fitOffThread } from ${JSON.stringify(join(dir, 'dist/src/index.js'))};
+        try { await fitOffThread({ kind: 'feature-cluster', nCluster: 2, seed: 0 }, { data: new Float32Array(40), rows: 10, cols: 4 }, {}); console.log('fitted'); }
+        catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); }`;
+      for (const mode of ['throw', 'warn', 'none']) {
+        const out = execFileSync(process.execPath, [`--unhandled-rejections=${mode}`, '--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        const res = JSON.parse(out.trim().split('\n').pop()!) as { name: string; message: string };
+        assert.equal(res.name, 'RangeError', `${mode}: ${out}`);
+        assert.match(res.message, /thread script broke at load/, mode);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("packs the runtime (the library, and the CLI bundle bin/imagedrift.js loads) and nothing of the repository around it", () => {
