@@ -34,8 +34,11 @@ import { ModelError } from '../core/errors.js';
 
 /** Packable field types, as protobufjs names them (and as the Reader method that reads one element). */
 export type Packed = 'int64' | 'uint64' | 'sint64' | 'fixed64' | 'sfixed64' | 'int32' | 'uint32' | 'sint32' | 'bool' | 'fixed32' | 'sfixed32' | 'float' | 'double';
-/** A known field: a message, a packed numeric array, or a scalar read as a varint, fixed 32/64-bit or length-delimited. */
-export type Field = { readonly msg: string } | { readonly packed: Packed } | { readonly scalar: Scalar };
+/**
+ * A known field: a message, a packed numeric array, or a scalar read as a varint, fixed 32/64-bit or length-delimited.
+ * `repeated` marks a repeated message or scalar field (a packed field always is): its array's first element costs more.
+ */
+export type Field = { readonly msg: string; readonly repeated?: true } | { readonly packed: Packed } | { readonly scalar: Scalar; readonly repeated?: true };
 /**
  * How the decoder reads a scalar: a 32-bit varint (`uint32()`: int32, enum, bool), a 64-bit varint (`int64()`), fixed
  * 32 or 64 bits, or length-delimited. The two varint readers consume overlong encodings differently from each other
@@ -65,11 +68,14 @@ const WIRE = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
 type Wire = (typeof WIRE)[keyof typeof WIRE];
 
 /**
- * Estimated bytes per decoded item, upper bounds of what was measured: an empty ONNX GraphProto (the message with the
- * most repeated fields, each an array) 341 B, a `Long` 71 B, a number in a packed array 8 B; a string or bytes field
- * costs its length twice (UTF-16) plus a header.
+ * Estimated bytes per decoded item, upper bounds of what was measured (process RSS growth while decoding, Node 20): an
+ * empty ONNX TensorProto (a message with many repeated fields, each an array) ~380 B, a `Long` ~73 B, a number in a
+ * packed array 8 B retained but ~18 B while its array grows; the first element of a repeated field in a message
+ * allocates the array's backing store (~150–260 B); a string or bytes field costs its length twice (UTF-16) plus a
+ * header (an empty bytes field is a fresh Uint8Array). A review measured where the first version of these figures
+ * fell short (one element in every repeated field of many small messages decoded to 1.8× its estimate).
  */
-export const DECODE_COST = { message: 400, long: 80, number: 8, string: 64 } as const;
+export const DECODE_COST = { message: 480, long: 96, number: 24, string: 200, array: 260 } as const;
 
 /** The default budget: 256 MiB, or 8× the file's size for a larger one (a model of float_data decodes to 2×). */
 export function decodeBudget(byteLength: number): number {
@@ -153,13 +159,13 @@ export function schemaOfReflection(root: ReflectedType): ProtoSchema {
       if (f.map) throw new Error(`${name}.${f.name}: map fields are not supported by the decode budget`);
       const resolved = f.resolvedType;
       if (resolved && 'fieldsArray' in resolved) {
-        fields[f.id] = { msg: resolved.fullName.replace(/^\./, '') };
+        fields[f.id] = { msg: resolved.fullName.replace(/^\./, ''), ...(f.repeated ? { repeated: true as const } : {}) };
         visit(resolved as ReflectedType);
         continue;
       }
       const type_ = resolved ? 'int32' : f.type; // an enum is read as an int32
       if (f.repeated && type_ in ELEMENT) fields[f.id] = { packed: type_ as Packed };
-      else if (SCALAR_OF_TYPE[type_]) fields[f.id] = { scalar: SCALAR_OF_TYPE[type_]! };
+      else if (SCALAR_OF_TYPE[type_]) fields[f.id] = { scalar: SCALAR_OF_TYPE[type_]!, ...(f.repeated ? { repeated: true as const } : {}) };
       else throw new Error(`${name}.${f.name}: type ${type_} is not supported by the decode budget`);
     }
   };
@@ -180,7 +186,20 @@ function malformed(format: ProtoFormat, type: string, field: number, what: strin
 export function estimateProtoDecode(bytes: Uint8Array, format: ProtoFormat, budget = Infinity): number {
   const { schema } = format;
   const reader = protobuf.Reader.create(bytes);
-  const stack: { type: string; end: number }[] = [{ type: format.root, end: bytes.length }];
+  // `seen`: the repeated fields met so far in that message (bit n for field n < 31, the rest in `seenHigh`).
+  const stack: { type: string; end: number; seen: number; seenHigh?: Set<number> }[] = [{ type: format.root, end: bytes.length, seen: 0 }];
+  /** The cost of a repeated field's array: charged the first time the field appears in the current message. */
+  const arrayCost = (top: (typeof stack)[number], number: number): number => {
+    if (number < 31) {
+      if (top.seen & (1 << number)) return 0;
+      top.seen |= 1 << number;
+      return DECODE_COST.array;
+    }
+    top.seenHigh ??= new Set();
+    if (top.seenHigh.has(number)) return 0;
+    top.seenHigh.add(number);
+    return DECODE_COST.array;
+  };
   let cost = DECODE_COST.message;
   try {
     while (stack.length > 0 && cost <= budget) {
@@ -200,10 +219,11 @@ export function estimateProtoDecode(bytes: Uint8Array, format: ProtoFormat, budg
         const len = reader.uint32();
         if (reader.pos + len > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
         if (stack.length >= MAX_DEPTH) throw new ModelError(format.field, `messages nest more than ${MAX_DEPTH} deep`);
-        cost += DECODE_COST.message;
-        stack.push({ type: field.msg, end: reader.pos + len });
+        cost += DECODE_COST.message + (field.repeated ? arrayCost(top, number) : 0);
+        stack.push({ type: field.msg, end: reader.pos + len, seen: 0 });
         continue;
       } else if ('packed' in field) {
+        cost += arrayCost(top, number);
         if (wire === WIRE.LEN) {
           const end = reader.uint32() + reader.pos;
           if (end > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
@@ -220,7 +240,7 @@ export function estimateProtoDecode(bytes: Uint8Array, format: ProtoFormat, budg
       } else {
         const expected = SCALAR_WIRE[field.scalar];
         if (wire !== expected) malformed(format, top.type, number, `wire type ${wire} where the field's type has ${expected}`, bytes);
-        cost += readScalar(reader, field.scalar);
+        cost += readScalar(reader, field.scalar) + (field.repeated ? arrayCost(top, number) : 0);
       }
       if (reader.pos > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
     }

@@ -6,27 +6,31 @@
 import { assertProtoBudget, decodeBudget, estimateProtoDecode, type Field, type Packed, type ProtoFormat, type ProtoSchema } from './decode-budget.js';
 
 const m = (msg: string): Field => ({ msg });
+/** A repeated message field. */
+const mr = (msg: string): Field => ({ msg, repeated: true });
 const p = (packed: Packed): Field => ({ packed });
 const V32: Field = { scalar: 'varint32' };
 const V64: Field = { scalar: 'varint64' };
 const LEN: Field = { scalar: 'len' };
+/** A repeated string or bytes field. */
+const LENR: Field = { scalar: 'len', repeated: true };
 const F32: Field = { scalar: 'fixed32' };
 
 /** Every field of each ONNX message, by field number. */
 export const ONNX_SCHEMA: ProtoSchema = {
-  ModelProto: { 1: V64, 2: LEN, 3: LEN, 4: LEN, 5: V64, 6: LEN, 7: m('GraphProto'), 8: m('OperatorSetIdProto'), 14: m('StringStringEntryProto'), 20: m('TrainingInfoProto'), 25: m('FunctionProto') },
+  ModelProto: { 1: V64, 2: LEN, 3: LEN, 4: LEN, 5: V64, 6: LEN, 7: m('GraphProto'), 8: mr('OperatorSetIdProto'), 14: mr('StringStringEntryProto'), 20: mr('TrainingInfoProto'), 25: mr('FunctionProto') },
   GraphProto: {
-    1: m('NodeProto'),
+    1: mr('NodeProto'),
     2: LEN,
-    5: m('TensorProto'),
+    5: mr('TensorProto'),
     10: LEN,
-    11: m('ValueInfoProto'),
-    12: m('ValueInfoProto'),
-    13: m('ValueInfoProto'),
-    14: m('TensorAnnotation'),
-    15: m('SparseTensorProto'),
+    11: mr('ValueInfoProto'),
+    12: mr('ValueInfoProto'),
+    13: mr('ValueInfoProto'),
+    14: mr('TensorAnnotation'),
+    15: mr('SparseTensorProto'),
   },
-  NodeProto: { 1: LEN, 2: LEN, 3: LEN, 4: LEN, 5: m('AttributeProto'), 6: LEN, 7: LEN },
+  NodeProto: { 1: LENR, 2: LENR, 3: LEN, 4: LEN, 5: mr('AttributeProto'), 6: LEN, 7: LEN },
   AttributeProto: {
     1: LEN,
     2: F32,
@@ -36,16 +40,16 @@ export const ONNX_SCHEMA: ProtoSchema = {
     6: m('GraphProto'),
     7: p('float'),
     8: p('int64'),
-    9: LEN,
-    10: m('TensorProto'),
-    11: m('GraphProto'),
+    9: LENR,
+    10: mr('TensorProto'),
+    11: mr('GraphProto'),
     13: LEN,
     14: m('TypeProto'),
-    15: m('TypeProto'),
+    15: mr('TypeProto'),
     20: V32,
     21: LEN,
     22: m('SparseTensorProto'),
-    23: m('SparseTensorProto'),
+    23: mr('SparseTensorProto'),
   },
   TensorProto: {
     1: p('int64'),
@@ -53,14 +57,14 @@ export const ONNX_SCHEMA: ProtoSchema = {
     3: m('TensorProto.Segment'),
     4: p('float'),
     5: p('int32'),
-    6: LEN,
+    6: LENR,
     7: p('int64'),
     8: LEN,
     9: LEN,
     10: p('double'),
     11: p('uint64'),
     12: LEN,
-    13: m('StringStringEntryProto'),
+    13: mr('StringStringEntryProto'),
     14: V32,
   },
   'TensorProto.Segment': { 1: V64, 2: V64 },
@@ -79,11 +83,11 @@ export const ONNX_SCHEMA: ProtoSchema = {
   'TypeProto.Map': { 1: V32, 2: m('TypeProto') },
   'TypeProto.Optional': { 1: m('TypeProto') },
   'TypeProto.SparseTensor': { 1: V32, 2: m('TensorShapeProto') },
-  TensorShapeProto: { 1: m('TensorShapeProto.Dimension') },
+  TensorShapeProto: { 1: mr('TensorShapeProto.Dimension') },
   'TensorShapeProto.Dimension': { 1: V64, 2: LEN, 3: LEN },
-  TensorAnnotation: { 1: LEN, 2: m('StringStringEntryProto') },
-  TrainingInfoProto: { 1: m('GraphProto'), 2: m('GraphProto'), 3: m('StringStringEntryProto'), 4: m('StringStringEntryProto') },
-  FunctionProto: { 1: LEN, 4: LEN, 5: LEN, 6: LEN, 7: m('NodeProto'), 8: LEN, 9: m('OperatorSetIdProto'), 10: LEN },
+  TensorAnnotation: { 1: LEN, 2: mr('StringStringEntryProto') },
+  TrainingInfoProto: { 1: m('GraphProto'), 2: m('GraphProto'), 3: mr('StringStringEntryProto'), 4: mr('StringStringEntryProto') },
+  FunctionProto: { 1: LEN, 4: LENR, 5: LENR, 6: LENR, 7: mr('NodeProto'), 8: LEN, 9: mr('OperatorSetIdProto'), 10: LEN },
   OperatorSetIdProto: { 1: LEN, 2: V64 },
   StringStringEntryProto: { 1: LEN, 2: LEN },
 };

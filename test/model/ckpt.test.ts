@@ -103,7 +103,7 @@ const CKPT_BOMBS = {
 describe('readCheckpoint decode budget', () => {
   it('reads its schema off the reflected MindSpore types', () => {
     assert.deepEqual(CKPT_FORMAT.schema, {
-      'mindspore.checkpoint.Checkpoint': { 1: { msg: 'mindspore.checkpoint.Value' } },
+      'mindspore.checkpoint.Checkpoint': { 1: { msg: 'mindspore.checkpoint.Value', repeated: true } },
       'mindspore.checkpoint.Value': { 1: { scalar: 'len' }, 2: { msg: 'mindspore.checkpoint.TensorProto' } },
       'mindspore.checkpoint.TensorProto': { 1: { packed: 'int64' }, 2: { scalar: 'len' }, 3: { scalar: 'len' } },
     });
