@@ -6,7 +6,7 @@
  * varies by three orders of magnitude: a 6 MiB ONNX model of 3 million empty subgraphs (2 bytes each) took 1.07 GB to
  * decode, 3 million empty nodes 0.58 GB, 6 million one-byte int64s (each a `Long` object) 0.45 GB; a 6 MiB checkpoint
  * of one-byte dims 0.44 GB (measured on Node 20, test/model/onnx-budget.test.ts and test/model/ckpt.test.ts). This
- * walks the wire format once with protobufjs's own Reader, keeping nothing, adds up an upper estimate of what
+ * walks the wire format once with protobufjs's Reader, keeping nothing, adds up an upper estimate of what
  * decoding would allocate, and refuses the bytes before decoding when that exceeds the budget.
  *
  * The walk must read the bytes exactly as the decoder will, or a bomb could hide where the two disagree: a decoder

@@ -230,9 +230,9 @@ function calibrated(bundle: DetectorBundle, calibration: Calibration, reference:
   return { ...rest, calibration, ...reference, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION };
 }
 
-/** Chooses the accuracy-maximising threshold on a labelled eval set; returns a new bundle carrying it. */
 const CALIBRATE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, data: true, oodLabels: true, grid: true } as const satisfies Record<keyof CalibrateRequest, true>;
 
+/** Chooses the accuracy-maximising threshold on a labelled eval set; returns a new bundle carrying it. */
 export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Array, req: CalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   refuseUnknownOptions(req, CALIBRATE_OPTIONS, 'calibrateDetector');
   const n = req.data.shape[0] ?? 0;
@@ -261,9 +261,9 @@ export interface LabelFreeCalibrateRequest extends RuntimeOptions, ReferenceOpti
   readonly targetFpr: number;
 }
 
-/** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
 const LABEL_FREE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, idHoldout: true, targetFpr: true } as const satisfies Record<keyof LabelFreeCalibrateRequest, true>;
 
+/** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
 export async function calibrateLabelFree(bundle: DetectorBundle, model: Uint8Array, req: LabelFreeCalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   refuseUnknownOptions(req, LABEL_FREE_OPTIONS, 'calibrateLabelFree');
   validateAlpha(req.targetFpr);
@@ -322,14 +322,14 @@ export interface DriftRequest extends RuntimeOptions {
   readonly maxReference?: number;
 }
 
+const DRIFT_OPTIONS = { ...RUNTIME_OPTIONS, test: true, reference: true, data: true, alpha: true, permutations: true, seed: true, maxReference: true } as const satisfies Record<keyof DriftRequest, true>;
+
 /**
  * Batch drift test of a window `data`:
  * - `binomial`: OOD flag rate vs the calibrated in-distribution flag rate (exact binomial, one-sided);
  * - `ks`: Kolmogorov–Smirnov on detector scores, reference vs window;
  * - `mmd`: RBF-kernel MMD on the detector's layer features, permutation p-value.
  */
-const DRIFT_OPTIONS = { ...RUNTIME_OPTIONS, test: true, reference: true, data: true, alpha: true, permutations: true, seed: true, maxReference: true } as const satisfies Record<keyof DriftRequest, true>;
-
 export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req: DriftRequest): Promise<DriftResult> {
   refuseUnknownOptions(req, DRIFT_OPTIONS, 'driftCheck');
   const runtime = runtimeOptions(req);
