@@ -86,40 +86,23 @@ export function decodeBudget(byteLength: number): number {
 /** Messages may nest this deep (subgraphs inside attributes, types inside sequence types). */
 const MAX_DEPTH = 256;
 
-/** How the decoder reads one element of each packed array type, and what the element costs once decoded. */
-const ELEMENT: Record<Packed, { readonly scalar: Scalar; readonly cost: number }> = {
-  int64: { scalar: 'varint64', cost: DECODE_COST.long },
-  uint64: { scalar: 'varint64', cost: DECODE_COST.long },
-  sint64: { scalar: 'varint64', cost: DECODE_COST.long },
-  fixed64: { scalar: 'fixed64', cost: DECODE_COST.long },
-  sfixed64: { scalar: 'fixed64', cost: DECODE_COST.long },
-  int32: { scalar: 'varint32', cost: DECODE_COST.number },
-  uint32: { scalar: 'varint32', cost: DECODE_COST.number },
-  sint32: { scalar: 'varint32', cost: DECODE_COST.number },
-  bool: { scalar: 'varint32', cost: DECODE_COST.number },
-  fixed32: { scalar: 'fixed32', cost: DECODE_COST.number },
-  sfixed32: { scalar: 'fixed32', cost: DECODE_COST.number },
-  float: { scalar: 'fixed32', cost: DECODE_COST.number },
-  double: { scalar: 'fixed64', cost: DECODE_COST.number },
+/** How the decoder reads one element of each packed array type. */
+const ELEMENT: Record<Packed, Scalar> = {
+  ...{ int64: 'varint64', uint64: 'varint64', sint64: 'varint64', int32: 'varint32', uint32: 'varint32', sint32: 'varint32', bool: 'varint32' },
+  ...{ fixed64: 'fixed64', sfixed64: 'fixed64', double: 'fixed64', fixed32: 'fixed32', sfixed32: 'fixed32', float: 'fixed32' },
 };
+
+/** What one decoded element costs: a 64-bit integer is a `Long` object, anything else a number. */
+function elementCost(kind: Packed): number {
+  return kind.endsWith('64') ? DECODE_COST.long : DECODE_COST.number;
+}
 
 /** How protobufjs reads a scalar of each (non-packed) type: the Reader method's wire format. */
 const SCALAR_OF_TYPE: Readonly<Record<string, Scalar>> = {
-  ...Object.fromEntries(Object.entries(ELEMENT).map(([type, e]) => [type, e.scalar])),
+  ...ELEMENT,
   string: 'len',
   bytes: 'len',
 };
-
-/** The wire type of one element of a packed array sent unpacked. */
-function elementWire(kind: Packed): Wire {
-  return SCALAR_WIRE[ELEMENT[kind].scalar];
-}
-
-/** Reads one element of a packed array as the decoder does (same Reader method, so the same bytes); returns its cost. */
-function readElement(reader: protobuf.Reader, kind: Packed): number {
-  readScalar(reader, ELEMENT[kind].scalar);
-  return ELEMENT[kind].cost;
-}
 
 /** Reads one scalar as the decoder does; returns its cost. */
 function readScalar(reader: protobuf.Reader, kind: Scalar): number {
@@ -224,17 +207,19 @@ export function estimateProtoDecode(bytes: Uint8Array, format: ProtoFormat, budg
         stack.push({ type: field.msg, end: reader.pos + len, seen: 0 });
         continue;
       } else if ('packed' in field) {
+        // Each element is read with the decoder's own Reader method (same bytes, an overlong varint included).
+        const element = ELEMENT[field.packed];
+        const each = elementCost(field.packed);
         cost += arrayCost(top, number);
         if (wire === WIRE.LEN) {
           const end = reader.uint32() + reader.pos;
           if (end > top.end) malformed(format, top.type, number, 'runs past the end of its message', bytes);
-          // Element by element with the decoder's own reads (an overlong varint takes it as many bytes as it takes the
-          // decoder), stopping once the budget is passed.
-          while (reader.pos < end && cost <= budget) cost += readElement(reader, field.packed);
+          // Element by element, stopping once the budget is passed.
+          while (reader.pos < end && cost <= budget) cost += readScalar(reader, element) + each;
           if (cost > budget) break;
           if (reader.pos !== end) malformed(format, top.type, number, `a packed ${field.packed} run that does not end on an element`, bytes);
-        } else if (wire === elementWire(field.packed)) {
-          cost += readElement(reader, field.packed); // one element, unpacked
+        } else if (wire === SCALAR_WIRE[element]) {
+          cost += readScalar(reader, element) + each; // one element, unpacked
         } else {
           malformed(format, top.type, number, `a ${field.packed} sent with wire type ${wire}`, bytes);
         }
