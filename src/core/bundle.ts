@@ -79,6 +79,11 @@ export const manifestSchema = z.object({
   libraryVersion: z.string(),
   createdAt: z.string(),
   fitId: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /**
+   * The version number this version's fit was first saved as (a fit: its own; a calibration: its fit's). Written and
+   * read by the repository (src/storage/detector-repository.ts) to order fits; absent before it existed.
+   */
+  fitVersion: z.number().int().positive().optional(),
   model: z.object({ key: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), layer: z.string().min(1), batchSize: z.number().int().positive() }),
   preprocess: z.object({
     input: inputSpec,

@@ -95,7 +95,9 @@ export class DetectorRepository {
   /**
    * Writes a new immutable version and points `current` at it, unless a later version (one allocated after this one,
    * by a save that started later and finished first) is already current: the pointer only moves forward, so a reader
-   * never sees the detector go back to an older version. Returns the version number.
+   * never sees the detector go back to an older state. One exception keeps that true: a fit whose number was
+   * overtaken by a calibration of an older fit (allocated later, committed first) still becomes current, as it would
+   * had it committed first (see `supersedes`). Returns the version number.
    */
   async save(prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<number> {
     const { manifest, arrays } = toStored(bundle);
@@ -103,8 +105,9 @@ export class DetectorRepository {
     const keys = detectorKeys(prefix);
     const dir = keys.versionDir(version);
     if (await this.store.head(keys.manifest(version))) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
+    const fitVersion = await this.fitVersionFor(prefix, version, bundle, opts.base);
     for (const [file, a] of arrays) await this.store.put(dir + file, arrayToBytes(a), { contentType: 'application/octet-stream' });
-    await this.store.put(keys.manifest(version), new TextEncoder().encode(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
+    await this.store.put(keys.manifest(version), new TextEncoder().encode(JSON.stringify({ ...manifest, fitVersion }, null, 2)), { contentType: 'application/json' });
     await this.movePointer(prefix, version, { onlyForward: true, ...(opts.base ? { base: opts.base } : {}) });
     return version;
   }
@@ -129,7 +132,7 @@ export class DetectorRepository {
           );
         }
       }
-      if (opts.onlyForward && cur && cur.version >= version) return false;
+      if (opts.onlyForward && cur && cur.version >= version && !(cur.version > version && !opts.base && (await this.supersedes(prefix, version, cur.version)))) return false;
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
       await this.store.put(detectorKeys(prefix).current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
       return true;
@@ -138,9 +141,43 @@ export class DetectorRepository {
 
   /** The fitId in a version's manifest (undefined for detectors saved before fitIds). */
   private async fitIdOf(prefix: string, version: number): Promise<string | undefined> {
-    const m = await readStoredJson<{ fitId?: unknown }>(this.store, detectorKeys(prefix).manifest(version), 'manifest');
-    if (!m) throw new StorageError(detectorKeys(prefix).manifest(version), 'the current version has no manifest');
-    return typeof m.fitId === 'string' ? m.fitId : undefined;
+    return (await this.fitOf(prefix, version)).fitId;
+  }
+
+  /** A version's fitId and fitVersion (either undefined for detectors saved before it existed). */
+  private async fitOf(prefix: string, version: number): Promise<{ fitId?: string; fitVersion?: number }> {
+    const m = await readStoredJson<{ fitId?: unknown; fitVersion?: unknown }>(this.store, detectorKeys(prefix).manifest(version), 'manifest');
+    if (!m) throw new StorageError(detectorKeys(prefix).manifest(version), `v${version} has no manifest`);
+    return {
+      ...(typeof m.fitId === 'string' ? { fitId: m.fitId } : {}),
+      ...(typeof m.fitVersion === 'number' && Number.isSafeInteger(m.fitVersion) ? { fitVersion: m.fitVersion } : {}),
+    };
+  }
+
+  /**
+   * The `fitVersion` a new version records: the version its fit was first saved as, which orders fits (a fit
+   * allocated later has a higher number). A calibration inherits its base's (or, where the base predates the field,
+   * takes the base's number, which every later fit's number still exceeds); a save without a base of the fit that is
+   * current (the CLI's calibrate) inherits the current version's; anything else is a new fit: its own number.
+   */
+  private async fitVersionFor(prefix: string, version: number, bundle: DetectorBundle, base: CalibrationBase | undefined): Promise<number> {
+    if (!base && bundle.fitId === undefined) return version; // nothing to match the current fit by
+    const from = base?.version ?? (await this.readPointer(prefix))?.version;
+    if (from === undefined) return version;
+    const f = await this.fitOf(prefix, from);
+    if (!base && f.fitId !== bundle.fitId) return version;
+    return f.fitVersion ?? from;
+  }
+
+  /**
+   * Whether `version`, a fit, should replace the current `current` although its number is higher: `current` is a
+   * calibration of an older fit, which was allocated after this fit but committed first (a calibration of the old fit
+   * racing a re-fit). The re-fit must win, as it would had it committed first; without the fit's own order recorded
+   * (detectors saved before fitVersion) nothing can be told, and the pointer stays.
+   */
+  private async supersedes(prefix: string, version: number, current: number): Promise<boolean> {
+    const [mine, cur] = await Promise.all([this.fitOf(prefix, version), this.fitOf(prefix, current)]);
+    return mine.fitVersion === version && mine.fitId !== undefined && cur.fitId !== mine.fitId && cur.fitVersion !== undefined && cur.fitVersion < version;
   }
 
   readPointer(prefix: string): Promise<Pointer | undefined> {

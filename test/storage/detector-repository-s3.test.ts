@@ -8,6 +8,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { DetectorBundle } from '../../src/core/bundle.js';
 import { StorageError } from '../../src/core/errors.js';
+import { StaleBaseError } from '../../src/storage/detector-repository.js';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
 import { defaultPreprocess } from '../../src/core/preprocess.js';
 import { matrix } from '../../src/core/tensor.js';
@@ -91,6 +92,41 @@ class GatedStore implements ObjectStore {
   list(prefix: string, opts?: { after?: string; limit?: number }): Promise<ObjectInfo[]> {
     return this.inner.list(prefix, opts);
   }
+}
+
+/** Delegates to a store; PUTs of keys starting with `gatedPrefix` wait for `open()` (the first one reports arriving). */
+function putGated(inner: ObjectStore, gatedPrefix: string): { store: ObjectStore; arrived: Promise<void>; open: () => void } {
+  let open!: () => void;
+  let arrive!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const arrived = new Promise<void>((r) => (arrive = r));
+  const store: ObjectStore = {
+    get location() {
+      return inner.location;
+    },
+    get: (key) => inner.get(key),
+    head: (key) => inner.head(key),
+    delete: (key) => inner.delete(key),
+    list: (prefix, opts) => inner.list(prefix, opts),
+    put: async (key, bytes, opts) => {
+      if (key.startsWith(gatedPrefix)) {
+        arrive();
+        await gate;
+      }
+      return inner.put(key, bytes, opts);
+    },
+  };
+  return { store, arrived, open };
+}
+
+/** The fitVersion each version's manifest records, by version number. */
+async function fitVersions(store: ObjectStore, det: string): Promise<Record<number, unknown>> {
+  const out: Record<number, unknown> = {};
+  for (const { key } of await store.list(det)) {
+    const m = /^v(\d+)\/manifest\.json$/.exec(key.slice(det.length));
+    if (m) out[Number(m[1])] = (JSON.parse(new TextDecoder().decode((await store.get(key))!)) as { fitVersion?: unknown }).fitVersion;
+  }
+  return out;
 }
 
 async function snapshot(store: ObjectStore, prefix: string): Promise<Map<string, string>> {
@@ -246,5 +282,45 @@ describe('DetectorRepository over S3Store + RedisCoordinator', () => {
     assert.deepEqual(versions.sort(), [1, 2, 3]);
     const staleVersion = [1, 2, 3].find((v) => v !== 1 && v !== vNewer)!;
     assertIsOneOf(await repoA.load(det, staleVersion), [stale], 'stale version');
+  });
+
+  it('a re-fit overtaken by a calibration of the old fit (allocated after it, committed first) still becomes current', async () => {
+    // The calibration's base check saw the old fit current and passed; the re-fit's pointer move then found a higher
+    // number current and used to give way silently: both jobs succeeded and the detector served the old fit.
+    const [F1, F2] = ['a'.repeat(64), 'b'.repeat(64)];
+    const fit1 = { ...makeBundle(41), fitId: F1 };
+    const refit = { ...makeBundle(42), fitId: F2 };
+    const cal = { ...makeBundle(43), fitId: F1 };
+    assert.equal(await repoA.save(det, fit1), 1);
+    const gated = putGated(t.store, `${det}v2/`);
+    const refitting = new DetectorRepository(gated.store, new RedisCoordinator(redisA, { keyPrefix: prefix })).save(det, refit);
+    await gated.arrived; // the re-fit holds v2 and is writing its arrays
+    assert.equal(await repoB.save(det, cal, { base: { version: 1, fitId: F1 } }), 3);
+    assert.equal((await repoB.readPointer(det))?.version, 3, 'the calibration became current while the re-fit was still writing');
+    gated.open();
+    assert.equal(await refitting, 2);
+    assert.equal((await repoA.readPointer(det))?.version, 2, 'the re-fit is current');
+    assertIsOneOf(await repoA.load(det), [refit], 'current');
+    assert.deepEqual(await fitVersions(t.store, det), { 1: 1, 2: 2, 3: 1 });
+    // The calibration of the replaced fit cannot come back (a retry of its pointer move is a stale base).
+    await assert.rejects(repoB.movePointer(det, 3, { onlyForward: true, base: { version: 1, fitId: F1 } }), StaleBaseError);
+    assert.equal((await repoA.readPointer(det))?.version, 2);
+  });
+
+  it('two re-fits: the one allocated later stays current whichever commits first; a calibration of the current fit inherits its fitVersion', async () => {
+    const [F1, F2, F3] = ['c'.repeat(64), 'd'.repeat(64), 'e'.repeat(64)];
+    await repoA.save(det, { ...makeBundle(51), fitId: F1 });
+    const gated = putGated(t.store, `${det}v2/`);
+    const slow = new DetectorRepository(gated.store, new RedisCoordinator(redisA, { keyPrefix: prefix })).save(det, { ...makeBundle(52), fitId: F2 });
+    await gated.arrived;
+    const later = { ...makeBundle(53), fitId: F3 };
+    assert.equal(await repoB.save(det, later), 3);
+    gated.open();
+    assert.equal(await slow, 2);
+    assert.equal((await repoA.readPointer(det))?.version, 3, 'the earlier-allocated fit does not replace the later one');
+    assertIsOneOf(await repoA.load(det), [later], 'current');
+    // A base-less save of the current fit (the CLI's calibrate) is a calibration of it, not a new fit.
+    assert.equal(await repoA.save(det, { ...makeBundle(54), fitId: F3 }), 4);
+    assert.deepEqual(await fitVersions(t.store, det), { 1: 1, 2: 2, 3: 3, 4: 3 });
   });
 });
