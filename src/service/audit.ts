@@ -296,8 +296,12 @@ export async function runScheduledAudits(
   const planned: { tenant: string; name: string; lastRun: string }[] = [];
   for (const t of tenants) {
     const view = tenantStore(deps.store, t);
-    for (const name of audit !== undefined ? [audit] : await listAudits(view)) planned.push({ tenant: t, name, lastRun: await lastStarted(view, name) });
+    // An audit named without a tenant runs in the tenants that have it, not in every tenant (one named with its tenant
+    // is run, and fails below, if it has no config: the rule is then wrong).
+    const names = audit === undefined ? await listAudits(view) : tenant !== undefined || (await view.head(auditKeys(audit).config)) ? [audit] : [];
+    for (const name of names) planned.push({ tenant: t, name, lastRun: await lastStarted(view, name) });
   }
+  if (audit !== undefined && planned.length === 0) throw new NotFoundError('audit', `no tenant has an audit named ${audit}`);
   // Stable: equal times keep the tenant/name listing order.
   planned.sort((a, b) => (a.lastRun < b.lastRun ? -1 : a.lastRun > b.lastRun ? 1 : 0));
   const out: AuditOutcome[] = [];
@@ -314,6 +318,8 @@ export async function runScheduledAudits(
     const view = tenantStore(deps.store, t);
     let run: Awaited<ReturnType<typeof runAudit>> | undefined;
     try {
+      // The marker only for an audit that exists: a rule naming a missing one must leave nothing in the tenant's space.
+      if (!(await view.head(auditKeys(name).config))) throw new NotFoundError('audit', `no audit ${name} (${auditKeys(name).config} is missing)`);
       await view.put(auditKeys(name).attempt, new TextEncoder().encode(JSON.stringify({ startedAt: new Date().toISOString() })), { contentType: 'application/json' });
       run = await runAudit({ store: view, logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
     } catch (e) {

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { handler as audit } from '../../handlers/audit.js';
 import { handler as checkObject } from '../../handlers/checkObject.js';
 import { handler as predict } from '../../handlers/predict.js';
-import { InputError } from '../../src/core/errors.js';
+import { InputError, NotFoundError } from '../../src/core/errors.js';
 import { binomialTestGreater } from '../../src/core/stats.js';
 import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
@@ -373,6 +373,24 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     await fx.store.put('audits/bad/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: '../x/', alpha: 2 })));
     // The only audit failed: the function fails (so the scheduler's retry and alarms see it), naming the field.
     await assert.rejects(audit({ audit: 'bad' }), /bad: audits\/bad\/config\.json: prefix: must not contain/);
+  });
+
+  test('audit: a rule naming an audit runs it only in the tenants that have it, and writes nothing for a missing one', async () => {
+    // It used to plan the audit in every tenant: each one without it got an attempt marker written into its space, an
+    // error log and AuditFailed=1; a typo with a tenant left audits/<typo>/attempt.json behind.
+    await fx.store.put('audits/only-a/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'only-a-in/' })));
+    const other = 'tenant-without-audits';
+    const log = captureLogger();
+    const deps = { store: fx.s3.store, logger: log.logger, runtime: {}, tenants: async () => [fx.tenant, other] };
+    const before = new Set((await fx.s3.store.list('')).map((o) => o.key));
+    const r = await runScheduledAudits(deps, { audit: 'only-a' });
+    assert.deepEqual(r.audits.map((a) => [a.tenant, a.name, a.error]), [[fx.tenant, 'only-a', undefined]]);
+    assert.deepEqual(log.find('audit failed'), []);
+    await assert.rejects(runScheduledAudits(deps, { audit: 'ghost' }), (e: unknown) => e instanceof NotFoundError && e.field === 'audit' && /no tenant has an audit named ghost/.test(e.message));
+    await assert.rejects(runScheduledAudits(deps, { tenant: fx.tenant, audit: 'typo' }), /no audit typo/);
+    const written = (await fx.s3.store.list('')).map((o) => o.key).filter((k) => !before.has(k));
+    assert.deepEqual(written.filter((k) => !k.startsWith(`tenants/${fx.tenant}/audits/only-a/`)), [], 'nothing outside the audit that ran');
+    for (const o of await fx.store.list('audits/only-a/')) await fx.store.delete(o.key);
   });
 
   test('audit and checkObject: malformed events name the field or are skipped, never a TypeError', async () => {
