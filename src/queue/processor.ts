@@ -1,8 +1,8 @@
 import { detectorSpecFromParams } from '../schemas.js';
-import { SERVICE_DECODE_LIMITS } from '../service/limits.js';
+import { getWithinLimit, SERVICE_DECODE_LIMITS } from '../service/limits.js';
 import { z } from 'zod';
 import type { DetectorBundle } from '../core/bundle.js';
-import { ConflictError, InputError, StorageError } from '../core/errors.js';
+import { ConflictError, InputError, isImagedriftError, isTransientError, NotFoundError, StorageError } from '../core/errors.js';
 import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
@@ -57,6 +57,9 @@ export interface JobLike {
   readonly id?: string | undefined;
   readonly name: string;
   readonly data: unknown;
+  /** Attempts that failed before this one, and how many the job has (BullMQ's); absent outside the worker. */
+  readonly attemptsMade?: number;
+  readonly opts?: { readonly attempts?: number | undefined };
   updateProgress(progress: number): Promise<unknown>;
 }
 
@@ -216,7 +219,10 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
 async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promise<ArrayLike<number>> {
   if (p.oodLabels) return p.oodLabels;
   const key = p.oodLabelsKey!;
-  const bytes = await deps.store.get(key);
+  // Bounded as every object the service decodes: one over maxFileBytes is refused on its HEAD (permanently), not read.
+  const bytes = await getWithinLimit(deps.store, key).catch((e: unknown) => {
+    throw e instanceof InputError ? new InputError('oodLabelsKey', e.detail, { cause: e }) : e;
+  });
   if (!bytes) throw new InputError('oodLabelsKey', `no object ${key} in ${deps.store.location}`);
   return decodeLabels(bytes, key, SERVICE_DECODE_LIMITS);
 }
@@ -266,16 +272,34 @@ async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'pre
 }
 
 /**
- * Deletes a dataset the service stored for this job alone (a predict's inline images), after the result is written:
- * a rerun finds the result and never reads the dataset again. A failure is logged; the result stands.
+ * Deletes a dataset the service stored for this job alone (a predict's inline images), once the job is done: after the
+ * result is written (a rerun finds the result and never reads the dataset again), or when the job has failed for good.
+ * A failure is logged; the result or the job's error stands.
  */
 async function dropEphemeralDataset(deps: ProcessorDeps, jobId: string, dataset: string): Promise<void> {
   try {
     const m = await readDatasetManifest(deps.store, dataset);
     if (m.ephemeral) await deleteDataset(deps.store, m);
   } catch (err) {
-    deps.logger.warn({ err, jobId, dataset }, 'could not delete the request dataset of a finished predict');
+    if (!(err instanceof NotFoundError)) deps.logger.warn({ err, jobId, dataset }, 'could not delete the request dataset of a finished predict');
   }
+}
+
+/**
+ * Errors that no retry can fix, so the worker fails the job at once: an ImagedriftError neither transient nor a lost
+ * race (a CONFLICT), a StaleBaseError aside (its re-fit will not go away).
+ */
+export function isPermanentError(e: unknown): boolean {
+  return isImagedriftError(e) && !isTransientError(e) && (e.code !== 'CONFLICT' || e instanceof StaleBaseError);
+}
+
+/**
+ * Whether this failure ends the job: a permanent error, or any error on the job's last attempt. A caller that gives
+ * no attempt counts (the CLI demo, tests) runs no retries of its own: only the first kind counts.
+ */
+function failsForGood(job: JobLike, e: unknown): boolean {
+  if (isPermanentError(e)) return true;
+  return job.attemptsMade !== undefined && job.attemptsMade + 1 >= (job.opts?.attempts ?? 1);
 }
 
 /**
@@ -299,18 +323,29 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
   report(1);
   const t0 = performance.now();
   let result: JobResult;
-  switch (name) {
-    case 'fit':
-      result = await runFit(deps, jobId, parseJobPayload('fit', payload), report);
-      break;
-    case 'calibrate':
-      result = await runCalibrate(deps, jobId, parseJobPayload('calibrate', payload), report);
-      break;
-    case 'predict':
-      result = await runPredict(deps, jobId, parseJobPayload('predict', payload), report);
-      break;
+  let predictDataset: string | undefined;
+  try {
+    switch (name) {
+      case 'fit':
+        result = await runFit(deps, jobId, parseJobPayload('fit', payload), report);
+        break;
+      case 'calibrate':
+        result = await runCalibrate(deps, jobId, parseJobPayload('calibrate', payload), report);
+        break;
+      case 'predict': {
+        const p = parseJobPayload('predict', payload);
+        predictDataset = p.dataset;
+        result = await runPredict(deps, jobId, p, report);
+        break;
+      }
+    }
+    await deps.store.put(jobKeys(jobId).result, encode(result), { contentType: 'application/json' });
+  } catch (e) {
+    // No attempt will come back for a request dataset of a job that has failed for good: it goes now. One that BullMQ
+    // retries keeps it for the retry.
+    if (predictDataset !== undefined && failsForGood(job, e)) await dropEphemeralDataset(deps, jobId, predictDataset);
+    throw e;
   }
-  await deps.store.put(jobKeys(jobId).result, encode(result), { contentType: 'application/json' });
   if (result.kind === 'predict') await dropEphemeralDataset(deps, jobId, result.dataset);
   report(100);
   deps.logger.info({ jobId, kind: name, seconds: (performance.now() - t0) / 1000 }, 'job done');

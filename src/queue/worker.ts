@@ -1,15 +1,16 @@
 import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
-import { isImagedriftError, isTransientError } from '../core/errors.js';
+import { isImagedriftError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closeExtractors } from '../service/extractor-cache.js';
-import { StaleBaseError } from '../storage/detector-repository.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
-import { processJob, type ProcessorDeps } from './processor.js';
+import { isPermanentError, processJob, type ProcessorDeps } from './processor.js';
+
+export { isPermanentError };
 
 /**
  * The long-running BullMQ worker (entry point: infra/worker.ts).
@@ -53,10 +54,6 @@ function jobLogger(logger: Logger, job: Job): Logger {
   });
 }
 
-/** Errors that no retry can fix: the job fails at once. */
-export function isPermanentError(e: unknown): boolean {
-  return isImagedriftError(e) && !isTransientError(e) && (e.code !== 'CONFLICT' || e instanceof StaleBaseError);
-}
 
 export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<WorkerHandle> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: 'worker' });

@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { idSchema } from '../schemas.js';
-import { ConflictError, InputError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
+import { ConflictError, InputError, isTransientError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
 import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
 import { gunzipHead } from '../io/gzip.js';
 import { decodeBytes, sniffFormat } from '../io/load.js';
@@ -72,7 +72,7 @@ export const datasetManifestSchema = z.object({
   bytes: z.number().int().nonnegative(),
   createdAt: z.string(),
   originalName: z.string(),
-  /** Stored by the service for one job (a predict's inline images), deleted once that job's result is written. */
+  /** Stored by the service for one job (a predict's inline images), deleted once that job is done (or failed for good). */
   ephemeral: z.literal(true).optional(),
 });
 export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
@@ -137,8 +137,6 @@ export interface PutDatasetRequest {
   readonly bytes: Uint8Array;
   /** Which array of a multi-array `.npz` to use. */
   readonly npzKey?: string;
-  /** The service's own dataset for one job, deleted when the job is done (see datasetManifestSchema). */
-  readonly ephemeral?: true;
 }
 
 /** Decodes (validates) and stores, data first and manifest last. Shared by inline uploads and presigned completion. */
@@ -170,9 +168,11 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
 }
 
 /**
- * Writes the data object, then the manifest only if none exists. When a concurrent upload of the same id wrote its
- * manifest first, this upload's data object is deleted (unless the winner's manifest names the same key, i.e. the same
- * bytes) and the ConflictError is rethrown: the winner's dataset or model stays whole, the loser leaves nothing.
+ * Writes the data object, then the manifest only if none exists. When the manifest write fails, this upload's data
+ * object is deleted (best effort) unless a stored manifest names the same key: that of a concurrent upload of the same
+ * id and bytes that won, or this one's own if the write succeeded but its answer was lost. A conflict (a concurrent
+ * upload wrote its manifest first) is rethrown as a ConflictError naming `id`, any other failure as it is: the
+ * winner's dataset or model stays whole, a failed upload leaves nothing.
  */
 async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint8Array, manifestKey: string, manifest: { key: string }): Promise<void> {
   const key = manifest.key;
@@ -180,11 +180,9 @@ async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint
   try {
     await store.put(manifestKey, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
   } catch (e) {
-    if (e instanceof ConflictError) {
-      const winner = await readStoredJson(store, manifestKey, 'manifest', z.object({ key: z.string() }).loose()).catch(() => undefined);
-      if (winner?.key !== key) await store.delete(key);
-      throw new ConflictError('id', `${what} already exists (a concurrent upload created it first)`, { cause: e });
-    }
+    const winner = await readStoredJson(store, manifestKey, 'manifest', z.object({ key: z.string() }).loose()).catch(() => undefined);
+    if (winner?.key !== key) await store.delete(key).catch(() => undefined); // the manifest write's error is the one to report
+    if (e instanceof ConflictError) throw new ConflictError('id', `${what} already exists (a concurrent upload created it first)`, { cause: e });
     throw e;
   }
 }
@@ -194,7 +192,19 @@ export async function putDataset(store: ObjectStore, req: PutDatasetRequest): Pr
   const id = resolveId(req.id);
   const name = checkName(req.name);
   checkSize(req.bytes, INLINE_UPLOAD_LIMIT, 'bytes', 'use a presigned upload');
-  return storeDataset(store, id, name, req.bytes, req.npzKey, req.ephemeral);
+  return storeDataset(store, id, name, req.bytes, req.npzKey);
+}
+
+/**
+ * The service's own dataset for one job (a predict's inline images, re-encoded as .npy), under a new id and marked
+ * ephemeral: the worker deletes it once the job is done. Not a client upload, so INLINE_UPLOAD_LIMIT does not apply
+ * (65 small PNGs are 12 MiB of pixels): the bytes are bounded by the decode limits the request was decoded under
+ * (SERVICE_DECODE_LIMITS, checked again when they are stored), and a refusal names the request's `field`.
+ */
+export async function putEphemeralDataset(store: ObjectStore, req: { name: string; bytes: Uint8Array; field: string }): Promise<DatasetManifest> {
+  const name = checkName(req.name);
+  checkSize(req.bytes, SERVICE_DECODE_LIMITS.maxFileBytes!, req.field, 'send fewer images per request');
+  return storeDataset(store, resolveId(undefined), name, req.bytes, undefined, true);
 }
 
 export interface PresignedUpload {
@@ -231,28 +241,39 @@ export async function presignDatasetUpload(
 /**
  * Step 2: validates the staged object and promotes it (dataset data, then manifest, then the staging objects are
  * deleted). The bytes written are the bytes that were validated. An invalid object is deleted and an InputError names
- * the problem; nothing is written under datasets/<id>/.
+ * the problem; nothing is written under datasets/<id>/. So is one whose id was taken meanwhile (409): only a transient
+ * failure keeps the staging objects, for a retry.
  */
 export async function completeDatasetUpload(store: ObjectStore, req: { id: string }): Promise<DatasetManifest> {
   const id = resolveId(req.id);
   const keys = uploadKeys(id);
   const record = await readStoredJson(store, keys.record, 'upload record', uploadRecordSchema);
   if (!record) throw new NotFoundError('id', `no pending upload ${id} (request a presigned URL first)`);
-  const bytes = await store.get(keys.data);
-  if (!bytes) throw new InputError('id', `nothing has been uploaded for ${id} yet: PUT the file to the presigned URL first`);
   const discard = async (): Promise<void> => {
     await store.delete(keys.data);
     await store.delete(keys.record);
   };
-  if (bytes.byteLength !== record.contentLength) {
+  const notUploaded = () => new InputError('id', `nothing has been uploaded for ${id} yet: PUT the file to the presigned URL first`);
+  const checkLength = async (size: number): Promise<void> => {
+    if (size === record.contentLength) return;
     await discard();
-    throw new InputError('contentLength', `the uploaded object has ${bytes.byteLength} bytes, the upload declared ${record.contentLength}`);
-  }
+    throw new InputError('contentLength', `the uploaded object has ${size} bytes, the upload declared ${record.contentLength}`);
+  };
+  // The size is checked on the HEAD, before any byte is read (a store that does not enforce the signed length, as the
+  // local stage, takes a PUT of any size), and again on the bytes read (the object may have been replaced meanwhile).
+  const staged = await store.head(keys.data);
+  if (!staged) throw notUploaded();
+  await checkLength(staged.size);
+  const bytes = await store.get(keys.data);
+  if (!bytes) throw notUploaded();
+  await checkLength(bytes.byteLength);
   let manifest: DatasetManifest;
   try {
     manifest = await storeDataset(store, id, record.name, bytes, record.npzKey);
   } catch (e) {
-    if (e instanceof InputError) await discard();
+    // Invalid, or the id was taken meanwhile (409): no retry of this upload can succeed, so its staging objects (up
+    // to PRESIGNED_UPLOAD_LIMIT) go now. A transient failure keeps them for a retry of complete.
+    if (!isTransientError(e)) await discard();
     throw e;
   }
   await discard();

@@ -4,7 +4,7 @@ import { checkModelInputShape } from '../core/preprocess.js';
 import type { Logger } from '../log.js';
 import type { PredictMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { deleteDataset, loadDataset, putDataset, readDatasetManifest } from './datasets.js';
+import { deleteDataset, loadDataset, putEphemeralDataset, readDatasetManifest } from './datasets.js';
 import { loadForScoring } from './detector-cache.js';
 import { predictData, type RuntimeOptions } from './detector-service.js';
 import { decodeInlineImages, toNpy } from './inline-images.js';
@@ -33,6 +33,9 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
   let n: number;
   if (msg.images) {
     data = await decodeInlineImages(msg.images);
+    // Checked here, as a dataset's shape is below: over syncMaxImages the images are stored and enqueued, and a batch
+    // the model cannot take (rank 2, an unsupported channel count) would only fail in the worker.
+    checkModelInputShape(data.shape, det.bundle.preprocess, 'images', data.layout, data.data.length);
     n = data.shape[0] ?? 0;
   } else {
     const m = await readDatasetManifest(deps.store, msg.dataset!);
@@ -44,8 +47,8 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
     if (dataset !== undefined) return { sync: false, jobId: await deps.enqueue({ ...params, dataset }), n };
     // Inline images are stored as a dataset for the job; if the job cannot be enqueued (Redis down → 503), that
     // dataset would be an orphan no caller knows the id of, so it is removed before the error is returned.
-    // Ephemeral: the worker deletes it once the job's result is written.
-    const stored = await putDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), ephemeral: true });
+    // Ephemeral: the worker deletes it once the job's result is written (or the job has failed for good).
+    const stored = await putEphemeralDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), field: 'images' });
     try {
       return { sync: false, jobId: await deps.enqueue({ ...params, dataset: stored.id }), n };
     } catch (e) {

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConflictError, InputError, NotFoundError, StorageError, TransientStorageError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/log.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/processor.js';
 import { isPermanentError } from '../../src/queue/worker.js';
-import { putDataset, putModel } from '../../src/service/datasets.js';
+import { encodeNpy } from '../../src/io/npy.js';
+import { putDataset, putEphemeralDataset, putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { DetectorRepository, StaleBaseError } from '../../src/storage/detector-repository.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
@@ -395,5 +397,57 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(r.kind, 'fit');
     const loaded = await new DetectorRepository(view).load('detectors/auto1/');
     assert.equal(loaded.bundle.fitted.kind, 'msp');
+  });
+  test('calibrate with an oodLabelsKey over maxFileBytes: a permanent InputError naming oodLabelsKey, the object never read', async () => {
+    // It was read whole (600 MB in the review: ERR_STRING_TOO_LONG, not an ImagedriftError, so retried JOB_ATTEMPTS times).
+    await view.put('labels/huge.json', new TextEncoder().encode(JSON.stringify(labels)));
+    // s3rver reports an object's size from its file: grown sparse to 300 MiB, it is that large without using the disk.
+    const file = join(s3.s3.dir, s3.s3.bucket, ...tenantPrefix(TENANT).split('/').filter(Boolean), 'labels', 'huge.json._S3rver_object');
+    await truncate(file, 300 * 1024 * 1024);
+    assert.equal((await view.head('labels/huge.json'))?.size, 300 * 1024 * 1024);
+    const { store: watched, calls } = recording(s3.store);
+    await assert.rejects(
+      processJob({ ...deps, store: watched }, job('job-cal-huge', 'calibrate', { detector: 'p1', dataset: 'eval', oodLabelsKey: 'labels/huge.json' })),
+      (e: unknown) => e instanceof InputError && e.field === 'oodLabelsKey' && /labels\/huge\.json is 314572800 bytes \(300 MiB\), more than maxFileBytes/.test(e.message) && isPermanentError(e),
+    );
+    assert.ok(!calls.includes(`get(${JSON.stringify(`${tenantPrefix(TENANT)}labels/huge.json`)})`), 'the labels object was not read');
+    assert.ok(!(await view.head(jobKeys('job-cal-huge').result)));
+    await view.delete('labels/huge.json');
+  });
+
+  test('a predict job that fails for good deletes its ephemeral request dataset; one BullMQ will retry keeps it', async () => {
+    // Inline images over SYNC_PREDICT_MAX_IMAGES are stored this way (predict-request.ts); the dataset used to be deleted
+    // only after a result, so a job that failed for good left it in the bucket for ever.
+    const evalBytes = new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`));
+    const rank2 = encodeNpy(new Float32Array(10 * 1024).fill(0.5), [10, 1024], 'float32'); // stored, but no model takes it
+    const stored = async (id: string) => (await view.list(`datasets/${id}/`)).length;
+    /** A job as BullMQ runs it: its attempt (attemptsMade failed before it) of `attempts`. */
+    const attempt = (id: string, payload: object, attemptsMade: number, attempts = 3) => ({ ...job(id, 'predict', payload), attemptsMade, opts: { attempts } });
+
+    // A permanent error (the batch's shape): the job fails at once, and its dataset goes with it.
+    const bad = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes: rank2, field: 'images' });
+    await assert.rejects(processJob(deps, attempt('job-eph-bad', { detector: 'p1', dataset: bad.id }, 0)), (e: unknown) => e instanceof InputError && isPermanentError(e));
+    assert.equal(await stored(bad.id), 0, 'the request dataset is deleted');
+    // The same without attempt counts (the CLI demo, tests): a permanent error is enough.
+    const bad2 = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes: rank2, field: 'images' });
+    await assert.rejects(processJob(deps, job('job-eph-bad2', 'predict', { detector: 'p1', dataset: bad2.id })), InputError);
+    assert.equal(await stored(bad2.id), 0);
+    // An uploaded (not ephemeral) dataset is never deleted.
+    await putDataset(view, { id: 'rank2', name: 'rank2.npy', bytes: rank2 });
+    await assert.rejects(processJob(deps, attempt('job-eph-user', { detector: 'p1', dataset: 'rank2' }, 2)), InputError);
+    assert.equal(await stored('rank2'), 2);
+
+    // A transient error with attempts left (the result write gets a 503): kept for the retry, which completes.
+    const ok = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes: evalBytes, field: 'images' });
+    const resultFails = () => ({ ...deps, store: failingOnce(s3.store, /^jobs\/[^/]+\/result\.json$/) });
+    await assert.rejects(processJob(resultFails(), attempt('job-eph-retry', { detector: 'p1', dataset: ok.id }, 0)), TransientStorageError);
+    assert.equal(await stored(ok.id), 2, 'kept: BullMQ runs the job again');
+    const r = await processJob(deps, attempt('job-eph-retry', { detector: 'p1', dataset: ok.id }, 1));
+    assert.equal(r.kind === 'predict' && r.n, 100);
+    assert.equal(await stored(ok.id), 0, 'deleted once the result is written');
+    // The same transient error on the last attempt: the job has failed for good, and its dataset goes.
+    const last = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes: evalBytes, field: 'images' });
+    await assert.rejects(processJob(resultFails(), attempt('job-eph-last', { detector: 'p1', dataset: last.id }, 2)), TransientStorageError);
+    assert.equal(await stored(last.id), 0, 'deleted: no attempt is left');
   });
 });

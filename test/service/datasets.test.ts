@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConflictError, InputError, NotFoundError, StorageError } from '../../src/core/errors.js';
+import { ConflictError, InputError, NotFoundError, StorageError, TransientStorageError } from '../../src/core/errors.js';
 import { decodeBytes } from '../../src/io/load.js';
 import { encodeNpy } from '../../src/io/npy.js';
 import {
@@ -15,6 +15,7 @@ import {
   loadModel,
   presignDatasetUpload,
   putDataset,
+  putEphemeralDataset,
   putModel,
   readDatasetManifest,
 } from '../../src/service/datasets.js';
@@ -25,6 +26,42 @@ import { REPO, SEED } from '../helpers/paths.js';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The real store, recording every method called on it (a call is `name(first argument)`). */
+function recording(store: ObjectStore): { store: ObjectStore; calls: string[] } {
+  const calls: string[] = [];
+  const watched = new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        calls.push(`${String(prop)}(${JSON.stringify(args[0])})`);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { store: watched, calls };
+}
+
+/**
+ * The real store, but every PUT of a manifest (a dataset's manifest.json, a model's models/<id>.json) fails with a
+ * TransientStorageError (an S3 503), before the write or, with `written`, after it (the answer was lost).
+ */
+function failingManifests(store: ObjectStore, opts: { written?: boolean } = {}): ObjectStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'put') {
+        return async (key: string, bytes: Uint8Array, o?: { contentType?: string; ifNoneMatch?: boolean }) => {
+          if (!/(^|\/)manifest\.json$|^models\/[^/]+\.json$/.test(key)) return target.put(key, bytes, o);
+          if (opts.written) await target.put(key, bytes, o);
+          throw new TransientStorageError(key, 'injected: S3 503 on the manifest PUT');
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
 
 describe('datasets service over S3 (s3rver)', () => {
   let t: TestS3;
@@ -122,6 +159,44 @@ describe('datasets service over S3 (s3rver)', () => {
     assert.equal((await fetch(up.url, { method: 'PUT', body: npy.subarray(0, 1000) })).status, 200);
     await assert.rejects(completeDatasetUpload(t.store, { id: 'short' }), (e: unknown) => e instanceof InputError && e.field === 'contentLength');
     assert.deepEqual(await t.store.list('datasets/short/'), []);
+  });
+
+  it('complete refuses a staged object larger than declared on its HEAD, without reading it', async () => {
+    // s3rver (the local stage) does not enforce the signed content-length: a presign for 1000 bytes takes a larger PUT,
+    // which complete used to read whole (200 MiB in the review) before comparing sizes.
+    const up = await presignDatasetUpload(t.store, { id: 'long', name: 'x.npy', contentLength: 1000 });
+    assert.equal((await fetch(up.url, { method: 'PUT', body: npy })).status, 200);
+    const { store, calls } = recording(t.store);
+    await assert.rejects(completeDatasetUpload(store, { id: 'long' }), (e: unknown) => e instanceof InputError && e.field === 'contentLength' && e.message.includes(`has ${npy.byteLength} bytes, the upload declared 1000`));
+    assert.deepEqual(calls.filter((c) => c.startsWith('get(')), ['get("uploads/long/upload.json")'], 'only the upload record was read, not the staged object');
+    assert.deepEqual(await t.store.list('uploads/long/'), [], 'the staging objects are discarded');
+    assert.deepEqual(await t.store.list('datasets/long/'), []);
+  });
+
+  it('complete that finds its id taken meanwhile (409) discards the staging objects; a transient failure keeps them for a retry', async () => {
+    const up = await presignDatasetUpload(t.store, { id: 'taken', name: 'x.npy', contentLength: npy.byteLength });
+    assert.equal((await fetch(up.url, { method: 'PUT', body: npy })).status, 200);
+    // A transient failure (the manifest PUT gets a 503): the staged upload stays, and complete can be retried.
+    await assert.rejects(completeDatasetUpload(failingManifests(t.store), { id: 'taken' }), TransientStorageError);
+    assert.deepEqual((await t.store.list('uploads/taken/')).map((o) => o.key), ['uploads/taken/data', 'uploads/taken/upload.json']);
+    // Meanwhile an inline upload takes the id: no retry of complete can succeed, so the staged object goes.
+    const inline = await putDataset(t.store, { id: 'taken', name: 'other.npy', bytes: encodeNpy(new Float32Array(3 * 1024), [3, 1, 32, 32], 'float32') });
+    await assert.rejects(completeDatasetUpload(t.store, { id: 'taken' }), (e: unknown) => e instanceof ConflictError && e.field === 'id');
+    assert.deepEqual(await t.store.list('uploads/taken/'), [], 'no staged object (up to 256 MiB) left behind');
+    assert.deepEqual((await t.store.list('datasets/taken/')).map((o) => o.key), [inline.key, 'datasets/taken/manifest.json'], 'the inline upload is whole');
+    assert.deepEqual((await loadDataset(t.store, 'taken')).shape, [3, 1, 32, 32]);
+  });
+
+  it('a manifest write that fails (not a conflict) leaves no data object: datasets, ephemeral datasets, models', async () => {
+    const before = await allKeys();
+    const failing = failingManifests(t.store);
+    await assert.rejects(putDataset(failing, { id: 'mf1', name: 'x.npy', bytes: npy }), TransientStorageError);
+    await assert.rejects(putEphemeralDataset(failing, { name: 'predict-images.npy', bytes: npy, field: 'images' }), TransientStorageError);
+    await assert.rejects(putModel(failing, { id: 'mf2', bytes: onnx }), TransientStorageError);
+    assert.deepEqual(await allKeys(), before, 'nothing written');
+    // A manifest write that succeeded although its answer was lost: the manifest names the data, which stays.
+    await assert.rejects(putDataset(failingManifests(t.store, { written: true }), { id: 'mf3', name: 'x.npy', bytes: npy }), TransientStorageError);
+    assert.deepEqual((await loadDataset(t.store, 'mf3')).shape, [100, 1, 32, 32]);
   });
 
   it('complete before the PUT, or for an unknown id, writes nothing', async () => {
