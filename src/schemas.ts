@@ -83,7 +83,7 @@ export function detectorSpecFromParams(p: FitParams, modelSha256?: string): Dete
     ensemble: ['members', 'seed'],
   };
   const allowed = new Set(byKind[method]);
-  for (const k of ['nCluster', 'score', 'k', 'metric', 'maxBank', 'temperature', 'shrinkage', 'members'] as const) {
+  for (const k of ['nCluster', 'score', 'seed', 'k', 'metric', 'maxBank', 'temperature', 'shrinkage', 'members'] as const) {
     if (p[k] !== undefined && !allowed.has(k)) throw new InputError(k, `does not apply to the ${method} detector`);
   }
   if (method === 'feature-cluster' && p.nCluster === undefined) throw new InputError('nCluster', 'is required for the feature-cluster detector');
@@ -104,12 +104,20 @@ export const calibrateParamsSchema = z.object({
   /** In-distribution feature rows kept as the MMD reference (default REFERENCE_ROWS = 1000; 0 keeps none). */
   referenceRows: numeric((n) => n.int('must be an integer').min(0, 'must be >= 0').max(5000, 'must be <= 5000')).optional(),
 });
-export const driftParamsSchema = z.object({
-  test: z.enum(DRIFT_TESTS).optional(),
-  alpha: numeric((n) => n.gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)')).optional(),
-  permutations: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(100000, 'must be <= 100000')).optional(),
-  seed: seedSchema.optional(),
-});
+/** Drift options; `test` defaults to mmd, the one permutation test: `permutations` and `seed` apply to it only. */
+export const driftParamsSchema = z
+  .object({
+    test: z.enum(DRIFT_TESTS).optional(),
+    alpha: numeric((n) => n.gt(0, 'must be in (0,1)').lt(1, 'must be in (0,1)')).optional(),
+    permutations: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(100000, 'must be <= 100000')).optional(),
+    seed: seedSchema.optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.test !== 'ks' && p.test !== 'binomial') return;
+    for (const k of ['permutations', 'seed'] as const) {
+      if (p[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `does not apply to the ${p.test} test, which draws nothing at random (only the mmd test has permutations and a seed)` });
+    }
+  });
 export const predictParamsSchema = z.object({ threshold: thresholdSchema.optional() });
 
 /*
@@ -119,10 +127,15 @@ export const predictParamsSchema = z.object({ threshold: thresholdSchema.optiona
 
 /** Ids of datasets, models and detectors: one key segment, so they can never escape their prefix. */
 export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit');
-/** A key in the bucket (for label files): relative, no `..`, no empty segments. */
+/** String.prototype.isWellFormed (Node >= 20; newer than the ES2022 library this project compiles against). */
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** A key in the bucket (for label files): well-formed Unicode, relative, no `..`, no empty segments. */
 export const objectKeySchema = z
   .string()
   .min(1, 'must be a key in the bucket')
+  // A lone UTF-16 surrogate cannot be encoded as UTF-8 (nor URI-encoded: the S3 client threw URIError, an HTTP 500).
+  .refine(isWellFormed, 'must be well-formed Unicode (it holds a lone UTF-16 surrogate, which no S3 key can)')
   // S3 keys are at most 1024 bytes, and this one gets the tenant's prefix (up to 72 bytes) in front.
   .refine((k) => Buffer.byteLength(k, 'utf8') <= 900, 'must be at most 900 bytes (UTF-8)')
   .refine((k) => !k.startsWith('/') && !k.includes('\\') && !k.includes('\0') && k.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'must be a relative key without "..", "." or empty segments');

@@ -115,6 +115,13 @@ describe('imagedrift CLI on the seed files', () => {
     const binRef = await cli('drift', det, '--data', oodWindow, '--test', 'binomial', '--reference', idHoldout);
     assert.equal(binRef.code, 2);
     assert.match(binRef.err.join('\n'), /^imagedrift: error: --reference: does not apply to the binomial test/);
+    // --permutations and --seed are the mmd test's: ks and binomial used to accept them and answer as without them.
+    for (const [test, flag] of [['ks', '--permutations'], ['ks', '--seed'], ['binomial', '--permutations'], ['binomial', '--seed']] as const) {
+      const r = await cli('drift', det, '--data', oodWindow, '--test', test, flag, '7');
+      assert.equal(r.code, 2, `${test} ${flag}: ${r.out.join('\n')}`);
+      assert.equal(r.err.length, 1);
+      assert.match(r.err[0]!, new RegExp(`^imagedrift: error: ${flag}: does not apply to the ${test} test, which draws nothing at random \\(only the mmd test has permutations and a seed\\)$`));
+    }
     assert.deepEqual(await drift('--data', oodWindow, '--permutations', '99'), stored, 'deterministic');
 
     // Without a stored reference (referenceRows 0, or never calibrated) mmd needs --reference: exit 2, one line.

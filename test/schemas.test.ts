@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { detectorSpecSchema } from '../src/core/detectors.js';
-import { auditConfigSchema, fitMessageSchema, fitParamsSchema } from '../src/schemas.js';
+import { InputError } from '../src/core/errors.js';
+import { auditConfigSchema, calibrateMessageSchema, detectorSpecFromParams, driftParamsSchema, fitMessageSchema, fitParamsSchema } from '../src/schemas.js';
 import { SERVICE_PREFIXES } from '../src/storage/keys.js';
 
 describe('auditConfigSchema', () => {
@@ -60,5 +61,43 @@ describe('fit message: ensemble members', () => {
     const ok = msg({ kind: 'knn', k: 5, metric: 'l2' });
     assert.ok(ok.success);
     assert.deepEqual(ok.data.members, [{ layer: '9', detector: { kind: 'knn', k: 5, metric: 'l2' } }]);
+  });
+});
+
+describe('parameters that do not apply are refused, not dropped', () => {
+  it('seed, for a detector that draws nothing at random (energy, msp, mahalanobis took it and dropped it)', () => {
+    for (const method of ['energy', 'msp', 'mahalanobis'] as const) {
+      const p = fitMessageSchema.parse({ detector: 'd', model: 'm', dataset: 'x', layer: 'output', method, seed: 5 }); // a fit job's payload
+      assert.throws(() => detectorSpecFromParams(p), (e: unknown) => e instanceof InputError && e.field === 'seed' && e.detail === `does not apply to the ${method} detector`, method);
+    }
+    assert.deepEqual(detectorSpecFromParams({ layer: '9', nCluster: 3, seed: 5 }), { kind: 'feature-cluster', nCluster: 3, seed: 5 });
+    assert.deepEqual(detectorSpecFromParams({ layer: '9', method: 'knn', seed: 5 }), { kind: 'knn', seed: 5 });
+    assert.equal(detectorSpecFromParams({ method: 'ensemble', members: [{ layer: 'output', detector: { kind: 'energy' } }], seed: 5 }).kind, 'ensemble');
+  });
+
+  it('drift permutations and seed, except for the mmd test (ks and binomial ignored them)', () => {
+    for (const test of ['ks', 'binomial'] as const) {
+      for (const k of ['permutations', 'seed'] as const) {
+        const r = driftParamsSchema.safeParse({ test, [k]: '7' });
+        assert.equal(r.success, false, `${test} ${k}`);
+        assert.deepEqual(r.error!.issues[0]!.path, [k]);
+        assert.match(r.error!.issues[0]!.message, new RegExp(`^does not apply to the ${test} test`));
+      }
+    }
+    assert.deepEqual(driftParamsSchema.parse({ test: 'mmd', permutations: '99', seed: '3' }), { test: 'mmd', permutations: 99, seed: 3 });
+    assert.deepEqual(driftParamsSchema.parse({ permutations: '99' }), { permutations: 99 }, 'the default test is mmd');
+    assert.deepEqual(driftParamsSchema.parse({ test: 'ks', alpha: '0.01' }), { test: 'ks', alpha: 0.01 });
+  });
+});
+
+describe('object keys', () => {
+  it('a key holding a lone UTF-16 surrogate is refused on its field (the S3 client threw URIError, an HTTP 500)', () => {
+    for (const key of ['labels\ud800.npy', 'labels\udfff.json', 'a/\udc00b.npy']) {
+      const r = calibrateMessageSchema.safeParse({ detector: 'd', dataset: 'x', oodLabelsKey: key });
+      assert.equal(r.success, false, JSON.stringify(key));
+      assert.deepEqual(r.error!.issues[0]!.path, ['oodLabelsKey']);
+      assert.match(r.error!.issues[0]!.message, /must be well-formed Unicode/);
+    }
+    for (const key of ['labels/ood.npy', 'étiquettes/😀.json']) assert.ok(calibrateMessageSchema.safeParse({ detector: 'd', dataset: 'x', oodLabelsKey: key }).success, key);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
@@ -14,7 +14,7 @@ import { sha256Hex } from '../hash.js';
 import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
-import { ensureDir, LocalDirStore } from '../storage/local-dir-store.js';
+import { LocalDirStore, writeFileAtomic } from '../storage/local-dir-store.js';
 import { detectorKeys } from '../storage/keys.js';
 import { runDemo } from './demo.js';
 
@@ -152,7 +152,7 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   nCluster: '--n-cluster', k: '--k', layer: '--layer', threshold: '--threshold', grid: '--grid', targetFpr: '--target-fpr', idHoldout: '--id-holdout',
   oodLabels: '--ood-labels', referenceRows: '--reference-rows', seed: '--seed', batchSize: '--batch-size', maxBank: '--max-bank', temperature: '--temperature',
   shrinkage: '--shrinkage', metric: '--metric', members: '--members', alpha: '--alpha', permutations: '--permutations', test: '--test', layout: '--layout',
-  reference: '--reference', train: '--train', id: '--id', ood: '--ood',
+  reference: '--reference', train: '--train', id: '--id', ood: '--ood', outDir: '--out',
 };
 
 /** Fields that name a data argument (a flag whose value is a data file). */
@@ -231,8 +231,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { convertCheckpoint } = await import('../model/lenet5.js');
         const onnx = convertCheckpoint(await readBytes(positionals[0]!, 'ckpt'), { source: basename(positionals[0]!) });
         try {
-          await ensureDir(dirname(out));
-          await writeFile(out, onnx);
+          await writeFileAtomic(out, onnx);
         } catch (e) {
           throw new UsageError('--out', `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }

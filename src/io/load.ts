@@ -1,17 +1,18 @@
 /**
  * The file-loading entry point: reads a file or an image folder and dispatches to the right decoder.
  *
- * Format detection looks at magic bytes first (`\x93NUMPY`, zip `PK`, gzip `1f 8b`, IDX `00 00 <type> <ndim>`, PNG,
- * JPEG) and falls back to the file extension (`.bin` is CIFAR-10 binary, which has no magic). A directory loads every
- * `.png`/`.jpg`/`.jpeg` file directly in it (not recursively; other files are ignored), in natural name order
- * (see {@link naturalCompare}).
+ * Format detection looks at the strong magic bytes first (`\x93NUMPY`, zip `PK`, gzip `1f 8b`, PNG, JPEG), then at a
+ * `.bin` name (CIFAR-10 binary, which has no magic), then at the weak IDX magic `00 00 <type> <ndim>` (a CIFAR record
+ * can start like one), and last at the other extensions. A directory loads every PNG/JPEG file directly in it (named
+ * `.png`, `.jpg`, `.jpeg`, `.jpe`, `.jfif`, `.pjpeg` or `.pjp`; not recursively), in natural name order (see
+ * {@link naturalCompare}). Other files are ignored, unless their name or first bytes show an image: that is an error.
  *
  * Every path is bounded by the decode limits (`limits.ts`, overridable per call with `limits`): file sizes are checked
  * with `stat` before reading, declared shapes before allocating, gzip/zip data is inflated only up to what the header
  * declares. An array with a zero-length dimension is rejected here, since no dataset can be empty.
  */
-import type { Stats } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { InputError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
@@ -48,11 +49,13 @@ export const SUPPORTED_FORMATS: readonly FormatInfo[] = [
   { format: 'idx', extensions: ['-ubyte', '.idx', '.gz'], detection: 'magic 00 00 <type> <ndim>, plain or gzip' },
   { format: 'cifar-bin', extensions: ['.bin'], detection: 'extension only (3073-byte records)' },
   { format: 'png', extensions: ['.png'], detection: 'PNG signature' },
-  { format: 'jpeg', extensions: ['.jpg', '.jpeg'], detection: 'JPEG SOI marker ff d8 ff' },
-  { format: 'image-folder', extensions: [], detection: 'a directory of .png/.jpg/.jpeg files' },
+  { format: 'jpeg', extensions: ['.jpg', '.jpeg', '.jpe', '.jfif', '.pjpeg', '.pjp'], detection: 'JPEG SOI marker ff d8 ff' },
+  { format: 'image-folder', extensions: [], detection: 'a directory of PNG/JPEG files' },
 ];
 
-const IMAGE_EXT = /\.(png|jpe?g)$/i;
+/** Names of the PNG and JPEG files a folder loads (sharp reads them by content; the name only selects them). */
+const IMAGE_EXT = /\.(png|jpe?g|jpe|jfif|pjpeg|pjp)$/i;
+const IMAGE_NAMES = '*.png, *.jpg, *.jpeg, *.jpe, *.jfif, *.pjpeg or *.pjp';
 const IDX_NAME = /(ubyte|\.idx\d*)$/i;
 
 function isZip(bytes: Uint8Array): boolean {
@@ -89,12 +92,14 @@ export function sniffFormat(bytes: Uint8Array, name: string): SniffedFormat {
   if (isNpy(bytes)) return 'npy';
   if (isZip(bytes)) return 'npz';
   if (isGzip(bytes)) return 'gzip';
-  if (isIdx(bytes)) return 'idx';
   if (isPng(bytes)) return 'png';
   if (isJpeg(bytes)) return 'jpeg';
-  // No magic matched: the extension decides (and the decoder explains what is wrong with the bytes).
   const ext = extname(name).toLowerCase();
+  // CIFAR-10 binary has no magic, and a record of label 0 whose first red pixels are 0, 8, 3 starts like an IDX header
+  // (00 00 08 03): the weak IDX magic must not overrule a `.bin` name. (No CIFAR label, 0-9, starts a strong magic.)
   if (ext === '.bin') return 'cifar-bin';
+  if (isIdx(bytes)) return 'idx';
+  // No magic matched: the extension decides (and the decoder explains what is wrong with the bytes).
   if (ext === '.npy') return 'npy';
   if (ext === '.npz') return 'npz';
   if (IDX_NAME.test(name)) return 'idx';
@@ -138,16 +143,57 @@ async function statPath(path: string, field: string): Promise<Stats> {
 /** Image formats a folder may plausibly hold that are not read: refused by name rather than skipped. */
 const UNSUPPORTED_IMAGE_EXT = /\.(gif|webp|bmp|tiff?|avif|heic|heif|jxl|ppm|pgm)$/i;
 
+/** Bytes read from a folder entry of another name to see whether it is an image ({@link imageKindOf}). */
+const SNIFF_BYTES = 12;
+
+/** The image format `head` (a file's first bytes) starts with, by an unambiguous signature; undefined for none. */
+function imageKindOf(head: Uint8Array): string | undefined {
+  const text = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (isPng(head)) return 'PNG';
+  if (isJpeg(head)) return 'JPEG';
+  if (text(0, 6) === 'GIF87a' || text(0, 6) === 'GIF89a') return 'GIF';
+  if (text(0, 4) === 'RIFF' && text(8, 12) === 'WEBP') return 'WebP';
+  if (text(0, 4) === 'II*\0' || text(0, 4) === 'MM\0*') return 'TIFF';
+  if (text(0, 2) === 'BM' && head.length >= 10 && head[6] === 0 && head[7] === 0 && head[8] === 0 && head[9] === 0) return 'BMP';
+  if (text(4, 8) === 'ftyp' && /^(avif|avis|heic|heix|hevc|mif1|msf1)$/.test(text(8, 12))) return 'AVIF/HEIF';
+  if (text(0, 12) === '\0\0\0\x0cJXL \r\n\x87\n') return 'JPEG XL'; // the container (a bare codestream's ff 0a is too short to tell)
+  return undefined;
+}
+
+/** The image format of a folder entry not named as one, from its first bytes; undefined when it is no regular file. */
+async function imageKindOfEntry(path: string, entry: Dirent): Promise<string | undefined> {
+  // Only a regular file is opened (a FIFO would block); a symbolic link is followed by stat, a dangling one ignored.
+  if (!entry.isFile() && !(entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isFile())) return undefined;
+  const fh = await open(path, 'r');
+  try {
+    const head = new Uint8Array(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
+    return imageKindOf(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Names of the PNG/JPEG entries directly in `dir`, in natural order. Every entry with such a name is listed, symbolic
  * links included (the caller's stat follows them and refuses anything that is not a regular file), so no image is
- * dropped unseen; an image in another format is an error, since skipping it would shift every later sample.
+ * dropped unseen; an image in another format, or one whose name is not a PNG/JPEG name (`frame7`, `a.dat`), is an
+ * error, since skipping it would shift every later sample. Other entries are read for their first 12 bytes only.
  */
 export async function listImageFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => naturalCompare(a.name, b.name));
   const other = entries.find((e) => !e.isDirectory() && UNSUPPORTED_IMAGE_EXT.test(e.name));
   if (other) throw new InputError('path', `${join(dir, other.name)}: only PNG and JPEG images are read from a folder; convert it or move it out`);
-  return entries.filter((e) => IMAGE_EXT.test(e.name)).map((e) => e.name).sort(naturalCompare);
+  for (const e of entries) {
+    if (e.isDirectory() || IMAGE_EXT.test(e.name)) continue;
+    const path = join(dir, e.name);
+    const kind = await imageKindOfEntry(path, e);
+    if (kind === 'PNG' || kind === 'JPEG') {
+      throw new InputError('path', `${path} is a ${kind} image by its content, but only files named ${IMAGE_NAMES} are read from a folder; rename it or move it out`);
+    }
+    if (kind) throw new InputError('path', `${path} is a ${kind} image by its content: only PNG and JPEG images are read from a folder; convert it or move it out`);
+  }
+  return entries.filter((e) => IMAGE_EXT.test(e.name)).map((e) => e.name);
 }
 
 /** Checks that `path` is a regular file (not a device or FIFO, which could stream forever) within `maxFileBytes`. */
@@ -183,11 +229,30 @@ export async function loadData(path: string, opts: LoadOptions = {}): Promise<De
 }
 
 /**
+ * Bytes one label may take in a label file, generously: 8 in a `.npy` (int64/float64), about 7 in indented JSON
+ * (`    1,\n`), 32 allows floats and wide indentation (`1.0,\r\n` after 26 spaces).
+ */
+const LABEL_BYTES = 32;
+
+/**
+ * Refuses a label file larger than any file of at most `maxSamples` labels can be, on its size alone: before it is
+ * read or decoded (a label file used to be decoded whole, TextDecoder and JSON.parse, before its length was checked).
+ */
+function checkLabelBytes(size: number, name: string, lim: DecodeLimits): void {
+  const most = lim.maxHeaderBytes + 64 + LABEL_BYTES * lim.maxSamples; // a .npy header, then the labels
+  if (size > most) {
+    throw new InputError(name, `is ${formatBytes(size)}; a file of at most maxSamples ${lim.maxSamples} labels is at most ${formatBytes(most)} (${LABEL_BYTES} bytes a label, plus a header), so it is not decoded`);
+  }
+}
+
+/**
  * Parses a 0/1 OOD label file: a `.npy` of any numeric dtype with shape [N] or [N,1], or a JSON array of numbers.
- * Every value must be the integer 0 or 1; the error names the first index that is not.
+ * Every value must be the integer 0 or 1; the error names the first index that is not. A file larger than
+ * `maxSamples` labels can be is refused before it is decoded.
  */
 export function decodeLabels(bytes: Uint8Array, name: string, limits?: Partial<DecodeLimits>): number[] {
   const lim = resolveLimits(limits);
+  checkLabelBytes(bytes.length, name, lim);
   let values: ArrayLike<unknown>;
   if (isNpy(bytes)) {
     const arr = decodeNpy(bytes, name, lim);
@@ -228,5 +293,6 @@ export async function loadLabels(path: string, limits?: Partial<DecodeLimits>): 
   const st = await statPath(path, 'path');
   if (st.isDirectory()) throw new InputError('path', `${path} is a directory, expected a .npy or .json label file`);
   checkFile(st, path, lim);
+  checkLabelBytes(st.size, basename(path), lim); // before reading it
   return decodeLabels(new Uint8Array(await readFile(path)), basename(path), lim);
 }

@@ -1,5 +1,4 @@
-import { writeFile } from 'node:fs/promises';
-import { ensureDir } from '../storage/local-dir-store.js';
+import { writeFileAtomic } from '../storage/local-dir-store.js';
 import { join } from 'node:path';
 import type { DetectorBundle } from '../core/bundle.js';
 import { InputError, StorageError } from '../core/errors.js';
@@ -230,14 +229,16 @@ export async function buildReport(input: ReportInput): Promise<string> {
 `;
 }
 
-/** Writes `<outDir>/index.html` (creating the directory) and returns its path. */
+/**
+ * Writes `<outDir>/index.html` (creating the directory) and returns its path. The write is atomic: a failed one leaves
+ * no partial page and an earlier report in place.
+ */
 export async function writeReport(outDir: string, html: string): Promise<string> {
   const path = join(outDir, 'index.html');
   try {
-    await ensureDir(outDir);
-    await writeFile(path, html, 'utf8');
+    await writeFileAtomic(path, html);
   } catch (e) {
-    throw new StorageError('out', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new StorageError('outDir', `cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   return path;
 }

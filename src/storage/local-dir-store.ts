@@ -35,6 +35,31 @@ export async function ensureDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Writes `data` to `path` atomically, creating its directory: to a temp file beside it (`<path>.tmp-<uuid>`, same
+ * directory, so the rename never crosses a filesystem), fsynced, then renamed into place. A reader sees the old file or
+ * the new one, never a part of either. On any failure (a full disk, a file-size limit, `beforeRename` throwing) the temp
+ * file is removed and an existing file at `path` is left as it was. `beforeRename` runs once the data is on disk.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: { beforeRename?: () => Promise<void> } = {}): Promise<void> {
+  await ensureDir(dirname(path));
+  const tmp = `${path}.tmp-${randomUUID()}`;
+  try {
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await opts.beforeRename?.();
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
 /** An ObjectStore over a local directory. Writes go to a temp file, are fsynced and renamed into place (atomic). */
 export class LocalDirStore implements ObjectStore {
   constructor(readonly root: string) {}
@@ -74,23 +99,10 @@ export class LocalDirStore implements ObjectStore {
   async put(key: string, bytes: Uint8Array, opts: { ifNoneMatch?: boolean } = {}): Promise<void> {
     const p = this.path(key);
     try {
-      await ensureDir(dirname(p));
-      const tmp = `${p}.tmp-${randomUUID()}`;
-      const fh = await open(tmp, 'wx');
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      if (opts.ifNoneMatch) {
-        const exists = await stat(p).then(() => true, () => false);
-        if (exists) {
-          await rm(tmp, { force: true });
-          throw new ConflictError(key, 'already exists');
-        }
-      }
-      await rename(tmp, p);
+      const refuseExisting = async () => {
+        if (await stat(p).then(() => true, () => false)) throw new ConflictError(key, 'already exists');
+      };
+      await writeFileAtomic(p, bytes, opts.ifNoneMatch ? { beforeRename: refuseExisting } : {});
     } catch (e) {
       if (e instanceof ConflictError) throw e;
       throw new StorageError(key, `cannot write to ${this.location}: ${(e as Error).message}`, { cause: e });

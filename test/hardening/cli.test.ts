@@ -3,8 +3,8 @@
  * one readable line naming the problem; no output directory may be left behind by a failed fit.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { join } from 'node:path';
@@ -90,6 +90,9 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['--ood-labels that is not JSON is named --ood-labels', () => ['calibrate', det, '--eval', EVAL, '--ood-labels', file('l.txt', new TextEncoder().encode('0,1'))], /^imagedrift: error: --ood-labels: labels must be a \.npy array or a JSON array/],
     ['calibrate: NaN in the eval set is named --eval', () => ['calibrate', det, '--eval', file('nan-eval.npy', evalWithNaN(7)), '--ood-labels', labelsFile()], /^imagedrift: error: --eval: data\[7\]: sample 7 contains a NaN pixel/],
     ['a library field is shown as its flag (nCluster → --n-cluster)', () => fitOn(file('two.npy', encodeNpy(new Float32Array(2 * 1024), [2, 1, 32, 32], 'float32')), 'o8'), /--n-cluster: n_samples=2/, 'o8'],
+    // Flags that used to be accepted and dropped (exit 0, the same result as without them; drift's: test/cli.test.ts)
+    ['fit --seed for a detector that draws nothing at random (energy used to drop it)', () => ['fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--detector', 'energy', '--seed', '5', '--out', join(dir, 'o9')], /^imagedrift: error: --seed: does not apply to the energy detector$/, 'o9'],
+    ['fit --seed for mahalanobis, which has no seed either', () => ['fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--detector', 'mahalanobis', '--seed', '0', '--out', join(dir, 'o10')], /^imagedrift: error: --seed: does not apply to the mahalanobis detector$/, 'o10'],
   ];
 
   it('an --out under /proc fails with one line (Node\'s recursive mkdir used to spin there forever)', { timeout: 60_000 }, async () => {
@@ -99,6 +102,40 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
       assert.equal(r.err.length, 1, r.err.join('\n'));
       assert.match(r.err[0]!, /^imagedrift: error: .*ENOENT/);
     }
+  });
+
+  it('a failed write (file-size limit, EFBIG) leaves no partial file: convert-ckpt and report keep the earlier output, fit leaves no temp file', { timeout: 120_000 }, async () => {
+    // A real process under `ulimit -f 64` (32 KiB in dash's 512-byte blocks): every file write past that fails.
+    const limited = (args: string[]) =>
+      spawnSync('sh', ['-c', 'ulimit -f 64 && exec "$@"', 'sh', process.execPath, '--import', 'tsx', '--input-type=module', '-e', "import { main } from './src/cli/main.ts'; process.exitCode = await main(JSON.parse(process.env.IMAGEDRIFT_CLI_ARGS));"], {
+        cwd: REPO,
+        env: { ...process.env, IMAGEDRIFT_CLI_ARGS: JSON.stringify(args), NODE_NO_WARNINGS: '1' },
+        encoding: 'utf8',
+      });
+    const tempFiles = (d: string) => readdirSync(d, { recursive: true, encoding: 'utf8' }).filter((f) => f.includes('.tmp-'));
+    const ckpt = join(SEED, 'checkpoint_lenet-10_1875.ckpt');
+    const out = join(dir, 'efbig');
+    const onnx = join(out, 'model.onnx');
+    assert.equal((await cli('convert-ckpt', ckpt, '--out', onnx)).code, 0);
+    const r1 = limited(['convert-ckpt', ckpt, '--out', onnx]);
+    assert.equal(r1.status, 2, r1.stderr);
+    assert.match(r1.stderr, /^imagedrift: error: --out: cannot write .*model\.onnx: EFBIG\n$/);
+    assert.deepEqual(readFileSync(onnx), readFileSync(MODEL), 'the earlier model.onnx is whole (it used to be cut at the limit)');
+
+    const report = join(out, 'report');
+    assert.equal((await cli('report', det, '--id', EVAL, '--ood', EVAL, '--out', report)).code, 0);
+    const page = readFileSync(join(report, 'index.html'));
+    assert.ok(page.length > 64 * 1024, `the report (${page.length} bytes) must exceed the limit`);
+    const r2 = limited(['report', det, '--id', EVAL, '--ood', EVAL, '--out', report]);
+    assert.equal(r2.status, 1, r2.stderr);
+    assert.match(r2.stderr, /^imagedrift: error: --out: cannot write .*index\.html: EFBIG\n$/, 'named --out as convert-ckpt names it (it used to say "out")');
+    assert.deepEqual(readFileSync(join(report, 'index.html')), page, 'the earlier report is whole');
+
+    const fitted = join(out, 'det');
+    const r3 = limited(['fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--n-cluster', '3', '--out', fitted]);
+    assert.equal(r3.status, 1, r3.stderr);
+    assert.match(r3.stderr, /^imagedrift: error: model\.onnx: cannot write to .*EFBIG/);
+    assert.deepEqual(tempFiles(out), [], 'no temp file left behind (LocalDirStore.put used to leave model.onnx.tmp-<uuid>)');
   });
 
   it('fit --out into a detector directory of another model is refused (it would orphan the versions there); the same model adds a version', async () => {

@@ -172,6 +172,44 @@ describe('image folders', () => {
     await rejectsInput(loadData(gif), 'path', /b\.gif: only PNG and JPEG images are read from a folder/);
   });
 
+  it('reads every JPEG name (.jfif, .jpe, .pjpeg and .pjp used to be skipped, shifting every later sample) in natural order', async () => {
+    const folder = join(dir, 'jpeg-names');
+    await mkdir(folder);
+    const grey = (v: number) => sharp(new Uint8Array(16).fill(v), { raw: { width: 4, height: 4, channels: 1 } }).toColourspace('b-w');
+    const names = ['img1.png', 'img2.jfif', 'img3.jpe', 'img4.PJPEG', 'img5.pjp', 'img6.JPG', 'img7.jpeg', 'img10.png'];
+    for (const [i, name] of names.entries()) {
+      const v = (i + 1) * 20;
+      await writeFile(join(folder, name), await (name.endsWith('png') ? grey(v).png() : grey(v).jpeg({ quality: 100 })).toBuffer());
+    }
+    const a = await loadData(folder);
+    assert.deepEqual(a.shape, [8, 4, 4, 1]);
+    const first = Array.from({ length: 8 }, (_, i) => a.data[i * 16]!);
+    assert.ok(first.every((v, i) => Math.abs(v - (i + 1) * 20) <= 1), `samples in file order: ${first}`);
+  });
+
+  it('refuses a file that is an image by its content but not by its name, instead of skipping it', async () => {
+    const folder = async (name: string, other: string, bytes: Uint8Array | string): Promise<string> => {
+      const f = join(dir, name);
+      await mkdir(f);
+      await writeFile(join(f, 'a.png'), await sharp(new Uint8Array(4), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer());
+      await writeFile(join(f, 'notes.txt'), 'not an image');
+      await writeFile(join(f, other), bytes);
+      return f;
+    };
+    const jpegBytes = await sharp(new Uint8Array(4), { raw: { width: 2, height: 2, channels: 1 } }).jpeg().toBuffer();
+    await rejectsInput(loadData(await folder('named-png', 'frame7', await png(2, 2, 1, 0))), 'path', /frame7 is a PNG image by its content, but only files named \*\.png, \*\.jpg, .*\*\.jfif.* are read from a folder; rename it or move it out/);
+    await rejectsInput(loadData(await folder('named-dat', 'b.dat', jpegBytes)), 'path', /b\.dat is a JPEG image by its content/);
+    await rejectsInput(loadData(await folder('named-gif', 'c.img', 'GIF89a\x01\x00\x01\x00')), 'path', /c\.img is a GIF image by its content: only PNG and JPEG images are read from a folder/);
+    await rejectsInput(loadData(await folder('named-webp', 'd', 'RIFF\x00\x00\x00\x00WEBPVP8 ')), 'path', /d is a WebP image by its content/);
+    // A link to an image is followed; text, an empty file, a dangling link and a FIFO (which must not be opened) are not images.
+    const ok = await folder('not-images', 'empty', '');
+    await symlink(join(dir, 'nowhere'), join(ok, 'dangling'));
+    spawnSync('mkfifo', [join(ok, 'pipe')]);
+    assert.equal((await loadData(ok)).shape[0], 1, 'a.png only');
+    await symlink(join(ok, 'a.png'), join(ok, 'link'));
+    await rejectsInput(loadData(ok), 'path', /link is a PNG image by its content/);
+  });
+
   it('rejects a folder without images', async () => {
     const folder = join(dir, 'empty');
     await mkdir(folder);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync, zipSync } from 'fflate';
 import sharp from 'sharp';
-import { decodeBytes, decodeLabels, loadData, loadLabels, SUPPORTED_FORMATS } from '../../src/io/load.js';
+import { decodeBytes, decodeLabels, loadData, loadLabels, sniffFormat, SUPPORTED_FORMATS } from '../../src/io/load.js';
 import { DATASETS, SEED } from '../helpers/paths.js';
 import { rejectsInput, throwsInput } from './assert-input.js';
 import { dict, npyFile, rawBytes } from './build-npy.js';
@@ -68,6 +68,23 @@ describe('decodeBytes format sniffing', () => {
     await rejectsInput(decodeBytes(new Uint8Array(100), 'batch.bin'), 'batch.bin.length', /100 trailing bytes/);
   });
 
+  it('a .bin name decides before the weak IDX magic: a CIFAR batch whose first record starts 00 00 08 03 is CIFAR', async () => {
+    // Record 0: label 0, then red pixels 0, 8, 3: the bytes an IDX header of rank 3 starts with.
+    const bytes = new Uint8Array(2 * 3073);
+    bytes.set([0, 0, 8, 3, 200]);
+    bytes[3073] = 7;
+    const c = await decodeBytes(bytes, 'data_batch_1.bin');
+    assert.deepEqual(c.shape, [2, 3, 32, 32]);
+    assert.deepEqual(Array.from(c.labels!), [0, 7]);
+    assert.deepEqual(Array.from(c.data.subarray(0, 4)), [0, 8, 3, 200]);
+    assert.equal(sniffFormat(bytes, 'data_batch_1.bin'), 'cifar-bin');
+    // Without a .bin name the IDX magic still decides, and the strong magics still come first.
+    assert.equal(sniffFormat(idx, 'labels'), 'idx');
+    assert.equal(sniffFormat(idx, 'labels.dat'), 'idx');
+    assert.equal(sniffFormat(npy, 'features.bin'), 'npy');
+    assert.equal(sniffFormat(gzipSync(idx), 'labels.bin'), 'gzip');
+  });
+
   it('rejects unknown formats, listing the supported ones', async () => {
     const text = new TextEncoder().encode('a,b,c\n1,2,3\n');
     await rejectsInput(decodeBytes(text, 'table.csv'), 'table.csv', /unrecognised format/, /61 2c 62 2c/, /supported formats: npy/, /npz/, /idx/, /cifar-bin/, /png/, /jpeg/);
@@ -102,6 +119,24 @@ describe('labels', () => {
     throwsInput(() => decodeLabels(new TextEncoder().encode('[0, "1"]'), 'l.json'), 'labels[1]', /"1"/);
     throwsInput(() => decodeLabels(npyFile(1, dict('<f4', [3]), rawBytes('f4', [0, 0.5, 1], true)), 'l.npy'), 'labels[1]', /0\.5/);
     throwsInput(() => decodeLabels(npyFile(1, dict('<f4', [2]), rawBytes('f4', [NaN, 1], true)), 'l.npy'), 'labels[0]', /NaN/);
+  });
+
+  it('refuses a label file larger than maxSamples labels can be, before decoding (or reading) it', async (t) => {
+    const lim = { maxSamples: 100 };
+    const json = new TextEncoder().encode(JSON.stringify(new Array(100_000).fill(0))); // 200,001 bytes
+    const parse = t.mock.method(JSON, 'parse');
+    const decode = t.mock.method(TextDecoder.prototype, 'decode');
+    throwsInput(() => decodeLabels(json, 'big.json', lim), 'big.json', /is 200001 bytes .*; a file of at most maxSamples 100 labels is at most 68800 bytes .*not decoded/);
+    assert.equal(parse.mock.callCount() + decode.mock.callCount(), 0, 'neither TextDecoder nor JSON.parse ran');
+    const npyLabels = npyFile(1, dict('|u1', [100_000]), new Uint8Array(100_000));
+    throwsInput(() => decodeLabels(npyLabels, 'big.npy', lim), 'big.npy', /maxSamples 100 labels .*not decoded/);
+    await writeFile(join(dir, 'big.json'), json);
+    await rejectsInput(loadLabels(join(dir, 'big.json'), lim), 'big.json', /not decoded/);
+    t.mock.restoreAll();
+    // Within the bound: 100 labels however they are written (floats, wide indentation, CRLF).
+    const wide = JSON.stringify(new Array(100).fill(1.5), null, 20).replaceAll('1.5', '1.0').replaceAll('\n', '\r\n');
+    assert.deepEqual(decodeLabels(new TextEncoder().encode(wide), 'wide.json', lim), new Array(100).fill(1));
+    assert.deepEqual(decodeLabels(npyFile(1, dict('<f8', [100]), rawBytes('f8', new Array(100).fill(0), true)), 'f8.npy', lim), new Array(100).fill(0));
   });
 
   it('rejects malformed label files', async () => {

@@ -15,7 +15,8 @@ import { evaluationThreshold } from '../../src/service/evaluate.js';
 import { rocCurve } from '../../src/report/roc.js';
 import { binCounts, histogramSvg, niceTicks, rocSvg } from '../../src/report/svg.js';
 import { extremeSamples, sampleToPixels, thumbnailDataUri } from '../../src/report/thumbnails.js';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { StorageError } from '../../src/core/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -284,6 +285,17 @@ describe('buildReport', () => {
       const path = await writeReport(join(dir, 'a', 'b'), '<!doctype html>');
       assert.equal(path, join(dir, 'a', 'b', 'index.html'));
       assert.equal(readFileSync(path, 'utf8'), '<!doctype html>');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writeReport: a failed write is a StorageError on outDir (the CLI shows --out) and leaves no temp file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imagedrift-report-unit-'));
+    try {
+      mkdirSync(join(dir, 'index.html', 'x'), { recursive: true }); // the page's name is taken by a directory
+      await assert.rejects(writeReport(dir, '<!doctype html>'), (e: unknown) => e instanceof StorageError && e.field === 'outDir' && /cannot write .*index\.html: (EISDIR|ENOTEMPTY)/.test(e.detail));
+      assert.deepEqual(readdirSync(dir), ['index.html'], 'no temp file left');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
