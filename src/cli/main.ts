@@ -354,7 +354,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const data = await loadDataFlag(values, 'data');
         const reference = typeof values.reference === 'string' ? await loadDataFlag(values, 'reference') : undefined;
         const d = await loadDetector(positionals[0]!, warn);
-        const r = await driftCheck(d.bundle, d.model, { test, data, ...(reference ? { reference } : {}), ...(p.alpha !== undefined ? { alpha: p.alpha } : {}), ...(p.permutations ? { permutations: p.permutations } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) });
+        const r = await driftCheck(d.bundle, d.model, { test, data, ...(reference ? { reference } : {}), ...(p.alpha !== undefined ? { alpha: p.alpha } : {}), ...(p.permutations !== undefined ? { permutations: p.permutations } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) });
         io.out(values.json ? JSON.stringify({ isDrift: r.isDrift, pValue: r.pValue, statistic: r.statistic, test: r.test, alpha: r.alpha, meta: r.meta }) : `${r.isDrift ? 'DRIFT' : 'no drift'}: ${r.test} test, p = ${r.pValue.toPrecision(4)} (alpha ${r.alpha}), statistic ${r.statistic.toPrecision(4)}`);
         return 0;
       }

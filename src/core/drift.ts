@@ -28,13 +28,18 @@ function checkAlpha(alpha: number): void {
 /** (a) The window's OOD flag rate exceeds the calibrated baseline rate: exact one-sided binomial test. */
 export function binomialDrift(flags: ArrayLike<number>, baselineRate: number, alpha = 0.05): DriftResult {
   let k = 0;
-  for (let i = 0; i < flags.length; i++) k += flags[i]! ? 1 : 0;
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i];
+    if (f !== 0 && f !== 1) throw new InputError(`flags[${i}]`, `must be 0 or 1, got ${String(f)}`);
+    k += f;
+  }
   return binomialCountDrift(k, flags.length, baselineRate, alpha);
 }
 
 /** (a) on counts: `flagged` of `n` samples flagged, against `baselineRate` (for callers that count as they stream). */
 export function binomialCountDrift(flagged: number, n: number, baselineRate: number, alpha = 0.05): DriftResult {
   checkAlpha(alpha);
+  if (!(baselineRate >= 0 && baselineRate <= 1)) throw new InputError('baselineRate', `must be a probability in [0, 1], got ${baselineRate}`);
   if (n === 0) throw new InputError('data', 'is empty');
   if (!(Number.isInteger(flagged) && flagged >= 0 && flagged <= n)) throw new InputError('flagged', `must be an integer in [0, ${n}], got ${flagged}`);
   const pValue = binomialTestGreater(flagged, n, baselineRate);
@@ -153,8 +158,10 @@ export function mmdDrift(reference: Matrix, data: Matrix, opts: MmdOptions = {})
   if (n < 2 || m < 2) throw new InputError(n < 2 ? 'reference' : 'data', 'needs at least 2 samples');
   assertFinite(reference.data, reference.cols, 'reference', 'feature');
   assertFinite(data.data, data.cols, 'data', 'feature');
+  const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) throw new InputError('seed', `must be an integer, got ${seed}`);
   const { K, medianSqDist: med } = pooledKernel(reference, data);
-  const { statistic: observed, pValue } = permutationMmd(K, n, m, P, opts.seed ?? 0);
+  const { statistic: observed, pValue } = permutationMmd(K, n, m, P, seed);
   return { isDrift: pValue < alpha, pValue, statistic: observed, test: 'mmd', alpha, meta: { permutations: P, bandwidthSq: med / 2, nReference: n, n: m } };
 }
 

@@ -79,7 +79,10 @@ export function nearestCentreDistances(x: Float32Array, rows: number, dim: numbe
   return out;
 }
 
-/** Cosine distance 1 − max_j cos(x, c_j); centres are unit vectors. A zero feature vector scores 1. */
+/**
+ * Cosine distance 1 − max_j cos(x, c_j); centres must be unit vectors (FeatureClusterDetector normalises them after
+ * KMeans, since a mean of unit vectors is shorter than 1). A zero feature vector scores 1.
+ */
 export function cosineDistances(x: Float32Array, rows: number, dim: number, centres: Float32Array, k: number, out = new Float64Array(rows)): Float64Array {
   for (let r = 0; r < rows; r++) {
     const o = r * dim;
@@ -98,7 +101,11 @@ export function cosineDistances(x: Float32Array, rows: number, dim: number, cent
   return out;
 }
 
-/** Per-coordinate mean and 1/std (std floored at `eps`·max std so constant coordinates do not explode). */
+/**
+ * Per-coordinate mean and 1/std. A coordinate whose std is below `eps`·max std (constant in training, e.g. a dead ReLU
+ * unit) is centred but not scaled (1/std = 1, as scikit-learn's StandardScaler does): dividing by a floored std made
+ * it dominate every score (a 0.001 activation on a dead unit scored 3,392 against 0.86 for a typical row).
+ */
 export function standardiser(x: Float32Array, rows: number, dim: number, eps = 1e-6): { mean: Float32Array; invStd: Float32Array } {
   const mean = new Float64Array(dim);
   const sq = new Float64Array(dim);
@@ -118,7 +125,7 @@ export function standardiser(x: Float32Array, rows: number, dim: number, eps = 1
   }
   const floor = Math.max(maxStd * eps, 1e-12);
   const invStd = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) invStd[i] = 1 / Math.max(std[i]!, floor);
+  for (let i = 0; i < dim; i++) invStd[i] = std[i]! < floor ? 1 : 1 / std[i]!;
   return { mean: Float32Array.from(mean), invStd };
 }
 

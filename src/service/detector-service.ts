@@ -334,6 +334,12 @@ export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req:
   refuseUnknownOptions(req, DRIFT_OPTIONS, 'driftCheck');
   const runtime = runtimeOptions(req);
   const alpha = req.alpha ?? 0.05;
+  if (req.test === 'binomial' || req.test === 'ks') {
+    // Options of the mmd permutation test alone: silently unused here, they would look like they had been applied.
+    for (const k of ['permutations', 'seed', 'maxReference'] as const) {
+      if (req[k] !== undefined) throw new InputError(k, `does not apply to the ${req.test} test, which draws nothing at random (only the mmd test has permutations, a seed and a reference subsample)`);
+    }
+  }
   if (req.test === 'binomial') {
     // Its baseline is the calibration's flag rate, a fixed rate: a reference sample would be silently unused.
     if (req.reference) throw new InputError('reference', 'does not apply to the binomial test, which tests the flag rate against the calibration\'s in-distribution flag rate; use the ks or mmd test to compare with a reference');
@@ -348,7 +354,7 @@ export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req:
   }
   const ref = req.reference ? await detectorFeatures(bundle, model, req.reference, req, 'reference') : storedReference(bundle, 'mmd');
   const cur = await detectorFeatures(bundle, model, req.data, req);
-  return featureDrift(ref, cur, { alpha, ...(req.permutations ? { permutations: req.permutations } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.maxReference !== undefined ? { maxReference: req.maxReference } : {}) });
+  return featureDrift(ref, cur, { alpha, ...(req.permutations !== undefined ? { permutations: req.permutations } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}), ...(req.maxReference !== undefined ? { maxReference: req.maxReference } : {}) });
 }
 
 /** The reference a calibrated bundle carries for a test: its in-distribution scores (ks) or feature rows (mmd). */
@@ -367,5 +373,5 @@ export function storedReference(bundle: DetectorBundle, test: 'ks' | 'mmd'): Flo
 export function featureDrift(reference: Matrix, data: Matrix, opts: { alpha: number; permutations?: number; seed?: number; maxReference?: number }): DriftResult {
   const pick = subsampleRows(reference.rows, opts.maxReference ?? REFERENCE_ROWS, opts.seed ?? 0);
   const ref = pick.length === reference.rows ? reference : selectRows(reference, pick);
-  return mmdDrift(ref, data, { alpha: opts.alpha, ...(opts.permutations ? { permutations: opts.permutations } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
+  return mmdDrift(ref, data, { alpha: opts.alpha, ...(opts.permutations !== undefined ? { permutations: opts.permutations } : {}), ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
 }

@@ -64,6 +64,11 @@ describe('drift tests', () => {
     assert.equal(r.statistic, 0.2);
     assert.deepEqual(binomialCountDrift(20, 100, 0.05), r, 'counts and flags give one result');
     assert.throws(() => binomialCountDrift(101, 100, 0.05), /flagged: must be an integer in \[0, 100\]/);
+    // The public calls name their own fields: a baseline that is no probability, a flag that is not 0/1 (a 2 or a NaN
+    // used to count as flagged or not, silently).
+    assert.throws(() => binomialCountDrift(1, 10, 1.5), (e: unknown) => e instanceof InputError && e.field === 'baselineRate');
+    assert.throws(() => binomialDrift([0, 2, 1], 0.1), (e: unknown) => e instanceof InputError && e.field === 'flags[1]' && /must be 0 or 1, got 2/.test(e.message));
+    assert.throws(() => binomialDrift([1, NaN], 0.1), (e: unknown) => e instanceof InputError && e.field === 'flags[1]');
   });
 
   it('Bonferroni: any p below alpha / m rejects; alpha itself does not when m > 1', () => {
@@ -113,6 +118,8 @@ describe('drift tests', () => {
     const sample = (n: number, shift: number) => ({ data: Float32Array.from({ length: n * 3 }, () => gauss(rnd) + shift), rows: n, cols: 3 });
     const ref = sample(60, 0);
     assert.equal(mmdDrift(ref, sample(60, 0), { permutations: 200, seed: 1 }).isDrift, false);
+    // A seed that is no integer used to be truncated by the generator (1.7 ran as 1) or taken as 0 (NaN).
+    for (const seed of [1.7, NaN]) assert.throws(() => mmdDrift(ref, sample(60, 0), { permutations: 200, seed }), (e: unknown) => e instanceof InputError && e.field === 'seed');
     const shifted = mmdDrift(ref, sample(60, 1), { permutations: 200, seed: 1 });
     assert.ok(shifted.isDrift && shifted.pValue <= 1 / 201 + 1e-12);
     // The vectorised permutations give exactly what one pass per permutation gives (same kernel and permutations).

@@ -100,6 +100,21 @@ describe('FeatureClusterDetector', () => {
     return Float32Array.from({ length: n * dim }, (_, i) => (i % dim < 2 ? 5 * ((Math.floor(i / dim) % 3) + 1) : 0) + rnd());
   };
 
+  it('cosine: centres are unit vectors, and a sample along a centre scores 0 (1 − max cosine similarity)', () => {
+    // 10 copies of e1 and 10 unit vectors at ±45° from e2 towards ±e3: the second centre is their mean, (0, 0.707, 0)
+    // before normalising. Unnormalised, the score was 1 − |c|·cos: 0.29 for a sample exactly along that centre.
+    const rows: number[][] = [];
+    for (let i = 0; i < 10; i++) rows.push([1, 0, 0]);
+    for (let i = 0; i < 10; i++) rows.push([0, Math.SQRT1_2, i % 2 ? Math.SQRT1_2 : -Math.SQRT1_2]);
+    const fitted = new FeatureClusterDetector({ nCluster: 2, score: 'cosine', seed: 0 }).fit({ data: Float32Array.from(rows.flat()), rows: 20, cols: 3 });
+    const c = fitted.state.centres;
+    for (let j = 0; j < 2; j++) assert.ok(Math.abs(Math.hypot(c[3 * j]!, c[3 * j + 1]!, c[3 * j + 2]!) - 1) < 1e-6, `centre ${j} has unit length`);
+    const s = fitted.score({ data: Float32Array.from([0, 3, 0, 2, 0, 0, 1, 1, 0]), rows: 3, cols: 3 });
+    assert.ok(Math.abs(s[0]!) < 1e-6, `along the e2 centre: ${s[0]}`);
+    assert.ok(Math.abs(s[1]!) < 1e-6, `along e1: ${s[1]}`);
+    assert.ok(Math.abs(s[2]! - (1 - Math.SQRT1_2)) < 1e-6, `45° from both: ${s[2]}`);
+  });
+
   it('is deterministic for a seed: identical centres and scores', () => {
     const X = { data: blob(300, 6, 9), rows: 300, cols: 6 };
     for (const score of SCORE_MODES) {

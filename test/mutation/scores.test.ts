@@ -21,16 +21,16 @@ describe('score maths on hand-computed cases', () => {
     assert.deepEqual(Array.from(s), [0]);
   });
 
-  it('standardiser uses the population std (divide by n) and floors a zero std', () => {
-    // column 0: values 0, 2 → mean 1, population std 1 → invStd 1. column 1: constant 5 → std 0, floored at
-    // max(1 · 1e-6, 1e-12) = 1e-6 → invStd 1e6 (finite).
-    const { mean, invStd } = standardiser(Float32Array.from([0, 5, 2, 5]), 2, 2);
-    assert.deepEqual(Array.from(mean), [1, 5]);
-    assert.equal(invStd[0], 1);
-    assert.equal(invStd[1], Math.fround(1e6));
-    // all columns constant: maxStd = 0 → floor 1e-12 → invStd 1e12, still finite
+  it('standardiser uses the population std (divide by n) and leaves a constant coordinate unscaled', () => {
+    // column 0: values 0, 4 → mean 2, population std 2 → invStd 0.5. column 1: constant 5 → std 0, below the floor
+    // max(2 · 1e-6, 1e-12): centred, not scaled (invStd 1, as scikit-learn's StandardScaler), so a dead unit cannot
+    // dominate the score (a floored std gave it 1/2e-6 = 500,000).
+    const { mean, invStd } = standardiser(Float32Array.from([0, 5, 4, 5]), 2, 2);
+    assert.deepEqual(Array.from(mean), [2, 5]);
+    assert.deepEqual(Array.from(invStd), [0.5, 1]);
+    // all columns constant: every coordinate unscaled
     const z = standardiser(Float32Array.from([3, 3, 3, 3]), 2, 2);
-    assert.ok(z.invStd.every(Number.isFinite));
+    assert.deepEqual(Array.from(z.invStd), [1, 1]);
   });
 
   it('nearestCentreDistances applies z = (x − shift) · mul before measuring', () => {

@@ -43,6 +43,13 @@ describe('unknown options are refused by name (seed MNIST, LeNet5)', () => {
     await assert.rejects(predictData(bundle, model, data, { treshold: 0.5 } as never), unknownOption('treshold', 'predictData', 'threshold'));
     await assert.rejects(scoreData(bundle, model, data, { threshold: 0.5 } as never), unknownOption('threshold', 'scoreData', 'batchSize'));
     await assert.rejects(driftCheck(bundle, model, { test: 'ks', data, level: 0.01 } as never), unknownOption('level', 'driftCheck', 'alpha'));
+    // Options of the mmd test alone are refused by the others, which used to ignore them (the CLI refuses them too).
+    for (const test of ['ks', 'binomial'] as const) {
+      for (const extra of [{ permutations: 7 }, { seed: 3 }, { maxReference: 10 }]) {
+        const k = Object.keys(extra)[0]!;
+        await assert.rejects(driftCheck(bundle, model, { test, data, ...extra }), (e: unknown) => e instanceof InputError && e.field === k && new RegExp(`does not apply to the ${test} test`).test(e.message), `${test} ${k}`);
+      }
+    }
   });
 
   it('the same calls with known options still run (runtime options pass through to extraction)', async () => {
