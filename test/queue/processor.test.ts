@@ -17,6 +17,7 @@ import { tenantPrefix, tenantStore } from '../../src/storage/tenant-store.js';
 import { cleanupPrefix, connectRedis, uniquePrefix } from '../helpers/redis.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { recording } from '../helpers/store-wrappers.js';
 
 /** The tenant every job here belongs to (JobClient.enqueue adds it to the job data from the caller's API key). */
 const TENANT = 'proc-tenant';
@@ -56,22 +57,6 @@ function failingOnce(store: ObjectStore, pattern: RegExp): ObjectStore {
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
-}
-
-/** The real store, recording every method called on it (a call is `name(first argument)`). */
-function recording(store: ObjectStore): { store: ObjectStore; calls: string[] } {
-  const calls: string[] = [];
-  const watched: ObjectStore = new Proxy(store, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        calls.push(`${String(prop)}(${JSON.stringify(args[0])})`);
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: watched, calls };
 }
 
 /** The real store, but a read of TENANT's eval dataset's data waits until `release()`; `atGate` resolves when one arrives. */

@@ -23,25 +23,10 @@ import { LocalDirStore } from '../../src/storage/local-dir-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { REPO, SEED } from '../helpers/paths.js';
+import { recording } from '../helpers/store-wrappers.js';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** The real store, recording every method called on it (a call is `name(first argument)`). */
-function recording(store: ObjectStore): { store: ObjectStore; calls: string[] } {
-  const calls: string[] = [];
-  const watched = new Proxy(store, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        calls.push(`${String(prop)}(${JSON.stringify(args[0])})`);
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: watched, calls };
-}
 
 /**
  * The real store, but every PUT of a manifest (a dataset's manifest.json, a model's models/<id>.json) fails with a
