@@ -121,6 +121,9 @@ export function readCheckpoint(bytes: Uint8Array, limits?: Partial<DecodeLimits>
     const t = v.tensor;
     if (!t) throw new ModelError(tag, 'entry has no tensor');
     const type = t.tensor_type ?? '';
+    // Text metadata (MindSpore's save_checkpoint stores append_dict / append_info strings as tensor_type "str", dims
+    // [0]): no tensor, and nothing a conversion reads, so it is skipped rather than refusing the whole file.
+    if (type === 'str') return;
     const spec = TYPES[type];
     if (!spec) throw new ModelError(tag, `unsupported tensor_type ${JSON.stringify(type)} (known: ${Object.keys(TYPES).join(', ')})`);
     const rawDims = t.dims ?? [];

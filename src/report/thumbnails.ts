@@ -36,22 +36,27 @@ export function extremeSamples(idScores: ArrayLike<number>, oodScores: ArrayLike
   return { mostOod, leastOod };
 }
 
-/** Sample `i` of an NCHW [0, 1] tensor as interleaved HWC uint8 (1 or 3 channels). */
+/**
+ * Sample `i` of an NCHW [0, 1] tensor as interleaved HWC uint8: 1 channel (grey) or 3 (RGB). A 4-channel sample (an
+ * RGBA model input; preprocessing accepts them) is drawn from its RGB channels: its alpha is not shown, since a
+ * transparent pixel would hide the image content the model saw.
+ */
 export function sampleToPixels(images: Tensor, i: number, field = 'images'): { pixels: Uint8Array; width: number; height: number; channels: 1 | 3 } {
   if (images.shape.length !== 4) throw new InputError(field, `expected an NCHW tensor (rank 4), got shape [${images.shape.join(',')}]`);
   const [n, c, h, w] = images.shape as [number, number, number, number];
-  if (c !== 1 && c !== 3) throw new InputError(field, `has ${c} channels; thumbnails need 1 (grey) or 3 (RGB)`);
+  if (c !== 1 && c !== 3 && c !== 4) throw new InputError(field, `has ${c} channels; thumbnails need 1 (grey), 3 (RGB) or 4 (RGBA)`);
   if (!Number.isInteger(i) || i < 0 || i >= n) throw new InputError(`${field}[${i}]`, `sample ${i} is out of range (${n} samples)`);
+  const shown = c === 1 ? 1 : 3;
   const hw = h * w;
   const base = i * c * hw;
-  const pixels = new Uint8Array(hw * c);
+  const pixels = new Uint8Array(hw * shown);
   for (let p = 0; p < hw; p++) {
-    for (let ch = 0; ch < c; ch++) {
+    for (let ch = 0; ch < shown; ch++) {
       const v = images.data[base + ch * hw + p]!;
-      pixels[p * c + ch] = v <= 0 || Number.isNaN(v) ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+      pixels[p * shown + ch] = v <= 0 || Number.isNaN(v) ? 0 : v >= 1 ? 255 : Math.round(v * 255);
     }
   }
-  return { pixels, width: w, height: h, channels: c };
+  return { pixels, width: w, height: h, channels: shown };
 }
 
 /** One sample as a PNG data URI, upscaled `scale`× with nearest-neighbour so small digits stay crisp. */

@@ -62,6 +62,18 @@ describe('readCheckpoint', () => {
     assert.deepEqual([...m.get('b')!.data], [7]);
   });
 
+  it('skips text metadata entries (tensor_type "str", as save_checkpoint writes append_dict) and still converts', async () => {
+    // MindSpore writes {"arch": "lenet5"} as tag "arch", dims [0], type "str", the text as content: the whole file was refused.
+    const withText = Uint8Array.from([...CKPT, ...entry('arch', [0], 'str', utf8('lenet5'))]);
+    const m = readCheckpoint(withText);
+    assert.equal(m.size, 18);
+    assert.equal(m.has('arch'), false);
+    // The same model: built from the same weights, it differs from the plain checkpoint's only in the source checksum.
+    const { buildLenet5Onnx, convertCheckpoint } = await import('../../src/model/lenet5.js');
+    assert.ok(convertCheckpoint(withText, { source: 'x.ckpt' }).length > 200_000);
+    assert.deepEqual(buildLenet5Onnx(m), buildLenet5Onnx(readCheckpoint(CKPT)));
+  });
+
   it('rejects a checkpoint truncated in the middle of a tensor', () => {
     for (const n of [50, 1000, 200_000, CKPT.length - 1]) {
       assert.throws(() => readCheckpoint(CKPT.subarray(0, n)), (e: unknown) => e instanceof ModelError && e.field === 'checkpoint' && /truncated/.test(e.detail));

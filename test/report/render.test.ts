@@ -191,6 +191,9 @@ describe('thumbnails', () => {
     // 2 pixels: R plane [1, 0], G plane [0, 1], B plane [0.5, 0.5]
     const rgb = sampleToPixels({ data: Float32Array.from([9, 9, 9, 9, 9, 9, 1, 0, 0, 1, 0.5, 0.5]), shape: [2, 3, 1, 2] }, 1);
     assert.deepEqual([...rgb.pixels], [255, 0, 128, 0, 255, 128]);
+    // RGBA (a 4-channel model input; `report` used to refuse every such detector): drawn from R, G, B, alpha not shown.
+    const rgba = sampleToPixels({ data: Float32Array.from([1, 0, 0, 1, 0.5, 0.5, 0, 0]), shape: [1, 4, 1, 2] }, 0);
+    assert.deepEqual({ channels: rgba.channels, pixels: [...rgba.pixels] }, { channels: 3, pixels: [255, 0, 128, 0, 255, 128] });
     assert.throws(() => sampleToPixels(ramp(1, 2, 2, 2), 0), /images: has 2 channels/);
     assert.throws(() => sampleToPixels(ramp(1, 1, 2, 2), 1), /images\[1\]: /);
   });
