@@ -164,7 +164,10 @@ function imageKindOf(head: Uint8Array): string | undefined {
 async function imageKindOfEntry(path: string, entry: Dirent): Promise<string | undefined> {
   // Only a regular file is opened (a FIFO would block); a symbolic link is followed by stat, a dangling one ignored.
   if (!entry.isFile() && !(entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isFile())) return undefined;
-  const fh = await open(path, 'r');
+  // One the user cannot read (permissions) or that went away meanwhile is not an image this load could use: left out,
+  // as before this check existed, rather than failing the whole folder.
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return undefined;
   try {
     const head = new Uint8Array(SNIFF_BYTES);
     const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
@@ -211,7 +214,7 @@ export async function loadData(path: string, opts: LoadOptions = {}): Promise<De
   const st = await statPath(path, 'path');
   if (st.isDirectory()) {
     const names = await listImageFiles(path);
-    if (names.length === 0) throw new InputError('path', `directory ${path} contains no .png, .jpg or .jpeg files`);
+    if (names.length === 0) throw new InputError('path', `directory ${path} contains no ${IMAGE_NAMES} files`);
     if (names.length > lim.maxSamples) throw new InputError('path', `directory ${path} holds ${names.length} images, more than maxSamples ${lim.maxSamples}`);
     const stats = await Promise.all(names.map((name) => statPath(join(path, name), 'path')));
     let total = 0;

@@ -180,8 +180,13 @@ async function putDataThenManifest(store: ObjectStore, what: string, bytes: Uint
   try {
     await store.put(manifestKey, json(manifest), { ...JSON_TYPE, ifNoneMatch: true });
   } catch (e) {
-    const winner = await readStoredJson(store, manifestKey, 'manifest', z.object({ key: z.string() }).loose()).catch(() => undefined);
-    if (winner?.key !== key) await store.delete(key).catch(() => undefined); // the manifest write's error is the one to report
+    // Delete only when the stored manifest is known not to name this data: if the read fails too (the same outage), the
+    // write may have landed with its answer lost, and an orphan object is better than a manifest naming deleted data.
+    const stored = await readStoredJson(store, manifestKey, 'manifest', z.object({ key: z.string() }).loose()).then(
+      (m) => ({ known: true, key: m?.key }),
+      () => ({ known: false, key: undefined }),
+    );
+    if (stored.known && stored.key !== key) await store.delete(key).catch(() => undefined); // the manifest write's error is the one to report
     if (e instanceof ConflictError) throw new ConflictError('id', `${what} already exists (a concurrent upload created it first)`, { cause: e });
     throw e;
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle, type StoredArray } from '../core/bundle.js';
-import { ConflictError, InputError, NotFoundError, StorageError } from '../core/errors.js';
+import { ConflictError, InputError, isTransientError, NotFoundError, StorageError } from '../core/errors.js';
 import { LIBRARY_VERSION } from '../version.js';
 import { readStoredJson, type ObjectStore } from './object-store.js';
 import { detectorKeys } from './keys.js';
@@ -74,6 +74,20 @@ export interface CalibrationBase {
   readonly fitId?: string | undefined;
 }
 
+/** A version's fit identity and order, as its manifest records them (either absent in older manifests). */
+interface FitOf {
+  readonly fitId?: string;
+  readonly fitVersion?: number;
+}
+
+/** For a read whose failure means "cannot tell": `fallback` for damaged state, a transient error rethrown (retried). */
+const unlessTransient =
+  <T>(fallback: T) =>
+  (e: unknown): T => {
+    if (isTransientError(e)) throw e;
+    return fallback;
+  };
+
 /** The detector was re-fitted while a calibration of its previous fit ran. No retry can fix it: calibrate again. */
 export class StaleBaseError extends ConflictError {}
 
@@ -145,7 +159,7 @@ export class DetectorRepository {
   }
 
   /** A version's fitId and fitVersion (either undefined for detectors saved before it existed). */
-  private async fitOf(prefix: string, version: number): Promise<{ fitId?: string; fitVersion?: number }> {
+  private async fitOf(prefix: string, version: number): Promise<FitOf> {
     const m = await readStoredJson<{ fitId?: unknown; fitVersion?: unknown }>(this.store, detectorKeys(prefix).manifest(version), 'manifest');
     if (!m) throw new StorageError(detectorKeys(prefix).manifest(version), `v${version} has no manifest`);
     return {
@@ -157,16 +171,21 @@ export class DetectorRepository {
   /**
    * The `fitVersion` a new version records: the version its fit was first saved as, which orders fits (a fit
    * allocated later has a higher number). A calibration inherits its base's (or, where the base predates the field,
-   * takes the base's number, which every later fit's number still exceeds); a save without a base of the fit that is
-   * current (the CLI's calibrate) inherits the current version's; anything else is a new fit: its own number.
+   * takes the base's number, which every later fit's number still exceeds). A calibrated bundle saved without a base
+   * (the CLI's calibrate) inherits the current version's if that is the same fit. Anything else is a new fit, with its
+   * own number: an uncalibrated bundle always (a re-run of the current fit, same fitId, is still a later fit), and so
+   * is one whose current version cannot be read as a manifest (a re-fit must be able to replace damaged state).
    */
   private async fitVersionFor(prefix: string, version: number, bundle: DetectorBundle, base: CalibrationBase | undefined): Promise<number> {
-    if (!base && bundle.fitId === undefined) return version; // nothing to match the current fit by
-    const from = base?.version ?? (await this.readPointer(prefix))?.version;
-    if (from === undefined) return version;
-    const f = await this.fitOf(prefix, from);
-    if (!base && f.fitId !== bundle.fitId) return version;
-    return f.fitVersion ?? from;
+    if (base) {
+      const f = await this.fitOf(prefix, base.version);
+      return f.fitVersion ?? base.version;
+    }
+    if (bundle.calibration === undefined || bundle.fitId === undefined) return version;
+    const cur = await this.readPointer(prefix).catch(unlessTransient(undefined));
+    if (cur === undefined) return version;
+    const f = await this.fitOf(prefix, cur.version).catch(unlessTransient<FitOf>({}));
+    return f.fitId === bundle.fitId ? (f.fitVersion ?? cur.version) : version;
   }
 
   /**
@@ -176,7 +195,7 @@ export class DetectorRepository {
    * (detectors saved before fitVersion) nothing can be told, and the pointer stays.
    */
   private async supersedes(prefix: string, version: number, current: number): Promise<boolean> {
-    const [mine, cur] = await Promise.all([this.fitOf(prefix, version), this.fitOf(prefix, current)]);
+    const [mine, cur] = await Promise.all([this.fitOf(prefix, version), this.fitOf(prefix, current).catch(unlessTransient<FitOf>({}))]);
     return mine.fitVersion === version && mine.fitId !== undefined && cur.fitId !== mine.fitId && cur.fitVersion !== undefined && cur.fitVersion < version;
   }
 

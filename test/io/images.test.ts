@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -208,6 +208,28 @@ describe('image folders', () => {
     assert.equal((await loadData(ok)).shape[0], 1, 'a.png only');
     await symlink(join(ok, 'a.png'), join(ok, 'link'));
     await rejectsInput(loadData(ok), 'path', /link is a PNG image by its content/);
+  });
+
+  it('leaves out a file it cannot open (permissions) instead of failing the folder, as before the content check', async () => {
+    // The check above opens every file not named as an image; one the user cannot read threw EACCES (an internal error,
+    // exit 1) where the folder used to load. As root the read always succeeds, so the load runs as nobody.
+    const folder = await mkdtemp(join(tmpdir(), 'imagedrift-unreadable-'));
+    try {
+      for (const [i, name] of ['1.png', '2.png'].entries()) await writeFile(join(folder, name), await png(2, 2, 1, i), { mode: 0o644 });
+      await writeFile(join(folder, 'notes.txt'), 'private', { mode: 0o600 });
+      const root = process.getuid?.() === 0;
+      if (!root) await chmod(join(folder, 'notes.txt'), 0o000);
+      await chmod(folder, 0o755);
+      const script = `import { loadData } from ${JSON.stringify(join(REPO, 'src/io/load.ts'))}; process.stdout.write(JSON.stringify((await loadData(${JSON.stringify(folder)})).shape));`;
+      const args = ['--import', 'tsx', '--input-type=module', '-e', script];
+      const r = root
+        ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, TSX_TSCONFIG_PATH: join(REPO, 'tsconfig.json') } })
+        : spawnSync(process.execPath, args, { cwd: REPO, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), [2, 2, 2, 1]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('rejects a folder without images', async () => {

@@ -32,12 +32,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * The real store, but every PUT of a manifest (a dataset's manifest.json, a model's models/<id>.json) fails with a
  * TransientStorageError (an S3 503), before the write or, with `written`, after it (the answer was lost).
  */
-function failingManifests(store: ObjectStore, opts: { written?: boolean } = {}): ObjectStore {
+function failingManifests(store: ObjectStore, opts: { written?: boolean; readsFail?: boolean } = {}): ObjectStore {
+  const isManifest = (key: string) => /(^|\/)manifest\.json$|^models\/[^/]+\.json$/.test(key);
   return new Proxy(store, {
     get(target, prop, receiver) {
+      if (prop === 'get' && opts.readsFail) {
+        // `readsFail`: reading a manifest back fails too (the same outage).
+        return async (key: string) => {
+          if (isManifest(key)) throw new TransientStorageError(key, 'injected: S3 503 on the manifest GET');
+          return target.get(key);
+        };
+      }
       if (prop === 'put') {
         return async (key: string, bytes: Uint8Array, o?: { contentType?: string; ifNoneMatch?: boolean }) => {
-          if (!/(^|\/)manifest\.json$|^models\/[^/]+\.json$/.test(key)) return target.put(key, bytes, o);
+          if (!isManifest(key)) return target.put(key, bytes, o);
           if (opts.written) await target.put(key, bytes, o);
           throw new TransientStorageError(key, 'injected: S3 503 on the manifest PUT');
         };
@@ -182,6 +190,10 @@ describe('datasets service over S3 (s3rver)', () => {
     // A manifest write that succeeded although its answer was lost: the manifest names the data, which stays.
     await assert.rejects(putDataset(failingManifests(t.store, { written: true }), { id: 'mf3', name: 'x.npy', bytes: npy }), TransientStorageError);
     assert.deepEqual((await loadDataset(t.store, 'mf3')).shape, [100, 1, 32, 32]);
+    // ... and when reading it back fails as well, nothing tells whether it landed: the data is kept (an orphan at
+    // worst), never deleted under a manifest that names it (every load would fail, and the id stay taken).
+    await assert.rejects(putDataset(failingManifests(t.store, { written: true, readsFail: true }), { id: 'mf4', name: 'x.npy', bytes: npy }), TransientStorageError);
+    assert.deepEqual((await loadDataset(t.store, 'mf4')).shape, [100, 1, 32, 32]);
   });
 
   it('complete before the PUT, or for an unknown id, writes nothing', async () => {

@@ -323,4 +323,39 @@ describe('DetectorRepository over S3Store + RedisCoordinator', () => {
     assert.equal(await repoA.save(det, { ...makeBundle(54), fitId: F3 }), 4);
     assert.deepEqual(await fitVersions(t.store, det), { 1: 1, 2: 2, 3: 3, 4: 3 });
   });
+
+  it('a re-run of the current fit (same fitId) is a later fit: an earlier-allocated fit committing after it does not replace it', async () => {
+    // fitId is deterministic, so re-fitting the same data and params repeats it; recorded as a calibration of the
+    // current fit (its fitVersion inherited), the re-run let the older fit Y move the pointer back under it.
+    const [X, Y] = ['f'.repeat(64), '9'.repeat(64)];
+    const fit = (seed: number, fitId: string): DetectorBundle => {
+      const { calibration: _, ...b } = makeBundle(seed);
+      return { ...b, fitId };
+    };
+    await repoA.save(det, fit(61, X));
+    const gated = putGated(t.store, `${det}v2/`);
+    const y = new DetectorRepository(gated.store, new RedisCoordinator(redisA, { keyPrefix: prefix })).save(det, fit(62, Y));
+    await gated.arrived;
+    const rerun = fit(63, X);
+    assert.equal(await repoB.save(det, rerun), 3);
+    gated.open();
+    assert.equal(await y, 2);
+    assert.equal((await repoA.readPointer(det))?.version, 3, 'the re-run, submitted last, stays current');
+    assertIsOneOf(await repoA.load(det), [rerun], 'current');
+    assert.deepEqual(await fitVersions(t.store, det), { 1: 1, 2: 2, 3: 3 });
+  });
+
+  it('a re-fit replaces a current version whose manifest is damaged (missing or not JSON), as before fitVersion', async () => {
+    for (const damage of ['missing', 'not JSON'] as const) {
+      const d = `${det}${damage.replace(' ', '-')}/`;
+      await repoA.save(d, { ...makeBundle(71), fitId: '7'.repeat(64) });
+      const manifest = `${d}v1/manifest.json`;
+      if (damage === 'missing') await t.store.delete(manifest);
+      else await t.store.put(manifest, new TextEncoder().encode('{"trunc'));
+      // Both a fit and a calibrated bundle of the same fitId (the CLI's calibrate) are saved and become current.
+      assert.equal(await repoB.save(d, { ...makeBundle(72), fitId: '7'.repeat(64) }), 2, damage);
+      assert.equal((await repoA.readPointer(d))?.version, 2, damage);
+      assert.equal(JSON.parse(new TextDecoder().decode((await t.store.get(`${d}v2/manifest.json`))!)).fitVersion, 2, damage);
+    }
+  });
 });
