@@ -97,6 +97,7 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
   }
   let best: KMeansFit | undefined;
   const tol = params.tolerance * meanVariance(x);
+  const slack = boundSlack(x); // one pass over the data, shared by every initialisation
   for (const seed of initSeeds(params.seed, params.nInit)) {
     let centres: Float32Array;
     let iterations: number;
@@ -104,7 +105,7 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
     if (params.engine !== undefined && params.engine !== 'typed') {
       ({ centres, iterations } = params.engine.run(x, k, seed, params));
     } else {
-      ({ centres, iterations, inertia } = lloyd(x, kmeansPlusPlus(x, k, seed), k, params.maxIterations, tol));
+      ({ centres, iterations, inertia } = lloyd(x, kmeansPlusPlus(x, k, seed, slack), k, params.maxIterations, tol, slack));
     }
     if (centres.some((v) => !Number.isFinite(v))) continue; // an empty cluster: this initialisation is unusable
     inertia ??= inertiaOf(x, centres, k);
@@ -150,12 +151,37 @@ export function meanVariance(x: Matrix): number {
 }
 
 function sqDist(a: Float32Array, ao: number, b: Float32Array | Float64Array, bo: number, d: number): number {
+  // Unrolled by four with the one accumulator, so the additions happen in the same order (the same rounding) as the
+  // plain loop: only the loop overhead goes.
   let s = 0;
-  for (let i = 0; i < d; i++) {
+  let i = 0;
+  for (const end = d - 3; i < end; i += 4) {
+    const t0 = a[ao + i]! - b[bo + i]!;
+    const t1 = a[ao + i + 1]! - b[bo + i + 1]!;
+    const t2 = a[ao + i + 2]! - b[bo + i + 2]!;
+    const t3 = a[ao + i + 3]! - b[bo + i + 3]!;
+    s += t0 * t0;
+    s += t1 * t1;
+    s += t2 * t2;
+    s += t3 * t3;
+  }
+  for (; i < d; i++) {
     const t = a[ao + i]! - b[bo + i]!;
     s += t * t;
   }
   return s;
+}
+
+/** sums[so..so+d) += data[o..o+d), unrolled by four (each element's additions stay in row order). */
+function addRow(sums: Float64Array, so: number, data: Float32Array, o: number, d: number): void {
+  let i = 0;
+  for (const end = d - 3; i < end; i += 4) {
+    sums[so + i] += data[o + i]!;
+    sums[so + i + 1] += data[o + i + 1]!;
+    sums[so + i + 2] += data[o + i + 2]!;
+    sums[so + i + 3] += data[o + i + 3]!;
+  }
+  for (; i < d; i++) sums[so + i] += data[o + i]!;
 }
 
 /**
@@ -177,12 +203,11 @@ function boundSlack(x: Matrix): number {
  * All candidates of a step are scored in one pass over the data; a point whose nearest chosen centre is closer than half
  * its distance to a candidate (triangle inequality) keeps its distance without computing it.
  */
-export function kmeansPlusPlus(x: Matrix, k: number, seed: number): Float32Array {
+export function kmeansPlusPlus(x: Matrix, k: number, seed: number, slack = boundSlack(x)): Float32Array {
   const { data, rows: n, cols: d } = x;
   const rnd = mulberry32(seed);
   const centres = new Float32Array(k * d);
   const trials = 2 + Math.floor(Math.log(k));
-  const slack = boundSlack(x);
   const first = Math.floor(rnd() * n);
   centres.set(data.subarray(first * d, (first + 1) * d), 0);
   const closest = new Float64Array(n);
@@ -300,7 +325,7 @@ function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int3
  * maxIterations; also returns the inertia of the returned centres. Hamerly's bounds skip distance scans that cannot
  * change an assignment, so assignments, centres, iteration count and inertia equal those of plain Lloyd.
  */
-export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number): { centres: Float32Array; iterations: number; inertia: number } {
+export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number, slack = boundSlack(x)): { centres: Float32Array; iterations: number; inertia: number } {
   const { data, rows: n, cols: d } = x;
   let centres = Float32Array.from(init);
   const sums = new Float64Array(k * d);
@@ -310,7 +335,6 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
   const lower = new Float64Array(n);
   const half = new Float64Array(k);
   const move = new Float64Array(k);
-  const slack = boundSlack(x);
   let dist: Float64Array | undefined;
   let it = 0;
   while (it < maxIterations) {
@@ -321,9 +345,7 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
     for (let r = 0; r < n; r++) {
       const bj = assign[r]!;
       counts[bj]++;
-      const o = r * d;
-      const so = bj * d;
-      for (let i = 0; i < d; i++) sums[so + i] += data[o + i]!;
+      addRow(sums, bj * d, data, r * d, d);
     }
     // relocate empty clusters to the points farthest from their centre (scikit-learn's rule)
     for (let j = 0; j < k; j++) {
