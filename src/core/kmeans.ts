@@ -269,98 +269,61 @@ export function kmeansPlusPlus(x: Matrix, k: number, seed: number, slack = bound
   return centres;
 }
 
-/** A float32 no larger than `v` (0 for v ≤ 0): lower bounds are kept in float32, so they must round down, never up. */
-function down(v: number): number {
-  return v > 0 ? Math.fround(v * (1 - 2 ** -22)) : 0;
-}
-
-/**
- * Half the distance between every pair of centres (`pair[j·k + l]`), and from each centre to its nearest other one
- * (`half[j]`).
- */
-function centreGaps(centres: Float32Array, k: number, d: number, half: Float64Array, pair: Float64Array): void {
-  half.fill(Infinity);
+/** Half the distance from each centre to its nearest other centre. */
+function halfGaps(centres: Float32Array, k: number, d: number, out: Float64Array): void {
+  out.fill(Infinity);
   for (let j = 0; j < k; j++) {
-    pair[j * k + j] = 0;
     for (let l = j + 1; l < k; l++) {
       const g = Math.sqrt(sqDist(centres, j * d, centres, l * d, d)) / 2;
-      pair[j * k + l] = g;
-      pair[l * k + j] = g;
-      if (g < half[j]!) half[j] = g;
-      if (g < half[l]!) half[l] = g;
+      if (g < out[j]!) out[j] = g;
+      if (g < out[l]!) out[l] = g;
     }
   }
 }
 
 /**
- * Assigns every point its nearest centre (first one on ties), as a full scan would, computing only the distances
- * Elkan's bounds cannot rule out: `upper[r]` ≥ the distance to the assigned centre, `lower[r·k + j]` ≤ the distance to
- * centre j. A point is skipped when its upper bound is below half the gap from its centre to the nearest other one;
- * centre j is skipped when its lower bound, or half its gap to the current best, exceeds the best distance. Every skip
- * needs a margin of `slack`, so a skipped centre is strictly farther than the nearest one and the choice (ties
- * included, decided on exact squared distances) is the full scan's. Returns how many assignments changed.
+ * Assigns every point its nearest centre (first one on ties), as a full scan would, skipping the scan where Hamerly's
+ * bounds prove the current centre nearest by more than `slack`: `upper[r]` ≥ distance to the assigned centre,
+ * `lower[r]` ≤ distance to every other one. Returns how many assignments changed.
  */
-function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int32Array, upper: Float64Array, lower: Float32Array, half: Float64Array, pair: Float64Array, slack: number): number {
+function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int32Array, upper: Float64Array, lower: Float64Array, half: Float64Array, slack: number): number {
   const { data, rows: n, cols: d } = x;
-  centreGaps(centres, k, d, half, pair);
+  halfGaps(centres, k, d, half);
   let changed = 0;
   for (let r = 0; r < n; r++) {
+    const a = assign[r]!;
     const o = r * d;
-    const lo = r * k;
-    const was = assign[r]!;
-    if (was < 0) {
-      // first assignment: every distance, exactly
-      let best = Infinity;
-      let bj = 0;
-      for (let j = 0; j < k; j++) {
-        const dd = sqDist(data, o, centres, j * d, d);
-        lower[lo + j] = down(Math.sqrt(dd));
-        if (dd < best) {
-          best = dd;
-          bj = j;
-        }
-      }
-      assign[r] = bj;
-      upper[r] = Math.sqrt(best);
-      changed++;
-      continue;
+    if (a >= 0) {
+      const h = half[a]!;
+      const bound = (h > lower[r]! ? h : lower[r]!) - slack;
+      if (upper[r]! < bound) continue;
+      const u = Math.sqrt(sqDist(data, o, centres, a * d, d));
+      upper[r] = u;
+      if (u < bound) continue;
     }
-    if (upper[r]! < half[was]! - slack) continue;
-    let a = was;
-    let u = upper[r]!;
-    let bestSq = -1; // exact squared distance to centre a, once computed
+    let best = Infinity;
+    let second = Infinity;
+    let bj = 0;
     for (let j = 0; j < k; j++) {
-      if (j === a) continue;
-      const lj = lower[lo + j]!;
-      const pj = pair[a * k + j]!;
-      if (u < (lj > pj ? lj : pj) - slack) continue;
-      if (bestSq < 0) {
-        bestSq = sqDist(data, o, centres, a * d, d);
-        u = Math.sqrt(bestSq);
-        lower[lo + a] = down(u);
-        if (u < (lj > pj ? lj : pj) - slack) continue;
-      }
       const dd = sqDist(data, o, centres, j * d, d);
-      lower[lo + j] = down(Math.sqrt(dd));
-      if (dd < bestSq || (dd === bestSq && j < a)) {
-        a = j;
-        bestSq = dd;
-        u = Math.sqrt(dd);
-      }
+      if (dd < best) {
+        second = best;
+        best = dd;
+        bj = j;
+      } else if (dd < second) second = dd;
     }
-    upper[r] = u;
-    if (a !== was) {
-      assign[r] = a;
-      changed++;
-    }
+    if (a !== bj) changed++;
+    assign[r] = bj;
+    upper[r] = Math.sqrt(best);
+    lower[r] = Math.sqrt(second);
   }
   return changed;
 }
 
 /**
  * Lloyd iterations from the given centres until no assignment changes, the total squared shift ≤ tol, or
- * maxIterations; also returns the inertia of the returned centres. Elkan's bounds skip distances that cannot change an
- * assignment, so assignments, centres, iteration count and inertia equal those of plain Lloyd.
+ * maxIterations; also returns the inertia of the returned centres. Hamerly's bounds skip distance scans that cannot
+ * change an assignment, so assignments, centres, iteration count and inertia equal those of plain Lloyd.
  */
 export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number, slack = boundSlack(x)): { centres: Float32Array; iterations: number; inertia: number } {
   const { data, rows: n, cols: d } = x;
@@ -369,15 +332,14 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
   const counts = new Float64Array(k);
   const assign = new Int32Array(n).fill(-1);
   const upper = new Float64Array(n).fill(Infinity);
-  const lower = new Float32Array(n * k); // n × k lower bounds (float32, rounded down: half the memory of float64)
+  const lower = new Float64Array(n);
   const half = new Float64Array(k);
-  const pair = new Float64Array(k * k);
   const move = new Float64Array(k);
   let dist: Float64Array | undefined;
   let it = 0;
   while (it < maxIterations) {
     it++;
-    const changed = assignNearest(x, centres, k, assign, upper, lower, half, pair, slack);
+    const changed = assignNearest(x, centres, k, assign, upper, lower, half, slack);
     sums.fill(0);
     counts.fill(0);
     for (let r = 0; r < n; r++) {
@@ -402,7 +364,7 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
       assign[far] = j;
       dist[far] = 0;
       upper[far] = Infinity; // its bounds no longer hold: scan it next time
-      lower.fill(0, far * k, (far + 1) * k);
+      lower[far] = 0;
     }
     dist = undefined;
     if (changed === 0) break; // strict convergence: centres are already the means of their clusters
@@ -417,17 +379,28 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
       }
     }
     // move the bounds with the centres
-    for (let j = 0; j < k; j++) move[j] = Math.sqrt(sqDist(next, j * d, centres, j * d, d));
+    let max1 = 0;
+    let max2 = 0;
+    let arg1 = -1;
+    for (let j = 0; j < k; j++) {
+      const m = Math.sqrt(sqDist(next, j * d, centres, j * d, d));
+      move[j] = m;
+      if (m > max1) {
+        max2 = max1;
+        max1 = m;
+        arg1 = j;
+      } else if (m > max2) max2 = m;
+    }
     for (let r = 0; r < n; r++) {
-      upper[r] += move[assign[r]!]!;
-      const lo = r * k;
-      for (let j = 0; j < k; j++) lower[lo + j] = down(lower[lo + j]! - move[j]!);
+      const a = assign[r]!;
+      upper[r] += move[a]!;
+      lower[r] -= a === arg1 ? max2 : max1;
     }
     centres = next;
     if (shift <= tol) break;
   }
   // inertia of the final centres: nearest distance² per point, summed in row order
-  assignNearest(x, centres, k, assign, upper, lower, half, pair, slack);
+  assignNearest(x, centres, k, assign, upper, lower, half, slack);
   let inertia = 0;
   for (let r = 0; r < n; r++) inertia += sqDist(data, r * d, centres, assign[r]! * d, d);
   return { centres, iterations: it, inertia };
