@@ -152,7 +152,8 @@ export function meanVariance(x: Matrix): number {
 
 function sqDist(a: Float32Array, ao: number, b: Float32Array | Float64Array, bo: number, d: number): number {
   // Unrolled by four with the one accumulator, so the additions happen in the same order (the same rounding) as the
-  // plain loop: only the loop overhead goes.
+  // plain loop: only the loop overhead goes. (drift.ts's sqDist sums in four lanes, which is faster but rounds
+  // differently; here the plain order keeps every centre and assignment those of the plain algorithm.)
   let s = 0;
   let i = 0;
   for (const end = d - 3; i < end; i += 4) {
