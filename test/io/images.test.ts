@@ -235,7 +235,7 @@ describe('image folders', () => {
   it('rejects a folder without images', async () => {
     const folder = join(dir, 'empty');
     await mkdir(folder);
-    await rejectsInput(loadData(folder), 'path', /contains no \.png, \.jpg or \.jpeg files/);
+    await rejectsInput(loadData(folder), 'path', /contains no \*\.png, \*\.jpg, \*\.jpeg, \*\.jpe, \*\.jfif, \*\.pjpeg or \*\.pjp files/);
   });
 });
 
