@@ -157,6 +157,9 @@ export async function startS3Local(opts: { bucket?: string; dir?: string; port?:
     '--dir', dir,
     '--port', String(opts.port ?? 0),
     ...(opts.atomicPuts === false ? ['--no-atomic-puts'] : []),
+    // The directory is ours: the child removes it when it exits, so one left by a parent that died (a test run killed
+    // before its cleanup) does not stay behind.
+    ...(ownDir ? ['--remove-dir-on-exit'] : []),
   ];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -224,8 +227,12 @@ async function main(): Promise<void> {
   if (args.includes('--serve')) {
     if (!bucket || !dir) throw new Error('--serve needs --bucket and --dir');
     const server = await serveInProcess({ bucket, dir, port: Number(port ?? 0), atomicPuts: !args.includes('--no-atomic-puts') });
+    const removeDir = args.includes('--remove-dir-on-exit');
     const close = (): void => {
-      void server.close().finally(() => process.exit(0));
+      void server
+        .close()
+        .then(() => (removeDir ? rm(dir, { recursive: true, force: true }) : undefined))
+        .finally(() => process.exit(0));
     };
     process.once('SIGTERM', close);
     process.once('SIGINT', close);

@@ -151,7 +151,7 @@ describe('serverless package (offline, no AWS credentials)', () => {
     // (slsPackage); on top, a developer's shell after the local recipe (infra/README.md): none of it may reach a
     // deployable stage.
     const out = join(dir, 'artifacts');
-    const r = await slsPackage(out, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL });
+    const r = await slsPackage(out, { S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, DETECTOR_ID: 'fixed-det' });
     assert.equal(r.code, 0, r.out);
     // esbuild warns when a bundle would carry `import.meta` into CommonJS, where it is empty: no function may (the
     // worker-thread fit loader that needs it reaches the worker only, by injection).
@@ -203,6 +203,8 @@ describe('serverless package (offline, no AWS credentials)', () => {
       assert.equal(v.JOB_ATTEMPTS, '5', 'job retries reach the functions that enqueue');
       assert.equal(v.METRICS, 'emf', 'audit metrics as CloudWatch EMF');
     }
+    // DETECTOR_ID, which checkObject reads, reaches it (it used to be read by the code but settable nowhere).
+    assert.equal(res.CheckObjectLambdaFunction?.Properties.Environment && (res.CheckObjectLambdaFunction.Properties.Environment as { Variables: Record<string, string> }).Variables.DETECTOR_ID, 'fixed-det');
     // Every function behind an HTTP API route answers within the integration's 30 s.
     const httpFns = Object.entries(template.Resources as Record<string, { Type: string; Properties: { IntegrationUri?: { 'Fn::GetAtt'?: [string, string] } } }>)
       .filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Integration')

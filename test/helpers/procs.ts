@@ -27,8 +27,36 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/**
+ * Children still running, by pid. Each runs in its own process group (spawned detached, so a test can signal the group),
+ * which also keeps a Ctrl-C or a CI cancel from reaching it: if the test process dies before its `after` hooks, its
+ * children are killed here instead of running on against the shared Redis.
+ */
+const live = new Set<number>();
+function killLive(): void {
+  for (const pid of live) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+process.on('exit', killLive);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killLive();
+    process.kill(process.pid, signal); // then die of the signal as before (this listener is gone)
+  });
+}
+
 export function startChild(cmd: string, args: string[], opts: SpawnOptions & { name: string }): Child {
   const proc = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  if (proc.pid !== undefined) live.add(proc.pid);
+  proc.on('exit', () => {
+    if (proc.pid !== undefined) live.delete(proc.pid);
+  });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (b: Buffer): void => {

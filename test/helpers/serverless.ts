@@ -4,7 +4,8 @@
  * template's shape) and test/e2e/iam-coverage.test.ts (each role against the S3 requests its function really makes).
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './paths.js';
 
@@ -30,9 +31,12 @@ export type Template = { Resources: Record<string, { Type: string; Properties: R
  */
 export async function slsPackage(out: string, env: Record<string, string>, cwd = REPO): Promise<{ code: number | null; out: string; seconds: number; template?: Template }> {
   const full: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-  Object.assign(full, { AWS_REGION: 'eu-test-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_LOAD_CONFIG: '0', ...SLS_ENV, ...env });
+  // serverless-esbuild stages each function's zip in a folder under the temp dir and fails to remove it (a
+  // non-recursive delete, its error swallowed: about 230 MB a package). Its temp dir is one this call removes.
+  const tmp = await mkdtemp(join(tmpdir(), 'imagedrift-sls-package-'));
+  Object.assign(full, { AWS_REGION: 'eu-test-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SDK_LOAD_CONFIG: '0', TMPDIR: tmp, ...SLS_ENV, ...env });
   const t0 = performance.now();
-  const r = await run(process.execPath, [SLS_BIN, 'package', '--package', out, '--region', 'eu-test-1'], full, cwd);
+  const r = await run(process.execPath, [SLS_BIN, 'package', '--package', out, '--region', 'eu-test-1'], full, cwd).finally(() => rm(tmp, { recursive: true, force: true }));
   const seconds = (performance.now() - t0) / 1000;
   if (r.code !== 0) return { ...r, seconds };
   const template = JSON.parse(await readFile(join(out, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
