@@ -61,7 +61,7 @@ export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?
     const m3 = d3 === spec.channels;
     if (m1 !== m3) return m1 ? 'NCHW' : 'NHWC';
     if (fallback) return fallback;
-    throw new InputError(field, `layout is ambiguous for shape [${shape.join(',')}]; state it with layout NCHW or NHWC`);
+    throw new InputError(field, `layout is ambiguous for shape [${shape.join(',')}] (axes 1 and 3 could both be channels); fit the detector with layout NCHW or NHWC (CLI: fit --layout), which it records for later data, or transpose the data so the shape tells`);
   }
   if (nchw) return 'NCHW';
   if (nhwc) return 'NHWC';

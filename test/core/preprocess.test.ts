@@ -42,7 +42,8 @@ describe('toModelInput', () => {
 
   it('never guesses an ambiguous layout', () => {
     const a: DecodedArray = { data: new Float32Array(3 * 32 * 3), shape: [1, 3, 32, 3], dtype: 'float32' };
-    assert.throws(() => toModelInput(a, lenet), isInput('data', /ambiguous/));
+    // The error says where a layout can be stated: at fit (predict takes none; the detector records it).
+    assert.throws(() => toModelInput(a, lenet), isInput('data', /ambiguous .*fit the detector with layout NCHW or NHWC \(CLI: fit --layout\)/));
     assert.doesNotThrow(() => toModelInput(a, { ...lenet, layout: 'NHWC' }));
   });
 
