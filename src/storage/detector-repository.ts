@@ -138,7 +138,7 @@ export class DetectorRepository {
       // A stale lock holder is refused first, whatever it meant to write.
       if (cur && cur.fence >= fence) throw new StorageError(detectorKeys(prefix).current, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
       if (opts.base && cur && cur.version !== opts.base.version && cur.version !== version) {
-        const curFit = await this.fitIdOf(prefix, cur.version);
+        const curFit = (await this.fitOf(prefix, cur.version)).fitId;
         if (opts.base.fitId === undefined || curFit !== opts.base.fitId) {
           throw new StaleBaseError(
             'detector',
@@ -146,16 +146,15 @@ export class DetectorRepository {
           );
         }
       }
-      if (opts.onlyForward && cur && cur.version >= version && !(cur.version > version && !opts.base && (await this.supersedes(prefix, version, cur.version)))) return false;
+      if (opts.onlyForward && cur && cur.version >= version) {
+        // Already at or past this version: stay, unless this is a fit overtaken by a calibration of an older fit.
+        const overtakenFit = cur.version > version && !opts.base && (await this.supersedes(prefix, version, cur.version));
+        if (!overtakenFit) return false;
+      }
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
       await this.store.put(detectorKeys(prefix).current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
       return true;
     });
-  }
-
-  /** The fitId in a version's manifest (undefined for detectors saved before fitIds). */
-  private async fitIdOf(prefix: string, version: number): Promise<string | undefined> {
-    return (await this.fitOf(prefix, version)).fitId;
   }
 
   /** A version's fitId and fitVersion (either undefined for detectors saved before it existed). */
