@@ -11,6 +11,6 @@ fi
 # What the build reads: sources of the library, handlers and worker, the tsconfigs, the package files and the build
 # script. dist/.stamp holds the time the last build started (scripts/build.mjs), so `npm ci`'s own build (prepare)
 # counts, and an edit saved during a build is rebuilt next time.
-if [ ! -f dist/src/index.js ] || [ ! -f dist/cli.mjs ] || [ ! -f dist/.stamp ] || [ -n "$(find src handlers infra tsconfig.json tsconfig.build.json package.json package-lock.json scripts/build.mjs -newer dist/.stamp -type f 2>/dev/null | head -n 1)" ]; then
+if [ ! -f dist/src/index.js ] || [ ! -f dist/cli.mjs ] || [ ! -f dist/kmeans-thread.js ] || [ ! -f dist/.stamp ] || [ -n "$(find src handlers infra tsconfig.json tsconfig.build.json package.json package-lock.json scripts/build.mjs -newer dist/.stamp -type f 2>/dev/null | head -n 1)" ]; then
   node scripts/build.mjs
 fi

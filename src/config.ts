@@ -27,6 +27,8 @@ import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
  *   JOB_BACKOFF_MS              first retry delay, doubled per attempt (default 2000)
  *   ORT_EXECUTION_PROVIDERS     comma-separated, in order of preference, e.g. "cuda,cpu" (default "cpu")
  *   ORT_INTRA_OP_THREADS        ORT intra-op threads (default: ORT's choice)
+ *   FIT_THREADS                 most threads one feature-cluster fit spreads its KMeans initialisations over (default:
+ *                               the cores; never more than nInit). The fitted detector is the same for every value
  *   SYNC_PREDICT_MAX_IMAGES     predict requests with at most this many samples are answered inline (default 64)
  *   INCOMING_PREFIX             prefix watched by checkObject (default "incoming/"); not under tenants/ or another
  *                               prefix the service writes to, and not holding API_KEYS_OBJECT
@@ -86,6 +88,7 @@ const envSchema = z.object({
   JOB_BACKOFF_MS: opt(int(0, 3_600_000)),
   ORT_EXECUTION_PROVIDERS: opt(z.string().regex(/^\s*[A-Za-z0-9_]+\s*(,\s*[A-Za-z0-9_]+\s*)*$/, 'must be a comma-separated list of provider names, e.g. "cuda,cpu"')),
   ORT_INTRA_OP_THREADS: opt(int(1, 1024)),
+  FIT_THREADS: opt(int(1, 1024)),
   SYNC_PREDICT_MAX_IMAGES: opt(int(0, 100_000)),
   INCOMING_PREFIX: opt(
     z
@@ -116,7 +119,7 @@ export interface Config {
   };
   readonly redisUrl: string;
   readonly queuePrefix: string;
-  readonly worker: { readonly concurrency: number; readonly lockDurationMs: number; readonly stalledIntervalMs: number; readonly shutdownTimeoutMs: number };
+  readonly worker: { readonly concurrency: number; readonly lockDurationMs: number; readonly stalledIntervalMs: number; readonly shutdownTimeoutMs: number; readonly fitThreads?: number };
   readonly jobs: { readonly attempts: number; readonly backoffMs: number };
   readonly ort: { readonly executionProviders: string[]; readonly intraOpNumThreads?: number };
   readonly syncPredictMaxImages: number;
@@ -185,6 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockDurationMs: e.WORKER_LOCK_DURATION_MS ?? 60_000,
       stalledIntervalMs,
       shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_MS ?? 540_000,
+      ...(e.FIT_THREADS !== undefined ? { fitThreads: e.FIT_THREADS } : {}),
     },
     jobs: { attempts: e.JOB_ATTEMPTS ?? 5, backoffMs: e.JOB_BACKOFF_MS ?? 2000 },
     ort: {

@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateApiKey, hashApiKey, parseKeyring } from '../src/auth/api-keys.js';
 import { decodeNpy, encodeNpy } from '../src/io/npy.js';
+import { loadData } from '../src/io/load.js';
+import { fitDetector } from '../src/service/detector-service.js';
 import { cliInProcess } from './helpers/cli.js';
 import { REPO, SEED } from './helpers/paths.js';
 
@@ -223,6 +225,17 @@ describe('imagedrift CLI bad input: exit code 2 and one line naming the argument
     assert.equal(r.status, 2);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /--n-cluster/);
+  });
+
+  it('the bundled CLI spreads a large fit over KMeans threads (dist/kmeans-thread.js) and stores what an in-thread fit gives', async () => {
+    // 1000 × 84 × 40 clusters × 4 initialisations = 1.3e7 ≥ SPREAD_MIN_WORK: on 2+ cores the fit spreads.
+    assert.ok(availableParallelism() >= 2, `this check needs 2+ cores to spread (has ${availableParallelism()})`);
+    const out = join(dir, 'spread');
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/imagedrift.js'), 'fit', '--model', MODEL, '--train', TRAIN, '--layer', '10', '--n-cluster', '40', '--score', 'mindarmour', '--seed', '5', '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const here = await fitDetector({ model: readFileSync(MODEL), modelKey: 'model.onnx', data: await loadData(TRAIN), layer: '10', detector: { kind: 'feature-cluster', nCluster: 40, score: 'mindarmour', seed: 5 } });
+    const stored = readFileSync(join(out, 'v1/centres.bin'));
+    assert.deepEqual(new Float32Array(stored.buffer, stored.byteOffset, stored.byteLength / 4), here.fitted.arrays().centres);
   });
 });
 

@@ -14,6 +14,7 @@ test('defaults', () => {
   assert.equal(c.s3.forcePathStyle, false);
   assert.equal(c.s3.region, 'us-east-1');
   assert.equal(c.worker.concurrency, 1);
+  assert.equal(c.worker.fitThreads, undefined, 'FIT_THREADS unset: the cores');
   assert.equal(c.incomingPrefix, 'incoming/');
   assert.equal(c.metrics, 'off');
   assert.equal(loadConfig({ S3_BUCKET: 'imagedrift-data', METRICS: 'emf' }).metrics, 'emf');
@@ -23,13 +24,14 @@ test('defaults', () => {
 test('parses every variable; empty strings count as unset', () => {
   const c = loadConfig({
     S3_BUCKET: 'b-1', S3_ENDPOINT: 'http://127.0.0.1:4569', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', AWS_REGION: 'eu-west-1',
-    REDIS_URL: 'redis://r:6380', QUEUE_PREFIX: 'q:1', WORKER_CONCURRENCY: '4', ORT_EXECUTION_PROVIDERS: ' CUDA , cpu', ORT_INTRA_OP_THREADS: '2',
+    REDIS_URL: 'redis://r:6380', QUEUE_PREFIX: 'q:1', WORKER_CONCURRENCY: '4', ORT_EXECUTION_PROVIDERS: ' CUDA , cpu', ORT_INTRA_OP_THREADS: '2', FIT_THREADS: '3',
     SYNC_PREDICT_MAX_IMAGES: '16', LOG_LEVEL: 'debug', DETECTOR_ID: 'lenet', INCOMING_PREFIX: 'in/cam/', WORKER_LOCK_DURATION_MS: '', JOB_ATTEMPTS: '',
   });
   assert.deepEqual(c.ort, { executionProviders: ['cuda', 'cpu'], intraOpNumThreads: 2 });
   assert.equal(c.s3.forcePathStyle, true);
   assert.deepEqual(c.s3.credentials, { accessKeyId: 'k', secretAccessKey: 's' });
   assert.equal(c.worker.concurrency, 4);
+  assert.equal(c.worker.fitThreads, 3);
   assert.equal(c.worker.lockDurationMs, 60_000);
   assert.equal(c.jobs.attempts, 5);
   assert.equal(c.syncPredictMaxImages, 16);
@@ -47,6 +49,7 @@ test('errors name the environment variable', () => {
   assert.equal(loadConfig({ S3_BUCKET: 'b-1', REDIS_URL: 'rediss://:secret@cache.internal:6380/2' }).redisUrl, 'rediss://:secret@cache.internal:6380/2');
   assert.equal(loadConfig({ S3_BUCKET: 'b-1', S3_ENDPOINT: 'https://s3.internal/' }).s3.endpoint, 'https://s3.internal/');
   fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY', />= 1/);
+  fails({ S3_BUCKET: 'b-1', FIT_THREADS: '0' }, 'FIT_THREADS', />= 1/);
   fails({ S3_BUCKET: 'b-1', WORKER_CONCURRENCY: 'many' }, 'WORKER_CONCURRENCY', /must be a decimal integer \(got "many"\)/);
   for (const coerced of ['0x10', '1e1', '2.0', ' 5', '+3']) fails({ S3_BUCKET: 'b-1', JOB_ATTEMPTS: coerced }, 'JOB_ATTEMPTS', /must be a decimal integer/);
   fails({ S3_BUCKET: 'b-1', WORKER_LOCK_DURATION_MS: '1000', WORKER_STALLED_INTERVAL_MS: '600000' }, 'WORKER_STALLED_INTERVAL_MS', /at most WORKER_LOCK_DURATION_MS \(1000\)/);

@@ -10,6 +10,7 @@ import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
 import { loadData, loadLabels } from '../io/load.js';
 import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
 import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData } from '../service/detector-service.js';
+import { fitSpread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
 import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
@@ -272,7 +273,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         }
         const data = await loadDataFlag(values, 'train');
         const t0 = performance.now();
-        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
+        // A large feature-cluster fit spreads its KMeans initialisations over the cores (same result, src/service/fit-runner.ts).
+        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, fitter: fitSpread, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
         const repo = repoFor(outDir);
         await repo.store.put(MODEL_KEY, model);
         const version = await repo.save('', bundle);

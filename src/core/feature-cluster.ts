@@ -1,5 +1,5 @@
 import { InputError } from './errors.js';
-import { fitKMeans, KMEANS_DEFAULTS, validateNCluster } from './kmeans.js';
+import { fitKMeans, KMEANS_DEFAULTS, validateNCluster, type KMeansFit, type KMeansParams } from './kmeans.js';
 import { affine, cosineDistances, positiveMass, shortfallScores, l2Normalise, mindarmourScores, nearestCentreDistances, standardiser, topCoordinates, topMass } from './scores.js';
 import type { Detector, FittedDetector } from './detector.js';
 import { assertFinite, type Matrix } from './tensor.js';
@@ -66,6 +66,16 @@ export class FeatureClusterDetector implements Detector<FittedFeatureCluster> {
   }
 
   fit(features: Matrix): FittedFeatureCluster {
+    const prep = this.prepare(features);
+    return this.finish(prep, fitKMeans(prep.space, prep.kmeans));
+  }
+
+  /**
+   * The fit up to KMeans: checks the features, maps them into the space the score mode clusters in and plans the
+   * initialisations. `fit` is `finish(prep, fitKMeans(prep.space, prep.kmeans))`; src/service/fit-runner.ts runs the
+   * initialisations on several threads in between instead, with the same result.
+   */
+  prepare(features: Matrix): FeatureClusterPrep {
     const { rows, cols, data } = features;
     this.checkTrainingSize(rows);
     assertFinite(data, cols, 'features', 'feature');
@@ -78,7 +88,13 @@ export class FeatureClusterDetector implements Detector<FittedFeatureCluster> {
     } else if (this.params.score === 'cosine') {
       space = l2Normalise(data, rows, cols);
     }
-    const km = fitKMeans({ data: space, rows, cols }, { ...this.params, tolerance: KMEANS_DEFAULTS.tolerance });
+    return { space: { data: space, rows, cols }, kmeans: { ...this.params, tolerance: KMEANS_DEFAULTS.tolerance }, ...(mean && invStd ? { mean, invStd } : {}) };
+  }
+
+  /** The fitted detector from `prepare`'s output and the KMeans fitted on its space. */
+  finish(prep: FeatureClusterPrep, km: KMeansFit): FittedFeatureCluster {
+    const { rows, cols } = prep.space;
+    if (km.dim !== cols || km.nCluster !== this.params.nCluster) throw new RangeError(`KMeans of ${km.nCluster}×${km.dim} for a ${this.params.nCluster}×${cols} fit`);
     const state: FeatureClusterState = {
       kind: 'feature-cluster',
       params: this.params,
@@ -88,10 +104,18 @@ export class FeatureClusterDetector implements Detector<FittedFeatureCluster> {
       // A centre is a mean of unit vectors, shorter than 1: the cosine score needs its direction only. (Unnormalised, the
       // score was 1 − |c|·cos, pulled towards tight clusters: a sample along a centre of length 0.71 scored 0.29, not 0.)
       centres: this.params.score === 'cosine' ? l2Normalise(km.centres, km.nCluster, cols) : km.centres,
-      ...(mean && invStd ? { mean, invStd } : {}),
+      ...(prep.mean && prep.invStd ? { mean: prep.mean, invStd: prep.invStd } : {}),
     };
     return new FittedFeatureCluster(state);
   }
+}
+
+/** `FeatureClusterDetector.prepare`'s output: the features in clustering space, the KMeans parameters, the standardiser. */
+export interface FeatureClusterPrep {
+  readonly space: Matrix;
+  readonly kmeans: KMeansParams;
+  readonly mean?: Float32Array;
+  readonly invStd?: Float32Array;
 }
 
 export class FittedFeatureCluster implements FittedDetector {

@@ -86,7 +86,28 @@ export function inertiaOf(x: Matrix, centres: Float32Array | Float64Array, k: nu
   return s;
 }
 
-export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
+/**
+ * Everything the initialisations of one fit share, fixed before any of them runs: the validated cluster count, one
+ * seed per initialisation, the convergence tolerance and the bound slack. Plain data, so a caller may run the
+ * initialisations elsewhere (src/service/fit-runner.ts runs them on several threads) and pick the winner with
+ * `bestKMeans`: the result is the same, bit for bit, however they are spread.
+ */
+export interface KMeansPlan {
+  readonly nCluster: number;
+  readonly seeds: readonly number[];
+  readonly maxIterations: number;
+  /** As given (another engine applies its own rule to it). */
+  readonly tolerance: number;
+  /** tolerance × mean per-feature variance: the typed engine's bound on the total squared centre shift. */
+  readonly tol: number;
+  readonly slack: number;
+}
+
+/** One initialisation's outcome; `undefined` when it ended with an empty cluster (unusable). */
+export type KMeansRun = { readonly centres: Float32Array; readonly iterations: number; readonly inertia: number } | undefined;
+
+/** Validates the parameters against x and fixes the plan (one pass over the data for the tolerance and slack). */
+export function planKMeans(x: Matrix, params: Omit<KMeansParams, 'engine'>): KMeansPlan {
   const k = validateNCluster(params.nCluster, x.rows);
   if (!Number.isInteger(params.nInit) || params.nInit < 1) throw new InputError('nInit', `must be a positive integer, got ${params.nInit}`);
   if (!Number.isInteger(params.seed)) throw new InputError('seed', `must be an integer, got ${params.seed}`);
@@ -95,26 +116,38 @@ export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
     const fix = distinct >= N_CLUSTER_MIN ? `use nCluster <= ${distinct} or more varied training data` : `clustering needs at least ${N_CLUSTER_MIN} distinct rows: use more varied training data`;
     throw new InputError('nCluster', `nCluster=${k} but the features have only ${distinct} distinct row${distinct === 1 ? '' : 's'}; ${fix}`);
   }
+  return { nCluster: k, seeds: initSeeds(params.seed, params.nInit), maxIterations: params.maxIterations, tolerance: params.tolerance, tol: params.tolerance * meanVariance(x), slack: boundSlack(x) };
+}
+
+/** Runs initialisation `i` of the plan: k-means++ from its seed, then Lloyd (or one run of another engine). */
+export function runKMeansInit(x: Matrix, plan: KMeansPlan, i: number, engine: KMeansParams['engine'] = 'typed'): KMeansRun {
+  const seed = plan.seeds[i];
+  if (seed === undefined) throw new RangeError(`initialisation ${i} is not in the plan (0..${plan.seeds.length - 1})`);
+  const k = plan.nCluster;
+  if (engine !== 'typed') {
+    const { centres, iterations } = engine.run(x, k, seed, plan);
+    return centres.some((v) => !Number.isFinite(v)) ? undefined : { centres, iterations, inertia: inertiaOf(x, centres, k) };
+  }
+  const r = lloyd(x, kmeansPlusPlus(x, k, seed, plan.slack), k, plan.maxIterations, plan.tol, plan.slack);
+  return r.centres.some((v) => !Number.isFinite(v)) ? undefined : r;
+}
+
+/** The run with the lowest inertia, the first one (in plan order) on ties: scikit-learn's `n_init` rule. */
+export function bestKMeans(plan: KMeansPlan, runs: readonly KMeansRun[], dim: number): KMeansFit {
+  if (runs.length !== plan.seeds.length) throw new RangeError(`${runs.length} runs for a plan of ${plan.seeds.length} initialisations`);
   let best: KMeansFit | undefined;
-  const tol = params.tolerance * meanVariance(x);
-  const slack = boundSlack(x); // one pass over the data, shared by every initialisation
-  for (const seed of initSeeds(params.seed, params.nInit)) {
-    let centres: Float32Array;
-    let iterations: number;
-    let inertia: number | undefined;
-    if (params.engine !== undefined && params.engine !== 'typed') {
-      ({ centres, iterations } = params.engine.run(x, k, seed, params));
-    } else {
-      ({ centres, iterations, inertia } = lloyd(x, kmeansPlusPlus(x, k, seed, slack), k, params.maxIterations, tol, slack));
-    }
-    if (centres.some((v) => !Number.isFinite(v))) continue; // an empty cluster: this initialisation is unusable
-    inertia ??= inertiaOf(x, centres, k);
-    if (!best || inertia < best.inertia) best = { centres, nCluster: k, dim: x.cols, inertia, iterations };
+  for (const r of runs) {
+    if (r && (!best || r.inertia < best.inertia)) best = { centres: r.centres, nCluster: plan.nCluster, dim, inertia: r.inertia, iterations: r.iterations };
   }
   if (!best) {
-    throw new InputError('nCluster', `nCluster=${k} leaves empty clusters in every initialisation (${params.nInit} tried)`);
+    throw new InputError('nCluster', `nCluster=${plan.nCluster} leaves empty clusters in every initialisation (${plan.seeds.length} tried)`);
   }
   return best;
+}
+
+export function fitKMeans(x: Matrix, params: KMeansParams): KMeansFit {
+  const plan = planKMeans(x, params);
+  return bestKMeans(plan, plan.seeds.map((_, i) => runKMeansInit(x, plan, i, params.engine)), x.cols);
 }
 
 /**

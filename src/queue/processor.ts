@@ -50,6 +50,8 @@ export interface ProcessorDeps {
   readonly coordinator: VersionCoordinator;
   readonly logger: Logger;
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
+  /** Most threads a feature-cluster fit spreads its KMeans initialisations over (FIT_THREADS); default the cores. */
+  readonly fitThreads?: number;
 }
 
 /** The slice of a BullMQ Job the processor uses. */
@@ -208,7 +210,8 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
     ...deps.runtime,
     logger: deps.logger,
     onProgress: span(report, 5, 90),
-    fitter: fitOffThread, // the job lock is renewed on this thread's event loop while KMeans runs
+    // The job lock is renewed on this thread's event loop while KMeans runs in other threads.
+    fitter: (spec, features, ctx) => fitOffThread(spec, features, ctx, deps.fitThreads !== undefined ? { threads: deps.fitThreads } : {}),
     dataField: 'dataset', // the message's field, in a failed job's error
   });
   report(95);

@@ -89,6 +89,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     coordinator: new RedisCoordinator(coordinatorRedis, { keyPrefix: `${config.queuePrefix}:coord:` }),
     logger,
     runtime: { executionProviders: config.ort.executionProviders, ...(config.ort.intraOpNumThreads !== undefined ? { intraOpNumThreads: config.ort.intraOpNumThreads } : {}) },
+    ...(config.worker.fitThreads !== undefined ? { fitThreads: config.worker.fitThreads } : {}),
   };
 
   const worker = new Worker(

@@ -1,25 +1,15 @@
 /**
- * Worker-thread entry: fits one detector on features sent by `fitOffThread` (src/service/fit-runner.ts) and sends back
+ * Worker-thread entry, started by src/service/fit-runner.ts: fits one detector on the features sent and sends back
  * its plain state. Only pure core code runs here.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
-import { isImagedriftError } from '../core/errors.js';
 import type { FitContext } from '../core/detector.js';
 import type { Matrix } from '../core/tensor.js';
+import { replyWith } from './thread-reply.js';
 
 const { spec, features, ctx } = workerData as { spec: DetectorSpec; features: Matrix; ctx: FitContext };
-try {
+replyWith(() => {
   const f = createDetector(spec).fit(features, ctx);
-  const arrays = f.arrays();
-  parentPort!.postMessage({ ok: true, kind: f.kind, params: f.params, dim: f.dim, nTrain: f.nTrain, stats: { ...f.stats }, arrays });
-} catch (e) {
-  parentPort!.postMessage({
-    ok: false,
-    error: isImagedriftError(e)
-      ? { code: e.code, field: e.field, detail: e.detail }
-      : e instanceof Error
-        ? { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) }
-        : { name: 'Error', message: String(e) },
-  });
-}
+  return { kind: f.kind, params: f.params, dim: f.dim, nTrain: f.nTrain, stats: { ...f.stats }, arrays: f.arrays() };
+});

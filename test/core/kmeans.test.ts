@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError } from '../../src/core/errors.js';
-import { countDistinctRows, fitKMeans } from '../../src/core/kmeans.js';
+import { bestKMeans, countDistinctRows, fitKMeans, planKMeans, runKMeansInit, type KMeansRun } from '../../src/core/kmeans.js';
 import type { Matrix } from '../../src/core/tensor.js';
 
 const matrix = (rows: number[][]): Matrix => ({ data: Float32Array.from(rows.flat()), rows: rows.length, cols: rows[0]!.length });
@@ -73,5 +73,43 @@ describe('another k-means engine (ml-kmeans, as the benchmark passes it)', () =>
     assert.ok(imported.has('zod') && imported.has('onnx-proto'), `the graph was read: ${[...imported].join(', ')}`);
     assert.ok(!imported.has('ml-kmeans'), 'the CLI imports ml-kmeans');
     assert.ok(!Object.keys(r.metafile.inputs).some((f) => f.endsWith('kmeans-ml.ts')));
+  });
+});
+
+describe('a fit split into plan, initialisations and pick (what src/service/fit-runner.ts spreads over threads)', () => {
+  // 300 points in 5 loose groups, deterministic: enough for the initialisations to end at different inertias.
+  const x: Matrix = {
+    data: Float32Array.from({ length: 300 * 3 }, (_, i) => ((Math.floor(i / 3) % 5) * 4 + Math.sin(i * 12.9898) * 3) * (1 + (i % 3))),
+    rows: 300,
+    cols: 3,
+  };
+  const p = { nCluster: 6, seed: 11, nInit: 5, maxIterations: 300, tolerance: 1e-4 };
+
+  it('initialisations run in any order, picked by bestKMeans, give fitKMeans\'s result bit for bit', () => {
+    const plan = planKMeans(x, p);
+    assert.equal(plan.seeds.length, 5);
+    const runs: KMeansRun[] = new Array<KMeansRun>(5);
+    for (const i of [3, 0, 4, 2, 1]) runs[i] = runKMeansInit(x, plan, i);
+    const inertias = runs.map((r) => r!.inertia);
+    assert.ok(new Set(inertias).size > 1, `the initialisations differ, so the pick matters: ${inertias.join(', ')}`);
+    const fit = bestKMeans(plan, runs, x.cols);
+    assert.deepEqual(fit, fitKMeans(x, p));
+    assert.equal(fit.inertia, Math.min(...inertias));
+  });
+
+  it('bestKMeans: lowest inertia, the first one on ties; unusable runs skipped; none usable is the InputError fitKMeans throws', () => {
+    const plan = planKMeans(x, { ...p, nInit: 3 });
+    const run = (v: number, inertia: number): KMeansRun => ({ centres: new Float32Array(6 * 3).fill(v), iterations: v, inertia });
+    assert.equal(bestKMeans(plan, [run(1, 5), run(2, 3), run(3, 3)], 3).iterations, 2);
+    assert.equal(bestKMeans(plan, [undefined, run(2, 9), run(3, 4)], 3).iterations, 3);
+    assert.throws(() => bestKMeans(plan, [undefined, undefined, undefined], 3), (e: unknown) => e instanceof InputError && e.field === 'nCluster' && /empty clusters in every initialisation \(3 tried\)/.test(e.detail));
+    assert.throws(() => bestKMeans(plan, [run(1, 1)], 3), RangeError);
+    assert.throws(() => runKMeansInit(x, plan, 3), RangeError);
+  });
+
+  it('planKMeans refuses what fitKMeans refuses, before any initialisation runs', () => {
+    assert.throws(() => planKMeans(x, { ...p, nInit: 0 }), (e: unknown) => e instanceof InputError && e.field === 'nInit');
+    assert.throws(() => planKMeans(x, { ...p, seed: 1.5 }), (e: unknown) => e instanceof InputError && e.field === 'seed');
+    assert.throws(() => planKMeans(x, { ...p, nCluster: 301 }), (e: unknown) => e instanceof InputError && e.field === 'nCluster');
   });
 });

@@ -75,7 +75,7 @@ describe('the imagedrift package', () => {
   it("packs the runtime (the library, and the CLI bundle bin/imagedrift.js loads) and nothing of the repository around it", () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'silent' } });
     const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-    for (const needed of ['package.json', 'README.md', 'bin/imagedrift.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli.mjs', 'models/lenet5.onnx', 'data/seed-demo.npz']) {
+    for (const needed of ['package.json', 'README.md', 'bin/imagedrift.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli.mjs', 'dist/kmeans-thread.js', 'models/lenet5.onnx', 'data/seed-demo.npz']) {
       assert.ok(files.includes(needed), `${needed} is in the tarball`);
     }
     const stray = files.filter((f) => /^(test|benchmarks|scripts|handlers|infra|docs|\.ci)\//.test(f) || /^dist\/(handlers|infra|test)\//.test(f) || /^(serverless\.yml|tsconfig.*\.json)$/.test(f));

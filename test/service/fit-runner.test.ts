@@ -15,7 +15,7 @@ import type { DecodedArray, Matrix } from '../../src/core/tensor.js';
 import { loadData } from '../../src/io/load.js';
 import { fitDetector } from '../../src/service/detector-service.js';
 import { closeExtractors, layerFeatures } from '../../src/service/extractor-cache.js';
-import { fitOffThread } from '../../src/service/fit-runner.js';
+import { fitOffThread, fitSpread, spreadKMeans, SPREAD_MIN_WORK } from '../../src/service/fit-runner.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { toModelInput, defaultPreprocess } from '../../src/core/preprocess.js';
 
@@ -101,5 +101,49 @@ describe('fitting in a worker thread', () => {
     const free = await ticksDuring(() => fitOffThread(spec, features, {}));
     assert.equal(blocked, 0, 'a synchronous fit lets no tick through');
     assert.ok(free > 10, `ticks while the thread fitted: ${free}`);
+  });
+
+  describe("a feature-cluster fit's KMeans initialisations spread over threads", () => {
+    // The seed features (1000 × 84) are below SPREAD_MIN_WORK, so these tests lower it to make the spread happen.
+    const forced = { minWork: 0 };
+    const same = (a: { arrays(): object; stats: object; params: object }, b: typeof a): void => {
+      assert.deepEqual(b.params, a.params);
+      assert.deepEqual(b.stats, a.stats);
+      assert.deepEqual(b.arrays(), a.arrays());
+    };
+    for (const score of ['mindarmour', 'shortfall', 'standardized', 'cosine'] as const) {
+      it(`${score}: the same fitted detector as an in-thread fit, bit for bit, on 2, 3 (uneven shares) and 5 threads`, async () => {
+        const spec: DetectorSpec = { kind: 'feature-cluster', nCluster: 10, score, seed: 7, nInit: 5 };
+        const here = createDetector(spec).fit(features);
+        for (const threads of [2, 3, 5]) {
+          const spread = await spreadKMeans(spec, features, { ...forced, threads });
+          assert.ok(spread, `spread over ${threads} threads`);
+          same(here, spread);
+          assert.deepEqual(spread.score(features), here.score(features));
+        }
+      });
+    }
+
+    it('fitOffThread and fitSpread spread when the work is large enough, and give the in-thread result either way', async () => {
+      const spec: DetectorSpec = { kind: 'feature-cluster', nCluster: 10, seed: 2 };
+      const here = createDetector(spec).fit(features);
+      assert.equal(await spreadKMeans(spec, features, { threads: 2 }), undefined, `1000 × 84 × 10 × 4 is below ${SPREAD_MIN_WORK}`);
+      assert.equal(await spreadKMeans(spec, features, { ...forced, threads: 1 }), undefined, 'one thread: nothing to spread');
+      assert.equal(await spreadKMeans({ kind: 'feature-cluster', nCluster: 10, seed: 2, nInit: 1 }, features, { ...forced, threads: 4 }), undefined, 'one initialisation: nothing to spread');
+      assert.equal(await spreadKMeans({ kind: 'mahalanobis' }, features, { ...forced, threads: 4 }), undefined, 'not a feature-cluster fit');
+      same(here, await fitOffThread(spec, features, {}, { ...forced, threads: 2 }));
+      same(here, await fitSpread(spec, features, {}, { ...forced, threads: 2 }));
+      same(here, await fitSpread(spec, features, {}, { threads: 2 }));
+    });
+
+    it('errors: a bad thread count names `threads`; a bad fit is the InputError an in-thread fit throws', async () => {
+      for (const threads of [0, 1.5, Number.NaN]) {
+        await assert.rejects(spreadKMeans({ kind: 'feature-cluster', nCluster: 10 }, features, { threads }), (e: unknown) => e instanceof InputError && e.field === 'threads');
+      }
+      const few = { data: features.data.slice(0, 3 * features.cols), rows: 3, cols: features.cols };
+      await assert.rejects(spreadKMeans({ kind: 'feature-cluster', nCluster: 10 }, few, { ...forced, threads: 2 }), (e: unknown) => e instanceof InputError && e.field === 'nCluster' && /n_samples=3/.test(e.detail));
+      const flat = { data: new Float32Array(50 * 4).fill(1), rows: 50, cols: 4 };
+      await assert.rejects(spreadKMeans({ kind: 'feature-cluster', nCluster: 3 }, flat, { ...forced, threads: 2 }), (e: unknown) => e instanceof InputError && e.field === 'nCluster' && /only 1 distinct row/.test(e.detail));
+    });
   });
 });
