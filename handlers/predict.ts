@@ -1,7 +1,7 @@
 /**
  * predict: POST /detectors/{id}/predict {dataset | images[], threshold?}.
  *
- * ≤ SYNC_PREDICT_MAX_IMAGES samples (default 64) → 200 {result, scores, pValues, threshold, detectorVersion}, computed here;
+ * ≤ SYNC_PREDICT_MAX_IMAGES samples (default 64) → 200 {result, scores, pValues?, threshold, detectorVersion, n, ms}, computed here;
  * more → 202 {jobId} (a worker job). Why inline for small batches: the function already holds the detector (a few KB)
  * and, once warm, a cached ORT session, so 1-64 LeNet-sized images cost milliseconds of CPU; a job would add a Redis
  * round trip, worker pickup, an S3 result write and client polling, which cost far more than the inference. The cap

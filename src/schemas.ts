@@ -265,13 +265,13 @@ export const presignUploadSchema = z
     presign: z.literal(true).optional(),
     id: idSchema.optional(),
     name: z.string().min(1, 'must be the original file name'),
-    contentLength: z.number().int('must be an integer').positive('must be > 0'),
+    contentLength: numeric((n) => n.int('must be an integer').positive('must be > 0')),
     npzKey: z.string().min(1).optional(),
     /**
      * Seconds the URL is valid, at most 3600: a URL signed with a function role's temporary credentials stops working
      * when those expire (about an hour), whatever longer expiry it claims.
      */
-    expiresIn: z.number().int('must be an integer').min(1, 'must be >= 1').max(3600, 'must be <= 3600 (URLs signed with temporary credentials expire with them)').optional(),
+    expiresIn: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(3600, 'must be <= 3600 (URLs signed with temporary credentials expire with them)')).optional(),
   })
   .strict();
 /** POST /models with a JSON body: the ONNX file inline as base64. */

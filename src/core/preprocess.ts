@@ -212,6 +212,19 @@ export function checkModelInputShape(
   return { layout, c, h, w };
 }
 
+/**
+ * Every check preprocessing makes (shape, layout, channels, and each pixel's range and finiteness), without keeping the
+ * result: data that is stored for a job (predict over the inline limit) is refused now, with the error the job would
+ * have failed with. Batch by batch into one small buffer.
+ */
+export function checkModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): void {
+  const plan = planModelInput(arr, config, field);
+  const n = plan.shape[0];
+  const batch = Math.max(1, Math.min(n, 64));
+  const buf = new Float32Array(batch * plan.perSample);
+  for (let s = 0; s < n; s += batch) plan.fill(buf, s, Math.min(s + batch, n));
+}
+
 /** Validates `arr` against the model input (shape, layout, channels) and returns the plan that preprocesses it. */
 export function planModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): ModelInputPlan {
   const spec = config.input;

@@ -1,11 +1,10 @@
 import { detectorSpecFromParams } from '../schemas.js';
-import { getWithinLimit, SERVICE_DECODE_LIMITS } from '../service/limits.js';
 import { z } from 'zod';
 import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, isImagedriftError, isTransientError, NotFoundError, StorageError } from '../core/errors.js';
-import { decodeLabels } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
+import { readOodLabels } from '../service/calibrate-request.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
 import { fitOffThread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
@@ -221,13 +220,9 @@ async function runFit(deps: ProcessorDeps, jobId: string, p: JobPayload<'fit'>, 
 
 async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promise<ArrayLike<number>> {
   if (p.oodLabels) return p.oodLabels;
-  const key = p.oodLabelsKey!;
-  // Bounded as every object the service decodes: one over maxFileBytes is refused on its HEAD (permanently), not read.
-  const bytes = await getWithinLimit(deps.store, key).catch((e: unknown) => {
-    throw e instanceof InputError ? new InputError('oodLabelsKey', e.detail, { cause: e }) : e;
-  });
-  if (!bytes) throw new InputError('oodLabelsKey', `no object ${key} in ${deps.store.location}`);
-  return decodeLabels(bytes, key, SERVICE_DECODE_LIMITS);
+  const labels = await readOodLabels(deps.store, p.oodLabelsKey!);
+  if (!labels) throw new InputError('oodLabelsKey', `no object ${p.oodLabelsKey!}`); // permanent: a retry cannot make it appear
+  return labels;
 }
 
 async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'calibrate'>, report: (pct: number) => void): Promise<CalibrateJobResult> {
@@ -240,7 +235,8 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   for (const w of current.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
   const model = await plain.modelOf(current.bundle, p.detector);
   const data = await loadDataset(deps.store, p.dataset);
-  const runtime = { ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}), ...(p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {}), ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90) };
+  // dataField: errors name the message's field, `dataset` (not the library's `data` / `idHoldout`).
+  const runtime = { ...(p.batchSize !== undefined ? { batchSize: p.batchSize } : {}), ...(p.referenceRows !== undefined ? { referenceRows: p.referenceRows } : {}), ...deps.runtime, logger: deps.logger, onProgress: span(report, 5, 90), dataField: 'dataset' };
   let bundle;
   if (p.targetFpr !== undefined) {
     report(5);
@@ -269,6 +265,7 @@ async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'pre
     ...deps.runtime,
     logger: deps.logger,
     onProgress: span(report, 5, 95),
+    dataField: 'dataset',
   });
   const flagged = r.result.reduce((a, b) => a + b, 0);
   return { kind: 'predict', jobId, detector: p.detector, detectorVersion: loaded.version, dataset: p.dataset!, threshold: r.threshold, n: r.result.length, flagged, result: r.result, scores: r.scores, ...(r.pValues ? { pValues: r.pValues } : {}) };

@@ -1,21 +1,49 @@
 import { checkHoldoutSize } from '../core/conformal.js';
-import { NotFoundError } from '../core/errors.js';
+import { InputError, NotFoundError } from '../core/errors.js';
+import { checkModelInputShape } from '../core/preprocess.js';
 import { validateLabels } from '../core/threshold.js';
+import { decodeLabels } from '../io/load.js';
 import type { CalibrateMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readDatasetManifest } from './datasets.js';
-import { detectorKeys, detectorPrefix } from '../storage/keys.js';
+import { loadCurrent } from './detector-cache.js';
+import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
 
 /**
  * Everything about a calibrate request that can be checked before a job is enqueued, so the caller gets a 400/404 now
- * instead of a failed job later: the detector and the dataset exist; inline labels are one 0/1 per sample with both
- * classes present (the rule the labelled threshold applies, `validateLabels`); a label file exists; a label-free
- * holdout has enough samples for targetFpr (`checkHoldoutSize`).
+ * instead of a failed job later: the detector and the dataset exist; the dataset's shape fits the model the detector
+ * was fitted with (`checkModelInputShape`: not a label file uploaded as a dataset, no unconvertible channel count);
+ * labels, inline or in a label file, are one 0/1 per sample with both classes present (the rule the labelled
+ * threshold applies, `validateLabels`); a label-free holdout has enough samples for targetFpr (`checkHoldoutSize`).
  */
 export async function checkCalibrateRequest(store: ObjectStore, msg: CalibrateMessage): Promise<void> {
-  if (!(await store.head(detectorKeys(detectorPrefix(msg.detector)).current))) throw new NotFoundError('detector', `no detector ${msg.detector}; fit it first`);
-  const n = (await readDatasetManifest(store, msg.dataset)).shape[0]!;
+  const { bundle } = await loadCurrent(store, msg.detector);
+  const m = await readDatasetManifest(store, msg.dataset);
+  checkModelInputShape(m.shape, bundle.preprocess, 'dataset', m.layout);
+  const n = m.shape[0]!;
   if (msg.targetFpr !== undefined) checkHoldoutSize(n, msg.targetFpr, 'dataset');
   if (msg.oodLabels) validateLabels(msg.oodLabels, n, 'oodLabels');
-  if (msg.oodLabelsKey && !(await store.head(msg.oodLabelsKey))) throw new NotFoundError('oodLabelsKey', `no object ${msg.oodLabelsKey}`);
+  if (msg.oodLabelsKey) {
+    const labels = await readOodLabels(store, msg.oodLabelsKey);
+    if (!labels) throw new NotFoundError('oodLabelsKey', `no object ${msg.oodLabelsKey}`);
+    validateLabels(labels, n, 'oodLabelsKey');
+  }
+}
+
+/**
+ * The labels in the object `key` (a .npy of shape [N] or [N,1], or JSON), read within the service's size limit;
+ * undefined when there is no such object. Every error names `oodLabelsKey`, the request field.
+ */
+export async function readOodLabels(store: ObjectStore, key: string): Promise<number[] | undefined> {
+  const named = (e: unknown): never => {
+    throw e instanceof InputError ? new InputError('oodLabelsKey', e.field && e.field !== 'oodLabelsKey' ? `${e.field}: ${e.detail}` : e.detail, { cause: e }) : e;
+  };
+  // Bounded as every object the service decodes: one over maxFileBytes is refused on its HEAD (permanently), not read.
+  const bytes = await getWithinLimit(store, key).catch(named);
+  if (!bytes) return undefined;
+  try {
+    return decodeLabels(bytes, key, SERVICE_DECODE_LIMITS);
+  } catch (e) {
+    return named(e);
+  }
 }

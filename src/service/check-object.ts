@@ -49,6 +49,17 @@ export interface CheckResult {
   readonly checkedAt: string;
 }
 
+/** What is written at the result's key instead when the object was refused (undecodable, out of range, too large…). */
+export interface CheckRejection {
+  readonly key: string;
+  readonly tenant: string;
+  readonly resultKey: string;
+  readonly detector: string;
+  readonly detectorVersion: number;
+  readonly error: { readonly code: string; readonly field: string | null; readonly message: string };
+  readonly checkedAt: string;
+}
+
 /** S3 event keys are URL-encoded with '+' for spaces. */
 export function decodeEventKey(raw: string): string {
   try {
@@ -83,10 +94,23 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   // The detector first: an object for an unknown tenant or detector is rejected without being read or decoded.
   const store = tenantStore(deps.store, tenant);
   const det = await loadForScoring(store, detector);
-  const bytes = await getWithinLimit(deps.store, key);
-  if (!bytes) throw new InputError('key', `${key} no longer exists`);
-  const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
-  const r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
+  const checkedAt = (): string => new Date().toISOString();
+  let r: Awaited<ReturnType<typeof predictData>>;
+  try {
+    const bytes = await getWithinLimit(deps.store, key);
+    if (!bytes) throw new InputError('key', `${key} no longer exists`);
+    const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
+    r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
+  } catch (e) {
+    // The tenant has this detector, so the object's uploader looks for its result: a rejection is written where the
+    // result would be (the event is asynchronous; otherwise only the log would say why). Not for a transient error,
+    // which is retried.
+    if (isImagedriftError(e) && !isTransientError(e) && e.code !== 'STORAGE_ERROR') {
+      const rejected: CheckRejection = { key, tenant, resultKey, detector, detectorVersion: det.version, error: { code: e.code, field: e.field ?? null, message: e.message }, checkedAt: checkedAt() };
+      await store.put(resultKey, new TextEncoder().encode(JSON.stringify(rejected)), { contentType: 'application/json' });
+    }
+    throw e;
+  }
   const out: CheckResult = {
     key,
     tenant,
@@ -99,7 +123,7 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
     result: r.result,
     scores: r.scores,
     ...(r.pValues ? { pValues: r.pValues } : {}),
-    checkedAt: new Date().toISOString(),
+    checkedAt: checkedAt(),
   };
   await store.put(resultKey, new TextEncoder().encode(JSON.stringify(out)), { contentType: 'application/json' });
   return out;
@@ -112,7 +136,8 @@ export interface CheckedRecords {
 
 /**
  * Every ObjectCreated record of an S3 event. A bad record (unsafe key, outside the prefix, other bucket, undecodable
- * object, unknown tenant or detector) is rejected and logged, not retried: no retry can fix it. A transient or storage
+ * object, unknown tenant or detector) is rejected and logged, not retried: no retry can fix it. An object refused for
+ * the tenant's existing detector also gets a `CheckRejection` at its result key. A transient or storage
  * failure is thrown, so that Lambda's asynchronous retry runs the event again (result writes are idempotent).
  */
 export async function checkIncomingRecords(deps: CheckDeps, event: S3Event | null | undefined): Promise<CheckedRecords> {

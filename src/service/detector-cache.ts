@@ -28,7 +28,8 @@ function remember<V>(m: Map<string, V>, key: string, v: V): V {
 }
 
 
-export async function loadForScoring(store: ObjectStore, detectorId: string): Promise<LoadedForScoring> {
+/** A detector's current version (bundle and load warnings), cached as `loadForScoring` caches it; no model. */
+export async function loadCurrent(store: ObjectStore, detectorId: string): Promise<{ version: number; bundle: DetectorBundle; warnings: string[] }> {
   const prefix = detectorPrefix(detectorId);
   const repo = new DetectorRepository(store);
   const ptr = await repo.readPointer(prefix);
@@ -36,15 +37,19 @@ export async function loadForScoring(store: ObjectStore, detectorId: string): Pr
   if (!ptr) throw new NotFoundError('detector', `no detector ${detectorId}; fit it first`);
   const cacheKey = `${store.location}/${prefix}v${ptr.version}`;
   let v = versions.get(cacheKey);
-  const version = ptr.version;
   if (!v) {
     const loaded = await repo.load(prefix, ptr); // a pointer to a missing version is damaged state (StorageError)
     v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings });
   }
-  const modelKey = `${store.location}/${v.bundle.model.key}`;
+  return { version: ptr.version, ...v };
+}
+
+export async function loadForScoring(store: ObjectStore, detectorId: string): Promise<LoadedForScoring> {
+  const { version, bundle, warnings } = await loadCurrent(store, detectorId);
+  const modelKey = `${store.location}/${bundle.model.key}`;
   let model = models.get(modelKey);
   if (!model) {
-    model = remember(models, modelKey, await repo.modelOf(v.bundle, detectorId));
+    model = remember(models, modelKey, await new DetectorRepository(store).modelOf(bundle, detectorId));
   }
-  return { detector: detectorId, version, bundle: v.bundle, model, warnings: v.warnings };
+  return { detector: detectorId, version, bundle, model, warnings };
 }

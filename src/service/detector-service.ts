@@ -205,6 +205,8 @@ export interface CalibrateRequest extends RuntimeOptions, ReferenceOptions {
   readonly oodLabels: ArrayLike<number>;
   /** MindArmour's grid step (0.01 reproduces the tutorial); omitted = exact search. */
   readonly grid?: number;
+  /** The name `data` goes by in errors (default 'data'; the worker's jobs say 'dataset', the request field). */
+  readonly dataField?: string;
 }
 
 /** Scores and the in-distribution reference that a calibrated bundle carries (scores sorted; features subsampled). */
@@ -230,7 +232,7 @@ function calibrated(bundle: DetectorBundle, calibration: Calibration, reference:
   return { ...rest, calibration, ...reference, createdAt: new Date().toISOString(), libraryVersion: LIBRARY_VERSION };
 }
 
-const CALIBRATE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, data: true, oodLabels: true, grid: true } as const satisfies Record<keyof CalibrateRequest, true>;
+const CALIBRATE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, data: true, oodLabels: true, grid: true, dataField: true } as const satisfies Record<keyof CalibrateRequest, true>;
 
 /** Chooses the accuracy-maximising threshold on a labelled eval set; returns a new bundle carrying it. */
 export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Array, req: CalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
@@ -238,7 +240,7 @@ export async function calibrateDetector(bundle: DetectorBundle, model: Uint8Arra
   const n = req.data.shape[0] ?? 0;
   const labels = validateLabels(req.oodLabels, n);
   referenceRowsOf(req);
-  const features = await detectorFeatures(bundle, model, req.data, req);
+  const features = await detectorFeatures(bundle, model, req.data, req, req.dataField ?? 'data');
   const scores = bundle.fitted.score(features);
   const fit = req.grid === undefined ? exactThreshold(scores, labels) : gridThreshold(scores, labels, req.grid);
   const flags = applyThreshold(scores, fit.threshold);
@@ -259,16 +261,18 @@ export interface LabelFreeCalibrateRequest extends RuntimeOptions, ReferenceOpti
   readonly idHoldout: DecodedArray;
   /** Target false-alarm rate α on in-distribution data. */
   readonly targetFpr: number;
+  /** The name `idHoldout` goes by in errors (default 'idHoldout', the CLI flag; the worker's jobs say 'dataset'). */
+  readonly dataField?: string;
 }
 
-const LABEL_FREE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, idHoldout: true, targetFpr: true } as const satisfies Record<keyof LabelFreeCalibrateRequest, true>;
+const LABEL_FREE_OPTIONS = { ...RUNTIME_OPTIONS, ...REFERENCE_OPTIONS, idHoldout: true, targetFpr: true, dataField: true } as const satisfies Record<keyof LabelFreeCalibrateRequest, true>;
 
 /** Label-free calibration: the conformal (1−α) quantile of held-out ID scores; p-values use the same scores. */
 export async function calibrateLabelFree(bundle: DetectorBundle, model: Uint8Array, req: LabelFreeCalibrateRequest): Promise<{ bundle: DetectorBundle; scores: Float64Array }> {
   refuseUnknownOptions(req, LABEL_FREE_OPTIONS, 'calibrateLabelFree');
   validateAlpha(req.targetFpr);
   referenceRowsOf(req);
-  const features = await detectorFeatures(bundle, model, req.idHoldout, req, 'idHoldout');
+  const features = await detectorFeatures(bundle, model, req.idHoldout, req, req.dataField ?? 'idHoldout');
   const scores = bundle.fitted.score(features);
   const c = conformalThreshold(scores, req.targetFpr);
   const flagged = scores.reduce((a, s) => a + (s >= c.threshold ? 1 : 0), 0);
@@ -284,8 +288,12 @@ export interface Prediction {
   readonly pValues?: number[];
 }
 
-export type PredictOptions = RuntimeOptions & { readonly threshold?: number };
-const PREDICT_OPTIONS = { ...RUNTIME_OPTIONS, threshold: true } as const satisfies Record<keyof PredictOptions, true>;
+export type PredictOptions = RuntimeOptions & {
+  readonly threshold?: number;
+  /** The name `data` goes by in errors (default 'data'; the service says 'dataset' or 'images', the request field). */
+  readonly dataField?: string;
+};
+const PREDICT_OPTIONS = { ...RUNTIME_OPTIONS, threshold: true, dataField: true } as const satisfies Record<keyof PredictOptions, true>;
 
 /** 0/1 per input sample, in input order, plus the scores; `threshold` overrides the calibrated one. */
 export async function predictData(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: PredictOptions = {}): Promise<Prediction> {
@@ -297,7 +305,7 @@ export async function predictWithFeatures(bundle: DetectorBundle, model: Uint8Ar
   refuseUnknownOptions(opts, PREDICT_OPTIONS, 'predictData');
   const threshold = opts.threshold ?? bundle.calibration?.threshold;
   if (threshold === undefined) throw new NotFittedError('threshold', 'the detector has no threshold; calibrate it or pass one');
-  const features = await detectorFeatures(bundle, model, data, opts);
+  const features = await detectorFeatures(bundle, model, data, opts, opts.dataField ?? 'data');
   const scores = bundle.fitted.score(features);
   const result = applyThreshold(scores, threshold);
   const cal = bundle.calibrationScores;

@@ -1,6 +1,6 @@
 import { NotFittedError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
-import { checkModelInputShape } from '../core/preprocess.js';
+import { checkModelInput, checkModelInputShape } from '../core/preprocess.js';
 import type { Logger } from '../log.js';
 import type { PredictMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -33,9 +33,10 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
   let n: number;
   if (msg.images) {
     data = await decodeInlineImages(msg.images);
-    // Checked here, as a dataset's shape is below: over syncMaxImages the images are stored and enqueued, and a batch
-    // the model cannot take (rank 2, an unsupported channel count) would only fail in the worker.
-    checkModelInputShape(data.shape, det.bundle.preprocess, 'images', data.layout, data.data.length);
+    // Checked here, shape and every pixel, as a dataset's shape is below: over syncMaxImages the images are stored and
+    // enqueued, and a batch the model cannot take (rank 2, an unsupported channel count, pixels out of range) would
+    // only fail in the worker.
+    checkModelInput(data, det.bundle.preprocess, 'images');
     n = data.shape[0] ?? 0;
   } else {
     const m = await readDatasetManifest(deps.store, msg.dataset!);
@@ -63,6 +64,7 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
     ...(msg.batchSize !== undefined ? { batchSize: msg.batchSize } : {}),
     ...deps.runtime,
     logger: deps.logger,
+    dataField: msg.images ? 'images' : 'dataset',
   });
   return { sync: true, body: { result: r.result, scores: r.scores, ...(r.pValues ? { pValues: r.pValues } : {}), threshold: r.threshold, detectorVersion: det.version, n, ms: performance.now() - t0 } };
 }

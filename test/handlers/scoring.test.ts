@@ -202,6 +202,28 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual(await all(), before);
   });
 
+  test("checkObject: an object the tenant's detector cannot take gets the rejection, naming the field, at its result key", async () => {
+    // The event is asynchronous: before, only the function's log said why no result ever appeared.
+    const t = fx.tenant;
+    await fx.s3.store.put(`incoming/${t}/det/broken.npy`, new TextEncoder().encode('not an array'));
+    const out = await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${t}/det/broken.npy`));
+    assert.equal(out.rejected.length, 1);
+    const rec = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`tenants/${t}/results/incoming/det/broken.npy.json`)));
+    assert.deepEqual(Object.keys(rec).sort(), ['checkedAt', 'detector', 'detectorVersion', 'error', 'key', 'resultKey', 'tenant']);
+    assert.equal(rec.key, `incoming/${t}/det/broken.npy`);
+    assert.equal(rec.detector, 'det');
+    assert.equal(rec.error.code, 'INVALID_INPUT');
+    assert.match(rec.error.field, /broken\.npy/);
+    assert.equal(rec.error.message, out.rejected[0]!.error);
+    // The same key uploaded again with a good array: the result replaces the rejection.
+    await fx.s3.store.put(`incoming/${t}/det/broken.npy`, npySlice(evalSet, 0, 3));
+    const again = await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${t}/det/broken.npy`));
+    assert.equal(again.processed[0]!.n, 3);
+    const res = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`tenants/${t}/results/incoming/det/broken.npy.json`)));
+    assert.equal(res.error, undefined);
+    assert.equal(res.result.length, 3);
+  });
+
   test('audit: a run scores new objects and writes a summary with an exact binomial test; a second run scores nothing', async () => {
     const store = fx.store;
     await store.put('audits/a1/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'audit-in/', alpha: 0.01 })));

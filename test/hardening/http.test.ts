@@ -4,7 +4,9 @@
  * in the bucket, enqueue nothing, and keep memory bounded (limits are checked before allocation).
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { handler as calibrate } from '../../handlers/calibrate.js';
 import { handler as fit } from '../../handlers/fit.js';
@@ -39,6 +41,7 @@ import {
 
 type Case = readonly [name: string, call: () => Promise<HttpResult>, status: number, code: string, field: RegExp];
 
+const outOfRange70 = join(tmpdir(), `imagedrift-out-of-range-${process.pid}.npy`);
 const dataset = (json: unknown) => upload(httpEvent({ path: '/datasets', json }));
 const rawDataset = (bytes: Uint8Array, query: Record<string, string>) => upload(httpEvent({ path: '/datasets', bytes, query }));
 const model = (json: unknown) => upload(httpEvent({ path: '/models', json }));
@@ -59,10 +62,24 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     // As the worker runs them, as the test tenant (so in fx.store).
     await fx.runJob('setup-fit', 'fit', { detector: 'det', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 });
     await fx.runJob('setup-cal', 'calibrate', { detector: 'det', dataset: 'eval', oodLabels: labels });
+    // Data and label objects a calibrate job could only fail on (each refused before enqueue since 2026-11-28).
+    await putDataset(fx.store, { id: 'rank1', name: 'rank1.npy', bytes: encodeNpy(new Float32Array(100), [100], 'float32') });
+    await putDataset(fx.store, { id: 'five-ch', name: 'five.npy', bytes: encodeNpy(new Float32Array(100 * 5 * 32 * 32), [100, 5, 32, 32], 'float32') });
+    const text = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    await fx.store.put('labels/zeros.json', text(Array(100).fill(0)));
+    await fx.store.put('labels/short.json', text(labels.slice(1)));
+    await fx.store.put('labels/half.json', text([...labels.slice(0, 99), 0.5]));
+    await fx.store.put('labels/row.npy', encodeNpy(Float32Array.from(labels), [1, 100], 'float32'));
+    // 70 inline samples (over the 64 answered inline) with pixels in [0, 2]: the job's preprocessing would refuse them.
+    const doubled = Float32Array.from((eval100.data as Float32Array).subarray(0, 70 * 1024), (v) => 2 * v);
+    await writeFile(outOfRange70, encodeNpy(doubled, [70, 1, 32, 32], 'float32'));
     idxGzipBomb(); // built before any memory is measured
     idxGzipBomb(10);
   });
-  after(() => fx.stop());
+  after(async () => {
+    await rm(outOfRange70, { force: true });
+    await fx.stop();
+  });
 
   const cases: Case[] = [
     // Bodies
@@ -139,6 +156,16 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['job id with a broken escape', () => jobStatus(httpEvent({ method: 'GET', path: '/jobs/%25zz', pathParameters: { id: '%zz' } })), 404, 'NOT_FOUND', /^id$/],
     ['oodLabelsKey climbing out', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: '../../auth/api-keys.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
     ['oodLabelsKey absolute', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: '/etc/passwd' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    // What a calibrate job could only fail on, refused before it is enqueued
+    ['calibrate on a label file uploaded as a dataset (rank 1), label-free', () => det(calibrate, 'calibrate', 'det', { dataset: 'rank1', targetFpr: 0.5 }), 400, 'INVALID_INPUT', /^dataset$/],
+    ['calibrate on 5-channel images (no conversion to 1)', () => det(calibrate, 'calibrate', 'det', { dataset: 'five-ch', oodLabels: labels }), 400, 'INVALID_INPUT', /^dataset$/],
+    ['oodLabelsKey: labels all 0', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'labels/zeros.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    ['oodLabelsKey: 99 labels for 100 samples', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'labels/short.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    ['oodLabelsKey: a label of 0.5', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'labels/half.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey(\[99\])?$/],
+    ['oodLabelsKey: a .npy of shape [1, 100]', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'labels/row.npy' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    ['oodLabelsKey: an object that holds no labels (a dataset manifest)', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'datasets/eval/manifest.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
+    ['oodLabelsKey: no such object', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'labels/none.json' }), 404, 'NOT_FOUND', /^oodLabelsKey$/],
+    ['70 inline samples with pixels out of range (over the inline limit: a job would fail)', async () => det(predict, 'predict', 'det', { images: [b64(await readFile(outOfRange70))] }), 400, 'INVALID_INPUT', /^images\[0\]$/],
     // Inline predict images
     ['inline image that is not an image', () => det(predict, 'predict', 'det', { images: [b64(new TextEncoder().encode('hello, world'))] }), 400, 'INVALID_INPUT', /^images/],
     ['inline PNG declaring 50000 × 50000 pixels', () => det(predict, 'predict', 'det', { images: [b64(pngWithHeader(50_000, 50_000))] }), 400, 'INVALID_INPUT', /.+/],

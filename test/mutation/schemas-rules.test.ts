@@ -140,6 +140,13 @@ describe('presigned uploads', () => {
     bad(presignUploadSchema, { ...p, expiresIn: 0 }, 'expiresIn');
     bad(presignUploadSchema, { name: 'x.npy', contentLength: 0 }, 'contentLength');
   });
+
+  it('numbers as JSON numbers or numeric strings, as every other number field takes them (README)', () => {
+    // contentLength and expiresIn took only JSON numbers: "10368" was a 400 with zod's default wording.
+    assert.deepEqual(presignUploadSchema.parse({ name: 'x.npy', contentLength: '10368', expiresIn: '60' }), { name: 'x.npy', contentLength: 10368, expiresIn: 60 });
+    for (const v of [null, true, [5], '', '0x10', '1.5']) bad(presignUploadSchema, { name: 'x.npy', contentLength: v }, 'contentLength');
+    bad(presignUploadSchema, { name: 'x.npy', contentLength: 10, expiresIn: '3601' }, 'expiresIn');
+  });
 });
 
 describe('audit config', () => {

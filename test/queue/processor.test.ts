@@ -7,7 +7,7 @@ import { createLogger } from '../../src/log.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { processJob, type JobLike, type ProcessorDeps } from '../../src/queue/processor.js';
 import { isPermanentError } from '../../src/queue/worker.js';
-import { encodeNpy } from '../../src/io/npy.js';
+import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { putDataset, putEphemeralDataset, putModel } from '../../src/service/datasets.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { DetectorRepository, StaleBaseError } from '../../src/storage/detector-repository.js';
@@ -434,5 +434,15 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const last = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes: evalBytes, field: 'images' });
     await assert.rejects(processJob(resultFails(), attempt('job-eph-last', { detector: 'p1', dataset: last.id }, 2)), TransientStorageError);
     assert.equal(await stored(last.id), 0, 'deleted: no attempt is left');
+  });
+
+  test("a job's data errors name the message's field, `dataset` (not the library's `data` or `idHoldout`)", async () => {
+    // A dataset with pixels in [0, 2]: stored (any float32 array is a dataset), refused by preprocessing in the job.
+    const evalData = decodeNpy(new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`))).data as Float32Array;
+    await putDataset(view, { id: 'doubled', name: 'doubled.npy', bytes: encodeNpy(Float32Array.from(evalData, (v) => 2 * v), [100, 1, 32, 32], 'float32') });
+    const names = (field: string) => (e: unknown) => e instanceof InputError && e.field === field && isPermanentError(e);
+    await assert.rejects(processJob(deps, job('job-field-lf', 'calibrate', { detector: 'p1', dataset: 'doubled', targetFpr: 0.1 })), names('dataset[0]'));
+    await assert.rejects(processJob(deps, job('job-field-cal', 'calibrate', { detector: 'p1', dataset: 'doubled', oodLabels: labels })), names('dataset[0]'));
+    await assert.rejects(processJob(deps, job('job-field-pred', 'predict', { detector: 'p1', dataset: 'doubled' })), names('dataset[0]'));
   });
 });
