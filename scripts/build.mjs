@@ -16,6 +16,15 @@ const started = new Date();
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
+// zod exports every message locale (`z.locales`, ~40 languages, 360 KB of the bundle's 1.75 MB); imagedrift uses the
+// default English messages only, so the bundle gets English alone: every CLI process parses that much less at start
+// (about 20 ms of ~150 ms on this machine).
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({ contents: "export { default as en } from './en.js';", loader: 'js' }));
+  },
+};
 const bundle = (entry, outfile) =>
   build({
     entryPoints: [`${root}${entry}`],
@@ -27,6 +36,7 @@ const bundle = (entry, outfile) =>
     external: ['onnxruntime-node', 'sharp'],
     // CommonJS dependencies bundled into an ES module call `require` (node builtins, protobufjs's optional `long`).
     banner: { js: "import { createRequire as __imagedriftRequire } from 'node:module'; const require = __imagedriftRequire(import.meta.url);" },
+    plugins: [zodEnglishOnly],
     logLevel: 'warning',
   });
 await bundle('src/cli/main.ts', 'dist/cli.mjs');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -80,6 +80,17 @@ describe('the imagedrift package', () => {
     }
     const stray = files.filter((f) => /^(test|benchmarks|scripts|handlers|infra|docs|\.ci)\//.test(f) || /^dist\/(handlers|infra|test)\//.test(f) || /^(serverless\.yml|tsconfig.*\.json)$/.test(f));
     assert.deepEqual(stray, []);
+  });
+
+  it("the CLI bundle carries zod's English messages only (the other locales were 360 KB parsed at every start)", () => {
+    const cli = readFileSync(join(REPO, 'dist/cli.mjs'), 'utf8');
+    assert.ok(cli.includes('Invalid input'), 'English messages are in');
+    // esbuild writes ASCII: ü and é as \\xFC and \\xE9. Both phrases are in zod's own locale files, so a bundle with the
+    // locales would hold them.
+    for (const [locale, phrase, escaped] of [['de', 'Ungültige Eingabe', 'Ung\\xFCltige Eingabe'], ['fr', 'Entrée invalide', 'Entr\\xE9e invalide']] as const) {
+      assert.ok(readFileSync(join(REPO, `node_modules/zod/v4/locales/${locale}.js`), 'utf8').includes(phrase), `zod's ${locale} locale says ${phrase}`);
+      assert.ok(!cli.includes(escaped), `the ${locale} locale is left out`);
+    }
   });
 
   it("its declarations type-check in a strict consumer without skipLibCheck (no onnx-proto types leak)", () => {
