@@ -243,8 +243,14 @@ async function writeSummary(store: ObjectStore, dir: string, at: Date, summary: 
   throw new StorageError(dir, 'could not find a free summary key');
 }
 
-/** The scheduled event's input (`schedule.input`): one tenant and/or one audit, or every one. */
-const scheduleInputSchema = z.object({ tenant: tenantIdSchema.optional(), audit: idSchema.optional() }).loose();
+/**
+ * The scheduled event's input (`schedule.input`): one tenant and/or one audit, or every one. A rule without `input`
+ * delivers EventBridge's own event (`source: "aws.events"`, `detail-type`, `time`…), whose fields are ignored; a rule's
+ * own input is exactly these fields, so anything else in it (a misspelt `tenants`, `auditName`) is refused by name
+ * rather than ignored, which would have run every audit of every tenant.
+ */
+const scheduleInputSchema = z.object({ tenant: tenantIdSchema.optional(), audit: idSchema.optional() });
+const isEventBridgeEvent = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { source?: unknown }).source === 'aws.events';
 
 export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; counts?: AuditSummary['counts']; alert?: boolean; error?: string; skipped?: string };
 
@@ -286,9 +292,10 @@ export async function runScheduledAudits(
   },
   event: unknown,
 ): Promise<{ audits: AuditOutcome[] }> {
-  const input = scheduleInputSchema.safeParse(event ?? {});
+  const input = (isEventBridgeEvent(event) ? scheduleInputSchema.loose() : scheduleInputSchema.strict()).safeParse(event ?? {});
   if (!input.success) {
     const issue = input.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') throw new InputError(issue.keys[0]!, 'is not a field of the schedule input (it takes tenant and audit)');
     throw new InputError(String(issue.path[0] ?? 'event'), issue.message);
   }
   const { tenant, audit } = input.data;
@@ -302,6 +309,8 @@ export async function runScheduledAudits(
     for (const name of names) planned.push({ tenant: t, name, lastRun: await lastStarted(view, name) });
   }
   if (audit !== undefined && planned.length === 0) throw new NotFoundError('audit', `no tenant has an audit named ${audit}`);
+  // A rule naming its tenant means that tenant's audits: none is a wrong rule (a misspelt tenant), not a quiet no-op.
+  if (tenant !== undefined && planned.length === 0) throw new NotFoundError('tenant', `tenant ${tenant} has no audits (no audits/<name>/config.json)`);
   // Stable: equal times keep the tenant/name listing order.
   planned.sort((a, b) => (a.lastRun < b.lastRun ? -1 : a.lastRun > b.lastRun ? 1 : 0));
   const out: AuditOutcome[] = [];

@@ -410,6 +410,8 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual(log.find('audit failed'), []);
     await assert.rejects(runScheduledAudits(deps, { audit: 'ghost' }), (e: unknown) => e instanceof NotFoundError && e.field === 'audit' && /no tenant has an audit named ghost/.test(e.message));
     await assert.rejects(runScheduledAudits(deps, { tenant: fx.tenant, audit: 'typo' }), /no audit typo/);
+    // A rule naming a tenant without audits (a misspelt tenant) used to succeed with nothing run.
+    await assert.rejects(runScheduledAudits(deps, { tenant: other }), (e: unknown) => e instanceof NotFoundError && e.field === 'tenant' && /tenant-without-audits has no audits/.test(e.message));
     const written = (await fx.s3.store.list('')).map((o) => o.key).filter((k) => !before.has(k));
     assert.deepEqual(written.filter((k) => !k.startsWith(`tenants/${fx.tenant}/audits/only-a/`)), [], 'nothing outside the audit that ran');
     for (const o of await fx.store.list('audits/only-a/')) await fx.store.delete(o.key);
@@ -418,6 +420,10 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
   test('audit and checkObject: malformed events name the field or are skipped, never a TypeError', async () => {
     await assert.rejects(audit({ tenant: 'NOPE!' }), (e: unknown) => e instanceof InputError && e.field === 'tenant');
     await assert.rejects(audit({ audit: '../x' }), (e: unknown) => e instanceof InputError && e.field === 'audit');
+    // A rule's own input holds only tenant and audit: a misspelt field used to be ignored, running every audit of every
+    // tenant. EventBridge's own event (a rule without input) keeps its fields.
+    await assert.rejects(audit({ tenants: 'acme' } as never), (e: unknown) => e instanceof InputError && e.field === 'tenants');
+    await assert.rejects(audit({ audit: 'a1', auditName: 'a1' } as never), (e: unknown) => e instanceof InputError && e.field === 'auditName');
     for (const event of [null, {}, { Records: [null] }, { Records: [{}] }]) {
       assert.deepEqual(await checkObject(event as never), { processed: [], rejected: [] }, JSON.stringify(event));
     }
