@@ -113,3 +113,18 @@ describe('a fit split into plan, initialisations and pick (what src/service/fit-
     assert.throws(() => planKMeans(x, { ...p, nCluster: 301 }), (e: unknown) => e instanceof InputError && e.field === 'nCluster');
   });
 });
+
+describe('bestKMeans tie-break', () => {
+  // Guards scikit-learn's n_init rule: on equal inertia the FIRST initialisation wins (strict <, not ≤).
+  it('two initialisations with equal inertia: the first one is kept', () => {
+    // Square (0,0),(1,0),(0,1),(1,1). Centres (.5,0),(.5,1) and (0,.5),(1,.5) both leave each point 0.5 from its
+    // centre: inertia 4 × 0.25 = 1 either way.
+    const outs = [Float32Array.from([0.5, 0, 0.5, 1]), Float32Array.from([0, 0.5, 1, 0.5])];
+    let call = 0;
+    const engine = { run: () => ({ centres: Float32Array.from(outs[call++]!), iterations: 1 }) };
+    const fit = fitKMeans(matrix([[0, 0], [1, 0], [0, 1], [1, 1]]), { nCluster: 2, seed: 0, nInit: 2, maxIterations: 10, tolerance: 1e-4, engine });
+    assert.equal(call, 2);
+    assert.equal(fit.inertia, 1);
+    assert.deepEqual(Array.from(fit.centres), [0.5, 0, 0.5, 1]);
+  });
+});

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bytesToArray, toStored, type DetectorBundle } from '../../src/core/bundle.js';
+import { bytesToArray, fromStored, toStored, type DetectorBundle } from '../../src/core/bundle.js';
 import { InputError } from '../../src/core/errors.js';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
 import type { FittedDetector } from '../../src/core/detector.js';
+import { KnnDetector } from '../../src/core/knn.js';
 import { defaultPreprocess } from '../../src/core/preprocess.js';
 import { LIBRARY_VERSION } from '../../src/version.js';
 
@@ -33,5 +34,21 @@ describe('bytesToArray', () => {
   it('refuses a byte length that is not a whole number of elements', () => {
     assert.throws(() => bytesToArray(new Uint8Array(5), 'x.bin'), (e: unknown) => e instanceof InputError && e.field === 'x.bin' && /not a multiple of 4/.test(e.message));
     assert.throws(() => bytesToArray(new Uint8Array(12), 'y.bin', 'float64'), (e: unknown) => e instanceof InputError && /not a multiple of 8/.test(e.message));
+  });
+});
+
+describe('fromStored finiteness check', () => {
+  // Guards the load check against non-finite stored values: Infinity (not only NaN) must be refused.
+  it('refuses a knn bank holding Infinity, naming the array', () => {
+    const data = Float32Array.from({ length: 10 * 2 }, (_, i) => i);
+    const fitted = new KnnDetector({ k: 1, metric: 'l2' }).fit({ data, rows: 10, cols: 2 });
+    const stored = toStored(base(fitted));
+    const bank = Float32Array.from(stored.arrays.get('bank.bin')!);
+    bank[5] = Infinity;
+    const arrays = new Map(stored.arrays);
+    arrays.set('bank.bin', bank);
+    assert.throws(() => fromStored(stored.manifest, arrays, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'arrays.bank');
+    // sanity: the untouched arrays load
+    assert.doesNotThrow(() => fromStored(stored.manifest, stored.arrays, LIBRARY_VERSION));
   });
 });

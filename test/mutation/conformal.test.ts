@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { conformalThreshold } from '../../src/core/conformal.js';
+import { conformalPValues, conformalThreshold } from '../../src/core/conformal.js';
 import { InputError } from '../../src/core/errors.js';
 
 describe('conformalThreshold edge cases', () => {
@@ -30,5 +30,12 @@ describe('conformalThreshold edge cases', () => {
 
   it('rejects targetFpr outside (0, 1)', () => {
     for (const a of [1, 1.5, 0]) assert.throws(() => conformalThreshold([1, 2, 3, 4], a), (e: unknown) => e instanceof InputError && e.field === 'targetFpr', String(a));
+  });
+});
+
+describe('conformalPValues input checks', () => {
+  // Guards the empty-calibration check: with no calibration scores (1 + 0)/(0 + 1) = 1 would be a meaningless p-value.
+  it('refuses an empty calibration set, naming it', () => {
+    assert.throws(() => conformalPValues([], [0.5]), (e: unknown) => e instanceof InputError && e.field === 'calibration');
   });
 });

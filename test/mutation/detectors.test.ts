@@ -6,7 +6,8 @@ import { fitKMeans, lloyd, meanVariance, validateNCluster } from '../../src/core
 import { KnnDetector } from '../../src/core/knn.js';
 import { EnergyDetector, MspDetector, mspScores, energyScores } from '../../src/core/logit-detectors.js';
 import { ledoitWolfShrinkage, MahalanobisDetector } from '../../src/core/mahalanobis.js';
-import { subsampleRows } from '../../src/core/random.js';
+import { mulberry32, subsampleRows } from '../../src/core/random.js';
+import { FittedFeatureCluster } from '../../src/core/feature-cluster.js';
 import type { Matrix } from '../../src/core/tensor.js';
 
 const isField = (field: string) => (e: unknown) => e instanceof InputError && e.field === field;
@@ -122,5 +123,47 @@ describe('kmeans', () => {
     const r = lloyd(m([[0], [1], [10]]), Float32Array.from([0, 100]), 2, 100, 0);
     assert.deepEqual(Array.from(r.centres), [0.5, 10]);
     assert.equal(r.inertia, 0.5); // 0.25 + 0.25 + 0
+  });
+});
+
+describe('knn l2 rounding and bank sampling', () => {
+  // Guards the clamp at 0 before sqrt: |q|² + |b|² − 2q·b can round below 0 for a near-duplicate query → NaN score.
+  it('a query one float32 ulp from a bank row scores finite and ≥ 0 (l2, k = 1)', () => {
+    const rnd = mulberry32(12345);
+    const dim = 256;
+    for (let t = 0; t < 200; t++) {
+      const row = Float32Array.from({ length: dim }, () => rnd() * 10);
+      const q = Float32Array.from(row);
+      const bits = new Int32Array(q.buffer);
+      bits[Math.floor(rnd() * dim)]! += 1; // +1 ulp on one coordinate (all values ≥ 0)
+      const f = createDetector({ kind: 'knn', k: 1, metric: 'l2' } as never).fit({ data: row, rows: 1, cols: dim });
+      const s = f.score({ data: q, rows: 1, cols: dim })[0]!;
+      assert.ok(Number.isFinite(s) && s >= 0, `trial ${t}: score ${s}`);
+    }
+  });
+
+  // Guards that the bank subsample uses the configured seed (not a fixed 0).
+  it('maxBank subsample follows params.seed', () => {
+    const X = { data: Float32Array.from({ length: 100 }, (_, i) => i), rows: 100, cols: 1 };
+    const bank = (seed: number) => Array.from(new KnnDetector({ k: 1, metric: 'l2', maxBank: 5, seed }).fit(X).arrays().bank!);
+    const b1 = bank(1);
+    const b2 = bank(2);
+    assert.deepEqual(b1, Array.from(subsampleRows(100, 5, 1))); // row i holds the value i
+    assert.deepEqual(b2, Array.from(subsampleRows(100, 5, 2)));
+    assert.notDeepEqual(b1, b2);
+  });
+});
+
+describe('feature-cluster restore validation', () => {
+  const params = (score: string) => ({ nCluster: 2, score, seed: 0, nInit: 1, maxIterations: 10 }) as never;
+  // Guards the mindarmour zero-mass check: a centre with no mass over its top coordinates must be refused, not divided by.
+  it('mindarmour refuses a centre whose top coordinates sum to 0, naming it', () => {
+    const state = { kind: 'feature-cluster', params: params('mindarmour'), dim: 2, nTrain: 4, inertia: 0, centres: Float32Array.from([1, 2, 0, 0]) } as const;
+    assert.throws(() => new FittedFeatureCluster(state), isField('centres[1]'));
+  });
+
+  // Guards the standardized-mode presence check for mean/invStd on restore.
+  it('standardized refuses a restore without mean and invStd', () => {
+    assert.throws(() => restoreDetector('feature-cluster', { nCluster: 2, score: 'standardized' }, 2, 4, { inertia: 0 }, { centres: Float32Array.from([1, 2, 3, 4]) }), isField('mean'));
   });
 });

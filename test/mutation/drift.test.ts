@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { binomialCountDrift, ksStatistic, minPermutations, mmdDrift } from '../../src/core/drift.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { binomialCountDrift, ksDrift, ksStatistic, minPermutations, mmdDrift } from '../../src/core/drift.js';
 import { InputError } from '../../src/core/errors.js';
+import { loadData } from '../../src/io/load.js';
+import { calibrateDetector, driftCheck, featureDrift, fitDetector, scoreData } from '../../src/service/detector-service.js';
+import { closeExtractors } from '../../src/service/extractor-cache.js';
+import { REPO, SEED } from '../helpers/paths.js';
 
 const isField = (field: string) => (e: unknown) => e instanceof InputError && e.field === field;
 
@@ -69,5 +75,63 @@ describe('mmdDrift', () => {
       assert.ok(1 / (1 + p) < level && !(p > 1 && 1 / p < level), `level ${level}: ${p} is the fewest`);
     }
     assert.throws(() => minPermutations(0), isField('alpha'));
+  });
+});
+
+describe('ksDrift', () => {
+  // Guards the empty-sample check: an empty reference or window must be an InputError naming it, not a bogus p-value.
+  it('refuses an empty reference or an empty window, naming which', () => {
+    assert.throws(() => ksDrift([], [1, 2]), isField('reference'));
+    assert.throws(() => ksDrift([1], []), isField('data'));
+  });
+
+  // Guards the strict rejection rule: a KS p-value equal to alpha is not drift (p < alpha, not ≤).
+  it('a p-value equal to alpha is not drift', () => {
+    const ref = [1, 2, 3, 4, 5];
+    const data = [3.5, 4.5, 5.5, 6.5];
+    const p = ksDrift(ref, data).pValue;
+    assert.ok(p > 0 && p < 1, `p ${p}`);
+    assert.equal(ksDrift(ref, data, p).isDrift, false);
+  });
+});
+
+describe('featureDrift', () => {
+  // Guards that opts.maxReference caps the MMD reference (the service used to subsample to the default instead).
+  it('subsamples the reference to maxReference rows', () => {
+    const ref = { data: Float32Array.from({ length: 100 * 2 }, (_, i) => Math.sin(i)), rows: 100, cols: 2 };
+    const data = { data: Float32Array.from({ length: 20 * 2 }, (_, i) => Math.cos(i)), rows: 20, cols: 2 };
+    const r = featureDrift(ref, data, { alpha: 0.05, maxReference: 10 });
+    assert.equal(r.meta.nReference, 10);
+    assert.equal(r.meta.n, 20);
+  });
+});
+
+describe('driftCheck binomial baseline (seed LeNet5)', () => {
+  after(closeExtractors);
+  // Guards the binomial baseline: the in-distribution flag rate idFlaggedRate, not the overall flaggedRate.
+  it('tests the window against calibration.idFlaggedRate', async () => {
+    const model = new Uint8Array(readFileSync(join(REPO, 'models/lenet5.onnx')));
+    const train = await loadData(join(SEED, 'concept_train_lenet.npy'));
+    const test = await loadData(join(SEED, 'concept_test_lenet1.npy'));
+    const fitted = await fitDetector({ model, modelKey: 'model.onnx', data: train, layer: 'output', nCluster: 5, seed: 0 });
+    const labels = Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1));
+    const { bundle } = await calibrateDetector(fitted, model, { data: test, oodLabels: labels });
+    const c = bundle.calibration!;
+    assert.notEqual(c.flaggedRate, c.idFlaggedRate);
+    const r = await driftCheck(bundle, model, { test: 'binomial', data: test });
+    assert.equal(r.meta.baselineRate, c.idFlaggedRate);
+    // Independent count and tail: k = #scores ≥ threshold, P(X ≥ k) for X ~ Binomial(n, idFlaggedRate), summed term by term.
+    const scores = await scoreData(bundle, model, test);
+    const n = scores.length;
+    const k = scores.filter((s) => s >= c.threshold).length;
+    const q = c.idFlaggedRate;
+    let tail = 0;
+    let term = (1 - q) ** n; // P(X = 0)
+    for (let j = 0; j <= n; j++) {
+      if (j >= k) tail += term;
+      term *= ((n - j) / (j + 1)) * (q / (1 - q));
+    }
+    assert.equal(r.meta.flagged, k);
+    assert.ok(Math.abs(r.pValue - tail) <= 1e-9 * tail, `p ${r.pValue} vs ${tail}`);
   });
 });

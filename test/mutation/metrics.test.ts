@@ -30,3 +30,13 @@ describe('label validation in metrics', () => {
     assert.throws(() => accuracy([], []), isField('truth'));
   });
 });
+
+describe('fprAtTpr rounds the number of OOD samples to catch up', () => {
+  // Guards against flooring tpr·n: 0.95 × 10 = 9.5 OOD samples must round up to all 10, not down to 9.
+  it('catching ≥ 9.5 of 10 OOD samples means all 10 → threshold = the smallest OOD score', () => {
+    // OOD 1..10: need = ceil(9.5) = 10 → threshold = 1; ID 1.5 ≥ 1 → FPR 1. (need 9 → threshold 2, FPR 0.)
+    const ood = Array.from({ length: 10 }, (_, i) => i + 1);
+    const r = fprAtTpr([1.5], ood, 0.95);
+    assert.deepEqual(r, { fpr: 1, threshold: 1 });
+  });
+});

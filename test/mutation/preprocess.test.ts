@@ -38,3 +38,14 @@ describe('toModelInput conversions', () => {
     assert.deepEqual(t.shape, [2, 1, 8, 3]);
   });
 });
+
+describe('toModelInput auto scale for float dtypes', () => {
+  // Guards the auto scale rule: every float dtype (float64, float16 — not only float32) is already in [0, 1], scale 1.
+  it('float64 and float16 data pass through unscaled (not divided by 255)', () => {
+    for (const dtype of ['float64', 'float16'] as const) {
+      const arr: DecodedArray = { data: Float32Array.from([0, 0.5, 1, 0.25]), shape: [1, 1, 2, 2], dtype };
+      const t = toModelInput(arr, defaultPreprocess({ channels: 1, height: 2, width: 2 }));
+      assert.deepEqual(Array.from(t.data), [0, 0.5, 1, 0.25], dtype);
+    }
+  });
+});

@@ -39,3 +39,18 @@ describe('score maths on hand-computed cases', () => {
     assert.deepEqual(Array.from(d), [4]);
   });
 });
+
+describe('standardiser relative std floor', () => {
+  // Guards the floor max(maxStd·eps, 1e-12): a tiny-but-nonzero std far below eps·maxStd must stay unscaled, not 1e-12.
+  it('leaves a nearly constant column unscaled when another column has std ≈ 0.707', () => {
+    // col 0: 999 zeros and one 1e-6 → population std ≈ 3.1607e-8 (numpy); col 1: sin(r), std ≈ 0.70676.
+    // floor = 0.70676 · 1e-6 ≈ 7.07e-7 > 3.16e-8 → invStd[0] = 1 (an absolute floor of 1e-12 would give ≈ 3.16e7).
+    const rows = 1000;
+    const x = new Float32Array(rows * 2);
+    x[0] = 1e-6;
+    for (let r = 0; r < rows; r++) x[r * 2 + 1] = Math.sin(r);
+    const { invStd } = standardiser(x, rows, 2);
+    assert.equal(invStd[0], 1);
+    assert.ok(Math.abs(invStd[1]! - 1 / 0.7067593951133297) < 1e-4, `invStd[1] ${invStd[1]}`);
+  });
+});

@@ -5,8 +5,12 @@
  * data-URI prefix is stripped before decoding, but only at the start.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeBase64, isBase64 } from '../../src/io/base64.js';
+import { LocalDirStore } from '../../src/storage/local-dir-store.js';
 import { isSafeKey } from '../../src/storage/object-store.js';
 
 describe('isSafeKey', () => {
@@ -31,5 +35,19 @@ describe('base64 with a data URI prefix', () => {
   });
   it('the prefix is only recognised at the start', () => {
     assert.equal(isBase64('AAAAdata:image/png;base64,AAAA'), false);
+  });
+});
+
+describe('LocalDirStore.list', () => {
+  // Guards the filter on in-flight temp files: a half-written `<key>.tmp-<n>` must not be listed as an object.
+  it('skips temp files left by an atomic write', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imagedrift-list-'));
+    try {
+      await writeFile(join(dir, 'a.json'), '{}');
+      await writeFile(join(dir, 'b.json.tmp-1234'), '{');
+      assert.deepEqual((await new LocalDirStore(dir).list('')).map((o) => o.key), ['a.json']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

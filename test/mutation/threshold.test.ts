@@ -48,3 +48,13 @@ describe('validateLabels and applyThreshold validation', () => {
     assert.throws(() => applyThreshold([0.1], undefined), NotFittedError);
   });
 });
+
+describe('gridThreshold grid length', () => {
+  // Guards the grid size Math.ceil(1/step): with step 0.3 numpy.arange(0, 1, 0.3) = [0, 0.3, 0.6, 0.9] (4 points, not 3).
+  it('reaches the grid point 0.9 when 1/step is not an integer', () => {
+    // ID 0.85, OOD 0.95: only t = 0.9 separates them (0.85 < 0.9 ≤ 0.95) → accuracy 1.
+    const fit = gridThreshold([0.85, 0.95], [0, 1], 0.3);
+    assert.ok(Math.abs(fit.threshold - 0.9) < 1e-12, `threshold ${fit.threshold}`);
+    assert.equal(fit.accuracy, 1);
+  });
+});
