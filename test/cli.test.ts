@@ -13,7 +13,7 @@ import { decodeNpy, encodeNpy } from '../src/io/npy.js';
 import { loadData } from '../src/io/load.js';
 import { fitDetector } from '../src/service/detector-service.js';
 import { cliInProcess } from './helpers/cli.js';
-import { REPO, SEED } from './helpers/paths.js';
+import { DATASETS, REPO, SEED } from './helpers/paths.js';
 
 const MODEL = join(REPO, 'models/lenet5.onnx');
 const TRAIN = join(SEED, 'concept_train_lenet.npy');
@@ -228,12 +228,13 @@ describe('imagedrift CLI bad input: exit code 2 and one line naming the argument
   });
 
   it('the bundled CLI spreads a large fit over KMeans threads (dist/kmeans-thread.js) and stores what an in-thread fit gives', async () => {
-    // 1000 × 84 × 40 clusters × 4 initialisations = 1.3e7 ≥ SPREAD_MIN_WORK: on 2+ cores the fit spreads.
+    // MNIST test, 10,000 × 84 at layer 10, 40 clusters × 4 initialisations = 1.3e8 ≥ SPREAD_MIN_WORK: on 2+ cores it spreads.
     assert.ok(availableParallelism() >= 2, `this check needs 2+ cores to spread (has ${availableParallelism()})`);
+    const mnist = join(DATASETS, 'mnist/t10k-images-idx3-ubyte.gz');
     const out = join(dir, 'spread');
-    const r = spawnSync(process.execPath, [join(REPO, 'bin/imagedrift.js'), 'fit', '--model', MODEL, '--train', TRAIN, '--layer', '10', '--n-cluster', '40', '--score', 'mindarmour', '--seed', '5', '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/imagedrift.js'), 'fit', '--model', MODEL, '--train', mnist, '--layer', '10', '--n-cluster', '40', '--score', 'mindarmour', '--seed', '5', '--out', out], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const here = await fitDetector({ model: readFileSync(MODEL), modelKey: 'model.onnx', data: await loadData(TRAIN), layer: '10', detector: { kind: 'feature-cluster', nCluster: 40, score: 'mindarmour', seed: 5 } });
+    const here = await fitDetector({ model: readFileSync(MODEL), modelKey: 'model.onnx', data: await loadData(mnist), layer: '10', detector: { kind: 'feature-cluster', nCluster: 40, score: 'mindarmour', seed: 5 } });
     const stored = readFileSync(join(out, 'v1/centres.bin'));
     assert.deepEqual(new Float32Array(stored.buffer, stored.byteOffset, stored.byteLength / 4), here.fitted.arrays().centres);
   });

@@ -95,10 +95,12 @@ export interface FitThreadOptions {
 }
 
 /**
- * Below this much work (rows × columns × nCluster × nInit), KMeans initialisations stay on one thread: starting threads
- * (tens of ms each) would cost more than they save. 60k MNIST at layer `output` with the defaults is 2.4e7.
+ * Below this much work (rows × columns × nCluster × nInit), KMeans initialisations stay on one thread. Each thread
+ * starts cold: measured on 2026-11-28 (2 cores, compiled code, fresh processes), a thread's first initialisation on
+ * MNIST 60k × 10 took 230–310 ms against ~75 ms warm, so spreading that fit (2.4e7) made it slower (400–460 ms on one
+ * thread, 500–550 ms on two), while 60k × 84 (2.0e8) got faster (1.32 s → 1.07–1.13 s).
  */
-export const SPREAD_MIN_WORK = 1e7;
+export const SPREAD_MIN_WORK = 1e8;
 
 /** The features in memory every thread reads without a copy each. */
 function shared(m: Matrix): Matrix {
