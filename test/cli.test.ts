@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -237,6 +237,22 @@ describe('imagedrift CLI bad input: exit code 2 and one line naming the argument
     const here = await fitDetector({ model: readFileSync(MODEL), modelKey: 'model.onnx', data: await loadData(mnist), layer: '10', detector: { kind: 'feature-cluster', nCluster: 40, score: 'mindarmour', seed: 5 } });
     const stored = readFileSync(join(out, 'v1/centres.bin'));
     assert.deepEqual(new Float32Array(stored.buffer, stored.byteOffset, stored.byteLength / 4), here.fitted.arrays().centres);
+    // That fit did start KMeans threads, and a small one does not: a copy of the bundle whose thread script throws as
+    // it loads fails the large fit with that error and fits the seed set (1000 × 10 at layer output) as before.
+    const copy = join(dir, 'bundle-copy');
+    mkdirSync(join(copy, 'bin'), { recursive: true });
+    mkdirSync(join(copy, 'dist'));
+    cpSync(join(REPO, 'bin/imagedrift.js'), join(copy, 'bin/imagedrift.js'));
+    cpSync(join(REPO, 'dist/cli.mjs'), join(copy, 'dist/cli.mjs'));
+    symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+    writeFileSync(join(copy, 'package.json'), '{"type":"module"}');
+    writeFileSync(join(copy, 'dist/kmeans-thread.js'), "throw new Error('kmeans thread started');\n");
+    const fitWith = (train: string, layer: string, k: string, to: string) =>
+      spawnSync(process.execPath, [join(copy, 'bin/imagedrift.js'), 'fit', '--model', MODEL, '--train', train, '--layer', layer, '--n-cluster', k, '--out', join(dir, to)], { encoding: 'utf8' });
+    const large = fitWith(mnist, '10', '40', 'spread-copy');
+    assert.notEqual(large.status, 0);
+    assert.match(large.stderr, /kmeans thread started/);
+    assert.equal(fitWith(TRAIN, 'output', '10', 'small-copy').status, 0);
   });
 });
 

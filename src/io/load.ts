@@ -241,8 +241,14 @@ const LABEL_BYTES = 32;
  * Refuses a label file larger than any file of at most `maxSamples` labels can be, on its size alone: before it is
  * read or decoded (a label file used to be decoded whole, TextDecoder and JSON.parse, before its length was checked).
  */
+/** The largest label file `decodeLabels` reads under `limits`: a .npy header, then maxSamples labels. */
+export function labelFileMaxBytes(limits?: Partial<DecodeLimits>): number {
+  const lim = resolveLimits(limits);
+  return lim.maxHeaderBytes + 64 + LABEL_BYTES * lim.maxSamples;
+}
+
 function checkLabelBytes(size: number, name: string, lim: DecodeLimits): void {
-  const most = lim.maxHeaderBytes + 64 + LABEL_BYTES * lim.maxSamples; // a .npy header, then the labels
+  const most = labelFileMaxBytes(lim);
   if (size > most) {
     throw new InputError(name, `is ${formatBytes(size)}; a file of at most maxSamples ${lim.maxSamples} labels is at most ${formatBytes(most)} (${LABEL_BYTES} bytes a label, plus a header), so it is not decoded`);
   }

@@ -2,7 +2,8 @@ import { checkHoldoutSize } from '../core/conformal.js';
 import { InputError, NotFoundError } from '../core/errors.js';
 import { checkModelInputShape } from '../core/preprocess.js';
 import { validateLabels } from '../core/threshold.js';
-import { decodeLabels } from '../io/load.js';
+import { decodeLabels, labelFileMaxBytes } from '../io/load.js';
+import { formatBytes } from '../io/limits.js';
 import type { CalibrateMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { readDatasetManifest } from './datasets.js';
@@ -38,8 +39,13 @@ export async function readOodLabels(store: ObjectStore, key: string): Promise<nu
   const named = (e: unknown): never => {
     throw e instanceof InputError ? new InputError('oodLabelsKey', e.field && e.field !== 'oodLabelsKey' ? `${e.field}: ${e.detail}` : e.detail, { cause: e }) : e;
   };
-  // Bounded as every object the service decodes: one over maxFileBytes is refused on its HEAD (permanently), not read.
-  const bytes = await getWithinLimit(store, key).catch(named);
+  // Refused on its HEAD, not read, when it is larger than any label file can be (~31 MiB under the service's limits):
+  // a dataset's array named by mistake would otherwise be read whole (up to maxFileBytes) by an HTTP function.
+  const size = (await store.head(key))?.size;
+  if (size === undefined) return undefined;
+  const most = labelFileMaxBytes(SERVICE_DECODE_LIMITS);
+  if (size > most) throw new InputError('oodLabelsKey', `${key} is ${formatBytes(size)}, more than a label file of at most ${SERVICE_DECODE_LIMITS.maxSamples} labels can be (${formatBytes(most)}); not read`);
+  const bytes = await getWithinLimit(store, key, size).catch(named);
   if (!bytes) return undefined;
   try {
     return decodeLabels(bytes, key, SERVICE_DECODE_LIMITS);

@@ -95,19 +95,22 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   const store = tenantStore(deps.store, tenant);
   const det = await loadForScoring(store, detector);
   const checkedAt = (): string => new Date().toISOString();
+  const bytes = await getWithinLimit(deps.store, key);
+  if (!bytes) throw new InputError('key', `${key} no longer exists`); // nothing to report on: no record is written
   let r: Awaited<ReturnType<typeof predictData>>;
   try {
-    const bytes = await getWithinLimit(deps.store, key);
-    if (!bytes) throw new InputError('key', `${key} no longer exists`);
     const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
     r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
   } catch (e) {
     // The tenant has this detector, so the object's uploader looks for its result: a rejection is written where the
     // result would be (the event is asynchronous; otherwise only the log would say why). Not for a transient error,
-    // which is retried.
+    // which is retried. Never over an existing record: an event S3 delivers twice, or a slow run of an earlier upload
+    // to the same key, must not replace a result; a rejection is only ever written where there is none yet.
     if (isImagedriftError(e) && !isTransientError(e) && e.code !== 'STORAGE_ERROR') {
       const rejected: CheckRejection = { key, tenant, resultKey, detector, detectorVersion: det.version, error: { code: e.code, field: e.field ?? null, message: e.message }, checkedAt: checkedAt() };
-      await store.put(resultKey, new TextEncoder().encode(JSON.stringify(rejected)), { contentType: 'application/json' });
+      await store.put(resultKey, new TextEncoder().encode(JSON.stringify(rejected)), { contentType: 'application/json', ifNoneMatch: true }).catch((err: unknown) => {
+        if (!(isImagedriftError(err) && err.code === 'CONFLICT')) throw err; // written meanwhile: that record stands
+      });
     }
     throw e;
   }
@@ -137,7 +140,7 @@ export interface CheckedRecords {
 /**
  * Every ObjectCreated record of an S3 event. A bad record (unsafe key, outside the prefix, other bucket, undecodable
  * object, unknown tenant or detector) is rejected and logged, not retried: no retry can fix it. An object refused for
- * the tenant's existing detector also gets a `CheckRejection` at its result key. A transient or storage
+ * the tenant's existing detector also gets a `CheckRejection` at its result key, where no record is yet. A transient or storage
  * failure is thrown, so that Lambda's asynchronous retry runs the event again (result writes are idempotent).
  */
 export async function checkIncomingRecords(deps: CheckDeps, event: S3Event | null | undefined): Promise<CheckedRecords> {

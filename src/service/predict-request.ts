@@ -33,11 +33,12 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
   let n: number;
   if (msg.images) {
     data = await decodeInlineImages(msg.images);
-    // Checked here, shape and every pixel, as a dataset's shape is below: over syncMaxImages the images are stored and
-    // enqueued, and a batch the model cannot take (rank 2, an unsupported channel count, pixels out of range) would
-    // only fail in the worker.
-    checkModelInput(data, det.bundle.preprocess, 'images');
+    // Checked here, as a dataset's shape is below: over syncMaxImages the images are stored and enqueued, and a batch
+    // the model cannot take (rank 2, an unsupported channel count) would only fail in the worker; so would pixels out
+    // of range, so those images are checked pixel by pixel too (inline ones are, as they are scored).
+    checkModelInputShape(data.shape, det.bundle.preprocess, 'images', data.layout, data.data.length);
     n = data.shape[0] ?? 0;
+    if (n > deps.syncMaxImages) checkModelInput(data, det.bundle.preprocess, 'images');
   } else {
     const m = await readDatasetManifest(deps.store, msg.dataset!);
     checkModelInputShape(m.shape, det.bundle.preprocess, 'dataset', m.layout); // e.g. a label file uploaded as a dataset

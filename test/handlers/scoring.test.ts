@@ -202,7 +202,7 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual(await all(), before);
   });
 
-  test("checkObject: an object the tenant's detector cannot take gets the rejection, naming the field, at its result key", async () => {
+  test("checkObject: an object the tenant's detector cannot take gets the rejection, naming the field, at its result key if none is there", async () => {
     // The event is asynchronous: before, only the function's log said why no result ever appeared.
     const t = fx.tenant;
     await fx.s3.store.put(`incoming/${t}/det/broken.npy`, new TextEncoder().encode('not an array'));
@@ -222,6 +222,16 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     const res = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`tenants/${t}/results/incoming/det/broken.npy.json`)));
     assert.equal(res.error, undefined);
     assert.equal(res.result.length, 3);
+    // A rejection never replaces a record: the same event delivered again after the object was deleted, or a slow run
+    // of an earlier, bad upload to the same key, leaves the result as it is.
+    const resultKey = `tenants/${t}/results/incoming/det/broken.npy.json`;
+    const kept = await fx.s3.store.get(resultKey);
+    await fx.s3.store.delete(`incoming/${t}/det/broken.npy`);
+    const gone = await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${t}/det/broken.npy`));
+    assert.match(gone.rejected[0]!.error, /no longer exists/);
+    await fx.s3.store.put(`incoming/${t}/det/broken.npy`, new TextEncoder().encode('not an array'));
+    assert.equal((await checkObject(s3Event(fx.s3.s3.bucket, `incoming/${t}/det/broken.npy`))).rejected.length, 1);
+    assert.deepEqual(await fx.s3.store.get(resultKey), kept);
   });
 
   test('audit: a run scores new objects and writes a summary with an exact binomial test; a second run scores nothing', async () => {

@@ -393,9 +393,18 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     const { store: watched, calls } = recording(s3.store);
     await assert.rejects(
       processJob({ ...deps, store: watched }, job('job-cal-huge', 'calibrate', { detector: 'p1', dataset: 'eval', oodLabelsKey: 'labels/huge.json' })),
-      (e: unknown) => e instanceof InputError && e.field === 'oodLabelsKey' && /labels\/huge\.json is 314572800 bytes \(300 MiB\), more than maxFileBytes/.test(e.message) && isPermanentError(e),
+      (e: unknown) => e instanceof InputError && e.field === 'oodLabelsKey' && /labels\/huge\.json is 314572800 bytes \(300 MiB\), more than a label file of at most 1000000 labels can be/.test(e.message) && isPermanentError(e),
     );
     assert.ok(!calls.includes(`get(${JSON.stringify(`${tenantPrefix(TENANT)}labels/huge.json`)})`), 'the labels object was not read');
+    // Under maxFileBytes (256 MiB) but larger than any label file (~31 MiB): refused on its HEAD as well. It used to be
+    // read whole first (the calibrate function's pre-enqueue check read 200 MiB to refuse it).
+    await truncate(file, 100 * 1024 * 1024);
+    const mid = recording(s3.store);
+    await assert.rejects(
+      processJob({ ...deps, store: mid.store }, job('job-cal-mid', 'calibrate', { detector: 'p1', dataset: 'eval', oodLabelsKey: 'labels/huge.json' })),
+      (e: unknown) => e instanceof InputError && e.field === 'oodLabelsKey' && /is 104857600 bytes \(100 MiB\), more than a label file/.test(e.message),
+    );
+    assert.ok(!mid.calls.includes(`get(${JSON.stringify(`${tenantPrefix(TENANT)}labels/huge.json`)})`), 'the labels object was not read');
     assert.ok(!(await view.head(jobKeys('job-cal-huge').result)));
     await view.delete('labels/huge.json');
   });
