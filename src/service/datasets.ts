@@ -247,13 +247,19 @@ export async function presignDatasetUpload(
  * Step 2: validates the staged object and promotes it (dataset data, then manifest, then the staging objects are
  * deleted). The bytes written are the bytes that were validated. An invalid object is deleted and an InputError names
  * the problem; nothing is written under datasets/<id>/. So is one whose id was taken meanwhile (409): only a transient
- * failure keeps the staging objects, for a retry.
+ * failure keeps the staging objects, for a retry. Completing again returns the dataset the first completion made.
  */
 export async function completeDatasetUpload(store: ObjectStore, req: { id: string }): Promise<DatasetManifest> {
   const id = resolveId(req.id);
   const keys = uploadKeys(id);
   const record = await readStoredJson(store, keys.record, 'upload record', uploadRecordSchema);
-  if (!record) throw new NotFoundError('id', `no pending upload ${id} (request a presigned URL first)`);
+  if (!record) {
+    // Completed already (a client retrying after a lost response): the same dataset again, not a 404. A presign
+    // refuses an id that is taken, so a dataset under this id with no pending upload is this upload's.
+    const done = await readStoredJson(store, datasetKeys(id).manifest, 'dataset manifest', datasetManifestSchema);
+    if (done) return done;
+    throw new NotFoundError('id', `no pending upload ${id} (request a presigned URL first)`);
+  }
   const discard = async (): Promise<void> => {
     await store.delete(keys.data);
     await store.delete(keys.record);

@@ -23,11 +23,13 @@ export async function checkFitRequest(store: ObjectStore, msg: FitMessage): Prom
   const preprocess = defaultPreprocess(input, { ...(msg.layout ? { layout: msg.layout } : {}), ...(msg.scale !== undefined ? { scale: msg.scale } : {}) });
   checkModelInputShape(ds.shape, preprocess, 'dataset', ds.layout);
   createDetector(spec).checkTrainingSize(ds.shape[0]!); // nCluster or k larger than the dataset, …
-  const layers = msg.layer !== undefined ? [msg.layer] : (msg.members ?? []).map((m) => m.layer);
-  try {
-    checkLayers(model, layers);
-  } catch (e) {
-    if (e instanceof InputError && msg.layer === undefined) throw new InputError('members', e.detail, { cause: e });
-    throw e;
+  if (msg.layer !== undefined) return checkLayers(model, [msg.layer]);
+  // An ensemble's layers, each named by its member (`members[1].layer`), not the whole list.
+  for (const [i, m] of (msg.members ?? []).entries()) {
+    try {
+      checkLayers(model, [m.layer]);
+    } catch (e) {
+      throw e instanceof InputError ? new InputError(`members[${i}].layer`, e.detail, { cause: e }) : e;
+    }
   }
 }
