@@ -20,13 +20,19 @@ export interface Principal {
   readonly keyId: string;
 }
 
-/** The key the request presents, or undefined. */
+/**
+ * The key the request presents, or undefined. Two different keys (one in each header) are refused rather than one
+ * picked: which tenant a request acts for must not depend on a header-precedence rule the caller may not know.
+ */
 export function presentedKey(event: HttpEvent): string | undefined {
-  const x = header(event, 'x-api-key');
-  if (x !== undefined && x.trim() !== '') return x.trim();
+  const raw = header(event, 'x-api-key');
+  const x = raw !== undefined && raw.trim() !== '' ? raw.trim() : undefined;
   const auth = header(event, 'authorization');
-  const m = auth === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(auth);
-  return m ? m[1] : undefined;
+  const bearer = auth === undefined ? undefined : /^Bearer[ ]+(\S+)\s*$/i.exec(auth)?.[1];
+  if (x !== undefined && bearer !== undefined && x !== bearer) {
+    throw new UnauthorizedError('authorization', 'the request presents two different API keys (x-api-key and Authorization: Bearer); send one');
+  }
+  return x ?? bearer;
 }
 
 /**

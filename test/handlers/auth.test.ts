@@ -15,7 +15,7 @@ import { handler as predict } from '../../handlers/predict.js';
 import { handler as upload } from '../../handlers/upload.js';
 import { generateApiKey, hashApiKey, Keyring, parseKeyring } from '../../src/auth/api-keys.js';
 import { loadConfig } from '../../src/config.js';
-import { InputError } from '../../src/core/errors.js';
+import { InputError, UnauthorizedError } from '../../src/core/errors.js';
 import { presentedKey, resetKeyringCache } from '../../src/http/auth.js';
 import { setDeps } from '../../src/http/deps.js';
 import type { HttpEvent, HttpResult } from '../../src/http/events.js';
@@ -66,6 +66,10 @@ describe('API keys (pure)', () => {
     assert.equal(presentedKey(ev({ authorization: 'Bearer' })), undefined);
     assert.equal(presentedKey(ev({ authorization: 'Bearer a b' })), undefined);
     assert.equal(presentedKey(ev({})), undefined);
+    // Both headers: the same key is that key; two different keys are refused (x-api-key used to win without a word).
+    assert.equal(presentedKey(ev({ 'x-api-key': 'k1', authorization: 'Bearer k1' })), 'k1');
+    assert.equal(presentedKey(ev({ 'x-api-key': 'k1', authorization: 'Basic azI6eA==' })), 'k1');
+    assert.throws(() => presentedKey(ev({ 'x-api-key': 'k1', authorization: 'Bearer k2' })), (e: unknown) => e instanceof UnauthorizedError && e.field === 'authorization' && /two different API keys/.test(e.message));
   });
 });
 
