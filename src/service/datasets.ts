@@ -256,7 +256,7 @@ export async function completeDatasetUpload(store: ObjectStore, req: { id: strin
   if (!record) {
     // Completed already (a client retrying after a lost response): the same dataset again, not a 404. A presign
     // refuses an id that is taken, so a dataset under this id with no pending upload is this upload's.
-    const done = await readStoredJson(store, datasetKeys(id).manifest, 'dataset manifest', datasetManifestSchema);
+    const done = await findDatasetManifest(store, id, 'id');
     if (done) return done;
     throw new NotFoundError('id', `no pending upload ${id} (request a presigned URL first)`);
   }
@@ -297,9 +297,13 @@ export async function deleteDataset(store: ObjectStore, manifest: DatasetManifes
   await store.delete(manifest.key);
 }
 
+/** The dataset's manifest, or undefined when there is no dataset `id`. */
+async function findDatasetManifest(store: ObjectStore, id: string, field = 'dataset'): Promise<DatasetManifest | undefined> {
+  return readStoredJson(store, datasetKeys(resolveId(id, field)).manifest, 'dataset manifest', datasetManifestSchema);
+}
+
 export async function readDatasetManifest(store: ObjectStore, id: string): Promise<DatasetManifest> {
-  const key = datasetKeys(resolveId(id, 'dataset')).manifest;
-  const m = await readStoredJson(store, key, 'dataset manifest', datasetManifestSchema);
+  const m = await findDatasetManifest(store, id);
   if (!m) throw new NotFoundError('dataset', `no dataset ${id}`);
   return m;
 }
