@@ -5,7 +5,8 @@
  * `.bin` name (CIFAR-10 binary, which has no magic), then at the weak IDX magic `00 00 <type> <ndim>` (a CIFAR record
  * can start like one), and last at the other extensions. A directory loads every PNG/JPEG file directly in it (named
  * `.png`, `.jpg`, `.jpeg`, `.jpe`, `.jfif`, `.pjpeg` or `.pjp`; not recursively), in natural name order (see
- * {@link naturalCompare}). Other files are ignored, unless their name or first bytes show an image: that is an error.
+ * {@link naturalCompare}). Other files are ignored, unless their name or first bytes show an image: that is an error,
+ * as is a subfolder holding images (which a non-recursive read would silently leave out).
  *
  * Every path is bounded by the decode limits (`limits.ts`, overridable per call with `limits`): file sizes are checked
  * with `stat` before reading, declared shapes before allocating, gzip/zip data is inflated only up to what the header
@@ -178,18 +179,34 @@ async function imageKindOfEntry(path: string, entry: Dirent): Promise<string | u
 }
 
 /**
+ * The first image name (PNG/JPEG or another image format) directly in the subfolder `path`; undefined for none, or when
+ * it is no folder or cannot be read (left out, as an unreadable file is).
+ */
+async function imageInSubfolder(path: string, entry: Dirent): Promise<string | undefined> {
+  if (!entry.isDirectory() && !(entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isDirectory())) return undefined;
+  const names = await readdir(path).catch(() => [] as string[]);
+  return names.sort(naturalCompare).find((n) => IMAGE_EXT.test(n) || UNSUPPORTED_IMAGE_EXT.test(n));
+}
+
+/**
  * Names of the PNG/JPEG entries directly in `dir`, in natural order. Every entry with such a name is listed, symbolic
  * links included (the caller's stat follows them and refuses anything that is not a regular file), so no image is
- * dropped unseen; an image in another format, or one whose name is not a PNG/JPEG name (`frame7`, `a.dat`), is an
- * error, since skipping it would shift every later sample. Other entries are read for their first 12 bytes only.
+ * dropped unseen; an image in another format, one whose name is not a PNG/JPEG name (`frame7`, `a.dat`), or a subfolder
+ * holding images (`train/0/a.png`: folders are not read recursively) is an error, since skipping it would silently
+ * leave samples out or shift every later one. Other entries are read for their first 12 bytes (or names) only.
  */
 export async function listImageFiles(dir: string): Promise<string[]> {
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => naturalCompare(a.name, b.name));
   const other = entries.find((e) => !e.isDirectory() && UNSUPPORTED_IMAGE_EXT.test(e.name));
   if (other) throw new InputError('path', `${join(dir, other.name)}: only PNG and JPEG images are read from a folder; convert it or move it out`);
   for (const e of entries) {
-    if (e.isDirectory() || IMAGE_EXT.test(e.name)) continue;
+    if (IMAGE_EXT.test(e.name)) continue;
     const path = join(dir, e.name);
+    const inside = await imageInSubfolder(path, e);
+    if (inside !== undefined) {
+      throw new InputError('path', `${path} is a folder holding images ('${inside}'); only the images directly in ${dir} are read, not those in subfolders: move them up, or load the subfolder on its own`);
+    }
+    if (e.isDirectory()) continue;
     const kind = await imageKindOfEntry(path, e);
     if (kind === 'PNG' || kind === 'JPEG') {
       throw new InputError('path', `${path} is a ${kind} image by its content, but only files named ${IMAGE_NAMES} are read from a folder; rename it or move it out`);

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { idSchema } from '../schemas.js';
 import { ConflictError, InputError, isTransientError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
-import { assertFinite, sizeOf, type DecodedArray } from '../core/tensor.js';
+import { assertFinite, sizeOf, type DecodedArray, type Layout } from '../core/tensor.js';
 import { gunzipHead } from '../io/gzip.js';
 import { decodeBytes, sniffFormat } from '../io/load.js';
 import { isNpy } from '../io/npy.js';
@@ -139,14 +139,20 @@ export interface PutDatasetRequest {
   readonly npzKey?: string;
 }
 
-/** Decodes (validates) and stores, data first and manifest last. Shared by inline uploads and presigned completion. */
-async function storeDataset(store: ObjectStore, id: string, name: string, bytes: Uint8Array, npzKey: string | undefined, ephemeral?: true): Promise<DatasetManifest> {
+/**
+ * Decodes (validates) and stores, data first and manifest last. Shared by inline uploads and presigned completion.
+ * `ephemeral` marks the service's own dataset for one job; its `layout` is that of the data it was encoded from (inline
+ * PNG/JPEG images are NHWC, but the .npy they are stored as cannot say so), recorded so that the job reads the same
+ * layout a sync predict did.
+ */
+async function storeDataset(store: ObjectStore, id: string, name: string, bytes: Uint8Array, npzKey: string | undefined, ephemeral?: { layout?: Layout }): Promise<DatasetManifest> {
   const keys = datasetKeys(id);
   if (await store.head(keys.manifest)) throw new ConflictError('id', `dataset ${id} already exists`);
   const decoded = await decodeBytes(bytes, name, { limits: SERVICE_DECODE_LIMITS, ...(npzKey !== undefined ? { npzKey } : {}) });
   // A dataset that can never be scored is refused now, naming the sample, rather than failing every later job.
   assertFinite(decoded.data, Math.max(1, sizeOf(decoded.shape.slice(1))), 'data', 'pixel');
   const format = detectFormat(bytes, name);
+  const layout = decoded.layout ?? ephemeral?.layout;
   const digest = sha256Hex(bytes);
   const key = keys.data(FORMATS[format], digest);
   const manifest: DatasetManifest = {
@@ -155,13 +161,13 @@ async function storeDataset(store: ObjectStore, id: string, name: string, bytes:
     format,
     shape: [...decoded.shape],
     dtype: decoded.dtype,
-    ...(decoded.layout ? { layout: decoded.layout } : {}),
+    ...(layout ? { layout } : {}),
     ...(npzKey !== undefined ? { npzKey } : {}),
     sha256: digest,
     bytes: bytes.byteLength,
     createdAt: new Date().toISOString(),
     originalName: name,
-    ...(ephemeral ? { ephemeral } : {}),
+    ...(ephemeral ? { ephemeral: true as const } : {}),
   };
   await putDataThenManifest(store, `dataset ${id}`, bytes, keys.manifest, manifest);
   return manifest;
@@ -206,10 +212,10 @@ export async function putDataset(store: ObjectStore, req: PutDatasetRequest): Pr
  * (65 small PNGs are 12 MiB of pixels): the bytes are bounded by the decode limits the request was decoded under
  * (SERVICE_DECODE_LIMITS, checked again when they are stored), and a refusal names the request's `field`.
  */
-export async function putEphemeralDataset(store: ObjectStore, req: { name: string; bytes: Uint8Array; field: string }): Promise<DatasetManifest> {
+export async function putEphemeralDataset(store: ObjectStore, req: { name: string; bytes: Uint8Array; field: string; layout?: Layout }): Promise<DatasetManifest> {
   const name = checkName(req.name);
   checkSize(req.bytes, SERVICE_DECODE_LIMITS.maxFileBytes!, req.field, 'send fewer images per request');
-  return storeDataset(store, resolveId(undefined), name, req.bytes, undefined, true);
+  return storeDataset(store, resolveId(undefined), name, req.bytes, undefined, req.layout ? { layout: req.layout } : {});
 }
 
 export interface PresignedUpload {
@@ -318,7 +324,8 @@ export async function loadDataset(store: ObjectStore, id: string): Promise<Decod
   const name = m.key.slice(m.key.lastIndexOf('/') + 1);
   const decoded = await decodeBytes(bytes, name, { limits: SERVICE_DECODE_LIMITS, ...(m.npzKey !== undefined ? { npzKey: m.npzKey } : {}) });
   if (decoded.shape.join(',') !== m.shape.join(',')) throw new StorageError(m.key, `decoded shape [${decoded.shape.join(',')}] differs from the manifest's [${m.shape.join(',')}]`);
-  return decoded;
+  // A layout the manifest records but the bytes cannot state (inline images stored as .npy for a predict job).
+  return m.layout && !decoded.layout ? { ...decoded, layout: m.layout } : decoded;
 }
 
 /** An inline model upload: the ONNX graph and its image input are validated before anything is written. */

@@ -26,7 +26,15 @@ export async function decodeInlineImages(images: readonly string[]): Promise<Dec
   return decodeBytes(files[0]!.bytes, 'images[0].npy', { limits: SERVICE_DECODE_LIMITS });
 }
 
-/** Stores a decoded inline batch as .npy bytes (for a predict job over more images than are answered inline). */
+/**
+ * Stores a decoded inline batch as .npy bytes (for a predict job over more images than are answered inline), so that
+ * the job preprocesses them as a sync predict does. Preprocessing scales by dtype (integers ÷255, floats and bool as
+ * they are), so integer data is stored as uint8: as float32 an int16 batch of 0..255 pixels was not scaled in the job
+ * (refused as out of range, or scored 255× too bright). Integer values outside 0..255 pass only a numeric scale,
+ * which ignores the dtype, so float32 keeps them.
+ */
 export function toNpy(a: DecodedArray): Uint8Array {
-  return a.dtype === 'uint8' ? encodeNpy(Uint8Array.from(a.data), a.shape, 'uint8') : encodeNpy(a.data, a.shape, 'float32');
+  const integer = a.dtype !== 'bool' && !a.dtype.startsWith('float');
+  if (integer && a.data.every((v) => v >= 0 && v <= 255)) return encodeNpy(Uint8Array.from(a.data), a.shape, 'uint8');
+  return encodeNpy(a.data, a.shape, 'float32');
 }

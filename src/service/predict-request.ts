@@ -50,7 +50,7 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
     // Inline images are stored as a dataset for the job; if the job cannot be enqueued (Redis down → 503), that
     // dataset would be an orphan no caller knows the id of, so it is removed before the error is returned.
     // Ephemeral: the worker deletes it once the job's result is written (or the job has failed for good).
-    const stored = await putEphemeralDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), field: 'images' });
+    const stored = await putEphemeralDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), field: 'images', ...(data!.layout ? { layout: data!.layout } : {}) });
     try {
       return { sync: false, jobId: await deps.enqueue({ ...params, dataset: stored.id }), n };
     } catch (e) {

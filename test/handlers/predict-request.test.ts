@@ -8,6 +8,7 @@ import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { processJob } from '../../src/queue/processor.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
+import { dict, npyFile } from '../io/build-npy.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
@@ -80,5 +81,45 @@ describe('predict with inline images over SYNC_PREDICT_MAX_IMAGES (real s3rver +
     assert.deepEqual(res.scores, [...first.body.scores, ...last.body.scores], 'the scores of sync predicts of the same images, in order');
     assert.deepEqual(res.result, [...first.body.result, ...last.body.result]);
     assert.deepEqual((await fx.keys()).filter((k) => k.startsWith(`datasets/${dataset}/`)), [], 'the request dataset is gone with the result');
+  });
+
+  /** The job's result for `images` (over SYNC_PREDICT_MAX_IMAGES), and the sync predicts of `parts` (the same samples) joined. */
+  async function jobAndSync(images: string[], parts: string[][]): Promise<{ job: { result: number[]; scores: number[] }; sync: { result: number[]; scores: number[] } }> {
+    const r = parse(await predict(ev({ images })));
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const job = await getJobClient().queue.getJob(r.body.jobId);
+    const res = await processJob(fx.processorDeps, { id: job!.id!, name: 'predict', data: job!.data, updateProgress: async () => undefined });
+    assert.ok(res.kind === 'predict');
+    const sync = { result: [] as number[], scores: [] as number[] };
+    for (const part of parts) {
+      const p = parse(await predict(ev({ images: part })));
+      assert.equal(p.status, 200, JSON.stringify(p.body));
+      sync.result.push(...p.body.result);
+      sync.scores.push(...p.body.scores);
+    }
+    return { job: { result: res.result, scores: res.scores }, sync };
+  }
+
+  test('an inline int16 .npy of 65 samples is scaled in the job as in a sync predict (÷255), not read as float pixels', async () => {
+    // The job's dataset was the decoded batch re-encoded as float32: preprocessing no longer saw an integer dtype, so
+    // the job refused pixel 9 as outside [0, 1] where a sync predict of the same array scored it.
+    const raw = Int16Array.from(evalSet.data.subarray(0, 65 * 1024), (v) => Math.round(v * 255));
+    const npy = (from: number, to: number) => b64(npyFile(1, dict('<i2', [to - from, 1, 32, 32]), new Uint8Array(raw.buffer, from * 2048, (to - from) * 2048)));
+    const { job, sync } = await jobAndSync([npy(0, 65)], [[npy(0, 64)], [npy(64, 65)]]);
+    assert.deepEqual(job.scores, sync.scores);
+    assert.deepEqual(job.result, sync.result);
+  });
+
+  test('65 inline 4×4 RGB PNGs keep their NHWC layout in the job (the .npy it stores cannot say it)', async () => {
+    // [65,4,4,3] could be NCHW or NHWC by its shape: a sync predict knows the images are NHWC; the job failed with
+    // 'layout is ambiguous' (or, with a detector fitted with layout NCHW, read the images transposed).
+    const images: string[] = [];
+    for (let i = 0; i < 65; i++) {
+      const px = Uint8Array.from({ length: 48 }, (_, j) => (i * 7 + j * 13) % 256);
+      images.push(b64(new Uint8Array(await sharp(Buffer.from(px), { raw: { width: 4, height: 4, channels: 3 } }).png().toBuffer())));
+    }
+    const { job, sync } = await jobAndSync(images, [images.slice(0, 64), images.slice(64)]);
+    assert.deepEqual(job.scores, sync.scores);
+    assert.deepEqual(job.result, sync.result);
   });
 });

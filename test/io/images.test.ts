@@ -172,6 +172,28 @@ describe('image folders', () => {
     await rejectsInput(loadData(gif), 'path', /b\.gif: only PNG and JPEG images are read from a folder/);
   });
 
+  it('refuses a subfolder holding images instead of leaving them out (folders are not read recursively)', async () => {
+    // `train/a.png` beside `train/more/b.png` loaded a.png alone: b.png was dropped without a word.
+    const folder = join(dir, 'nested');
+    const grey = (v: number) => sharp(new Uint8Array(4).fill(v), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    await mkdir(join(folder, 'more'), { recursive: true });
+    await writeFile(join(folder, 'a.png'), await grey(1));
+    await writeFile(join(folder, 'more', 'b.png'), await grey(2));
+    await rejectsInput(loadData(folder), 'path', /more is a folder holding images \('b\.png'\); only the images directly in .* are read/);
+    // A link to such a folder too; a subfolder without images (notes, an empty one) is left alone.
+    const linked = join(dir, 'nested-link');
+    await mkdir(linked);
+    await writeFile(join(linked, 'a.png'), await grey(1));
+    await symlink(join(folder, 'more'), join(linked, 'more'));
+    await rejectsInput(loadData(linked), 'path', /more is a folder holding images/);
+    const plain = join(dir, 'nested-plain');
+    await mkdir(join(plain, 'docs'), { recursive: true });
+    await mkdir(join(plain, 'empty'));
+    await writeFile(join(plain, 'docs', 'notes.txt'), 'not an image');
+    await writeFile(join(plain, 'a.png'), await grey(1));
+    assert.equal((await loadData(plain)).shape[0], 1);
+  });
+
   it('reads every JPEG name (.jfif, .jpe, .pjpeg and .pjp used to be skipped, shifting every later sample) in natural order', async () => {
     const folder = join(dir, 'jpeg-names');
     await mkdir(folder);
