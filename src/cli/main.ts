@@ -274,7 +274,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const data = await loadDataFlag(values, 'train');
         const t0 = performance.now();
         // A large feature-cluster fit spreads its KMeans initialisations over the cores (same result, src/service/fit-runner.ts).
-        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, fitter: fitSpread, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) });
+        const bundle = await fitDetector({ model, modelKey: MODEL_KEY, data, fitter: fitSpread, ...(p.layer ? { layer: p.layer } : {}), detector, ...(p.layout ? { layout: p.layout } : {}), ...(p.scale !== undefined ? { scale: p.scale } : {}), ...(p.batchSize ? { batchSize: p.batchSize } : {}) }).catch((e: unknown) => {
+          // The model file and the training set as a whole are the flags that gave them (`--model: not an ONNX model`).
+          if (!isImagedriftError(e) || e instanceof UsageError || (e.field !== 'model' && e.field !== 'features')) throw e;
+          throw new UsageError(e.field === 'model' ? '--model' : '--train', e.detail, { cause: e });
+        });
         const repo = repoFor(outDir);
         await repo.store.put(MODEL_KEY, model);
         const version = await repo.save('', bundle);
@@ -356,7 +360,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const data = await loadDataFlag(values, 'data');
         const reference = typeof values.reference === 'string' ? await loadDataFlag(values, 'reference') : undefined;
         const d = await loadDetector(positionals[0]!, warn);
-        const r = await driftCheck(d.bundle, d.model, { test, data, ...(reference ? { reference } : {}), ...(p.alpha !== undefined ? { alpha: p.alpha } : {}), ...(p.permutations !== undefined ? { permutations: p.permutations } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) });
+        const r = await asFlag('--data', () => driftCheck(d.bundle, d.model, { test, data, ...(reference ? { reference } : {}), ...(p.alpha !== undefined ? { alpha: p.alpha } : {}), ...(p.permutations !== undefined ? { permutations: p.permutations } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) }));
         io.out(values.json ? JSON.stringify({ isDrift: r.isDrift, pValue: r.pValue, statistic: r.statistic, test: r.test, alpha: r.alpha, meta: r.meta }) : `${r.isDrift ? 'DRIFT' : 'no drift'}: ${r.test} test, p = ${r.pValue.toPrecision(4)} (alpha ${r.alpha}), statistic ${r.statistic.toPrecision(4)}`);
         return 0;
       }

@@ -253,7 +253,7 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
 
   /** `raw`: the stored value (for a grey conversion, the BT.601 mix of the pixel's R, G, B); `v`: it after scaling. */
   const bad = (s: number, raw: number, v: number): InputError => {
-    if (Number.isNaN(v) || !Number.isFinite(v)) return new InputError(`${field}[${s}]`, `sample ${s} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} pixel`);
+    if (Number.isNaN(v) || !Number.isFinite(v)) return new InputError(`${field}[${s}]`, `sample ${s} contains ${Number.isNaN(v) ? 'a NaN' : 'an infinite'} pixel`);
     const what = mode === 'grey' ? 'grey value (BT.601 of R, G, B)' : 'pixel value';
     return new InputError(`${field}[${s}]`, `sample ${s} has ${what} ${raw}, ${v} after scaling by ${scale}, outside [${lo}, ${hi}]; fit the detector with a scale that maps the data into [${lo}, ${hi}] (CLI --scale, e.g. 1.5259e-5 = 1/65535 for 16-bit data) or rescale it`);
   };

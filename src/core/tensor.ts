@@ -59,7 +59,7 @@ export function assertFinite(data: Float32Array | Float64Array, rowLength: numbe
     const v = data[i]!;
     if (v - v !== 0) {
       const row = Math.floor(i / rowLength);
-      throw new InputError(`${field}[${row}]`, `sample ${row} contains a ${Number.isNaN(v) ? 'NaN' : 'infinite'} ${what}`);
+      throw new InputError(`${field}[${row}]`, `sample ${row} contains ${Number.isNaN(v) ? 'a NaN' : 'an infinite'} ${what}`);
     }
   }
 }

@@ -14,7 +14,7 @@ import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix,
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows } from '../model/extract.js';
 import { withExtractor } from './extractor-cache.js';
-import { inputSpec, outputNames, parseLayerName } from '../model/graph.js';
+import { checkLayers, inputSpec, outputNames, parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
 
@@ -144,6 +144,16 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   const input = planModelInput(req.data, preprocess, req.dataField ?? 'train'); // preprocessed batch by batch: bounded memory at 60k images
   const sha = sha256Hex(req.model);
   if (!(detector instanceof EnsembleDetector) && !req.layer) throw new InputError('layer', 'is required');
+  // An ensemble's layers, each named by its member (`members[1].layer`, as checkFitRequest does), before any extraction.
+  if (detector instanceof EnsembleDetector) {
+    detector.params.members.forEach((m, i) => {
+      try {
+        checkLayers(req.model, [m.layer]);
+      } catch (e) {
+        throw e instanceof InputError ? new InputError(`members[${i}].layer`, e.detail, { cause: e }) : e;
+      }
+    });
+  }
   const layers = detector instanceof EnsembleDetector ? detector.layers() : [req.layer!];
   const layer = layers.map(parseLayerName).join(LAYER_SEPARATOR);
   const batchSize = req.batchSize ?? 256;
@@ -352,7 +362,7 @@ export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req:
     // Its baseline is the calibration's flag rate, a fixed rate: a reference sample would be silently unused.
     if (req.reference) throw new InputError('reference', 'does not apply to the binomial test, which tests the flag rate against the calibration\'s in-distribution flag rate; use the ks or mmd test to compare with a reference');
     const c = bundle.calibration;
-    if (!c) throw new NotFittedError('threshold', 'the binomial drift test needs a calibrated detector (its in-distribution flag rate is the baseline)');
+    if (!c) throw new NotFittedError('detector', 'is not calibrated; the binomial drift test needs a calibrated detector (its in-distribution flag rate is the baseline)');
     const scores = await scoreData(bundle, model, req.data, runtime);
     return binomialDrift(applyThreshold(scores, c.threshold), c.idFlaggedRate, alpha);
   }

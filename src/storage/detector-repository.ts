@@ -204,7 +204,10 @@ export class DetectorRepository {
 
   /** The ONNX model a stored detector names. A missing model is damaged state (StorageError), like a missing array. */
   async modelOf(bundle: DetectorBundle, detector: string): Promise<Uint8Array> {
-    const b = await this.store.get(bundle.model.key);
+    const b = await this.store.get(bundle.model.key).catch((e: unknown) => {
+      // A manifest naming its model by an unsafe key (`../x.onnx`) is damaged state too, not the caller's input.
+      throw e instanceof InputError ? new StorageError(bundle.model.key, `the model of detector ${detector} has an unusable key: ${e.detail}`, { cause: e }) : e;
+    });
     if (!b) throw new StorageError(bundle.model.key, `the model of detector ${detector} is missing`);
     // Stored state that does not match its own record is damage (CLI exit 1, HTTP 500), not a caller's mistake.
     const sha = sha256Hex(b);

@@ -72,6 +72,12 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['truncated JPEG', async () => predictOn(file('cut.jpg', await truncatedJpeg())), /could not be decoded|premature|corrupt/],
     ['ONNX whose input has rank 2', () => fitOn(join(dir, 'x'), 'o3').map((a) => (a === MODEL ? file('rank2.onnx', wrongRankOnnx()) : a === join(dir, 'x') ? EVAL : a)), /rank-4/, 'o3'],
     ['ensemble member with an unknown layer', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{"layer":"nope","detector":{"kind":"energy"}}]', '--out', join(dir, 'o4')], /nope/, 'o4'],
+    // Errors raised below the CLI used to name a flag the command lacks (--layer for a member, --threshold for drift) or a library field (model, features, data)
+    ['an ensemble member\'s unknown layer is named by its member, not --layer (which an ensemble refuses)', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{"layer":"output","detector":{"kind":"energy"}},{"layer":"nope","detector":{"kind":"energy"}}]', '--out', join(dir, 'o11')], /^imagedrift: error: --members\[1\]\.layer: no tensor named "nope" in the model; available: /, 'o11'],
+    ['a --model that is not ONNX is named --model', () => ['fit', '--model', EVAL, '--train', EVAL, '--layer', '9', '--n-cluster', '3', '--out', join(dir, 'o12')], /^imagedrift: error: --model: not an ONNX model/, 'o12'],
+    ['mahalanobis on one training sample is named --train, not features', () => ['fit', '--model', MODEL, '--train', file('one.npy', encodeNpy(new Float32Array(1024), [1, 1, 32, 32], 'float32')), '--layer', '9', '--detector', 'mahalanobis', '--out', join(dir, 'o13')], /^imagedrift: error: --train: needs at least 2 samples, got 1$/, 'o13'],
+    ['drift mmd on one sample is named --data, as --reference is', () => ['drift', det, '--data', file('one.npy', encodeNpy(new Float32Array(1024), [1, 1, 32, 32], 'float32')), '--reference', EVAL], /^imagedrift: error: --data: needs at least 2 samples$/],
+    ['drift --test binomial on an uncalibrated detector names the detector, not --threshold (drift has none)', () => ['drift', det, '--data', EVAL, '--test', 'binomial'], /^imagedrift: error: detector: is not calibrated; the binomial drift test needs a calibrated detector/],
     ['--members that is not JSON', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{layer:', '--out', join(dir, 'o5')], /members/, 'o5'],
     ['a dtype holding an ANSI escape is printed escaped (it could rewrite the terminal line)', () => predictOn(file('esc.npy', npyFile(1, "{'descr': '\u001b[2K\rimagedrift: ok', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(4)))), /^imagedrift: error: --data: esc\.npy\.header\.descr: .*'\\u\{1b\}\[2K\\u\{d\}imagedrift: ok'[^\u001b\r]*$/],
     ['a data path with unicode and control characters', () => predictOn(join(dir, 'dätä\u202e\u0007.npy')), /cannot read|ENOENT|no such/],
@@ -218,6 +224,11 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
     }), '--data', EVAL], /stored detector v2 is unusable/);
     await exitsOne(['predict', damaged('no-array', (x) => rmSync(join(x, 'v2', 'calibrationScores.bin'))), '--data', EVAL], /array file is missing/);
     await exitsOne(['predict', damaged('ptr', (x) => writeFileSync(join(x, 'current.json'), JSON.stringify({ version: 7, fence: 1, updatedAt: 'x' }))), '--data', EVAL], /current\.json: names v7, which has no manifest/);
+    // A manifest naming its model outside the directory used to be a usage error (exit 2, "key: …") naming no argument.
+    await exitsOne(['predict', damaged('model-key', (x) => {
+      const p = join(x, 'v2', 'manifest.json');
+      writeFileSync(p, readFileSync(p, 'utf8').replace('"key": "model.onnx"', '"key": "../msp/model.onnx"'));
+    }), '--data', EVAL], /^imagedrift: error: \.\.\/msp\/model\.onnx: the model of detector .*model-key has an unusable key: /);
   });
 
   it('convert-ckpt and --model read only regular files within maxFileBytes (a FIFO used to block, a huge file was read whole)', async () => {

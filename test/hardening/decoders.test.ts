@@ -463,7 +463,7 @@ describe('empty arrays and non-finite values', () => {
   it('+Inf and -Inf (float16 and float64) are rejected the same way, after a resize too', async () => {
     const half = npyFile(1, dict('<f2', [2, 28, 28]), rawBytes('f2', [...new Array<number>(784).fill(0), 0x7c00, ...new Array<number>(783).fill(0)], true));
     const arr = await decodeBytes(half, 'inf16.npy');
-    throwsTyped(() => toModelInput(arr, defaultPreprocess({ channels: 1, height: 32, width: 32 })), InputError, 'data[1]', /sample 1 contains a infinite pixel/);
+    throwsTyped(() => toModelInput(arr, defaultPreprocess({ channels: 1, height: 32, width: 32 })), InputError, 'data[1]', /sample 1 contains an infinite pixel/);
     const f8 = npyFile(1, dict('>f8', [3, 32, 32]), rawBytes('f8', [...new Array<number>(2048).fill(0.5), -Infinity, ...new Array<number>(1023).fill(0.5)], false));
     throwsTyped(() => toModelInput(decodeNpy(f8), defaultPreprocess({ channels: 1, height: 32, width: 32 })), InputError, 'data[2]', /infinite pixel/);
   });
