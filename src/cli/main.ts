@@ -264,6 +264,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           throw e;
         }
         const outDir = need(values, 'out');
+        // Checked before the fit, which can take minutes: --out must be a directory (or not exist yet), and a damaged
+        // pointer in it (exit 1, as for any damaged detector) would otherwise fail the save and leave an unpointed version.
+        if ((await stat(outDir).catch(() => undefined))?.isDirectory() === false) throw new UsageError('--out', `${outDir} exists and is not a directory`);
+        await repoFor(outDir).readPointer('');
         // A detector directory holds one model.onnx, which every version in it was fitted with: a different model
         // would make the earlier versions unloadable (their recorded model sha256 no longer matches).
         const out = repoFor(outDir).store;

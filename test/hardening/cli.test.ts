@@ -71,6 +71,7 @@ describe('CLI bad-input battery: exit code 2 and one line', () => {
     ['PNG of zero width', () => predictOn(file('zero.png', pngWithHeader(0, 32))), /could not be decoded|corrupt|zero|empty/],
     ['truncated JPEG', async () => predictOn(file('cut.jpg', await truncatedJpeg())), /could not be decoded|premature|corrupt/],
     ['ONNX whose input has rank 2', () => fitOn(join(dir, 'x'), 'o3').map((a) => (a === MODEL ? file('rank2.onnx', wrongRankOnnx()) : a === join(dir, 'x') ? EVAL : a)), /rank-4/, 'o3'],
+    ['--out naming a file is refused before the fit (it failed at the save, naming model.onnx)', () => ['fit', '--model', MODEL, '--train', EVAL, '--layer', '9', '--n-cluster', '3', '--out', file('plain-file', new Uint8Array(1))], /^imagedrift: error: --out: .*plain-file exists and is not a directory$/],
     ['ensemble member with an unknown layer', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{"layer":"nope","detector":{"kind":"energy"}}]', '--out', join(dir, 'o4')], /nope/, 'o4'],
     // Errors raised below the CLI used to name a flag the command lacks (--layer for a member, --threshold for drift) or a library field (model, features, data)
     ['an ensemble member\'s unknown layer is named by its member, not --layer (which an ensemble refuses)', () => ['fit', '--model', MODEL, '--train', EVAL, '--detector', 'ensemble', '--members', '[{"layer":"output","detector":{"kind":"energy"}},{"layer":"nope","detector":{"kind":"energy"}}]', '--out', join(dir, 'o11')], /^imagedrift: error: --members\[1\]\.layer: no tensor named "nope" in the model; available: /, 'o11'],
@@ -224,6 +225,11 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
     }), '--data', EVAL], /stored detector v2 is unusable/);
     await exitsOne(['predict', damaged('no-array', (x) => rmSync(join(x, 'v2', 'calibrationScores.bin'))), '--data', EVAL], /array file is missing/);
     await exitsOne(['predict', damaged('ptr', (x) => writeFileSync(join(x, 'current.json'), JSON.stringify({ version: 7, fence: 1, updatedAt: 'x' }))), '--data', EVAL], /current\.json: names v7, which has no manifest/);
+    // fit into a directory with a damaged pointer is refused before fitting: it used to fit, save v3 and then fail,
+    // leaving a complete version nothing points at.
+    const ptr = damaged('fit-ptr', (x) => writeFileSync(join(x, 'current.json'), '{garbage'));
+    await exitsOne(['fit', '--model', MODEL, '--train', EVAL, '--layer', 'output', '--detector', 'msp', '--out', ptr], /^imagedrift: error: current\.json: /);
+    assert.deepEqual(readdirSync(ptr).filter((f) => /^v\d+$/.test(f)).sort(), ['v1', 'v2'], 'no version written');
     // A manifest naming its model outside the directory used to be a usage error (exit 2, "key: …") naming no argument.
     await exitsOne(['predict', damaged('model-key', (x) => {
       const p = join(x, 'v2', 'manifest.json');
