@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DRIFT_TESTS, minPermutations } from './core/drift.js';
 import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
-import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
+import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, num, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
 import { parseLayerName } from './model/graph.js';
 
@@ -15,7 +15,7 @@ import { parseLayerName } from './model/graph.js';
  * booleans, arrays and empty strings are errors, not 0 or 1: `{"threshold": null}` must not become threshold 0.
  */
 export const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => T) =>
-  z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), inner(z.number({ error: 'must be a number' })));
+  z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), inner(num()));
 /** A decimal number as written by people: sign, digits, optional fraction and exponent (not 0x10, 0b1, Infinity). */
 const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 

@@ -36,6 +36,7 @@ describe('detector parameters: one rule each, however they are given', () => {
     ['nCluster', 1, 'feature-cluster'],
     ['temperature', -1, 'energy'],
     ['shrinkage', 2, 'mahalanobis'],
+    ['shrinkage', 'abc', 'mahalanobis'],
   ] as const) {
     it(`${name} = ${bad}: the same message as a CLI flag (a string), a flat HTTP field, a spec and an ensemble member`, () => {
       const want = flat({ [name]: bad });
@@ -45,6 +46,20 @@ describe('detector parameters: one rule each, however they are given', () => {
       assert.equal(member({ kind, [name]: bad }), want);
     });
   }
+});
+
+describe('messages that say what is accepted', () => {
+  it('shrinkage neither "ledoit-wolf" nor a number says both (zod\'s union said only "Invalid input")', () => {
+    for (const bad of ['abc', '', true]) assert.equal(fitParamsSchema.safeParse({ shrinkage: bad }).error?.issues[0]?.message, 'must be "ledoit-wolf" or a number in [0,1]');
+    assert.equal(fitParamsSchema.safeParse({ shrinkage: '1.5' }).error?.issues[0]?.message, 'must be in [0,1]');
+  });
+  it('a number too large to represent (1e999, a CLI flag) is "must be finite", not "must be a number"', () => {
+    for (const bad of ['1e999', '-1e999']) {
+      assert.equal(fitParamsSchema.safeParse({ nCluster: bad }).error?.issues[0]?.message, 'must be finite');
+      assert.equal(fitParamsSchema.safeParse({ temperature: bad }).error?.issues[0]?.message, 'must be finite');
+    }
+    assert.equal(fitParamsSchema.safeParse({ nCluster: 'ten' }).error?.issues[0]?.message, 'must be a number');
+  });
 });
 
 describe('fit message: ensemble members', () => {

@@ -19,7 +19,8 @@ export type DetectorKind = (typeof DETECTOR_KINDS)[number];
  * Each parameter's rule, once: the per-kind schemas below use them, and so do the CLI's and HTTP's flat fit
  * parameters (src/schemas.ts), so a value gets the same message however it is given.
  */
-const num = () => z.number({ error: 'must be a number' });
+/** A number; an infinite one (`1e999` as text) is told apart from one that is not a number at all. */
+export const num = () => z.number({ error: (iss) => (typeof iss.input === 'number' && Number.isFinite(iss.input) === false && !Number.isNaN(iss.input) ? 'must be finite' : 'must be a number') });
 const int = () => num().int('must be an integer');
 export const PARAM_RULES = {
   nCluster: int().min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`),
@@ -28,7 +29,7 @@ export const PARAM_RULES = {
   nInit: int().min(1, 'must be >= 1'),
   maxIterations: int().min(1, 'must be >= 1'),
   temperature: num().positive('must be > 0'),
-  shrinkage: z.union([z.literal('ledoit-wolf'), num().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]')]),
+  shrinkage: z.union([z.literal('ledoit-wolf'), num().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]')], { error: 'must be "ledoit-wolf" or a number in [0,1]' }),
   k: int().min(1, 'must be >= 1'),
   metric: z.enum(['cosine', 'l2']),
   maxBank: int().min(1, 'must be >= 1'),
