@@ -14,6 +14,16 @@ export interface Deps {
   readonly store: ObjectStore;
 }
 
+/**
+ * S3 timeouts of the functions. The client's defaults (src/storage/s3-store.ts: 5 s connect, 30 s idle socket, 3 SDK
+ * attempts, sized for the worker) let one request to an S3 that accepts connections but never answers run ~99 s (the
+ * SDK arms an idle timeout of 6 s or more only 3 s after the request starts), past the HTTP functions' 29 s
+ * (serverless.yml `provider.timeout`): Lambda then kills the function, and the client gets API Gateway's bare 500
+ * instead of the 503 with Retry-After. 3 attempts × (2 s connect + 5 s idle) and the SDK's backoff stay under it. The
+ * idle timer restarts whenever data flows, so a large transfer (a 256 MiB dataset) is not cut short.
+ */
+export const FUNCTION_S3_TIMEOUTS = { connectionTimeoutMs: 2_000, socketTimeoutMs: 5_000 } as const;
+
 let cached: Deps | undefined;
 let overrides: Partial<Deps> = {};
 
@@ -25,6 +35,7 @@ export function getDeps(): Deps {
       overrides.store ??
       new S3Store({
         client: createS3Client({
+          ...FUNCTION_S3_TIMEOUTS,
           ...(config.s3.endpoint !== undefined ? { endpoint: config.s3.endpoint } : {}),
           region: config.s3.region,
           forcePathStyle: config.s3.forcePathStyle,

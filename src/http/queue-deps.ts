@@ -9,10 +9,17 @@ import { getDeps } from './deps.js';
 let client: JobClient | undefined;
 let connection: Redis | undefined;
 
+/**
+ * A command unanswered this long fails (a 503): a Redis that stops answering on a connection that is already up (a
+ * failed primary, a partition without a reset) otherwise holds the request until Lambda kills the function at its 29 s
+ * (serverless.yml), and API Gateway answers a bare 500. `readyTimeoutMs` only bounds the first connection.
+ */
+export const QUEUE_COMMAND_TIMEOUT_MS = 5000;
+
 export function getJobClient(): JobClient {
   if (!client) {
     const { config } = getDeps();
-    connection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000 });
+    connection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS });
     client = new JobClient({ connection, prefix: config.queuePrefix, attempts: config.jobs.attempts, backoffMs: config.jobs.backoffMs });
   }
   return client;

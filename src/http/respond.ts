@@ -65,7 +65,7 @@ const STATUS: Record<ImagedriftError['code'], number> = {
   STORAGE_ERROR: 500,
 };
 
-/** ioredis connection failures (refused, closed, retries exhausted) surface as plain Errors. */
+/** ioredis connection failures (refused, closed, retries exhausted, a command past `commandTimeout`) surface as plain Errors. */
 export function isRedisUnavailable(e: unknown): boolean {
   const err = e as { name?: string; code?: string; message?: string } | undefined;
   if (!err) return false;
@@ -74,7 +74,7 @@ export function isRedisUnavailable(e: unknown): boolean {
     err.code === 'ECONNREFUSED' ||
     err.code === 'ECONNRESET' ||
     err.code === 'ETIMEDOUT' ||
-    /^(Connection is closed|Stream isn't writeable|connect ECONNREFUSED)/.test(err.message ?? '')
+    /^(Connection is closed|Stream isn't writeable|connect ECONNREFUSED|Command timed out$)/.test(err.message ?? '')
   );
 }
 
