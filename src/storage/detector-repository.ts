@@ -134,6 +134,10 @@ export class DetectorRepository {
    */
   async movePointer(prefix: string, version: number, opts: { onlyForward?: boolean; base?: CalibrationBase } = {}): Promise<boolean> {
     return this.coordinator.withPointerLock(prefix, async (fence) => {
+      // The pointer's ETag before it is read: the write below is conditional on it, so a holder whose lock expired
+      // between this read and its PUT landing cannot overwrite what a newer holder wrote (S3 enforces If-Match
+      // atomically; a change between this HEAD and the read only makes the write fail, and the job retry).
+      const seen = await this.store.head(detectorKeys(prefix).current);
       const cur = await this.readPointer(prefix);
       // A stale lock holder is refused first, whatever it meant to write.
       if (cur && cur.fence >= fence) throw new StorageError(detectorKeys(prefix).current, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
@@ -152,7 +156,8 @@ export class DetectorRepository {
         if (!overtakenFit) return false;
       }
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
-      await this.store.put(detectorKeys(prefix).current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json' });
+      const unchanged = seen === undefined ? { ifNoneMatch: true } : seen.etag !== undefined ? { ifMatch: seen.etag } : {};
+      await this.store.put(detectorKeys(prefix).current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json', ...unchanged });
       return true;
     });
   }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
-import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * `mkdir -p`, one level at a time. Node's own recursive mkdir never returns for a path under /proc (it retries ENOENT
@@ -60,6 +61,10 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   }
 }
 
+function fileTag(st: BigIntStats): string {
+  return `${st.ino.toString(36)}-${st.size.toString(36)}-${st.mtimeNs.toString(36)}`;
+}
+
 /** An ObjectStore over a local directory. Writes go to a temp file, are fsynced and renamed into place (atomic). */
 export class LocalDirStore implements ObjectStore {
   constructor(readonly root: string) {}
@@ -84,25 +89,31 @@ export class LocalDirStore implements ObjectStore {
     }
   }
 
-  /** Size from the file's metadata: nothing is read (a HEAD of a large object must not load it). */
+  /**
+   * Size and ETag from the file's metadata: nothing is read (a HEAD of a large object must not load it). The ETag is
+   * the inode, size and modification time: every write renames a new file into place, so it changes with each one.
+   */
   async head(key: string): Promise<ObjectInfo | undefined> {
     const path = this.path(key);
     try {
-      const st = await stat(path);
-      return st.isFile() ? { key, size: st.size } : undefined;
+      const st = await stat(path, { bigint: true });
+      return st.isFile() ? { key, size: Number(st.size), etag: fileTag(st) } : undefined;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw new StorageError(key, `cannot read from ${this.location}: ${(e as Error).message}`, { cause: e });
     }
   }
 
-  async put(key: string, bytes: Uint8Array, opts: { ifNoneMatch?: boolean } = {}): Promise<void> {
+  /** Conditional writes are checked just before the rename: exact within one process, not atomic across processes. */
+  async put(key: string, bytes: Uint8Array, opts: PutOptions = {}): Promise<void> {
     const p = this.path(key);
     try {
-      const refuseExisting = async () => {
-        if (await stat(p).then(() => true, () => false)) throw new ConflictError(key, 'already exists');
+      const check = async () => {
+        const now = await stat(p, { bigint: true }).then((st) => (st.isFile() ? fileTag(st) : ''), () => undefined);
+        if (opts.ifNoneMatch && now !== undefined) throw new ConflictError(key, 'already exists');
+        if (opts.ifMatch !== undefined && now !== opts.ifMatch) throw new ConflictError(key, 'changed since it was read');
       };
-      await writeFileAtomic(p, bytes, opts.ifNoneMatch ? { beforeRename: refuseExisting } : {});
+      await writeFileAtomic(p, bytes, opts.ifNoneMatch || opts.ifMatch !== undefined ? { beforeRename: check } : {});
     } catch (e) {
       if (e instanceof ConflictError) throw e;
       throw new StorageError(key, `cannot write to ${this.location}: ${(e as Error).message}`, { cause: e });

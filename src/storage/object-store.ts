@@ -12,12 +12,22 @@ export interface ObjectInfo {
   readonly etag?: string;
 }
 
+export interface PutOptions {
+  readonly contentType?: string;
+  readonly ifNoneMatch?: boolean;
+  readonly ifMatch?: string;
+}
+
 export interface ObjectStore {
   /** Returns the object's bytes, or undefined when it does not exist. */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** Writes the whole object; readers never see a partial object. */
-  put(key: string, bytes: Uint8Array, opts?: { contentType?: string; ifNoneMatch?: boolean }): Promise<void>;
-  /** The object's size (and ETag where the store has one) without reading it; undefined when it does not exist. */
+  /**
+   * Writes the whole object; readers never see a partial object. Conditional writes fail with a ConflictError and
+   * leave the object as it was: `ifNoneMatch` when the object exists, `ifMatch` (an ETag from `head`) when it no
+   * longer has that ETag (it changed since it was read, or is gone).
+   */
+  put(key: string, bytes: Uint8Array, opts?: PutOptions): Promise<void>;
+  /** The object's size and ETag (a token that changes with every write) without reading it; undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   delete(key: string): Promise<void>;
   /** Keys under a prefix, in lexicographic order; `after` starts listing after that key. */

@@ -16,10 +16,10 @@
  *   and was taken over cannot move the pointer back once the newer holder has written.
  *
  * What is not proven here:
- * - The fence check is read-then-write on S3, not enforced by S3. A holder that pauses for longer than `lockTtlMs`
- *   *between* reading the pointer and its PUT landing can still overwrite a newer pointer. The lock TTL (30 s default)
- *   is far longer than that window (one small GET and one small PUT). Closing it fully needs storage-side enforcement:
- *   AWS S3 `If-Match` on the pointer's ETag, which S3Store could send but which is neither used nor tested here.
+ * - The fence check is read-then-write. A holder that pauses for longer than `lockTtlMs` *between* reading the
+ *   pointer and its PUT landing is stopped by the store, not by this lock: DetectorRepository writes the pointer with
+ *   `If-Match` on the ETag it read, which AWS S3 enforces atomically. s3rver does not, so against it only S3Store's
+ *   HEAD just before the PUT stands in for that (not atomic).
  * - Redis is a single instance without persistence. After a restart the version counter is re-derived from the store
  *   and the fence from Redis's clock (so it assumes that clock does not go back); a lock held across the restart is
  *   lost, so the fence check is the only guard for a writer that straddles it.

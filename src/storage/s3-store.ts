@@ -9,12 +9,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ConflictError, InputError, StorageError, TransientStorageError } from '../core/errors.js';
-import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * The ObjectStore over an S3 bucket (AWS S3, or any S3 API such as the local s3rver in infra/s3-local.ts).
  *
- * Error mapping: a missing object is `undefined` (get/head), a failed `If-None-Match` is a ConflictError, a transient
+ * Error mapping: a missing object is `undefined` (get/head), a failed `If-None-Match` or `If-Match` is a ConflictError, a transient
  * failure (HTTP 5xx, throttling, connection refused/reset, timeouts) is a {@link TransientStorageError}, and anything
  * else (access denied, missing bucket, bad request) is a plain StorageError. The worker retries only transient ones.
  * The SDK's own retries (`maxAttempts`, default 3, standard mode: it retries 5xx, throttling, ECONNREFUSED/ECONNRESET/
@@ -159,12 +159,14 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * `ifNoneMatch` sends `If-None-Match: *`, which AWS S3 enforces atomically (412 → ConflictError). Servers that
-   * ignore the header (s3rver) are covered only by the HEAD check before the write, which is not atomic.
+   * `ifNoneMatch` sends `If-None-Match: *` and `ifMatch` sends `If-Match: "<etag>"`, which AWS S3 enforces atomically
+   * (412 → ConflictError). Servers that ignore the headers (s3rver) are covered only by the HEAD check before the
+   * write, which is not atomic.
    */
-  async put(key: string, bytes: Uint8Array, opts: { contentType?: string; ifNoneMatch?: boolean } = {}): Promise<void> {
+  async put(key: string, bytes: Uint8Array, opts: PutOptions = {}): Promise<void> {
     const Key = this.key(key);
     if (opts.ifNoneMatch && (await this.head(key))) throw new ConflictError(key, 'already exists');
+    if (opts.ifMatch !== undefined && (await this.head(key))?.etag !== opts.ifMatch) throw new ConflictError(key, 'changed since it was read');
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -174,11 +176,12 @@ export class S3Store implements ObjectStore {
           ContentLength: bytes.byteLength,
           ...(opts.contentType ? { ContentType: opts.contentType } : {}),
           ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+          ...(opts.ifMatch !== undefined ? { IfMatch: `"${opts.ifMatch}"` } : {}),
         }),
       );
     } catch (e) {
       const status = statusOf(e);
-      if (status === 412 || (e as SdkErrorShape).name === 'PreconditionFailed') throw new ConflictError(key, 'already exists', { cause: e });
+      if (status === 412 || (e as SdkErrorShape).name === 'PreconditionFailed') throw new ConflictError(key, opts.ifMatch !== undefined ? 'changed since it was read' : 'already exists', { cause: e });
       if (status === 409 && (e as SdkErrorShape).name === 'ConditionalRequestConflict') throw new ConflictError(key, 'a concurrent conditional write won', { cause: e });
       throw this.fail('write', key, e);
     }

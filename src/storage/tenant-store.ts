@@ -1,7 +1,7 @@
 import { InputError } from '../core/errors.js';
 import type { VersionCoordinator } from './detector-repository.js';
 import { TENANTS_PREFIX } from './keys.js';
-import { isSafeKey, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * Tenant isolation by construction: every request and job of tenant `t` works on a view of the bucket whose keys all
@@ -53,7 +53,7 @@ export class PrefixedStore implements ObjectStore {
     return this.inner.get(this.full(key));
   }
 
-  put(key: string, bytes: Uint8Array, opts?: { contentType?: string; ifNoneMatch?: boolean }): Promise<void> {
+  put(key: string, bytes: Uint8Array, opts?: PutOptions): Promise<void> {
     return this.inner.put(this.full(key), bytes, opts);
   }
 

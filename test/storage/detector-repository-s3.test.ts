@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import type { DetectorBundle } from '../../src/core/bundle.js';
-import { StorageError } from '../../src/core/errors.js';
+import { ConflictError, StorageError } from '../../src/core/errors.js';
 import { StaleBaseError } from '../../src/storage/detector-repository.js';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
 import { defaultPreprocess } from '../../src/core/preprocess.js';
@@ -282,6 +282,33 @@ describe('DetectorRepository over S3Store + RedisCoordinator', () => {
     assert.deepEqual(versions.sort(), [1, 2, 3]);
     const staleVersion = [1, 2, 3].find((v) => v !== 1 && v !== vNewer)!;
     assertIsOneOf(await repoA.load(det, staleVersion), [stale], 'stale version');
+  });
+
+  it('a writer stalled between reading the pointer and its PUT landing (past its lock) cannot move the pointer back', async () => {
+    // The fence check passed (nobody had written yet), then the PUT stalled past the lock TTL while a newer writer
+    // moved the pointer. The PUT is conditional on the ETag read with the pointer (If-Match; s3rver ignores the header,
+    // so here S3Store's check before the write refuses it, where AWS S3 refuses it atomically). Without it the late
+    // PUT landed and the detector went back to the stale version (only a "lock expired" error followed it).
+    const first = makeBundle(51);
+    const stale = makeBundle(52);
+    const newer = makeBundle(53);
+    await repoB.save(det, first);
+    const gated = putGated(t.store, `${det}current.json`);
+    const slowSave = new DetectorRepository(gated.store, new RedisCoordinator(redisA, { keyPrefix: prefix, lockTtlMs: 150 })).save(det, stale);
+    const slowResult = slowSave.then(
+      (v) => ({ ok: true as const, v }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    await gated.arrived; // A has read the pointer (v1) and is writing it
+    const vNewer = await repoB.save(det, newer); // waits out A's lock, then moves the pointer
+    const ptrAfterB = await repoB.readPointer(det);
+    assert.equal(ptrAfterB?.version, vNewer);
+    gated.open();
+    const r = await slowResult;
+    assert.equal(r.ok, false, 'the stalled writer must not succeed');
+    assert.ok(!r.ok && r.e instanceof ConflictError && /current\.json: changed since it was read/.test(r.e.message), String(!r.ok && r.e));
+    assert.deepEqual(await repoA.readPointer(det), ptrAfterB, 'pointer unchanged by the stalled writer');
+    assertIsOneOf(await repoA.load(det), [newer], 'current');
   });
 
   it('a re-fit overtaken by a calibration of the old fit (allocated after it, committed first) still becomes current', async () => {

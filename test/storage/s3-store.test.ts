@@ -88,6 +88,28 @@ describe('S3Store over s3rver', () => {
     await t.store.put(key, enc('1'), { ifNoneMatch: true });
     await assert.rejects(t.store.put(key, enc('2'), { ifNoneMatch: true }), ConflictError);
   });
+
+  it('ifMatch sends If-Match with the quoted ETag, for AWS S3 to enforce atomically (s3rver ignores it)', async () => {
+    const key = `${t.prefix()}ptr.json`;
+    await t.store.put(key, enc('{"v":1}'));
+    const etag = (await t.store.head(key))!.etag!;
+    const sent: Record<string, string>[] = [];
+    t.store.client.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { method?: string; headers?: Record<string, string> };
+        if (req.method === 'PUT') sent.push({ ...req.headers });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'capturePutHeaders' },
+    );
+    try {
+      await t.store.put(key, enc('{"v":2}'), { ifMatch: etag });
+    } finally {
+      t.store.client.middlewareStack.remove('capturePutHeaders');
+    }
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!['if-match'], `"${etag}"`);
+  });
 });
 
 describe('S3Store error mapping against real HTTP endpoints', () => {
@@ -129,6 +151,27 @@ describe('S3Store error mapping against real HTTP endpoints', () => {
       }
     });
   }
+
+  it("S3's 412 to a conditional PUT is a ConflictError saying the object changed (a server that enforces If-Match)", async () => {
+    // HEAD answers the ETag the writer holds (so the check before the write passes); the PUT loses the race, as on AWS
+    // when another write lands between the two.
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      if (req.method === 'HEAD') {
+        res.writeHead(200, { etag: '"abc"', 'content-length': '7' }).end();
+        return;
+      }
+      res.writeHead(req.headers['if-match'] === '"abc"' ? 412 : 500, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const store = storeAt(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      await assert.rejects(store.put('a/ptr.json', enc('{"v":2}'), { ifMatch: 'abc' }), (e: unknown) => e instanceof ConflictError && /a\/ptr\.json: changed since it was read/.test(e.message));
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 
   it('a 404 on get/head is "missing", not an error', async () => {
     const srv = await errorServer(404, 'NoSuchKey');
