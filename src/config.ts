@@ -145,6 +145,9 @@ function redactUserinfo(v: string): string {
   return v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1***@');
 }
 
+/** Every variable the configuration reads (serverless.yml must set no other). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 /** Reads and validates the configuration; throws an InputError whose field is the offending variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const r = envSchema.safeParse(env);

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { unzipSync } from 'fflate';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
 import { generateApiKey, hashApiKey } from '../../src/auth/api-keys.js';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config.js';
 import { REPO } from '../helpers/paths.js';
 import { evaluateCondition, functionRoleId, roleStatements, run, SLS_BIN, SLS_ENV, slsPackage, type Template } from '../helpers/serverless.js';
 
@@ -290,6 +291,13 @@ describe('serverless package (offline, no AWS credentials)', () => {
     assert.equal(local.code, 0, local.out);
     const localCfg = JSON.parse(local.out.slice(local.out.indexOf('{'), local.out.lastIndexOf('}') + 1));
     assert.equal(localCfg.provider.environment.REDIS_URL, 'redis://127.0.0.1:6379', 'stage local defaults to the loopback Redis');
+    // Every variable the template sets is one the configuration reads, and the set as a whole is valid (an empty
+    // value is "not set": ORT_INTRA_OP_THREADS and API_KEYS_TTL_MS could not be set on a deploy until they were listed).
+    const fnEnv = localCfg.provider.environment as Record<string, string>;
+    assert.deepEqual(Object.keys(fnEnv).filter((k) => !CONFIG_VARIABLES.includes(k)), []);
+    for (const k of ['ORT_INTRA_OP_THREADS', 'API_KEYS_TTL_MS', 'MAX_BODY_BYTES', 'SYNC_PREDICT_MAX_IMAGES']) assert.ok(k in fnEnv, `${k} can be set on a deploy`);
+    loadConfig(fnEnv);
+    assert.equal(loadConfig({ ...fnEnv, ORT_INTRA_OP_THREADS: '2' }).ort.intraOpNumThreads, 2);
     assert.equal(localCfg.provider.vpc, null, 'no VPC file for stage local');
     // The roles get AWSLambdaVPCAccessExecutionRole only when the stage has a VPC (checkRoles: Fn::If StageHasVpc).
     assert.deepEqual(localCfg.resources.Conditions.StageHasVpc, { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
