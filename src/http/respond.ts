@@ -31,6 +31,20 @@ interface ErrorBody {
 const UNAVAILABLE = { code: 'UNAVAILABLE', message: 'a backing service (storage or the job queue) is unavailable; retry later' } as const;
 const STORAGE_FAILED = { code: 'STORAGE_ERROR', message: 'stored state could not be read or written; the details are in the service log' } as const;
 
+/** A job attempt that failed on an error no input fixes (the message is BullMQ's failedReason: a transient error's). */
+const JOB_FAILED = { code: 'JOB_FAILED', message: 'the job failed on a server-side error (storage or the job queue unavailable, or an internal error); the details are in the worker log' } as const;
+
+/**
+ * A job's recorded error as GET /jobs/{id} shows it: the same rule as errorResponse. The worker records the error whole
+ * (failedReason, and the worker log, keep the bucket, keys, endpoint and cause for the operator); a client reads the
+ * code and a fixed sentence for a server-side failure, and the message of an input error, conflict or missing object.
+ */
+export function publicJobError(e: { code: string; message: string; field?: string }): { code: string; message: string; field?: string } {
+  if (e.code === 'STORAGE_ERROR') return { ...STORAGE_FAILED };
+  if (e.code === 'JOB_FAILED') return { ...JOB_FAILED };
+  return e;
+}
+
 export function errorResponse(e: unknown, logger?: Logger): HttpResult {
   if (isImagedriftError(e)) {
     const body: ErrorBody = { error: e.toJSON() };

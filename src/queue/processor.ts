@@ -175,6 +175,20 @@ async function saveOnce(deps: ProcessorDeps, repo: DetectorRepository, jobId: st
   }
 }
 
+/**
+ * The detector's current version. A missing detector is named by the caller's id, as the functions' 404 names it
+ * (src/service/detector-cache.ts), not by the repository's location (the bucket and tenant layout), which a job's
+ * error would show the client.
+ */
+async function loadCurrent(repo: DetectorRepository, prefix: string, detector: string): ReturnType<DetectorRepository['load']> {
+  try {
+    return await repo.load(prefix);
+  } catch (e) {
+    if (e instanceof NotFoundError && e.field === 'detector') throw new NotFoundError('detector', `no detector ${detector}; fit it first`, { cause: e });
+    throw e;
+  }
+}
+
 function fitResult(jobId: string, p: JobPayload<'fit'>, version: number, b: DetectorBundle): FitJobResult {
   const f = b.fitted;
   return { kind: 'fit', jobId, detector: p.detector, version, model: p.model, dataset: p.dataset, layer: b.model.layer, detectorKind: f.kind, params: f.params, stats: f.stats, dim: f.dim, nTrain: f.nTrain };
@@ -228,7 +242,7 @@ async function oodLabels(deps: ProcessorDeps, p: JobPayload<'calibrate'>): Promi
 async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'calibrate'>, report: (pct: number) => void): Promise<CalibrateJobResult> {
   const prefix = detectorPrefix(p.detector);
   const plain = new DetectorRepository(deps.store, deps.coordinator);
-  const current = await plain.load(prefix);
+  const current = await loadCurrent(plain, prefix, p.detector);
   const repo = new DetectorRepository(deps.store, new JobClaimCoordinator(deps.coordinator, deps.store, jobId, { baseVersion: current.version, ...(current.bundle.fitId !== undefined ? { baseFitId: current.bundle.fitId } : {}) }));
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return calibrateResult(jobId, p, earlier.claim.version, earlier.claim.baseVersion, earlier.bundle);
@@ -254,7 +268,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
 async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'predict'>, report: (pct: number) => void): Promise<PredictJobResult> {
   const prefix = detectorPrefix(p.detector);
   const repo = new DetectorRepository(deps.store, deps.coordinator);
-  const loaded = await repo.load(prefix);
+  const loaded = await loadCurrent(repo, prefix, p.detector);
   for (const w of loaded.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
   const model = await repo.modelOf(loaded.bundle, p.detector);
   const data = await loadDataset(deps.store, p.dataset!);
@@ -273,8 +287,9 @@ async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'pre
 
 /**
  * Deletes a dataset the service stored for this job alone (a predict's inline images), once the job is done: after the
- * result is written (a rerun finds the result and never reads the dataset again), or when the job has failed for good.
- * A failure is logged; the result or the job's error stands.
+ * result is written (a rerun finds the result and never reads the dataset again; it deletes the dataset too, in case the
+ * attempt that wrote the result died first), or when the job has failed for good. A failure is logged; the result or
+ * the job's error stands.
  */
 async function dropEphemeralDataset(deps: ProcessorDeps, jobId: string, dataset: string): Promise<void> {
   try {
@@ -317,6 +332,9 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
   const done = await readJobResult(deps.store, jobId);
   if (done) {
     deps.logger.info({ jobId, kind: name }, 'job already has a result; returning it');
+    // An attempt that wrote the result but died before deleting its request dataset (a kill, a lapsed lock) leaves it
+    // to this rerun: nothing else would ever delete it.
+    if (done.kind === 'predict') await dropEphemeralDataset(deps, jobId, done.dataset);
     return done;
   }
   const report = progressReporter(job, deps.logger);

@@ -5,11 +5,16 @@ import { handler as calibrate } from '../../handlers/calibrate.js';
 import { handler as fit } from '../../handlers/fit.js';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { handler as predict } from '../../handlers/predict.js';
+import { loadConfig } from '../../src/config.js';
 import { getJobClient } from '../../src/http/queue-deps.js';
+import { createLogger } from '../../src/log.js';
+import { startWorker } from '../../src/queue/worker.js';
 import { encodeNpy } from '../../src/io/npy.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
+import { until } from '../helpers/procs.js';
+import { REDIS_URL } from '../helpers/redis.js';
 import { startServiceFixture, type ServiceFixture } from '../helpers/service.js';
 
 type Handler = typeof fit;
@@ -104,5 +109,68 @@ describe('fit / calibrate / predict / jobStatus handlers: validation (real s3rve
     assert.equal(r.status, 404);
     assert.equal(r.body.error.code, 'NOT_FOUND');
     assert.equal(r.body.error.field, 'id');
+  });
+});
+
+describe('jobStatus: a failed job\'s error as the client reads it (real worker, s3rver + Redis)', () => {
+  let fx: ServiceFixture;
+  before(async () => {
+    fx = await startServiceFixture({ JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '100' });
+    await putModel(fx.store, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
+    await putDataset(fx.store, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+  });
+  after(() => fx.stop());
+
+  const call = (h: Handler, op: string, id: string, json: unknown) => h(httpEvent({ path: `/detectors/${id}/${op}`, route: `/detectors/{id}/${op}`, pathParameters: { id }, json }));
+  const status = async (id: string) => parse(await jobStatus(httpEvent({ method: 'GET', path: `/jobs/${id}`, pathParameters: { id } })));
+  const failed = (id: string) => until(async () => ((await getJobClient().queue.getJobState(id)) === 'failed' ? status(id) : undefined), 60_000, `job ${id} to fail`);
+  /** What the README keeps out of client-facing bodies: the bucket, keys outside the caller's ids, the endpoint, the cause. */
+  const assertNoInternals = (body: unknown) => {
+    const text = JSON.stringify(body);
+    for (const s of [fx.s3.s3.bucket, 's3://', 'tenants/', '127.0.0.1', 'ECONNREFUSED', 'datasets/']) assert.ok(!text.includes(s), `${s} in ${text}`);
+  };
+  const workerConfig = (s3Endpoint: string) =>
+    loadConfig({ S3_BUCKET: fx.s3.s3.bucket, S3_ENDPOINT: s3Endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: fx.queuePrefix, LOG_LEVEL: 'silent' });
+
+  test('inputs gone between enqueue and run: a missing detector is named by its id, a damaged dataset is a fixed sentence', async () => {
+    await fx.runJob('fit-gone', 'fit', { detector: 'gone', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, seed: 0 });
+    await fx.runJob('fit-kept', 'fit', { detector: 'kept', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, seed: 0 });
+    await putDataset(fx.store, { id: 'damaged', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
+    // 100 samples each (over SYNC_PREDICT_MAX_IMAGES): jobs, enqueued while the inputs exist.
+    const noDetector = parse(await call(predict, 'predict', 'gone', { dataset: 'eval', threshold: 0.5 }));
+    const noData = parse(await call(predict, 'predict', 'kept', { dataset: 'damaged', threshold: 0.5 }));
+    assert.deepEqual([noDetector.status, noData.status], [202, 202]);
+    await fx.store.delete('detectors/gone/current.json');
+    const m = JSON.parse(new TextDecoder().decode(await fx.store.get('datasets/damaged/manifest.json'))) as { key: string };
+    await fx.store.delete(m.key);
+    const w = await startWorker(workerConfig(fx.s3.s3.endpoint), { handleSignals: false, logger: createLogger('silent') });
+    try {
+      const a = await failed(noDetector.body.jobId);
+      assert.deepEqual(a.body.error, { code: 'NOT_FOUND', field: 'detector', message: 'detector: no detector gone; fit it first' });
+      assertNoInternals(a.body);
+      const b = await failed(noData.body.jobId);
+      assert.equal(b.body.attemptsMade, 1, 'permanent: not retried');
+      assert.deepEqual(b.body.error, { code: 'STORAGE_ERROR', message: 'stored state could not be read or written; the details are in the service log' });
+      assertNoInternals(b.body);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('a job that ran out of attempts on an S3 outage: JOB_FAILED with a fixed sentence (the recorded failure keeps the detail)', async () => {
+    const w = await startWorker(workerConfig('http://127.0.0.1:9'), { handleSignals: false, logger: createLogger('silent') });
+    try {
+      const r = parse(await call(fit, 'fit', 'd-out', { model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 10, seed: 0 }));
+      assert.equal(r.status, 202);
+      const s = await failed(r.body.jobId);
+      assert.equal(s.body.attemptsMade, 2);
+      assert.equal(s.body.error.code, 'JOB_FAILED');
+      assert.match(s.body.error.message, /details are in the worker log/);
+      assertNoInternals(s.body);
+      // For the operator, BullMQ's record of the failure is whole.
+      assert.match((await getJobClient().status(r.body.jobId, fx.store, fx.tenant)).error!.message, /cannot read s3:\/\/.*ECONNREFUSED/);
+    } finally {
+      await w.close();
+    }
   });
 });

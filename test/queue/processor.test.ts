@@ -445,6 +445,27 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(await stored(last.id), 0, 'deleted: no attempt is left');
   });
 
+  test('a predict rerun that finds its result (the attempt that wrote it died before deleting its request dataset) deletes the dataset', async () => {
+    const evalBytes = new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`));
+    const stored = async (id: string) => (await view.list(`datasets/${id}/`)).length;
+    const eph = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes: evalBytes, field: 'images' });
+    // The first attempt writes its result, then dies before its deletes land (a SIGKILL, a lapsed lock): no delete happens.
+    const noDeletes = new Proxy(s3.store, {
+      get: (target, prop, receiver) => (prop === 'delete' ? async () => undefined : ((v) => (typeof v === 'function' ? v.bind(target) : v))(Reflect.get(target, prop, receiver))),
+    });
+    const first = await processJob({ ...deps, store: noDeletes }, job('job-eph-crash', 'predict', { detector: 'p1', dataset: eph.id }));
+    assert.ok(await view.head(jobKeys('job-eph-crash').result));
+    assert.equal(await stored(eph.id), 2, 'the crashed attempt left its request dataset');
+    // BullMQ runs the job again (the stalled check): it finds the result, returns it, and the dataset goes.
+    const again = await processJob(deps, job('job-eph-crash', 'predict', { detector: 'p1', dataset: eph.id }));
+    assert.deepEqual(again, JSON.parse(JSON.stringify(first)));
+    assert.equal(await stored(eph.id), 0, 'deleted by the rerun');
+    // A rerun over an uploaded (not ephemeral) dataset deletes nothing.
+    await processJob(deps, job('job-eph-user-rerun', 'predict', { detector: 'p1', dataset: 'eval' }));
+    await processJob(deps, job('job-eph-user-rerun', 'predict', { detector: 'p1', dataset: 'eval' }));
+    assert.equal(await stored('eval'), 2);
+  });
+
   test("a job's data errors name the message's field, `dataset` (not the library's `data` or `idHoldout`)", async () => {
     // A dataset with pixels in [0, 2]: stored (any float32 array is a dataset), refused by preprocessing in the job.
     const evalData = decodeNpy(new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`))).data as Float32Array;
