@@ -301,6 +301,22 @@ async function dropEphemeralDataset(deps: ProcessorDeps, jobId: string, dataset:
 }
 
 /**
+ * For a job BullMQ failed without running it to an end (stalled more often than allowed: its attempts died with their
+ * workers): deletes what it stored for that job alone, a predict's request images, as a failure inside
+ * {@link processJob} would. Anything unreadable is logged and left.
+ */
+export async function releaseJobInputs(deps: ProcessorDeps, job: JobLike): Promise<void> {
+  try {
+    if (job.id === undefined || checkJobName(job.name) !== 'predict') return;
+    const { tenant, payload } = splitJobData(job.data);
+    const p = parseJobPayload('predict', payload);
+    if (p.dataset !== undefined) await dropEphemeralDataset({ ...deps, store: tenantStore(deps.store, tenant) }, job.id, p.dataset);
+  } catch (err) {
+    deps.logger.warn({ err, jobId: job.id }, 'could not release the inputs of a failed job');
+  }
+}
+
+/**
  * Errors that no retry can fix, so the worker fails the job at once: an ImagedriftError neither transient nor a lost
  * race (a CONFLICT), a StaleBaseError aside (its re-fit will not go away).
  */

@@ -8,7 +8,7 @@ import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
-import { isPermanentError, processJob, type ProcessorDeps } from './processor.js';
+import { isPermanentError, processJob, releaseJobInputs, type ProcessorDeps } from './processor.js';
 
 export { isPermanentError };
 
@@ -122,9 +122,13 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   );
   worker.on('error', (e) => logger.error({ err: e }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
-  // A failed attempt is logged once, above, where its cause is known; 'failed' also fires for stalled jobs that ran out.
+  // A failed attempt is logged once, above, where its cause is known; 'failed' also fires for stalled jobs that ran out,
+  // which no processJob saw fail: what they stored for themselves (a predict's request images) is released here.
   worker.on('failed', (job, e) => {
-    if (job && e.message.includes('stalled')) jobLogger(logger, job).error({ err: e.message }, 'job failed: stalled more than allowed');
+    if (!job || !e.message.includes('stalled')) return;
+    const log = jobLogger(logger, job);
+    log.error({ err: e.message }, 'job failed: stalled more than allowed');
+    void releaseJobInputs({ ...deps, logger: log }, job);
   });
 
   let closing: Promise<void> | undefined;

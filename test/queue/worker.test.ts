@@ -8,7 +8,7 @@ import { captureLogger } from '../helpers/log-capture.js';
 import { JobClient } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/storage/keys.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
-import { putDataset, putModel } from '../../src/service/datasets.js';
+import { putDataset, putEphemeralDataset, putModel } from '../../src/service/datasets.js';
 import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { REPO, SEED } from '../helpers/paths.js';
@@ -98,6 +98,32 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       }
       assert.deepEqual(await bucket(), before, 'nothing written anywhere in the bucket');
       assert.deepEqual(await s3.store.list('detectors/'), [], 'no detector at the root');
+    } finally {
+      await w.close();
+    }
+  });
+
+  test("a predict job BullMQ fails for stalling too often (no processJob saw it fail) has its request images deleted; a client's dataset is kept", async () => {
+    const bytes = new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`));
+    const eph = await putEphemeralDataset(view, { name: 'predict-images.npy', bytes, field: 'images' });
+    const own = await putDataset(view, { id: `own-${randomUUID().slice(0, 8)}`, name: 'own.npy', bytes });
+    // The jobs as BullMQ holds them, taken off the queue before any worker runs them (no worker is up yet).
+    const held = async (dataset: string) => {
+      const job = (await client.queue.getJob(await client.enqueue('predict', { detector: 'p-stalled', dataset }, TENANT)))!;
+      await job.remove();
+      return job;
+    };
+    const [ephJob, ownJob] = [await held(eph.id), await held(own.id)];
+    const w: WorkerHandle = await startWorker(loadConfig(env()), { handleSignals: false, logger: createLogger('silent') });
+    try {
+      // The 'failed' event BullMQ's stalled check emits for such a job (that logic is BullMQ's; the release is ours).
+      const stalledOut = (job: typeof ephJob) => w.worker.emit('failed', job, new Error('job stalled more than allowable limit'), 'active');
+      const stored = async (id: string) => (await view.list(`datasets/${id}/`)).length;
+      stalledOut(ephJob);
+      await until(async () => ((await stored(eph.id)) === 0 ? true : undefined), 10_000, 'the request images to be deleted');
+      stalledOut(ownJob);
+      await sleep(500);
+      assert.equal(await stored(own.id), 2, "the client's dataset stays");
     } finally {
       await w.close();
     }
