@@ -74,6 +74,8 @@ const ensembleParamSchema = z.object({
   holdout: num().gt(0, 'must be > 0').lt(1, 'must be < 1').optional(),
   seed: R.seed.optional(),
 });
+/** What createDetector accepts for an ensemble: known fields only, at every level (saved params, read back, may hold more). */
+const ensembleCreateSchema = ensembleParamSchema.extend({ members: z.array(memberSpecSchema).min(1, 'must list at least one member').max(8, 'at most 8 members') }).strict();
 
 /** `{kind, ...params}`: the one message shape naming a detector, used by the CLI, HTTP bodies and jobs. */
 export const detectorSpecSchema = z.discriminatedUnion('kind', [...singleSpecSchema.options, ensembleParamSchema.extend({ kind: z.literal('ensemble') })]);
@@ -128,13 +130,17 @@ export function layerDefault(layer: string, modelSha256: string): DetectorSpec {
   return spec;
 }
 
-function ensembleSpec(params: unknown, field: string): EnsembleParams {
-  const r = ensembleParamSchema.safeParse(params);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new InputError(`${field}${issue.path.length ? `.${issue.path.join('.')}` : ''}`, issue.message);
-  }
+function ensembleSpec(params: unknown, field: string, schema: typeof ensembleParamSchema | typeof ensembleCreateSchema = ensembleParamSchema): EnsembleParams {
+  const r = schema.safeParse(params);
+  if (!r.success) throw issueError(r.error.issues[0]!, field);
   return { members: r.data.members.map((m) => ({ layer: m.layer, detector: m.detector })), holdout: r.data.holdout ?? 0.1, seed: r.data.seed ?? 0 };
+}
+
+/** A zod issue as the InputError naming its path under `field`; an unknown key is named itself, with `unknown` as detail. */
+function issueError(issue: z.core.$ZodIssue, field: string, unknown = 'is not a known field here'): InputError {
+  const path = [field, ...issue.path.map(String)];
+  if (issue.code === 'unrecognized_keys') return new InputError([...path, issue.keys[0]!].join('.'), unknown);
+  return new InputError(path.join('.'), issue.message);
 }
 
 const REGISTRY: Registry = {
@@ -142,12 +148,14 @@ const REGISTRY: Registry = {
   restore: (kind, params, dim, nTrain, stats, arrays) => restoreDetector(kind, params, dim, nTrain, stats, arrays),
 };
 
-function parseParams<K extends keyof typeof detectorParamSchemas>(kind: K, params: unknown, field: string): z.infer<(typeof detectorParamSchemas)[K]> {
-  const r = detectorParamSchemas[kind].safeParse(params);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new InputError(`${field}${issue.path.length ? `.${issue.path.join('.')}` : ''}`, issue.message);
-  }
+/**
+ * A kind's parameters, validated. `strict` (createDetector: a caller's spec) refuses a field the kind does not take, so a
+ * misspelt parameter (`K` for `k`) is an error, not a default silently used in its place.
+ */
+function parseParams<K extends keyof typeof detectorParamSchemas>(kind: K, params: unknown, field: string, strict = false): z.infer<(typeof detectorParamSchemas)[K]> {
+  const schema = detectorParamSchemas[kind];
+  const r = (strict ? schema.strict() : schema).safeParse(params);
+  if (!r.success) throw issueError(r.error.issues[0]!, field, `is not a parameter of ${kind} (it takes ${Object.keys(schema.shape).join(', ') || 'none'})`);
   return r.data as z.infer<(typeof detectorParamSchemas)[K]>;
 }
 
@@ -155,17 +163,18 @@ export function createDetector(spec: DetectorSpec): Detector {
   const { kind, ...params } = spec as { kind: DetectorKind } & Record<string, unknown>;
   switch (kind) {
     case 'feature-cluster':
-      return new FeatureClusterDetector(parseParams(kind, params, 'detector'));
+      return new FeatureClusterDetector(parseParams(kind, params, 'detector', true));
     case 'msp':
+      parseParams(kind, params, 'detector', true);
       return new MspDetector();
     case 'energy':
-      return new EnergyDetector(parseParams(kind, params, 'detector'));
+      return new EnergyDetector(parseParams(kind, params, 'detector', true));
     case 'mahalanobis':
-      return new MahalanobisDetector(parseParams(kind, params, 'detector'));
+      return new MahalanobisDetector(parseParams(kind, params, 'detector', true));
     case 'knn':
-      return new KnnDetector(parseParams(kind, params, 'detector'));
+      return new KnnDetector(parseParams(kind, params, 'detector', true));
     case 'ensemble': {
-      const p = ensembleSpec(params, 'detector');
+      const p = ensembleSpec(params, 'detector', ensembleCreateSchema);
       return new EnsembleDetector(p, REGISTRY);
     }
     default:

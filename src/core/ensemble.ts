@@ -1,7 +1,7 @@
 import type { Detector, FitContext, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
 import { subsampleRows } from './random.js';
-import type { Matrix } from './tensor.js';
+import { assertScoreInput, matrix, type Matrix } from './tensor.js';
 
 /**
  * A score combination fitted on in-distribution data only: each member detector reads its own layer's columns of a
@@ -72,7 +72,7 @@ class FittedEnsemble implements FittedDetector {
   }
 
   score(f: Matrix): Float64Array {
-    if (f.cols !== this.dim) throw new InputError('features', `have ${f.cols} columns; the ensemble was fitted on ${this.dim}`);
+    assertScoreInput(f, this.dim, 'the ensemble');
     const out = new Float64Array(f.rows);
     this.params.members.forEach((m, i) => {
       const [from, to] = this.params.columns[m.layer]!;
@@ -133,6 +133,7 @@ export class EnsembleDetector implements Detector {
   fit(f: Matrix, ctx: FitContext = {}): FittedDetector {
     const columns = ctx.columns;
     if (!columns) throw new InputError('columns', 'the ensemble needs the column range of each layer in the feature table');
+    matrix(f.data, f.rows, f.cols);
     for (const l of this.layers()) if (!columns[l]) throw new InputError('members', `layer '${l}' is not in the feature table`);
     this.checkTrainingSize(f.rows);
     const nHold = this.holdoutSize(f.rows);
@@ -164,6 +165,7 @@ export class EnsembleDetector implements Detector {
     const members = params.members.map((m, i) => {
       const [from, to] = params.columns[m.layer] ?? [0, 0];
       if (!(to > from)) throw new InputError(`members[${i}].layer`, `has no column range for '${m.layer}'`);
+      if (from < 0 || to > dim) throw new InputError(`members[${i}].layer`, `column range [${from}, ${to}) of '${m.layer}' is outside the ensemble's ${dim} feature columns`);
       const pick = (src: Record<string, unknown>) => Object.fromEntries(Object.entries(src).filter(([k]) => k.startsWith(`m${i}.`)).map(([k, v]) => [k.slice(`m${i}.`.length), v]));
       const { kind, ...p } = m.detector;
       const st = pick(stats) as Record<string, number>;

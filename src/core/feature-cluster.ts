@@ -2,7 +2,7 @@ import { InputError } from './errors.js';
 import { fitKMeans, KMEANS_DEFAULTS, validateNCluster, type KMeansFit, type KMeansParams } from './kmeans.js';
 import { affine, cosineDistances, positiveMass, shortfallScores, l2Normalise, mindarmourScores, nearestCentreDistances, standardiser, topCoordinates, topMass } from './scores.js';
 import type { Detector, FittedDetector } from './detector.js';
-import { assertFinite, type Matrix } from './tensor.js';
+import { assertFinite, assertScoreInput, matrix, type Matrix } from './tensor.js';
 
 /**
  * The feature-cluster detector (MindArmour's OodDetectorFeatureCluster): KMeans on one layer's features of the
@@ -76,7 +76,7 @@ export class FeatureClusterDetector implements Detector<FittedFeatureCluster> {
    * initialisations on several threads in between instead, with the same result.
    */
   prepare(features: Matrix): FeatureClusterPrep {
-    const { rows, cols, data } = features;
+    const { rows, cols, data } = matrix(features.data, features.rows, features.cols);
     this.checkTrainingSize(rows);
     assertFinite(data, cols, 'features', 'feature');
     let space = data;
@@ -176,7 +176,7 @@ export class FittedFeatureCluster implements FittedDetector {
   score(features: Matrix): Float64Array {
     const { rows, cols, data } = features;
     const { dim, centres, params } = this.state;
-    if (cols !== dim) throw new InputError('features', `have ${cols} columns; the detector was fitted on ${dim}`);
+    assertScoreInput(features, dim);
     assertFinite(data, cols, 'features', 'feature');
     const k = params.nCluster;
     switch (params.score) {

@@ -110,6 +110,7 @@ export type KMeansRun = { readonly centres: Float32Array; readonly iterations: n
 export function planKMeans(x: Matrix, params: Omit<KMeansParams, 'engine'>): KMeansPlan {
   const k = validateNCluster(params.nCluster, x.rows);
   if (!Number.isInteger(params.nInit) || params.nInit < 1) throw new InputError('nInit', `must be a positive integer, got ${params.nInit}`);
+  if (!Number.isInteger(params.maxIterations) || params.maxIterations < 1) throw new InputError('maxIterations', `must be a positive integer, got ${params.maxIterations}`);
   if (!Number.isInteger(params.seed)) throw new InputError('seed', `must be an integer, got ${params.seed}`);
   const distinct = countDistinctRows(x, k);
   if (distinct < k) {

@@ -3,7 +3,7 @@ import { InputError } from './errors.js';
 import { subsampleRows } from './random.js';
 import { kthSmallest } from './stats.js';
 import { l2Normalise } from './scores.js';
-import { assertFinite, type Matrix } from './tensor.js';
+import { assertFinite, assertScoreInput, matrix, type Matrix } from './tensor.js';
 
 /**
  * k-nearest-neighbour distance to the training features (Sun et al. 2022): score = distance to the k-th nearest
@@ -108,7 +108,7 @@ class FittedKnn implements FittedDetector {
   }
 
   score(f: Matrix): Float64Array {
-    if (f.cols !== this.dim) throw new InputError('features', `have ${f.cols} columns; the detector was fitted on ${this.dim}`);
+    assertScoreInput(f, this.dim);
     assertFinite(f.data, f.cols, 'features', 'feature');
     return knnScores(f.data, f.rows, f.cols, this.bank, this.params.k, this.params.metric);
   }
@@ -140,7 +140,7 @@ export class KnnDetector implements Detector {
   }
 
   fit(f: Matrix): FittedDetector {
-    const { rows, cols } = f;
+    const { rows, cols } = matrix(f.data, f.rows, f.cols);
     this.checkTrainingSize(rows);
     assertFinite(f.data, cols, 'features', 'feature');
     const pick = subsampleRows(rows, this.params.maxBank, this.params.seed);

@@ -1,6 +1,6 @@
 import type { Detector, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
-import { assertFinite, type Matrix } from './tensor.js';
+import { assertFinite, assertScoreInput, matrix, type Matrix } from './tensor.js';
 
 /**
  * Detectors on logits (layer `output` for LeNet5); nothing to learn beyond the feature count.
@@ -57,13 +57,14 @@ class FittedLogitDetector implements FittedDetector {
   }
 
   score(f: Matrix): Float64Array {
-    if (f.cols !== this.dim) throw new InputError('features', `have ${f.cols} columns; the detector was fitted on ${this.dim}`);
+    assertScoreInput(f, this.dim);
     assertFinite(f.data, f.cols, 'features', 'feature');
     return this.kind === 'msp' ? mspScores(f.data, f.rows, f.cols) : energyScores(f.data, f.rows, f.cols, (this.params as EnergyParams).temperature);
   }
 }
 
 function checkLogits(f: Matrix): void {
+  matrix(f.data, f.rows, f.cols);
   if (f.rows === 0) throw new InputError('features', 'is empty (0 samples)');
   if (f.cols < 2) throw new InputError('layer', `has ${f.cols} value(s) per sample; msp/energy need a logits layer with ≥ 2 classes`);
 }

@@ -1,7 +1,7 @@
 import { CholeskyDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import type { Detector, FitContext, FittedDetector } from './detector.js';
 import { InputError } from './errors.js';
-import { assertFinite, type Matrix } from './tensor.js';
+import { assertFinite, assertScoreInput, matrix, type Matrix } from './tensor.js';
 
 /**
  * Class-conditional Gaussians with a tied covariance (Lee et al. 2018): score = min_c (x − μ_c)ᵀ Σ⁻¹ (x − μ_c).
@@ -102,7 +102,7 @@ class FittedMahalanobis implements FittedDetector {
 
   score(f: Matrix): Float64Array {
     const p = this.dim;
-    if (f.cols !== p) throw new InputError('features', `have ${f.cols} columns; the detector was fitted on ${p}`);
+    assertScoreInput(f, p);
     assertFinite(f.data, p, 'features', 'feature');
     const k = this.wMeans.length / p;
     const out = new Float64Array(f.rows);
@@ -132,7 +132,7 @@ class FittedMahalanobis implements FittedDetector {
   static restore(params: MahalanobisParams, dim: number, nTrain: number, stats: Record<string, number>, arrays: Record<string, Float32Array>): FittedDetector {
     const { whitenedMeans, whiten } = arrays;
     if (!whitenedMeans || !whiten) throw new InputError('arrays', 'mahalanobis needs whitenedMeans and whiten');
-    if (whiten.length !== dim * dim || whitenedMeans.length % dim !== 0) throw new InputError('arrays', `mahalanobis arrays do not match dim ${dim}`);
+    if (whiten.length !== dim * dim || whitenedMeans.length % dim !== 0 || whitenedMeans.length === 0) throw new InputError('arrays', `mahalanobis arrays do not match dim ${dim}`);
     return new FittedMahalanobis(params, dim, nTrain, { shrinkage: stats.shrinkage ?? 0, nClasses: whitenedMeans.length / dim }, whitenedMeans, whiten);
   }
 }
@@ -153,7 +153,7 @@ export class MahalanobisDetector implements Detector {
   }
 
   fit(f: Matrix, ctx: FitContext = {}): FittedDetector {
-    const { rows: n, cols: p } = f;
+    const { rows: n, cols: p } = matrix(f.data, f.rows, f.cols);
     const classes = ctx.classes;
     if (!classes) throw new InputError('classes', 'mahalanobis needs class labels (true or predicted) for the training samples');
     if (classes.length !== n) throw new InputError('classes', `has ${classes.length} entries but there are ${n} samples`);

@@ -53,6 +53,15 @@ export function matrix(data: Float32Array, rows: number, cols: number, field = '
   return { data, rows, cols };
 }
 
+/**
+ * A feature table to score: as wide as the `dim` columns `fitted` was fitted on, and well formed (an integer row count,
+ * rows × cols values), so a hand-built `{ data, rows, cols }` is never read past its end or scored in part.
+ */
+export function assertScoreInput(f: Matrix, dim: number, fitted = 'the detector'): void {
+  if (f.cols !== dim) throw new InputError('features', `have ${f.cols} columns; ${fitted} was fitted on ${dim}`);
+  matrix(f.data, f.rows, f.cols, 'features');
+}
+
 /** Throws an InputError naming the first sample that holds a NaN or infinite value. */
 export function assertFinite(data: Float32Array | Float64Array, rowLength: number, field: string, what = 'value'): void {
   for (let i = 0; i < data.length; i++) {

@@ -6,7 +6,7 @@ import { conformalPValues, conformalThreshold, validateAlpha } from '../core/con
 import { createDetector, type DetectorSpec } from '../core/detectors.js';
 import type { FitContext, FittedDetector } from '../core/detector.js';
 import { EnsembleDetector } from '../core/ensemble.js';
-import { binomialDrift, ksDrift, mmdDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
+import { binomialDrift, DRIFT_TESTS, ksDrift, mmdDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { subsampleRows } from '../core/random.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
 import { defaultPreprocess, planModelInput, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
@@ -116,7 +116,13 @@ export async function extractLayers(model: Uint8Array, layers: readonly string[]
 
 /** The detector a fit request names: its `detector` spec, or feature-cluster from `nCluster`/`score`/`seed`. */
 export function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | 'score' | 'seed'>): DetectorSpec {
-  if (req.detector) return req.detector;
+  if (req.detector) {
+    // The shorthand's fields next to a spec would be silently unused: the spec carries its own parameters.
+    for (const k of ['nCluster', 'score', 'seed'] as const) {
+      if (req[k] !== undefined) throw new InputError(k, `does not apply when detector is given; put it in the detector spec ({ kind: '${req.detector.kind}', … })`);
+    }
+    return req.detector;
+  }
   if (req.nCluster === undefined) throw new InputError('nCluster', 'is required for the feature-cluster detector');
   return { kind: 'feature-cluster', nCluster: req.nCluster, ...(req.score ? { score: req.score } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}) };
 }
@@ -144,6 +150,7 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   const input = planModelInput(req.data, preprocess, req.dataField ?? 'train'); // preprocessed batch by batch: bounded memory at 60k images
   const sha = sha256Hex(req.model);
   if (!(detector instanceof EnsembleDetector) && !req.layer) throw new InputError('layer', 'is required');
+  if (detector instanceof EnsembleDetector && req.layer !== undefined) throw new InputError('layer', 'does not apply to an ensemble; each member names its layer');
   // An ensemble's layers, each named by its member (`members[1].layer`, as checkFitRequest does), before any extraction.
   if (detector instanceof EnsembleDetector) {
     detector.params.members.forEach((m, i) => {
@@ -350,6 +357,8 @@ const DRIFT_OPTIONS = { ...RUNTIME_OPTIONS, test: true, reference: true, data: t
  */
 export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req: DriftRequest): Promise<DriftResult> {
   refuseUnknownOptions(req, DRIFT_OPTIONS, 'driftCheck');
+  // An unknown or missing test is refused, not run as mmd: `test: 'kss'` would otherwise answer with another test.
+  if (!DRIFT_TESTS.includes(req.test)) throw new InputError('test', `must be one of ${DRIFT_TESTS.join(', ')}, got ${String(req.test)}`);
   const runtime = runtimeOptions(req);
   const alpha = req.alpha ?? 0.05;
   if (req.test === 'binomial' || req.test === 'ks') {

@@ -30,22 +30,28 @@ export interface VersionCoordinator {
 const pointerSchema = z.object({ version: z.number().int().positive(), fence: z.number().int().nonnegative(), updatedAt: z.string() });
 export type Pointer = z.infer<typeof pointerSchema>;
 
-/** In-process coordinator: correct for one process (the CLI, tests, the demo). */
+/**
+ * In-process coordinator: correct for one process (the CLI, tests, the demo). Repositories built without a coordinator
+ * share one (`LOCAL_COORDINATOR`): two repositories over the same store in one process would otherwise each hand out
+ * the same next version, and the second save would overwrite the first's version and report it as its own.
+ * Claims are kept per store location and detector key.
+ */
 export class LocalCoordinator implements VersionCoordinator {
   private readonly chains = new Map<string, Promise<unknown>>();
   private fence = 0;
 
   async nextVersion(detectorKey: string, store: ObjectStore): Promise<number> {
-    return this.serialise(`v:${detectorKey}`, async () => {
+    const claimKey = `${store.location}\n${detectorKey}`;
+    return this.serialise(`v:${claimKey}`, async () => {
       const keys = await store.list(detectorKey);
       let max = 0;
       for (const { key } of keys) {
         const m = /^v(\d+)\//.exec(key.slice(detectorKey.length));
         if (m) max = Math.max(max, Number(m[1]));
       }
-      const claimed = this.claimed.get(detectorKey) ?? 0;
+      const claimed = this.claimed.get(claimKey) ?? 0;
       const n = Math.max(max, claimed) + 1;
-      this.claimed.set(detectorKey, n);
+      this.claimed.set(claimKey, n);
       return n;
     });
   }
@@ -63,6 +69,9 @@ export class LocalCoordinator implements VersionCoordinator {
     return next;
   }
 }
+
+/** The coordinator of every repository built without one, in this process. */
+const LOCAL_COORDINATOR = new LocalCoordinator();
 
 /**
  * A calibration's base: the version it was computed from and that version's fit. It may become current only while
@@ -103,7 +112,7 @@ export interface LoadedDetector {
 export class DetectorRepository {
   constructor(
     readonly store: ObjectStore,
-    private readonly coordinator: VersionCoordinator = new LocalCoordinator(),
+    private readonly coordinator: VersionCoordinator = LOCAL_COORDINATOR,
   ) {}
 
   /**
@@ -115,6 +124,9 @@ export class DetectorRepository {
    */
   async save(prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<number> {
     const { manifest, arrays } = toStored(bundle);
+    // What load would refuse is refused here, before anything is written: saved, it would become current and leave the
+    // detector unloadable (a StorageError on every later load) until someone saved over it.
+    fromStored(parseManifest(JSON.parse(JSON.stringify(manifest)), 'bundle'), arrays, LIBRARY_VERSION);
     const version = await this.coordinator.nextVersion(prefix, this.store);
     const keys = detectorKeys(prefix);
     const dir = keys.versionDir(version);

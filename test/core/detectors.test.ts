@@ -143,6 +143,34 @@ describe('registry', () => {
       assert.equal(f.score(X).length, 80);
     }
   });
+  it('every kind refuses a feature table whose data is not rows × cols values, in fit and in score', () => {
+    const X = randomMatrix(80, 6, 31, 4);
+    const classes = Int32Array.from({ length: 80 }, (_, i) => i % 4);
+    const short = { data: X.data.subarray(0, 6 * 2), rows: 3, cols: 6 }; // row 2 would be read past the end
+    const fractional = { data: X.data.subarray(0, 6 * 2), rows: 2.5, cols: 6 };
+    for (const kind of DETECTOR_KINDS) {
+      const spec =
+        kind === 'feature-cluster' ? { kind, nCluster: 3 }
+        : kind === 'knn' ? { kind, k: 5 }
+        : kind === 'ensemble' ? { kind, members: [{ layer: 'x', detector: { kind: 'energy' } }] }
+        : { kind };
+      const d = createDetector(spec as never);
+      const f = d.fit(X, { classes, columns: { x: [0, 6] } });
+      for (const bad of [short, fractional]) {
+        assert.throws(() => f.score(bad), (e: unknown) => e instanceof InputError && e.field === 'features', `${kind} score rows=${bad.rows}`);
+      }
+      const longer = { data: X.data, rows: 90, cols: 6 };
+      assert.throws(() => d.fit(longer, { classes: new Int32Array(90), columns: { x: [0, 6] } }), (e: unknown) => e instanceof InputError && e.field === 'features', `${kind} fit`);
+    }
+  });
+  it('restoreDetector refuses an ensemble whose column ranges fall outside its feature width, and mahalanobis without means', () => {
+    const X = randomMatrix(80, 6, 31, 4);
+    const f = createDetector({ kind: 'ensemble', members: [{ layer: 'a', detector: { kind: 'energy' } }, { layer: 'b', detector: { kind: 'knn', k: 3 } }] } as never).fit(X, { columns: { a: [0, 3], b: [3, 6] } });
+    const params = JSON.parse(JSON.stringify(f.params));
+    assert.throws(() => restoreDetector('ensemble', params, 5, f.nTrain, f.stats, f.arrays()), (e: unknown) => e instanceof InputError && e.field === 'members[1].layer');
+    assert.throws(() => restoreDetector('ensemble', { ...params, columns: { a: [-1, 2], b: [3, 6] } }, 6, f.nTrain, f.stats, f.arrays()), (e: unknown) => e instanceof InputError && e.field === 'members[0].layer');
+    assert.throws(() => restoreDetector('mahalanobis', {}, 2, 10, {}, { whitenedMeans: new Float32Array(0), whiten: Float32Array.of(1, 0, 0, 1) }), (e: unknown) => e instanceof InputError && e.field === 'arrays');
+  });
   it('names the bad parameter', () => {
     assert.throws(() => createDetector({ kind: 'knn', k: 0 } as never), (e: unknown) => e instanceof InputError && e.field === 'detector.k');
     assert.throws(() => createDetector({ kind: 'bogus' } as never), (e: unknown) => e instanceof InputError && e.field === 'detector');

@@ -109,6 +109,10 @@ describe('a fit split into plan, initialisations and pick (what src/service/fit-
 
   it('planKMeans refuses what fitKMeans refuses, before any initialisation runs', () => {
     assert.throws(() => planKMeans(x, { ...p, nInit: 0 }), (e: unknown) => e instanceof InputError && e.field === 'nInit');
+    // maxIterations 0 used to return the k-means++ seeds unrefined, and the fitted params then failed to load
+    for (const maxIterations of [0, -5, 1.5, NaN]) {
+      assert.throws(() => planKMeans(x, { ...p, maxIterations }), (e: unknown) => e instanceof InputError && e.field === 'maxIterations', String(maxIterations));
+    }
     assert.throws(() => planKMeans(x, { ...p, seed: 1.5 }), (e: unknown) => e instanceof InputError && e.field === 'seed');
     assert.throws(() => planKMeans(x, { ...p, nCluster: 301 }), (e: unknown) => e instanceof InputError && e.field === 'nCluster');
   });

@@ -52,6 +52,24 @@ describe('unknown options are refused by name (seed MNIST, LeNet5)', () => {
     }
   });
 
+  it('fitDetector refuses what a detector spec would silently leave unused: shorthand fields beside it, a misspelt parameter, a layer for an ensemble', async () => {
+    const base = { model, modelKey: 'model.onnx', data, layer: '9' };
+    for (const extra of [{ nCluster: 10 }, { score: 'euclidean' as const }, { seed: 3 }]) {
+      const k = Object.keys(extra)[0]!;
+      await assert.rejects(fitDetector({ ...base, detector: { kind: 'knn', k: 5 }, ...extra }), (e: unknown) => e instanceof InputError && e.field === k && /does not apply when detector is given/.test(e.detail), k);
+    }
+    await assert.rejects(fitDetector({ ...base, detector: { kind: 'knn', K: 5 } as never }), (e: unknown) => e instanceof InputError && e.field === 'detector.K' && /not a parameter of knn \(it takes k, /.test(e.detail));
+    await assert.rejects(fitDetector({ ...base, detector: { kind: 'msp', temperature: 2 } as never }), (e: unknown) => e instanceof InputError && e.field === 'detector.temperature');
+    await assert.rejects(fitDetector({ ...base, detector: { kind: 'ensemble', members: [{ layer: 'output', detector: { kind: 'knn', K: 1 } as never }] } }), (e: unknown) => e instanceof InputError && e.field === 'detector.members.0.detector.K');
+    await assert.rejects(fitDetector({ ...base, detector: { kind: 'ensemble', members: [{ layer: 'output', detector: { kind: 'energy' } }] } }), (e: unknown) => e instanceof InputError && e.field === 'layer' && /does not apply to an ensemble/.test(e.detail));
+  });
+
+  it('driftCheck refuses an unknown or missing test instead of running mmd', async () => {
+    for (const test of ['kss', undefined]) {
+      await assert.rejects(driftCheck(bundle, model, { test, data } as never), (e: unknown) => e instanceof InputError && e.field === 'test' && /must be one of binomial, ks, mmd/.test(e.detail), String(test));
+    }
+  });
+
   it('the same calls with known options still run (runtime options pass through to extraction)', async () => {
     const p = await predictData(bundle, model, data, { batchSize: 7, threshold: bundle.calibration!.threshold });
     assert.equal(p.result.length, data.shape[0]);

@@ -1,0 +1,71 @@
+/**
+ * DetectorRepository over a local directory, as a library user drives it: what a save refuses before writing anything,
+ * and two repositories over one directory in one process.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { DetectorBundle } from '../../src/core/bundle.js';
+import { createDetector } from '../../src/core/detectors.js';
+import { InputError } from '../../src/core/errors.js';
+import { defaultPreprocess } from '../../src/core/preprocess.js';
+import { DetectorRepository } from '../../src/storage/detector-repository.js';
+import { LocalDirStore } from '../../src/storage/local-dir-store.js';
+import { LIBRARY_VERSION } from '../../src/version.js';
+
+const features = (mul: number) => ({ data: Float32Array.from({ length: 50 * 4 }, (_, i) => ((i * mul) % 97) / 97 + 0.01), rows: 50, cols: 4 });
+
+function bundle(fitted = createDetector({ kind: 'knn', k: 3 }).fit(features(7919))): DetectorBundle {
+  return {
+    model: { key: 'model.onnx', sha256: 'a'.repeat(64), layer: '9', batchSize: 256 },
+    preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
+    fitted,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    libraryVersion: LIBRARY_VERSION,
+  };
+}
+
+describe('DetectorRepository (local directory)', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'imagedrift-repo-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a bundle that load would refuse, before writing anything: the current version stays loadable', async () => {
+    const repo = new DetectorRepository(new LocalDirStore(dir));
+    assert.equal(await repo.save('det/', bundle()), 1);
+    const good = bundle();
+    const cal = { threshold: 0.5, method: 'exact', accuracy: 0.9, nEval: 10, nOod: 5, flaggedRate: 0.5, idFlaggedRate: 0.1 } as const;
+    const bad: [string, DetectorBundle, RegExp][] = [
+      ['empty model key', { ...good, model: { ...good.model, key: '' } }, /model\.key/],
+      ['batch size 0', { ...good, model: { ...good.model, batchSize: 0 } }, /model\.batchSize/],
+      ['NaN threshold', { ...good, calibration: { ...cal, threshold: NaN } }, /calibration\.threshold/],
+      ['NaN calibration score', { ...good, calibration: cal, calibrationScores: Float64Array.of(NaN, 1) }, /calibrationScores/],
+      ['reference rows of another width', { ...good, calibration: cal, referenceFeatures: { data: new Float32Array(6), rows: 2, cols: 3 } }, /referenceFeatures/],
+      ['malformed fitId', { ...good, fitId: 'not-hex' }, /fitId/],
+    ];
+    for (const [what, b, field] of bad) {
+      await assert.rejects(repo.save('det/', b), (e: unknown) => e instanceof InputError && field.test(e.field ?? ''), what);
+    }
+    assert.deepEqual(await readdir(join(dir, 'det')), ['current.json', 'v1'], 'no version written');
+    const loaded = await repo.load('det/');
+    assert.equal(loaded.version, 1);
+  });
+
+  it('two repositories over one directory in one process never hand out the same version', async () => {
+    const a = new DetectorRepository(new LocalDirStore(dir));
+    const b = new DetectorRepository(new LocalDirStore(dir));
+    const knn = bundle();
+    const fc = bundle(createDetector({ kind: 'feature-cluster', nCluster: 3, score: 'euclidean' }).fit(features(31)));
+    const [va, vb] = await Promise.all([a.save('det/', knn), b.save('det/', fc)]);
+    assert.notEqual(va, vb, 'each save has its own version');
+    assert.equal((await a.load('det/', va)).bundle.fitted.kind, 'knn');
+    assert.equal((await a.load('det/', vb)).bundle.fitted.kind, 'feature-cluster');
+    assert.deepEqual((await readdir(join(dir, 'det', `v${va}`))).sort(), ['bank.bin', 'manifest.json']);
+  });
+});
