@@ -225,7 +225,14 @@ export const auditConfigSchema = z
      * Feature drift (MMD against the reference rows stored at calibration): at most this many of the run's feature
      * rows, a seeded uniform sample, enter the test (bounds its N² kernel); 0 turns the test off.
      */
-    mmdWindow: z.number().int('must be an integer').min(0, 'must be >= 0').max(2000, 'must be <= 2000 (the kernel is N² in memory)').default(1000),
+    mmdWindow: z
+      .number()
+      .int('must be an integer')
+      .min(0, 'must be >= 0')
+      .max(2000, 'must be <= 2000 (the kernel is N² in memory)')
+      // A window of 1 row can never be tested (MMD needs 2): every run with 2 or more samples failed on it.
+      .refine((n) => n !== 1, 'must be 0 (off) or >= 2: the MMD test needs at least 2 rows')
+      .default(1000),
     /**
      * Permutations of the MMD p-value (its resolution is 1 / (permutations + 1)). Omitted: 200, or the fewest that let
      * the MMD p-value fall below its level if that is more (see mmdFloor); given: at least that many (checked below).

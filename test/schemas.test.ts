@@ -23,6 +23,14 @@ describe('auditConfigSchema', () => {
     assert.deepEqual({ ...r }, { detector: 'd', prefix: 'captures/camera-1/', alpha: 0.01, baseline: 'id', maxObjects: 1000, mmdWindow: 1000, mmdPermutations: 200, alertOn: ['binomial'] });
     assert.equal(auditConfigSchema.safeParse({ detector: 'd', prefix: 'uploads-archive/' }).success, true, 'a name that merely starts like a service prefix');
   });
+
+  it('mmdWindow 1 is refused on the field (it passed, and every run with 2 or more samples then failed on "data: needs at least 2 samples")', () => {
+    const r = auditConfigSchema.safeParse({ detector: 'd', prefix: 'p/', mmdWindow: 1 });
+    assert.equal(r.success, false);
+    assert.deepEqual(r.error!.issues[0]!.path, ['mmdWindow']);
+    assert.match(r.error!.issues[0]!.message, /must be 0 \(off\) or >= 2/);
+    for (const mmdWindow of [0, 2, 2000]) assert.equal(auditConfigSchema.safeParse({ detector: 'd', prefix: 'p/', mmdWindow }).success, true, String(mmdWindow));
+  });
 });
 
 describe('detector parameters: one rule each, however they are given', () => {

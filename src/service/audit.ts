@@ -28,7 +28,8 @@ import { metricRecord, type MetricSink } from '../cloudwatch-metrics.js';
  *    features against the reference rows stored at calibration (`featureShift`, on a seeded sample of at most
  *    `mmdWindow` rows). `alert` is raised when a test in `alertOn` has p < alpha / alertOn.length (Bonferroni);
  *    each test's own `isDrift` is p < alpha;
- * 4. moves the cursor to the last key listed.
+ * 4. moves the cursor to the last key listed (null while nothing has been; written after every run, so it always names
+ *    the latest summary).
  *
  * Objects are scored once: the cursor only moves forward, and a run that died after its summary but before the
  * cursor write is recovered from that summary (summaries newer than the cursor's are read on start). A run that dies
@@ -41,7 +42,8 @@ export interface AuditDeps {
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
 }
 
-const cursorSchema = z.object({ lastKey: z.string(), summaryKey: z.string(), updatedAt: z.string() });
+/** lastKey null: nothing scored yet (the cursor still names the latest summary, so a run reads only the ones after it). */
+const cursorSchema = z.object({ lastKey: z.string().nullable(), summaryKey: z.string(), updatedAt: z.string() });
 /** When the scheduler last started an audit (written before the run, so a run killed at the timeout counts too). */
 const attemptSchema = z.object({ startedAt: z.string() });
 type Cursor = z.infer<typeof cursorSchema>;
@@ -109,16 +111,20 @@ export async function listAudits(store: ObjectStore): Promise<string[]> {
   return keys.map((o) => /^audits\/([^/]+)\/config\.json$/.exec(o.key)?.[1]).filter((n): n is string => n !== undefined);
 }
 
-/** The cursor, moved forward to any summary written after it (a run that died before its cursor write). */
-async function startingPoint(store: ObjectStore, name: string): Promise<string | undefined> {
+/**
+ * The cursor, moved forward to any summary written after it (a run that died before its cursor write). A position
+ * outside `prefix` (the config's prefix was changed since) is not one in it: listing after it would skip every key of
+ * a prefix that sorts before the old one, for good, so the run starts at the beginning of the new prefix instead.
+ */
+async function startingPoint(store: ObjectStore, name: string, prefix: string): Promise<string | undefined> {
   const keys = auditKeys(name);
   const cursor: Cursor | undefined = await readStoredJson(store, keys.cursor, 'audit cursor', cursorSchema);
-  let after = cursor?.lastKey;
+  let after = cursor?.lastKey?.startsWith(prefix) ? cursor.lastKey : undefined;
   const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
   for (const o of newer) {
     if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
     const s = await readStoredJson(store, o.key, 'audit summary', z.object({ lastKey: z.string().nullable() }).loose());
-    if (s?.lastKey && (after === undefined || s.lastKey > after)) after = s.lastKey;
+    if (s?.lastKey?.startsWith(prefix) && (after === undefined || s.lastKey > after)) after = s.lastKey;
   }
   return after;
 }
@@ -133,7 +139,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const det = await loadForScoring(store, cfg.detector);
   const cal = det.bundle.calibration;
   if (!cal) throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} is not calibrated; an audit needs its baseline flag rate`);
-  const after = await startingPoint(store, name);
+  const after = await startingPoint(store, name, cfg.prefix);
   const listed = await store.list(cfg.prefix, { ...(after !== undefined ? { after } : {}), limit: cfg.maxObjects + 1 });
   const batch = listed.slice(0, cfg.maxObjects);
   const reference = cfg.mmdWindow > 0 ? det.bundle.referenceFeatures : undefined;
@@ -219,10 +225,10 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     finishedAt: finishedAt.toISOString(),
   };
   const summaryKey = await writeSummary(store, keys.dir, finishedAt, summary);
-  if (summary.lastKey !== null) {
-    const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
-    await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
-  }
+  // Also after a run that found nothing: without a cursor naming its summary, every run of an audit whose prefix has
+  // stayed empty read every summary the audit ever wrote.
+  const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
+  await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
   deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
   return { summaryKey, summary };
 }

@@ -95,17 +95,11 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
   const store = tenantStore(deps.store, tenant);
   const det = await loadForScoring(store, detector);
   const checkedAt = (): string => new Date().toISOString();
-  const bytes = await getWithinLimit(deps.store, key);
-  if (!bytes) throw new InputError('key', `${key} no longer exists`); // nothing to report on: no record is written
-  let r: Awaited<ReturnType<typeof predictData>>;
-  try {
-    const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
-    r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
-  } catch (e) {
-    // The tenant has this detector, so the object's uploader looks for its result: a rejection is written where the
-    // result would be (the event is asynchronous; otherwise only the log would say why). Not for a transient error,
-    // which is retried. Never over an existing record: an event S3 delivers twice, or a slow run of an earlier upload
-    // to the same key, must not replace a result; a rejection is only ever written where there is none yet.
+  // The tenant has this detector, so the object's uploader looks for its result: a rejection is written where the
+  // result would be (the event is asynchronous; otherwise only the log would say why). Not for a transient error,
+  // which is retried. Never over an existing record: an event S3 delivers twice, or a slow run of an earlier upload
+  // to the same key, must not replace a result; a rejection is only ever written where there is none yet.
+  const refused = async (e: unknown): Promise<never> => {
     if (isImagedriftError(e) && !isTransientError(e) && e.code !== 'STORAGE_ERROR') {
       const rejected: CheckRejection = { key, tenant, resultKey, detector, detectorVersion: det.version, error: { code: e.code, field: e.field ?? null, message: e.message }, checkedAt: checkedAt() };
       await store.put(resultKey, new TextEncoder().encode(JSON.stringify(rejected)), { contentType: 'application/json', ifNoneMatch: true }).catch((err: unknown) => {
@@ -113,6 +107,18 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
       });
     }
     throw e;
+  };
+  // The version of the object this check reads (its ETag; see the result write below).
+  const read = await deps.store.head(key);
+  // Too large is refused on its size before it is read, and gets its rejection like any object the detector cannot take.
+  const bytes = read && (await getWithinLimit(deps.store, key, read.size).catch(refused));
+  if (!read || !bytes) throw new InputError('key', `${key} no longer exists`); // nothing to report on: no record is written
+  let r: Awaited<ReturnType<typeof predictData>>;
+  try {
+    const data = await decodeBytes(bytes, key, { limits: SERVICE_DECODE_LIMITS });
+    r = await predictData(det.bundle, det.model, data, { ...deps.runtime, logger: deps.logger });
+  } catch (e) {
+    return refused(e);
   }
   const out: CheckResult = {
     key,
@@ -128,6 +134,14 @@ export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string
     ...(r.pValues ? { pValues: r.pValues } : {}),
     checkedAt: checkedAt(),
   };
+  // A slow check of an earlier upload must not replace the result of a newer upload to the same key, written
+  // meanwhile by that upload's own event: the result is written only while the object is still the one read (else
+  // the newer upload's event writes its own; the window left is this HEAD's round trip).
+  const current = await deps.store.head(key);
+  if (current?.etag !== read.etag) {
+    deps.logger.info({ key, readEtag: read.etag, currentEtag: current?.etag ?? null }, 'object replaced or deleted while it was checked; its result is not written');
+    return out;
+  }
   await store.put(resultKey, new TextEncoder().encode(JSON.stringify(out)), { contentType: 'application/json' });
   return out;
 }

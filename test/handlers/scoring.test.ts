@@ -12,7 +12,10 @@ import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { createLogger } from '../../src/log.js';
 import { processJob } from '../../src/queue/processor.js';
-import { listAudits, runScheduledAudits } from '../../src/service/audit.js';
+import { listAudits, runAudit, runScheduledAudits } from '../../src/service/audit.js';
+import { checkIncomingRecords } from '../../src/service/check-object.js';
+import { SERVICE_DECODE_LIMITS } from '../../src/service/limits.js';
+import { recording } from '../helpers/store-wrappers.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
@@ -234,6 +237,69 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     assert.deepEqual(await fx.s3.store.get(resultKey), kept);
   });
 
+  test('checkObject: an object over maxFileBytes gets its rejection at its result key too, without being read', async () => {
+    // Refused on its size before the read, it used to get no record: the uploader's only trace was the function's log.
+    const t = fx.tenant;
+    const key = `incoming/${t}/det/huge.npy`;
+    await fx.s3.store.put(key, npySlice(evalSet, 0, 1));
+    const limit = SERVICE_DECODE_LIMITS.maxFileBytes!;
+    // The bucket as the function sees it, but the object 1 byte over the limit (s3rver would need 256 MiB written).
+    const calls = recording(fx.s3.store);
+    const store = new Proxy(calls.store, {
+      get(target, prop, receiver) {
+        if (prop === 'head') return async (k: string) => ({ ...(await target.head(k))!, size: limit + 1 });
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const out = await checkIncomingRecords({ store, logger: createLogger('silent'), runtime: {}, bucket: fx.s3.s3.bucket, incomingPrefix: 'incoming/' }, s3Event(fx.s3.s3.bucket, key));
+    assert.equal(out.rejected.length, 1);
+    assert.match(out.rejected[0]!.error, /more than maxFileBytes/);
+    assert.ok(!calls.calls.includes(`get(${JSON.stringify(key)})`), 'not read');
+    const rec = JSON.parse(new TextDecoder().decode(await fx.s3.store.get(`tenants/${t}/results/incoming/det/huge.npy.json`)));
+    assert.deepEqual({ code: rec.error.code, field: rec.error.field, message: rec.error.message, key: rec.key }, { code: 'INVALID_INPUT', field: 'size', message: out.rejected[0]!.error, key });
+    await fx.s3.store.delete(key);
+    await fx.s3.store.delete(`tenants/${t}/results/incoming/det/huge.npy.json`);
+  });
+
+  test('checkObject: a slow check of an earlier upload does not replace the result of a newer upload to the same key', async () => {
+    // Two uploads seconds apart, two concurrent invocations: the first one's result used to land last, describing
+    // bytes the key no longer holds.
+    const t = fx.tenant;
+    const key = `incoming/${t}/det/race.npy`;
+    const resultKey = `tenants/${t}/results/incoming/det/race.npy.json`;
+    await fx.s3.store.put(key, npySlice(evalSet, 0, 1));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const scored = new Promise<void>((r) => (reached = r));
+    // The first check, held once it has read v1's bytes.
+    const slow = new Proxy(fx.s3.store, {
+      get(target, prop, receiver) {
+        if (prop === 'get') {
+          return async (k: string) => {
+            const bytes = await target.get(k);
+            if (k === key) {
+              reached();
+              await gate;
+            }
+            return bytes;
+          };
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const deps = (store: typeof fx.s3.store) => ({ store, logger: createLogger('silent'), runtime: {}, bucket: fx.s3.s3.bucket, incomingPrefix: 'incoming/' });
+    const first = checkIncomingRecords(deps(slow), s3Event(fx.s3.s3.bucket, key));
+    await scored;
+    await fx.s3.store.put(key, npySlice(evalSet, 0, 4)); // v2
+    assert.equal((await checkIncomingRecords(deps(fx.s3.store), s3Event(fx.s3.s3.bucket, key))).processed[0]!.n, 4);
+    release();
+    await first;
+    assert.equal(JSON.parse(new TextDecoder().decode(await fx.s3.store.get(resultKey))).n, 4, "v2's result stands");
+    await fx.s3.store.delete(key);
+    await fx.s3.store.delete(resultKey);
+  });
+
   test('audit: a run scores new objects and writes a summary with an exact binomial test; a second run scores nothing', async () => {
     const store = fx.store;
     await store.put('audits/a1/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'audit-in/', alpha: 0.01 })));
@@ -399,6 +465,41 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     await store.put('cam/004.npy', npySlice(evalSet, 15, 20));
     const r2 = await audit({ audit: 'a2' });
     assert.deepEqual({ objects: r2.audits[0]!.counts!.objects, samples: r2.audits[0]!.counts!.samples }, { objects: 1, samples: 5 }, 'the next run goes on after it');
+  });
+
+  test('audit: a prefix changed to one that sorts before the old cursor starts at its beginning, not never', async () => {
+    // The cursor (a key under the old prefix) used to be the StartAfter of the new prefix: every key of a prefix that
+    // sorts before it was skipped, run after run, with empty summaries and no error.
+    const store = fx.store;
+    await store.put('audits/moved/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'moved-b/' })));
+    await store.put('moved-b/001.npy', npySlice(evalSet, 0, 5));
+    await store.put('moved-a/001.npy', npySlice(evalSet, 5, 8));
+    assert.equal((await audit({ audit: 'moved' })).audits[0]!.counts!.samples, 5);
+    await store.put('audits/moved/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'moved-a/' })));
+    const r = await audit({ audit: 'moved' });
+    const s = JSON.parse(new TextDecoder().decode(await store.get(r.audits[0]!.summaryKey!)));
+    assert.deepEqual({ objects: s.counts.objects, samples: s.counts.samples, after: s.after, lastKey: s.lastKey }, { objects: 1, samples: 3, after: null, lastKey: 'moved-a/001.npy' });
+    await store.put('moved-a/002.npy', npySlice(evalSet, 8, 10));
+    const next = (await audit({ audit: 'moved' })).audits[0]!.counts!;
+    assert.deepEqual({ objects: next.objects, samples: next.samples }, { objects: 1, samples: 2 }, 'and goes on from there');
+    for (const o of await store.list('audits/moved/')) await store.delete(o.key);
+  });
+
+  test('audit: an audit whose prefix has stayed empty reads only its latest summary, not every one it wrote', async () => {
+    // No cursor was written while nothing had been scored, so each run listed and read every earlier summary.
+    const store = fx.store;
+    await store.put('audits/idle/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'idle-in/' })));
+    const summaryReads: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const rec = recording(store);
+      await runAudit({ store: rec.store, logger: createLogger('silent'), runtime: {} }, 'idle');
+      summaryReads.push(rec.calls.filter((c) => /^get\("audits\/idle\/\d{4}-/.test(c)).length);
+    }
+    assert.deepEqual(summaryReads, [0, 0, 0, 0]);
+    // And the first object put there afterwards is scored.
+    await store.put('idle-in/001.npy', npySlice(evalSet, 0, 2));
+    assert.equal((await runAudit({ store, logger: createLogger('silent'), runtime: {} }, 'idle')).summary.counts.samples, 2);
+    for (const o of await store.list('audits/idle/')) await store.delete(o.key);
   });
 
   test('audit: an invalid config is reported with the field', async () => {
