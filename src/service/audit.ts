@@ -40,7 +40,16 @@ export interface AuditDeps {
   readonly store: ObjectStore;
   readonly logger: Logger;
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
+  /**
+   * The invocation's time left (ms). Once it falls below AUDIT_FINISH_RESERVE_MS, the run stops before its next
+   * object and summarises what it scored, the rest left pending: a batch longer than one invocation would otherwise
+   * be killed before its summary, every time, and the audit would never move on.
+   */
+  readonly remainingMs?: () => number;
 }
+
+/** Time kept for a run's drift tests and writes once it stops scoring for the invocation's time limit. */
+export const AUDIT_FINISH_RESERVE_MS = 30_000;
 
 /** lastKey null: nothing scored yet (the cursor still names the latest summary, so a run reads only the ones after it). */
 const cursorSchema = z.object({ lastKey: z.string().nullable(), summaryKey: z.string(), updatedAt: z.string() });
@@ -141,7 +150,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   if (!cal) throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} is not calibrated; an audit needs its baseline flag rate`);
   const after = await startingPoint(store, name, cfg.prefix);
   const listed = await store.list(cfg.prefix, { ...(after !== undefined ? { after } : {}), limit: cfg.maxObjects + 1 });
-  const batch = listed.slice(0, cfg.maxObjects);
+  let batch = listed.slice(0, cfg.maxObjects);
   const reference = cfg.mmdWindow > 0 ? det.bundle.referenceFeatures : undefined;
   if (cfg.alertOn.includes('mmd') && !reference) {
     throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} stores no reference features (calibrated before they were kept, or with referenceRows 0); calibrate it again, or drop mmd from alertOn`);
@@ -156,7 +165,13 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
     counts.invalid++;
     if (invalid.length < MAX_INVALID_LISTED) invalid.push({ key, error });
   };
-  for (const obj of batch) {
+  for (const [i, obj] of batch.entries()) {
+    const left = deps.remainingMs?.();
+    if (i > 0 && left !== undefined && left < AUDIT_FINISH_RESERVE_MS) {
+      deps.logger.warn({ audit: name, scored: i, listed: batch.length, leftMs: left }, 'audit run stopped for the invocation\'s time limit; the rest of the batch is left for the next run');
+      batch = batch.slice(0, i); // the cursor moves past what was scored only; moreObjectsPending says the rest waits
+      break;
+    }
     if (obj.key.endsWith('/')) continue; // folder placeholder
     if (!isSafeKey(obj.key)) {
       // Legal in S3 (a Windows client's "a\\b.npy", a "..", an empty segment) but not a key this service reads: counted
@@ -336,7 +351,7 @@ export async function runScheduledAudits(
       // The marker only for an audit that exists: a rule naming a missing one must leave nothing in the tenant's space.
       if (!(await view.head(auditKeys(name).config))) throw new NotFoundError('audit', `no audit ${name} (${auditKeys(name).config} is missing)`);
       await view.put(auditKeys(name).attempt, new TextEncoder().encode(JSON.stringify({ startedAt: new Date().toISOString() })), { contentType: 'application/json' });
-      run = await runAudit({ store: view, logger: deps.logger.child({ tenant: t }), runtime: deps.runtime }, name);
+      run = await runAudit({ store: view, logger: deps.logger.child({ tenant: t }), runtime: deps.runtime, ...(deps.remainingMs ? { remainingMs: deps.remainingMs } : {}) }, name);
     } catch (e) {
       deps.logger.error({ err: e, tenant: t, audit: name }, 'audit failed');
       out.push({ tenant: t, name, error: (e as Error).message });

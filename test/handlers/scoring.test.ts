@@ -12,7 +12,7 @@ import { getJobClient } from '../../src/http/queue-deps.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { createLogger } from '../../src/log.js';
 import { processJob } from '../../src/queue/processor.js';
-import { listAudits, runAudit, runScheduledAudits } from '../../src/service/audit.js';
+import { AUDIT_FINISH_RESERVE_MS, listAudits, runAudit, runScheduledAudits } from '../../src/service/audit.js';
 import { checkIncomingRecords } from '../../src/service/check-object.js';
 import { SERVICE_DECODE_LIMITS } from '../../src/service/limits.js';
 import { recording } from '../helpers/store-wrappers.js';
@@ -500,6 +500,26 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     await store.put('idle-in/001.npy', npySlice(evalSet, 0, 2));
     assert.equal((await runAudit({ store, logger: createLogger('silent'), runtime: {} }, 'idle')).summary.counts.samples, 2);
     for (const o of await store.list('audits/idle/')) await store.delete(o.key);
+  });
+
+  test("audit: a run nearing the invocation's time limit summarises what it scored and leaves the rest to the next run", async () => {
+    // Without a deadline a batch longer than one invocation was killed before its summary, every run: the cursor never
+    // moved and the audit never got past that batch.
+    const store = fx.store;
+    await store.put('audits/timed/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'timed-in/' })));
+    for (let i = 1; i <= 4; i++) await store.put(`timed-in/00${i}.npy`, npySlice(evalSet, 2 * i, 2 * i + i));
+    let calls = 0;
+    const remainingMs = () => (++calls <= 2 ? 10 * 60_000 : AUDIT_FINISH_RESERVE_MS - 1); // time runs out after two objects
+    const first = (await runAudit({ store, logger: createLogger('silent'), runtime: {}, remainingMs }, 'timed')).summary;
+    assert.deepEqual({ objects: first.counts.objects, samples: first.counts.samples, lastKey: first.lastKey, pending: first.moreObjectsPending }, { objects: 2, samples: 1 + 2, lastKey: 'timed-in/002.npy', pending: true });
+    const second = (await runAudit({ store, logger: createLogger('silent'), runtime: {} }, 'timed')).summary;
+    assert.deepEqual({ objects: second.counts.objects, samples: second.counts.samples, after: second.after, lastKey: second.lastKey, pending: second.moreObjectsPending }, { objects: 2, samples: 3 + 4, after: 'timed-in/002.npy', lastKey: 'timed-in/004.npy', pending: false });
+    // The time left is only looked at between objects: one object is always scored, so a run always moves on.
+    await store.put('timed-in/005.npy', npySlice(evalSet, 20, 25));
+    await store.put('timed-in/006.npy', npySlice(evalSet, 25, 26));
+    const late = (await runAudit({ store, logger: createLogger('silent'), runtime: {}, remainingMs: () => 0 }, 'timed')).summary;
+    assert.deepEqual({ objects: late.counts.objects, lastKey: late.lastKey, pending: late.moreObjectsPending }, { objects: 1, lastKey: 'timed-in/005.npy', pending: true });
+    for (const o of [...(await store.list('audits/timed/')), ...(await store.list('timed-in/'))]) await store.delete(o.key);
   });
 
   test('audit: an invalid config is reported with the field', async () => {
