@@ -136,11 +136,19 @@ export class RedisCoordinator implements VersionCoordinator {
     } catch (e) {
       if (e instanceof ImagedriftError) throw e;
       const err = e as Error;
-      if (err.name === 'ReplyError') throw new StorageError(field, `redis: ${err.message}`, { cause: e });
+      // Replies of a Redis that is failing over, loading or out of memory pass; any other reply is a lasting error.
+      if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) throw new StorageError(field, `redis: ${err.message}`, { cause: e });
       throw new TransientStorageError(field, `redis: ${err.message}`, { cause: e });
     }
   }
 }
+
+/**
+ * Error replies that a retry can outlive: a replica promoted or demoted in a failover (READONLY, MASTERDOWN), a server
+ * still loading its data (LOADING), a busy script, a cluster reconfiguring (TRYAGAIN, CLUSTERDOWN), memory full
+ * (OOM, until finished jobs expire). As permanent errors they failed a fit at once during an ElastiCache failover.
+ */
+const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
 
 function toInt(v: unknown, field: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;

@@ -11,6 +11,8 @@ import { freePort, startChild, stopChild, type Child } from './procs.js';
 export interface RedisServerOptions {
   /** `--appendonly yes --appendfsync always`: every acknowledged write is on disk before the reply (default true). */
   readonly appendonly?: boolean;
+  /** More `redis-server` arguments, e.g. `['--replicaof', '127.0.0.1', '6390']`. */
+  readonly args?: readonly string[];
 }
 
 export interface RedisServer {
@@ -41,6 +43,7 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     '--daemonize', 'no',
     '--protected-mode', 'yes',
     '--loglevel', 'notice',
+    ...(opts.args ?? []),
   ];
   let child: Child | undefined;
   let generation = 0;

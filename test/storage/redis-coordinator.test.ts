@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { ConflictError, StorageError, TransientStorageError } from '../../src/core/errors.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { cleanupPrefix, connectRedis, keysUnder, uniquePrefix } from '../helpers/redis.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -104,6 +105,33 @@ describe('RedisCoordinator', () => {
       /boom/,
     );
     assert.equal(await c.withPointerLock(det, async () => 'next'), 'next');
+  });
+
+  it("a replica's READONLY reply (an ElastiCache failover) is a transient error, retried, not a permanent one", async () => {
+    const primary = await startRedisServer({ appendonly: false });
+    const replica = await startRedisServer({ appendonly: false, args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    const r = new Redis(replica.url, { maxRetriesPerRequest: 1 });
+    try {
+      const c = new RedisCoordinator(r, { keyPrefix: prefix });
+      const err = await c.nextVersion(`${t.prefix()}detectors/ro/`, t.store).then(
+        () => assert.fail('a replica takes no writes'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof TransientStorageError, String(err));
+      assert.match((err as Error).message, /READONLY/);
+      const lock = await c.withPointerLock(`${t.prefix()}detectors/ro/`, async () => undefined).catch((e: unknown) => e);
+      assert.ok(lock instanceof TransientStorageError && /READONLY/.test(lock.message), String(lock));
+      // Any other error reply stays a lasting StorageError: a counter key of the wrong type (WRONGTYPE in the script).
+      const det = `${t.prefix()}detectors/wrongtype/`;
+      await redis.hset(`${prefix}detector:${det}:version`, 'a', '1');
+      const wrong = await new RedisCoordinator(redis, { keyPrefix: prefix }).nextVersion(det, t.store).catch((e: unknown) => e);
+      assert.ok(wrong instanceof StorageError && !(wrong instanceof TransientStorageError), String(wrong));
+      assert.match((wrong as Error).message, /WRONGTYPE/);
+    } finally {
+      r.disconnect();
+      await replica.stop();
+      await primary.stop();
+    }
   });
 
   it('gives up waiting for a held lock with a transient error', async () => {
