@@ -3,6 +3,7 @@ import { InputError, isImagedriftError, isTransientError, type ImagedriftError }
 import type { Logger } from '../log.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../service/limits.js';
 import type { HttpEvent, HttpResult } from './events.js';
+import { isTransientRedisReply } from '../storage/redis-coordinator.js';
 
 /**
  * HTTP plumbing shared by the handlers: body parsing, zod validation with the failing field named, and one error
@@ -79,12 +80,16 @@ const STATUS: Record<ImagedriftError['code'], number> = {
   STORAGE_ERROR: 500,
 };
 
-/** ioredis connection failures (refused, closed, retries exhausted, a command past `commandTimeout`) surface as plain Errors. */
+/**
+ * ioredis connection failures (refused, closed, retries exhausted, a command past `commandTimeout`) surface as plain
+ * Errors; a Redis failing over or loading answers with an error reply a retry outlives (READONLY, LOADING, …).
+ */
 export function isRedisUnavailable(e: unknown): boolean {
   const err = e as { name?: string; code?: string; message?: string } | undefined;
   if (!err) return false;
   return (
     err.name === 'MaxRetriesPerRequestError' ||
+    isTransientRedisReply(err) ||
     err.code === 'ECONNREFUSED' ||
     err.code === 'ECONNRESET' ||
     err.code === 'ETIMEDOUT' ||

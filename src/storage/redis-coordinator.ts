@@ -137,7 +137,7 @@ export class RedisCoordinator implements VersionCoordinator {
       if (e instanceof ImagedriftError) throw e;
       const err = e as Error;
       // Replies of a Redis that is failing over, loading or out of memory pass; any other reply is a lasting error.
-      if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) throw new StorageError(field, `redis: ${err.message}`, { cause: e });
+      if (err.name === 'ReplyError' && !isTransientRedisReply(err)) throw new StorageError(field, `redis: ${err.message}`, { cause: e });
       throw new TransientStorageError(field, `redis: ${err.message}`, { cause: e });
     }
   }
@@ -149,6 +149,12 @@ export class RedisCoordinator implements VersionCoordinator {
  * (OOM, until finished jobs expire). As permanent errors they failed a fit at once during an ElastiCache failover.
  */
 const TRANSIENT_REPLY = /^(READONLY|LOADING|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|OOM)\b/;
+
+/** An ioredis error reply (ReplyError) that a retry can outlive: see TRANSIENT_REPLY. */
+export function isTransientRedisReply(e: unknown): boolean {
+  const err = e as { name?: string; message?: string } | undefined;
+  return err?.name === 'ReplyError' && TRANSIENT_REPLY.test(err.message ?? '');
+}
 
 function toInt(v: unknown, field: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;

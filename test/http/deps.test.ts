@@ -21,7 +21,10 @@ import { closeJobClient } from '../../src/http/queue-deps.js';
 import { createLogger } from '../../src/log.js';
 import { LocalDirStore } from '../../src/storage/local-dir-store.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
-import { REPO } from '../helpers/paths.js';
+import { putDataset, putModel } from '../../src/service/datasets.js';
+import { tenantStore } from '../../src/storage/tenant-store.js';
+import { REPO, SEED } from '../helpers/paths.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { cleanupPrefix, connectRedis, uniquePrefix } from '../helpers/redis.js';
 
 /** `provider.timeout` of serverless.yml (seconds; the one key at two spaces' indent): every HTTP function's. */
@@ -111,5 +114,37 @@ test("a Redis that stops answering on an open connection: a queue route answers 
     await redis.quit();
     await rm(dir, { recursive: true, force: true });
     await new Promise((resolve) => proxy.close(resolve));
+  }
+});
+
+test('a Redis replica answering READONLY (a failover in progress): enqueueing answers 503 with Retry-After, not a 500', async () => {
+  const primary = await startRedisServer({ appendonly: false });
+  const replica = await startRedisServer({ appendonly: false, args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  const dir = await mkdtemp(join(tmpdir(), 'imagedrift-deps-ro-'));
+  const key = generateApiKey();
+  const store = new LocalDirStore(dir);
+  const view = tenantStore(store, 't');
+  await putModel(view, { id: 'm', bytes: new Uint8Array(readFileSync(join(REPO, 'models/lenet5.onnx'))) });
+  await putDataset(view, { id: 'ds', name: 'train.npy', bytes: new Uint8Array(readFileSync(`${SEED}concept_test_lenet1.npy`)) });
+  const config = loadConfig({
+    S3_BUCKET: 'imagedrift-ro',
+    AWS_LAMBDA_FUNCTION_NAME: 'imagedrift-test-fit',
+    REDIS_URL: replica.url,
+    QUEUE_PREFIX: uniquePrefix().replace(/:$/, ''),
+    API_KEYS: JSON.stringify([{ id: 'k', tenant: 't', sha256: hashApiKey(key) }]),
+  });
+  setDeps({ config, logger: createLogger('silent'), store });
+  try {
+    const r = await fit(httpEvent({ path: '/detectors/d/fit', route: '/detectors/{id}/fit', pathParameters: { id: 'd' }, json: { model: 'm', dataset: 'ds', layer: 'output', nCluster: 5 }, apiKey: key }));
+    const res = parse(r);
+    assert.equal(res.status, 503, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'UNAVAILABLE');
+    assert.equal(r.headers?.['retry-after'], '5');
+  } finally {
+    await closeJobClient().catch(() => undefined);
+    resetDeps();
+    await replica.stop();
+    await primary.stop();
+    await rm(dir, { recursive: true, force: true });
   }
 });
