@@ -18,6 +18,8 @@ import { calibrateDetector, fitDetector, predictData } from '../service/detector
  * - KMeans is seeded (`seed`, default 0), so results are reproducible.
  * - The methods are async (feature extraction runs in onnxruntime-node).
  * - NaN/Inf inputs and bad labels raise a typed error instead of being dropped or miscounted.
+ * - `getOptimalThreshold` raises an InputError (`grid`) when no grid point separates the eval scores; the original
+ *   returns 0.0 then, which flags every sample.
  */
 export class OodDetectorFeatureCluster {
   private fitted?: Promise<DetectorBundle>;
