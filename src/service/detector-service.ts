@@ -320,6 +320,10 @@ export async function predictData(bundle: DetectorBundle, model: Uint8Array, dat
 /** `predictData` plus the feature rows it scored (for audits, which also test the features for drift). */
 export async function predictWithFeatures(bundle: DetectorBundle, model: Uint8Array, data: DecodedArray, opts: PredictOptions = {}): Promise<{ prediction: Prediction; features: Matrix }> {
   refuseUnknownOptions(opts, PREDICT_OPTIONS, 'predictData');
+  // Given, it must be a number: a null (a JavaScript caller's "no threshold") is not read as "use the calibrated one".
+  if (opts.threshold !== undefined && (typeof opts.threshold !== 'number' || !Number.isFinite(opts.threshold))) {
+    throw new InputError('threshold', `must be a finite number, got ${String(opts.threshold)}`);
+  }
   const threshold = opts.threshold ?? bundle.calibration?.threshold;
   if (threshold === undefined) throw new NotFittedError('threshold', 'the detector has no threshold; calibrate it or pass one');
   const features = await detectorFeatures(bundle, model, data, opts, opts.dataField ?? 'data');

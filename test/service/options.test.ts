@@ -41,6 +41,10 @@ describe('unknown options are refused by name (seed MNIST, LeNet5)', () => {
     await assert.rejects(calibrateDetector(bundle, model, { data, oodLabels: labels, threshold: 0.5 } as never), unknownOption('threshold', 'calibrateDetector', 'oodLabels'));
     await assert.rejects(calibrateLabelFree(bundle, model, { idHoldout: data, targetFPR: 0.05 } as never), unknownOption('targetFPR', 'calibrateLabelFree', 'targetFpr'));
     await assert.rejects(predictData(bundle, model, data, { treshold: 0.5 } as never), unknownOption('treshold', 'predictData', 'threshold'));
+    // A threshold that is not a number is refused, not replaced by the calibrated one (null used to be).
+    for (const bad of [null, '0.5', Number.NaN, Infinity]) {
+      await assert.rejects(predictData(bundle, model, data, { threshold: bad } as never), (e: unknown) => e instanceof InputError && e.field === 'threshold' && /must be a finite number/.test(e.message), String(bad));
+    }
     await assert.rejects(scoreData(bundle, model, data, { threshold: 0.5 } as never), unknownOption('threshold', 'scoreData', 'batchSize'));
     await assert.rejects(driftCheck(bundle, model, { test: 'ks', data, level: 0.01 } as never), unknownOption('level', 'driftCheck', 'alpha'));
     // Options of the mmd test alone are refused by the others, which used to ignore them (the CLI refuses them too).
