@@ -123,12 +123,12 @@ export class DetectorRepository {
    * had it committed first (see `supersedes`). Returns the version number.
    */
   async save(prefix: string, bundle: DetectorBundle, opts: { base?: CalibrationBase } = {}): Promise<number> {
+    const keys = detectorKeys(prefix); // a prefix that is not a folder is refused before anything is read or written
     const { manifest, arrays } = toStored(bundle);
     // What load would refuse is refused here, before anything is written: saved, it would become current and leave the
     // detector unloadable (a StorageError on every later load) until someone saved over it.
     fromStored(parseManifest(JSON.parse(JSON.stringify(manifest)), 'bundle'), arrays, LIBRARY_VERSION);
     const version = await this.coordinator.nextVersion(prefix, this.store);
-    const keys = detectorKeys(prefix);
     const dir = keys.versionDir(version);
     if (await this.store.head(keys.manifest(version))) throw new VersionExistsError(dir, 'version already exists; refusing to overwrite');
     const fitVersion = await this.fitVersionFor(prefix, version, bundle, opts.base);

@@ -1,3 +1,5 @@
+import { InputError } from '../core/errors.js';
+
 /**
  * The bucket layout: every key the service writes, in one place (README "S3 state layout"). Keys are in a tenant's
  * view; in the bucket each tenant's live under `tenants/<tenant>/` (src/storage/tenant-store.ts).
@@ -10,8 +12,11 @@ export const detectorPrefix = (id: string): string => `detectors/${id}/`;
  * The keys inside a detector's prefix (`detectorPrefix(id)` in the bucket, '' in a CLI detector directory): the
  * pointer to the current version, and each version's directory (arrays `<name>.bin`) and manifest (written last).
  */
-export const detectorKeys = (prefix: string) =>
-  ({ current: `${prefix}current.json`, versionDir: (v: number) => `${prefix}v${v}/`, manifest: (v: number) => `${prefix}v${v}/manifest.json` }) as const;
+export const detectorKeys = (prefix: string) => {
+  // 'det' would write `detcurrent.json` and `detv1/…` beside the detector's folder instead of in it.
+  if (prefix !== '' && !prefix.endsWith('/')) throw new InputError('prefix', `${JSON.stringify(prefix)} must be '' or end with '/' (a detector's folder)`);
+  return { current: `${prefix}current.json`, versionDir: (v: number) => `${prefix}v${v}/`, manifest: (v: number) => `${prefix}v${v}/manifest.json` } as const;
+};
 
 /** A validated dataset: its data (named by content hash, so concurrent uploads never overwrite) and manifest. */
 export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest.json`, data: (ext: string, sha: string) => `datasets/${id}/data-${sha.slice(0, 16)}.${ext}` }) as const;

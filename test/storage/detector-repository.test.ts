@@ -57,6 +57,16 @@ describe('DetectorRepository (local directory)', () => {
     assert.equal(loaded.version, 1);
   });
 
+  it("a prefix that is not a folder ('det', not 'det/') is refused, before anything is written", async () => {
+    const repo = new DetectorRepository(new LocalDirStore(dir));
+    const notFolder = (e: unknown) => e instanceof InputError && e.field === 'prefix' && /must be '' or end with '\/'/.test(e.message);
+    await assert.rejects(repo.save('det', bundle()), notFolder); // wrote detv1/… and detcurrent.json beside det/
+    await assert.rejects(repo.load('det'), notFolder);
+    await assert.rejects(repo.movePointer('det', 1), notFolder);
+    assert.deepEqual(await readdir(dir), []);
+    assert.equal(await repo.save('', bundle()), 1, "'' (a CLI detector directory) is a folder");
+  });
+
   it('two repositories over one directory in one process never hand out the same version', async () => {
     const a = new DetectorRepository(new LocalDirStore(dir));
     const b = new DetectorRepository(new LocalDirStore(dir));
