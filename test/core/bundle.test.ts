@@ -5,19 +5,13 @@ import { describe, it } from 'node:test';
 import { arrayToBytes, bytesToArray, fromStored, parseManifest, toStored, type DetectorBundle } from '../../src/core/bundle.js';
 import { InputError } from '../../src/core/errors.js';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
-import { defaultPreprocess } from '../../src/core/preprocess.js';
 import { LIBRARY_VERSION } from '../../src/version.js';
 import { REPO } from '../helpers/paths.js';
+import { bundleOf } from '../helpers/bundles.js';
 
 function bundle(score: 'standardized' | 'shortfall'): DetectorBundle {
   const data = Float32Array.from({ length: 40 * 3 }, (_, i) => ((i * 7919) % 13) / 13 + (i % 3));
-  return {
-    model: { key: 'model.onnx', sha256: 'a'.repeat(64), layer: '9', batchSize: 256 },
-    preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
-    fitted: new FeatureClusterDetector({ nCluster: 3, score, seed: 1 }).fit({ data, rows: 40, cols: 3 }),
-    createdAt: '2026-01-01T00:00:00.000Z',
-    libraryVersion: LIBRARY_VERSION,
-  };
+  return bundleOf(new FeatureClusterDetector({ nCluster: 3, score, seed: 1 }).fit({ data, rows: 40, cols: 3 }));
 }
 
 describe('saved detector format', () => {

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bytesToArray, fromStored, toStored, type DetectorBundle } from '../../src/core/bundle.js';
+import { bytesToArray, fromStored, toStored } from '../../src/core/bundle.js';
 import { InputError } from '../../src/core/errors.js';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
 import type { FittedDetector } from '../../src/core/detector.js';
 import { KnnDetector } from '../../src/core/knn.js';
-import { defaultPreprocess } from '../../src/core/preprocess.js';
 import { LIBRARY_VERSION } from '../../src/version.js';
+import { bundleOf } from '../helpers/bundles.js';
 
-const base = (fitted: FittedDetector): DetectorBundle => ({
-  model: { key: 'model.onnx', sha256: 'a'.repeat(64), layer: '9', batchSize: 256 },
-  preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
-  fitted,
-  createdAt: '2026-01-01T00:00:00.000Z',
-  libraryVersion: LIBRARY_VERSION,
-});
+const base = bundleOf;
 
 describe('toStored', () => {
   it('records a detector matrix as [rows, dim] in the manifest', () => {

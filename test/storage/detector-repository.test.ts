@@ -10,22 +10,13 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { DetectorBundle } from '../../src/core/bundle.js';
 import { createDetector } from '../../src/core/detectors.js';
 import { InputError } from '../../src/core/errors.js';
-import { defaultPreprocess } from '../../src/core/preprocess.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
 import { LocalDirStore } from '../../src/storage/local-dir-store.js';
-import { LIBRARY_VERSION } from '../../src/version.js';
+import { bundleOf } from '../helpers/bundles.js';
 
 const features = (mul: number) => ({ data: Float32Array.from({ length: 50 * 4 }, (_, i) => ((i * mul) % 97) / 97 + 0.01), rows: 50, cols: 4 });
 
-function bundle(fitted = createDetector({ kind: 'knn', k: 3 }).fit(features(7919))): DetectorBundle {
-  return {
-    model: { key: 'model.onnx', sha256: 'a'.repeat(64), layer: '9', batchSize: 256 },
-    preprocess: defaultPreprocess({ channels: 1, height: 32, width: 32 }),
-    fitted,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    libraryVersion: LIBRARY_VERSION,
-  };
-}
+const bundle = (fitted = createDetector({ kind: 'knn', k: 3 }).fit(features(7919))): DetectorBundle => bundleOf(fitted);
 
 describe('DetectorRepository (local directory)', () => {
   let dir: string;
