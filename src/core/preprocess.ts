@@ -68,10 +68,17 @@ export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?
   throw new InputError(field, `shape [${shape.join(',')}] has no channel axis of size 1, 3 or 4 in position 1 (NCHW) or 3 (NHWC)`);
 }
 
+/**
+ * The automatic scale of a dtype: integers are 8-bit pixels (÷255), floats and bool are taken as they are (a bool
+ * mask: true is full intensity, not 1/255). Also the rule src/service/inline-images.ts stores a job's batch by.
+ */
+export function dtypeScale(dtype: DecodedArray['dtype']): number {
+  if (dtype === 'bool') return 1;
+  return dtype.startsWith('float') ? 1 : 1 / 255;
+}
+
 function scaleFactor(arr: DecodedArray, rule: ScaleRule): number {
-  if (typeof rule === 'number') return rule;
-  if (arr.dtype === 'bool') return 1; // a mask: true is full intensity, not 1/255
-  return arr.dtype.startsWith('float') ? 1 : 1 / 255;
+  return typeof rule === 'number' ? rule : dtypeScale(arr.dtype);
 }
 
 /**

@@ -212,3 +212,17 @@ export function checkLayers(modelBytes: Uint8Array, layers: readonly string[]): 
     if (!available.includes(n)) throw unknownLayer(n, available);
   }
 }
+
+/**
+ * Checks an ensemble's member layers, each named by its member (`members[1].layer`), not as the whole list: the one
+ * rule for a fit request (src/service/fit-request.ts) and a fit (src/service/detector-service.ts).
+ */
+export function checkMemberLayers(modelBytes: Uint8Array, members: readonly { readonly layer: string }[]): void {
+  members.forEach((m, i) => {
+    try {
+      checkLayers(modelBytes, [m.layer]);
+    } catch (e) {
+      throw e instanceof InputError ? new InputError(`members[${i}].layer`, e.detail, { cause: e }) : e;
+    }
+  });
+}

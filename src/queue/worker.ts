@@ -54,6 +54,11 @@ function jobLogger(logger: Logger, job: Job): Logger {
   });
 }
 
+/**
+ * BullMQ's reason for a job that stalled more often than `maxStalledCount`: its stalled check marks the job
+ * (moveStalledJobsToWait), and the next worker to take it fails it at once with this message as an UnrecoverableError.
+ */
+const STALLED_OUT = 'job stalled more than allowable limit';
 
 export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<WorkerHandle> {
   const logger = opts.logger ?? createLogger(config.logLevel, { role: 'worker' });
@@ -123,12 +128,16 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   worker.on('error', (e) => logger.error({ err: e }, 'worker error'));
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
   // A failed attempt is logged once, above, where its cause is known; 'failed' also fires for stalled jobs that ran out,
-  // which no processJob saw fail: what they stored for themselves (a predict's request images) is released here.
+  // which no processJob saw fail: what they stored for themselves (a predict's request images) is released here. Only
+  // BullMQ's own stall failure (final: it is unrecoverable), never an attempt whose message merely mentions a stall.
+  // close() waits for releases under way.
+  const releasing = new Set<Promise<void>>();
   worker.on('failed', (job, e) => {
-    if (!job || !e.message.includes('stalled')) return;
+    if (!job || e.message !== STALLED_OUT) return;
     const log = jobLogger(logger, job);
     log.error({ err: e.message }, 'job failed: stalled more than allowed');
-    void releaseJobInputs({ ...deps, logger: log }, job);
+    const p = releaseJobInputs({ ...deps, logger: log }, job).finally(() => releasing.delete(p));
+    releasing.add(p);
   });
 
   let closing: Promise<void> | undefined;
@@ -136,6 +145,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     if (closing && !force) return closing;
     const p = (async () => {
       await worker.close(force);
+      await Promise.allSettled([...releasing]);
       await Promise.allSettled([coordinatorRedis.quit(), connection.quit()]);
       await closeExtractors();
       client.destroy();

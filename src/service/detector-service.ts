@@ -14,7 +14,7 @@ import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix,
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows } from '../model/extract.js';
 import { withExtractor } from './extractor-cache.js';
-import { checkLayers, inputSpec, outputNames, parseLayerName } from '../model/graph.js';
+import { checkMemberLayers, inputSpec, outputNames, parseLayerName } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
 
@@ -151,16 +151,8 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
   const sha = sha256Hex(req.model);
   if (!(detector instanceof EnsembleDetector) && !req.layer) throw new InputError('layer', 'is required');
   if (detector instanceof EnsembleDetector && req.layer !== undefined) throw new InputError('layer', 'does not apply to an ensemble; each member names its layer');
-  // An ensemble's layers, each named by its member (`members[1].layer`, as checkFitRequest does), before any extraction.
-  if (detector instanceof EnsembleDetector) {
-    detector.params.members.forEach((m, i) => {
-      try {
-        checkLayers(req.model, [m.layer]);
-      } catch (e) {
-        throw e instanceof InputError ? new InputError(`members[${i}].layer`, e.detail, { cause: e }) : e;
-      }
-    });
-  }
+  // An ensemble's layers, each named by its member (`members[1].layer`), before any extraction.
+  if (detector instanceof EnsembleDetector) checkMemberLayers(req.model, detector.params.members);
   const layers = detector instanceof EnsembleDetector ? detector.layers() : [req.layer!];
   const layer = layers.map(parseLayerName).join(LAYER_SEPARATOR);
   const batchSize = req.batchSize ?? 256;

@@ -1,7 +1,6 @@
 import { createDetector } from '../core/detectors.js';
-import { InputError } from '../core/errors.js';
 import { checkModelInputShape, defaultPreprocess } from '../core/preprocess.js';
-import { checkLayers, inputSpec } from '../model/graph.js';
+import { checkLayers, checkMemberLayers, inputSpec } from '../model/graph.js';
 import { detectorSpecFromParams, type FitMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { loadModel, readDatasetManifest } from './datasets.js';
@@ -24,12 +23,5 @@ export async function checkFitRequest(store: ObjectStore, msg: FitMessage): Prom
   checkModelInputShape(ds.shape, preprocess, 'dataset', ds.layout);
   createDetector(spec).checkTrainingSize(ds.shape[0]!); // nCluster or k larger than the dataset, …
   if (msg.layer !== undefined) return checkLayers(model, [msg.layer]);
-  // An ensemble's layers, each named by its member (`members[1].layer`), not the whole list.
-  for (const [i, m] of (msg.members ?? []).entries()) {
-    try {
-      checkLayers(model, [m.layer]);
-    } catch (e) {
-      throw e instanceof InputError ? new InputError(`members[${i}].layer`, e.detail, { cause: e }) : e;
-    }
-  }
+  checkMemberLayers(model, msg.members ?? []);
 }

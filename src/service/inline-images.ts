@@ -1,6 +1,7 @@
 import { InputError, isImagedriftError } from '../core/errors.js';
 import { SERVICE_DECODE_LIMITS } from './limits.js';
 import type { DecodedArray } from '../core/tensor.js';
+import { dtypeScale } from '../core/preprocess.js';
 import { decodeBase64 } from '../io/base64.js';
 import { decodeImages, isJpeg, isPng } from '../io/images.js';
 import { decodeBytes } from '../io/load.js';
@@ -34,7 +35,7 @@ export async function decodeInlineImages(images: readonly string[]): Promise<Dec
  * which ignores the dtype, so float32 keeps them.
  */
 export function toNpy(a: DecodedArray): Uint8Array {
-  const integer = a.dtype !== 'bool' && !a.dtype.startsWith('float');
+  const integer = dtypeScale(a.dtype) !== 1; // scaled ÷255 by the automatic rule
   if (integer && a.data.every((v) => v >= 0 && v <= 255)) return encodeNpy(Uint8Array.from(a.data), a.shape, 'uint8');
   return encodeNpy(a.data, a.shape, 'float32');
 }

@@ -69,8 +69,12 @@ function fileTag(st: BigIntStats): string {
 export class LocalDirStore implements ObjectStore {
   constructor(readonly root: string) {}
 
+  /**
+   * The directory, resolved: one directory is one location however its path is spelt (`det`, `./det/`, absolute), so
+   * LocalCoordinator's per-location version claims cannot be split by spelling (two saves would both claim v1).
+   */
   get location(): string {
-    return `dir:${this.root}`;
+    return `dir:${resolve(this.root)}`;
   }
 
   private path(key: string): string {

@@ -7,7 +7,7 @@ import type { onnx as Onnx } from 'onnx-proto';
 import { InputError, ModelError } from '../../src/core/errors.js';
 import { decodeNpy } from '../../src/io/npy.js';
 import { FeatureExtractor } from '../../src/model/extract.js';
-import { exposeOutputs, inputSpec, listTensorNames, parseLayerName } from '../../src/model/graph.js';
+import { checkMemberLayers, exposeOutputs, inputSpec, listTensorNames, parseLayerName } from '../../src/model/graph.js';
 import { createSession } from '../../src/model/session.js';
 import { REPO, SEED } from '../helpers/paths.js';
 
@@ -137,5 +137,15 @@ describe('graph', () => {
       assert.throws(() => exposeOutputs(bytes, ['8']), isModelError);
       assert.throws(() => inputSpec(bytes), isModelError);
     }
+  });
+});
+
+describe('checkMemberLayers (a fit request and a fit: one rule)', () => {
+  it("names an ensemble member's unknown layer by its member, and passes known ones", () => {
+    checkMemberLayers(MODEL, [{ layer: 'output' }, { layer: '9' }]);
+    assert.throws(
+      () => checkMemberLayers(MODEL, [{ layer: 'output' }, { layer: 'nope' }]),
+      (e: unknown) => e instanceof InputError && e.field === 'members[1].layer' && /no tensor named "nope"/.test(e.detail),
+    );
   });
 });

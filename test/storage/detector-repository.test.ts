@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { DetectorBundle } from '../../src/core/bundle.js';
 import { createDetector } from '../../src/core/detectors.js';
@@ -68,5 +68,15 @@ describe('DetectorRepository (local directory)', () => {
     assert.equal((await a.load('det/', va)).bundle.fitted.kind, 'knn');
     assert.equal((await a.load('det/', vb)).bundle.fitted.kind, 'feature-cluster');
     assert.deepEqual((await readdir(join(dir, 'det', `v${va}`))).sort(), ['bank.bin', 'manifest.json']);
+  });
+
+  it('two repositories over one directory spelt differently (trailing slash, relative) never hand out the same version', async () => {
+    const spellings = [dir, `${dir}/`, relative(process.cwd(), dir) || '.'];
+    const repos = spellings.map((d) => new DetectorRepository(new LocalDirStore(d)));
+    const kinds = ['knn', 'feature-cluster', 'knn'] as const;
+    const bundles = kinds.map((k, i) => bundle(k === 'knn' ? createDetector({ kind: 'knn', k: 2 + i }).fit(features(7919)) : createDetector({ kind: 'feature-cluster', nCluster: 3, score: 'euclidean' }).fit(features(31))));
+    const versions = await Promise.all(repos.map((r, i) => r.save('det/', bundles[i]!)));
+    assert.equal(new Set(versions).size, 3, `distinct versions, got ${versions.join(', ')}`);
+    for (const [i, v] of versions.entries()) assert.equal((await repos[0]!.load('det/', v)).bundle.fitted.kind, kinds[i]);
   });
 });
