@@ -16,7 +16,6 @@ import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore, writeFileAtomic } from '../storage/local-dir-store.js';
-import { detectorKeys } from '../storage/keys.js';
 import { runDemo } from './demo.js';
 
 /**
@@ -267,12 +266,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         // Checked before the fit, which can take minutes: --out must be a directory (or not exist yet), and a damaged
         // pointer in it (exit 1, as for any damaged detector) would otherwise fail the save and leave an unpointed version.
         if ((await stat(outDir).catch(() => undefined))?.isDirectory() === false) throw new UsageError('--out', `${outDir} exists and is not a directory`);
-        await repoFor(outDir).readPointer('');
+        const repo = repoFor(outDir);
+        const current = await repo.readPointer('');
         // A detector directory holds one model.onnx, which every version in it was fitted with: a different model
         // would make the earlier versions unloadable (their recorded model sha256 no longer matches).
-        const out = repoFor(outDir).store;
-        const existing = await out.get(MODEL_KEY);
-        if (existing && sha256Hex(existing) !== modelSha && (await out.head(detectorKeys('').current))) {
+        const existing = await repo.store.get(MODEL_KEY);
+        if (existing && sha256Hex(existing) !== modelSha && current) {
           throw new UsageError('--out', `${outDir} holds detector versions fitted with another model (its model.onnx differs from --model); fit into a new directory`);
         }
         const data = await loadDataFlag(values, 'train');
@@ -283,7 +282,6 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
           if (!isImagedriftError(e) || e instanceof UsageError || (e.field !== 'model' && e.field !== 'features')) throw e;
           throw new UsageError(e.field === 'model' ? '--model' : '--train', e.detail, { cause: e });
         });
-        const repo = repoFor(outDir);
         await repo.store.put(MODEL_KEY, model);
         const version = await repo.save('', bundle);
         const f = bundle.fitted;

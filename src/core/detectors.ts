@@ -15,13 +15,13 @@ import { N_CLUSTER_MAX, N_CLUSTER_MIN } from './kmeans.js';
 export const DETECTOR_KINDS = ['feature-cluster', 'msp', 'energy', 'mahalanobis', 'knn', 'ensemble'] as const;
 export type DetectorKind = (typeof DETECTOR_KINDS)[number];
 
+/** A number; an infinite one (`1e999` as text) is told apart from one that is not a number at all. */
+export const num = () => z.number({ error: (iss) => (iss.input === Infinity || iss.input === -Infinity ? 'must be finite' : 'must be a number') });
+const int = () => num().int('must be an integer');
 /**
  * Each parameter's rule, once: the per-kind schemas below use them, and so do the CLI's and HTTP's flat fit
  * parameters (src/schemas.ts), so a value gets the same message however it is given.
  */
-/** A number; an infinite one (`1e999` as text) is told apart from one that is not a number at all. */
-export const num = () => z.number({ error: (iss) => (typeof iss.input === 'number' && Number.isFinite(iss.input) === false && !Number.isNaN(iss.input) ? 'must be finite' : 'must be a number') });
-const int = () => num().int('must be an integer');
 export const PARAM_RULES = {
   nCluster: int().min(N_CLUSTER_MIN, `must be >= ${N_CLUSTER_MIN}`).max(N_CLUSTER_MAX, `must be <= ${N_CLUSTER_MAX}`),
   score: z.enum(SCORE_MODES),

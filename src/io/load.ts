@@ -254,16 +254,16 @@ export async function loadData(path: string, opts: LoadOptions = {}): Promise<De
  */
 const LABEL_BYTES = 32;
 
-/**
- * Refuses a label file larger than any file of at most `maxSamples` labels can be, on its size alone: before it is
- * read or decoded (a label file used to be decoded whole, TextDecoder and JSON.parse, before its length was checked).
- */
 /** The largest label file `decodeLabels` reads under `limits`: a .npy header, then maxSamples labels. */
 export function labelFileMaxBytes(limits?: Partial<DecodeLimits>): number {
   const lim = resolveLimits(limits);
   return lim.maxHeaderBytes + 64 + LABEL_BYTES * lim.maxSamples;
 }
 
+/**
+ * Refuses a label file larger than any file of at most `maxSamples` labels can be, on its size alone: before it is
+ * read or decoded (a label file used to be decoded whole, TextDecoder and JSON.parse, before its length was checked).
+ */
 function checkLabelBytes(size: number, name: string, lim: DecodeLimits): void {
   const most = labelFileMaxBytes(lim);
   if (size > most) {

@@ -5,6 +5,7 @@ import { ConflictError, InputError, isImagedriftError, isTransientError, NotFoun
 import type { Logger } from '../log.js';
 import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
 import { readOodLabels } from '../service/calibrate-request.js';
+import { noSuchDetector } from '../service/detector-cache.js';
 import { calibrateDetector, calibrateLabelFree, fitDetector, predictData, type RuntimeOptions } from '../service/detector-service.js';
 import { fitOffThread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
@@ -175,17 +176,12 @@ async function saveOnce(deps: ProcessorDeps, repo: DetectorRepository, jobId: st
   }
 }
 
-/**
- * The detector's current version. A missing detector is named by the caller's id, as the functions' 404 names it
- * (src/service/detector-cache.ts), not by the repository's location (the bucket and tenant layout), which a job's
- * error would show the client.
- */
+/** The detector's current version; a missing one is named by its id (`noSuchDetector`), as the functions' 404 names it. */
 async function loadCurrent(repo: DetectorRepository, prefix: string, detector: string): ReturnType<DetectorRepository['load']> {
   try {
     return await repo.load(prefix);
   } catch (e) {
-    if (e instanceof NotFoundError && e.field === 'detector') throw new NotFoundError('detector', `no detector ${detector}; fit it first`, { cause: e });
-    throw e;
+    throw e instanceof NotFoundError && e.field === 'detector' ? noSuchDetector(detector, e) : e;
   }
 }
 

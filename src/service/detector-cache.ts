@@ -28,13 +28,21 @@ function remember<V>(m: Map<string, V>, key: string, v: V): V {
 }
 
 
+/**
+ * A missing detector, named by the caller's id (not by the bucket and tenant layout the repository's own error shows,
+ * which is not the caller's business): the functions' 404 and a job's error.
+ */
+export function noSuchDetector(detectorId: string, cause?: unknown): NotFoundError {
+  return new NotFoundError('detector', `no detector ${detectorId}; fit it first`, cause === undefined ? undefined : { cause });
+}
+
 /** A detector's current version (bundle and load warnings), cached as `loadForScoring` caches it; no model. */
 export async function loadCurrent(store: ObjectStore, detectorId: string): Promise<{ version: number; bundle: DetectorBundle; warnings: string[] }> {
   const prefix = detectorPrefix(detectorId);
   const repo = new DetectorRepository(store);
   const ptr = await repo.readPointer(prefix);
   // The caller's own id, not the store's location (a bucket name and tenant layout are not the caller's business).
-  if (!ptr) throw new NotFoundError('detector', `no detector ${detectorId}; fit it first`);
+  if (!ptr) throw noSuchDetector(detectorId);
   const cacheKey = `${store.location}/${prefix}v${ptr.version}`;
   let v = versions.get(cacheKey);
   if (!v) {

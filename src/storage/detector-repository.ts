@@ -145,14 +145,15 @@ export class DetectorRepository {
    * With `base` (a calibration), a current version of a different fit is a StaleBaseError (see CalibrationBase).
    */
   async movePointer(prefix: string, version: number, opts: { onlyForward?: boolean; base?: CalibrationBase } = {}): Promise<boolean> {
+    const current = detectorKeys(prefix).current;
     return this.coordinator.withPointerLock(prefix, async (fence) => {
       // The pointer's ETag before it is read: the write below is conditional on it, so a holder whose lock expired
       // between this read and its PUT landing cannot overwrite what a newer holder wrote (S3 enforces If-Match
       // atomically; a change between this HEAD and the read only makes the write fail, and the job retry).
-      const seen = await this.store.head(detectorKeys(prefix).current);
+      const seen = await this.store.head(current);
       const cur = await this.readPointer(prefix);
       // A stale lock holder is refused first, whatever it meant to write.
-      if (cur && cur.fence >= fence) throw new StorageError(detectorKeys(prefix).current, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
+      if (cur && cur.fence >= fence) throw new StorageError(current, `pointer fence ${cur.fence} is newer than this writer's ${fence}`);
       if (opts.base && cur && cur.version !== opts.base.version && cur.version !== version) {
         const curFit = (await this.fitOf(prefix, cur.version)).fitId;
         if (opts.base.fitId === undefined || curFit !== opts.base.fitId) {
@@ -169,7 +170,7 @@ export class DetectorRepository {
       }
       const ptr: Pointer = { version, fence, updatedAt: new Date().toISOString() };
       const unchanged = seen === undefined ? { ifNoneMatch: true } : seen.etag !== undefined ? { ifMatch: seen.etag } : {};
-      await this.store.put(detectorKeys(prefix).current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json', ...unchanged });
+      await this.store.put(current, new TextEncoder().encode(JSON.stringify(ptr)), { contentType: 'application/json', ...unchanged });
       return true;
     });
   }
