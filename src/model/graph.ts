@@ -129,6 +129,14 @@ export function parseLayerName(layer: string): string {
   return name;
 }
 
+/** A detector reading several layers (ensemble) records them joined with `+`, e.g. `output+9+8`. */
+export const LAYER_SEPARATOR = '+';
+
+/** The layers a bundle's `model.layer` names, in order. */
+export function splitLayers(layer: string): string[] {
+  return layer.split(LAYER_SEPARATOR).map(parseLayerName);
+}
+
 function unknownLayer(layer: string, available: string[]): InputError {
   return new InputError('layer', `no tensor named ${JSON.stringify(layer)} in the model; available: ${available.join(', ')}`);
 }

@@ -14,7 +14,7 @@ import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix,
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows } from '../model/extract.js';
 import { withExtractor } from './extractor-cache.js';
-import { checkMemberLayers, inputSpec, outputNames, parseLayerName } from '../model/graph.js';
+import { checkMemberLayers, inputSpec, LAYER_SEPARATOR, outputNames, parseLayerName, splitLayers } from '../model/graph.js';
 import type { WarnLogger } from '../model/session.js';
 import { LIBRARY_VERSION } from '../version.js';
 
@@ -94,13 +94,6 @@ export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array
   if (sha !== bundle.model.sha256) throw new InputError('model', `model sha256 ${sha.slice(0, 12)}… differs from the one the detector was fitted with (${bundle.model.sha256.slice(0, 12)}…)`);
   const input = planModelInput(data, bundle.preprocess, field); // preprocessed batch by batch during extraction
   return (await extractLayers(model, splitLayers(bundle.model.layer), input, { ...opts, batchSize: opts.batchSize ?? bundle.model.batchSize }, sha)).features;
-}
-
-/** A detector reading several layers (ensemble) records them joined with `+`, e.g. `output+9+8`. */
-export const LAYER_SEPARATOR = '+';
-
-export function splitLayers(layer: string): string[] {
-  return layer.split(LAYER_SEPARATOR).map(parseLayerName);
 }
 
 /**

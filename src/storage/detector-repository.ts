@@ -5,6 +5,7 @@ import { LIBRARY_VERSION } from '../version.js';
 import { readStoredJson, type ObjectStore } from './object-store.js';
 import { detectorKeys } from './keys.js';
 import { sha256Hex } from '../hash.js';
+import { checkLayers, splitLayers } from '../model/graph.js';
 
 /**
  * Versioned detector state under one prefix of an ObjectStore:
@@ -230,6 +231,12 @@ export class DetectorRepository {
     // Stored state that does not match its own record is damage (CLI exit 1, HTTP 500), not a caller's mistake.
     const sha = sha256Hex(b);
     if (sha !== bundle.model.sha256) throw new StorageError(bundle.model.key, `the model of detector ${detector} is damaged or replaced: sha256 ${sha.slice(0, 12)}… is not the ${bundle.model.sha256.slice(0, 12)}… it was fitted with`);
+    // The right model with a layer it lacks (a hand-edited manifest) is damage too, not the caller's --layer.
+    try {
+      checkLayers(b, splitLayers(bundle.model.layer));
+    } catch (e) {
+      throw e instanceof InputError ? new StorageError('model.layer', `the manifest of detector ${detector} names a layer its model lacks: ${e.detail}`, { cause: e }) : e;
+    }
     return b;
   }
 

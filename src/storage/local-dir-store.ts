@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { realpathSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
@@ -61,6 +61,22 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   }
 }
 
+/**
+ * `path` absolute, with symbolic links resolved in its longest existing part (a directory not made yet keeps the rest
+ * of its path as spelt). Synchronous: a location is a property; a few stat calls on a local path.
+ */
+function canonicalPath(path: string): string {
+  const rest: string[] = [];
+  for (let p = resolve(path); ; p = dirname(p)) {
+    try {
+      return join(realpathSync(p), ...rest);
+    } catch {
+      if (dirname(p) === p) return resolve(path);
+      rest.unshift(basename(p));
+    }
+  }
+}
+
 function fileTag(st: BigIntStats): string {
   return `${st.ino.toString(36)}-${st.size.toString(36)}-${st.mtimeNs.toString(36)}`;
 }
@@ -70,11 +86,12 @@ export class LocalDirStore implements ObjectStore {
   constructor(readonly root: string) {}
 
   /**
-   * The directory, resolved: one directory is one location however its path is spelt (`det`, `./det/`, absolute), so
-   * LocalCoordinator's per-location version claims cannot be split by spelling (two saves would both claim v1).
+   * The directory, resolved: one directory is one location however its path is spelt (`det`, `./det/`, absolute, or
+   * through a symbolic link), so LocalCoordinator's per-location version claims cannot be split by spelling (two saves
+   * would both claim v1).
    */
   get location(): string {
-    return `dir:${resolve(this.root)}`;
+    return `dir:${canonicalPath(this.root)}`;
   }
 
   private path(key: string): string {

@@ -235,6 +235,14 @@ describe('CLI: damaged detector state exits 1 with one line; argument forms that
       const p = join(x, 'v2', 'manifest.json');
       writeFileSync(p, readFileSync(p, 'utf8').replace('"key": "model.onnx"', '"key": "../msp/model.onnx"'));
     }), '--data', EVAL], /^imagedrift: error: \.\.\/msp\/model\.onnx: the model of detector .*model-key has an unusable key: /);
+    // A manifest naming a layer its (intact) model lacks used to be a usage error (exit 2) naming --layer, which
+    // predict does not take.
+    await exitsOne(['predict', damaged('model-layer', (x) => {
+      const p = join(x, 'v2', 'manifest.json');
+      const edited = readFileSync(p, 'utf8').replace('"layer": "output"', '"layer": "nope"');
+      assert.notEqual(edited, readFileSync(p, 'utf8'), 'the manifest names its layer as expected');
+      writeFileSync(p, edited);
+    }), '--data', EVAL], /^imagedrift: error: model\.layer: the manifest of detector .*model-layer names a layer its model lacks: no tensor named "nope" in the model; available: /);
   });
 
   it('convert-ckpt and --model read only regular files within maxFileBytes (a FIFO used to block, a huge file was read whole)', async () => {

@@ -3,7 +3,7 @@
  * and two repositories over one directory in one process.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -70,13 +70,15 @@ describe('DetectorRepository (local directory)', () => {
     assert.deepEqual((await readdir(join(dir, 'det', `v${va}`))).sort(), ['bank.bin', 'manifest.json']);
   });
 
-  it('two repositories over one directory spelt differently (trailing slash, relative) never hand out the same version', async () => {
-    const spellings = [dir, `${dir}/`, relative(process.cwd(), dir) || '.'];
+  it('repositories over one directory spelt differently (trailing slash, relative, through a symbolic link) never hand out the same version', async () => {
+    await mkdir(join(dir, 'real'));
+    await symlink(join(dir, 'real'), join(dir, 'link'));
+    const spellings = [join(dir, 'real'), `${join(dir, 'real')}/`, relative(process.cwd(), join(dir, 'real')) || '.', join(dir, 'link'), `${join(dir, 'link')}/../link`];
     const repos = spellings.map((d) => new DetectorRepository(new LocalDirStore(d)));
-    const kinds = ['knn', 'feature-cluster', 'knn'] as const;
+    const kinds = ['knn', 'feature-cluster', 'knn', 'feature-cluster', 'knn'] as const;
     const bundles = kinds.map((k, i) => bundle(k === 'knn' ? createDetector({ kind: 'knn', k: 2 + i }).fit(features(7919)) : createDetector({ kind: 'feature-cluster', nCluster: 3, score: 'euclidean' }).fit(features(31))));
     const versions = await Promise.all(repos.map((r, i) => r.save('det/', bundles[i]!)));
-    assert.equal(new Set(versions).size, 3, `distinct versions, got ${versions.join(', ')}`);
+    assert.equal(new Set(versions).size, spellings.length, `distinct versions, got ${versions.join(', ')}`);
     for (const [i, v] of versions.entries()) assert.equal((await repos[0]!.load('det/', v)).bundle.fitted.kind, kinds[i]);
   });
 });
