@@ -5,7 +5,7 @@
  * Elsewhere (the worker on a GPU node, tests) the lines are plain JSON and can be ignored or collected.
  */
 
-export const METRICS_NAMESPACE = 'imagedrift';
+const METRICS_NAMESPACE = 'imagedrift';
 
 export type MetricUnit = 'Count' | 'None';
 

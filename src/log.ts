@@ -5,7 +5,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * Credentials never reach a log line: nothing logs request headers, and as a second guard any `authorization`,
  * `x-api-key` or `apiKey` field at the top level or one level down is replaced by "[redacted]".
  */
-export const REDACTED_PATHS = [
+const REDACTED_PATHS = [
   'authorization',
   'apiKey',
   '["x-api-key"]',

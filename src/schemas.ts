@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DRIFT_TESTS, minPermutations } from './core/drift.js';
 import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
+import { isSafeKey } from './storage/object-store.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, num, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError } from './core/errors.js';
 import { parseLayerName } from './model/graph.js';
@@ -14,22 +15,21 @@ import { parseLayerName } from './model/graph.js';
  * A number given as a JSON number or as a numeric string (CLI flags are strings). Unlike `z.coerce.number()`, null,
  * booleans, arrays and empty strings are errors, not 0 or 1: `{"threshold": null}` must not become threshold 0.
  */
-export const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => T) =>
-  z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), inner(num()));
+const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => T) => fromText(inner(num()));
 /** A decimal number as written by people: sign, digits, optional fraction and exponent (not 0x10, 0b1, Infinity). */
 const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 
 /** A core parameter rule that also takes its number as a decimal string (a CLI flag): the same rule, the same message. */
 const fromText = <T extends z.ZodType>(rule: T) => z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), rule);
 
-export const layerSchema = z.string().min(1, 'must name a tensor, e.g. "output" or "9"');
-export const nClusterSchema = fromText(PARAM_RULES.nCluster);
-export const scoreSchema = PARAM_RULES.score;
-export const seedSchema = fromText(PARAM_RULES.seed);
+const layerSchema = z.string().min(1, 'must name a tensor, e.g. "output" or "9"');
+const nClusterSchema = fromText(PARAM_RULES.nCluster);
+const scoreSchema = PARAM_RULES.score;
+const seedSchema = fromText(PARAM_RULES.seed);
 export const gridSchema = numeric((n) => n.gt(0, 'must be > 0').lt(1, 'must be < 1'));
 export const thresholdSchema = numeric((n) => n.refine(Number.isFinite, 'must be a finite number'));
 export const batchSizeSchema = numeric((n) => n.int('must be an integer').min(1, 'must be >= 1').max(65536, 'must be <= 65536'));
-export const layoutSchema = z.enum(['NCHW', 'NHWC']);
+const layoutSchema = z.enum(['NCHW', 'NHWC']);
 
 /**
  * Fit parameters common to every caller. `method` picks the detector (CLI `--detector`; default feature-cluster,
@@ -138,7 +138,7 @@ export const objectKeySchema = z
   .refine(isWellFormed, 'must be well-formed Unicode (it holds a lone UTF-16 surrogate, which no S3 key can)')
   // S3 keys are at most 1024 bytes, and this one gets the tenant's prefix (up to 72 bytes) in front.
   .refine((k) => Buffer.byteLength(k, 'utf8') <= 900, 'must be at most 900 bytes (UTF-8)')
-  .refine((k) => !k.startsWith('/') && !k.includes('\\') && !k.includes('\0') && k.split('/').every((s) => s !== '' && s !== '.' && s !== '..'), 'must be a relative key without "..", "." or empty segments');
+  .refine(isSafeKey, 'must be a relative key without "..", "." or empty segments');
 /** A key prefix: one or more safe segments, ending in "/". */
 export const keyPrefixSchema = z
   .string()
@@ -149,8 +149,8 @@ export const keyPrefixSchema = z
  * Inline labels travel in the job payload, which Redis keeps with the job (up to 10,000 completed jobs): 10,000
  * labels are ~20 KB. A larger set is a .npy/.json object in the bucket, named by oodLabelsKey.
  */
-export const MAX_INLINE_LABELS = 10_000;
-export const oodLabelsSchema = z
+const MAX_INLINE_LABELS = 10_000;
+const oodLabelsSchema = z
   .array(z.union([z.literal(0), z.literal(1)], { error: 'must be 0 (in-distribution) or 1 (OOD)' }))
   .min(1, 'must hold at least one label')
   .max(MAX_INLINE_LABELS, `holds more than ${MAX_INLINE_LABELS} labels; put a larger label set in the bucket (.npy or .json) and pass its key as oodLabelsKey`);
@@ -178,7 +178,7 @@ export const calibrateMessageSchema = calibrateParamsSchema
 export type CalibrateMessage = z.infer<typeof calibrateMessageSchema>;
 
 /** Inline images for predict: base64 PNG/JPEG (one image each) or one base64 .npy holding the batch. */
-export const inlineImagesSchema = z.array(z.string().min(1, 'must be a base64 PNG, JPEG or .npy')).min(1, 'must hold at least one image');
+const inlineImagesSchema = z.array(z.string().min(1, 'must be a base64 PNG, JPEG or .npy')).min(1, 'must hold at least one image');
 
 /**
  * POST /detectors/{detector}/predict. Exactly one of `dataset` (an uploaded dataset id) and `images`. Small requests

@@ -4,7 +4,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const RSS_PRELOAD = fileURLToPath(new URL('../children/rss-preload.mjs', import.meta.url));
+const RSS_PRELOAD = fileURLToPath(new URL('../children/rss-preload.mjs', import.meta.url));
 
 export interface ChildResult {
   readonly seconds: number;

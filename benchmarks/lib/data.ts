@@ -6,15 +6,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultPreprocess, toModelInput } from '../../src/core/preprocess.js';
-import type { DecodedArray, Matrix, Tensor } from '../../src/core/tensor.js';
+import type { DecodedArray, Matrix } from '../../src/core/tensor.js';
 import { decodeCifarBin } from '../../src/io/cifar.js';
 import { decodeIdx } from '../../src/io/idx.js';
 import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { layerFeatures } from '../../src/service/extractor-cache.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
-export const MODEL_PATH = join(REPO, 'models/lenet5.onnx');
+const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+const MODEL_PATH = join(REPO, 'models/lenet5.onnx');
 export const PATHS = {
   seedTrain: join(SHARED, 'seed-example/concept_train_lenet.npy'),
   seedEval: join(SHARED, 'seed-example/concept_test_lenet1.npy'),
@@ -49,7 +49,7 @@ export function sliceRows(a: DecodedArray, from: number, to: number): DecodedArr
 }
 
 /** Preprocesses each part to the model's NCHW input and stacks them (as a float32 "decoded" array in [0,1]). */
-export function stackModelInputs(parts: readonly DecodedArray[]): DecodedArray {
+function stackModelInputs(parts: readonly DecodedArray[]): DecodedArray {
   const inputs = parts.map((p) => toModelInput(p, PREPROCESS));
   const n = inputs.reduce((a, t) => a + t.shape[0]!, 0);
   const data = new Float32Array(inputs.reduce((a, t) => a + t.data.length, 0));
@@ -134,8 +134,4 @@ export function exportFeatures(dir: string, w: Workload, f: Features, tag = ''):
   const p = (s: string) => join(dir, `w${w.name}${tag}-${s}.npy`);
   writeFileSync(p('labels'), encodeNpy(w.evalLabels, [w.evalLabels.length], 'uint8'));
   return { train: writeMatrix(p('train'), f.train), eval: writeMatrix(p('eval'), f.eval), labels: p('labels'), test: writeMatrix(p('test'), f.test) };
-}
-
-export function tensorOf(d: DecodedArray): Tensor {
-  return toModelInput(d, PREPROCESS);
 }

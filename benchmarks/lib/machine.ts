@@ -1,5 +1,5 @@
 /** What the numbers were measured on. */
-import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { pythonVersions } from './python.js';
 
@@ -39,10 +39,6 @@ export function machineInfo(): MachineInfo {
     loadAvgStart: loadavg().map((x) => Math.round(x * 100) / 100),
     date: new Date().toISOString(),
   };
-}
-
-export function freeMiB(): number {
-  return freemem() / 2 ** 20;
 }
 
 /** Cost of first-touching fresh memory here (page faults): ms per 40 MB, median of 5. Shapes every large allocation. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
-export const REFERENCE_DIR = fileURLToPath(new URL('../reference/', import.meta.url));
+const REFERENCE_DIR = fileURLToPath(new URL('../reference/', import.meta.url));
 export const PORT_SCRIPT = join(REFERENCE_DIR, 'ood_feature_cluster_port.py');
 export const SKLEARN_SCRIPT = join(REFERENCE_DIR, 'sklearn_kmeans.py');
 

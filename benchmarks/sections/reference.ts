@@ -65,7 +65,7 @@ export interface SameOutput {
 }
 
 /** Given identical centres (imagedrift's), the port's scores must match to 1e-5 and its 0/1 output must be identical. */
-export function sameOutputCheck(dir: string, tag: string, det: FittedFeatureCluster, f: Features, files: FeatureFiles, evalLabels: Uint8Array): SameOutput {
+function sameOutputCheck(dir: string, tag: string, det: FittedFeatureCluster, f: Features, files: FeatureFiles, evalLabels: Uint8Array): SameOutput {
   const { centres, params, dim } = det.state;
   const centresFile = writeMatrix(join(dir, `${tag}-centres.npy`), { data: centres, rows: params.nCluster, cols: dim });
   const port = runPythonJson<PortOut>(PORT_SCRIPT, portArgs(files, ['--centres', centresFile]));

@@ -26,7 +26,7 @@ export const keyringEntrySchema = z
   })
   .strict();
 export type KeyringEntry = z.infer<typeof keyringEntrySchema>;
-export const keyringSchema = z.array(keyringEntrySchema).max(10_000, 'must hold at most 10000 keys');
+const keyringSchema = z.array(keyringEntrySchema).max(10_000, 'must hold at most 10000 keys');
 
 /** Presented keys longer than this are rejected before hashing. */
 export const MAX_API_KEY_LENGTH = 256;

@@ -15,8 +15,8 @@ import type { ThresholdFit } from './threshold.js';
  * from). Both are read; 2 is written, and a reader that knows only 1 refuses it on `formatVersion` (so upgrade every
  * reader, worker and function, before any writer; README "S3 state layout").
  */
-export const MANIFEST_FORMAT = 'imagedrift.detector';
-export const MANIFEST_FORMAT_VERSION = 2;
+const MANIFEST_FORMAT = 'imagedrift.detector';
+const MANIFEST_FORMAT_VERSION = 2;
 
 export interface ModelRef {
   /** Key of the ONNX model in the same store (CLI: `model.onnx` in the detector dir; S3: `models/<id>.onnx`). */
@@ -73,7 +73,7 @@ const inputSpec = z.object({ channels: z.number().int().positive(), height: z.nu
 const arrayRef = z.object({ file: z.string().regex(/^[A-Za-z0-9_.-]+\.bin$/), shape: z.array(z.number().int().nonnegative()), dtype: z.enum(['float32', 'float64']) });
 export type StoredArray = Float32Array | Float64Array;
 
-export const manifestSchema = z.object({
+const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   formatVersion: z.union([z.literal(1), z.literal(MANIFEST_FORMAT_VERSION)]),
   libraryVersion: z.string(),

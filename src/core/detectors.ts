@@ -36,7 +36,7 @@ export const PARAM_RULES = {
 } as const;
 const R = PARAM_RULES;
 
-export const detectorParamSchemas = {
+const detectorParamSchemas = {
   'feature-cluster': z.object({ nCluster: R.nCluster, score: R.score.optional(), seed: R.seed.optional(), nInit: R.nInit.optional(), maxIterations: R.maxIterations.optional() }),
   msp: z.object({}),
   energy: z.object({ temperature: R.temperature.optional() }),

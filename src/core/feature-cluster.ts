@@ -43,7 +43,7 @@ export interface FeatureClusterState {
   readonly invStd?: Float32Array;
 }
 
-export function featureClusterParams(p: Partial<FeatureClusterParams> & { nCluster: number }): FeatureClusterParams {
+function featureClusterParams(p: Partial<FeatureClusterParams> & { nCluster: number }): FeatureClusterParams {
   const score = p.score ?? DEFAULT_SCORE_MODE;
   if (!SCORE_MODES.includes(score)) throw new InputError('score', `unknown score mode '${String(score)}'; expected one of ${SCORE_MODES.join(', ')}`);
   const seed = p.seed ?? 0;

@@ -80,7 +80,7 @@ function nearestSq(x: Float32Array, r: number, dim: number, centres: Float32Arra
   return best;
 }
 
-export function inertiaOf(x: Matrix, centres: Float32Array | Float64Array, k: number): number {
+function inertiaOf(x: Matrix, centres: Float32Array | Float64Array, k: number): number {
   let s = 0;
   for (let r = 0; r < x.rows; r++) s += nearestSq(x.data, r, x.cols, centres, k);
   return s;

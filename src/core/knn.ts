@@ -29,7 +29,7 @@ const QUERY_BLOCK = 4;
  * eight per pass is no faster). l2 uses |q|² + |b|² − 2 q·b with the bank's squared norms computed once, clamped
  * at 0 against rounding; cosine uses 1 − q̂·b̂ (the bank is stored normalised).
  */
-export function knnScores(q: Float32Array, rows: number, dim: number, bank: Float32Array, k: number, metric: 'cosine' | 'l2'): Float64Array {
+function knnScores(q: Float32Array, rows: number, dim: number, bank: Float32Array, k: number, metric: 'cosine' | 'l2'): Float64Array {
   const nb = bank.length / dim;
   const out = new Float64Array(rows);
   const l2 = metric === 'l2';

@@ -46,7 +46,7 @@ const CHANNEL_COUNTS = new Set([1, 3, 4]);
  * Resolves the layout of a rank-4 array, or throws when it cannot be told apart. `stated` (from the data itself, e.g.
  * decoded images) is obeyed; `fallback` (the detector's recorded layout) only settles a shape that is ambiguous.
  */
-export function resolveLayout(shape: readonly number[], spec: InputSpec, stated?: Layout, field = 'data', fallback?: Layout): Layout {
+function resolveLayout(shape: readonly number[], spec: InputSpec, stated?: Layout, field = 'data', fallback?: Layout): Layout {
   const [, d1, , d3] = shape as [number, number, number, number];
   if (stated) {
     const c = stated === 'NCHW' ? d1 : d3;

@@ -28,16 +28,6 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
-/** Builds a tensor, checking that the data length matches the shape. */
-export function tensor(data: Float32Array, shape: readonly number[], field = 'tensor'): Tensor {
-  for (const [i, d] of shape.entries()) {
-    if (!Number.isInteger(d) || d < 0) throw new InputError(`${field}.shape[${i}]`, `must be a non-negative integer, got ${d}`);
-  }
-  const n = sizeOf(shape);
-  if (data.length !== n) throw new InputError(field, `data length ${data.length} does not match shape [${shape.join(',')}] (${n} elements)`);
-  return { data, shape: [...shape] };
-}
-
 /** A matrix view of an N×D feature table (rows are samples). */
 export interface Matrix {
   readonly data: Float32Array;

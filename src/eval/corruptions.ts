@@ -31,7 +31,7 @@ function checkParam(name: string, v: number, min: number): void {
 }
 
 /** Standard normal sampler (Box–Muller, both outputs used) on a seeded uniform generator. */
-export function gaussianSampler(seed: number): () => number {
+function gaussianSampler(seed: number): () => number {
   const rnd = mulberry32(seed);
   let spare: number | null = null;
   return () => {

@@ -47,7 +47,7 @@ let cachedObject: { key: string; keyring: Keyring; at: number; problem?: Error; 
  * usable keyring stays in effect (no outage, no key wrongly accepted that was not accepted before) and the problem is
  * returned, to be logged; with no usable keyring read yet, keys it would hold cannot be judged (see authenticate).
  */
-export async function loadKeyringState(config: Config, store: ObjectStore, now = Date.now()): Promise<{ keyring: Keyring; problem?: Error; judged: boolean }> {
+async function loadKeyringState(config: Config, store: ObjectStore, now = Date.now()): Promise<{ keyring: Keyring; problem?: Error; judged: boolean }> {
   const objectKey = config.auth.keysObject;
   if (objectKey === undefined) return { keyring: config.auth.keyring, judged: true };
   if (!cachedObject || cachedObject.key !== objectKey || now - cachedObject.at >= config.auth.keysTtlMs) {

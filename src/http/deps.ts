@@ -22,7 +22,7 @@ export interface Deps {
  * instead of the 503 with Retry-After. 3 attempts × (2 s connect + 5 s idle) and the SDK's backoff stay under it. The
  * idle timer restarts whenever data flows, so a large transfer (a 256 MiB dataset) is not cut short.
  */
-export const FUNCTION_S3_TIMEOUTS = { connectionTimeoutMs: 2_000, socketTimeoutMs: 5_000 } as const;
+const FUNCTION_S3_TIMEOUTS = { connectionTimeoutMs: 2_000, socketTimeoutMs: 5_000 } as const;
 
 let cached: Deps | undefined;
 let overrides: Partial<Deps> = {};

@@ -14,7 +14,7 @@ let connection: Redis | undefined;
  * failed primary, a partition without a reset) otherwise holds the request until Lambda kills the function at its 29 s
  * (serverless.yml), and API Gateway answers a bare 500. `readyTimeoutMs` only bounds the first connection.
  */
-export const QUEUE_COMMAND_TIMEOUT_MS = 5000;
+const QUEUE_COMMAND_TIMEOUT_MS = 5000;
 
 export function getJobClient(): JobClient {
   if (!client) {

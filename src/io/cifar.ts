@@ -6,7 +6,7 @@ import { InputError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { checkArraySize, resolveLimits, type DecodeLimits } from './limits.js';
 
-export const CIFAR_RECORD_BYTES = 3073;
+const CIFAR_RECORD_BYTES = 3073;
 const PIXELS = 3 * 32 * 32;
 
 /**

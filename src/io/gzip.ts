@@ -34,7 +34,7 @@ function isTooLarge(e: unknown): boolean {
  * `limits.maxInflatedBytes` (and at most `bound.maxBytes` when given); more is an InputError, raised as soon as the
  * output passes the bound, so memory stays bounded.
  */
-export function gunzip(bytes: Uint8Array, field: string, limits?: Partial<DecodeLimits>, bound?: InflateBound): Uint8Array {
+function gunzip(bytes: Uint8Array, field: string, limits?: Partial<DecodeLimits>, bound?: InflateBound): Uint8Array {
   const lim = resolveLimits(limits);
   let max = lim.maxInflatedBytes;
   let tooLarge = (): InputError => new InputError(field, `gzip data inflates to more than maxInflatedBytes ${formatBytes(lim.maxInflatedBytes)}; refusing to inflate further`);

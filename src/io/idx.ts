@@ -11,7 +11,7 @@ import { checkArraySize, resolveLimits, type DecodeLimits } from './limits.js';
 import { itemSize, widen, type ElementKind } from './widen.js';
 
 /** IDX type codes and the element type each stands for. */
-export const IDX_TYPES: Readonly<Record<number, DType & ElementKind>> = {
+const IDX_TYPES: Readonly<Record<number, DType & ElementKind>> = {
   0x08: 'uint8',
   0x09: 'int8',
   0x0b: 'int16',

@@ -195,7 +195,7 @@ async function imageInSubfolder(path: string, entry: Dirent): Promise<string | u
  * holding images (`train/0/a.png`: folders are not read recursively) is an error, since skipping it would silently
  * leave samples out or shift every later one. Other entries are read for their first 12 bytes (or names) only.
  */
-export async function listImageFiles(dir: string): Promise<string[]> {
+async function listImageFiles(dir: string): Promise<string[]> {
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => naturalCompare(a.name, b.name));
   const other = entries.find((e) => !e.isDirectory() && UNSUPPORTED_IMAGE_EXT.test(e.name));
   if (other) throw new InputError('path', `${join(dir, other.name)}: only PNG and JPEG images are read from a folder; convert it or move it out`);

@@ -48,7 +48,7 @@ const TYPE_CODES: Readonly<Record<string, { dtype: DType; kind: ElementKind }>> 
 };
 
 /** The descriptors accepted in the `descr` header field (byte order `<`, `>`, `|` or `=`). */
-export const NPY_SUPPORTED_DESCRS: readonly string[] = [
+const NPY_SUPPORTED_DESCRS: readonly string[] = [
   '<f2', '>f2', '<f4', '>f4', '<f8', '>f8', '|u1', '|i1', '|b1',
   '<u2', '>u2', '<i2', '>i2', '<u4', '>u4', '<i4', '>i4', '<u8', '>u8', '<i8', '>i8',
 ];
@@ -330,7 +330,7 @@ export function decodeNpy(bytes: Uint8Array, field = 'npy', limits?: Partial<Dec
 }
 
 /** Reorders a column-major (Fortran) buffer of the given shape into row-major (C) order. */
-export function fortranToC(src: Float32Array, shape: readonly number[]): Float32Array {
+function fortranToC(src: Float32Array, shape: readonly number[]): Float32Array {
   const rank = shape.length;
   const out = new Float32Array(src.length);
   if (src.length === 0) return out;

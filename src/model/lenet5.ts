@@ -8,10 +8,10 @@
  * Intermediate tensors are named `1`…`11` like MindSpore's own ONNX export, so the tutorial's layer names
  * (`8`, `9`, `10`, `11`, `output`) address the same activations.
  */
-import { createHash } from 'node:crypto';
 import onnxProto from 'onnx-proto';
 import type { onnx as Onnx } from 'onnx-proto';
 import { ModelError } from '../core/errors.js';
+import { sha256Hex } from '../hash.js';
 import { readCheckpoint, type CheckpointTensor } from './ckpt.js';
 
 const { onnx } = onnxProto;
@@ -19,7 +19,7 @@ const { onnx } = onnxProto;
 export const LENET5_CONVERTER = 'imagedrift/lenet5 (MindSpore ckpt -> ONNX)';
 
 /** Weight tags the network needs, with their expected dims. */
-export const LENET5_WEIGHTS: Readonly<Record<string, readonly number[]>> = {
+const LENET5_WEIGHTS: Readonly<Record<string, readonly number[]>> = {
   'conv1.weight': [6, 1, 5, 5],
   'conv2.weight': [16, 6, 5, 5],
   'fc1.weight': [120, 400],
@@ -148,6 +148,6 @@ export function buildLenet5Onnx(weights: ReadonlyMap<string, CheckpointTensor>, 
 /** Reads a MindSpore LeNet5 checkpoint and returns the ONNX model bytes, stamped with the checkpoint's sha256. */
 export function convertCheckpoint(ckptBytes: Uint8Array, opts: { source?: string } = {}): Uint8Array {
   const weights = readCheckpoint(ckptBytes);
-  const sha256 = createHash('sha256').update(ckptBytes).digest('hex');
+  const sha256 = sha256Hex(ckptBytes);
   return buildLenet5Onnx(weights, { source_sha256: sha256, ...(opts.source ? { source: opts.source } : {}) });
 }

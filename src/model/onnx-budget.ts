@@ -93,7 +93,7 @@ export const ONNX_SCHEMA: ProtoSchema = {
 };
 
 
-export const ONNX_FORMAT: ProtoFormat = {
+const ONNX_FORMAT: ProtoFormat = {
   schema: ONNX_SCHEMA,
   root: 'ModelProto',
   field: 'model',

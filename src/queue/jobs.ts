@@ -9,12 +9,12 @@ import { jobKeys } from '../storage/keys.js';
  * Job payloads: the same zod messages the HTTP handlers validate (src/schemas.ts). A predict job always names a
  * stored dataset; the handler stores inline images as a dataset before enqueueing, so payloads stay small in Redis.
  */
-export const predictJobSchema = predictMessageSchema.refine((m) => m.dataset !== undefined && m.images === undefined, {
+const predictJobSchema = predictMessageSchema.refine((m) => m.dataset !== undefined && m.images === undefined, {
   path: ['dataset'],
   message: 'a predict job takes a stored dataset id (inline images are answered synchronously or stored first)',
 });
 
-export const jobPayloadSchemas = {
+const jobPayloadSchemas = {
   fit: fitMessageSchema,
   calibrate: calibrateMessageSchema,
   predict: predictJobSchema,

@@ -1,7 +1,7 @@
 /** BullMQ names. Every process (handlers, workers) shares one queue; the Redis key prefix comes from QUEUE_PREFIX. */
 export const QUEUE_NAME = 'imagedrift';
 
-export const JOB_NAMES = ['fit', 'calibrate', 'predict'] as const;
+const JOB_NAMES = ['fit', 'calibrate', 'predict'] as const;
 export type JobName = (typeof JOB_NAMES)[number];
 
 export function isJobName(s: string): s is JobName {

@@ -78,7 +78,7 @@ type Claim = z.infer<typeof claimSchema>;
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
 
-export async function readJobResult(store: ObjectStore, jobId: string): Promise<JobResult | undefined> {
+async function readJobResult(store: ObjectStore, jobId: string): Promise<JobResult | undefined> {
   return readStoredJson<JobResult>(store, jobKeys(jobId).result, 'job result');
 }
 

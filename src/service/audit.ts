@@ -99,7 +99,7 @@ export interface ShiftTest {
 const SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
 const MAX_INVALID_LISTED = 20;
 
-export async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
+async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
   // The config is the tenant's own writing: a bad one is their input error (naming the field), not damaged state.
   const key = auditKeys(name).config;
   const json = await readStoredJson(store, key, 'audit config').catch((e: unknown) => {
@@ -279,7 +279,7 @@ export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; 
  * An audit is started only while at least this much of the invocation is left, or 1.5 × the longest audit of the run
  * so far if that is more: one started too late would be killed at the function's timeout and retried whole.
  */
-export const AUDIT_START_RESERVE_MS = 60_000;
+const AUDIT_START_RESERVE_MS = 60_000;
 
 /** When the scheduler last started an audit; never-started audits (no marker, or one that cannot be read) sort first. */
 async function lastStarted(view: ObjectStore, name: string): Promise<string> {

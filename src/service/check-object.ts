@@ -61,7 +61,7 @@ export interface CheckRejection {
 }
 
 /** S3 event keys are URL-encoded with '+' for spaces. */
-export function decodeEventKey(raw: string): string {
+function decodeEventKey(raw: string): string {
   try {
     return decodeURIComponent(raw.replace(/\+/g, ' '));
   } catch {
@@ -70,7 +70,7 @@ export function decodeEventKey(raw: string): string {
 }
 
 /** Validates a decoded key and names the tenant and detector it is checked with, and the result's key in the tenant's view. */
-export function resolveIncomingKey(key: string, prefix: string, detectorId?: string): { tenant: string; detector: string; resultKey: string } {
+function resolveIncomingKey(key: string, prefix: string, detectorId?: string): { tenant: string; detector: string; resultKey: string } {
   if (!isSafeKey(key)) throw new InputError('key', `${JSON.stringify(key)} is not a safe relative key (no "..", ".", empty segments or leading "/")`);
   if (!key.startsWith(prefix) || key.length === prefix.length) throw new InputError('key', `${JSON.stringify(key)} is not under ${prefix}`);
   const [tenantSeg, ...rest] = key.slice(prefix.length).split('/');
@@ -87,7 +87,7 @@ export function resolveIncomingKey(key: string, prefix: string, detectorId?: str
   return { tenant: t.data, detector, resultKey: checkResultKey(`${prefix}${rest.join('/')}`) };
 }
 
-export async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string; rawKey: string }): Promise<CheckResult> {
+async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string; rawKey: string }): Promise<CheckResult> {
   if (rec.bucket !== deps.bucket) throw new InputError('bucket', `event for bucket ${JSON.stringify(rec.bucket)}, this function serves ${JSON.stringify(deps.bucket)}`);
   const key = decodeEventKey(rec.rawKey);
   const { tenant, detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);

@@ -33,11 +33,11 @@ import { sha256Hex } from '../hash.js';
 /** Largest body accepted inline (the Lambda request payload limit); larger uploads use a presigned PUT. */
 export const INLINE_UPLOAD_LIMIT = DEFAULT_MAX_BODY_BYTES;
 /** Largest presigned upload: the largest file the service decodes (the upload function reads it whole to validate it). */
-export const PRESIGNED_UPLOAD_LIMIT = SERVICE_DECODE_LIMITS.maxFileBytes!;
-export const DEFAULT_PRESIGN_EXPIRES_IN = 900;
+const PRESIGNED_UPLOAD_LIMIT = SERVICE_DECODE_LIMITS.maxFileBytes!;
+const DEFAULT_PRESIGN_EXPIRES_IN = 900;
 
 /** Validates a dataset/model id (the one id rule, `idSchema`), or generates one (a UUID) when absent. */
-export function resolveId(id: string | undefined, field = 'id'): string {
+function resolveId(id: string | undefined, field = 'id'): string {
   if (id === undefined) return randomUUID();
   const r = idSchema.safeParse(id);
   if (!r.success) throw new InputError(field, `${JSON.stringify(id)}: ${r.error.issues[0]!.message}`);
@@ -60,7 +60,7 @@ const FORMATS = {
 } as const;
 export type DatasetFormat = keyof typeof FORMATS;
 
-export const datasetManifestSchema = z.object({
+const datasetManifestSchema = z.object({
   id: idSchema,
   key: z.string(),
   format: z.enum(Object.keys(FORMATS) as [DatasetFormat, ...DatasetFormat[]]),
@@ -77,7 +77,7 @@ export const datasetManifestSchema = z.object({
 });
 export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
 
-export const modelManifestSchema = z.object({
+const modelManifestSchema = z.object({
   id: idSchema,
   key: z.string(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

@@ -100,7 +100,7 @@ export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array
  * Features of several layers, concatenated column-wise in the given order, with each layer's column range.
  * One layer is the common case and costs nothing extra.
  */
-export async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor | ModelInputPlan, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
+async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor | ModelInputPlan, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
   const parts: Matrix[] = [];
   for (const l of layers) parts.push(await withExtractor(model, l, opts, sha, (ex) => ex.extract(input, opts.onProgress)));
   const { matrix, columns } = concatColumns(parts, layers);
@@ -108,7 +108,7 @@ export async function extractLayers(model: Uint8Array, layers: readonly string[]
 }
 
 /** The detector a fit request names: its `detector` spec, or feature-cluster from `nCluster`/`score`/`seed`. */
-export function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | 'score' | 'seed'>): DetectorSpec {
+function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | 'score' | 'seed'>): DetectorSpec {
   if (req.detector) {
     // The shorthand's fields next to a spec would be silently unused: the spec carries its own parameters.
     for (const k of ['nCluster', 'score', 'seed'] as const) {
@@ -121,7 +121,7 @@ export function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | '
 }
 
 /** The model's predicted class per sample (argmax of its first graph output). */
-export async function predictedClasses(model: Uint8Array, input: Tensor | ModelInputPlan, opts: RuntimeOptions = {}): Promise<Int32Array> {
+async function predictedClasses(model: Uint8Array, input: Tensor | ModelInputPlan, opts: RuntimeOptions = {}): Promise<Int32Array> {
   const [logits] = outputNames(model);
   if (!logits) throw new InputError('model', 'has no graph output to take predicted classes from');
   return argmaxRows(await withExtractor(model, logits, opts, sha256Hex(model), (ex) => ex.extract(input)));
@@ -168,7 +168,7 @@ export async function fitDetector(req: FitRequest): Promise<DetectorBundle> {
  * sha256 over what a fit produced and nothing a calibration changes: model sha256 and layer, preprocessing, detector
  * kind and params, then every fitted array's bytes in name order. Deterministic: the same fit gives the same id.
  */
-export function fitIdentity(b: DetectorBundle): string {
+function fitIdentity(b: DetectorBundle): string {
   const h = createHash('sha256');
   const f = b.fitted;
   h.update(JSON.stringify({ model: b.model.sha256, layer: b.model.layer, preprocess: b.preprocess, kind: f.kind, params: f.params, dim: f.dim, nTrain: f.nTrain }));
@@ -374,9 +374,9 @@ export async function driftCheck(bundle: DetectorBundle, model: Uint8Array, req:
 }
 
 /** The reference a calibrated bundle carries for a test: its in-distribution scores (ks) or feature rows (mmd). */
-export function storedReference(bundle: DetectorBundle, test: 'ks'): Float64Array;
-export function storedReference(bundle: DetectorBundle, test: 'mmd'): Matrix;
-export function storedReference(bundle: DetectorBundle, test: 'ks' | 'mmd'): Float64Array | Matrix {
+function storedReference(bundle: DetectorBundle, test: 'ks'): Float64Array;
+function storedReference(bundle: DetectorBundle, test: 'mmd'): Matrix;
+function storedReference(bundle: DetectorBundle, test: 'ks' | 'mmd'): Float64Array | Matrix {
   const ref = test === 'ks' ? bundle.calibrationScores : bundle.referenceFeatures;
   const has = ref !== undefined && (test === 'ks' ? (ref as Float64Array).length > 0 : (ref as Matrix).rows >= 2);
   if (!has) {

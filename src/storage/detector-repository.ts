@@ -37,7 +37,7 @@ export type Pointer = z.infer<typeof pointerSchema>;
  * the same next version, and the second save would overwrite the first's version and report it as its own.
  * Claims are kept per store location and detector key.
  */
-export class LocalCoordinator implements VersionCoordinator {
+class LocalCoordinator implements VersionCoordinator {
   private readonly chains = new Map<string, Promise<unknown>>();
   private fence = 0;
 

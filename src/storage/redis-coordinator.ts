@@ -163,7 +163,7 @@ function toInt(v: unknown, field: string): number {
 }
 
 /** The highest n for which any `<detectorKey>v<n>/…` object exists (0 when none). */
-export async function highestVersion(store: ObjectStore, detectorKey: string): Promise<number> {
+async function highestVersion(store: ObjectStore, detectorKey: string): Promise<number> {
   let max = 0;
   for (const { key } of await store.list(`${detectorKey}v`)) {
     const m = /^v(\d+)\//.exec(key.slice(detectorKey.length));
