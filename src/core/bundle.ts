@@ -14,6 +14,10 @@ import type { ThresholdFit } from './threshold.js';
  * Format versions: 1 = every array float32; 2 = calibration scores float64 (the exact values the threshold was chosen
  * from). Both are read; 2 is written, and a reader that knows only 1 refuses it on `formatVersion` (so upgrade every
  * reader, worker and function, before any writer; README "S3 state layout").
+ *
+ * Fields a reader does not know are ignored (a newer writer may add what an older reader can do without, as
+ * `fitVersion` was); anything an older reader must not ignore needs a new format version, which it refuses by name
+ * before reading any other field (`parseManifest`).
  */
 const MANIFEST_FORMAT = 'imagedrift.detector';
 const MANIFEST_FORMAT_VERSION = 2;
@@ -115,7 +119,7 @@ const manifestSchema = z.object({
     })
     .optional(),
   arrays: z.record(z.string(), arrayRef),
-}).refine((m) => m.formatVersion !== 1 || Object.values(m.arrays).every((a) => a.dtype === 'float32'), { path: ['arrays'], message: 'format version 1 holds float32 arrays only' });
+});
 export type DetectorManifest = z.infer<typeof manifestSchema>;
 
 const CALIBRATION_SCORES = 'calibrationScores';
@@ -162,8 +166,37 @@ export function toStored(b: DetectorBundle): StoredDetector {
   return { manifest, arrays };
 }
 
-/** Validates a manifest (unknown JSON) and returns its issues as an InputError naming the first bad path. */
+/**
+ * The first format-1 manifests (the first release's feature-cluster detector) recorded `detector.inertia` where later
+ * ones record `detector.stats: {inertia}`; they are read as the latter, which is all it meant.
+ */
+function upgradeFormat1(json: Record<string, unknown>): Record<string, unknown> {
+  const d = json.detector as Record<string, unknown> | undefined;
+  if (json.formatVersion !== 1 || typeof d !== 'object' || d === null || d.stats !== undefined || typeof d.inertia !== 'number') return json;
+  const { inertia, ...rest } = d;
+  return { ...json, detector: { ...rest, stats: { inertia } } };
+}
+
+/**
+ * Validates a manifest (unknown JSON) and returns its issues as an InputError naming the first bad path. A manifest of
+ * another format, or of a format version this reader does not know (a newer imagedrift's), is refused on that alone,
+ * naming the version and the writer, before any other field is read: its other fields may mean something else.
+ */
 export function parseManifest(json: unknown, field = 'manifest'): DetectorManifest {
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+    const { format, formatVersion, libraryVersion } = json as Record<string, unknown>;
+    const writer = typeof libraryVersion === 'string' ? `imagedrift ${libraryVersion}` : 'another imagedrift';
+    if (format === MANIFEST_FORMAT && formatVersion !== 1 && formatVersion !== MANIFEST_FORMAT_VERSION) {
+      const newer = typeof formatVersion === 'number' && Number.isInteger(formatVersion) && formatVersion > MANIFEST_FORMAT_VERSION;
+      throw new InputError(
+        `${field}.formatVersion`,
+        newer
+          ? `is ${formatVersion}, written by ${writer}; this imagedrift reads detector formats 1 to ${MANIFEST_FORMAT_VERSION}: upgrade it to load this detector`
+          : `must be 1 or ${MANIFEST_FORMAT_VERSION} (found ${JSON.stringify(formatVersion)})`,
+      );
+    }
+    json = upgradeFormat1(json as Record<string, unknown>);
+  }
   const r = manifestSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;

@@ -59,10 +59,21 @@ export function splitJobData(data: unknown): { tenant: string; payload: unknown 
   return { tenant: parseJobTenant(tenant), payload };
 }
 
-/** Validates a payload for `name`; the InputError names the first failing field. */
+/**
+ * What a worker says of a job only a newer imagedrift could have enqueued (the functions validate every payload with
+ * these schemas before it is enqueued, so a field or job name this worker does not know comes from another version).
+ */
+const NEWER_ENQUEUER = 'the job was enqueued by a newer imagedrift than this worker: upgrade every worker before the functions that enqueue (README "Rolling deploys")';
+
+/**
+ * Validates a payload for `name`; the InputError names the first failing field. Fields this worker does not know are
+ * refused (it cannot do what they ask) as a newer enqueuer's, before any other issue: the client's request was valid.
+ */
 export function parseJobPayload<N extends JobName>(name: N, data: unknown): JobPayload<N> {
   const r = jobPayloadSchemas[name].safeParse(data);
   if (!r.success) {
+    const unknown = r.error.issues.find((i) => i.code === 'unrecognized_keys' && i.path.length === 0);
+    if (unknown && 'keys' in unknown) throw new InputError('payload', `holds ${unknown.keys.map((k) => JSON.stringify(k)).join(', ')}, which this worker does not know; ${NEWER_ENQUEUER}`);
     const issue = r.error.issues[0]!;
     throw new InputError(issue.path.map(String).join('.') || 'payload', issue.message);
   }
@@ -70,7 +81,7 @@ export function parseJobPayload<N extends JobName>(name: N, data: unknown): JobP
 }
 
 export function checkJobName(name: string): JobName {
-  if (!isJobName(name)) throw new InputError('job.name', `unknown job '${name}'; expected fit, calibrate or predict`);
+  if (!isJobName(name)) throw new InputError('job.name', `unknown job '${name}'; this worker runs fit, calibrate and predict (${NEWER_ENQUEUER})`);
   return name;
 }
 

@@ -145,7 +145,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const startedAt = now().toISOString();
   const keys = auditKeys(name);
   const cfg = await readAuditConfig(store, name);
-  const det = await loadForScoring(store, cfg.detector);
+  const det = await loadForScoring(store, cfg.detector, deps.logger);
   const cal = det.bundle.calibration;
   if (!cal) throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} is not calibrated; an audit needs its baseline flag rate`);
   const after = await startingPoint(store, name, cfg.prefix);

@@ -93,7 +93,7 @@ async function checkIncomingObject(deps: CheckDeps, rec: { bucket: string; rawKe
   const { tenant, detector, resultKey } = resolveIncomingKey(key, deps.incomingPrefix, deps.detectorId);
   // The detector first: an object for an unknown tenant or detector is rejected without being read or decoded.
   const store = tenantStore(deps.store, tenant);
-  const det = await loadForScoring(store, detector);
+  const det = await loadForScoring(store, detector, deps.logger);
   const checkedAt = (): string => new Date().toISOString();
   // The tenant has this detector, so the object's uploader looks for its result: a rejection is written where the
   // result would be (the event is asynchronous; otherwise only the log would say why). Not for a transient error,

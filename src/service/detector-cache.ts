@@ -1,6 +1,7 @@
 import type { DetectorBundle } from '../core/bundle.js';
 import { NotFoundError } from '../core/errors.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
+import type { Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { detectorPrefix } from '../storage/keys.js';
 
@@ -18,7 +19,8 @@ export interface LoadedForScoring {
 }
 
 const MAX_ENTRIES = 8;
-const versions = new Map<string, { bundle: DetectorBundle; warnings: string[] }>();
+/** `warned`: the load's warnings (a detector saved by another imagedrift version) were logged once in this process. */
+const versions = new Map<string, { bundle: DetectorBundle; warnings: string[]; warned: boolean }>();
 const models = new Map<string, Uint8Array>();
 
 function remember<V>(m: Map<string, V>, key: string, v: V): V {
@@ -36,8 +38,12 @@ export function noSuchDetector(detectorId: string, cause?: unknown): NotFoundErr
   return new NotFoundError('detector', `no detector ${detectorId}; fit it first`, cause === undefined ? undefined : { cause });
 }
 
-/** A detector's current version (bundle and load warnings), cached as `loadForScoring` caches it; no model. */
-export async function loadCurrent(store: ObjectStore, detectorId: string): Promise<{ version: number; bundle: DetectorBundle; warnings: string[] }> {
+/**
+ * A detector's current version (bundle and load warnings), cached as `loadForScoring` caches it; no model. With a
+ * logger, the load's warnings (e.g. "detector was saved by imagedrift X; this is Y") are logged, once per version
+ * and process, as the worker and the CLI log them.
+ */
+export async function loadCurrent(store: ObjectStore, detectorId: string, logger?: Logger): Promise<{ version: number; bundle: DetectorBundle; warnings: string[] }> {
   const prefix = detectorPrefix(detectorId);
   const repo = new DetectorRepository(store);
   const ptr = await repo.readPointer(prefix);
@@ -47,13 +53,17 @@ export async function loadCurrent(store: ObjectStore, detectorId: string): Promi
   let v = versions.get(cacheKey);
   if (!v) {
     const loaded = await repo.load(prefix, ptr); // a pointer to a missing version is damaged state (StorageError)
-    v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings });
+    v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings, warned: false });
   }
-  return { version: ptr.version, ...v };
+  if (logger && !v.warned) {
+    for (const w of v.warnings) logger.warn({ detector: detectorId, version: ptr.version }, w);
+    v.warned = true;
+  }
+  return { version: ptr.version, bundle: v.bundle, warnings: v.warnings };
 }
 
-export async function loadForScoring(store: ObjectStore, detectorId: string): Promise<LoadedForScoring> {
-  const { version, bundle, warnings } = await loadCurrent(store, detectorId);
+export async function loadForScoring(store: ObjectStore, detectorId: string, logger?: Logger): Promise<LoadedForScoring> {
+  const { version, bundle, warnings } = await loadCurrent(store, detectorId, logger);
   const modelKey = `${store.location}/${bundle.model.key}`;
   let model = models.get(modelKey);
   if (!model) {

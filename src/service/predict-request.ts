@@ -27,7 +27,7 @@ export type PredictOutcome =
   | { readonly sync: false; readonly jobId: string; readonly n: number };
 
 export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessage): Promise<PredictOutcome> {
-  const det = await loadForScoring(deps.store, msg.detector);
+  const det = await loadForScoring(deps.store, msg.detector, deps.logger);
   if (msg.threshold === undefined && !det.bundle.calibration) throw new NotFittedError('threshold', `detector ${msg.detector} v${det.version} has no threshold; calibrate it or pass threshold`);
   let data: DecodedArray | undefined;
   let n: number;

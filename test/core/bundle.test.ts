@@ -50,6 +50,32 @@ describe('saved detector format', () => {
     assert.throws(() => fromStored(manifest, short, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && e.field === 'arrays.centres');
   });
 
+  it('refuses a newer format version by name, whatever else changed in it, and says which imagedrift wrote it', () => {
+    const { manifest } = toStored(bundle('shortfall'));
+    const newer = { ...JSON.parse(JSON.stringify(manifest)), formatVersion: 3, libraryVersion: '0.4.0' };
+    newer.detector = { kind: 'vit-knn', params: {}, dim: 3 }; // a future shape: the version is what is wrong, not this
+    assert.throws(
+      () => parseManifest(newer),
+      (e: unknown) => e instanceof InputError && e.field === 'manifest.formatVersion' && /is 3, written by imagedrift 0\.4\.0; this imagedrift reads detector formats 1 to 2: upgrade it/.test(e.message),
+    );
+    assert.throws(() => parseManifest({ ...newer, formatVersion: '2' }), (e: unknown) => e instanceof InputError && e.field === 'manifest.formatVersion' && /must be 1 or 2 \(found "2"\)/.test(e.message));
+  });
+
+  it('loads a first-release format-1 manifest (detector.inertia, no stats) as the detector it saved', () => {
+    const b = bundle('standardized');
+    const { manifest, arrays } = toStored(b);
+    const first = JSON.parse(JSON.stringify({ ...manifest, formatVersion: 1 }));
+    first.detector.inertia = first.detector.stats.inertia;
+    delete first.detector.stats;
+    const back = fromStored(parseManifest(first), arrays, LIBRARY_VERSION).bundle;
+    assert.deepEqual(back.fitted.stats, b.fitted.stats);
+    assert.deepEqual(back.fitted.arrays(), b.fitted.arrays());
+    const x = { data: Float32Array.from({ length: 4 * 3 }, (_, i) => i / 5), rows: 4, cols: 3 };
+    assert.deepEqual(back.fitted.score(x), b.fitted.score(x));
+    // Only format 1 had that shape.
+    assert.throws(() => parseManifest({ ...first, formatVersion: 2 }), (e: unknown) => e instanceof InputError && e.field === 'manifest.detector.stats');
+  });
+
   it('round-trips the calibration reference (scores and feature rows) and checks the rows are the detector width', () => {
     const b = bundle('shortfall');
     const ref = { data: Float32Array.from({ length: 5 * 3 }, (_, i) => i / 7), rows: 5, cols: 3 };
@@ -69,8 +95,10 @@ describe('saved detector format', () => {
     assert.deepEqual(fromStored(old, oldArrays, LIBRARY_VERSION).bundle.calibrationScores, Float64Array.from(Float32Array.of(0.1, 0.2, 0.3)));
     // The dtype the manifest names must be the dtype read.
     assert.throws(() => fromStored(old, arrays, LIBRARY_VERSION), (e: unknown) => e instanceof InputError && /is not float32/.test(e.message));
-    // Format 1 never held float64; a format this reader does not know is refused on its version.
-    assert.throws(() => parseManifest(JSON.parse(JSON.stringify({ ...manifest, formatVersion: 1 }))), (e: unknown) => e instanceof InputError && e.field === 'manifest.arrays' && /format version 1 holds float32 arrays only/.test(e.message));
+    // The release before format 2 wrote float64 scores under format 1 (each array names its dtype): they load as stored.
+    const between = parseManifest(JSON.parse(JSON.stringify({ ...manifest, formatVersion: 1 })));
+    assert.deepEqual(fromStored(between, arrays, LIBRARY_VERSION).bundle.calibrationScores, withRef.calibrationScores);
+    // A format this reader does not know is refused on its version.
     assert.throws(() => parseManifest(JSON.parse(JSON.stringify({ ...manifest, formatVersion: 3 }))), (e: unknown) => e instanceof InputError && e.field === 'manifest.formatVersion');
     assert.deepEqual(back.fitted.arrays(), b.fitted.arrays(), 'the bundle arrays do not leak into the detector');
     const bad = JSON.parse(JSON.stringify(manifest));
