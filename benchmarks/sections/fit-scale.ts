@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { FeatureClusterDetector } from '../../src/core/feature-cluster.js';
 import { fitKMeans, kmeansPlusPlus, KMEANS_DEFAULTS, lloyd, meanVariance, type KMeansEngine } from '../../src/core/kmeans.js';
-import { mlKmeansEngine } from '../../src/core/kmeans-ml.js';
+import { mlKmeansEngine } from '../lib/kmeans-ml.js';
 import type { Matrix } from '../../src/core/tensor.js';
 import { decodeNpy } from '../../src/io/npy.js';
 import { SPREAD_MIN_WORK } from '../../src/service/fit-runner.js';

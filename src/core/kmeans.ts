@@ -9,7 +9,7 @@ import type { Matrix } from './tensor.js';
  *   (tol × mean feature variance) and empty clusters relocated to the farthest points. Hand-written because
  *   ml-kmeans converts rows to number[][] and is several times slower than scikit-learn (5-49× in BENCHMARKS.md runs).
  * - another `KMeansEngine`, run once per initialisation: the benchmark passes ml-kmeans (`mlKmeansEngine`,
- *   src/core/kmeans-ml.ts) for its comparison. It is a separate module so that nothing else loads ml-kmeans and its
+ *   benchmarks/lib/kmeans-ml.ts) for its comparison. It is a separate module so that nothing else loads ml-kmeans and its
  *   dependencies (about 0.1 s at every CLI start).
  */
 export interface KMeansParams {

@@ -54,7 +54,7 @@ describe('another k-means engine (ml-kmeans, as the benchmark passes it)', () =>
   const sortedCentres = (c: Float32Array) => [0, 1, 2].map((j) => [c[2 * j]!, c[2 * j + 1]!]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
 
   it('finds the same clusters as the typed engine, runs per initialisation, and repeats with the seed', async () => {
-    const { mlKmeansEngine } = await import('../../src/core/kmeans-ml.js');
+    const { mlKmeansEngine } = await import('../../benchmarks/lib/kmeans-ml.js');
     const x = blobs();
     const typed = fitKMeans(x, params);
     const ml = fitKMeans(x, { ...params, engine: mlKmeansEngine() });

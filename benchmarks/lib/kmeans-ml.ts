@@ -1,11 +1,12 @@
 /**
  * ml-kmeans as a `KMeansEngine`, for the benchmark's comparison with the `typed` engine and scikit-learn
- * (BENCHMARKS.md §3, benchmarks/sections/fit-scale.ts). Kept out of kmeans.ts so that the CLI, the functions and the
- * worker never load ml-kmeans and its dependencies (about 0.1 s of module loading at every start).
+ * (BENCHMARKS.md §3, benchmarks/sections/fit-scale.ts). Kept with the benchmark, not in src/, so that the library,
+ * the CLI, the functions and the worker never load ml-kmeans (a devDependency) and its dependencies (about 0.1 s of
+ * module loading at every start).
  */
 import { kmeans } from 'ml-kmeans';
-import type { KMeansEngine } from './kmeans.js';
-import type { Matrix } from './tensor.js';
+import type { KMeansEngine } from '../../src/core/kmeans.js';
+import type { Matrix } from '../../src/core/tensor.js';
 
 /**
  * ml-kmeans (k-means++ initialisation, its own tolerance rule). The rows it needs as number[][] are built once per
