@@ -4,7 +4,7 @@ import { isBase64 } from './io/base64.js';
 import { SERVICE_PREFIXES } from './storage/keys.js';
 import { isSafeKey } from './storage/object-store.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, num, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
-import { InputError } from './core/errors.js';
+import { InputError, issueField } from './core/errors.js';
 import { parseLayerName } from './model/graph.js';
 
 /**
@@ -93,7 +93,7 @@ export function detectorSpecFromParams(p: FitParams, modelSha256?: string): Dete
   const r = detectorSpecSchema.safeParse({ kind: method, ...pick(byKind[method]) });
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new InputError(String(issue.path[0] ?? 'detector'), issue.message);
+    throw new InputError(issueField(issue, '', 'detector'), issue.message);
   }
   return r.data;
 }

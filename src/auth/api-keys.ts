@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { InputError } from '../core/errors.js';
+import { InputError, issueField } from '../core/errors.js';
 
 /**
  * API keys and the tenants they belong to. Pure: no I/O (src/http/auth.ts reads the keyring from config or S3).
@@ -54,7 +54,7 @@ export function parseKeyring(value: unknown, source: string): Keyring {
   const r = keyringSchema.safeParse(v);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const where = issue.path.length ? `[${issue.path.join('].')}` : '';
+    const where = issueField(issue, '', ''); // `[2].sha256`; nothing when the keyring itself is wrong
     throw new InputError(source, `${where ? `${where} ` : ''}${issue.message}`);
   }
   const ids = new Set<string>();

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
-import { InputError, isImagedriftError } from '../core/errors.js';
+import { InputError, isImagedriftError, issueField } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
 import { loadData, loadLabels } from '../io/load.js';
@@ -90,13 +90,13 @@ function need(values: Opts, name: string): string {
   return v;
 }
 
-/** Validates CLI options with the shared message schema, naming the flag in errors. */
+/** Validates CLI options with the shared message schema, naming the flag in errors (and the path inside a JSON flag: `--members[0].layer`). */
 function validate<T extends z.ZodTypeAny>(schema: T, input: Record<string, unknown>, flags: Record<string, string>): z.infer<T> {
   const r = schema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const key = String(issue.path[0] ?? '');
-    throw new UsageError(flags[key] ?? key, issue.message);
+    const flag = flags[String(issue.path[0] ?? '')];
+    throw new UsageError(flag !== undefined ? issueField({ ...issue, path: issue.path.slice(1) }, flag) : issueField(issue, '', 'arguments'), issue.message);
   }
   return r.data;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError } from './errors.js';
+import { InputError, issueField } from './errors.js';
 import type { FittedDetector } from './detector.js';
 import { DETECTOR_KINDS, restoreDetector } from './detectors.js';
 import type { PreprocessConfig } from './preprocess.js';
@@ -200,7 +200,7 @@ export function parseManifest(json: unknown, field = 'manifest'): DetectorManife
   const r = manifestSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new InputError(`${field}.${issue.path.join('.') || '(root)'}`, issue.message);
+    throw new InputError(issueField(issue, field), issue.message);
   }
   return r.data;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Detector, FittedDetector } from './detector.js';
-import { InputError } from './errors.js';
+import { InputError, issueField } from './errors.js';
 import { FeatureClusterDetector, FittedFeatureCluster, SCORE_MODES } from './feature-cluster.js';
 import { KNN_DEFAULTS, KnnDetector } from './knn.js';
 import { EnergyDetector, MspDetector } from './logit-detectors.js';
@@ -138,9 +138,7 @@ function ensembleSpec(params: unknown, field: string, schema: typeof ensemblePar
 
 /** A zod issue as the InputError naming its path under `field`; an unknown key is named itself, with `unknown` as detail. */
 function issueError(issue: z.core.$ZodIssue, field: string, unknown = 'is not a known field here'): InputError {
-  const path = [field, ...issue.path.map(String)];
-  if (issue.code === 'unrecognized_keys') return new InputError([...path, issue.keys[0]!].join('.'), unknown);
-  return new InputError(path.join('.'), issue.message);
+  return new InputError(issueField(issue, field), issue.code === 'unrecognized_keys' ? unknown : issue.message);
 }
 
 const REGISTRY: Registry = {

@@ -4,6 +4,8 @@
  * The hierarchy lives here whole; adapters map it: CLI -> one line, exit 1 for a StorageError (damaged or unreachable state), exit 2 for the rest;
  * HTTP -> 4xx/5xx with `{error:{code,message,field}}` (src/http/respond.ts).
  */
+import type { z } from 'zod';
+
 export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED';
 
 export abstract class ImagedriftError extends Error {
@@ -77,4 +79,16 @@ export class UnauthorizedError extends ImagedriftError {
 
 export function isImagedriftError(e: unknown): e is ImagedriftError {
   return e instanceof ImagedriftError;
+}
+
+/**
+ * The field a zod issue names, the one spelling every adapter uses: `base.a.b[3].c` (array indices in brackets, keys
+ * dotted). For an `unrecognized_keys` issue the (first) unknown key is appended, so the field is the key itself, as for
+ * any other bad field. With nothing to name (an empty path and no base, e.g. the body itself is not an object) it is
+ * `root`.
+ */
+export function issueField(issue: z.core.$ZodIssue, base = '', root = '(root)'): string {
+  const path = issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? [...issue.path, issue.keys[0]!] : issue.path;
+  const field = path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), base);
+  return field || root;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError, isImagedriftError, isTransientError, type ImagedriftError } from '../core/errors.js';
+import { InputError, isImagedriftError, issueField, isTransientError, type ImagedriftError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../service/limits.js';
 import type { HttpEvent, HttpResult } from './events.js';
@@ -147,19 +147,13 @@ export function jsonBody(event: HttpEvent, limit = DEFAULT_MAX_BODY_BYTES): Reco
   return v as Record<string, unknown>;
 }
 
-/** `images.3` → `images[3]`; an unrecognised key is named as the field itself. */
-function fieldOf(issue: z.core.$ZodIssue): string {
-  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '') || 'body';
-}
-
 /** Validates with a shared message schema; the InputError's field is the first failing path. */
 export function parseWith<T extends z.ZodTypeAny>(schema: T, input: unknown): z.infer<T> {
   const r = schema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const message = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
-    throw new InputError(fieldOf(issue), message);
+    throw new InputError(issueField(issue, '', 'body'), message);
   }
   return r.data;
 }

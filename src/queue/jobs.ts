@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { tenantIdSchema } from '../auth/api-keys.js';
-import { InputError } from '../core/errors.js';
+import { InputError, issueField } from '../core/errors.js';
 import { calibrateMessageSchema, fitMessageSchema, predictMessageSchema } from '../schemas.js';
 import { isJobName, type JobName } from './names.js';
 import { jobKeys } from '../storage/keys.js';
@@ -75,7 +75,7 @@ export function parseJobPayload<N extends JobName>(name: N, data: unknown): JobP
     const unknown = r.error.issues.find((i) => i.code === 'unrecognized_keys' && i.path.length === 0);
     if (unknown && 'keys' in unknown) throw new InputError('payload', `holds ${unknown.keys.map((k) => JSON.stringify(k)).join(', ')}, which this worker does not know; ${NEWER_ENQUEUER}`);
     const issue = r.error.issues[0]!;
-    throw new InputError(issue.path.map(String).join('.') || 'payload', issue.message);
+    throw new InputError(issueField(issue, '', 'payload'), issue.message);
   }
   return r.data as JobPayload<N>;
 }

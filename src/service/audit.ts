@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { getWithinLimit, SERVICE_DECODE_LIMITS } from './limits.js';
-import { InputError, isImagedriftError, isTransientError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
+import { InputError, isImagedriftError, issueField, isTransientError, NotFittedError, NotFoundError, StorageError } from '../core/errors.js';
 import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { RowReservoir, seedFrom } from '../core/random.js';
 import { decodeBytes } from '../io/load.js';
@@ -109,7 +109,7 @@ async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditC
   const r = auditConfigSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new InputError(`${key}: ${issue.path.join('.') || '(root)'}`, issue.message);
+    throw new InputError(`${key}: ${issueField(issue)}`, issue.message);
   }
   return r.data;
 }
@@ -317,7 +317,7 @@ export async function runScheduledAudits(
   if (!input.success) {
     const issue = input.error.issues[0]!;
     if (issue.code === 'unrecognized_keys') throw new InputError(issue.keys[0]!, 'is not a field of the schedule input (it takes tenant and audit)');
-    throw new InputError(String(issue.path[0] ?? 'event'), issue.message);
+    throw new InputError(issueField(issue, '', 'event'), issue.message);
   }
   const { tenant, audit } = input.data;
   const tenants = tenant !== undefined ? [tenant] : await deps.tenants();

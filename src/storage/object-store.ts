@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { StorageError } from '../core/errors.js';
+import { issueField, StorageError } from '../core/errors.js';
 
 /**
  * The one storage interface: a flat key → bytes store. Two implementations: `LocalDirStore` (a directory) and
@@ -60,7 +60,7 @@ export async function readStoredJson<T = unknown>(store: ObjectStore, key: strin
   const r = schema.safeParse(parsed);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new StorageError(key, `${what} is malformed: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new StorageError(key, `${what} is malformed: ${issueField(issue)}: ${issue.message}`);
   }
   return r.data;
 }

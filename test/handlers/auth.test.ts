@@ -51,7 +51,8 @@ describe('API keys (pure)', () => {
     bad({ id: 'x' }, /expected array/);
     bad([{ id: 'k', tenant: 'a', sha256: 'abc' }], /\[0\]\.sha256 must be the hex SHA-256/);
     bad([{ id: 'k', tenant: 'A B', sha256: hashApiKey('x') }], /\[0\]\.tenant must be 1-63 characters/);
-    bad([{ id: 'k', tenant: 'a', sha256: hashApiKey('x'), key: 'plaintext' }], /Unrecognized key/);
+    bad([{ id: 'k', tenant: 'a', sha256: hashApiKey('x'), key: 'plaintext' }], /: \[0\]\.key Unrecognized key/);
+    bad([{ id: 'k', tenant: 'a', sha256: hashApiKey('x') }, 'k2'], /: \[1\] Invalid input: expected object/); // was `[1 …`, its bracket unclosed
     bad([{ id: 'k', tenant: 'a', sha256: hashApiKey('x') }, { id: 'k', tenant: 'b', sha256: hashApiKey('y') }], /key id "k" appears twice/);
     assert.throws(() => loadConfig({ S3_BUCKET: 'b-1', API_KEYS: '[{"id":"k"}]' }), (e: unknown) => e instanceof InputError && e.field === 'API_KEYS');
   });

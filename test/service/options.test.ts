@@ -64,7 +64,7 @@ describe('unknown options are refused by name (seed MNIST, LeNet5)', () => {
     }
     await assert.rejects(fitDetector({ ...base, detector: { kind: 'knn', K: 5 } as never }), (e: unknown) => e instanceof InputError && e.field === 'detector.K' && /not a parameter of knn \(it takes k, /.test(e.detail));
     await assert.rejects(fitDetector({ ...base, detector: { kind: 'msp', temperature: 2 } as never }), (e: unknown) => e instanceof InputError && e.field === 'detector.temperature');
-    await assert.rejects(fitDetector({ ...base, detector: { kind: 'ensemble', members: [{ layer: 'output', detector: { kind: 'knn', K: 1 } as never }] } }), (e: unknown) => e instanceof InputError && e.field === 'detector.members.0.detector.K');
+    await assert.rejects(fitDetector({ ...base, detector: { kind: 'ensemble', members: [{ layer: 'output', detector: { kind: 'knn', K: 1 } as never }] } }), (e: unknown) => e instanceof InputError && e.field === 'detector.members[0].detector.K');
     await assert.rejects(fitDetector({ ...base, detector: { kind: 'ensemble', members: [{ layer: 'output', detector: { kind: 'energy' } }] } }), (e: unknown) => e instanceof InputError && e.field === 'layer' && /does not apply to an ensemble/.test(e.detail));
   });
 
