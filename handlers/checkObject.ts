@@ -3,10 +3,12 @@
  * are rejected and which failures are retried is `checkIncomingRecords` in src/service/check-object.ts.
  */
 import { getDeps, runtimeOptions } from '../src/http/deps.js';
-import type { S3Event } from '../src/http/events.js';
+import type { LambdaContext, S3Event } from '../src/http/events.js';
 import { checkIncomingRecords, type CheckedRecords } from '../src/service/check-object.js';
 
-export async function handler(event: S3Event): Promise<CheckedRecords> {
-  const { store, logger, config } = getDeps();
+export async function handler(event: S3Event, context?: LambdaContext): Promise<CheckedRecords> {
+  const { store, config, logger: base } = getDeps();
+  // Lambda's invocation id on every line, to tie them to its START/REPORT (and timeout) lines.
+  const logger = context?.awsRequestId ? base.child({ awsRequestId: context.awsRequestId }) : base;
   return checkIncomingRecords({ store, logger, runtime: runtimeOptions(config), bucket: config.s3.bucket, incomingPrefix: config.incomingPrefix, ...(config.detectorId ? { detectorId: config.detectorId } : {}) }, event);
 }

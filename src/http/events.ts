@@ -14,6 +14,12 @@ export interface HttpEvent {
   readonly requestContext?: { readonly requestId?: string; readonly http?: { readonly method?: string; readonly path?: string } };
 }
 
+/** The part of the Lambda context object the handlers read: the invocation's id (Lambda's START/END/REPORT lines). */
+export interface LambdaContext {
+  readonly awsRequestId?: string;
+  readonly getRemainingTimeInMillis?: () => number;
+}
+
 export interface HttpResult {
   statusCode: number;
   headers: Record<string, string>;

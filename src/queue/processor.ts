@@ -2,7 +2,7 @@ import { detectorSpecFromParams } from '../schemas.js';
 import { z } from 'zod';
 import type { DetectorBundle } from '../core/bundle.js';
 import { ConflictError, InputError, isImagedriftError, isTransientError, NotFoundError, StorageError } from '../core/errors.js';
-import type { Logger } from '../log.js';
+import { bindMissing, type Logger } from '../log.js';
 import { deleteDataset, loadDataset, loadModelOf, readDatasetManifest, readModelManifest } from '../service/datasets.js';
 import { readOodLabels } from '../service/calibrate-request.js';
 import { noSuchDetector } from '../service/detector-cache.js';
@@ -138,7 +138,7 @@ function progressReporter(job: JobLike, logger: Logger): (pct: number) => void {
     const p = Math.max(0, Math.min(100, Math.floor(pct)));
     if (p <= last) return;
     last = p;
-    job.updateProgress(p).catch((e: unknown) => logger.warn({ err: e, jobId: job.id }, 'progress update failed'));
+    job.updateProgress(p).catch((e: unknown) => logger.warn({ err: e }, 'progress update failed'));
   };
 }
 
@@ -156,7 +156,7 @@ async function savedVersion(deps: ProcessorDeps, repo: DetectorRepository, jobId
   const { bundle } = await repo.load(prefix, claim.version);
   const base = claim.baseVersion !== undefined ? { base: { version: claim.baseVersion, fitId: bundle.fitId } } : {};
   const moved = await repo.movePointer(prefix, claim.version, { onlyForward: true, ...base });
-  deps.logger.info({ jobId, detector: prefix, version: claim.version, pointerMoved: moved }, 'reusing the version saved by an earlier attempt');
+  deps.logger.info({ version: claim.version, pointerMoved: moved }, 'reusing the version saved by an earlier attempt');
   return { claim, bundle };
 }
 
@@ -242,7 +242,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
   const repo = new DetectorRepository(deps.store, new JobClaimCoordinator(deps.coordinator, deps.store, jobId, { baseVersion: current.version, ...(current.bundle.fitId !== undefined ? { baseFitId: current.bundle.fitId } : {}) }));
   const earlier = await savedVersion(deps, repo, jobId, prefix);
   if (earlier) return calibrateResult(jobId, p, earlier.claim.version, earlier.claim.baseVersion, earlier.bundle);
-  for (const w of current.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
+  for (const w of current.warnings) deps.logger.warn(w);
   const model = await plain.modelOf(current.bundle, p.detector);
   const data = await loadDataset(deps.store, p.dataset);
   // dataField: errors name the message's field, `dataset` (not the library's `data` / `idHoldout`).
@@ -265,7 +265,7 @@ async function runPredict(deps: ProcessorDeps, jobId: string, p: JobPayload<'pre
   const prefix = detectorPrefix(p.detector);
   const repo = new DetectorRepository(deps.store, deps.coordinator);
   const loaded = await loadCurrent(repo, prefix, p.detector);
-  for (const w of loaded.warnings) deps.logger.warn({ jobId, detector: p.detector }, w);
+  for (const w of loaded.warnings) deps.logger.warn(w);
   const model = await repo.modelOf(loaded.bundle, p.detector);
   const data = await loadDataset(deps.store, p.dataset!);
   report(5);
@@ -292,7 +292,7 @@ async function dropEphemeralDataset(deps: ProcessorDeps, jobId: string, dataset:
     const m = await readDatasetManifest(deps.store, dataset);
     if (m.ephemeral) await deleteDataset(deps.store, m);
   } catch (err) {
-    if (!(err instanceof NotFoundError)) deps.logger.warn({ err, jobId, dataset }, 'could not delete the request dataset of a finished predict');
+    if (!(err instanceof NotFoundError)) deps.logger.warn({ err, dataset }, 'could not delete the request dataset of a finished predict');
   }
 }
 
@@ -306,9 +306,9 @@ export async function releaseJobInputs(deps: ProcessorDeps, job: JobLike): Promi
     if (job.id === undefined || checkJobName(job.name) !== 'predict') return;
     const { tenant, payload } = splitJobData(job.data);
     const p = parseJobPayload('predict', payload);
-    if (p.dataset !== undefined) await dropEphemeralDataset({ ...deps, store: tenantStore(deps.store, tenant) }, job.id, p.dataset);
+    if (p.dataset !== undefined) await dropEphemeralDataset({ ...deps, store: tenantStore(deps.store, tenant), logger: bindMissing(deps.logger, { jobId: job.id, tenant }) }, job.id, p.dataset);
   } catch (err) {
-    deps.logger.warn({ err, jobId: job.id }, 'could not release the inputs of a failed job');
+    bindMissing(deps.logger, { jobId: job.id }).warn({ err }, 'could not release the inputs of a failed job');
   }
 }
 
@@ -340,10 +340,14 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
   // The tenant is required (an InputError naming `tenant` otherwise, before any read or write); the job works in the
   // tenant's view of the bucket, with the coordinator scoped to match.
   const { tenant, payload } = splitJobData(job.data);
-  deps = { ...deps, store: tenantStore(deps.store, tenant), coordinator: tenantCoordinator(deps.coordinator, deps.store, tenant), logger: deps.logger.child({ tenant }) };
+  // Every line of the job carries its id, kind, tenant and detector as fields, bound once: the worker's job logger
+  // already binds them, and a key bound twice is written twice (a JSON object with duplicate keys, which some log
+  // stores reject or mangle).
+  const logger = bindMissing(deps.logger, { jobId, kind: name, tenant, ...(typeof (payload as { detector?: unknown }).detector === 'string' ? { detector: (payload as { detector: string }).detector } : {}) });
+  deps = { ...deps, store: tenantStore(deps.store, tenant), coordinator: tenantCoordinator(deps.coordinator, deps.store, tenant), logger };
   const done = await readJobResult(deps.store, jobId);
   if (done) {
-    deps.logger.info({ jobId, kind: name }, 'job already has a result; returning it');
+    deps.logger.info('job already has a result; returning it');
     // An attempt that wrote the result but died before deleting its request dataset (a kill, a lapsed lock) leaves it
     // to this rerun: nothing else would ever delete it.
     if (done.kind === 'predict') await dropEphemeralDataset(deps, jobId, done.dataset);
@@ -378,6 +382,6 @@ export async function processJob(deps: ProcessorDeps, job: JobLike): Promise<Job
   }
   if (result.kind === 'predict') await dropEphemeralDataset(deps, jobId, result.dataset);
   report(100);
-  deps.logger.info({ jobId, kind: name, seconds: (performance.now() - t0) / 1000 }, 'job done');
+  deps.logger.info({ version: result.kind === 'predict' ? result.detectorVersion : result.version, seconds: (performance.now() - t0) / 1000 }, 'job done');
   return result;
 }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
@@ -61,7 +62,9 @@ function jobLogger(logger: Logger, job: Job): Logger {
 const STALLED_OUT = 'job stalled more than allowable limit';
 
 export async function startWorker(config: Config, opts: StartWorkerOptions = {}): Promise<WorkerHandle> {
-  const logger = opts.logger ?? createLogger(config.logLevel, { role: 'worker' });
+  // Which worker (node and process) ran an attempt: a stalled job is reported by the worker that finds it, not the one
+  // that died, and several GPU nodes share one log.
+  const logger = opts.logger ?? createLogger(config.logLevel, { role: 'worker', hostname: hostname(), pid: process.pid });
   // BullMQ's blocking connection must retry forever; the coordinator's fails fast so a Redis outage becomes a retry.
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const coordinatorRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });

@@ -244,7 +244,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   // stayed empty read every summary the audit ever wrote.
   const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
   await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
-  deps.logger.info({ audit: name, summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
+  deps.logger.info({ audit: name, detector: cfg.detector, detectorVersion: det.version, ms: Math.round(finishedAt.getTime() - Date.parse(startedAt)), summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
   return { summaryKey, summary };
 }
 

@@ -163,12 +163,22 @@ export async function checkIncomingRecords(deps: CheckDeps, event: S3Event | nul
   for (const rec of event?.Records ?? []) {
     if (!rec?.eventName?.startsWith('ObjectCreated')) continue;
     const rawKey = rec.s3?.object?.key ?? '';
+    const t0 = performance.now();
+    const ms = (): number => Math.round(performance.now() - t0);
     try {
       const r = await checkIncomingObject(deps, { bucket: rec.s3?.bucket?.name ?? '', rawKey });
       processed.push({ key: r.key, tenant: r.tenant, resultKey: r.resultKey, flagged: r.flagged, n: r.n });
+      // One line per object, as per request: without it a checked object leaves no trace in the log.
+      deps.logger.info({ key: r.key, tenant: r.tenant, detector: r.detector, detectorVersion: r.detectorVersion, resultKey: r.resultKey, n: r.n, flagged: r.flagged, ms: ms() }, 'incoming object checked');
     } catch (e) {
-      if (!isImagedriftError(e) || isTransientError(e) || e.code === 'STORAGE_ERROR') throw e;
-      deps.logger.warn({ key: rawKey, err: e.message }, 'incoming object rejected');
+      if (!isImagedriftError(e) || isTransientError(e) || e.code === 'STORAGE_ERROR') {
+        // A transient outage (S3 or Redis answering 503/timeouts) is retried and usually passes: a warning; anything
+        // else (damaged state, a bug) is the service's fault: an error.
+        deps.logger[isTransientError(e) ? 'warn' : 'error']({ key: rawKey, err: e, ms: ms() }, 'incoming object check failed; the event is retried');
+        throw e;
+      }
+      // The uploader's mistake (or a misrouted event), not the service's: a warning, with the code and field it got.
+      deps.logger.warn({ key: rawKey, code: e.code, field: e.field, err: e.message, ms: ms() }, 'incoming object rejected');
       rejected.push({ key: rawKey, error: e.message });
     }
   }
