@@ -6,7 +6,9 @@ import { assertFinite, assertScoreInput, matrix, type Matrix } from './tensor.js
 /**
  * Class-conditional Gaussians with a tied covariance (Lee et al. 2018): score = min_c (x − μ_c)ᵀ Σ⁻¹ (x − μ_c).
  * Σ is shrunk towards a scaled identity with the Ledoit–Wolf coefficient (as scikit-learn's `ledoit_wolf`) unless a
- * fixed `shrinkage` is given, which keeps it invertible and stable on 84–120-dimensional features from 1k samples.
+ * fixed `shrinkage` is given, which keeps it invertible and stable on 84–120-dimensional features from 1k samples:
+ * Σ = (1 − s)·S + s·μ·I with S the pooled within-class covariance (divided by n) and μ = tr(S)/p, as scikit-learn's
+ * `LedoitWolf(assume_centered=True)` on the class-centred rows; only for s < 1e-6 is the ridge s·μ raised to 1e-6·μ.
  * Classes come from the caller (true labels, or the model's predicted labels).
  * Scoring whitens each sample once with W = L⁻¹ (Σ = LLᵀ), then takes squared distances to the whitened means.
  */
@@ -189,9 +191,12 @@ export class MahalanobisDetector implements Detector {
       trace += cov.get(i, i);
     }
     const mu = trace / p;
-    // A floor keeps Σ positive definite even for constant (e.g. dead ReLU) coordinates.
-    const floor = Math.max(mu, 1e-12) * 1e-6;
-    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) cov.set(i, j, (1 - shrinkage) * cov.get(i, j) + (i === j ? shrinkage * mu + floor : 0));
+    // Σ = (1 − s)·S + s·μ·I, scikit-learn's shrunk covariance exactly, except that the ridge s·μ is raised to a floor of
+    // 1e-6·μ when it is smaller (s < 1e-6, e.g. a fixed shrinkage of 0), which keeps Σ positive definite even for constant
+    // (e.g. dead ReLU) coordinates. (Adding the floor on top of s·μ moved every score by up to 1e-6/s relative, 5e-5 at
+    // the Ledoit–Wolf s ≈ 0.01 of LeNet5's layers, against scikit-learn's LedoitWolf; test/core/reference-sklearn.test.ts.)
+    const ridge = Math.max(shrinkage * mu, Math.max(mu, 1e-12) * 1e-6);
+    for (let i = 0; i < p; i++) for (let j = 0; j < p; j++) cov.set(i, j, (1 - shrinkage) * cov.get(i, j) + (i === j ? ridge : 0));
     const chol = new CholeskyDecomposition(cov);
     if (!chol.isPositiveDefinite()) throw new InputError('features', 'the shrunk covariance is not positive definite; raise shrinkage');
     const L = chol.lowerTriangularMatrix;
