@@ -18,10 +18,12 @@ import { argmaxRows } from '../src/model/extract.js';
 import { closeExtractors, layerFeatures } from '../src/service/extractor-cache.js';
 
 /*
+ * --detectors <substring>: only the per-layer rows whose detector name contains it (e.g. to re-measure one detector
+ * after a change to it; merge its rows into the table by hand).
  * --ensembles <substring>: run only the ensembles whose name contains it (and skip the per-layer table), e.g. to run the
  * slow full-bank kNN ensemble in a second process while --skip-ensembles <substring> runs everything else.
  */
-const { values } = parseArgs({ options: { train: { type: 'string', default: '60000' }, out: { type: 'string', default: 'docs/RESULTS.md' }, ensembles: { type: 'string' }, 'skip-ensembles': { type: 'string' } } });
+const { values } = parseArgs({ options: { train: { type: 'string', default: '60000' }, out: { type: 'string', default: 'docs/RESULTS.md' }, ensembles: { type: 'string' }, 'skip-ensembles': { type: 'string' }, detectors: { type: 'string' } } });
 const nTrain = Number(values.train);
 const SHARED = new URL('../../shared/datasets/', import.meta.url).pathname;
 const bytes = (p: string) => new Uint8Array(readFileSync(SHARED + p));
@@ -76,6 +78,7 @@ async function features(layer: string): Promise<Record<string, Matrix>> {
 for (const layer of LAYERS) {
   const f = await features(layer);
   for (const { name, spec } of SPECS) {
+    if (values.detectors !== undefined && !name.includes(values.detectors)) continue;
     if ((spec.kind === 'msp' || spec.kind === 'energy') && layer !== 'output') {
       rows.push(`| ${layer} | ${name} | n/a (needs logits) | n/a |`);
       continue;
