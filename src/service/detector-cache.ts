@@ -1,7 +1,7 @@
 import type { DetectorBundle } from '../core/bundle.js';
 import { NotFoundError } from '../core/errors.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
-import type { Logger } from '../log.js';
+import { bindMissing, type Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { detectorPrefix } from '../storage/keys.js';
 
@@ -56,7 +56,8 @@ export async function loadCurrent(store: ObjectStore, detectorId: string, logger
     v = remember(versions, cacheKey, { bundle: loaded.bundle, warnings: loaded.warnings, warned: false });
   }
   if (logger && !v.warned) {
-    for (const w of v.warnings) logger.warn({ detector: detectorId, version: ptr.version }, w);
+    // bindMissing: a request's logger already binds the path's detector (a key written twice is a duplicate JSON key).
+    for (const w of v.warnings) bindMissing(logger, { detector: detectorId }).warn({ version: ptr.version }, w);
     v.warned = true;
   }
   return { version: ptr.version, bundle: v.bundle, warnings: v.warnings };

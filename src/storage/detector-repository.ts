@@ -7,6 +7,10 @@ import { detectorKeys } from './keys.js';
 import { sha256Hex } from '../hash.js';
 import { checkLayers, splitLayers } from '../model/graph.js';
 
+/** (model sha256, layer) pairs `modelOf` found the model to have, oldest first; a few hundred bytes each. */
+const layersChecked = new Set<string>();
+const MAX_LAYERS_CHECKED = 256;
+
 /**
  * Versioned detector state under one prefix of an ObjectStore:
  *
@@ -231,11 +235,18 @@ export class DetectorRepository {
     // Stored state that does not match its own record is damage (CLI exit 1, HTTP 500), not a caller's mistake.
     const sha = sha256Hex(b);
     if (sha !== bundle.model.sha256) throw new StorageError(bundle.model.key, `the model of detector ${detector} is damaged or replaced: sha256 ${sha.slice(0, 12)}… is not the ${bundle.model.sha256.slice(0, 12)}… it was fitted with`);
-    // The right model with a layer it lacks (a hand-edited manifest) is damage too, not the caller's --layer.
-    try {
-      checkLayers(b, splitLayers(bundle.model.layer));
-    } catch (e) {
-      throw e instanceof InputError ? new StorageError('model.layer', `the manifest of detector ${detector} names a layer its model lacks: ${e.detail}`, { cause: e }) : e;
+    // The right model with a layer it lacks (a hand-edited manifest) is damage too, not the caller's --layer. Checked
+    // once per (model sha256, layer) and process: the check decodes the whole graph (many times the model's size in
+    // memory), and a warm worker calls this for every job, whose extraction reuses a cached session and decodes nothing.
+    const checked = `${sha}\0${bundle.model.layer}`;
+    if (!layersChecked.has(checked)) {
+      try {
+        checkLayers(b, splitLayers(bundle.model.layer));
+      } catch (e) {
+        throw e instanceof InputError ? new StorageError('model.layer', `the manifest of detector ${detector} names a layer its model lacks: ${e.detail}`, { cause: e }) : e;
+      }
+      if (layersChecked.size >= MAX_LAYERS_CHECKED) layersChecked.delete(layersChecked.values().next().value!);
+      layersChecked.add(checked);
     }
     return b;
   }
