@@ -38,4 +38,25 @@ export function bindMissing(logger: Logger, fields: Record<string, unknown>): Lo
   return Object.keys(missing).length > 0 ? logger.child(missing) : logger;
 }
 
+/**
+ * Says whether a repeated event should be logged: the first with a given key at once, then at most one per
+ * `intervalMs`, returning how many were held back since the last one logged (undefined: hold this one back). For
+ * event sources that repeat without limit, such as BullMQ's 'error' on every failed reconnect through a Redis outage
+ * (one every 2 s, about ten a second with a wrong password), so that an hour's outage is 60 error lines, not 1,800.
+ */
+export function repeatLimiter(intervalMs = 60_000, now: () => number = Date.now): (key: string) => number | undefined {
+  const last = new Map<string, { at: number; held: number }>();
+  return (key) => {
+    const t = now();
+    const e = last.get(key);
+    if (e && t - e.at < intervalMs) {
+      e.held += 1;
+      return undefined;
+    }
+    if (!e && last.size >= 64) last.clear(); // keys are error messages: a few per outage; never grows without bound
+    last.set(key, { at: t, held: 0 });
+    return e?.held ?? 0;
+  };
+}
+
 export type { Logger };

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { isImagedriftError } from '../core/errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, repeatLimiter, type Logger } from '../log.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
@@ -128,7 +128,13 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
       autorun: true,
     },
   );
-  worker.on('error', (e) => logger.error({ err: e }, 'worker error'));
+  // One line per message a minute at most, with how many were held back (`repeated`): BullMQ raises this on every
+  // failed reconnect through a Redis outage.
+  const errorLines = repeatLimiter();
+  worker.on('error', (e) => {
+    const held = errorLines(e.message);
+    if (held !== undefined) logger.error({ err: e, ...(held > 0 ? { repeated: held } : {}) }, 'worker error');
+  });
   worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker stopped renewing the lock); it will run again'));
   // A failed attempt is logged once, above, where its cause is known; 'failed' also fires for stalled jobs that ran out,
   // which no processJob saw fail: what they stored for themselves (a predict's request images) is released here. Only

@@ -15,7 +15,7 @@ import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { loadConfig } from '../../src/config.js';
 import { setDeps } from '../../src/http/deps.js';
 import { getJobClient } from '../../src/http/queue-deps.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, repeatLimiter } from '../../src/log.js';
 import { startWorker } from '../../src/queue/worker.js';
 import { putDataset, putModel } from '../../src/service/datasets.js';
 import { httpEvent, parse } from '../helpers/http-event.js';
@@ -57,6 +57,22 @@ test('a Redis password never reaches the log through an ioredis error (its faile
     r.disconnect();
     await srv.stop();
   }
+});
+
+test('repeatLimiter: the first of each key at once, then one per interval with the count held back', () => {
+  let now = 0;
+  const allow = repeatLimiter(60_000, () => now);
+  assert.equal(allow('ECONNREFUSED'), 0, 'the first is logged');
+  assert.equal(allow('WRONGPASS'), 0, 'another message is logged at once too');
+  for (let i = 0; i < 29; i++) {
+    now += 2000; // ioredis' reconnect interval
+    assert.equal(allow('ECONNREFUSED'), undefined, `repeat ${i + 1} is held back`);
+  }
+  now += 2000; // 60 s after the first
+  assert.equal(allow('ECONNREFUSED'), 29, 'a minute later: logged, with the 29 held back');
+  assert.equal(allow('ECONNREFUSED'), undefined);
+  now += 60_000;
+  assert.equal(allow('ECONNREFUSED'), 1);
 });
 
 test('a configuration error of an HTTP function is a JSON line at error level, naming the variable', () => {
