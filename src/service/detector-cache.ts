@@ -1,6 +1,6 @@
 import type { DetectorBundle } from '../core/bundle.js';
 import { NotFoundError } from '../core/errors.js';
-import { DetectorRepository } from '../storage/detector-repository.js';
+import { checkModelLayers, DetectorRepository } from '../storage/detector-repository.js';
 import { bindMissing, type Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { detectorPrefix } from '../storage/keys.js';
@@ -65,10 +65,14 @@ export async function loadCurrent(store: ObjectStore, detectorId: string, logger
 
 export async function loadForScoring(store: ObjectStore, detectorId: string, logger?: Logger): Promise<LoadedForScoring> {
   const { version, bundle, warnings } = await loadCurrent(store, detectorId, logger);
-  const modelKey = `${store.location}/${bundle.model.key}`;
+  // Keyed by the sha256 too: the cached bytes were checked against one bundle's record, which another detector naming
+  // the same key need not share. A hit still checks this bundle's layers (once per model and layer, in modelOf's rule).
+  const modelKey = `${store.location}/${bundle.model.key}\0${bundle.model.sha256}`;
   let model = models.get(modelKey);
   if (!model) {
     model = remember(models, modelKey, await new DetectorRepository(store).modelOf(bundle, detectorId));
+  } else {
+    checkModelLayers(bundle, model, detectorId);
   }
   return { detector: detectorId, version, bundle, model, warnings };
 }

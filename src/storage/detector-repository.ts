@@ -12,6 +12,24 @@ const layersChecked = new Set<string>();
 const MAX_LAYERS_CHECKED = 256;
 
 /**
+ * The right model with a layer it lacks (a hand-edited manifest) is damage too (a StorageError on `model.layer`), not
+ * the caller's --layer. `model` must be the bundle's own (its sha256 checked against `bundle.model.sha256`). Checked
+ * once per (model sha256, layer) and process: the check decodes the whole graph (many times the model's size in
+ * memory), and a warm worker or function reaches it for every job or request, whose extraction reuses a cached session.
+ */
+export function checkModelLayers(bundle: DetectorBundle, model: Uint8Array, detector: string): void {
+  const checked = `${bundle.model.sha256}\0${bundle.model.layer}`;
+  if (layersChecked.has(checked)) return;
+  try {
+    checkLayers(model, splitLayers(bundle.model.layer));
+  } catch (e) {
+    throw e instanceof InputError ? new StorageError('model.layer', `the manifest of detector ${detector} names a layer its model lacks: ${e.detail}`, { cause: e }) : e;
+  }
+  if (layersChecked.size >= MAX_LAYERS_CHECKED) layersChecked.delete(layersChecked.values().next().value!);
+  layersChecked.add(checked);
+}
+
+/**
  * Versioned detector state under one prefix of an ObjectStore:
  *
  *   <prefix>v<n>/<array>.bin       written first
@@ -235,19 +253,7 @@ export class DetectorRepository {
     // Stored state that does not match its own record is damage (CLI exit 1, HTTP 500), not a caller's mistake.
     const sha = sha256Hex(b);
     if (sha !== bundle.model.sha256) throw new StorageError(bundle.model.key, `the model of detector ${detector} is damaged or replaced: sha256 ${sha.slice(0, 12)}… is not the ${bundle.model.sha256.slice(0, 12)}… it was fitted with`);
-    // The right model with a layer it lacks (a hand-edited manifest) is damage too, not the caller's --layer. Checked
-    // once per (model sha256, layer) and process: the check decodes the whole graph (many times the model's size in
-    // memory), and a warm worker calls this for every job, whose extraction reuses a cached session and decodes nothing.
-    const checked = `${sha}\0${bundle.model.layer}`;
-    if (!layersChecked.has(checked)) {
-      try {
-        checkLayers(b, splitLayers(bundle.model.layer));
-      } catch (e) {
-        throw e instanceof InputError ? new StorageError('model.layer', `the manifest of detector ${detector} names a layer its model lacks: ${e.detail}`, { cause: e }) : e;
-      }
-      if (layersChecked.size >= MAX_LAYERS_CHECKED) layersChecked.delete(layersChecked.values().next().value!);
-      layersChecked.add(checked);
-    }
+    checkModelLayers(bundle, b, detector);
     return b;
   }
 

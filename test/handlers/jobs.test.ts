@@ -157,6 +157,22 @@ describe('jobStatus: a failed job\'s error as the client reads it (real worker, 
     }
   });
 
+  test('a manifest naming a layer its model lacks is damaged state (500), also when another detector already cached the model', async () => {
+    await fx.runJob('fit-share-a', 'fit', { detector: 'share-a', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 });
+    await fx.runJob('fit-share-b', 'fit', { detector: 'share-b', model: 'lenet5', dataset: 'eval', layer: 'output', nCluster: 5, seed: 0 });
+    const key = 'detectors/share-b/v1/manifest.json';
+    const m = JSON.parse(new TextDecoder().decode(await fx.store.get(key))) as { model: { layer: string } };
+    await fx.store.put(key, new TextEncoder().encode(JSON.stringify({ ...m, model: { ...m.model, layer: 'nope' } })));
+    // Two samples inline (a sync predict, scored in the function), as one base64 .npy.
+    const npy = Buffer.from(encodeNpy(new Float32Array(2 * 32 * 32).fill(0.5), [2, 1, 32, 32], 'float32')).toString('base64');
+    const body = { images: [npy], threshold: 0.5 };
+    assert.equal(parse(await call(predict, 'predict', 'share-a', body)).status, 200, 'share-a scores, caching the model');
+    // share-b names the same model: its cached bytes must not skip the layer check (it was a 400 naming `layer`).
+    const b = parse(await call(predict, 'predict', 'share-b', body));
+    assert.equal(b.status, 500, JSON.stringify(b.body));
+    assert.equal(b.body.error.code, 'STORAGE_ERROR');
+  });
+
   test('a job that ran out of attempts on an S3 outage: JOB_FAILED with a fixed sentence (the recorded failure keeps the detail)', async () => {
     const w = await startWorker(workerConfig('http://127.0.0.1:9'), { handleSignals: false, logger: createLogger('silent') });
     try {
