@@ -7,7 +7,7 @@ import { detectorKeys } from './keys.js';
 import { sha256Hex } from '../hash.js';
 import { checkLayers, splitLayers } from '../model/graph.js';
 
-/** (model sha256, layer) pairs `modelOf` found the model to have, oldest first; a few hundred bytes each. */
+/** (model sha256, layer) pairs `checkModelLayers` found the model to have, oldest first; a few hundred bytes each. */
 const layersChecked = new Set<string>();
 const MAX_LAYERS_CHECKED = 256;
 
