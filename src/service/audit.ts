@@ -6,7 +6,7 @@ import { RowReservoir, seedFrom } from '../core/random.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
 import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
-import { isSafeKey, readStoredJson, type ObjectStore } from '../storage/object-store.js';
+import { compareKeys, isSafeKey, readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantStore } from '../storage/tenant-store.js';
 import { tenantIdSchema } from '../auth/api-keys.js';
 import { loadForScoring } from './detector-cache.js';
@@ -51,8 +51,25 @@ export interface AuditDeps {
 /** Time kept for a run's drift tests and writes once it stops scoring for the invocation's time limit. */
 export const AUDIT_FINISH_RESERVE_MS = 30_000;
 
-/** lastKey null: nothing scored yet (the cursor still names the latest summary, so a run reads only the ones after it). */
-const cursorSchema = z.object({ lastKey: z.string().nullable(), summaryKey: z.string(), updatedAt: z.string() });
+/**
+ * Keys under `prefix` that sort at or before `through` were scored while the audit read another prefix: a prefix
+ * widened from it starts at its own beginning and passes these by (rather than scoring them twice).
+ */
+const scoredRangeSchema = z.object({ prefix: z.string(), through: z.string() });
+type ScoredRange = z.infer<typeof scoredRangeSchema>;
+/** A prefix change pushes one range; past this many, the oldest is dropped (its keys could then be scored again). */
+const MAX_SCORED_RANGES = 20;
+/**
+ * lastKey null: nothing scored yet (the cursor still names the latest summary, so a run reads only the ones after it).
+ * `prefix`: the config's prefix when it was written (cursors written before it had none); `scored`: see ScoredRange.
+ */
+const cursorSchema = z.object({
+  lastKey: z.string().nullable(),
+  summaryKey: z.string(),
+  updatedAt: z.string(),
+  prefix: z.string().optional(),
+  scored: z.array(scoredRangeSchema).optional(),
+});
 /** When the scheduler last started an audit (written before the run, so a run killed at the timeout counts too). */
 const attemptSchema = z.object({ startedAt: z.string() });
 type Cursor = z.infer<typeof cursorSchema>;
@@ -120,22 +137,55 @@ export async function listAudits(store: ObjectStore): Promise<string[]> {
   return keys.map((o) => /^audits\/([^/]+)\/config\.json$/.exec(o.key)?.[1]).filter((n): n is string => n !== undefined);
 }
 
+/** Where a run starts: list after `after` (undefined: the prefix's beginning), passing by the keys in `scored`. */
+interface StartingPoint {
+  readonly after: string | undefined;
+  readonly scored: readonly ScoredRange[];
+}
+
+const isScored = (key: string, ranges: readonly ScoredRange[]): boolean =>
+  ranges.some((r) => key.startsWith(r.prefix) && compareKeys(key, r.through) <= 0);
+
 /**
- * The cursor, moved forward to any summary written after it (a run that died before its cursor write). A position
- * outside `prefix` (the config's prefix was changed since) is not one in it: listing after it would skip every key of
- * a prefix that sorts before the old one, for good, so the run starts at the beginning of the new prefix instead.
+ * Where a cursor written for `cursor.prefix` leaves a run of `prefix`. Every key of the old prefix up to the cursor
+ * was scored. The same prefix, or a narrower one inside it, goes on after the cursor (S3's StartAfter; a narrower
+ * prefix that sorts wholly before or after the cursor gets all or none of its keys, as it should). Any other prefix
+ * (wider, or elsewhere) starts at its beginning, with the old prefix's scored keys recorded as a range to pass by, so
+ * widening `cam/1/` to `cam/` scores `cam/0/…` instead of listing after `cam/1/<cursor>` and never seeing it.
+ * A cursor with no prefix (written before cursors named one) keeps the rule of that time: its position if it lies in
+ * `prefix`, else the beginning.
  */
-async function startingPoint(store: ObjectStore, name: string, prefix: string): Promise<string | undefined> {
+function resumeFrom(cursor: { lastKey: string | null; prefix?: string | undefined; scored?: readonly ScoredRange[] | undefined } | undefined, prefix: string): StartingPoint {
+  if (!cursor) return { after: undefined, scored: [] };
+  const last = cursor.lastKey ?? undefined;
+  const scored = cursor.scored ?? [];
+  if (cursor.prefix === undefined) return { after: last?.startsWith(prefix) ? last : undefined, scored };
+  if (prefix.startsWith(cursor.prefix)) return { after: last, scored };
+  return { after: undefined, scored: last === undefined ? scored : [...scored, { prefix: cursor.prefix, through: last }].slice(-MAX_SCORED_RANGES) };
+}
+
+/** The ranges still worth keeping once the run's cursor is `last` under `prefix`: those it has not yet passed. */
+function rangesAhead(ranges: readonly ScoredRange[], prefix: string, last: string | null): ScoredRange[] {
+  return ranges.filter((r) => !(last !== null && r.prefix.startsWith(prefix) && compareKeys(last, r.through) >= 0));
+}
+
+/**
+ * The cursor's starting point (`resumeFrom`), moved forward to any summary of this prefix written after the cursor
+ * (a run that died before its cursor write).
+ */
+async function startingPoint(store: ObjectStore, name: string, prefix: string): Promise<StartingPoint> {
   const keys = auditKeys(name);
   const cursor: Cursor | undefined = await readStoredJson(store, keys.cursor, 'audit cursor', cursorSchema);
-  let after = cursor?.lastKey?.startsWith(prefix) ? cursor.lastKey : undefined;
+  const start = resumeFrom(cursor, prefix);
+  let after = start.after;
   const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
   for (const o of newer) {
     if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
-    const s = await readStoredJson(store, o.key, 'audit summary', z.object({ lastKey: z.string().nullable() }).loose());
-    if (s?.lastKey?.startsWith(prefix) && (after === undefined || s.lastKey > after)) after = s.lastKey;
+    const s = await readStoredJson(store, o.key, 'audit summary', z.object({ lastKey: z.string().nullable(), prefix: z.string().optional() }).loose());
+    if (!s?.lastKey || !(s.prefix === undefined ? s.lastKey.startsWith(prefix) : s.prefix === prefix)) continue;
+    if (after === undefined || compareKeys(s.lastKey, after) > 0) after = s.lastKey;
   }
-  return after;
+  return { after, scored: start.scored };
 }
 
 export async function runAudit(deps: AuditDeps, name: string, now: () => Date = () => new Date()): Promise<{ summaryKey: string; summary: AuditSummary }> {
@@ -148,7 +198,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const det = await loadForScoring(store, cfg.detector, deps.logger);
   const cal = det.bundle.calibration;
   if (!cal) throw new NotFittedError('detector', `detector ${cfg.detector} v${det.version} is not calibrated; an audit needs its baseline flag rate`);
-  const after = await startingPoint(store, name, cfg.prefix);
+  const { after, scored } = await startingPoint(store, name, cfg.prefix);
   const listed = await store.list(cfg.prefix, { ...(after !== undefined ? { after } : {}), limit: cfg.maxObjects + 1 });
   let batch = listed.slice(0, cfg.maxObjects);
   const reference = cfg.mmdWindow > 0 ? det.bundle.referenceFeatures : undefined;
@@ -173,6 +223,7 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
       break;
     }
     if (obj.key.endsWith('/')) continue; // folder placeholder
+    if (isScored(obj.key, scored)) continue; // scored under an earlier prefix (resumeFrom)
     if (!isSafeKey(obj.key)) {
       // Legal in S3 (a Windows client's "a\\b.npy", a "..", an empty segment) but not a key this service reads: counted
       // as invalid so the cursor moves past it. Reading it would throw, and every later run would stop at the same key.
@@ -242,7 +293,8 @@ export async function runAudit(deps: AuditDeps, name: string, now: () => Date = 
   const summaryKey = await writeSummary(store, keys.dir, finishedAt, summary);
   // Also after a run that found nothing: without a cursor naming its summary, every run of an audit whose prefix has
   // stayed empty read every summary the audit ever wrote.
-  const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString() };
+  const ahead = rangesAhead(scored, cfg.prefix, summary.lastKey);
+  const cursor: Cursor = { lastKey: summary.lastKey, summaryKey, updatedAt: finishedAt.toISOString(), prefix: cfg.prefix, ...(ahead.length ? { scored: ahead } : {}) };
   await store.put(keys.cursor, new TextEncoder().encode(JSON.stringify(cursor)), { contentType: 'application/json' });
   deps.logger.info({ audit: name, detector: cfg.detector, detectorVersion: det.version, ms: Math.round(finishedAt.getTime() - Date.parse(startedAt)), summaryKey, counts, oodRate: summary.oodRate, baselineRate, pValue, ksPValue: shift?.pValue, mmdPValue: mmd?.pValue, alert: summary.alert }, 'audit run done');
   return { summaryKey, summary };

@@ -3,7 +3,7 @@ import { realpathSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
-import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import { compareKeys, isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * `mkdir -p`, one level at a time. Node's own recursive mkdir never returns for a path under /proc (it retries ENOENT
@@ -165,8 +165,8 @@ export class LocalDirStore implements ObjectStore {
       }
     };
     await walk(this.root);
-    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const from = opts.after === undefined ? out : out.filter((o) => o.key > opts.after!);
+    out.sort((a, b) => compareKeys(a.key, b.key));
+    const from = opts.after === undefined ? out : out.filter((o) => compareKeys(o.key, opts.after!) > 0);
     return opts.limit === undefined ? from : from.slice(0, opts.limit);
   }
 }

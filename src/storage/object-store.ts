@@ -30,10 +30,18 @@ export interface ObjectStore {
   /** The object's size and ETag (a token that changes with every write) without reading it; undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   delete(key: string): Promise<void>;
-  /** Keys under a prefix, in lexicographic order; `after` starts listing after that key. */
+  /** Keys under a prefix, in S3's order (`compareKeys`); `after` starts listing after that key. */
   list(prefix: string, opts?: { after?: string; limit?: number }): Promise<ObjectInfo[]>;
   /** A human-readable location for logs and errors (`dir:/x`, `s3://bucket`). */
   readonly location: string;
+}
+
+/**
+ * S3's listing order: the keys' UTF-8 bytes, compared as unsigned bytes. JavaScript's `<` compares UTF-16 code units,
+ * which puts a character above U+FFFF (a surrogate pair, 0xD800…) before U+E000–U+FFFF; the bytes put it after.
+ */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /** Keys are relative, slash-separated, with no `..`, no empty segments and no leading slash. */

@@ -485,6 +485,59 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     for (const o of await store.list('audits/moved/')) await store.delete(o.key);
   });
 
+  test('audit: a widened prefix scores the keys the old one did not cover, and none twice', async () => {
+    // The old cursor (cam-w/1/b) lies inside the wider prefix, so it used to be kept as the StartAfter: cam-w/0/… sorts
+    // before it and was never scored.
+    const store = fx.store;
+    const config = (prefix: string) => store.put('audits/wide/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix })));
+    await config('cam-w/1/');
+    await store.put('cam-w/1/a.npy', npySlice(evalSet, 0, 2));
+    await store.put('cam-w/1/b.npy', npySlice(evalSet, 2, 5));
+    assert.equal((await audit({ audit: 'wide' })).audits[0]!.counts!.samples, 5);
+    await store.put('cam-w/0/a.npy', npySlice(evalSet, 5, 9));
+    await store.put('cam-w/1/c.npy', npySlice(evalSet, 9, 10));
+    await config('cam-w/');
+    const r = await audit({ audit: 'wide' });
+    const s = JSON.parse(new TextDecoder().decode(await store.get(r.audits[0]!.summaryKey!)));
+    assert.deepEqual({ objects: s.counts.objects, samples: s.counts.samples, lastKey: s.lastKey }, { objects: 2, samples: 4 + 1, lastKey: 'cam-w/1/c.npy' });
+    // Narrowed again: it goes on after the cursor, nothing scored twice, nothing skipped.
+    await store.put('cam-w/1/d.npy', npySlice(evalSet, 10, 13));
+    await config('cam-w/1/');
+    const n = (await audit({ audit: 'wide' })).audits[0]!.counts!;
+    assert.deepEqual({ objects: n.objects, samples: n.samples }, { objects: 1, samples: 3 });
+    for (const o of [...(await store.list('audits/wide/')), ...(await store.list('cam-w/'))]) await store.delete(o.key);
+  });
+
+  test('audit: a widened prefix that stops part-way passes the old keys by in later runs too', async () => {
+    // The range of keys scored under the old prefix is kept in the cursor until the new position has passed it.
+    const store = fx.store;
+    const config = (prefix: string, maxObjects?: number) => store.put('audits/wide2/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix, ...(maxObjects ? { maxObjects } : {}) })));
+    await config('w2/b/');
+    await store.put('w2/b/1.npy', npySlice(evalSet, 0, 1));
+    await store.put('w2/b/2.npy', npySlice(evalSet, 1, 3));
+    assert.equal((await audit({ audit: 'wide2' })).audits[0]!.counts!.samples, 3);
+    await store.put('w2/a/1.npy', npySlice(evalSet, 3, 7));
+    await store.put('w2/b/3.npy', npySlice(evalSet, 7, 12));
+    await config('w2/', 1);
+    const samples: number[] = [];
+    for (let i = 0; i < 4; i++) samples.push((await audit({ audit: 'wide2' })).audits[0]!.counts!.samples);
+    assert.deepEqual(samples, [4, 0, 0, 5], 'w2/a/1 (4), w2/b/1 and w2/b/2 passed by (0, 0), then w2/b/3 (5)');
+    const cursor = JSON.parse(new TextDecoder().decode(await store.get('audits/wide2/cursor.json')));
+    assert.deepEqual({ prefix: cursor.prefix, lastKey: cursor.lastKey, scored: cursor.scored }, { prefix: 'w2/', lastKey: 'w2/b/3.npy', scored: undefined }, 'the range is dropped once passed');
+    for (const o of [...(await store.list('audits/wide2/')), ...(await store.list('w2/'))]) await store.delete(o.key);
+  });
+
+  test('audit: a cursor written before cursors named their prefix keeps the rule of its time', async () => {
+    const store = fx.store;
+    await store.put('audits/legacy/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'leg/' })));
+    await store.put('leg/1.npy', npySlice(evalSet, 0, 2));
+    await store.put('leg/2.npy', npySlice(evalSet, 2, 5));
+    await store.put('audits/legacy/cursor.json', new TextEncoder().encode(JSON.stringify({ lastKey: 'leg/1.npy', summaryKey: 'audits/legacy/0000.json', updatedAt: '2026-11-01T00:00:00.000Z' })));
+    const c = (await audit({ audit: 'legacy' })).audits[0]!.counts!;
+    assert.deepEqual({ objects: c.objects, samples: c.samples }, { objects: 1, samples: 3 });
+    for (const o of [...(await store.list('audits/legacy/')), ...(await store.list('leg/'))]) await store.delete(o.key);
+  });
+
   test('audit: an audit whose prefix has stayed empty reads only its latest summary, not every one it wrote', async () => {
     // No cursor was written while nothing had been scored, so each run listed and read every earlier summary.
     const store = fx.store;
