@@ -24,13 +24,23 @@ export interface Deps {
  */
 const FUNCTION_S3_TIMEOUTS = { connectionTimeoutMs: 2_000, socketTimeoutMs: 5_000 } as const;
 
+/**
+ * What every function's log line says about where it came from: `role: function` (HTTP routes, the audit schedule
+ * and the S3-event check alike) and, on Lambda (and serverless offline), the function's name, so the audit's and
+ * checkObject's lines are told from the HTTP routes' without parsing the message.
+ */
+export function functionLogBindings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const name = env.AWS_LAMBDA_FUNCTION_NAME;
+  return { role: 'function', ...(name ? { function: name } : {}) };
+}
+
 let cached: Deps | undefined;
 let overrides: Partial<Deps> = {};
 
 export function getDeps(): Deps {
   if (!cached) {
     const config = overrides.config ?? loadConfig(process.env);
-    const logger = overrides.logger ?? createLogger(config.logLevel, { role: 'http' });
+    const logger = overrides.logger ?? createLogger(config.logLevel, functionLogBindings(process.env));
     const store =
       overrides.store ??
       new S3Store({

@@ -43,13 +43,19 @@ export interface StartWorkerOptions {
   readonly handleSignals?: boolean;
 }
 
-/** A job's log lines carry its id, kind, attempt, tenant and detector, as fields (never only in the text). */
+/**
+ * A job's log lines carry its id, kind, attempt, tenant and detector, as fields (never only in the text). `attempt`
+ * counts as BullMQ's retries do (failed attempts + 1); a stalled run (its worker died) is no failed attempt, so the
+ * rerun logs the same `attempt`, and `started` (runs begun by any worker, this one included) and `stalls` tell them apart.
+ */
 function jobLogger(logger: Logger, job: Job): Logger {
   const data = (job.data ?? {}) as Record<string, unknown>;
   return logger.child({
     jobId: job.id,
     kind: job.name,
     attempt: job.attemptsMade + 1,
+    started: job.attemptsStarted,
+    ...(job.stalledCounter > 0 ? { stalls: job.stalledCounter } : {}),
     ...(typeof data[TENANT_FIELD] === 'string' ? { tenant: data[TENANT_FIELD] } : {}),
     ...(typeof data.detector === 'string' ? { detector: data.detector } : {}),
   });

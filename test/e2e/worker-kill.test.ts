@@ -84,5 +84,9 @@ describe('worker SIGKILL mid-fit, restart → exactly one completion', () => {
     const doneLines = (out: string) => out.split('\n').filter((l) => l.includes('"msg":"job done"') && l.includes(jobId)).length;
     assert.equal(doneLines(first.output()), 0);
     assert.equal(doneLines(second.output()), 1);
+    // The rerun is the same attempt (no attempt failed) but the second run begun, after one stall: its lines say so.
+    const startedLine = (out: string) => out.split('\n').filter((l) => l.includes('"msg":"job started"') && l.includes(jobId)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(startedLine(first.output()).map((l) => [l.attempt, l.started, l.stalls]), [[1, 1, undefined]]);
+    assert.deepEqual(startedLine(second.output()).map((l) => [l.attempt, l.started, l.stalls]), [[1, 2, 1]]);
   });
 });

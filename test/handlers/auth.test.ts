@@ -99,7 +99,7 @@ describe('authentication and tenant isolation through the handlers (real s3rver 
       LOG_LEVEL: 'debug',
     });
     // Capture every log line the handlers write.
-    setDeps({ config: fx.config, store: fx.s3.store, logger: createLogger('debug', { role: 'http' }, sink) });
+    setDeps({ config: fx.config, store: fx.s3.store, logger: createLogger('debug', { role: 'function' }, sink) });
     await fx.s3.store.put('auth/api-keys.json', new TextEncoder().encode(JSON.stringify([{ id: 's3-key', tenant: 'tenant-c', sha256: hashApiKey(KEY_S3) }])));
     // Tenant A (the test tenant): a model, datasets and a fitted detector.
     const a = fx.store;

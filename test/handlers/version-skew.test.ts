@@ -40,7 +40,7 @@ describe('version skew between functions, workers and stored state (real s3rver 
     // The real logger's raw lines: the request's logger binds the path's detector, and a warning that named it again
     // would write `"detector"` twice (JSON.parse keeps the last one silently).
     const raw: string[] = [];
-    const logger = createLogger('warn', { role: 'http' }, { write: (s: string) => void raw.push(s) } as never);
+    const logger = createLogger('warn', { role: 'function' }, { write: (s: string) => void raw.push(s) } as never);
     setDeps({ config: fx.config, store: fx.s3.store, logger });
     const a = decodeNpy(new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)));
     const px = Uint8Array.from(a.data.subarray(0, 1024), (v) => Math.round(v * 255));

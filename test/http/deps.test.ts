@@ -5,6 +5,7 @@
  * until Lambda kills the function (API Gateway then answers a bare 500).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
@@ -147,4 +148,24 @@ test('a Redis replica answering READONLY (a failover in progress): enqueueing an
     await primary.stop();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("the functions' log lines say role function and, on Lambda, which function wrote them (the audit's and checkObject's too)", () => {
+  // They used to say role "http" for every function, the scheduled audit and the S3-event check included.
+  const run = (env: Record<string, string>): Record<string, unknown> => {
+    const script = "const { getDeps } = await import('./src/http/deps.ts'); getDeps().logger.info('probe');";
+    const out = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? '', S3_BUCKET: 'imagedrift-data', REDIS_URL: 'redis://127.0.0.1:1', ...env },
+      encoding: 'utf8',
+    });
+    assert.equal(out.status, 0, out.stderr);
+    const line = out.stderr.split('\n').find((l) => l.includes('"msg":"probe"'));
+    assert.ok(line, out.stderr);
+    return JSON.parse(line) as Record<string, unknown>;
+  };
+  const onLambda = run({ AWS_LAMBDA_FUNCTION_NAME: 'imagedrift-dev-checkObject' });
+  assert.deepEqual([onLambda.role, onLambda.function], ['function', 'imagedrift-dev-checkObject']);
+  const elsewhere = run({});
+  assert.deepEqual([elsewhere.role, 'function' in elsewhere], ['function', false]);
 });

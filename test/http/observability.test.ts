@@ -90,7 +90,7 @@ test('a configuration error of an HTTP function is a JSON line at error level, n
 
 describe('log lines of requests, jobs, checks and audits (real s3rver + Redis)', () => {
   let fx: ServiceFixture;
-  const http = rawLog('http');
+  const http = rawLog('function');
   before(async () => {
     fx = await startServiceFixture();
     setDeps({ config: fx.config, store: fx.s3.store, logger: http.logger });
