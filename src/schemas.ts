@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DRIFT_TESTS, minPermutations } from './core/drift.js';
 import { isBase64 } from './io/base64.js';
-import { SERVICE_PREFIXES } from './storage/keys.js';
+import { ID_PATTERN, SERVICE_PREFIXES } from './storage/keys.js';
 import { isSafeKey } from './storage/object-store.js';
 import { DETECTOR_KINDS, detectorSpecSchema, layerDefault, memberSpecSchema, num, PARAM_RULES, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 import { InputError, issueField } from './core/errors.js';
@@ -126,7 +126,7 @@ export const predictParamsSchema = z.object({ threshold: thresholdSchema.optiona
  */
 
 /** Ids of datasets, models and detectors: one key segment, so they can never escape their prefix. */
-export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit');
+export const idSchema = z.string().regex(ID_PATTERN, 'must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit');
 /** String.prototype.isWellFormed (Node >= 20; newer than the ES2022 library this project compiles against). */
 const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
@@ -194,6 +194,125 @@ export const predictMessageSchema = predictParamsSchema
     }
   });
 export type PredictMessage = z.infer<typeof predictMessageSchema>;
+
+/**
+ * A count or number given as a query parameter or CLI flag (a string of decimal digits) or a JSON integer: `1.0`,
+ * `1e3`, `0x10`, `+3`, `""`, null and true are refused, never read as a number.
+ */
+const positiveCount = (message: string) =>
+  z.preprocess((v) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v), z.number({ error: message }).int(message).positive(message));
+
+/** A detector version number (`?version=`, `--version`). */
+const versionSchema = positiveCount('must be a positive decimal integer (a version number, e.g. 3)');
+
+/** Which version to describe (CLI `describe --version`); omitted: the current one. */
+export const describeParamsSchema = z.object({ version: versionSchema.optional() });
+
+/** GET /detectors/{detector}?version=<n>: the path id merged with the query parameters, which are all this knows. */
+export const describeMessageSchema = describeParamsSchema.extend({ detector: idSchema }).strict();
+export type DescribeMessage = z.infer<typeof describeMessageSchema>;
+
+export const DEFAULT_LIST_LIMIT = 100;
+export const MAX_LIST_LIMIT = 1000;
+
+/** GET /detectors?limit=<n>&after=<id>: a page of the tenant's detectors, after the cursor `after` (the last page's `next`). */
+export const listDetectorsMessageSchema = z
+  .object({
+    limit: positiveCount('must be a positive decimal integer').pipe(z.number().max(MAX_LIST_LIMIT, `must be <= ${MAX_LIST_LIMIT}`)).optional(),
+    after: idSchema.optional(),
+  })
+  .strict();
+export type ListDetectorsMessage = z.infer<typeof listDetectorsMessageSchema>;
+
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+const countOf = z.number().int().nonnegative();
+
+/**
+ * What a stored detector version is, read off its manifest: the body of GET /detectors/{id} and the output of
+ * `imagedrift describe --json` (src/service/describe.ts builds it). Arrays are named with their shapes, never their
+ * values; no bucket key appears (the model is named by its id, where the version was fitted through the service).
+ */
+export const detectorDescriptionSchema = z
+  .object({
+    /** The detector id (HTTP) or directory (CLI) as the caller named it. */
+    id: z.string(),
+    /** The version described: the current one unless another was asked for. */
+    version: z.number().int().positive(),
+    currentVersion: z.number().int().positive(),
+    /** The version this version's fit was first saved as (a calibration shares its fit's); null in detectors saved before it was recorded. */
+    fitVersion: z.number().int().positive().nullable(),
+    /** The fitted state's identity: two versions with the same fitId are calibrations of one fit; null before it was recorded. */
+    fitId: sha256Schema.nullable(),
+    /** When this version was made (its fit or calibration), ISO 8601. */
+    createdAt: z.string(),
+    /** The imagedrift that wrote it, and its detector format version. */
+    libraryVersion: z.string(),
+    formatVersion: z.number().int().positive(),
+    /** The model it was fitted with: its id (null for a CLI directory's own model.onnx) and sha256; the extraction batch size. */
+    model: z.object({ id: idSchema.nullable(), sha256: sha256Schema, batchSize: z.number().int().positive() }).strict(),
+    /** The layer (tensor) the features come from; an ensemble's layers joined by "+". */
+    layer: z.string(),
+    preprocessing: z
+      .object({
+        input: z.object({ channels: z.number().int().positive(), height: z.number().int().positive(), width: z.number().int().positive() }).strict(),
+        /** Recorded at fit for shapes ambiguous both ways; null: read off each input's shape. */
+        layout: z.enum(['NCHW', 'NHWC']).nullable(),
+        scale: z.union([z.literal('auto'), z.number().positive()]),
+        grey: z.string(),
+        resize: z.string(),
+        range: z.tuple([z.number(), z.number()]),
+      })
+      .strict(),
+    detector: z
+      .object({
+        kind: z.enum(DETECTOR_KINDS),
+        params: z.record(z.string(), z.unknown()),
+        /** Feature width and training rows. */
+        dim: z.number().int().positive(),
+        nTrain: z.number().int().positive(),
+        stats: z.record(z.string(), z.number()),
+      })
+      .strict(),
+    /** Every stored array by name: shape, dtype and size in bytes (never the values). */
+    arrays: z.record(z.string(), z.object({ shape: z.array(countOf), dtype: z.enum(['float32', 'float64']), bytes: countOf }).strict()),
+    /** How the threshold was chosen; null while the version is uncalibrated. */
+    calibration: z
+      .object({
+        /** `labelled`: best accuracy on an eval set with OOD labels (method exact or grid); `label-free`: conformal, from held-out ID data. */
+        kind: z.enum(['labelled', 'label-free']),
+        method: z.enum(['exact', 'grid', 'conformal']),
+        threshold: z.number(),
+        /** Accuracy on the labelled eval set (labelled only). */
+        accuracy: z.number().min(0).max(1).nullable(),
+        /** The grid step (method grid only). */
+        grid: z.number().positive().nullable(),
+        /** The target false-alarm rate (label-free only). */
+        targetFpr: z.number().gt(0).lt(1).nullable(),
+        /** Samples calibrated on, and how many of them were labelled OOD (0 for label-free). */
+        nEval: z.number().int().positive(),
+        nOod: countOf,
+        /** Share of those samples flagged at the threshold, and of their in-distribution part (the audits' baseline). */
+        flaggedRate: z.number().min(0).max(1),
+        idFlaggedRate: z.number().min(0).max(1),
+        /** In-distribution scores stored (p-values, the KS test); 0 in detectors saved before they were. */
+        scores: countOf,
+        /** In-distribution feature rows stored as the MMD reference; 0: none (drift needs --reference, audits report featureShift null). */
+        referenceRows: countOf,
+      })
+      .strict()
+      .nullable(),
+  })
+  .strict();
+export type DetectorDescription = z.infer<typeof detectorDescriptionSchema>;
+
+/** GET /detectors: the tenant's detectors with their current versions, in key order; `next` (the `after` of the next page) while more remain. */
+export const detectorListSchema = z
+  .object({
+    detectors: z.array(z.object({ id: idSchema, currentVersion: z.number().int().positive() }).strict()),
+    next: idSchema.optional(),
+  })
+  .strict();
+export type DetectorList = z.infer<typeof detectorListSchema>;
 
 const DEFAULT_MMD_PERMUTATIONS = 200;
 const MAX_MMD_PERMUTATIONS = 2000;

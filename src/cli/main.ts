@@ -8,14 +8,16 @@ import { InputError, isImagedriftError, issueField } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
 import { loadData, loadLabels } from '../io/load.js';
-import { calibrateParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
+import { calibrateParamsSchema, describeParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
 import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData } from '../service/detector-service.js';
 import { fitSpread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
+import { describeDetector } from '../service/describe.js';
 import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore, writeFileAtomic } from '../storage/local-dir-store.js';
+import { formatDescription } from './describe.js';
 import { runDemo } from './demo.js';
 
 /**
@@ -34,6 +36,7 @@ const USAGE = `usage:
   imagedrift evaluate <detector-dir> --id <data> --ood <data> [--json]
   imagedrift report <detector-dir> --id <data> --ood <data> --out <dir> [--json]
   imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--seed <n>] [--json]
+  imagedrift describe <detector-dir> [--version <n>] [--json]
   imagedrift demo [--json]
   imagedrift keygen --tenant <tenant> [--id <key-id>] [--json]
 <data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
@@ -152,7 +155,7 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   nCluster: '--n-cluster', k: '--k', layer: '--layer', threshold: '--threshold', grid: '--grid', targetFpr: '--target-fpr', idHoldout: '--id-holdout',
   oodLabels: '--ood-labels', referenceRows: '--reference-rows', seed: '--seed', batchSize: '--batch-size', maxBank: '--max-bank', temperature: '--temperature',
   shrinkage: '--shrinkage', metric: '--metric', members: '--members', alpha: '--alpha', permutations: '--permutations', test: '--test', layout: '--layout',
-  reference: '--reference', train: '--train', id: '--id', ood: '--ood', outDir: '--out',
+  reference: '--reference', train: '--train', id: '--id', ood: '--ood', outDir: '--out', version: '--version',
 };
 
 /** Fields that name a data argument (a flag whose value is a data file). */
@@ -366,6 +369,15 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(values.json ? JSON.stringify({ isDrift: r.isDrift, pValue: r.pValue, statistic: r.statistic, test: r.test, alpha: r.alpha, meta: r.meta }) : `${r.isDrift ? 'DRIFT' : 'no drift'}: ${r.test} test, p = ${r.pValue.toPrecision(4)} (alpha ${r.alpha}), statistic ${r.statistic.toPrecision(4)}`);
         return 0;
       }
+      case 'describe': {
+        // The version's manifest only (no arrays, no model): the same description as GET /detectors/{id}.
+        const { values, positionals } = parse(rest, { version: { type: 'string' } }, 1);
+        const p = validate(describeParamsSchema, { version: values.version }, { version: '--version' });
+        const dir = positionals[0]!;
+        const d = await describeDetector(new LocalDirStore(dir), { id: dir, prefix: '', ...(p.version !== undefined ? { version: p.version } : {}) });
+        io.out(values.json ? JSON.stringify(d) : formatDescription(d, oneLine));
+        return 0;
+      }
       case 'keygen': {
         // A new API key for the service: the key is printed once (give it to the tenant); only the entry (its hash)
         // goes into API_KEYS or the API_KEYS_OBJECT keyring.
@@ -391,7 +403,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, report, drift, keygen or demo`);
+        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, report, drift, describe, keygen or demo`);
     }
   } catch (e) {
     if (isImagedriftError(e)) {

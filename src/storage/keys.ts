@@ -5,8 +5,21 @@ import { InputError } from '../core/errors.js';
  * view; in the bucket each tenant's live under `tenants/<tenant>/` (src/storage/tenant-store.ts).
  */
 
+/** Ids of datasets, models and detectors (`idSchema` in src/schemas.ts): one key segment, never `.` or `..`. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** Where every detector's folder lives (listed for GET /detectors). */
+export const DETECTORS_PREFIX = 'detectors/';
+
 /** A detector: `current.json` and immutable versions `v<n>/manifest.json` + arrays (src/storage/detector-repository.ts). */
-export const detectorPrefix = (id: string): string => `detectors/${id}/`;
+export const detectorPrefix = (id: string): string => `${DETECTORS_PREFIX}${id}/`;
+
+/** The detector id of a folder `detectors/<id>/` (as listed), or undefined for a folder no detector id can name. */
+export function detectorIdOfPrefix(folder: string): string | undefined {
+  if (!folder.startsWith(DETECTORS_PREFIX) || !folder.endsWith('/')) return undefined;
+  const id = folder.slice(DETECTORS_PREFIX.length, -1);
+  return ID_PATTERN.test(id) ? id : undefined;
+}
 
 /**
  * The keys inside a detector's prefix (`detectorPrefix(id)` in the bucket, '' in a CLI detector directory): the
@@ -23,6 +36,15 @@ export const datasetKeys = (id: string) => ({ manifest: `datasets/${id}/manifest
 
 /** A model: the ONNX bytes (named by content hash) and its manifest. */
 export const modelKeys = (id: string) => ({ model: (sha: string) => `models/${id}.${sha.slice(0, 16)}.onnx`, manifest: `models/${id}.json` }) as const;
+
+/**
+ * The model id in a model key a detector manifest records (`models/<id>.<sha16>.onnx`, or the first release's
+ * `models/<id>.onnx`), or undefined for any other key (a CLI detector directory's `model.onnx`).
+ */
+export function modelIdOfKey(key: string): string | undefined {
+  const m = /^models\/([^/.]+)(?:\.[0-9a-f]{16})?\.onnx$/.exec(key);
+  return m && ID_PATTERN.test(m[1]!) ? m[1] : undefined;
+}
 
 /** A pending presigned upload: never read as a dataset until `complete` validates and promotes it. */
 export const uploadKeys = (id: string) => ({ record: `uploads/${id}/upload.json`, data: `uploads/${id}/data` }) as const;

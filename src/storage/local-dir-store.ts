@@ -3,7 +3,7 @@ import { realpathSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
-import { compareKeys, isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import { checkFolderListing, compareKeys, isSafeKey, type FolderLister, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * `mkdir -p`, one level at a time. Node's own recursive mkdir never returns for a path under /proc (it retries ENOENT
@@ -82,7 +82,7 @@ function fileTag(st: BigIntStats): string {
 }
 
 /** An ObjectStore over a local directory. Writes go to a temp file, are fsynced and renamed into place (atomic). */
-export class LocalDirStore implements ObjectStore {
+export class LocalDirStore implements ObjectStore, FolderLister {
   constructor(readonly root: string) {}
 
   /**
@@ -168,5 +168,17 @@ export class LocalDirStore implements ObjectStore {
     out.sort((a, b) => compareKeys(a.key, b.key));
     const from = opts.after === undefined ? out : out.filter((o) => compareKeys(o.key, opts.after!) > 0);
     return opts.limit === undefined ? from : from.slice(0, opts.limit);
+  }
+
+  /** The folders under `prefix` that hold at least one object, as an S3 listing with Delimiter "/" shows them. */
+  async listFolders(prefix: string, opts: { after?: string; limit: number }): Promise<{ folders: string[]; more: boolean }> {
+    checkFolderListing(prefix, opts);
+    const folders = new Set<string>();
+    for (const { key } of await this.list(prefix)) {
+      const slash = key.indexOf('/', prefix.length);
+      if (slash !== -1) folders.add(key.slice(0, slash + 1));
+    }
+    const sorted = [...folders].sort(compareKeys).filter((f) => opts.after === undefined || compareKeys(f, opts.after) > 0);
+    return { folders: sorted.slice(0, opts.limit), more: sorted.length > opts.limit };
   }
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { issueField, StorageError } from '../core/errors.js';
+import { InputError, issueField, StorageError } from '../core/errors.js';
 
 /**
  * The one storage interface: a flat key → bytes store. Two implementations: `LocalDirStore` (a directory) and
@@ -42,6 +42,32 @@ export interface ObjectStore {
  */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * What a store that can list the folders directly under a prefix offers (S3Store, LocalDirStore, a tenant's view of
+ * either): S3's CommonPrefixes, one request per 1,000 folders however many objects each holds.
+ */
+export interface FolderLister {
+  /**
+   * The folders directly under `prefix` (which ends in "/"), each as `<prefix><name>/`, in key order (byte order of
+   * the whole folder key: `a-b/` sorts before `a/`), after the folder `after` if given; at most `limit`, with `more`
+   * when others follow.
+   */
+  listFolders(prefix: string, opts: { after?: string; limit: number }): Promise<{ folders: string[]; more: boolean }>;
+}
+
+export function canListFolders(s: ObjectStore): s is ObjectStore & FolderLister {
+  return typeof (s as Partial<FolderLister>).listFolders === 'function';
+}
+
+/** Checks `listFolders`' arguments (the same rule in every store): a folder prefix, a folder under it, a positive count. */
+export function checkFolderListing(prefix: string, opts: { after?: string; limit: number }): void {
+  if (prefix !== '' && (!prefix.endsWith('/') || !isSafeKey(prefix.slice(0, -1)))) throw new InputError('prefix', `${JSON.stringify(prefix)} is not a safe key prefix ending in "/"`);
+  if (opts.after !== undefined && (!opts.after.startsWith(prefix) || !opts.after.endsWith('/') || opts.after.slice(prefix.length, -1).includes('/') || !isSafeKey(opts.after.slice(0, -1)))) {
+    throw new InputError('after', `${JSON.stringify(opts.after)} is not a folder directly under ${JSON.stringify(prefix)}`);
+  }
+  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1) throw new InputError('limit', `must be a positive integer, got ${opts.limit}`);
 }
 
 /** Keys are relative, slash-separated, with no `..`, no empty segments and no leading slash. */

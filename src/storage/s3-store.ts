@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ConflictError, InputError, StorageError, TransientStorageError } from '../core/errors.js';
-import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import { checkFolderListing, isSafeKey, type FolderLister, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * The ObjectStore over an S3 bucket (AWS S3, or any S3 API such as the local s3rver in infra/s3-local.ts).
@@ -112,7 +112,7 @@ function describe(e: unknown): string {
   return `${parts.join(' ')}${msg ? `${parts.length ? ': ' : ''}${msg}` : ''}` || String(e);
 }
 
-export class S3Store implements ObjectStore {
+export class S3Store implements ObjectStore, FolderLister {
   readonly client: S3Client;
   readonly bucket: string;
 
@@ -225,6 +225,39 @@ export class S3Store implements ObjectStore {
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
     return opts.limit === undefined ? out : out.slice(0, opts.limit);
+  }
+
+  /**
+   * ListObjectsV2 with Delimiter "/": the CommonPrefixes under `prefix`. Pages are read until `limit` + 1 folders are
+   * seen (so `more` is exact) or the listing ends; AWS counts folders and keys against MaxKeys, s3rver only keys (it
+   * answers every folder at once), so both are sliced here. `after` is passed as StartAfter with its final "/" turned
+   * into "0", the character after "/": every key inside that folder sorts before it, every later folder after it.
+   * (s3rver 3.7 shows a folder only when it holds a key directly: one holding keys at depth only is missed there. A
+   * detector's folder holds its current.json directly.)
+   */
+  async listFolders(prefix: string, opts: { after?: string; limit: number }): Promise<{ folders: string[]; more: boolean }> {
+    checkFolderListing(prefix, opts);
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      let res;
+      try {
+        res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: '/',
+            MaxKeys: Math.min(1000, opts.limit + 1 - out.length),
+            ...(token ? { ContinuationToken: token } : opts.after !== undefined ? { StartAfter: `${opts.after.slice(0, -1)}0` } : {}),
+          }),
+        );
+      } catch (e) {
+        throw this.fail('list', prefix, e);
+      }
+      for (const p of res.CommonPrefixes ?? []) if (p.Prefix !== undefined) out.push(p.Prefix);
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token && out.length <= opts.limit);
+    return { folders: out.slice(0, opts.limit), more: out.length > opts.limit };
   }
 
   /**

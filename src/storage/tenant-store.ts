@@ -1,7 +1,7 @@
-import { InputError } from '../core/errors.js';
+import { InputError, StorageError } from '../core/errors.js';
 import type { VersionCoordinator } from './detector-repository.js';
 import { TENANTS_PREFIX } from './keys.js';
-import { isSafeKey, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import { canListFolders, checkFolderListing, isSafeKey, type FolderLister, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
 
 /**
  * Tenant isolation by construction: every request and job of tenant `t` works on a view of the bucket whose keys all
@@ -25,7 +25,7 @@ export function canPresign(s: ObjectStore): s is ObjectStore & Presigner {
   return typeof (s as Partial<Presigner>).presignPut === 'function';
 }
 
-export class PrefixedStore implements ObjectStore {
+export class PrefixedStore implements ObjectStore, FolderLister {
   constructor(
     readonly inner: ObjectStore,
     readonly prefix: string,
@@ -69,6 +69,13 @@ export class PrefixedStore implements ObjectStore {
   async list(prefix: string, opts: { after?: string; limit?: number } = {}): Promise<ObjectInfo[]> {
     const listed = await this.inner.list(this.fullPrefix(prefix), { ...opts, ...(opts.after !== undefined ? { after: this.prefix + opts.after } : {}) });
     return listed.map((o) => ({ ...o, key: o.key.slice(this.prefix.length) }));
+  }
+
+  async listFolders(prefix: string, opts: { after?: string; limit: number }): Promise<{ folders: string[]; more: boolean }> {
+    if (!canListFolders(this.inner)) throw new StorageError(prefix, `${this.inner.location} cannot list folders`);
+    checkFolderListing(prefix, opts);
+    const r = await this.inner.listFolders(this.fullPrefix(prefix), { limit: opts.limit, ...(opts.after !== undefined ? { after: this.prefix + opts.after } : {}) });
+    return { folders: r.folders.map((f) => f.slice(this.prefix.length)), more: r.more };
   }
 
   presignPut(key: string, opts: { expiresIn: number; contentLength?: number }): Promise<string> {

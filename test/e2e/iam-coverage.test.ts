@@ -26,6 +26,7 @@ import sharp from 'sharp';
 import { handler as audit } from '../../handlers/audit.js';
 import { handler as calibrate } from '../../handlers/calibrate.js';
 import { handler as checkObject } from '../../handlers/checkObject.js';
+import { handler as describeDetector } from '../../handlers/describe.js';
 import { handler as fit } from '../../handlers/fit.js';
 import { handler as health } from '../../handlers/health.js';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
@@ -53,7 +54,7 @@ const BUCKET = 'imagedrift-iam';
 const KEYRING = 'auth/api-keys.json';
 const INCOMING = 'incoming/';
 const OTHER_TENANT = 'other-tenant';
-const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'audit', 'checkObject'] as const;
+const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'describe', 'audit', 'checkObject'] as const;
 type Fn = (typeof FUNCTIONS)[number];
 const B = `arn:aws:s3:::${BUCKET}`;
 
@@ -389,6 +390,17 @@ describe('every S3 request of every function is allowed by its role (real handle
     assert.equal(parse(await as('calibrate', 'POST /detectors/{id}/calibrate (unknown detector)', () => det(calibrate, 'calibrate', 'nodet', { dataset: 'eval', oodLabels: labels }))).status, 404);
     await runWorker('calibrate jobs', cals);
 
+    // describe: a detector's current version and an older one, unknown ones, the tenant's detectors in two pages.
+    const described = async (step: string, path: string, query?: Record<string, string>, id?: string) =>
+      parse(await as('describe', step, () => describeDetector(httpEvent({ method: 'GET', path, route: id === undefined ? '/detectors' : '/detectors/{id}', ...(id !== undefined ? { pathParameters: { id } } : {}), ...(query ? { query } : {}) }))));
+    assert.equal((await described('GET /detectors/{id}', '/detectors/det', undefined, 'det')).body.version, 2);
+    assert.equal((await described('GET /detectors/{id}?version=1', '/detectors/det', { version: '1' }, 'det')).body.calibration, null);
+    assert.equal((await described('GET /detectors/{id} (unknown detector)', '/detectors/nodet', undefined, 'nodet')).status, 404);
+    assert.equal((await described('GET /detectors/{id}?version=9 (unknown version)', '/detectors/det', { version: '9' }, 'det')).status, 404);
+    const page1 = await described('GET /detectors?limit=2', '/detectors', { limit: '2' });
+    const page2 = await described('GET /detectors?after=… (next page)', '/detectors', { after: page1.body.next });
+    assert.deepEqual([...page1.body.detectors, ...page2.body.detectors].map((d: { id: string }) => d.id), ['det-audit', 'det-check', 'det']);
+
     // predict: in process (inline images, a stored dataset), as jobs (inline images stored as a dataset, a stored
     // dataset), an unknown detector.
     const sync = async (step: string, json: unknown) => {
@@ -529,6 +541,7 @@ describe('every S3 request of every function is allowed by its role (real handle
       calibrate: { min: 10, actions: ['s3:GetObject', 's3:ListBucket'] },
       predict: { min: 15, actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket'] },
       jobStatus: { min: 10, actions: ['s3:GetObject', 's3:ListBucket'] },
+      describe: { min: 8, actions: ['s3:GetObject', 's3:ListBucket'] },
       audit: { min: 20, actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket'] },
       checkObject: { min: 10, actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket'] },
     };

@@ -15,7 +15,7 @@ import { CONFIG_VARIABLES, loadConfig } from '../../src/config.js';
 import { REPO } from '../helpers/paths.js';
 import { evaluateCondition, functionRoleId, roleStatements, run, SLS_BIN, SLS_ENV, slsPackage, type Template } from '../helpers/serverless.js';
 
-const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'audit', 'checkObject'];
+const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'describe', 'audit', 'checkObject'];
 const SCORING = new Set(['predict', 'audit', 'checkObject']);
 const REDIS_URL = 'rediss://redis.internal.example:6379';
 /** The Lambda runtime's Node (scripts/lambda-node.sh; `npm test` fetches it first). */
@@ -53,6 +53,8 @@ const EXPECTED_S3: Record<string, S3Grants> = {
     list: true,
   },
   jobStatus: { get: obj(KEYRING, t('jobs/*/result.json')), put: [], del: [], list: true },
+  // Detectors' pointers and manifests, read only; the tenant's detector list is a ListBucket (Delimiter "/").
+  describe: { get: obj(KEYRING, t('detectors/*')), put: [], del: [], list: true },
   audit: { get: obj(KEYRING, 'tenants/*'), put: obj(t('audits/*')), del: [], list: true },
   checkObject: { get: obj('incoming/*', t('detectors/*'), t('models/*')), put: obj(t('results/*')), del: [], list: true },
 };

@@ -158,6 +158,20 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
     }
     times.sort((a, b) => a - b);
 
+    // describe through the real routes: the service's detector as the CLI describes its directory (the same fit and
+    // calibration; only the names and times differ), its fit version, the tenant's list; a bad version is a 400.
+    const described = await api('GET', '/detectors/lenet');
+    assert.equal(described.status, 200, JSON.stringify(described.body));
+    const cliDescribed = (await runCli(['describe', dir, '--json'])) as typeof described.body;
+    const comparable = (d: any) => ({ ...d, id: '', createdAt: '', model: { ...d.model, id: null } });
+    assert.deepEqual(comparable(described.body), comparable(cliDescribed));
+    assert.deepEqual([described.body.id, described.body.version, described.body.model.id, described.body.calibration.threshold], ['lenet', 2, 'lenet5', cliCal.threshold]);
+    const v1 = await api('GET', '/detectors/lenet?version=1');
+    assert.deepEqual([v1.status, v1.body.version, v1.body.currentVersion, v1.body.calibration], [200, 1, 2, null]);
+    assert.deepEqual((await api('GET', '/detectors?limit=5')).body, { detectors: [{ id: 'lenet', currentVersion: 2 }] });
+    const badVersion = await api('GET', '/detectors/lenet?version=two');
+    assert.deepEqual([badVersion.status, badVersion.body.error?.field], [400, 'version']);
+
     // Authentication and tenants over real HTTP: /health is open; everything else needs a key of the right tenant.
     const health = await api('GET', '/health', undefined, null);
     assert.equal(health.status, 200);
@@ -170,6 +184,9 @@ describe('end to end: serverless offline + BullMQ worker + s3rver + Redis', () =
     const otherTenant = await api('POST', '/detectors/lenet/predict', { images: [b64(npyOf(test2, 0, 1))] }, KEY_B);
     assert.equal(otherTenant.status, 404, 'tenant B does not see tenant A\'s detector');
     assert.equal((await api('GET', `/jobs/${pred.body.jobId}`, undefined, KEY_B)).status, 404, 'nor its jobs');
+    assert.equal((await api('GET', '/detectors/lenet', undefined, KEY_B)).status, 404, 'nor describe it');
+    assert.deepEqual((await api('GET', '/detectors', undefined, KEY_B)).body, { detectors: [] }, 'nor list it');
+    assert.equal((await api('GET', '/detectors', undefined, null)).status, 401);
     const bFit = await api('POST', '/detectors/lenet/fit', { model: 'lenet5', dataset: 'train', layer: 'output', nCluster: 10 }, KEY_B);
     assert.equal(bFit.status, 404, 'nor its models and datasets');
     assert.ok(!worker!.output().includes(KEY_A) && !offline!.output().includes(KEY_A) && !offline!.output().includes(KEY_B), 'no key in any log');

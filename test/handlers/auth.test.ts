@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { handler as calibrate } from '../../handlers/calibrate.js';
+import { handler as describeHandler } from '../../handlers/describe.js';
 import { handler as fit } from '../../handlers/fit.js';
 import { handler as health } from '../../handlers/health.js';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
@@ -128,6 +129,8 @@ describe('authentication and tenant isolation through the handlers (real s3rver 
       ['POST calibrate', calibrate(det('calibrate', { dataset: 'eval', targetFpr: 0.05 }))],
       ['POST predict', predict(det('predict', { dataset: 'eval', threshold: 0.5 }))],
       ['GET /jobs/{id}', jobStatus(httpEvent({ method: 'GET', path: `/jobs/${jobA}`, pathParameters: { id: jobA }, ...opts }))],
+      ['GET /detectors/{id}', describeHandler(httpEvent({ method: 'GET', path: '/detectors/det', route: '/detectors/{id}', pathParameters: { id: 'det' }, query: { version: '1' }, ...opts }))],
+      ['GET /detectors', describeHandler(httpEvent({ method: 'GET', path: '/detectors', route: '/detectors', query: { limit: '10' }, ...opts }))],
     ];
   };
 
@@ -229,6 +232,10 @@ describe('authentication and tenant isolation through the handlers (real s3rver 
     r = status(await jobStatus(httpEvent({ method: 'GET', path: `/jobs/${jobA}`, pathParameters: { id: jobA }, ...asB })));
     assert.equal(r.status, 404, 'A\'s job does not exist for B');
     assert.equal(status(await jobStatus(httpEvent({ method: 'GET', path: `/jobs/${jobA}`, pathParameters: { id: jobA } }))).status, 200, 'but does for A');
+    r = status(await describeHandler(httpEvent({ method: 'GET', path: '/detectors/det', route: '/detectors/{id}', pathParameters: { id: 'det' }, ...asB })));
+    assert.deepEqual([r.status, r.body.error?.field], [404, 'detector'], "A's detector is not described for B");
+    assert.deepEqual(status(await describeHandler(httpEvent({ method: 'GET', path: '/detectors', route: '/detectors', ...asB }))).body, { detectors: [] }, 'nor listed');
+    assert.equal(status(await describeHandler(httpEvent({ method: 'GET', path: '/detectors/det', route: '/detectors/{id}', pathParameters: { id: 'det' } }))).status, 200, 'but is for A');
     // Keys that try to climb into A's space are refused or stay inside B's.
     r = status(await calibrate(detB('calibrate', { dataset: 'eval', oodLabelsKey: `../${TEST_TENANT}/labels.json` })));
     assert.equal(r.status, 400);

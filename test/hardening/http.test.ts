@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { handler as calibrate } from '../../handlers/calibrate.js';
+import { handler as describeHandler } from '../../handlers/describe.js';
 import { handler as fit } from '../../handlers/fit.js';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { handler as predict } from '../../handlers/predict.js';
@@ -46,6 +47,9 @@ const dataset = (json: unknown) => upload(httpEvent({ path: '/datasets', json })
 const rawDataset = (bytes: Uint8Array, query: Record<string, string>) => upload(httpEvent({ path: '/datasets', bytes, query }));
 const model = (json: unknown) => upload(httpEvent({ path: '/models', json }));
 const det = (h: typeof fit, op: string, id: string, json: unknown) => h(httpEvent({ path: `/detectors/${encodeURIComponent(id)}/${op}`, pathParameters: { id: encodeURIComponent(id) }, json }));
+/** GET /detectors/{id} (an id) or GET /detectors (none), with query parameters. */
+const getDetector = (id: string | undefined, query: Record<string, string>) =>
+  describeHandler(httpEvent({ method: 'GET', path: id === undefined ? '/detectors' : `/detectors/${encodeURIComponent(id)}`, ...(id !== undefined ? { pathParameters: { id: encodeURIComponent(id) } } : {}), query }));
 const raw = (h: typeof fit, op: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
   h(httpEvent({ path: `/detectors/det/${op}`, pathParameters: { id: 'det' }, body, headers }));
 
@@ -167,6 +171,19 @@ describe('HTTP bad-input battery (real s3rver + Redis)', () => {
     ['oodLabelsKey: an object that holds no labels (a dataset manifest)', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'datasets/eval/manifest.json' }), 400, 'INVALID_INPUT', /^oodLabelsKey$/],
     ['oodLabelsKey: no such object', () => det(calibrate, 'calibrate', 'det', { dataset: 'eval', oodLabelsKey: 'labels/none.json' }), 404, 'NOT_FOUND', /^oodLabelsKey$/],
     ['70 inline samples with pixels out of range (over the inline limit: a job would fail)', async () => det(predict, 'predict', 'det', { images: [b64(await readFile(outOfRange70))] }), 400, 'INVALID_INPUT', /^images\[0\]$/],
+    // Describing and listing detectors: query parameters
+    ['describe: version 0', () => getDetector('det', { version: '0' }), 400, 'INVALID_INPUT', /^version$/],
+    ['describe: version in hexadecimal', () => getDetector('det', { version: '0x1' }), 400, 'INVALID_INPUT', /^version$/],
+    ['describe: version with a fraction', () => getDetector('det', { version: '1.5' }), 400, 'INVALID_INPUT', /^version$/],
+    ['describe: version beyond a safe integer', () => getDetector('det', { version: '1152921504606846976' }), 400, 'INVALID_INPUT', /^version$/],
+    ['describe: a version that does not exist', () => getDetector('det', { version: '99' }), 404, 'NOT_FOUND', /^version$/],
+    ['describe: unknown query parameter', () => getDetector('det', { verbose: '1' }), 400, 'INVALID_INPUT', /^verbose$/],
+    ['describe: detector id with path traversal', () => getDetector('../../tenants/x', {}), 400, 'INVALID_INPUT', /^detector$/],
+    ['list: limit 0', () => getDetector(undefined, { limit: '0' }), 400, 'INVALID_INPUT', /^limit$/],
+    ['list: limit above 1000', () => getDetector(undefined, { limit: '1001' }), 400, 'INVALID_INPUT', /^limit$/],
+    ['list: limit as a word', () => getDetector(undefined, { limit: 'all' }), 400, 'INVALID_INPUT', /^limit$/],
+    ['list: cursor climbing out', () => getDetector(undefined, { after: '../../other/detectors/x' }), 400, 'INVALID_INPUT', /^after$/],
+    ['list: unknown query parameter (a prefix of its own)', () => getDetector(undefined, { prefix: 'tenants/' }), 400, 'INVALID_INPUT', /^prefix$/],
     // Inline predict images
     ['inline image that is not an image', () => det(predict, 'predict', 'det', { images: [b64(new TextEncoder().encode('hello, world'))] }), 400, 'INVALID_INPUT', /^images/],
     ['inline PNG declaring 50000 × 50000 pixels', () => det(predict, 'predict', 'det', { images: [b64(pngWithHeader(50_000, 50_000))] }), 400, 'INVALID_INPUT', /.+/],

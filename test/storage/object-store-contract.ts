@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it as test } from 'node:test';
 import { ConflictError, InputError } from '../../src/core/errors.js';
-import { compareKeys, type ObjectStore } from '../../src/storage/object-store.js';
+import { canListFolders, compareKeys, type ObjectStore } from '../../src/storage/object-store.js';
 
 export interface ContractFixture {
   readonly store: ObjectStore;
@@ -156,6 +156,45 @@ export function objectStoreContract(name: string, setup: () => Promise<ContractF
       assert.deepEqual((await store.list(p, { after: keys[20]! })).map((o) => o.key), keys.slice(21));
       assert.deepEqual(await store.list(p, { limit: 0 }), []);
       assert.deepEqual((await store.list(p, { after: `${p}k0105` })).map((o) => o.key), keys.slice(11));
+    });
+
+    it('lists the folders directly under a prefix (S3 CommonPrefixes) in key order, paged with limit and after', async () => {
+      assert.ok(canListFolders(store), `${name} lists folders`);
+      const p = sub();
+      // Folders holding an object, some more at depth; a key directly under the prefix is no folder. Key order is the
+      // order of `<name>/`: 'a-b/' sorts before 'a/' ('-' before '/'), 'B' before 'a'. (s3rver 3.7 lists a folder only
+      // when it holds a key directly, not one holding keys at depth only; a detector's folder holds current.json.)
+      const names = ['a', 'a-b', 'a_b', 'B', 'b0', 'm', 'm-1', 'm0', 'z'];
+      await Promise.all([
+        ...names.map((n) => store.put(`${p}${n}/x.json`, enc(n))),
+        ...names.filter((_, i) => i % 2).map((n) => store.put(`${p}${n}/deep/er/y.json`, enc(n))),
+        store.put(`${p}a/y.json`, enc('y')),
+        store.put(`${p}loose.json`, enc('loose')),
+      ]);
+      const expected = names.map((n) => `${p}${n}/`).sort();
+      assert.deepEqual(expected.slice(0, 4), [`${p}B/`, `${p}a-b/`, `${p}a/`, `${p}a_b/`]);
+      assert.deepEqual(await store.listFolders(p, { limit: 100 }), { folders: expected, more: false });
+      assert.deepEqual(await store.listFolders(p, { limit: expected.length }), { folders: expected, more: false }, 'exactly limit: no more');
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let page = 0; ; page++) {
+        assert.ok(page < 10, 'paging ends');
+        const got = await store.listFolders(p, { limit: 2, ...(after !== undefined ? { after } : {}) });
+        seen.push(...got.folders);
+        if (!got.more) break;
+        assert.equal(got.folders.length, 2);
+        after = got.folders.at(-1);
+      }
+      assert.deepEqual(seen, expected, 'every folder once, in order');
+      // After a folder that holds many keys (a/ holds two, a-b/ one at depth): none of them comes back as that folder.
+      assert.deepEqual((await store.listFolders(p, { limit: 3, after: `${p}a/` })).folders, [`${p}a_b/`, `${p}b0/`, `${p}m-1/`]);
+      assert.deepEqual((await store.listFolders(p, { limit: 3, after: `${p}m-0/` })).folders, [`${p}m-1/`, `${p}m/`, `${p}m0/`], 'after a folder that does not exist');
+      assert.deepEqual(await store.listFolders(p, { limit: 3, after: `${p}z/` }), { folders: [], more: false });
+      assert.deepEqual(await store.listFolders(`${p}nothing/`, { limit: 3 }), { folders: [], more: false });
+      for (const [opts, field] of [[{ limit: 0 }, 'limit'], [{ limit: 1, after: 'elsewhere/' }, 'after'], [{ limit: 1, after: `${p}a/b/` }, 'after']] as const) {
+        await assert.rejects(store.listFolders(p, opts), (e: unknown) => e instanceof InputError && e.field === field, JSON.stringify(opts));
+      }
+      await assert.rejects(store.listFolders(`${p}a`, { limit: 1 }), (e: unknown) => e instanceof InputError && e.field === 'prefix');
     });
 
     it('rejects unsafe keys with InputError (field key) on put, get, head and delete', async () => {
