@@ -18,7 +18,7 @@ import { handlePredict } from '../src/service/predict-request.js';
 export const handler = httpHandler(async (event, { store, logger, config, tenant }) => {
   const msg = parseWith(predictMessageSchema, withPathDetector(event, jsonBody(event)));
   const out = await handlePredict(
-    { store, logger, runtime: runtimeOptions(config), syncMaxImages: config.syncPredictMaxImages, enqueue: (m) => getJobClient().enqueue('predict', m, tenant) },
+    { store, logger, runtime: runtimeOptions(config), syncMaxImages: config.syncPredictMaxImages, enqueue: (prepare) => getJobClient().enqueuePrepared('predict', tenant, prepare) },
     msg,
   );
   return out.sync ? json(200, out.body) : json(202, { jobId: out.jobId, n: out.n, status: `/jobs/${out.jobId}` });

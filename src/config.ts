@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Keyring, parseKeyring } from './auth/api-keys.js';
 import { InputError } from './core/errors.js';
+import { DEFAULT_MAX_JOBS_PER_TENANT, MAX_MAX_JOBS_PER_TENANT } from './queue/quota.js';
 import { DEFAULT_MAX_BODY_BYTES } from './service/limits.js';
 import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
 
@@ -25,6 +26,9 @@ import { SERVICE_PREFIXES, TENANTS_PREFIX } from './storage/keys.js';
  *                               anyway (default 540000, under systemd's TimeoutStopSec=600 in infra/)
  *   JOB_ATTEMPTS                attempts for transient failures (default 5); input errors fail at once
  *   JOB_BACKOFF_MS              first retry delay, doubled per attempt (default 2000)
+ *   MAX_JOBS_PER_TENANT         jobs one tenant may have in flight (waiting, delayed for a retry, or running; default
+ *                               20, at most 10000); one more is refused with 429 (src/queue/quota.ts). Read where jobs
+ *                               are enqueued (the functions), like JOB_ATTEMPTS
  *   ORT_EXECUTION_PROVIDERS     comma-separated, in order of preference, e.g. "cuda,cpu" (default "cpu")
  *   ORT_INTRA_OP_THREADS        ORT intra-op threads (default: ORT's choice)
  *   FIT_THREADS                 most threads one feature-cluster fit spreads its KMeans initialisations over (default:
@@ -86,6 +90,7 @@ const envSchema = z.object({
   WORKER_SHUTDOWN_TIMEOUT_MS: opt(int(100, 86_400_000)),
   JOB_ATTEMPTS: opt(int(1, 100)),
   JOB_BACKOFF_MS: opt(int(0, 3_600_000)),
+  MAX_JOBS_PER_TENANT: opt(int(1, MAX_MAX_JOBS_PER_TENANT)),
   ORT_EXECUTION_PROVIDERS: opt(z.string().regex(/^\s*[A-Za-z0-9_]+\s*(,\s*[A-Za-z0-9_]+\s*)*$/, 'must be a comma-separated list of provider names, e.g. "cuda,cpu"')),
   ORT_INTRA_OP_THREADS: opt(int(1, 1024)),
   FIT_THREADS: opt(int(1, 1024)),
@@ -120,7 +125,7 @@ export interface Config {
   readonly redisUrl: string;
   readonly queuePrefix: string;
   readonly worker: { readonly concurrency: number; readonly lockDurationMs: number; readonly stalledIntervalMs: number; readonly shutdownTimeoutMs: number; readonly fitThreads?: number };
-  readonly jobs: { readonly attempts: number; readonly backoffMs: number };
+  readonly jobs: { readonly attempts: number; readonly backoffMs: number; readonly maxPerTenant: number };
   readonly ort: { readonly executionProviders: string[]; readonly intraOpNumThreads?: number };
   readonly syncPredictMaxImages: number;
   readonly incomingPrefix: string;
@@ -193,7 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_MS ?? 540_000,
       ...(e.FIT_THREADS !== undefined ? { fitThreads: e.FIT_THREADS } : {}),
     },
-    jobs: { attempts: e.JOB_ATTEMPTS ?? 5, backoffMs: e.JOB_BACKOFF_MS ?? 2000 },
+    jobs: { attempts: e.JOB_ATTEMPTS ?? 5, backoffMs: e.JOB_BACKOFF_MS ?? 2000, maxPerTenant: e.MAX_JOBS_PER_TENANT ?? DEFAULT_MAX_JOBS_PER_TENANT },
     ort: {
       executionProviders: (e.ORT_EXECUTION_PROVIDERS ?? 'cpu').split(',').map((s) => s.trim().toLowerCase()),
       ...(e.ORT_INTRA_OP_THREADS !== undefined ? { intraOpNumThreads: e.ORT_INTRA_OP_THREADS } : {}),

@@ -17,6 +17,10 @@ test('defaults', () => {
   assert.equal(c.worker.fitThreads, undefined, 'FIT_THREADS unset: the cores');
   assert.equal(c.incomingPrefix, 'incoming/');
   assert.equal(c.metrics, 'off');
+  assert.equal(c.jobs.maxPerTenant, 20, 'MAX_JOBS_PER_TENANT unset: 20 jobs in flight per tenant');
+  assert.equal(loadConfig({ S3_BUCKET: 'imagedrift-data', MAX_JOBS_PER_TENANT: '' }).jobs.maxPerTenant, 20, 'empty: unset');
+  assert.equal(loadConfig({ S3_BUCKET: 'imagedrift-data', MAX_JOBS_PER_TENANT: '1' }).jobs.maxPerTenant, 1);
+  assert.equal(loadConfig({ S3_BUCKET: 'imagedrift-data', MAX_JOBS_PER_TENANT: '10000' }).jobs.maxPerTenant, 10_000);
   assert.equal(loadConfig({ S3_BUCKET: 'imagedrift-data', METRICS: 'emf' }).metrics, 'emf');
   assert.throws(() => loadConfig({ S3_BUCKET: 'imagedrift-data', METRICS: 'statsd' }), (e: unknown) => e instanceof InputError && e.field === 'METRICS');
 });
@@ -64,6 +68,9 @@ test('errors name the environment variable', () => {
   fails({ S3_BUCKET: 'b-1', ORT_EXECUTION_PROVIDERS: 'cuda;cpu' }, 'ORT_EXECUTION_PROVIDERS', /comma-separated/);
   fails({ S3_BUCKET: 'b-1', SYNC_PREDICT_MAX_IMAGES: '1.5' }, 'SYNC_PREDICT_MAX_IMAGES', /integer/);
   fails({ S3_BUCKET: 'b-1', LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL/);
+  fails({ S3_BUCKET: 'b-1', MAX_JOBS_PER_TENANT: '0' }, 'MAX_JOBS_PER_TENANT', /MAX_JOBS_PER_TENANT: must be >= 1 \(got "0"\)/);
+  fails({ S3_BUCKET: 'b-1', MAX_JOBS_PER_TENANT: '10001' }, 'MAX_JOBS_PER_TENANT', /must be <= 10000/);
+  for (const bad of ['-1', '2.5', 'many', '1e2']) fails({ S3_BUCKET: 'b-1', MAX_JOBS_PER_TENANT: bad }, 'MAX_JOBS_PER_TENANT', /must be a decimal integer/);
   fails({ S3_BUCKET: 'b-1', INCOMING_PREFIX: '../in/' }, 'INCOMING_PREFIX', /\.\./);
   // On Lambda, Redis must be named: an empty value (a failed secret lookup at deploy) used to mean loopback.
   for (const REDIS_URL of [undefined, '', '  ']) fails({ S3_BUCKET: 'b-1', AWS_LAMBDA_FUNCTION_NAME: 'imagedrift-prod-predict', ...(REDIS_URL !== undefined ? { REDIS_URL } : {}) }, 'REDIS_URL', /is required on Lambda/);

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 
-export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED';
+export type ErrorCode = 'INVALID_INPUT' | 'NOT_FITTED' | 'MODEL_ERROR' | 'STORAGE_ERROR' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED' | 'TOO_MANY_JOBS';
 
 export abstract class ImagedriftError extends Error {
   abstract readonly code: ErrorCode;
@@ -75,6 +75,24 @@ export class ConflictError extends ImagedriftError {
 /** The caller presented no API key, or one that is not in the keyring (HTTP 401). Never carries the key itself. */
 export class UnauthorizedError extends ImagedriftError {
   readonly code = 'UNAUTHORIZED' as const;
+}
+
+/**
+ * The tenant already has as many jobs in flight (waiting, delayed for a retry, or running) as it may have
+ * (MAX_JOBS_PER_TENANT; src/queue/quota.ts): nothing was enqueued or stored. HTTP 429 with Retry-After; retry once one
+ * of its jobs has finished. No `field`: nothing in the request is wrong, only how many jobs the tenant has in flight.
+ */
+export class TooManyJobsError extends ImagedriftError {
+  readonly code = 'TOO_MANY_JOBS' as const;
+  constructor(
+    readonly tenant: string,
+    /** The most jobs one tenant may have in flight. */
+    readonly limit: number,
+    /** How many the tenant had in flight when it was refused (at least `limit`; more if the limit was lowered since). */
+    readonly inFlight: number,
+  ) {
+    super(undefined, `too many jobs: tenant ${tenant} has ${inFlight} jobs in flight (waiting, delayed for a retry, or running) and the limit is ${limit} per tenant (MAX_JOBS_PER_TENANT); nothing was enqueued: retry once one of them has finished`);
+  }
 }
 
 export function isImagedriftError(e: unknown): e is ImagedriftError {

@@ -20,7 +20,7 @@ export function getJobClient(): JobClient {
   if (!client) {
     const { config } = getDeps();
     connection = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 5000, commandTimeout: QUEUE_COMMAND_TIMEOUT_MS });
-    client = new JobClient({ connection, prefix: config.queuePrefix, attempts: config.jobs.attempts, backoffMs: config.jobs.backoffMs });
+    client = new JobClient({ connection, prefix: config.queuePrefix, attempts: config.jobs.attempts, backoffMs: config.jobs.backoffMs, maxJobsPerTenant: config.jobs.maxPerTenant });
   }
   return client;
 }

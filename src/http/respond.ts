@@ -11,7 +11,8 @@ import { isTransientRedisReply } from '../storage/redis-coordinator.js';
  *
  *   INVALID_INPUT 400 · UNAUTHORIZED 401 (with WWW-Authenticate) · PAYLOAD_TOO_LARGE 413 · NOT_FOUND 404 · CONFLICT 409 · NOT_FITTED 409 (the detector exists but
  *   has no threshold yet: a state conflict the caller fixes by calibrating) · MODEL_ERROR 422 (the stored model cannot
- *   be loaded or run) · transient storage/Redis 503 with Retry-After · other STORAGE_ERROR and unexpected errors 500.
+ *   be loaded or run) · TOO_MANY_JOBS 429 with Retry-After (the tenant's jobs in flight are at MAX_JOBS_PER_TENANT) ·
+ *   transient storage/Redis 503 with Retry-After · other STORAGE_ERROR and unexpected errors 500.
  */
 
 /** The request body is larger than a handler accepts inline (the Lambda request limit is 6 MB). */
@@ -60,6 +61,7 @@ export function errorResponse(e: unknown, logger?: Logger): HttpResult {
       return json(status, { error: STORAGE_FAILED });
     }
     if (status === 401) return json(status, body, { 'www-authenticate': 'Bearer realm="imagedrift"' });
+    if (status === 429) return json(status, body, { 'retry-after': String(TOO_MANY_JOBS_RETRY_AFTER_S) });
     return json(status, body);
   }
   if (isRedisUnavailable(e)) {
@@ -70,6 +72,12 @@ export function errorResponse(e: unknown, logger?: Logger): HttpResult {
   return json(500, { error: { code: 'INTERNAL', message: 'internal error' } });
 }
 
+/**
+ * Retry-After of a 429 (seconds): the tenant waits for one of its own jobs to finish, which takes seconds (a predict)
+ * to minutes (a fit); a client retrying sooner would only be refused again.
+ */
+const TOO_MANY_JOBS_RETRY_AFTER_S = 30;
+
 const STATUS: Record<ImagedriftError['code'], number> = {
   INVALID_INPUT: 400,
   UNAUTHORIZED: 401,
@@ -78,6 +86,7 @@ const STATUS: Record<ImagedriftError['code'], number> = {
   NOT_FITTED: 409,
   MODEL_ERROR: 422,
   STORAGE_ERROR: 500,
+  TOO_MANY_JOBS: 429,
 };
 
 /**

@@ -6,12 +6,14 @@ import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
 import { JOB_ID_PATTERN, jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { QUEUE_NAME, type JobName } from './names.js';
+import { JobQuota } from './quota.js';
 import { jobKeys } from '../storage/keys.js';
 
 /**
  * What the HTTP handlers use: enqueue a validated job and look up its status. Job ids are UUIDs chosen here (not
  * BullMQ's per-queue counter), so `jobs/<jobId>/` in the bucket can never collide across queue resets. Every job
- * belongs to a tenant (required by both calls): the worker refuses a job without one (src/queue/processor.ts).
+ * belongs to a tenant (required by every call): the worker refuses a job without one (src/queue/processor.ts). A tenant
+ * may have at most `maxJobsPerTenant` jobs in flight; one more is refused with a TooManyJobsError (src/queue/quota.ts).
  */
 export interface JobClientOptions {
   readonly connection: Redis;
@@ -23,6 +25,13 @@ export interface JobClientOptions {
    * without limit, and ioredis retries forever: a cold function whose Redis is unreachable hung past its timeout.
    */
   readonly readyTimeoutMs?: number;
+  /**
+   * The most jobs one tenant may have in flight (waiting, delayed for a retry, or running); default 20
+   * (MAX_JOBS_PER_TENANT). Every client of one queue should use the same value: each checks its own.
+   */
+  readonly maxJobsPerTenant?: number;
+  /** How long a slot taken before its job is added holds without the job (ms; default 60 000, src/queue/quota.ts). */
+  readonly reservationMs?: number;
 }
 
 /** The job queue's Redis did not become ready within `readyTimeoutMs`: transient (HTTP 503 with Retry-After). */
@@ -45,6 +54,7 @@ const RESULT_URL_EXPIRES_IN = 900;
 
 export class JobClient {
   readonly queue: Queue;
+  readonly quota: JobQuota;
   private readonly connection: Redis;
   private readonly readyTimeoutMs: number;
   private wasReady = false;
@@ -66,21 +76,75 @@ export class JobClient {
     // by itself. The Queue re-emits each one as an 'error' event; with no listener BullMQ prints it with console.error
     // (every reconnect attempt while Redis is down), so it is consumed here.
     this.queue.on('error', () => undefined);
+    this.quota = new JobQuota({
+      prefix: opts.prefix,
+      queueKeys: { jobPrefix: this.queue.keys['']!, completed: this.queue.keys.completed!, failed: this.queue.keys.failed! },
+      ...(opts.maxJobsPerTenant !== undefined ? { limit: opts.maxJobsPerTenant } : {}),
+      ...(opts.reservationMs !== undefined ? { reservationMs: opts.reservationMs } : {}),
+    });
   }
 
   /**
    * Validates the tenant and the payload (the job's schema) and enqueues it; returns the job id. `tenant` (set by the
    * HTTP layer from the caller's API key, never from the body) is required and travels with the job: the worker works
    * in that tenant's view of the bucket, `tenants/<tenant>/`, and only that tenant can read the job's status. A missing
-   * or invalid tenant is an InputError naming `tenant`, thrown before anything reaches Redis.
+   * or invalid tenant is an InputError naming `tenant`, thrown before anything reaches Redis; a tenant with
+   * `maxJobsPerTenant` jobs in flight gets a TooManyJobsError, and nothing is enqueued.
    */
   async enqueue<N extends JobName>(name: N, payload: JobPayload<N>, tenant: string): Promise<string> {
     const t = parseJobTenant(tenant);
     const data = parseJobPayload(name, payload);
+    return this.reserveAndAdd(name, t, async () => data);
+  }
+
+  /**
+   * enqueue, for a payload that needs work done first (predict stores its inline images as a dataset): the tenant's
+   * slot is taken before `prepare` runs, so a tenant at its limit is refused (TooManyJobsError) with nothing stored and
+   * nothing enqueued. Then `prepare`'s payload is validated and enqueued. If `prepare`, the validation or the enqueue
+   * fails, the slot is given back and the error rethrown; what `prepare` stored is the caller's to remove.
+   */
+  async enqueuePrepared<N extends JobName>(name: N, tenant: string, prepare: () => Promise<JobPayload<N>>): Promise<string> {
+    const t = parseJobTenant(tenant);
+    return this.reserveAndAdd(name, t, async () => parseJobPayload(name, await prepare()));
+  }
+
+  /** Takes a slot of tenant `t` (validated), then adds the job `data()` gives (validated); the slot is given back if that fails. */
+  private async reserveAndAdd(name: JobName, t: string, data: () => Promise<object>): Promise<string> {
     await this.ready();
+    // The connection BullMQ adds jobs on (it wraps the instance it is given): a release below reaches Redis after any
+    // add sent before it, so it can see whether the add landed.
+    const redis = this.connection;
     const jobId = randomUUID();
-    await this.queue.add(name, { ...data, [TENANT_FIELD]: t }, { jobId });
+    const reservedAt = Date.now();
+    await this.quota.reserve(redis, t, jobId);
+    try {
+      const payload = await data();
+      // A reservation holds for reservationMs before its job exists; past half of it, the add might land after another
+      // enqueue pruned the slot (one job over the limit), so the request is refused instead (a function never gets
+      // here: its timeout is 29 s and the reservation lasts 60 s).
+      const took = Date.now() - reservedAt;
+      if (took > this.quota.reservationMs / 2) {
+        throw new TransientStorageError('queue', `preparing the job took ${took} ms, more than half of the ${this.quota.reservationMs} ms its slot is held without a job; nothing was enqueued, retry`);
+      }
+      await this.queue.add(name, { ...payload, [TENANT_FIELD]: t }, { jobId });
+    } catch (e) {
+      // With Redis down the release fails too; the reservation then lapses by itself after reservationMs.
+      await this.quota.release(redis, t, jobId).catch(() => undefined);
+      throw e;
+    }
+    // Not confirmed (Redis lost just now): the slot still frees when the job finishes, or reservationMs after a removal.
+    await this.quota.confirm(redis, t, jobId).catch(() => undefined);
     return jobId;
+  }
+
+  /**
+   * How many jobs `tenant` has in flight as the limit counts them (waiting, delayed, active, and slots reserved for a
+   * job being enqueued); finished and removed jobs are pruned first.
+   */
+  async inFlight(tenant: string): Promise<number> {
+    const t = parseJobTenant(tenant);
+    await this.ready();
+    return this.quota.inFlight(this.connection, t);
   }
 
   /**

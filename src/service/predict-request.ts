@@ -4,7 +4,7 @@ import { checkModelInput, checkModelInputShape } from '../core/preprocess.js';
 import type { Logger } from '../log.js';
 import type { PredictMessage } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { deleteDataset, loadDataset, putEphemeralDataset, readDatasetManifest } from './datasets.js';
+import { deleteDataset, loadDataset, putEphemeralDataset, readDatasetManifest, type DatasetManifest } from './datasets.js';
 import { loadForScoring } from './detector-cache.js';
 import { predictData, type RuntimeOptions } from './detector-service.js';
 import { decodeInlineImages, toNpy } from './inline-images.js';
@@ -18,8 +18,12 @@ export interface PredictRequestDeps {
   readonly logger: Logger;
   readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
   readonly syncMaxImages: number;
-  /** Enqueues a predict job over a stored dataset; returns its id. */
-  readonly enqueue: (msg: PredictMessage & { dataset: string }) => Promise<string>;
+  /**
+   * Enqueues a predict job over a stored dataset; returns its id. The tenant's job slot is taken first (a tenant at
+   * MAX_JOBS_PER_TENANT is refused then, before `prepare` stores anything), then `prepare` gives the payload
+   * (JobClient.enqueuePrepared).
+   */
+  readonly enqueue: (prepare: () => Promise<PredictMessage & { dataset: string }>) => Promise<string>;
 }
 
 export type PredictOutcome =
@@ -46,15 +50,21 @@ export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessag
   }
   const { images: _i, dataset, ...params } = msg;
   if (n > deps.syncMaxImages) {
-    if (dataset !== undefined) return { sync: false, jobId: await deps.enqueue({ ...params, dataset }), n };
-    // Inline images are stored as a dataset for the job; if the job cannot be enqueued (Redis down → 503), that
-    // dataset would be an orphan no caller knows the id of, so it is removed before the error is returned.
-    // Ephemeral: the worker deletes it once the job's result is written (or the job has failed for good).
-    const stored = await putEphemeralDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), field: 'images', ...(data!.layout ? { layout: data!.layout } : {}) });
+    if (dataset !== undefined) return { sync: false, jobId: await deps.enqueue(async () => ({ ...params, dataset })), n };
+    // Inline images are stored as a dataset for the job, once the job's slot is taken (a refused request stores
+    // nothing); if the job cannot be enqueued after that (Redis down → 503), the dataset would be an orphan no caller
+    // knows the id of, so it is removed before the error is returned. Ephemeral: the worker deletes it once the job's
+    // result is written (or the job has failed for good).
+    let stored: DatasetManifest | undefined;
     try {
-      return { sync: false, jobId: await deps.enqueue({ ...params, dataset: stored.id }), n };
+      const jobId = await deps.enqueue(async () => {
+        stored = await putEphemeralDataset(deps.store, { name: 'predict-images.npy', bytes: toNpy(data!), field: 'images', ...(data!.layout ? { layout: data!.layout } : {}) });
+        return { ...params, dataset: stored.id };
+      });
+      return { sync: false, jobId, n };
     } catch (e) {
-      await deleteDataset(deps.store, stored).catch((err: unknown) => deps.logger.warn({ err, dataset: stored.id }, 'could not remove the dataset of a predict that was not enqueued'));
+      const orphan = stored;
+      if (orphan) await deleteDataset(deps.store, orphan).catch((err: unknown) => deps.logger.warn({ err, dataset: orphan.id }, 'could not remove the dataset of a predict that was not enqueued'));
       throw e;
     }
   }

@@ -204,6 +204,7 @@ describe('serverless package (offline, no AWS credentials)', () => {
       const v = l.Properties.Environment!.Variables;
       assert.equal(v.S3_ENDPOINT, '');
       assert.equal(v.JOB_ATTEMPTS, '5', 'job retries reach the functions that enqueue');
+      assert.equal(v.MAX_JOBS_PER_TENANT, '20', 'the per-tenant job cap reaches the functions that enqueue');
       assert.equal(v.METRICS, 'emf', 'audit metrics as CloudWatch EMF');
     }
     // DETECTOR_ID, which checkObject reads, reaches it (it used to be read by the code but settable nowhere).
@@ -297,7 +298,7 @@ describe('serverless package (offline, no AWS credentials)', () => {
     // value is "not set": ORT_INTRA_OP_THREADS and API_KEYS_TTL_MS could not be set on a deploy until they were listed).
     const fnEnv = localCfg.provider.environment as Record<string, string>;
     assert.deepEqual(Object.keys(fnEnv).filter((k) => !CONFIG_VARIABLES.includes(k)), []);
-    for (const k of ['ORT_INTRA_OP_THREADS', 'API_KEYS_TTL_MS', 'MAX_BODY_BYTES', 'SYNC_PREDICT_MAX_IMAGES']) assert.ok(k in fnEnv, `${k} can be set on a deploy`);
+    for (const k of ['ORT_INTRA_OP_THREADS', 'API_KEYS_TTL_MS', 'MAX_BODY_BYTES', 'SYNC_PREDICT_MAX_IMAGES', 'MAX_JOBS_PER_TENANT']) assert.ok(k in fnEnv, `${k} can be set on a deploy`);
     loadConfig(fnEnv);
     assert.equal(loadConfig({ ...fnEnv, ORT_INTRA_OP_THREADS: '2' }).ort.intraOpNumThreads, 2);
     assert.equal(localCfg.provider.vpc, null, 'no VPC file for stage local');

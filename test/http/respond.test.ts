@@ -1,7 +1,7 @@
 /** The HTTP error mapping: client errors say what is wrong; server-side failures say nothing of the internals. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InputError, StorageError, TransientStorageError } from '../../src/core/errors.js';
+import { InputError, StorageError, TooManyJobsError, TransientStorageError } from '../../src/core/errors.js';
 import { errorResponse } from '../../src/http/respond.js';
 import { QueueUnavailableError } from '../../src/queue/client.js';
 import { objectKeySchema } from '../../src/schemas.js';
@@ -13,6 +13,15 @@ describe('errorResponse', () => {
     const r = errorResponse(new InputError('nCluster', 'must be >= 2'));
     assert.equal(r.statusCode, 400);
     assert.deepEqual(body(r).error, { code: 'INVALID_INPUT', message: 'nCluster: must be >= 2', field: 'nCluster' });
+  });
+
+  it('a tenant at MAX_JOBS_PER_TENANT: 429 TOO_MANY_JOBS with Retry-After, the message naming the limit and the jobs in flight', () => {
+    const r = errorResponse(new TooManyJobsError('acme', 20, 21));
+    assert.equal(r.statusCode, 429);
+    assert.equal(r.headers['retry-after'], '30');
+    assert.deepEqual(Object.keys(body(r).error), ['code', 'message']);
+    assert.equal(body(r).error.code, 'TOO_MANY_JOBS');
+    assert.match(body(r).error.message, /tenant acme has 21 jobs in flight .*the limit is 20 per tenant \(MAX_JOBS_PER_TENANT\)/);
   });
 
   it('a 503 or 500 carries no bucket, key, endpoint or SDK text (a 503 can come before authentication)', () => {
