@@ -380,6 +380,33 @@ export const auditConfigSchema = z
   .transform((c) => ({ ...c, mmdPermutations: c.mmdPermutations ?? (c.mmdWindow === 0 ? DEFAULT_MMD_PERMUTATIONS : Math.max(DEFAULT_MMD_PERMUTATIONS, mmdFloor(c.alpha, c.alertOn).least)) }));
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
+/**
+ * An age of the retention policy, in days (decimals allowed). At least one day: younger state may still be in use (a
+ * pending upload's URL lives up to an hour, a save in flight writes its version over seconds to minutes, a calibration
+ * reads its base version while it runs).
+ */
+const retentionDays = numeric((n) => n.min(1, 'must be >= 1 (days)').max(36_500, 'must be <= 36500 (days)'));
+
+/**
+ * The retention sweep's policy (src/storage/retention.ts; defaults there): the `retention` function's schedule input
+ * (with `tenant` and `dryRun`) and the CLI's `prune` flags (`--keep-versions`, `--min-age`).
+ */
+export const retentionPolicySchema = z
+  .object({
+    /** Pending presigned uploads (`uploads/<id>/`) older than this many days go. */
+    uploadRetention: retentionDays.optional(),
+    /** A job's claim and result (`jobs/<jobId>/`) older than this many days go, once the queue no longer has the job. */
+    jobRetention: retentionDays.optional(),
+    /** Detector versions below the current one that are always kept, newest first (at least 1: see src/storage/retention.ts). */
+    keepVersions: numeric((n) => n.int('must be an integer').min(1, 'must be >= 1 (the version before the current one is always kept)').max(10_000, 'must be <= 10000')).optional(),
+    /** No detector version younger than this many days goes. */
+    versionMinAge: retentionDays.optional(),
+    /** Audit run summaries (`audits/<name>/<timestamp>.json`) older than this many days go. */
+    auditSummaryRetention: retentionDays.optional(),
+  })
+  .strict();
+export type RetentionPolicyInput = z.input<typeof retentionPolicySchema>;
+
 /** Base64 file content inside a JSON body. */
 export const base64Schema = z.string().min(1, 'must be base64 file content').refine(isBase64, 'is not valid base64');
 

@@ -8,13 +8,15 @@ import { InputError, isImagedriftError, issueField } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
 import { loadData, loadLabels } from '../io/load.js';
-import { calibrateParamsSchema, describeParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema } from '../schemas.js';
+import { calibrateParamsSchema, describeParamsSchema, detectorSpecFromParams, driftParamsSchema, fitParamsSchema, predictParamsSchema, retentionPolicySchema } from '../schemas.js';
 import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData } from '../service/detector-service.js';
 import { fitSpread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
 import { describeDetector } from '../service/describe.js';
 import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
+import { pruneDetector } from '../service/retention.js';
+import { retentionPolicy } from '../storage/retention.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore, writeFileAtomic } from '../storage/local-dir-store.js';
 import { formatDescription } from './describe.js';
@@ -37,6 +39,7 @@ const USAGE = `usage:
   imagedrift report <detector-dir> --id <data> --ood <data> --out <dir> [--json]
   imagedrift drift <detector-dir> --data <data> [--reference <data>] [--test mmd|ks|binomial] [--alpha 0.05] [--permutations 500] [--seed <n>] [--json]
   imagedrift describe <detector-dir> [--version <n>] [--json]
+  imagedrift prune <detector-dir> [--keep-versions 10] [--min-age 7] [--dry-run] [--json]
   imagedrift demo [--json]
   imagedrift keygen --tenant <tenant> [--id <key-id>] [--json]
 <data>: .npy, .npz, MNIST IDX (.gz or plain), CIFAR-10 .bin, a PNG/JPEG file or a folder of them.
@@ -378,6 +381,24 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(values.json ? JSON.stringify(d) : formatDescription(d, oneLine));
         return 0;
       }
+      case 'prune': {
+        // Deletes old versions of a detector directory (src/storage/retention.ts, versions and crashed saves only):
+        // never the current one or any above it, never the --keep-versions newest below it, never one younger than
+        // --min-age days. The manifest first, then the arrays.
+        const { values, positionals } = parse(rest, { 'keep-versions': { type: 'string' }, 'min-age': { type: 'string' }, 'dry-run': { type: 'boolean' } }, 1);
+        const p = validate(retentionPolicySchema, { keepVersions: values['keep-versions'], versionMinAge: values['min-age'] }, { keepVersions: '--keep-versions', versionMinAge: '--min-age' });
+        const dir = positionals[0]!;
+        const policy = retentionPolicy({ ...(p.keepVersions !== undefined ? { keepVersions: p.keepVersions } : {}), ...(p.versionMinAge !== undefined ? { versionMinAge: p.versionMinAge } : {}) });
+        const dryRun = Boolean(values['dry-run']);
+        const r = await pruneDetector(new LocalDirStore(dir), '', { policy, now: new Date(), dryRun });
+        if (r.error !== undefined) throw r.error;
+        const versionsOf = (rule: string) => [...new Set(r.deleted.filter((d) => d.rule === rule).map((d) => Number(/^v(\d+)\//.exec(d.key)![1])))];
+        const bytes = r.deleted.reduce((a, d) => a + d.size, 0);
+        const out = { detector: dir, dryRun, current: r.current, versions: versionsOf('versions'), crashedSaves: versionsOf('crashedSaves'), files: r.deleted.length, bytes, keepVersions: policy.keepVersions, minAgeDays: policy.versionMinAge };
+        const list = (vs: number[]) => (vs.length ? vs.map((v) => `v${v}`).join(', ') : 'none');
+        io.out(values.json ? JSON.stringify(out) : `${dryRun ? 'would prune' : 'pruned'} ${dir} (current v${r.current}): versions ${list(out.versions)}; unfinished saves ${list(out.crashedSaves)}; ${out.files} files, ${formatBytes(bytes)}`);
+        return 0;
+      }
       case 'keygen': {
         // A new API key for the service: the key is printed once (give it to the tenant); only the entry (its hash)
         // goes into API_KEYS or the API_KEYS_OBJECT keyring.
@@ -403,7 +424,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         io.out(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, report, drift, describe, keygen or demo`);
+        throw new UsageError('command', `unknown command '${cmd}'; expected convert-ckpt, fit, calibrate, predict, evaluate, report, drift, describe, prune, keygen or demo`);
     }
   } catch (e) {
     if (isImagedriftError(e)) {

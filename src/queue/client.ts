@@ -188,6 +188,17 @@ export class JobClient {
   }
 
   /**
+   * Whether the queue still has job `jobId`, in any state (waiting, delayed, active, completed, failed…): such a job may
+   * still run (a retry, a stalled rerun) or be polled, so the retention sweep keeps its claim and result. False once
+   * BullMQ has removed it (removeOnComplete / removeOnFail above).
+   */
+  async knows(jobId: string): Promise<boolean> {
+    await this.ready();
+    if (await this.queue.getJob(jobId)) return true;
+    return (await this.queue.getJobState(jobId)) !== 'unknown';
+  }
+
+  /**
    * Waits for the queue's first connection, at most readyTimeoutMs. Once BullMQ has connected it does not wait for
    * 'ready' again, and a command during a later outage fails fast (maxRetriesPerRequest), so only the first
    * connection needs the bound.

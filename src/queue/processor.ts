@@ -257,7 +257,7 @@ async function runCalibrate(deps: ProcessorDeps, jobId: string, p: JobPayload<'c
     ({ bundle } = await calibrateDetector(current.bundle, model, { data, oodLabels: labels, ...(p.grid !== undefined ? { grid: p.grid } : {}), ...runtime }));
   }
   report(95);
-  const saved = await saveOnce(deps, repo, jobId, prefix, bundle, { base: { version: current.version, fitId: current.bundle.fitId } });
+  const saved = await saveOnce(deps, repo, jobId, prefix, bundle, { base: { version: current.version, fitId: current.bundle.fitId, fitVersion: current.fitVersion } });
   return calibrateResult(jobId, p, saved.version, saved.baseVersion, saved.bundle);
 }
 

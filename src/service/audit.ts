@@ -11,7 +11,7 @@ import { tenantStore } from '../storage/tenant-store.js';
 import { tenantIdSchema } from '../auth/api-keys.js';
 import { loadForScoring } from './detector-cache.js';
 import { featureDrift, predictWithFeatures, type RuntimeOptions } from './detector-service.js';
-import { auditKeys } from '../storage/keys.js';
+import { AUDIT_SUMMARY_NAME, auditKeys } from '../storage/keys.js';
 import { metricRecord, type MetricSink } from '../cloudwatch-metrics.js';
 
 /**
@@ -113,7 +113,6 @@ export interface ShiftTest {
   readonly isDrift: boolean;
 }
 
-const SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
 const MAX_INVALID_LISTED = 20;
 
 async function readAuditConfig(store: ObjectStore, name: string): Promise<AuditConfig> {
@@ -180,7 +179,7 @@ async function startingPoint(store: ObjectStore, name: string, prefix: string): 
   let after = start.after;
   const newer = await store.list(keys.dir, cursor ? { after: cursor.summaryKey } : {});
   for (const o of newer) {
-    if (!SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
+    if (!AUDIT_SUMMARY_NAME.test(o.key.slice(keys.dir.length))) continue;
     const s = await readStoredJson(store, o.key, 'audit summary', z.object({ lastKey: z.string().nullable(), prefix: z.string().optional() }).loose());
     if (!s?.lastKey || !(s.prefix === undefined ? s.lastKey.startsWith(prefix) : s.prefix === prefix)) continue;
     if (after === undefined || compareKeys(s.lastKey, after) > 0) after = s.lastKey;

@@ -104,6 +104,13 @@ const LOCAL_COORDINATOR = new LocalCoordinator();
 export interface CalibrationBase {
   readonly version: number;
   readonly fitId?: string | undefined;
+  /**
+   * The base's fit order as loaded (LoadedDetector.fitVersion), which the calibration inherits. Given, the base's
+   * manifest is not read again at save: the retention sweep may have deleted that version meanwhile (a calibration of
+   * an old current version, which two or more later saves pushed out of the kept versions while it ran), and the
+   * calibration must still save and become current as it would have (src/storage/retention.ts).
+   */
+  readonly fitVersion?: number | undefined;
 }
 
 /** A version's fit identity and order, as its manifest records them (either absent in older manifests). */
@@ -130,6 +137,8 @@ export interface LoadedDetector {
   readonly bundle: DetectorBundle;
   readonly version: number;
   readonly warnings: string[];
+  /** The fit order this version's manifest records (`fitVersion`, or the version itself before that field existed). */
+  readonly fitVersion: number;
 }
 
 export class DetectorRepository {
@@ -218,6 +227,7 @@ export class DetectorRepository {
    */
   private async fitVersionFor(prefix: string, version: number, bundle: DetectorBundle, base: CalibrationBase | undefined): Promise<number> {
     if (base) {
+      if (base.fitVersion !== undefined) return base.fitVersion;
       const f = await this.fitOf(prefix, base.version);
       return f.fitVersion ?? base.version;
     }
@@ -284,7 +294,8 @@ export class DetectorRepository {
         arrays.set(ref.file, bytesToArray(b, dir + ref.file, ref.dtype));
       }
       const { bundle, warnings } = fromStored(manifest, arrays, LIBRARY_VERSION);
-      return { bundle, version: v, warnings };
+      const recorded = (json as { fitVersion?: unknown }).fitVersion;
+      return { bundle, version: v, warnings, fitVersion: typeof recorded === 'number' && Number.isSafeInteger(recorded) ? recorded : v };
     } catch (e) {
       if (e instanceof InputError) throw new StorageError(e.field?.startsWith(dir) ? e.field : `${dir}${e.field ?? ''}`, `stored detector v${v} is unusable: ${e.detail}`, { cause: e });
       throw e;

@@ -56,6 +56,42 @@ export const jobKeys = (jobId: string) => ({ result: `jobs/${jobId}/result.json`
 export const auditKeys = (name: string) =>
   ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json`, attempt: `audits/${name}/attempt.json` }) as const;
 
+/** The name of one audit run's summary in its audit's folder: `<UTC timestamp, ':' as '-'>[-<n>].json` (src/service/audit.ts). */
+export const AUDIT_SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
+
+/**
+ * Reading keys back (the retention sweep, src/storage/retention.ts): what a key of the layout above is, or undefined
+ * for any key the service does not write in that shape (left alone by whoever asks).
+ */
+export const parseUploadKey = (key: string): { id: string; file: 'record' | 'data' } | undefined => {
+  const m = /^uploads\/([^/]+)\/(upload\.json|data)$/.exec(key);
+  return m ? { id: m[1]!, file: m[2] === 'data' ? 'data' : 'record' } : undefined;
+};
+
+export const parseJobKey = (key: string): { jobId: string; file: 'claim' | 'result' } | undefined => {
+  const m = /^jobs\/([^/]+)\/(claim|result\.json)$/.exec(key);
+  return m ? { jobId: m[1]!, file: m[2] === 'claim' ? 'claim' : 'result' } : undefined;
+};
+
+/** The detector id of a key under `detectors/<id>/`. */
+export const detectorIdOfKey = (key: string): string | undefined => /^detectors\/([^/]+)\//.exec(key)?.[1];
+
+/**
+ * A file of a detector version, `<prefix>v<n>/<file>` (n written as `detectorKeys(prefix).versionDir` writes it: no
+ * leading zero). `manifest` when it is the version's manifest.
+ */
+export const parseVersionKey = (prefix: string, key: string): { version: number; file: string; manifest: boolean } | undefined => {
+  if (!key.startsWith(prefix)) return undefined;
+  const m = /^v([1-9]\d{0,14})\/([^/]+)$/.exec(key.slice(prefix.length));
+  return m ? { version: Number(m[1]), file: m[2]!, manifest: m[2] === 'manifest.json' } : undefined;
+};
+
+/** An audit run's summary, `audits/<name>/<timestamp>.json` (never the audit's config, cursor or attempt marker). */
+export const parseAuditSummaryKey = (key: string): { audit: string } | undefined => {
+  const m = /^audits\/([^/]+)\/([^/]+)$/.exec(key);
+  return m && AUDIT_SUMMARY_NAME.test(m[2]!) ? { audit: m[1]! } : undefined;
+};
+
 /** Where checkObject writes the result for an incoming object key. */
 export const checkResultKey = (incomingKey: string): string => `results/${incomingKey}.json`;
 

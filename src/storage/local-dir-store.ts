@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { realpathSync, type BigIntStats } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { ConflictError, InputError, StorageError } from '../core/errors.js';
 import { checkFolderListing, compareKeys, isSafeKey, type FolderLister, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
@@ -141,8 +141,21 @@ export class LocalDirStore implements ObjectStore, FolderLister {
     }
   }
 
+  /**
+   * Removes the file (a missing one is fine), then its folders that this left empty, up to the store's root: a bucket
+   * has no empty folders, and a pruned version would otherwise stay behind as an empty `v<n>/` directory.
+   */
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    const p = this.path(key);
+    await rm(p, { force: true });
+    const root = resolve(this.root);
+    for (let d = dirname(resolve(p)); d !== root && d.startsWith(root + sep); d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        break; // not empty (or already gone, or not ours to remove): stop there
+      }
+    }
   }
 
   async list(prefix: string, opts: { after?: string; limit?: number } = {}): Promise<ObjectInfo[]> {
@@ -160,7 +173,12 @@ export class LocalDirStore implements ObjectStore, FolderLister {
         if (ent.isDirectory()) await walk(full);
         else if (ent.isFile() && !ent.name.includes('.tmp-')) {
           const key = relative(this.root, full).split(sep).join('/');
-          if (key.startsWith(prefix)) out.push({ key, size: (await stat(full)).size });
+          if (!key.startsWith(prefix)) continue;
+          const st = await stat(full).catch((e: NodeJS.ErrnoException) => {
+            if (e.code === 'ENOENT') return undefined; // deleted since the directory was read
+            throw new StorageError(key, `cannot list ${this.location}: ${e.message}`, { cause: e });
+          });
+          if (st) out.push({ key, size: st.size, lastModified: st.mtime });
         }
       }
     };

@@ -10,6 +10,8 @@ export interface ObjectInfo {
   readonly key: string;
   readonly size: number;
   readonly etag?: string;
+  /** When the object was last written (listings only: S3's LastModified, a file's mtime). */
+  readonly lastModified?: Date;
 }
 
 export interface PutOptions {

@@ -220,7 +220,7 @@ export class S3Store implements ObjectStore, FolderLister {
       }
       for (const o of res.Contents ?? []) {
         if (o.Key === undefined) continue;
-        out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: unquote(o.ETag) } : {}) });
+        out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: unquote(o.ETag) } : {}), ...(o.LastModified ? { lastModified: o.LastModified } : {}) });
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);

@@ -31,6 +31,7 @@ import { handler as fit } from '../../handlers/fit.js';
 import { handler as health } from '../../handlers/health.js';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
 import { handler as predict } from '../../handlers/predict.js';
+import { handler as retention } from '../../handlers/retention.js';
 import { handler as upload } from '../../handlers/upload.js';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
 import { hashApiKey } from '../../src/auth/api-keys.js';
@@ -47,6 +48,7 @@ import { evaluate, iamGlob, s3Authorizations, type PolicyStatement, type S3Autho
 import { httpEvent, parse, TEST_API_KEY, TEST_TENANT } from '../helpers/http-event.js';
 import { REPO, SEED } from '../helpers/paths.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { ageObjects } from '../helpers/s3.js';
 import { startS3Recorder, type RecordedRequest, type S3Recorder } from '../helpers/s3-recorder.js';
 import { functionRoleId, resolveIf, roleStatements, slsPackage, type Template } from '../helpers/serverless.js';
 
@@ -54,7 +56,7 @@ const BUCKET = 'imagedrift-iam';
 const KEYRING = 'auth/api-keys.json';
 const INCOMING = 'incoming/';
 const OTHER_TENANT = 'other-tenant';
-const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'describe', 'audit', 'checkObject'] as const;
+const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'describe', 'audit', 'retention', 'checkObject'] as const;
 type Fn = (typeof FUNCTIONS)[number];
 const B = `arn:aws:s3:::${BUCKET}`;
 
@@ -470,6 +472,27 @@ describe('every S3 request of every function is allowed by its role (real handle
     const c3 = await as('checkObject', 'S3 event (unknown detector)', () => checkObject(event(`${INCOMING}${T}/no-such-det/x.npy`)));
     assert.equal(c3.rejected.length, 1);
     assert.ok(await direct.head(`tenants/${T}/results/incoming/det-check/cam 1/digit+3.png.json`), 'the result was written');
+
+    // retention: two more calibrations of det (v3, v4) and a presigned upload left pending, then everything of the
+    // tenants 100 days old (s3rver's LastModified is its files' mtime): the daily run, keeping 1 version below the
+    // current one, deletes the pending upload, det's v1 and v2, the large result of a job the queue never had, and the
+    // audit's summaries before its cursor's.
+    await runWorker('calibrate jobs (for retention)', [
+      await accepted('calibrate', 'POST /detectors/{id}/calibrate (oodLabels)', calibrate, 'det', { dataset: 'eval', oodLabels: labels }),
+    ]);
+    await runWorker('calibrate jobs (for retention)', [
+      await accepted('calibrate', 'POST /detectors/{id}/calibrate (oodLabels)', calibrate, 'det', { dataset: 'eval', oodLabels: labels }),
+    ]);
+    const pending = parse(await as('upload', 'POST /uploads (left pending)', () => upload(httpEvent({ path: '/uploads', json: { id: 'pending', name: 'pending.npy', contentLength: 1000 } }))));
+    signedBy('upload', 'POST /uploads (left pending)', 'PUT', pending.body.url);
+    assert.equal((await as('upload', 'presigned PUT (by the client)', () => fetch(pending.body.url, { method: 'PUT', body: Buffer.from(junk) }))).status, 200);
+    await ageObjects(s3, direct, 'tenants/', 100);
+    const swept = await as('retention', 'scheduled run (keepVersions 1)', () => retention({ keepVersions: 1 }));
+    assert.deepEqual(swept.tenants.map((x) => [x.tenant, x.error]).sort(), [[OTHER_TENANT, undefined], [T, undefined]]);
+    const rules = swept.tenants.find((x) => x.tenant === T)!.rules!;
+    assert.deepEqual([rules.uploads.count, rules.jobs.count, rules.auditSummaries.count], [2, 1, 2], JSON.stringify(rules));
+    assert.ok(rules.versions.count >= 4, JSON.stringify(rules));
+    assert.deepEqual([await direct.head(`tenants/${T}/detectors/det/v2/manifest.json`), (await direct.head(`tenants/${T}/detectors/det/v3/manifest.json`)) !== undefined], [undefined, true], 'v2 gone, v3 kept');
     assert.equal(recorder.inFlight(), 0);
     assert.deepEqual(recorder.take(), [], 'no request outside a step');
   });
@@ -544,6 +567,7 @@ describe('every S3 request of every function is allowed by its role (real handle
       describe: { min: 8, actions: ['s3:GetObject', 's3:ListBucket'] },
       audit: { min: 20, actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket'] },
       checkObject: { min: 10, actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket'] },
+      retention: { min: 15, actions: ['s3:GetObject', 's3:DeleteObject', 's3:ListBucket'] },
     };
     for (const [fn, f] of Object.entries(floor)) {
       assert.ok((seen.get(fn) ?? []).length >= f.min, `${fn}: only ${(seen.get(fn) ?? []).length} requests seen (at least ${f.min} expected)`);
@@ -552,7 +576,7 @@ describe('every S3 request of every function is allowed by its role (real handle
       if (fn !== 'checkObject') assert.ok(keyringReads(fn) > 0, `${fn}: the keyring read was seen`);
     }
     assert.equal(keyringReads('checkObject'), 0);
-    assert.equal((signed.get('upload') ?? []).length, 2, 'two presigned PUT URLs');
+    assert.equal((signed.get('upload') ?? []).length, 3, 'three presigned PUT URLs');
     assert.equal((signed.get('jobStatus') ?? []).length, 1, 'one presigned GET URL');
   });
 

@@ -15,7 +15,7 @@ import { CONFIG_VARIABLES, loadConfig } from '../../src/config.js';
 import { REPO } from '../helpers/paths.js';
 import { evaluateCondition, functionRoleId, roleStatements, run, SLS_BIN, SLS_ENV, slsPackage, type Template } from '../helpers/serverless.js';
 
-const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'describe', 'audit', 'checkObject'];
+const FUNCTIONS = ['health', 'upload', 'fit', 'calibrate', 'predict', 'jobStatus', 'describe', 'audit', 'retention', 'checkObject'];
 const SCORING = new Set(['predict', 'audit', 'checkObject']);
 const REDIS_URL = 'rediss://redis.internal.example:6379';
 /** The Lambda runtime's Node (scripts/lambda-node.sh; `npm test` fetches it first). */
@@ -56,9 +56,16 @@ const EXPECTED_S3: Record<string, S3Grants> = {
   // Detectors' pointers and manifests, read only; the tenant's detector list is a ListBucket (Delimiter "/").
   describe: { get: obj(KEYRING, t('detectors/*')), put: [], del: [], list: true },
   audit: { get: obj(KEYRING, 'tenants/*'), put: obj(t('audits/*')), del: [], list: true },
+  // Reads the pointers and cursors only; deletes exactly the key shapes the retention policy may return.
+  retention: {
+    get: obj(KEYRING, t('detectors/*/current.json'), t('audits/*/cursor.json')),
+    put: [],
+    del: obj(t('uploads/*/data'), t('uploads/*/upload.json'), t('jobs/*/claim'), t('jobs/*/result.json'), t('detectors/*/v*/*'), t('audits/*/2*.json')),
+    list: true,
+  },
   checkObject: { get: obj('incoming/*', t('detectors/*'), t('models/*')), put: obj(t('results/*')), del: [], list: true },
 };
-const ASYNC_FUNCTIONS = new Set(['audit', 'checkObject']); // onFailure → FailedEventsQueue
+const ASYNC_FUNCTIONS = new Set(['audit', 'retention', 'checkObject']); // onFailure → FailedEventsQueue
 const KEYRING_DENY = { Effect: 'Deny', Action: ['s3:PutObject', 's3:DeleteObject'], Resource: obj('auth/*', KEYRING) };
 
 interface Statement {
@@ -181,12 +188,17 @@ describe('serverless package (offline, no AWS credentials)', () => {
     // The asynchronously invoked functions keep events that failed every retry in an SQS queue.
     const res = template.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>;
     const invokeConfigs = Object.values(res).filter((r) => r.Type === 'AWS::Lambda::EventInvokeConfig');
-    assert.deepEqual(invokeConfigs.map((r) => (r.Properties.FunctionName as { Ref: string }).Ref).sort(), ['AuditLambdaFunction', 'CheckObjectLambdaFunction']);
+    assert.deepEqual(invokeConfigs.map((r) => (r.Properties.FunctionName as { Ref: string }).Ref).sort(), ['AuditLambdaFunction', 'CheckObjectLambdaFunction', 'RetentionLambdaFunction']);
     for (const c of invokeConfigs) {
       assert.deepEqual(c.Properties.DestinationConfig, { OnFailure: { Destination: { 'Fn::GetAtt': ['FailedEventsQueue', 'Arn'] } } });
       assert.equal(c.Properties.MaximumRetryAttempts, 2);
     }
     assert.equal(res.FailedEventsQueue?.Type, 'AWS::SQS::Queue');
+    // The retention sweep: daily, one run at a time, with a whole invocation's time (it stops before the end on its own).
+    const schedules = Object.values(res).filter((r) => r.Type === 'AWS::Events::Rule').map((r) => r.Properties as { ScheduleExpression?: string; Targets?: { Arn?: { 'Fn::GetAtt'?: [string, string] } }[] });
+    assert.deepEqual(schedules.filter((r) => r.Targets?.[0]?.Arn?.['Fn::GetAtt']?.[0] === 'RetentionLambdaFunction').map((r) => r.ScheduleExpression), ['rate(1 day)']);
+    const sweeper = res.RetentionLambdaFunction!.Properties as { Timeout?: number; ReservedConcurrentExecutions?: number };
+    assert.deepEqual([sweeper.Timeout, sweeper.ReservedConcurrentExecutions], [900, 1]);
     // One least-privilege role per function (what each may do: EXPECTED_S3 and infra/README.md, "IAM").
     // Stage dev has no infra/stages/dev.vpc.yml (no VPC policy); API_KEYS_OBJECT is the default keyring object.
     assert.deepEqual(template.Conditions?.StageHasVpc, { 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });

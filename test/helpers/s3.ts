@@ -1,9 +1,10 @@
 /** A real s3rver (infra/s3-local.ts) on loopback for tests, plus an S3Store over it. */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startS3Local, type S3Local } from '../../infra/s3-local.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
 import { createS3Client, S3Store } from '../../src/storage/s3-store.js';
 import { freePort } from './procs.js';
 
@@ -29,6 +30,21 @@ export async function startTestS3(opts: { bucket?: string; maxAttempts?: number 
       await s3.stop();
     },
   };
+}
+
+/**
+ * Makes every object under `prefix` (a bucket key prefix) `days` old as S3 lists it: s3rver reports an object's
+ * LastModified from its file's modification time, which is set back (for tests of the retention sweep, which reads the
+ * real clock in the functions; nothing waits). Returns the keys aged.
+ */
+export async function ageObjects(s3: { readonly dir: string; readonly bucket: string }, store: ObjectStore, prefix: string, days: number): Promise<string[]> {
+  const t = new Date(Date.now() - days * 86_400_000);
+  const keys = (await store.list(prefix)).map((o) => o.key);
+  for (const key of keys) {
+    const parts = key.split('/');
+    await utimes(join(s3.dir, s3.bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`), t, t);
+  }
+  return keys;
 }
 
 /**
