@@ -213,7 +213,7 @@ export const describeMessageSchema = describeParamsSchema.extend({ detector: idS
 export type DescribeMessage = z.infer<typeof describeMessageSchema>;
 
 export const DEFAULT_LIST_LIMIT = 100;
-export const MAX_LIST_LIMIT = 1000;
+const MAX_LIST_LIMIT = 1000;
 
 /** GET /detectors?limit=<n>&after=<id>: a page of the tenant's detectors, after the cursor `after` (the last page's `next`). */
 export const listDetectorsMessageSchema = z
@@ -379,6 +379,24 @@ export const auditConfigSchema = z
   })
   .transform((c) => ({ ...c, mmdPermutations: c.mmdPermutations ?? (c.mmdWindow === 0 ? DEFAULT_MMD_PERMUTATIONS : Math.max(DEFAULT_MMD_PERMUTATIONS, mmdFloor(c.alpha, c.alertOn).least)) }));
 export type AuditConfig = z.infer<typeof auditConfigSchema>;
+
+/**
+ * A scheduled function's input (`schedule.input` in serverless.yml: the audit's, the retention sweep's), parsed with
+ * `schema`. A rule without `input` delivers EventBridge's own event (`source: "aws.events"`, `detail-type`, `time`…),
+ * whose fields are ignored; a rule's own input is exactly the schema's fields, so anything else in it (a misspelt
+ * `tenants`) is refused by name rather than ignored, which would have run over every tenant. `takes` completes that
+ * error's message: what the input does take.
+ */
+export function parseScheduleInput<S extends z.ZodObject>(schema: S, event: unknown, takes: string): z.output<S> {
+  const isEventBridgeEvent = typeof event === 'object' && event !== null && (event as { source?: unknown }).source === 'aws.events';
+  const r = (isEventBridgeEvent ? schema.loose() : schema.strict()).safeParse(event ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') throw new InputError(issue.keys[0]!, `is not a field of the ${takes}`);
+    throw new InputError(issueField(issue, '', 'event'), issue.message);
+  }
+  return r.data as z.output<S>;
+}
 
 /**
  * An age of the retention policy, in days (decimals allowed). At least one day: younger state may still be in use (a

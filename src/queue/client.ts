@@ -4,10 +4,10 @@ import type { Redis } from 'ioredis';
 import { NotFoundError, TransientStorageError } from '../core/errors.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
-import { JOB_ID_PATTERN, jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
+import { jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { QUEUE_NAME, type JobName } from './names.js';
 import { JobQuota } from './quota.js';
-import { jobKeys } from '../storage/keys.js';
+import { JOB_ID_PATTERN, jobKeys } from '../storage/keys.js';
 
 /**
  * What the HTTP handlers use: enqueue a validated job and look up its status. Job ids are UUIDs chosen here (not

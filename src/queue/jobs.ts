@@ -85,9 +85,6 @@ export function checkJobName(name: string): JobName {
   return name;
 }
 
-/** Job ids become key segments (`jobs/<jobId>/…`), so they are restricted like other ids. */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-
 /** What a finished job leaves at `jobs/<jobId>/result.json` (and, except for predict's arrays, returns to BullMQ). */
 export interface FitJobResult {
   readonly kind: 'fit';

@@ -14,7 +14,6 @@ import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantCoordinator, tenantStore } from '../storage/tenant-store.js';
 import {
   checkJobName,
-  JOB_ID_PATTERN,
   parseJobPayload,
   splitJobData,
   type CalibrateJobResult,
@@ -23,7 +22,7 @@ import {
   type JobResult,
   type PredictJobResult,
 } from './jobs.js';
-import { detectorKeys, detectorPrefix, jobKeys } from '../storage/keys.js';
+import { detectorKeys, detectorPrefix, JOB_ID_PATTERN, jobKeys } from '../storage/keys.js';
 
 /**
  * The queue processor: job → service call → stored result. No maths here (src/service and src/core do that) and no

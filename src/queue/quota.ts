@@ -45,7 +45,7 @@ export const MAX_MAX_JOBS_PER_TENANT = 10_000;
  * How long a slot reserved before its job exists holds (ms): twice the HTTP functions' 29 s timeout, so a function
  * that reserved, stored its images and was killed by Lambda before adding the job frees the slot within a minute.
  */
-export const DEFAULT_RESERVATION_MS = 60_000;
+const DEFAULT_RESERVATION_MS = 60_000;
 
 /**
  * Prunes the tenant's set and counts the slots held; reserves one for ARGV[3] when fewer than ARGV[2] are held.

@@ -5,7 +5,7 @@ import { binomialCountDrift, bonferroniRejects, ksDrift, type DriftResult, type 
 import { RowReservoir, seedFrom } from '../core/random.js';
 import { decodeBytes } from '../io/load.js';
 import type { Logger } from '../log.js';
-import { auditConfigSchema, idSchema, type AuditConfig } from '../schemas.js';
+import { auditConfigSchema, idSchema, parseScheduleInput, type AuditConfig } from '../schemas.js';
 import { compareKeys, isSafeKey, readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { tenantStore } from '../storage/tenant-store.js';
 import { tenantIdSchema } from '../auth/api-keys.js';
@@ -150,7 +150,9 @@ const isScored = (key: string, ranges: readonly ScoredRange[]): boolean =>
  * was scored. The same prefix, or a narrower one inside it, goes on after the cursor (S3's StartAfter; a narrower
  * prefix that sorts wholly before or after the cursor gets all or none of its keys, as it should). Any other prefix
  * (wider, or elsewhere) starts at its beginning, with the old prefix's scored keys recorded as a range to pass by, so
- * widening `cam/1/` to `cam/` scores `cam/0/…` instead of listing after `cam/1/<cursor>` and never seeing it.
+ * widening `cam/1/` to `cam/` scores `cam/0/…` instead of listing after `cam/1/<cursor>` and never seeing it. A
+ * narrower prefix records that range too: the cursor then names a key of the narrower prefix only, and widening back
+ * (`cam/` → `cam/1/` → `cam/`) would otherwise score `cam/0/…` a second time.
  * A cursor with no prefix (written before cursors named one) keeps the rule of that time: its position if it lies in
  * `prefix`, else the beginning.
  */
@@ -159,8 +161,9 @@ function resumeFrom(cursor: { lastKey: string | null; prefix?: string | undefine
   const last = cursor.lastKey ?? undefined;
   const scored = cursor.scored ?? [];
   if (cursor.prefix === undefined) return { after: last?.startsWith(prefix) ? last : undefined, scored };
-  if (prefix.startsWith(cursor.prefix)) return { after: last, scored };
-  return { after: undefined, scored: last === undefined ? scored : [...scored, { prefix: cursor.prefix, through: last }].slice(-MAX_SCORED_RANGES) };
+  if (cursor.prefix === prefix) return { after: last, scored };
+  const withOld = last === undefined ? scored : [...scored, { prefix: cursor.prefix, through: last }].slice(-MAX_SCORED_RANGES);
+  return { after: prefix.startsWith(cursor.prefix) ? last : undefined, scored: withOld };
 }
 
 /** The ranges still worth keeping once the run's cursor is `last` under `prefix`: those it has not yet passed. */
@@ -316,13 +319,10 @@ async function writeSummary(store: ObjectStore, dir: string, at: Date, summary: 
 }
 
 /**
- * The scheduled event's input (`schedule.input`): one tenant and/or one audit, or every one. A rule without `input`
- * delivers EventBridge's own event (`source: "aws.events"`, `detail-type`, `time`…), whose fields are ignored; a rule's
- * own input is exactly these fields, so anything else in it (a misspelt `tenants`, `auditName`) is refused by name
- * rather than ignored, which would have run every audit of every tenant.
+ * The scheduled event's input (`schedule.input`, `parseScheduleInput`): one tenant and/or one audit, or every one. A
+ * misspelt field (`tenants`, `auditName`) is refused by name, where ignoring it would run every audit of every tenant.
  */
 const scheduleInputSchema = z.object({ tenant: tenantIdSchema.optional(), audit: idSchema.optional() });
-const isEventBridgeEvent = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { source?: unknown }).source === 'aws.events';
 
 export type AuditOutcome = { tenant: string; name: string; summaryKey?: string; counts?: AuditSummary['counts']; alert?: boolean; error?: string; skipped?: string };
 
@@ -364,13 +364,7 @@ export async function runScheduledAudits(
   },
   event: unknown,
 ): Promise<{ audits: AuditOutcome[] }> {
-  const input = (isEventBridgeEvent(event) ? scheduleInputSchema.loose() : scheduleInputSchema.strict()).safeParse(event ?? {});
-  if (!input.success) {
-    const issue = input.error.issues[0]!;
-    if (issue.code === 'unrecognized_keys') throw new InputError(issue.keys[0]!, 'is not a field of the schedule input (it takes tenant and audit)');
-    throw new InputError(issueField(issue, '', 'event'), issue.message);
-  }
-  const { tenant, audit } = input.data;
+  const { tenant, audit } = parseScheduleInput(scheduleInputSchema, event, 'schedule input (it takes tenant and audit)');
   const tenants = tenant !== undefined ? [tenant] : await deps.tenants();
   const planned: { tenant: string; name: string; lastRun: string }[] = [];
   for (const t of tenants) {

@@ -58,7 +58,7 @@ export function describeStoredDetector(store: ObjectStore, msg: DescribeMessage)
 }
 
 /** The description of a parsed manifest: everything a user can read or act on, nothing of the bucket's layout. */
-export function describeManifest(m: DetectorManifest, at: { id: string; version: number; currentVersion: number }): DetectorDescription {
+function describeManifest(m: DetectorManifest, at: { id: string; version: number; currentVersion: number }): DetectorDescription {
   const p = m.preprocess;
   const c = m.calibration;
   const arrays = Object.fromEntries(

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { tenantIdSchema } from '../auth/api-keys.js';
-import { InputError, issueField, isTransientError, NotFoundError, StorageError } from '../core/errors.js';
+import { isTransientError, NotFoundError, StorageError } from '../core/errors.js';
 import type { Logger } from '../log.js';
-import { retentionPolicySchema } from '../schemas.js';
+import { parseScheduleInput, retentionPolicySchema } from '../schemas.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
-import { auditKeys, detectorIdOfKey, detectorPrefix } from '../storage/keys.js';
+import { auditKeys, detectorIdOfKey, detectorPrefix, parseAuditSummaryKey } from '../storage/keys.js';
 import { readStoredJson, type ObjectInfo, type ObjectStore } from '../storage/object-store.js';
 import { expiredJobIds, planRetention, RETENTION_RULES, retentionPolicy, type Deletion, type DetectorInventory, type Inventory, type RetentionPolicy, type RetentionRule, type StoredObject } from '../storage/retention.js';
 import { tenantStore } from '../storage/tenant-store.js';
@@ -31,7 +31,7 @@ export interface SweepOptions {
 }
 
 /** Time kept for the summary line and the SDK's own retries once the sweep stops deleting for the time limit. */
-export const RETENTION_FINISH_RESERVE_MS = 30_000;
+const RETENTION_FINISH_RESERVE_MS = 30_000;
 
 export type RuleCounts = Record<RetentionRule, { count: number; bytes: number }>;
 
@@ -76,7 +76,7 @@ async function detectorInventory(store: ObjectStore, id: string, objects: Stored
 const cursorSchema = z.object({ summaryKey: z.string() }).loose();
 
 /** Everything the policy judges in a tenant's view: uploads, jobs (old ones asked about), detectors, audits. */
-export async function takeInventory(view: ObjectStore, opts: Pick<SweepOptions, 'policy' | 'now' | 'jobInQueue' | 'logger'>): Promise<Inventory> {
+async function takeInventory(view: ObjectStore, opts: Pick<SweepOptions, 'policy' | 'now' | 'jobInQueue' | 'logger'>): Promise<Inventory> {
   const { now } = opts;
   const policy = retentionPolicy(opts.policy);
   const uploads = stored(await view.list('uploads/'), now);
@@ -99,7 +99,8 @@ export async function takeInventory(view: ObjectStore, opts: Pick<SweepOptions, 
 
   const auditObjects = stored(await view.list('audits/'), now);
   const cursors = new Map<string, string>();
-  for (const name of new Set(auditObjects.map((o) => /^audits\/([^/]+)\//.exec(o.key)?.[1]).filter((n): n is string => n !== undefined))) {
+  // Only an audit with summaries has anything to sweep, and only its cursor tells which summaries may go.
+  for (const name of new Set(auditObjects.map((o) => parseAuditSummaryKey(o.key)?.audit).filter((n): n is string => n !== undefined))) {
     const key = auditKeys(name).cursor;
     const c = await unlessDamaged(() => readStoredJson(view, key, 'audit cursor', cursorSchema), (e) => opts.logger?.warn({ err: e, audit: name }, 'retention: the audit cursor cannot be read; its summaries are kept'));
     if (c) cursors.set(name, c.summaryKey);
@@ -157,12 +158,10 @@ export async function pruneDetector(store: ObjectStore, prefix: string, opts: Sw
 }
 
 /**
- * The scheduled event's input (`schedule.input`): one tenant or every one, a dry run, the policy's fields (days;
- * `retentionPolicySchema`). EventBridge's own event (no input) carries none of these and its fields are ignored; a
- * rule's own input is exactly these fields, so anything else is refused by name rather than ignored.
+ * The scheduled event's input (`schedule.input`, `parseScheduleInput`): one tenant or every one, a dry run, the
+ * policy's fields (days; `retentionPolicySchema`).
  */
 const scheduleInputSchema = retentionPolicySchema.extend({ tenant: tenantIdSchema.optional(), dryRun: z.boolean().optional() });
-const isEventBridgeEvent = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { source?: unknown }).source === 'aws.events';
 
 export interface TenantOutcome {
   readonly tenant: string;
@@ -192,15 +191,10 @@ export async function runScheduledRetention(
   },
   event: unknown,
 ): Promise<{ tenants: TenantOutcome[] }> {
-  const input = (isEventBridgeEvent(event) ? scheduleInputSchema.loose() : scheduleInputSchema.strict()).safeParse(event ?? {});
-  if (!input.success) {
-    const issue = input.error.issues[0]!;
-    if (issue.code === 'unrecognized_keys') throw new InputError(issue.keys[0]!, `is not a field of the retention schedule input (it takes tenant, dryRun and the policy: ${Object.keys(retentionPolicySchema.shape).join(', ')})`);
-    throw new InputError(issueField(issue, '', 'event'), issue.message);
-  }
-  const { tenant, dryRun = false } = input.data;
-  // The policy's own fields only (EventBridge's event passes its fields through the loose parse above).
-  const policy = retentionPolicy(Object.fromEntries(Object.keys(retentionPolicySchema.shape).map((k) => [k, (input.data as Record<string, unknown>)[k]])));
+  const input = parseScheduleInput(scheduleInputSchema, event, `retention schedule input (it takes tenant, dryRun and the policy: ${Object.keys(retentionPolicySchema.shape).join(', ')})`);
+  const { tenant, dryRun = false } = input;
+  // The policy's own fields only (EventBridge's event passes its fields through the loose parse).
+  const policy = retentionPolicy(Object.fromEntries(Object.keys(retentionPolicySchema.shape).map((k) => [k, (input as Record<string, unknown>)[k]])));
   const now = deps.now ?? (() => new Date());
   let tenants = tenant !== undefined ? [tenant] : [...new Set(await deps.tenants())].sort();
   // A different first tenant each day.

@@ -1,4 +1,5 @@
 import { InputError } from '../core/errors.js';
+import { isSafeKey } from './object-store.js';
 
 /**
  * The bucket layout: every key the service writes, in one place (README "S3 state layout"). Keys are in a tenant's
@@ -7,6 +8,9 @@ import { InputError } from '../core/errors.js';
 
 /** Ids of datasets, models and detectors (`idSchema` in src/schemas.ts): one key segment, never `.` or `..`. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** Job ids become key segments (`jobs/<jobId>/…`), so they are restricted like other ids. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 /** Where every detector's folder lives (listed for GET /detectors). */
 export const DETECTORS_PREFIX = 'detectors/';
@@ -61,27 +65,32 @@ export const AUDIT_SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)
 
 /**
  * Reading keys back (the retention sweep, src/storage/retention.ts): what a key of the layout above is, or undefined
- * for any key the service does not write in that shape (left alone by whoever asks).
+ * for any key the service does not write in that shape (left alone by whoever asks). Ids are checked as the service
+ * checks them when it writes: a key S3 allows but the service never writes (`uploads/a\\b/data`, a `..` segment) is
+ * not one of them, and could not be read or deleted through a tenant's view anyway.
  */
 export const parseUploadKey = (key: string): { id: string; file: 'record' | 'data' } | undefined => {
   const m = /^uploads\/([^/]+)\/(upload\.json|data)$/.exec(key);
-  return m ? { id: m[1]!, file: m[2] === 'data' ? 'data' : 'record' } : undefined;
+  return m && ID_PATTERN.test(m[1]!) ? { id: m[1]!, file: m[2] === 'data' ? 'data' : 'record' } : undefined;
 };
 
 export const parseJobKey = (key: string): { jobId: string; file: 'claim' | 'result' } | undefined => {
   const m = /^jobs\/([^/]+)\/(claim|result\.json)$/.exec(key);
-  return m ? { jobId: m[1]!, file: m[2] === 'claim' ? 'claim' : 'result' } : undefined;
+  return m && JOB_ID_PATTERN.test(m[1]!) ? { jobId: m[1]!, file: m[2] === 'claim' ? 'claim' : 'result' } : undefined;
 };
 
 /** The detector id of a key under `detectors/<id>/`. */
-export const detectorIdOfKey = (key: string): string | undefined => /^detectors\/([^/]+)\//.exec(key)?.[1];
+export const detectorIdOfKey = (key: string): string | undefined => {
+  const id = /^detectors\/([^/]+)\//.exec(key)?.[1];
+  return id !== undefined && ID_PATTERN.test(id) ? id : undefined;
+};
 
 /**
  * A file of a detector version, `<prefix>v<n>/<file>` (n written as `detectorKeys(prefix).versionDir` writes it: no
  * leading zero). `manifest` when it is the version's manifest.
  */
 export const parseVersionKey = (prefix: string, key: string): { version: number; file: string; manifest: boolean } | undefined => {
-  if (!key.startsWith(prefix)) return undefined;
+  if (!key.startsWith(prefix) || !isSafeKey(key)) return undefined;
   const m = /^v([1-9]\d{0,14})\/([^/]+)$/.exec(key.slice(prefix.length));
   return m ? { version: Number(m[1]), file: m[2]!, manifest: m[2] === 'manifest.json' } : undefined;
 };
@@ -89,7 +98,7 @@ export const parseVersionKey = (prefix: string, key: string): { version: number;
 /** An audit run's summary, `audits/<name>/<timestamp>.json` (never the audit's config, cursor or attempt marker). */
 export const parseAuditSummaryKey = (key: string): { audit: string } | undefined => {
   const m = /^audits\/([^/]+)\/([^/]+)$/.exec(key);
-  return m && AUDIT_SUMMARY_NAME.test(m[2]!) ? { audit: m[1]! } : undefined;
+  return m && ID_PATTERN.test(m[1]!) && AUDIT_SUMMARY_NAME.test(m[2]!) ? { audit: m[1]! } : undefined;
 };
 
 /** Where checkObject writes the result for an incoming object key. */

@@ -527,6 +527,29 @@ describe('predict (sync), checkObject and audit handlers with a calibrated detec
     for (const o of [...(await store.list('audits/wide2/')), ...(await store.list('w2/'))]) await store.delete(o.key);
   });
 
+  test('audit: a prefix narrowed, then widened back, scores nothing twice', async () => {
+    // Narrowing kept the cursor's position but not the wider prefix it was reached under, so widening back started at
+    // the beginning and scored nw/a/… a second time.
+    const store = fx.store;
+    const config = (prefix: string) => store.put('audits/nw/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix })));
+    const run = async () => {
+      const c = (await audit({ audit: 'nw' })).audits[0]!.counts!;
+      return { objects: c.objects, samples: c.samples };
+    };
+    await config('nw/');
+    await store.put('nw/a/1.npy', npySlice(evalSet, 0, 2));
+    await store.put('nw/b/1.npy', npySlice(evalSet, 2, 5));
+    assert.deepEqual(await run(), { objects: 2, samples: 5 });
+    await config('nw/b/');
+    await store.put('nw/b/2.npy', npySlice(evalSet, 5, 6));
+    assert.deepEqual(await run(), { objects: 1, samples: 1 });
+    await config('nw/');
+    await store.put('nw/c/1.npy', npySlice(evalSet, 6, 9));
+    assert.deepEqual(await run(), { objects: 1, samples: 3 }, 'only nw/c/1: nw/a/1, nw/b/1 and nw/b/2 were scored before');
+    assert.deepEqual(await run(), { objects: 0, samples: 0 });
+    for (const o of [...(await store.list('audits/nw/')), ...(await store.list('nw/'))]) await store.delete(o.key);
+  });
+
   test('audit: a cursor written before cursors named their prefix keeps the rule of its time', async () => {
     const store = fx.store;
     await store.put('audits/legacy/config.json', new TextEncoder().encode(JSON.stringify({ detector: 'det', prefix: 'leg/' })));

@@ -6,6 +6,7 @@
  * test/storage/retention.test.ts.
  */
 import assert from 'node:assert/strict';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { handler as jobStatus } from '../../handlers/jobStatus.js';
@@ -314,5 +315,32 @@ describe('retention and the write rules of detector versions (real saves, s3rver
     await cleanupPrefix(fx.redis, `${fx.queuePrefix}:coord:`);
     const coord = tenantCoordinator(new RedisCoordinator(fx.redis, { keyPrefix: `${fx.queuePrefix}:coord:` }), fx.s3.store, TEST_TENANT);
     assert.equal(await coord.nextVersion('detectors/race/', fx.store), 17);
+  });
+});
+
+describe('retention and keys the service never writes (s3rver)', () => {
+  let fx: ServiceFixture;
+  before(async () => {
+    fx = await startServiceFixture();
+  });
+  after(() => fx.stop());
+
+  test('a key S3 allows but no id of the service can name is left alone, and the rest is still swept', async () => {
+    // An id segment with a backslash (a Windows client's path) reached the sweep's reads and deletes, which a tenant's
+    // view refuses (InputError): the tenant's sweep failed at that key, every day, and swept nothing after it.
+    const T = `tenants/${TEST_TENANT}/`;
+    const raw = (key: string, body = 'x') => fx.s3.store.client.send(new PutObjectCommand({ Bucket: fx.s3.store.bucket, Key: T + key, Body: body }));
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const odd = ['uploads/a\\b/data', 'jobs/x.y/claim', 'detectors/a\\b/current.json', 'detectors/a\\b/v1/manifest.json', 'detectors/d/v1/a\\b', 'audits/a\\b/2026-01-01T00-00-00.000Z.json'];
+    for (const k of odd) await raw(k);
+    await fx.store.put('uploads/ok/upload.json', enc({}));
+    await fx.store.put('uploads/ok/data', enc({}));
+    await fx.store.put('detectors/d/current.json', enc({ version: 3, fence: 1, updatedAt: '2026-01-01T00:00:00.000Z' }));
+    for (const v of [1, 2, 3]) await fx.store.put(`detectors/d/v${v}/manifest.json`, enc({}));
+    const r = await sweepTenant(fx.store, { now: later(36), policy: retentionPolicy({ keepVersions: 1 }), jobInQueue: async () => false });
+    assert.deepEqual([r.complete, r.error], [true, undefined]);
+    assert.deepEqual(r.deleted.map((d) => d.key).sort(), ['detectors/d/v1/manifest.json', 'uploads/ok/data', 'uploads/ok/upload.json']);
+    const left = await fx.keys();
+    for (const k of odd) assert.ok(left.includes(k), k);
   });
 });

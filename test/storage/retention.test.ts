@@ -204,13 +204,21 @@ describe('retention policy: a whole tenant, everything ancient', () => {
       'audits/cam/cursor.json',
       'audits/cam/attempt.json',
       'labels/eval.json',
+      // Keys S3 allows but the service never writes (ids it refuses): a tenant's view can neither read nor delete them.
+      'uploads/a\\b/data',
+      'uploads/../upload.json',
+      'jobs/x.y/claim',
+      'jobs/a\\b/result.json',
+      `${P}v1/a\\b`,
+      `${P}v2/..`,
+      'audits/a\\b/2026-01-01T00-00-00.000Z.json',
     ].map((k) => obj(k, 10_000));
     // Every area handed every key (a listing that is wrong about its prefix must still not reach them).
     const inv: Inventory = {
       uploads: untouchable,
       jobs: { objects: untouchable, inQueue: new Set() },
       detectors: [det(P, 3, [...untouchable, ...versions(P, 1, 3, 10_000)])],
-      audits: { objects: untouchable, cursors: new Map([['cam', 'audits/cam/9999.json']]) },
+      audits: { objects: untouchable, cursors: new Map([['cam', 'audits/cam/9999.json'], ['a\\b', 'audits/a\\b/9999.json']]) },
     };
     const policy = { uploadRetention: 1, jobRetention: 1, keepVersions: 1, versionMinAge: 1, auditSummaryRetention: 1 };
     assert.deepEqual(keys(inv, policy), [`${P}v1/manifest.json`, `${P}v1/centres.bin`]);
