@@ -3,6 +3,8 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandInput,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
@@ -205,19 +207,7 @@ export class S3Store implements ObjectStore, FolderLister {
     do {
       const want = opts.limit === undefined ? 1000 : Math.min(1000, opts.limit - out.length);
       if (want <= 0) break;
-      let res;
-      try {
-        res = await this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            MaxKeys: want,
-            ...(token ? { ContinuationToken: token } : opts.after !== undefined ? { StartAfter: opts.after } : {}),
-          }),
-        );
-      } catch (e) {
-        throw this.fail('list', prefix, e);
-      }
+      const res = await this.listPage({ Prefix: prefix, MaxKeys: want, ...(token ? { ContinuationToken: token } : opts.after !== undefined ? { StartAfter: opts.after } : {}) });
       for (const o of res.Contents ?? []) {
         if (o.Key === undefined) continue;
         out.push({ key: o.Key, size: o.Size ?? 0, ...(o.ETag ? { etag: unquote(o.ETag) } : {}), ...(o.LastModified ? { lastModified: o.LastModified } : {}) });
@@ -240,24 +230,25 @@ export class S3Store implements ObjectStore, FolderLister {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      let res;
-      try {
-        res = await this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: prefix,
-            Delimiter: '/',
-            MaxKeys: Math.min(1000, opts.limit + 1 - out.length),
-            ...(token ? { ContinuationToken: token } : opts.after !== undefined ? { StartAfter: `${opts.after.slice(0, -1)}0` } : {}),
-          }),
-        );
-      } catch (e) {
-        throw this.fail('list', prefix, e);
-      }
+      const res = await this.listPage({
+        Prefix: prefix,
+        Delimiter: '/',
+        MaxKeys: Math.min(1000, opts.limit + 1 - out.length),
+        ...(token ? { ContinuationToken: token } : opts.after !== undefined ? { StartAfter: `${opts.after.slice(0, -1)}0` } : {}),
+      });
       for (const p of res.CommonPrefixes ?? []) if (p.Prefix !== undefined) out.push(p.Prefix);
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token && out.length <= opts.limit);
     return { folders: out.slice(0, opts.limit), more: out.length > opts.limit };
+  }
+
+  /** One ListObjectsV2 request of `list` or `listFolders` (Prefix is the listing's, for the error). */
+  private async listPage(input: Omit<ListObjectsV2CommandInput, 'Bucket'> & { Prefix: string }): Promise<ListObjectsV2CommandOutput> {
+    try {
+      return await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, ...input }));
+    } catch (e) {
+      throw this.fail('list', input.Prefix, e);
+    }
   }
 
   /**
