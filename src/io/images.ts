@@ -12,6 +12,7 @@
  *   and the whole batch (float32 result plus the decoded uint8 pixels) against `maxElements` and `maxDecodedBytes`.
  */
 import { InputError } from '../core/errors.js';
+import { mapSettledBounded, type Failed } from '../concurrency.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { checkedProduct, formatBytes, resolveLimits, type DecodeLimits } from './limits.js';
 
@@ -70,29 +71,8 @@ function checkOptions(opts: DecodeImagesOptions, lim: DecodeLimits): void {
   }
 }
 
-/**
- * Runs `fn` over `files` with bounded concurrency; failures are kept per position so that the first problem in file
- * order is the one reported.
- */
-async function mapBounded<T>(files: readonly ImageFile[], fn: (f: ImageFile, i: number) => Promise<T>): Promise<(T | { error: unknown })[]> {
-  const results: (T | { error: unknown })[] = new Array(files.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(files[i]!, i);
-      } catch (error) {
-        results[i] = { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
-  return results;
-}
-
 /** The value of result `i`, or its failure as an InputError on `files[i]` (InputErrors from the checks pass unchanged). */
-function unwrap<T extends object>(r: T | { error: unknown }, files: readonly ImageFile[], i: number): T {
+function unwrap<T extends object>(r: T | Failed, files: readonly ImageFile[], i: number): T {
   if (!('error' in r)) return r;
   if (r.error instanceof InputError) throw r.error;
   const msg = r.error instanceof Error ? r.error.message.trim() : String(r.error);
@@ -114,7 +94,7 @@ export async function decodeImages(files: readonly ImageFile[], opts: DecodeImag
   const { default: sharp } = await import('sharp');
 
   // 1. Headers only (no pixel is decoded): sizes against the limits, before anything large is allocated.
-  const headerResults = await mapBounded(files, async (f, i): Promise<Header> => {
+  const headerResults = await mapSettledBounded(files, CONCURRENCY, async (f, i): Promise<Header> => {
     const meta = await sharp(f.bytes, { limitInputPixels: false }).metadata();
     const { width = 0, height = 0 } = meta;
     if (width < 1 || height < 1) throw new InputError(`files[${i}]`, `'${f.name}' is ${height}×${width} (h×w) pixels; an image needs at least 1×1`);
@@ -139,7 +119,7 @@ export async function decodeImages(files: readonly ImageFile[], opts: DecodeImag
 
   // 2. Pixels.
   const pixelLimit = Number.isFinite(lim.maxImagePixels) ? lim.maxImagePixels : false;
-  const results = await mapBounded(files, async (f, i): Promise<Decoded> => {
+  const results = await mapSettledBounded(files, CONCURRENCY, async (f, i): Promise<Decoded> => {
     const space = (opts.channels ?? (headers[i]!.grey ? 1 : 3)) === 1 ? 'b-w' : 'srgb';
     let p = sharp(f.bytes, { failOn: 'truncated', limitInputPixels: pixelLimit }).autoOrient().removeAlpha().toColourspace(space);
     if (opts.size) p = p.resize({ width: opts.size[1], height: opts.size[0], fit: 'fill' });

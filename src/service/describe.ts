@@ -6,6 +6,7 @@
  */
 import { parseManifest, type DetectorManifest } from '../core/bundle.js';
 import { InputError, NotFoundError, StorageError } from '../core/errors.js';
+import { mapBounded } from '../concurrency.js';
 import { DEFAULT_LIST_LIMIT, type DescribeMessage, type DetectorDescription, type DetectorList, type ListDetectorsMessage } from '../schemas.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { DETECTORS_PREFIX, detectorIdOfPrefix, detectorKeys, detectorPrefix, modelIdOfKey } from '../storage/keys.js';
@@ -137,16 +138,3 @@ export async function listDetectors(store: ObjectStore, msg: ListDetectorsMessag
   return { detectors, ...(more ? { next: detectors.at(-1)!.id } : {}) };
 }
 
-/** `fn` over `items`, at most `width` at a time, results in order; the first failure rejects. */
-async function mapBounded<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
-}
