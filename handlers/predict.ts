@@ -12,7 +12,7 @@ import { runtimeOptions } from '../src/http/deps.js';
 import { getJobClient } from '../src/http/queue-deps.js';
 import { withPathDetector } from '../src/http/messages.js';
 import { json, jsonBody, parseWith } from '../src/http/respond.js';
-import { predictMessageSchema } from '../src/schemas.js';
+import { predictMessageSchema, type JobAccepted, type PredictResponse } from '../src/schemas.js';
 import { handlePredict } from '../src/service/predict-request.js';
 
 export const handler = httpHandler(async (event, { store, logger, config, tenant }) => {
@@ -21,5 +21,5 @@ export const handler = httpHandler(async (event, { store, logger, config, tenant
     { store, logger, runtime: runtimeOptions(config), syncMaxImages: config.syncPredictMaxImages, enqueue: (prepare) => getJobClient().enqueuePrepared('predict', tenant, prepare) },
     msg,
   );
-  return out.sync ? json(200, out.body) : json(202, { jobId: out.jobId, n: out.n, status: `/jobs/${out.jobId}` });
+  return out.sync ? json(200, out.body satisfies PredictResponse) : json(202, { jobId: out.jobId, n: out.n, status: `/jobs/${out.jobId}` } satisfies JobAccepted);
 });

@@ -10,7 +10,7 @@
 import { InputError } from '../src/core/errors.js';
 import { httpHandler } from '../src/http/handler.js';
 import { bodyBytes, isJsonRequest, json, jsonBody, parseWith, pathParam } from '../src/http/respond.js';
-import { datasetUploadSchema, modelUploadSchema, presignUploadSchema, rawDatasetUploadQuerySchema, rawModelUploadQuerySchema } from '../src/schemas.js';
+import { datasetUploadSchema, modelUploadSchema, presignUploadSchema, rawDatasetUploadQuerySchema, rawModelUploadQuerySchema, type PresignedUploadBody } from '../src/schemas.js';
 import { completeDatasetUpload, INLINE_UPLOAD_LIMIT, presignDatasetUpload, putDataset, putModel } from '../src/service/datasets.js';
 import { decodeBase64 } from '../src/io/base64.js';
 import { canPresign } from '../src/storage/tenant-store.js';
@@ -31,7 +31,7 @@ export const handler = httpHandler(async (event, { store }) => {
     const p = parseWith(presignUploadSchema, body);
     if (!canPresign(store)) throw new InputError('presign', 'presigned uploads need the S3 store');
     const up = await presignDatasetUpload(store, { name: p.name, contentLength: p.contentLength, ...(p.id ? { id: p.id } : {}), ...(p.npzKey ? { npzKey: p.npzKey } : {}), ...(p.expiresIn ? { expiresIn: p.expiresIn } : {}) });
-    return json(200, { ...up, method: 'PUT', headers: { 'content-length': String(p.contentLength) }, complete: `/uploads/${up.id}/complete` });
+    return json(200, { ...up, method: 'PUT', headers: { 'content-length': String(p.contentLength) }, complete: `/uploads/${up.id}/complete` } satisfies PresignedUploadBody);
   };
   switch (r) {
     case 'complete':

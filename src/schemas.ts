@@ -19,8 +19,19 @@ const numeric = <T extends z.ZodType<number>>(inner: (n: z.ZodNumber) => T) => f
 /** A decimal number as written by people: sign, digits, optional fraction and exponent (not 0x10, 0b1, Infinity). */
 const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
 
+/**
+ * The schemas that also take their number as a string, with the strings they take: JSON Schema cannot say what a
+ * preprocess does, so the OpenAPI document (src/http/openapi.ts) publishes these as "the number, or a string matching
+ * `pattern`".
+ */
+export const numericTextForms = z.registry<{ pattern: RegExp }>();
+const asText = <T extends z.ZodType>(schema: T, pattern: RegExp): T => {
+  numericTextForms.add(schema, { pattern });
+  return schema;
+};
+
 /** A core parameter rule that also takes its number as a decimal string (a CLI flag): the same rule, the same message. */
-const fromText = <T extends z.ZodType>(rule: T) => z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), rule);
+const fromText = <T extends z.ZodType>(rule: T) => asText(z.preprocess((v) => (typeof v === 'string' && DECIMAL.test(v) ? Number(v) : v), rule), DECIMAL);
 
 const layerSchema = z.string().min(1, 'must name a tensor, e.g. "output" or "9"');
 const nClusterSchema = fromText(PARAM_RULES.nCluster);
@@ -195,12 +206,15 @@ export const predictMessageSchema = predictParamsSchema
   });
 export type PredictMessage = z.infer<typeof predictMessageSchema>;
 
+const DIGITS = /^[0-9]+$/;
 /**
  * A count or number given as a query parameter or CLI flag (a string of decimal digits) or a JSON integer: `1.0`,
  * `1e3`, `0x10`, `+3`, `""`, null and true are refused, never read as a number.
  */
-const positiveCount = (message: string) =>
-  z.preprocess((v) => (typeof v === 'string' && /^[0-9]+$/.test(v) ? Number(v) : v), z.number({ error: message }).int(message).positive(message));
+const positiveCount = (message: string, max?: number) => {
+  const n = z.number({ error: message }).int(message).positive(message);
+  return asText(z.preprocess((v) => (typeof v === 'string' && DIGITS.test(v) ? Number(v) : v), max === undefined ? n : n.max(max, `must be <= ${max}`)), DIGITS);
+};
 
 /** A detector version number (`?version=`, `--version`). */
 const versionSchema = positiveCount('must be a positive decimal integer (a version number, e.g. 3)');
@@ -218,7 +232,7 @@ const MAX_LIST_LIMIT = 1000;
 /** GET /detectors?limit=<n>&after=<id>: a page of the tenant's detectors, after the cursor `after` (the last page's `next`). */
 export const listDetectorsMessageSchema = z
   .object({
-    limit: positiveCount('must be a positive decimal integer').pipe(z.number().max(MAX_LIST_LIMIT, `must be <= ${MAX_LIST_LIMIT}`)).optional(),
+    limit: positiveCount('must be a positive decimal integer', MAX_LIST_LIMIT).optional(),
     after: idSchema.optional(),
   })
   .strict();
@@ -313,6 +327,210 @@ export const detectorListSchema = z
   })
   .strict();
 export type DetectorList = z.infer<typeof detectorListSchema>;
+
+/*
+ * HTTP response bodies: what each route answers (docs/openapi.json is generated from these and the route table in
+ * src/http/openapi.ts). Every object is strict, so the contract test (test/handlers/openapi-contract.test.ts) fails on a
+ * field a handler sends that is not described here. Handlers and services type the bodies they build with the
+ * inferred types; nothing validates them at run time.
+ */
+
+/** The codes of `{error:{code,…}}` (src/http/respond.ts maps each to its status). */
+export const ERROR_CODES = ['INVALID_INPUT', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'NOT_FITTED', 'PAYLOAD_TOO_LARGE', 'MODEL_ERROR', 'TOO_MANY_JOBS', 'UNAVAILABLE', 'STORAGE_ERROR', 'INTERNAL', 'CONFIGURATION'] as const;
+/** Every error response: a code, a message (a fixed sentence for a 5xx) and the field it is about, where there is one. */
+export const errorBodySchema = z
+  .object({ error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), field: z.string().optional() }).strict() })
+  .strict();
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/** GET /health. */
+export const healthSchema = z.object({ status: z.literal('ok'), version: z.string() }).strict();
+export type Health = z.infer<typeof healthSchema>;
+
+/** The format a dataset was recognised as (its stored file's extension is picked from it). */
+export const DATASET_FORMATS = ['npy', 'npy+gzip', 'npz', 'idx', 'idx+gzip', 'cifar-bin', 'png', 'jpeg'] as const;
+export type DatasetFormat = (typeof DATASET_FORMATS)[number];
+
+/** A dataset's manifest (`datasets/<id>/manifest.json`): the 201 of POST /datasets and POST /uploads/{id}/complete. */
+export const datasetManifestSchema = z
+  .object({
+    id: idSchema,
+    /** The data object's key in the tenant's part of the bucket. */
+    key: z.string(),
+    format: z.enum(DATASET_FORMATS),
+    shape: z.array(countOf),
+    dtype: z.string(),
+    layout: z.enum(['NCHW', 'NHWC']).optional(),
+    npzKey: z.string().optional(),
+    sha256: sha256Schema,
+    bytes: countOf,
+    createdAt: z.string(),
+    originalName: z.string(),
+    /** Stored by the service for one job (a predict's inline images), deleted once that job is done (or failed for good). */
+    ephemeral: z.literal(true).optional(),
+  })
+  .strict();
+export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
+
+/** A model's manifest (`models/<id>.json`): the 201 of POST /models. */
+export const modelManifestSchema = z
+  .object({
+    id: idSchema,
+    key: z.string(),
+    sha256: sha256Schema,
+    bytes: z.number().int().positive(),
+    inputSpec: z
+      .object({
+        name: z.string(),
+        /** The declared input shape; symbolic dimensions (a batch axis) are their names. */
+        shape: z.array(z.union([z.number(), z.string()])),
+        channels: z.number().int().positive(),
+        height: z.number().int().positive(),
+        width: z.number().int().positive(),
+        layout: z.enum(['NCHW', 'NHWC']),
+      })
+      .strict(),
+    tensorCount: z.number().int().positive(),
+    createdAt: z.string(),
+  })
+  .strict();
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+
+/** POST /uploads (or POST /datasets with presign: true): where to PUT the file, then what to call. */
+export const presignedUploadSchema = z
+  .object({
+    id: idSchema,
+    /** The staging key the URL writes to (not the dataset's key). */
+    key: z.string(),
+    url: z.string(),
+    /** Seconds the URL is valid. */
+    expiresIn: z.number().int().positive(),
+    method: z.literal('PUT'),
+    /** Headers the PUT must send (the URL is signed for exactly this length). */
+    headers: z.object({ 'content-length': z.string() }).strict(),
+    /** The path to POST once the file is PUT. */
+    complete: z.string(),
+  })
+  .strict();
+export type PresignedUploadBody = z.infer<typeof presignedUploadSchema>;
+
+/** 202 of fit, calibrate and a predict too large to answer inline: the job's id and its GET /jobs/{id} path; `n`, a predict's samples. */
+export const jobAcceptedSchema = z.object({ jobId: z.string(), status: z.string(), n: countOf.optional() }).strict();
+export type JobAccepted = z.infer<typeof jobAcceptedSchema>;
+
+/** Per-sample output of a predict: 0/1 flags, scores (higher is more OOD) and, for a calibrated detector, conformal p-values. */
+const predictionFields = {
+  result: z.array(z.number().int().min(0).max(1)),
+  scores: z.array(z.number()),
+  pValues: z.array(z.number().min(0).max(1)).optional(),
+};
+
+/** 200 of POST /detectors/{id}/predict (at most SYNC_PREDICT_MAX_IMAGES samples); `ms` the scoring time. */
+export const predictResponseSchema = z
+  .object({ ...predictionFields, threshold: z.number(), detectorVersion: z.number().int().positive(), n: countOf, ms: z.number().nonnegative() })
+  .strict();
+export type PredictResponse = z.infer<typeof predictResponseSchema>;
+
+/** What a finished job leaves at `jobs/<jobId>/result.json` (src/queue/processor.ts), one per job kind. */
+export const fitJobResultSchema = z
+  .object({
+    kind: z.literal('fit'),
+    jobId: z.string(),
+    detector: idSchema,
+    version: z.number().int().positive(),
+    model: idSchema,
+    dataset: idSchema,
+    layer: z.string(),
+    /** The detector's kind (the fit's `method`, `auto` resolved). */
+    detectorKind: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    stats: z.record(z.string(), z.number()),
+    dim: z.number().int().positive(),
+    nTrain: z.number().int().positive(),
+  })
+  .strict();
+export const calibrateJobResultSchema = z
+  .object({
+    kind: z.literal('calibrate'),
+    jobId: z.string(),
+    detector: idSchema,
+    version: z.number().int().positive(),
+    /** The version calibrated (absent in results written before it was recorded). */
+    baseVersion: z.number().int().positive().optional(),
+    dataset: idSchema,
+    threshold: z.number(),
+    method: z.enum(['exact', 'grid', 'conformal']),
+    /** Accuracy on the labelled eval set (labelled only). */
+    accuracy: z.number().min(0).max(1).optional(),
+    /** The grid step (method grid only). */
+    step: z.number().positive().optional(),
+    /** The target false-alarm rate (label-free only). */
+    targetFpr: z.number().gt(0).lt(1).optional(),
+    nEval: z.number().int().positive(),
+    nOod: countOf,
+    flaggedRate: z.number().min(0).max(1),
+    idFlaggedRate: z.number().min(0).max(1),
+  })
+  .strict();
+const predictJobSummaryFields = {
+  kind: z.literal('predict'),
+  jobId: z.string(),
+  detector: idSchema,
+  detectorVersion: z.number().int().positive(),
+  dataset: idSchema,
+  threshold: z.number(),
+  n: countOf,
+  flagged: countOf,
+};
+export const predictJobResultSchema = z.object({ ...predictJobSummaryFields, ...predictionFields }).strict();
+export type FitJobResult = z.infer<typeof fitJobResultSchema>;
+export type CalibrateJobResult = z.infer<typeof calibrateJobResultSchema>;
+export type PredictJobResult = z.infer<typeof predictJobResultSchema>;
+export type JobResult = FitJobResult | CalibrateJobResult | PredictJobResult;
+
+/** The summary a job returns to BullMQ (Redis): its result with the result object's key, minus predict's per-sample arrays. */
+const resultKey = z.string();
+export const jobResultSummarySchema = z.union([
+  fitJobResultSchema.extend({ resultKey }).strict(),
+  calibrateJobResultSchema.extend({ resultKey }).strict(),
+  z.object({ ...predictJobSummaryFields, resultKey }).strict(),
+]);
+export type JobResultSummary = z.infer<typeof jobResultSummarySchema>;
+
+/** A result over 4 MiB, not inlined: its key and size, and where the store can presign, a download URL (15 minutes). */
+export const largeJobResultSchema = z
+  .object({ resultKey, bytes: countOf, url: z.string().optional(), urlExpiresIn: z.number().int().positive().optional(), note: z.string() })
+  .strict();
+export type LargeJobResult = z.infer<typeof largeJobResultSchema>;
+
+/** A job's error in GET /jobs/{id}: a failed job's, or a retrying job's last (a fixed sentence when the cause is on the server side). */
+const jobErrorSchema = z.object({ code: z.string(), message: z.string(), field: z.string().optional() }).strict();
+export type JobError = z.infer<typeof jobErrorSchema>;
+
+/** A field one state never has: callers may read `status.result` or `status.error` of any state (the document leaves it out). */
+const absent = z.never().optional();
+const jobStatusFields = {
+  id: z.string(),
+  /** The job's kind; `unknown` for a job the queue has forgotten whose result is too large to read here. */
+  kind: z.enum(['fit', 'calibrate', 'predict', 'unknown']),
+  /** Percent done. */
+  progress: z.number().min(0).max(100),
+  /** Attempts made so far (0 for a job the queue has forgotten whose result is stored). */
+  attemptsMade: countOf,
+};
+/** Queue states of a job that has not finished; a job waiting for a retry (`delayed`) carries its last error. */
+export const PENDING_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+
+/**
+ * GET /jobs/{id}: by state. Completed: the result (result.json, else the queue's summary of it, or the large-result
+ * form); failed: the error; otherwise progress, and a retrying job's last error.
+ */
+export const jobStatusSchema = z.discriminatedUnion('state', [
+  z.object({ ...jobStatusFields, state: z.literal('completed'), result: z.union([fitJobResultSchema, calibrateJobResultSchema, predictJobResultSchema, largeJobResultSchema, jobResultSummarySchema]), error: absent }).strict(),
+  z.object({ ...jobStatusFields, state: z.literal('failed'), result: absent, error: jobErrorSchema }).strict(),
+  z.object({ ...jobStatusFields, state: z.enum(PENDING_JOB_STATES), result: absent, error: jobErrorSchema.optional() }).strict(),
+]);
+export type JobStatus = z.infer<typeof jobStatusSchema>;
 
 const DEFAULT_MMD_PERMUTATIONS = 200;
 const MAX_MMD_PERMUTATIONS = 2000;

@@ -2,7 +2,7 @@ import type { Deps } from './deps.js';
 import { functionLogBindings, getDeps } from './deps.js';
 import { authenticate } from './auth.js';
 import type { HttpEvent, HttpResult, LambdaContext } from './events.js';
-import { checkBodySize, errorResponse, json } from './respond.js';
+import { checkBodySize, errorJson, errorResponse } from './respond.js';
 import { tenantStore } from '../storage/tenant-store.js';
 import { createLogger } from '../log.js';
 
@@ -31,7 +31,7 @@ export function httpHandler(fn: (event: HttpEvent, ctx: RequestContext) => Promi
       // A configuration problem is the operator's, not the caller's: 500, with the variable named in the log (a JSON
       // line at error like every other, so alarms on the log's level see it; the messages never echo a secret's value).
       createLogger('error', functionLogBindings(process.env)).error({ err: e, route: event.routeKey ?? event.rawPath }, 'configuration error');
-      return json(500, { error: { code: 'CONFIGURATION', message: 'the function is misconfigured' } });
+      return errorJson(500, { code: 'CONFIGURATION', message: 'the function is misconfigured' });
     }
     const t0 = performance.now();
     const route = event.routeKey ?? `${event.requestContext?.http?.method ?? '?'} ${event.rawPath ?? '?'}`;

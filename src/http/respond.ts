@@ -3,6 +3,7 @@ import { InputError, isImagedriftError, issueField, isTransientError, type Image
 import type { Logger } from '../log.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../service/limits.js';
 import type { HttpEvent, HttpResult } from './events.js';
+import type { ErrorBody, JobError } from '../schemas.js';
 import { isTransientRedisReply } from '../storage/redis-coordinator.js';
 
 /**
@@ -22,8 +23,9 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
-interface ErrorBody {
-  error: { code: string; message: string; field?: string };
+/** An error response: `{error:{code,message,field?}}` (errorBodySchema). */
+export function errorJson(statusCode: number, error: ErrorBody['error'], headers: Record<string, string> = {}): HttpResult {
+  return json(statusCode, { error } satisfies ErrorBody, headers);
 }
 
 /**
@@ -41,7 +43,7 @@ const JOB_FAILED = { code: 'JOB_FAILED', message: 'the job failed on a server-si
  * (failedReason, and the worker log, keep the bucket, keys, endpoint and cause for the operator); a client reads the
  * code and a fixed sentence for a server-side failure, and the message of an input error, conflict or missing object.
  */
-export function publicJobError(e: { code: string; message: string; field?: string }): { code: string; message: string; field?: string } {
+export function publicJobError(e: JobError): JobError {
   if (e.code === 'STORAGE_ERROR') return { ...STORAGE_FAILED };
   if (e.code === 'JOB_FAILED') return { ...JOB_FAILED };
   return e;
@@ -49,27 +51,27 @@ export function publicJobError(e: { code: string; message: string; field?: strin
 
 export function errorResponse(e: unknown, logger?: Logger): HttpResult {
   if (isImagedriftError(e)) {
-    const body: ErrorBody = { error: e.toJSON() };
-    if (e instanceof PayloadTooLargeError) return json(413, { error: { ...body.error, code: 'PAYLOAD_TOO_LARGE' } });
+    const error = e.toJSON();
+    if (e instanceof PayloadTooLargeError) return errorJson(413, { ...error, code: 'PAYLOAD_TOO_LARGE' });
     if (isTransientError(e)) {
       logger?.warn({ err: e }, 'transient storage error');
-      return json(503, { error: UNAVAILABLE }, { 'retry-after': '5' });
+      return errorJson(503, UNAVAILABLE, { 'retry-after': '5' });
     }
     const status = STATUS[e.code];
     if (status >= 500) {
       logger?.error({ err: e }, 'request failed');
-      return json(status, { error: STORAGE_FAILED });
+      return errorJson(status, STORAGE_FAILED);
     }
-    if (status === 401) return json(status, body, { 'www-authenticate': 'Bearer realm="imagedrift"' });
-    if (status === 429) return json(status, body, { 'retry-after': String(TOO_MANY_JOBS_RETRY_AFTER_S) });
-    return json(status, body);
+    if (status === 401) return errorJson(status, error, { 'www-authenticate': 'Bearer realm="imagedrift"' });
+    if (status === 429) return errorJson(status, error, { 'retry-after': String(TOO_MANY_JOBS_RETRY_AFTER_S) });
+    return errorJson(status, error);
   }
   if (isRedisUnavailable(e)) {
     logger?.warn({ err: e }, 'redis unavailable');
-    return json(503, { error: UNAVAILABLE }, { 'retry-after': '5' });
+    return errorJson(503, UNAVAILABLE, { 'retry-after': '5' });
   }
   logger?.error({ err: e }, 'unexpected error');
-  return json(500, { error: { code: 'INTERNAL', message: 'internal error' } });
+  return errorJson(500, { code: 'INTERNAL', message: 'internal error' });
 }
 
 /**

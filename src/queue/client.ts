@@ -5,9 +5,12 @@ import { NotFoundError, TransientStorageError } from '../core/errors.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
 import { jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
-import { QUEUE_NAME, type JobName } from './names.js';
+import { isJobName, QUEUE_NAME, type JobName } from './names.js';
 import { JobQuota } from './quota.js';
 import { JOB_ID_PATTERN, jobKeys } from '../storage/keys.js';
+import type { JobError, JobResult, JobResultSummary, JobStatus, LargeJobResult } from '../schemas.js';
+
+export type { JobStatus } from '../schemas.js';
 
 /**
  * What the HTTP handlers use: enqueue a validated job and look up its status. Job ids are UUIDs chosen here (not
@@ -36,16 +39,6 @@ export interface JobClientOptions {
 
 /** The job queue's Redis did not become ready within `readyTimeoutMs`: transient (HTTP 503 with Retry-After). */
 export class QueueUnavailableError extends TransientStorageError {}
-
-export interface JobStatus {
-  readonly id: string;
-  readonly kind: string;
-  readonly state: string;
-  readonly progress: number;
-  readonly attemptsMade: number;
-  readonly result?: unknown;
-  readonly error?: { code: string; message: string; field?: string };
-}
 
 /** Results larger than this are not inlined in the status response (a Lambda response is at most 6 MB). */
 const INLINE_RESULT_LIMIT = 4 * 1024 * 1024;
@@ -164,16 +157,16 @@ export class JobClient {
     let job = state === 'unknown' ? undefined : ((await this.queue.getJob(jobId)) as Job | undefined);
     // Another tenant's job does not exist for this caller (its result lives in the other tenant's view anyway).
     if (job && jobTenant(job.data) !== t) job = undefined;
-    if (!job) {
+    if (!job || state === 'unknown') {
       const result = await this.readResult(jobId, store);
       if (result === undefined) throw new NotFoundError('id', `no job ${jobId}`);
-      return { id: jobId, kind: (result as { kind?: string }).kind ?? 'unknown', state: 'completed', progress: 100, attemptsMade: 0, result };
+      return { id: jobId, kind: 'kind' in result ? result.kind : 'unknown', state: 'completed', progress: 100, attemptsMade: 0, result };
     }
     const progress = typeof job.progress === 'number' ? job.progress : 0;
-    const base = { id: jobId, kind: job.name, state, progress, attemptsMade: job.attemptsMade };
+    const base = { id: jobId, kind: isJobName(job.name) ? job.name : 'unknown', progress, attemptsMade: job.attemptsMade } as const;
     if (state === 'completed') {
-      const result = (await this.readResult(jobId, store)) ?? job.returnvalue;
-      return { ...base, progress: 100, result };
+      const result = (await this.readResult(jobId, store)) ?? (job.returnvalue as JobResultSummary);
+      return { ...base, state, progress: 100, result };
     }
     if (state === 'failed') {
       // The result marker is written only after the work is published: a job BullMQ marked failed afterwards (an
@@ -181,10 +174,10 @@ export class JobClient {
       // read (an outage, often the failure's own cause), the failure as recorded is the answer.
       const result = await this.readResult(jobId, store).catch(() => undefined);
       if (result !== undefined) return { ...base, state: 'completed', progress: 100, result };
-      return { ...base, error: parseFailure(job.failedReason) };
+      return { ...base, state, error: parseFailure(job.failedReason) };
     }
     // A job waiting for a retry carries its last error too.
-    return job.failedReason ? { ...base, error: parseFailure(job.failedReason) } : base;
+    return job.failedReason ? { ...base, state, error: parseFailure(job.failedReason) } : { ...base, state };
   }
 
   /**
@@ -223,7 +216,7 @@ export class JobClient {
     }
   }
 
-  private async readResult(jobId: string, store: ObjectStore): Promise<unknown> {
+  private async readResult(jobId: string, store: ObjectStore): Promise<JobResult | LargeJobResult | undefined> {
     const key = jobKeys(jobId).result;
     const info = await store.head(key);
     if (!info) return undefined;
@@ -232,7 +225,7 @@ export class JobClient {
       const url = canPresign(store) ? await store.presignGet(key, { expiresIn: RESULT_URL_EXPIRES_IN }) : undefined;
       return { resultKey: key, bytes: info.size, ...(url ? { url, urlExpiresIn: RESULT_URL_EXPIRES_IN } : {}), note: url ? 'too large to inline; download it from url' : 'too large to inline; read it from the bucket' };
     }
-    return readStoredJson(store, key, 'job result');
+    return readStoredJson<JobResult>(store, key, 'job result');
   }
 
   async close(): Promise<void> {
@@ -241,7 +234,7 @@ export class JobClient {
 }
 
 /** Permanent failures carry `{code,message,field}` as JSON (src/queue/worker.ts); anything else is a plain message. */
-function parseFailure(reason: string | undefined): { code: string; message: string; field?: string } {
+function parseFailure(reason: string | undefined): JobError {
   if (reason) {
     try {
       const v = JSON.parse(reason) as { code?: unknown; message?: unknown; field?: unknown };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { tenantIdSchema } from '../auth/api-keys.js';
 import { InputError, issueField } from '../core/errors.js';
-import { calibrateMessageSchema, fitMessageSchema, predictMessageSchema } from '../schemas.js';
+import { calibrateMessageSchema, fitMessageSchema, predictMessageSchema, type JobResult, type JobResultSummary } from '../schemas.js';
 import { isJobName, type JobName } from './names.js';
 import { jobKeys } from '../storage/keys.js';
 
@@ -85,57 +85,11 @@ export function checkJobName(name: string): JobName {
   return name;
 }
 
-/** What a finished job leaves at `jobs/<jobId>/result.json` (and, except for predict's arrays, returns to BullMQ). */
-export interface FitJobResult {
-  readonly kind: 'fit';
-  readonly jobId: string;
-  readonly detector: string;
-  readonly version: number;
-  readonly model: string;
-  readonly dataset: string;
-  readonly layer: string;
-  readonly detectorKind: string;
-  readonly params: object;
-  readonly stats: Readonly<Record<string, number>>;
-  readonly dim: number;
-  readonly nTrain: number;
-}
-
-export interface CalibrateJobResult {
-  readonly kind: 'calibrate';
-  readonly jobId: string;
-  readonly detector: string;
-  readonly version: number;
-  readonly baseVersion?: number;
-  readonly dataset: string;
-  readonly threshold: number;
-  readonly accuracy?: number;
-  readonly method: string;
-  readonly nEval: number;
-  readonly nOod: number;
-  readonly flaggedRate: number;
-  readonly idFlaggedRate: number;
-}
-
-export interface PredictJobResult {
-  readonly kind: 'predict';
-  readonly jobId: string;
-  readonly detector: string;
-  readonly detectorVersion: number;
-  readonly dataset: string;
-  readonly threshold: number;
-  readonly n: number;
-  readonly flagged: number;
-  readonly result: number[];
-  readonly scores: number[];
-  /** Conformal p-values against the calibration's ID scores, as in a synchronous predict (absent: no stored scores). */
-  readonly pValues?: number[];
-}
-
-export type JobResult = FitJobResult | CalibrateJobResult | PredictJobResult;
+/** What a finished job leaves at `jobs/<jobId>/result.json` (and, except for predict's arrays, returns to BullMQ): the schemas of GET /jobs/{id}'s result. */
+export type { CalibrateJobResult, FitJobResult, JobResult, PredictJobResult } from '../schemas.js';
 
 /** The small summary returned to BullMQ (Redis): the full result, minus predict's per-sample arrays. */
-export function summarise(r: JobResult): Record<string, unknown> {
+export function summarise(r: JobResult): JobResultSummary {
   if (r.kind !== 'predict') return { ...r, resultKey: jobKeys(r.jobId).result };
   const { result: _r, scores: _s, pValues: _p, ...rest } = r;
   return { ...rest, resultKey: jobKeys(r.jobId).result };

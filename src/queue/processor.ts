@@ -186,7 +186,7 @@ async function loadCurrent(repo: DetectorRepository, prefix: string, detector: s
 
 function fitResult(jobId: string, p: JobPayload<'fit'>, version: number, b: DetectorBundle): FitJobResult {
   const f = b.fitted;
-  return { kind: 'fit', jobId, detector: p.detector, version, model: p.model, dataset: p.dataset, layer: b.model.layer, detectorKind: f.kind, params: f.params, stats: f.stats, dim: f.dim, nTrain: f.nTrain };
+  return { kind: 'fit', jobId, detector: p.detector, version, model: p.model, dataset: p.dataset, layer: b.model.layer, detectorKind: f.kind, params: { ...f.params }, stats: f.stats, dim: f.dim, nTrain: f.nTrain };
 }
 
 function calibrateResult(jobId: string, p: JobPayload<'calibrate'>, version: number, baseVersion: number | undefined, b: DetectorBundle): CalibrateJobResult {

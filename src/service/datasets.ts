@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { idSchema } from '../schemas.js';
+import { datasetManifestSchema, idSchema, modelManifestSchema, type DatasetFormat, type DatasetManifest, type ModelManifest } from '../schemas.js';
 import { ConflictError, InputError, isTransientError, ModelError, NotFoundError, StorageError } from '../core/errors.js';
 import { assertFinite, sizeOf, type DecodedArray, type Layout } from '../core/tensor.js';
 import { gunzipHead } from '../io/gzip.js';
@@ -57,43 +57,14 @@ const FORMATS = {
   'cifar-bin': 'bin',
   png: 'png',
   jpeg: 'jpg',
-} as const;
-export type DatasetFormat = keyof typeof FORMATS;
+} as const satisfies Record<DatasetFormat, string>;
 
-const datasetManifestSchema = z.object({
-  id: idSchema,
-  key: z.string(),
-  format: z.enum(Object.keys(FORMATS) as [DatasetFormat, ...DatasetFormat[]]),
-  shape: z.array(z.number().int().nonnegative()),
-  dtype: z.string(),
-  layout: z.enum(['NCHW', 'NHWC']).optional(),
-  npzKey: z.string().optional(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  bytes: z.number().int().nonnegative(),
-  createdAt: z.string(),
-  originalName: z.string(),
-  /** Stored by the service for one job (a predict's inline images), deleted once that job is done (or failed for good). */
-  ephemeral: z.literal(true).optional(),
-});
-export type DatasetManifest = z.infer<typeof datasetManifestSchema>;
-
-const modelManifestSchema = z.object({
-  id: idSchema,
-  key: z.string(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  bytes: z.number().int().positive(),
-  inputSpec: z.object({
-    name: z.string(),
-    shape: z.array(z.union([z.number(), z.string()])),
-    channels: z.number().int().positive(),
-    height: z.number().int().positive(),
-    width: z.number().int().positive(),
-    layout: z.enum(['NCHW', 'NHWC']),
-  }),
-  tensorCount: z.number().int().positive(),
-  createdAt: z.string(),
-});
-export type ModelManifest = z.infer<typeof modelManifestSchema>;
+/**
+ * Stored manifests are read with the response schemas' fields, leniently: a field a newer writer added is dropped,
+ * not an error (a rolling deploy has both writers at once).
+ */
+const storedDatasetManifestSchema = z.object(datasetManifestSchema.shape);
+const storedModelManifestSchema = z.object({ ...modelManifestSchema.shape, inputSpec: z.object(modelManifestSchema.shape.inputSpec.shape) });
 
 const uploadRecordSchema = z.object({
   kind: z.literal('dataset'),
@@ -305,7 +276,7 @@ export async function deleteDataset(store: ObjectStore, manifest: DatasetManifes
 
 /** The dataset's manifest, or undefined when there is no dataset `id`. */
 async function findDatasetManifest(store: ObjectStore, id: string, field = 'dataset'): Promise<DatasetManifest | undefined> {
-  return readStoredJson(store, datasetKeys(resolveId(id, field)).manifest, 'dataset manifest', datasetManifestSchema);
+  return readStoredJson(store, datasetKeys(resolveId(id, field)).manifest, 'dataset manifest', storedDatasetManifestSchema);
 }
 
 export async function readDatasetManifest(store: ObjectStore, id: string): Promise<DatasetManifest> {
@@ -360,7 +331,7 @@ export async function putModel(store: ObjectStore, req: { id?: string; bytes: Ui
 
 export async function readModelManifest(store: ObjectStore, id: string): Promise<ModelManifest> {
   const key = modelKeys(resolveId(id, 'model')).manifest;
-  const m = await readStoredJson(store, key, 'model manifest', modelManifestSchema);
+  const m = await readStoredJson(store, key, 'model manifest', storedModelManifestSchema);
   if (!m) throw new NotFoundError('model', `no model ${id}`);
   return m;
 }

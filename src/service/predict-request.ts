@@ -2,9 +2,9 @@ import { NotFittedError } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { checkModelInput, checkModelInputShape } from '../core/preprocess.js';
 import type { Logger } from '../log.js';
-import type { PredictMessage } from '../schemas.js';
+import type { DatasetManifest, PredictMessage, PredictResponse } from '../schemas.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { deleteDataset, loadDataset, putEphemeralDataset, readDatasetManifest, type DatasetManifest } from './datasets.js';
+import { deleteDataset, loadDataset, putEphemeralDataset, readDatasetManifest } from './datasets.js';
 import { loadForScoring } from './detector-cache.js';
 import { predictData, type RuntimeOptions } from './detector-service.js';
 import { decodeInlineImages, toNpy } from './inline-images.js';
@@ -27,7 +27,7 @@ export interface PredictRequestDeps {
 }
 
 export type PredictOutcome =
-  | { readonly sync: true; readonly body: { result: number[]; scores: number[]; pValues?: number[]; threshold: number; detectorVersion: number; n: number; ms: number } }
+  | { readonly sync: true; readonly body: PredictResponse }
   | { readonly sync: false; readonly jobId: string; readonly n: number };
 
 export async function handlePredict(deps: PredictRequestDeps, msg: PredictMessage): Promise<PredictOutcome> {
