@@ -8,7 +8,7 @@ import { SERVICE_PREFIXES } from '../src/storage/keys.js';
 
 describe('auditConfigSchema', () => {
   it('refuses every prefix the service writes to (datasets/, models/ and uploads/ used to pass)', () => {
-    assert.deepEqual([...SERVICE_PREFIXES].sort(), ['audits/', 'datasets/', 'detectors/', 'jobs/', 'models/', 'results/', 'uploads/']);
+    assert.deepEqual([...SERVICE_PREFIXES].sort(), ['audits/', 'datasets/', 'detectors/', 'jobs/', 'models/', 'results/', 'retention/', 'uploads/']);
     for (const own of SERVICE_PREFIXES) {
       for (const prefix of [own, `${own}camera-1/`]) {
         const r = auditConfigSchema.safeParse({ detector: 'd', prefix });

@@ -1,7 +1,9 @@
 import { loadConfig, type Config } from '../config.js';
-import { createLogger, type Logger } from '../log.js';
+import { bindMissing, createLogger, type Logger } from '../log.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
+import { loadKeyring } from './auth.js';
+import type { LambdaContext } from './events.js';
 
 /**
  * Dependencies of the HTTP/event handlers, created on first use from the environment and cached for the life of the
@@ -56,6 +58,23 @@ export function getDeps(): Deps {
     cached = { config, logger, store };
   }
   return cached;
+}
+
+/**
+ * What a scheduled run (the audit and retention functions) takes from its invocation: the dependencies, a logger
+ * bound to Lambda's invocation id (to tie every line of the run to its START/REPORT and timeout lines), the
+ * invocation's time left, and the tenants of the keyring (read when the run asks).
+ */
+export function scheduledRunDeps(context?: LambdaContext): Deps & { tenants: () => Promise<string[]>; remainingMs?: () => number } {
+  const { config, store, logger } = getDeps();
+  const remaining = context?.getRemainingTimeInMillis?.bind(context);
+  return {
+    config,
+    store,
+    logger: bindMissing(logger, { awsRequestId: context?.awsRequestId }),
+    tenants: async () => (await loadKeyring(config, store)).tenants(),
+    ...(remaining ? { remainingMs: remaining } : {}),
+  };
 }
 
 /** Replaces some dependencies (tests); takes effect on the next getDeps(). */

@@ -60,6 +60,12 @@ export const jobKeys = (jobId: string) => ({ result: `jobs/${jobId}/result.json`
 export const auditKeys = (name: string) =>
   ({ dir: `audits/${name}/`, config: `audits/${name}/config.json`, cursor: `audits/${name}/cursor.json`, attempt: `audits/${name}/attempt.json` }) as const;
 
+/**
+ * The retention sweep's position in a tenant's view (src/service/retention.ts): where a pass stopped for the
+ * invocation's time goes on. Under a prefix of its own, which no retention rule lists and no audit may read.
+ */
+export const RETENTION_CURSOR_KEY = 'retention/cursor.json';
+
 /** The name of one audit run's summary in its audit's folder: `<UTC timestamp, ':' as '-'>[-<n>].json` (src/service/audit.ts). */
 export const AUDIT_SUMMARY_NAME = /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z(-\d+)?\.json$/;
 
@@ -108,4 +114,4 @@ export const checkResultKey = (incomingKey: string): string => `results/${incomi
 export const TENANTS_PREFIX = 'tenants/';
 
 /** Every prefix the service writes to: an audit may not read any of them as its input. */
-export const SERVICE_PREFIXES = ['audits/', 'datasets/', 'detectors/', 'jobs/', 'models/', 'results/', 'uploads/'] as const;
+export const SERVICE_PREFIXES = ['audits/', 'datasets/', 'detectors/', 'jobs/', 'models/', 'results/', 'retention/', 'uploads/'] as const;

@@ -56,11 +56,12 @@ const EXPECTED_S3: Record<string, S3Grants> = {
   // Detectors' pointers and manifests, read only; the tenant's detector list is a ListBucket (Delimiter "/").
   describe: { get: obj(KEYRING, t('detectors/*')), put: [], del: [], list: true },
   audit: { get: obj(KEYRING, 'tenants/*'), put: obj(t('audits/*')), del: [], list: true },
-  // Reads the pointers and cursors only; deletes exactly the key shapes the retention policy may return.
+  // Reads the pointers and cursors only; deletes exactly the key shapes the retention policy may return; and its own
+  // cursor (where a tenant's pass stopped), read, written and deleted.
   retention: {
-    get: obj(KEYRING, t('detectors/*/current.json'), t('audits/*/cursor.json')),
-    put: [],
-    del: obj(t('uploads/*/data'), t('uploads/*/upload.json'), t('jobs/*/claim'), t('jobs/*/result.json'), t('detectors/*/v*/*'), t('audits/*/2*.json')),
+    get: obj(KEYRING, t('detectors/*/current.json'), t('audits/*/cursor.json'), t('retention/cursor.json')),
+    put: obj(t('retention/cursor.json')),
+    del: obj(t('uploads/*/data'), t('uploads/*/upload.json'), t('jobs/*/claim'), t('jobs/*/result.json'), t('detectors/*/v*/*'), t('audits/*/2*.json'), t('retention/cursor.json')),
     list: true,
   },
   checkObject: { get: obj('incoming/*', t('detectors/*'), t('models/*')), put: obj(t('results/*')), del: [], list: true },

@@ -19,7 +19,8 @@ import { presignDatasetUpload, putDataset, putModel } from '../../src/service/da
 import { sweepTenant, type SweepOptions } from '../../src/service/retention.js';
 import { retentionPolicy } from '../../src/storage/retention.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
-import type { ObjectStore } from '../../src/storage/object-store.js';
+import { readStoredJson, type ObjectStore } from '../../src/storage/object-store.js';
+import { RETENTION_CURSOR_KEY } from '../../src/storage/keys.js';
 import { RedisCoordinator } from '../../src/storage/redis-coordinator.js';
 import { canPresign, tenantCoordinator, tenantStore } from '../../src/storage/tenant-store.js';
 import { httpEvent, parse, TEST_TENANT } from '../helpers/http-event.js';
@@ -36,6 +37,37 @@ const OTHER = 'other-tenant';
 const versionsOf = async (store: ObjectStore, det: string) =>
   (await store.list(`detectors/${det}/v`)).filter((o) => o.key.endsWith('/manifest.json')).map((o) => Number(/\/v(\d+)\//.exec(o.key)![1])).sort((a, b) => a - b);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/**
+ * A store seen through: the keys each listing returned and the keys deleted, in order; with `killAfterDeletes`, every
+ * request after that many deletes fails, as if the run were killed there (a delete done, nothing after it).
+ */
+function watched(store: ObjectStore, killAfterDeletes = Infinity): ObjectStore & { listed: string[]; deletes: string[] } {
+  const listed: string[] = [];
+  const deletes: string[] = [];
+  const alive = (key: string) => {
+    if (deletes.length >= killAfterDeletes) throw new StorageError(key, 'killed');
+  };
+  return {
+    listed,
+    deletes,
+    location: store.location,
+    get: async (k) => (alive(k), store.get(k)),
+    head: async (k) => (alive(k), store.head(k)),
+    put: async (k, b, o) => (alive(k), store.put(k, b, o)),
+    delete: async (k) => {
+      alive(k);
+      await store.delete(k);
+      deletes.push(k);
+    },
+    list: async (p, o) => {
+      alive(p);
+      const r = await store.list(p, o);
+      listed.push(...r.map((x) => x.key));
+      return r;
+    },
+  };
+}
 
 async function setupFixture(): Promise<ServiceFixture> {
   const fx = await startServiceFixture();
@@ -173,8 +205,9 @@ describe('retention sweep of a tenant (real saves, s3rver + Redis)', () => {
     assert.deepEqual(r.deleted.filter((d) => guarded.includes(d.key)), [], 'nothing of the unreadable ones');
     for (const k of guarded) assert.ok(await fx.store.head(k), k);
     assert.deepEqual(log.lines.filter((l) => l.level === 40).map((l) => [l.msg, l.detector ?? l.audit]), [
-      ['retention: the detector pointer cannot be read; its versions are kept', 'broken'],
+      // In key order: audits/ before detectors/.
       ['retention: the audit cursor cannot be read; its summaries are kept', 'cam2'],
+      ['retention: the detector pointer cannot be read; its versions are kept', 'broken'],
     ]);
   });
 
@@ -296,8 +329,9 @@ describe('retention and the write rules of detector versions (real saves, s3rver
 
   test('a sweep stopped for time leaves whole versions and is finished by the next; overlapping sweeps both succeed (deletes are idempotent)', async () => {
     // race: v3..v16, current v15 (kept v5..v14 below it, v16 above). Sweep at +8 days: v3 and v4 go.
-    let calls = 0;
-    const stopped = await sweepTenant(fx.store, { now: later(8), remainingMs: () => (++calls <= 3 ? 60_000 : 1_000) });
+    // Time runs short after three deletes.
+    const view = watched(fx.store);
+    const stopped = await sweepTenant(view, { now: later(8), remainingMs: () => (view.deletes.length < 3 ? 60_000 : 1_000) });
     assert.equal(stopped.complete, false);
     const done = stopped.deleted.map((d) => d.key.replace('detectors/race/', ''));
     assert.equal(done.length, 3);
@@ -342,5 +376,175 @@ describe('retention and keys the service never writes (s3rver)', () => {
     assert.deepEqual(r.deleted.map((d) => d.key).sort(), ['detectors/d/v1/manifest.json', 'uploads/ok/data', 'uploads/ok/upload.json']);
     const left = await fx.keys();
     for (const k of odd) assert.ok(left.includes(k), k);
+  });
+});
+
+describe('retention passes over several runs: the cursor (s3rver)', () => {
+  let fx: ServiceFixture;
+  let n = 0;
+  const NOW = later(100);
+  const POLICY = retentionPolicy({ keepVersions: 1 });
+  const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
+  const sweep = (view: ObjectStore, opts: Partial<SweepOptions> = {}) => sweepTenant(view, { now: NOW, policy: POLICY, jobInQueue: async () => false, ...opts });
+  const cursorOf = (view: ObjectStore) => readStoredJson<{ after: string | null; passStartedAt: string; policy: Record<string, number>; updatedAt: string }>(view, RETENTION_CURSOR_KEY);
+  const keysOf = (r: { deleted: readonly { key: string }[] }) => r.deleted.map((d) => d.key);
+  const sorted = (keys: readonly string[]) => [...keys].sort();
+
+  /**
+   * A fresh tenant of 16 groups, all old at NOW, 31 deletions under POLICY: an audit (one summary before its cursor's),
+   * three detectors (current v3: v1's manifest and array go), six jobs and six pending uploads (two keys each); and a
+   * dataset, which no rule lists. 49 keys are listed by a whole pass.
+   */
+  async function tenant(): Promise<ObjectStore> {
+    const view = tenantStore(fx.s3.store, `pass-${++n}`);
+    await view.put('audits/a0/config.json', enc({ detector: 'd0', prefix: 'captures/', alpha: 0.01 }));
+    await view.put('audits/a0/2026-01-01T00-00-00.000Z.json', enc({}));
+    await view.put('audits/a0/2026-01-02T00-00-00.000Z.json', enc({}));
+    await view.put('audits/a0/cursor.json', enc({ summaryKey: 'audits/a0/2026-01-02T00-00-00.000Z.json' }));
+    for (const d of ['d0', 'd1', 'd2']) {
+      await view.put(`detectors/${d}/current.json`, enc({ version: 3, fence: 1, updatedAt: '2026-01-01T00:00:00.000Z' }));
+      for (const v of [1, 2, 3]) for (const f of ['manifest.json', 'centres.bin']) await view.put(`detectors/${d}/v${v}/${f}`, enc({}));
+    }
+    for (let i = 0; i < 6; i++) {
+      for (const f of ['claim', 'result.json']) await view.put(`jobs/j${i}/${f}`, enc({}));
+      for (const f of ['upload.json', 'data']) await view.put(`uploads/u${i}/${f}`, enc({}));
+    }
+    await view.put('datasets/x/manifest.json', enc({}));
+    return view;
+  }
+
+  /** What one whole sweep of a fresh tenant deletes (a dry run: it also writes no cursor). */
+  async function oneSweep(view: ObjectStore): Promise<string[]> {
+    const r = await sweep(view, { dryRun: true });
+    assert.deepEqual([r.complete, r.deleted.length, r.groups, r.listed], [true, 31, 16, 49]);
+    assert.equal(await view.head(RETENTION_CURSOR_KEY), undefined, 'a dry run writes no cursor');
+    return keysOf(r);
+  }
+
+  /** Runs out of time after 12 deletes: 6 groups done (the audit, the three detectors, j0, j1), j2 half done. */
+  async function stoppedRun(view: ObjectStore) {
+    const w = watched(view);
+    const r = await sweep(w, { remainingMs: () => (w.deletes.length < 12 ? 60_000 : 1_000) });
+    assert.deepEqual([r.complete, r.deleted.length, r.resumedAfter, r.finishedThrough, r.groups], [false, 12, undefined, 'jobs/j1/', 6]);
+    assert.deepEqual(w.deletes.slice(-1), ['jobs/j2/result.json']);
+    return r;
+  }
+
+  before(async () => {
+    fx = await startServiceFixture();
+  });
+  after(() => fx.stop());
+
+  test('a run out of time stops after some groups; the next goes on after its cursor without listing them again; together they delete what one sweep does, each key once', async () => {
+    const view = await tenant();
+    const full = await oneSweep(view);
+    const r1 = await stoppedRun(view);
+    const { updatedAt, ...cursor } = (await cursorOf(view))!;
+    assert.deepEqual(cursor, { after: 'jobs/j1/', passStartedAt: NOW.toISOString(), policy: { ...POLICY } }, 'the last group finished, the pass\'s start, its policy');
+    assert.ok(Number.isFinite(Date.parse(updatedAt)), updatedAt);
+    const w = watched(view);
+    const r2 = await sweep(w);
+    assert.deepEqual([r2.complete, r2.resumedAfter, r2.passStartedAt, r2.error], [true, 'jobs/j1/', NOW.toISOString(), undefined]);
+    // Listed: only what sorts after jobs/j1/'s keys (j2's claim, j3..j5, the uploads); none of the 6 groups done.
+    assert.deepEqual([r2.listed, w.listed.length, r2.groups], [19, 19, 10]);
+    assert.ok(w.listed.every((k) => k > 'jobs/j1/' && !k.startsWith('jobs/j1/')), w.listed.join());
+    const both = [...keysOf(r1), ...keysOf(r2)];
+    assert.deepEqual(sorted(both), sorted(full), 'the two runs deleted what one sweep would, each key once');
+    assert.equal(await view.head(RETENTION_CURSOR_KEY), undefined, 'the pass is done: its cursor is gone');
+    // The next run starts a new pass from the beginning.
+    const r3 = await sweep(view);
+    assert.deepEqual([r3.complete, r3.resumedAfter, r3.deleted.length, r3.listed], [true, undefined, 0, 49 - 31]);
+  });
+
+  test('a run killed between a delete and its cursor write: the next redoes that group (nothing of it left to delete) and passes none by', async () => {
+    const view = await tenant();
+    const full = await oneSweep(view);
+    // The cursor written after every group (the clock jumps a minute per reading); killed after 5 deletes: the audit's
+    // one, d0's two and d1's two, before d1's cursor write.
+    let t = 0;
+    const killed = watched(view, 5);
+    await assert.rejects(sweep(killed, { clock: () => (t += 60_000) }), (e: unknown) => e instanceof StorageError && /killed/.test(e.message));
+    assert.equal((await cursorOf(view))!.after, 'detectors/d0/', 'the last group whose cursor write landed');
+    const w = watched(view);
+    const r2 = await sweep(w);
+    assert.deepEqual([r2.complete, r2.resumedAfter], [true, 'detectors/d0/']);
+    assert.ok(w.listed.some((k) => k.startsWith('detectors/d1/')), 'd1 is listed and judged again');
+    assert.deepEqual(sorted([...killed.deletes, ...keysOf(r2)]), sorted(full), 'every deletion once, none missed');
+    assert.deepEqual(w.deletes.filter((k) => k.startsWith('detectors/d1/')), [], 'nothing of d1 deleted twice');
+    assert.equal(await view.head(RETENTION_CURSOR_KEY), undefined);
+  });
+
+  test('a cursor that cannot be read is logged and passed over: the pass starts at the beginning', async () => {
+    for (const bad of ['not json', { after: 5, passStartedAt: 'x', policy: {}, updatedAt: 'x' }]) {
+      const view = await tenant();
+      const full = await oneSweep(view);
+      await view.put(RETENTION_CURSOR_KEY, enc(bad));
+      const log = captureLogger();
+      const r = await sweep(view, { logger: log.logger });
+      assert.deepEqual([r.complete, r.resumedAfter, r.listed, r.error], [true, undefined, 49, undefined], JSON.stringify(bad));
+      assert.deepEqual(sorted(keysOf(r)), sorted(full));
+      assert.deepEqual(log.lines.filter((l) => l.level >= 40).map((l) => l.msg), ['retention: the cursor cannot be read; the pass starts over']);
+      assert.equal(await view.head(RETENTION_CURSOR_KEY), undefined, 'the pass done, the bad cursor is gone');
+    }
+  });
+
+  test('a cursor left by another policy starts a new pass under the new one', async () => {
+    const view = await tenant();
+    await stoppedRun(view);
+    const changed = retentionPolicy({ keepVersions: 1, jobRetention: 50 });
+    const log = captureLogger();
+    const w = watched(view);
+    const r = await sweep(w, { policy: changed, logger: log.logger, remainingMs: () => (w.deletes.length < 3 ? 60_000 : 1_000) });
+    assert.deepEqual([r.complete, r.resumedAfter, r.passStartedAt], [false, undefined, NOW.toISOString()]);
+    assert.ok(w.listed.includes('audits/a0/config.json'), 'listed from the beginning');
+    assert.equal(log.find('retention: the cursor was written under another policy; the pass starts over').length, 1, log.tail());
+    const c = (await cursorOf(view))!;
+    assert.deepEqual([c.after, c.policy], [r.finishedThrough, { ...changed }], 'the new pass\'s cursor, with the new policy');
+  });
+
+  test('a cursor that cannot be written: on the way, a warning and the sweep goes on; at a stop, the sweep\'s error (its deletions stand)', async () => {
+    const refusing = (view: ObjectStore): ObjectStore =>
+      new Proxy(view, {
+        get(target, prop, receiver) {
+          if (prop === 'put') {
+            return async (k: string, bytes: Uint8Array, opts?: object) => {
+              if (k === RETENTION_CURSOR_KEY) throw new StorageError(k, 'cannot write: AccessDenied');
+              return target.put(k, bytes, opts);
+            };
+          }
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+    const log = captureLogger();
+    let t = 0;
+    const r = await sweep(refusing(await tenant()), { clock: () => (t += 60_000), logger: log.logger });
+    assert.deepEqual([r.complete, r.error, r.deleted.length], [true, undefined, 31]);
+    const warned = log.lines.filter((l) => l.level === 40).map((l) => l.msg);
+    assert.ok(warned.length > 0 && warned.every((m) => m === 'retention: the cursor could not be written; the next run goes on from the last one written'), warned.join());
+    const view = await tenant();
+    const w = watched(refusing(view));
+    const stopped = await sweep(w, { remainingMs: () => (w.deletes.length < 12 ? 60_000 : 1_000) });
+    assert.equal(stopped.complete, false);
+    assert.ok(stopped.error instanceof StorageError && /AccessDenied/.test(stopped.error.message), String(stopped.error));
+    assert.equal(stopped.deleted.length, 12);
+    for (const k of w.deletes) assert.equal(await view.head(k), undefined, k);
+  });
+
+  test('a dry run reads the cursor (it previews the next run) and never writes it, stopped or not', async () => {
+    const view = await tenant();
+    await stoppedRun(view);
+    const before = await view.head(RETENTION_CURSOR_KEY);
+    const bytes = await view.get(RETENTION_CURSOR_KEY);
+    const w = watched(view);
+    const dry = await sweep(w, { dryRun: true });
+    assert.deepEqual([dry.complete, dry.dryRun, dry.resumedAfter, dry.deleted.length, w.deletes.length], [true, true, 'jobs/j1/', 19, 0]);
+    const stopped = await sweep(w, { dryRun: true, remainingMs: () => 1_000 });
+    assert.deepEqual([stopped.complete, stopped.listed], [false, 0]);
+    assert.deepEqual([(await view.head(RETENTION_CURSOR_KEY))?.etag, await view.get(RETENTION_CURSOR_KEY)], [before?.etag, bytes], 'the cursor is as it was');
+    // On a tenant without a pass in progress, a dry run stopped for time leaves none either.
+    const fresh = await tenant();
+    assert.equal((await sweep(fresh, { dryRun: true, remainingMs: () => 1_000 })).complete, false);
+    assert.equal(await fresh.head(RETENTION_CURSOR_KEY), undefined);
   });
 });
