@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is bundled into dist/cli.mjs by `npm install` (prepare) or scripts/ensure-deps.sh
 // (scripts/build.mjs: one file loads in about half the time of the 215 modules it holds).
-import { main } from '../dist/cli.mjs';
+import nodeModule from 'node:module';
+
+// V8's compile cache for the bundle (Node ≥ 22.1; on Node 20 there is none and the bundle is compiled at every start).
+// Enabled before the bundle is imported, hence the dynamic import below.
+nodeModule.enableCompileCache?.();
+const { main } = await import('../dist/cli.mjs');
 
 // `imagedrift predict … --json | head`: the reader closing the pipe ends the output, not the process with a stack trace.
 process.stdout.on('error', (e) => {

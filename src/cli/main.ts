@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
-import { generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema } from '../auth/api-keys.js';
 import { InputError, isImagedriftError, issueField } from '../core/errors.js';
 import type { DecodedArray } from '../core/tensor.js';
 import { DEFAULT_DECODE_LIMITS, formatBytes } from '../io/limits.js';
@@ -12,15 +10,9 @@ import { calibrateParamsSchema, describeParamsSchema, detectorSpecFromParams, dr
 import { calibrateDetector, calibrateLabelFree, driftCheck, fitDetector, predictData } from '../service/detector-service.js';
 import { fitSpread } from '../service/fit-runner.js';
 import { sha256Hex } from '../hash.js';
-import { describeDetector } from '../service/describe.js';
-import { evaluateOnData } from '../service/evaluate.js';
 import { closeExtractors } from '../service/extractor-cache.js';
-import { pruneDetector } from '../service/retention.js';
-import { retentionPolicy } from '../storage/retention.js';
 import { DetectorRepository } from '../storage/detector-repository.js';
 import { LocalDirStore, writeFileAtomic } from '../storage/local-dir-store.js';
-import { formatDescription } from './describe.js';
-import { runDemo } from './demo.js';
 
 /**
  * `imagedrift` command line. Bad input → exit code 2 and one line on stderr; other failures → exit code 1.
@@ -338,6 +330,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const id = await loadDataFlag(values, 'id');
         const ood = await loadDataFlag(values, 'ood');
         const d = await loadDetector(positionals[0]!, warn);
+        const { evaluateOnData } = await import('../service/evaluate.js');
         const ev = await evaluateOnData(d.bundle, d.model, { id, ood });
         const m = ev.metrics;
         // Every threshold-free metric (OOD = positive), then the accuracy at the detector's own threshold.
@@ -377,6 +370,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { values, positionals } = parse(rest, { version: { type: 'string' } }, 1);
         const p = validate(describeParamsSchema, { version: values.version }, { version: '--version' });
         const dir = positionals[0]!;
+        const [{ describeDetector }, { formatDescription }] = await Promise.all([import('../service/describe.js'), import('./describe.js')]);
         const d = await describeDetector(new LocalDirStore(dir), { id: dir, prefix: '', ...(p.version !== undefined ? { version: p.version } : {}) });
         io.out(values.json ? JSON.stringify(d) : formatDescription(d, oneLine));
         return 0;
@@ -388,6 +382,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { values, positionals } = parse(rest, { 'keep-versions': { type: 'string' }, 'min-age': { type: 'string' }, 'dry-run': { type: 'boolean' } }, 1);
         const p = validate(retentionPolicySchema, { keepVersions: values['keep-versions'], versionMinAge: values['min-age'] }, { keepVersions: '--keep-versions', versionMinAge: '--min-age' });
         const dir = positionals[0]!;
+        const [{ pruneDetector }, { retentionPolicy }] = await Promise.all([import('../service/retention.js'), import('../storage/retention.js')]);
         const policy = retentionPolicy({ ...(p.keepVersions !== undefined ? { keepVersions: p.keepVersions } : {}), ...(p.versionMinAge !== undefined ? { versionMinAge: p.versionMinAge } : {}) });
         const dryRun = Boolean(values['dry-run']);
         const r = await pruneDetector(new LocalDirStore(dir), '', { policy, now: new Date(), dryRun });
@@ -403,6 +398,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         // A new API key for the service: the key is printed once (give it to the tenant); only the entry (its hash)
         // goes into API_KEYS or the API_KEYS_OBJECT keyring.
         const { values } = parse(rest, { tenant: { type: 'string' }, id: { type: 'string' } }, 0);
+        const [{ generateApiKey, hashApiKey, keyringEntrySchema, tenantIdSchema }, { randomBytes }] = await Promise.all([import('../auth/api-keys.js'), import('node:crypto')]);
         const key = generateApiKey();
         const { tenant } = validate(z.object({ tenant: tenantIdSchema }), { tenant: need(values, 'tenant') }, { tenant: '--tenant' });
         // Default id: tenant (cut to fit), date and a random suffix, so two keys made for one tenant on one day (a
@@ -414,6 +410,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       }
       case 'demo': {
         const { values } = parse(rest, {}, 0);
+        const { runDemo } = await import('./demo.js');
         await runDemo(io, Boolean(values.json));
         return 0;
       }

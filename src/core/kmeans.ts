@@ -129,7 +129,8 @@ export function runKMeansInit(x: Matrix, plan: KMeansPlan, i: number, engine: KM
     const { centres, iterations } = engine.run(x, k, seed, plan);
     return centres.some((v) => !Number.isFinite(v)) ? undefined : { centres, iterations, inertia: inertiaOf(x, centres, k) };
   }
-  const r = lloyd(x, kmeansPlusPlus(x, k, seed, plan.slack), k, plan.maxIterations, plan.tol, plan.slack);
+  const init = seedCentres(x, k, seed, plan.slack);
+  const r = lloyd(x, init.centres, k, plan.maxIterations, plan.tol, plan.slack, init);
   return r.centres.some((v) => !Number.isFinite(v)) ? undefined : r;
 }
 
@@ -207,6 +208,24 @@ function sqDist(a: Float32Array, ao: number, b: Float32Array | Float64Array, bo:
   return s;
 }
 
+/**
+ * The squared distances from a[ao..ao+d) to b[b0..b0+d) and to b[b1..b1+d), into out[0] and out[1]: each sum in
+ * index order, as `sqDist` adds (the same rounding), in two independent chains the CPU overlaps, reading a once.
+ */
+function sqDistPair(a: Float32Array, ao: number, b: Float32Array, b0: number, b1: number, d: number, out: Float64Array): void {
+  let s0 = 0;
+  let s1 = 0;
+  for (let i = 0; i < d; i++) {
+    const v = a[ao + i]!;
+    const t0 = v - b[b0 + i]!;
+    const t1 = v - b[b1 + i]!;
+    s0 += t0 * t0;
+    s1 += t1 * t1;
+  }
+  out[0] = s0;
+  out[1] = s1;
+}
+
 /** sums[so..so+d) += data[o..o+d), unrolled by four (each element's additions stay in row order). */
 function addRow(sums: Float64Array, so: number, data: Float32Array, o: number, d: number): void {
   let i = 0;
@@ -239,6 +258,20 @@ function boundSlack(x: Matrix): number {
  * its distance to a candidate (triangle inequality) keeps its distance without computing it.
  */
 export function kmeansPlusPlus(x: Matrix, k: number, seed: number, slack = boundSlack(x)): Float32Array {
+  return seedCentres(x, k, seed, slack).centres;
+}
+
+/**
+ * Where k-means++ leaves every point: its nearest chosen centre (the first one on ties, as a full scan picks it) and
+ * the squared distance to it, computed as a full scan computes it. Lloyd's first assignment, without its scan.
+ */
+export interface SeedAssignment {
+  readonly assign: Int32Array;
+  readonly dist2: Float64Array;
+}
+
+/** `kmeansPlusPlus`, also returning the points' assignment to the chosen centres. */
+function seedCentres(x: Matrix, k: number, seed: number, slack: number): { centres: Float32Array } & SeedAssignment {
   const { data, rows: n, cols: d } = x;
   const rnd = mulberry32(seed);
   const centres = new Float32Array(k * d);
@@ -253,6 +286,7 @@ export function kmeansPlusPlus(x: Matrix, k: number, seed: number, slack = bound
   const idx = new Int32Array(trials);
   const pots = new Float64Array(trials);
   const skipBelow = new Float64Array(trials * k); // closest[r] < skipBelow[t·k + near[r]] ⇒ candidate t is farther
+  const pair = new Float64Array(2);
   for (let c = 1; c < k; c++) {
     for (let t = 0; t < trials; t++) {
       // sample proportional to closest distance²
@@ -272,10 +306,28 @@ export function kmeansPlusPlus(x: Matrix, k: number, seed: number, slack = bound
     for (let r = 0; r < n; r++) {
       const cl = closest[r]!;
       const nr = near[r]!;
-      for (let t = 0; t < trials; t++) {
+      const o = r * d;
+      let t = 0;
+      // two candidates at a time (one read of the row, two chains of additions), unless both are skipped
+      for (; t + 1 < trials; t += 2) {
+        const need0 = !(cl < skipBelow[t * k + nr]!);
+        const need1 = !(cl < skipBelow[(t + 1) * k + nr]!);
+        let v0 = cl;
+        let v1 = cl;
+        if (need0 || need1) {
+          sqDistPair(data, o, data, idx[t]! * d, idx[t + 1]! * d, d, pair);
+          if (need0 && pair[0]! < cl) v0 = pair[0]!;
+          if (need1 && pair[1]! < cl) v1 = pair[1]!;
+        }
+        cand[t * n + r] = v0;
+        pots[t] += v0;
+        cand[(t + 1) * n + r] = v1;
+        pots[t + 1] += v1;
+      }
+      if (t < trials) {
         let v = cl;
         if (!(cl < skipBelow[t * k + nr]!)) {
-          const dd = sqDist(data, r * d, data, idx[t]! * d, d);
+          const dd = sqDist(data, o, data, idx[t]! * d, d);
           if (dd < cl) v = dd;
         }
         cand[t * n + r] = v;
@@ -301,7 +353,7 @@ export function kmeansPlusPlus(x: Matrix, k: number, seed: number, slack = bound
     }
     pot = bestPot;
   }
-  return centres;
+  return { centres, assign: near, dist2: closest };
 }
 
 /** Half the distance from each centre to its nearest other centre. */
@@ -323,6 +375,7 @@ function halfGaps(centres: Float32Array, k: number, d: number, out: Float64Array
  */
 function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int32Array, upper: Float64Array, lower: Float64Array, half: Float64Array, slack: number): number {
   const { data, rows: n, cols: d } = x;
+  const pair = new Float64Array(2);
   halfGaps(centres, k, d, half);
   let changed = 0;
   for (let r = 0; r < n; r++) {
@@ -340,7 +393,19 @@ function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int3
     let second = Infinity;
     let bj = 0;
     for (let j = 0; j < k; j++) {
-      const dd = sqDist(data, o, centres, j * d, d);
+      // two centres at a time (one read of the row, two chains of additions), compared in centre order
+      let dd: number;
+      if (j + 1 < k) {
+        sqDistPair(data, o, centres, j * d, (j + 1) * d, d, pair);
+        dd = pair[0]!;
+        if (dd < best) {
+          second = best;
+          best = dd;
+          bj = j;
+        } else if (dd < second) second = dd;
+        dd = pair[1]!;
+        j++;
+      } else dd = sqDist(data, o, centres, j * d, d);
       if (dd < best) {
         second = best;
         best = dd;
@@ -358,15 +423,19 @@ function assignNearest(x: Matrix, centres: Float32Array, k: number, assign: Int3
 /**
  * Lloyd iterations from the given centres until no assignment changes, the total squared shift ≤ tol, or
  * maxIterations; also returns the inertia of the returned centres. Hamerly's bounds skip distance scans that cannot
- * change an assignment, so assignments, centres, iteration count and inertia equal those of plain Lloyd.
+ * change an assignment, so assignments, centres, iteration count and inertia equal those of plain Lloyd. `start`:
+ * k-means++'s assignment to `init` (`seedCentres`), whose arrays Lloyd takes over as its own.
  */
-export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number, slack = boundSlack(x)): { centres: Float32Array; iterations: number; inertia: number } {
+export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: number, tol: number, slack = boundSlack(x), start?: SeedAssignment): { centres: Float32Array; iterations: number; inertia: number } {
   const { data, rows: n, cols: d } = x;
   let centres = Float32Array.from(init);
   const sums = new Float64Array(k * d);
   const counts = new Float64Array(k);
-  const assign = new Int32Array(n).fill(-1);
-  const upper = new Float64Array(n).fill(Infinity);
+  const assign = start ? start.assign : new Int32Array(n).fill(-1);
+  const upper = start ? start.dist2 : new Float64Array(n).fill(Infinity);
+  // Given k-means++'s assignment (each point's nearest centre, found as the first scan finds it), the first scan is
+  // skipped: the upper bound is that distance, and 0 bounds the distance to every other centre from below.
+  if (start) for (let r = 0; r < n; r++) upper[r] = Math.sqrt(upper[r]!);
   const lower = new Float64Array(n);
   const half = new Float64Array(k);
   const move = new Float64Array(k);
@@ -374,7 +443,8 @@ export function lloyd(x: Matrix, init: Float32Array, k: number, maxIterations: n
   let it = 0;
   while (it < maxIterations) {
     it++;
-    const changed = assignNearest(x, centres, k, assign, upper, lower, half, slack);
+    // every point changes in the first assignment (from none to its nearest centre)
+    const changed = start && it === 1 ? n : assignNearest(x, centres, k, assign, upper, lower, half, slack);
     sums.fill(0);
     counts.fill(0);
     for (let r = 0; r < n; r++) {

@@ -1,7 +1,8 @@
 /**
  * The speed fixes made for the benchmarks (issue 5) must not change any result:
  * - k-means: k-means++ with triangle-inequality skips and Lloyd with Hamerly's bounds give bit-identical centres,
- *   iteration counts and inertia to the plain algorithms (kept below as the reference, as they were before the change);
+ *   iteration counts and inertia to the plain algorithms (kept below as the reference, as they were before the change),
+ *   and so does an initialisation as `fit` runs it (`runKMeansInit`: Lloyd starting from k-means++'s assignment);
  * - preprocessing: the table-driven resize equals `resizeBilinear` (unchanged), and a `ModelInputPlan` filled batch by
  *   batch equals `toModelInput` in one go.
  */
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { kmeansPlusPlus, lloyd } from '../../src/core/kmeans.js';
+import { kmeansPlusPlus, lloyd, planKMeans, runKMeansInit } from '../../src/core/kmeans.js';
 import { defaultPreprocess, planModelInput, resizeBilinear, toModelInput } from '../../src/core/preprocess.js';
 import { mulberry32 } from '../../src/core/random.js';
 import type { DecodedArray, Matrix } from '../../src/core/tensor.js';
@@ -177,6 +178,25 @@ describe('speed fixes keep results identical', () => {
     let checked = 0;
     for (const [name, x] of sets) {
       for (const k of [2, 10, 50]) {
+        // as `fit` runs an initialisation: Lloyd takes k-means++'s assignment instead of scanning for it
+        for (const [maxIt, tol] of [[300, 1e-4], [2, -1]] as const) {
+          // planned for 2 clusters (it refuses more clusters than distinct rows, as in the empty-cluster set); the
+          // seeds and the bound slack do not depend on nCluster
+          const plan = { ...planKMeans(x, { nCluster: 2, seed: 3, nInit: 2, maxIterations: maxIt, tolerance: 0 }), nCluster: k, tol };
+          for (let i = 0; i < plan.seeds.length; i++) {
+            const a = runKMeansInit(x, plan, i);
+            const b = plainLloyd(x, plainKmeansPlusPlus(x, k, plan.seeds[i]!), k, maxIt, tol);
+            const where = `${name}, k ${k}, initialisation ${i}, maxIterations ${maxIt}, tol ${tol}`;
+            if (!b.centres.every(Number.isFinite)) {
+              assert.equal(a, undefined, `${where}: an empty cluster is no usable run`);
+              continue;
+            }
+            assert.ok(a, where);
+            assert.equal(a.iterations, b.iterations, `${where}: iterations`);
+            assert.deepEqual(bits(a.centres), bits(b.centres), `${where}: centres`);
+            assert.equal(a.inertia, plainInertia(x, b.centres, k), `${where}: inertia`);
+          }
+        }
         for (const seed of [0, 1]) {
           const init = kmeansPlusPlus(x, k, seed);
           assert.deepEqual(bits(init), bits(plainKmeansPlusPlus(x, k, seed)), `${name}, k ${k}, seed ${seed}: k-means++`);
