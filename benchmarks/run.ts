@@ -16,7 +16,7 @@ import { exportFeatures, extractFeatures, model, REPO, workloadA, workloadB, wri
 import { firstTouchMsPer40MB, machineInfo } from './lib/machine.js';
 import { ensurePythonDeps } from './lib/python.js';
 import type { BenchContext, Goal, SectionResult } from './lib/report.js';
-import { LOAD_BEGIN, LOAD_END, metText, table } from './lib/report.js';
+import { keptSections, metText, table } from './lib/report.js';
 import { summarise } from './lib/stats.js';
 import { driftSection } from './sections/drift.js';
 import { fitScaleSection } from './sections/fit-scale.js';
@@ -108,10 +108,9 @@ const md = [
   '',
   ...results.flatMap((r) => [`## ${r.title}`, '', r.markdown, '']),
 ].join('\n');
-// Keep the load run's section (`npm run load`, benchmarks/load.ts), which this script does not measure.
+// Keep the load run's and the soak's sections (benchmarks/load.ts, benchmarks/soak.ts), which this script does not measure.
 const previous = existsSync(values.out!) ? readFileSync(values.out!, 'utf8') : '';
-const [lb, le] = [previous.indexOf(LOAD_BEGIN), previous.indexOf(LOAD_END)];
-writeFileSync(values.out!, lb >= 0 && le > lb ? `${md}\n${previous.slice(lb, le + LOAD_END.length)}\n` : md);
+writeFileSync(values.out!, md + keptSections(previous));
 log(`wrote ${values.out} (${(elapsed / 60).toFixed(1)} min)`);
 if (!values.keep) rmSync(dir, { recursive: true, force: true });
 const failed = results.filter((r) => r.failed);

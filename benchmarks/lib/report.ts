@@ -42,3 +42,16 @@ export function metText(m: boolean | null): string {
 /** BENCHMARKS.md markers around the load run's section: written by `npm run load`, kept by `npm run bench`. */
 export const LOAD_BEGIN = '<!-- load:begin -->';
 export const LOAD_END = '<!-- load:end -->';
+/** BENCHMARKS.md markers around the soak section (`npm run soak`'s runs, written up by hand), kept by `npm run bench`. */
+export const SOAK_BEGIN = '<!-- soak:begin -->';
+export const SOAK_END = '<!-- soak:end -->';
+
+/** The sections of `previous` (BENCHMARKS.md) that `npm run bench` does not measure and keeps: load, then soak. */
+export function keptSections(previous: string): string {
+  return [[LOAD_BEGIN, LOAD_END], [SOAK_BEGIN, SOAK_END]]
+    .map(([b, e]) => {
+      const [i, j] = [previous.indexOf(b!), previous.indexOf(e!)];
+      return i >= 0 && j > i ? `\n${previous.slice(i, j + e!.length)}\n` : '';
+    })
+    .join('');
+}

@@ -56,17 +56,20 @@ export function fmtNum(n: number, digits = 3): string {
   return Math.abs(n) >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toPrecision(digits);
 }
 
-/** Least-squares slope of log(y) on log(x): 1 = linear growth. */
-export function logLogSlope(xs: readonly number[], ys: readonly number[]): number {
-  const lx = xs.map(Math.log);
-  const ly = ys.map(Math.log);
-  const mx = lx.reduce((a, b) => a + b, 0) / lx.length;
-  const my = ly.reduce((a, b) => a + b, 0) / ly.length;
+/** Least-squares slope of y on x (0 when every x is the same). */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
   let num = 0;
   let den = 0;
-  for (let i = 0; i < lx.length; i++) {
-    num += (lx[i]! - mx) * (ly[i]! - my);
-    den += (lx[i]! - mx) ** 2;
+  for (let i = 0; i < xs.length; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
   }
-  return num / den;
+  return den > 0 ? num / den : 0;
+}
+
+/** Least-squares slope of log(y) on log(x): 1 = linear growth. */
+export function logLogSlope(xs: readonly number[], ys: readonly number[]): number {
+  return slope(xs.map(Math.log), ys.map(Math.log));
 }

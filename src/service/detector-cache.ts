@@ -29,6 +29,10 @@ function remember<V>(m: Map<string, V>, key: string, v: V): V {
   return v;
 }
 
+/** Entries the process keeps: detector versions and models, at most 8 each (for tests and `npm run soak`). */
+export function cachedDetectorCounts(): { versions: number; models: number } {
+  return { versions: versions.size, models: models.size };
+}
 
 /**
  * A missing detector, named by the caller's id (not by the bucket and tenant layout the repository's own error shows,

@@ -22,9 +22,14 @@ interface Entry {
 
 const entries = new Map<string, Entry>();
 const MAX_CACHED_EXTRACTORS = 8;
+/** ORT sessions created through the cache and not yet released, cached or evicted-but-busy (see openExtractorSessions). */
+let openSessions = 0;
 
 function closeEntry(e: Entry): Promise<void> {
-  return e.ready.then((x) => x.close(), () => undefined);
+  return e.ready.then(
+    (x) => x.close().then(() => void openSessions--),
+    () => undefined,
+  );
 }
 
 /** Drops `key` from the cache; its session is released now if idle (the promise), else when its last user finishes. */
@@ -54,6 +59,7 @@ function lease(model: Uint8Array, layer: string, opts: ExtractorOptions, modelSh
       ...(opts.intraOpNumThreads !== undefined ? { intraOpNumThreads: opts.intraOpNumThreads } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
     });
+    ready.then(() => void openSessions++, () => undefined);
     const created: Entry = { ready, users: 0, evicted: false };
     e = created;
     entries.set(key, created);
@@ -93,4 +99,12 @@ export async function closeExtractors(): Promise<void> {
 /** Number of cached sessions (for tests and metrics). */
 export function cachedExtractorCount(): number {
   return entries.size;
+}
+
+/**
+ * ORT sessions this process holds through the cache: the cached ones plus evicted ones whose calls have not ended yet.
+ * With no call running it is at most 8; more would mean evicted sessions are not released (tests, `npm run soak`).
+ */
+export function openExtractorSessions(): number {
+  return openSessions;
 }

@@ -25,8 +25,9 @@ export function workerEnv(config: Config, extra: Record<string, string> = {}): N
   return { ...env, ...extra };
 }
 
-export async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv): Promise<Child> {
-  const c = startChild(process.execPath, ['--import', 'tsx', 'infra/worker.ts'], { cwd: REPO, env, name });
+/** `nodeArgs` go before the worker's own (e.g. `--expose-gc`, another `--import`, as the soak's probe is loaded). */
+export async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv, nodeArgs: readonly string[] = []): Promise<Child> {
+  const c = startChild(process.execPath, ['--import', 'tsx', ...nodeArgs, 'infra/worker.ts'], { cwd: REPO, env, name });
   await c.waitFor(/"msg":"worker ready"/, 60_000);
   return c;
 }

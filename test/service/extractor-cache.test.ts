@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadData } from '../../src/io/load.js';
 import type { Tensor } from '../../src/core/tensor.js';
-import { cachedExtractorCount, closeExtractors, layerFeatures, withExtractor } from '../../src/service/extractor-cache.js';
+import { cachedExtractorCount, closeExtractors, layerFeatures, openExtractorSessions, withExtractor } from '../../src/service/extractor-cache.js';
 import { sha256Hex } from '../../src/hash.js';
+import { modelVariant } from '../helpers/model-variants.js';
 import { REPO, SEED } from '../helpers/paths.js';
 
 const model = new Uint8Array(readFileSync(join(REPO, 'models/lenet5.onnx')));
@@ -69,5 +70,20 @@ describe('extractor cache: a session is never released under a running call', ()
     let same: unknown;
     await withExtractor(model, '9', { batchSize: 3 }, sha, async (ex) => (same = ex));
     assert.equal(same, held, 'the busy session stayed cached while ten idle keys came and went');
+  });
+
+  it('20 distinct models through the cache, one after another: at most 8 sessions stay open (evicted ones are released)', async () => {
+    await closeExtractors();
+    assert.equal(openExtractorSessions(), 0, 'closeExtractors released every session');
+    const data = (await loadData(join(SEED, 'concept_test_lenet1.npy'))) as Tensor;
+    const reference = await layerFeatures(model, '9', data);
+    for (let i = 0; i < 20; i++) {
+      const f = await layerFeatures(modelVariant(model, i), '9', data);
+      assert.deepEqual(f.data, reference.data, `variant ${i}`);
+      assert.ok(openExtractorSessions() <= 8, `after model ${i + 1}: ${openExtractorSessions()} sessions open`);
+    }
+    assert.equal(openExtractorSessions(), 8);
+    await closeExtractors();
+    assert.equal(openExtractorSessions(), 0);
   });
 });
