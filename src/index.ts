@@ -8,13 +8,14 @@ export { binomialDrift, ksDrift, mmdDrift, type DriftResult } from './core/drift
 export type { Detector, FittedDetector, FitContext } from './core/detector.js';
 export { createDetector, restoreDetector, DETECTOR_KINDS, RECOMMENDED_ENSEMBLE, LAYER_DEFAULTS, type DetectorKind, type DetectorSpec } from './core/detectors.js';
 export { auroc, detectionMetrics, accuracy, type DetectionMetrics } from './core/metrics.js';
-export { toModelInput, defaultPreprocess, type PreprocessConfig, type InputSpec } from './core/preprocess.js';
+export { toModelInput, defaultPreprocess, type PreprocessConfig, type InputSpec, type BatchFeeder } from './core/preprocess.js';
 export type { DetectorBundle, Calibration, DetectorManifest } from './core/bundle.js';
 export { loadData, loadLabels, decodeBytes } from './io/load.js';
 export { decodeNpy, encodeNpy } from './io/npy.js';
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits } from './io/limits.js';
 export { fitDetector, calibrateDetector, calibrateLabelFree, predictData, scoreData, driftCheck, type FitRequest, type CalibrateRequest, type LabelFreeCalibrateRequest, type PredictOptions, type DriftRequest, type RuntimeOptions, type Fitter } from './service/detector-service.js';
 export { fitOffThread } from './service/fit-runner.js';
+export { prefillOffThread } from './service/prefill.js';
 export type { ObjectStore, ObjectInfo } from './storage/object-store.js';
 export { DetectorRepository } from './storage/detector-repository.js';
 export { LocalDirStore } from './storage/local-dir-store.js';

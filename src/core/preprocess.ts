@@ -92,6 +92,31 @@ export interface ModelInputPlan {
   /** Values per sample (C·H·W). */
   readonly perSample: number;
   fill(out: Float32Array, from: number, to: number): void;
+  /** What {@link planModelInput} made the plan from: enough to plan a batch of its samples elsewhere (a worker thread). */
+  readonly source?: PlanSource;
+}
+
+export interface PlanSource {
+  readonly arr: DecodedArray;
+  readonly config: PreprocessConfig;
+  readonly field: string;
+}
+
+/**
+ * Yields the model input of consecutive batches of `batchSize` samples (the last one may be shorter), in order. A
+ * batch may live in a buffer the feeder reuses: it is valid only until the next one is asked for.
+ */
+export type BatchFeeder = (plan: ModelInputPlan, batchSize: number) => Iterable<Float32Array> | AsyncIterable<Float32Array>;
+
+/** The default {@link BatchFeeder}: each batch is preprocessed on the calling thread into one reused buffer. */
+export function* fillBatches(plan: ModelInputPlan, batchSize: number): Generator<Float32Array> {
+  const n = plan.shape[0];
+  const buf = new Float32Array(Math.min(batchSize, n) * plan.perSample);
+  for (let s = 0; s < n; s += batchSize) {
+    const batch = buf.subarray(0, Math.min(batchSize, n - s) * plan.perSample);
+    plan.fill(batch, s, s + batch.length / plan.perSample);
+    yield batch;
+  }
 }
 
 /** Resize coordinates of one axis: source indices i0/i1, the weight w of i1 and w1 = 1 − w, as {@link resizeBilinear} computes them. */
@@ -225,11 +250,7 @@ export function checkModelInputShape(
  * have failed with. Batch by batch into one small buffer.
  */
 export function checkModelInput(arr: DecodedArray, config: PreprocessConfig, field = 'data'): void {
-  const plan = planModelInput(arr, config, field);
-  const n = plan.shape[0];
-  const batch = Math.max(1, Math.min(n, 64));
-  const buf = new Float32Array(batch * plan.perSample);
-  for (let s = 0; s < n; s += batch) plan.fill(buf, s, Math.min(s + batch, n));
+  for (const _ of fillBatches(planModelInput(arr, config, field), 64));
 }
 
 /** Validates `arr` against the model input (shape, layout, channels) and returns the plan that preprocesses it. */
@@ -294,7 +315,7 @@ export function planModelInput(arr: DecodedArray, config: PreprocessConfig, fiel
       }
     }
   };
-  return { shape: [n, oc, oh, ow], perSample, fill };
+  return { shape: [n, oc, oh, ow], perSample, fill, source: { arr, config, field } };
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import { InputError, ModelError } from '../core/errors.js';
-import type { ModelInputPlan } from '../core/preprocess.js';
+import { fillBatches, type BatchFeeder, type ModelInputPlan } from '../core/preprocess.js';
 import { assertFinite, sizeOf, type Matrix, type Tensor } from '../core/tensor.js';
 import { exposeOutputs, inputSpec, parseLayerName, type InputSpec } from './graph.js';
 import { createSession, loadOrt, type WarnLogger } from './session.js';
@@ -72,10 +72,11 @@ export class FeatureExtractor {
   /**
    * Runs `input` (NCHW float32 [N,C,H,W], already preprocessed to the model's size and scale) through the model in
    * batches of `batchSize` and returns the N×D feature matrix. `onProgress(done, total)` is called after each batch.
-   * A {@link ModelInputPlan} is preprocessed batch by batch into one reused buffer, so the whole preprocessed input
-   * never exists at once (bounded memory, and no page-faulting of a fresh N×C×H×W array).
+   * A {@link ModelInputPlan} is preprocessed batch by batch by `feeder` (default {@link fillBatches}: on this thread,
+   * into one reused buffer), so the whole preprocessed input never exists at once (bounded memory, and no
+   * page-faulting of a fresh N×C×H×W array).
    */
-  async extract(input: Tensor | ModelInputPlan, onProgress?: (done: number, total: number) => void): Promise<Matrix> {
+  async extract(input: Tensor | ModelInputPlan, onProgress?: (done: number, total: number) => void, feeder: BatchFeeder = fillBatches): Promise<Matrix> {
     const { channels: c, height: h, width: w } = this.input;
     const per = c * h * w;
     const shape = input?.shape ?? [];
@@ -83,30 +84,29 @@ export class FeatureExtractor {
       throw new InputError('data', `the model expects NCHW [N,${c},${h},${w}], got [${shape.join(',')}]`);
     }
     const n = shape[0]!;
-    let batchAt: (start: number, b: number) => Float32Array;
+    let batches: Iterable<Float32Array> | AsyncIterable<Float32Array>;
     if ('fill' in input) {
-      const buf = new Float32Array(Math.min(this.batchSize, n) * per);
-      batchAt = (start, b) => {
-        const batch = buf.subarray(0, b * per);
-        input.fill(batch, start, start + b); // checks every pixel's range, so no separate finiteness pass
-        return batch;
-      };
+      batches = feeder(input, this.batchSize); // the plan checks every pixel's range, so no separate finiteness pass
     } else {
       if (input.data.length !== n * per) throw new InputError('data', `data length ${input.data.length} does not match shape [${shape.join(',')}]`);
       assertFinite(input.data, per, 'data', 'pixel');
-      batchAt = (start, b) => input.data.subarray(start * per, (start + b) * per);
+      batches = tensorBatches(input.data, per, this.batchSize);
     }
 
     const out = new Float32Array(n * this.dim);
-    for (let start = 0; start < n; start += this.batchSize) {
+    let start = 0;
+    for await (const batch of batches) {
       const b = Math.min(this.batchSize, n - start);
-      const result = await runBatch(this.ort, this.session, this.input, this.layer, batchAt(start, b), b);
+      if (b < 1 || batch.length !== b * per) throw new InputError('feeder', `gave ${batch.length} values at sample ${start} of ${n}; expected ${Math.max(b, 0) * per} (a batch of ${Math.max(b, 0)})`);
+      const result = await runBatch(this.ort, this.session, this.input, this.layer, batch, b);
       if (result.dims[0] !== b || result.data.length !== b * this.dim) {
         throw new ModelError('layer', `tensor ${JSON.stringify(this.layer)} returned shape [${result.dims.join(',')}] for a batch of ${b}; expected [${b},…] with ${this.dim} values per sample`);
       }
       out.set(result.data, start * this.dim);
-      onProgress?.(start + b, n);
+      start += b;
+      onProgress?.(start, n);
     }
+    if (start !== n) throw new InputError('feeder', `gave ${start} of ${n} samples`);
     return { data: out, rows: n, cols: this.dim };
   }
 
@@ -114,6 +114,11 @@ export class FeatureExtractor {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Consecutive batches of `batchSize` samples of an already preprocessed input (views, no copies). */
+function* tensorBatches(data: Float32Array, per: number, batchSize: number): Generator<Float32Array> {
+  for (let at = 0; at < data.length; at += batchSize * per) yield data.subarray(at, Math.min(data.length, at + batchSize * per));
 }
 
 /** Runs one batch (NCHW data) and returns the layer's output; transposes to NHWC for NHWC models. */

@@ -48,7 +48,8 @@ export interface ProcessorDeps {
   /** Allocates version numbers and serialises pointer moves across processes (RedisCoordinator in the worker). */
   readonly coordinator: VersionCoordinator;
   readonly logger: Logger;
-  readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads'>;
+  /** ORT's settings, and the batch feeder (the worker's: `prefillOffThread`, preprocessing overlapped with inference). */
+  readonly runtime: Pick<RuntimeOptions, 'executionProviders' | 'intraOpNumThreads' | 'feeder'>;
   /** Most threads a feature-cluster fit spreads its KMeans initialisations over (FIT_THREADS); default the cores. */
   readonly fitThreads?: number;
 }

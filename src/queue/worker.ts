@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { isImagedriftError } from '../core/errors.js';
 import { createLogger, repeatLimiter, type Logger } from '../log.js';
 import { closeExtractors } from '../service/extractor-cache.js';
+import { prefillOffThread } from '../service/prefill.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
@@ -102,7 +103,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     store: new S3Store({ client, bucket: config.s3.bucket }),
     coordinator: new RedisCoordinator(coordinatorRedis, { keyPrefix: `${config.queuePrefix}:coord:` }),
     logger,
-    runtime: { executionProviders: config.ort.executionProviders, ...(config.ort.intraOpNumThreads !== undefined ? { intraOpNumThreads: config.ort.intraOpNumThreads } : {}) },
+    runtime: { executionProviders: config.ort.executionProviders, ...(config.ort.intraOpNumThreads !== undefined ? { intraOpNumThreads: config.ort.intraOpNumThreads } : {}), feeder: prefillOffThread },
     ...(config.worker.fitThreads !== undefined ? { fitThreads: config.worker.fitThreads } : {}),
   };
 

@@ -9,7 +9,7 @@ import { EnsembleDetector } from '../core/ensemble.js';
 import { binomialDrift, DRIFT_TESTS, ksDrift, mmdDrift, type DriftResult, type DriftTestName } from '../core/drift.js';
 import { subsampleRows } from '../core/random.js';
 import type { ScoreMode } from '../core/feature-cluster.js';
-import { defaultPreprocess, planModelInput, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
+import { defaultPreprocess, planModelInput, type BatchFeeder, type ModelInputPlan, type ScaleRule } from '../core/preprocess.js';
 import { concatColumns, selectRows, type DecodedArray, type Layout, type Matrix, type Tensor } from '../core/tensor.js';
 import { applyThreshold, exactThreshold, gridThreshold, validateLabels } from '../core/threshold.js';
 import { argmaxRows } from '../model/extract.js';
@@ -29,6 +29,12 @@ export interface RuntimeOptions {
   readonly intraOpNumThreads?: number;
   readonly logger?: WarnLogger;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Preprocesses the batches of each extraction; default on this thread, between model runs (`fillBatches`). The
+   * queue worker passes `prefillOffThread` (src/service/prefill.ts), which overlaps them with the runs: same features.
+   * Injected, as `fitter` is, so that the functions' bundles do not carry the worker-thread loader.
+   */
+  readonly feeder?: BatchFeeder;
 }
 
 /** Fits a detector from its spec: `fitOffThread` (src/service/fit-runner.ts) runs it in a worker thread. */
@@ -46,7 +52,7 @@ export interface FitRuntimeOptions {
 }
 
 /** The option names each public call takes: a table per request type, which the compiler keeps equal to its interface. */
-const RUNTIME_OPTIONS = { batchSize: true, executionProviders: true, intraOpNumThreads: true, logger: true, onProgress: true } as const satisfies Record<keyof RuntimeOptions, true>;
+const RUNTIME_OPTIONS = { batchSize: true, executionProviders: true, intraOpNumThreads: true, logger: true, onProgress: true, feeder: true } as const satisfies Record<keyof RuntimeOptions, true>;
 
 /** Only the runtime options of a larger request (for passing it on to a call that takes nothing else). */
 export function runtimeOptions(req: RuntimeOptions): RuntimeOptions {
@@ -102,7 +108,7 @@ export async function detectorFeatures(bundle: DetectorBundle, model: Uint8Array
  */
 async function extractLayers(model: Uint8Array, layers: readonly string[], input: Tensor | ModelInputPlan, opts: RuntimeOptions, sha: string): Promise<{ features: Matrix; columns: Record<string, [number, number]> }> {
   const parts: Matrix[] = [];
-  for (const l of layers) parts.push(await withExtractor(model, l, opts, sha, (ex) => ex.extract(input, opts.onProgress)));
+  for (const l of layers) parts.push(await withExtractor(model, l, opts, sha, (ex) => ex.extract(input, opts.onProgress, opts.feeder)));
   const { matrix, columns } = concatColumns(parts, layers);
   return { features: matrix, columns };
 }
@@ -124,7 +130,7 @@ function detectorSpecOf(req: Pick<FitRequest, 'detector' | 'nCluster' | 'score' 
 async function predictedClasses(model: Uint8Array, input: Tensor | ModelInputPlan, opts: RuntimeOptions = {}): Promise<Int32Array> {
   const [logits] = outputNames(model);
   if (!logits) throw new InputError('model', 'has no graph output to take predicted classes from');
-  return argmaxRows(await withExtractor(model, logits, opts, sha256Hex(model), (ex) => ex.extract(input)));
+  return argmaxRows(await withExtractor(model, logits, opts, sha256Hex(model), (ex) => ex.extract(input, undefined, opts.feeder)));
 }
 
 const FIT_OPTIONS = {

@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import type { FitContext, FittedDetector } from '../core/detector.js';
 import { createDetector, restoreDetector, type DetectorSpec } from '../core/detectors.js';
 import { FeatureClusterDetector } from '../core/feature-cluster.js';
 import { bestKMeans, planKMeans, type KMeansRun } from '../core/kmeans.js';
 import { ConflictError, InputError, ModelError, NotFittedError, NotFoundError, StorageError, type ErrorCode, type ImagedriftError } from '../core/errors.js';
 import type { Matrix } from '../core/tensor.js';
+import { startWorker } from './threads.js';
 
 /** The threads' replies (src/service/thread-reply.ts): the task's result, or its error. */
 type FitResult = { kind: string; params: object; dim: number; nTrain: number; stats: Record<string, number>; arrays: Record<string, Float32Array> };
@@ -20,28 +20,6 @@ const ERRORS: Partial<Record<ErrorCode, new (field: string | undefined, detail: 
   NOT_FOUND: NotFoundError,
   CONFLICT: ConflictError,
 };
-
-/** Appended to the thread's import(): a load failure becomes an uncaught exception, not an unhandled rejection. */
-const RETHROW = '.catch((e) => setImmediate(() => { throw e; }))';
-
-/**
- * A thread running `script`: the compiled `.js` beside this module (in the CLI bundle, beside dist/cli.mjs, where
- * scripts/build.mjs bundles kmeans-thread, the only one the CLI starts), or (running from sources under tsx) the `.ts`.
- */
-function startWorker(script: 'fit-thread' | 'kmeans-thread', workerData: unknown): Worker {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const url = new URL(`./${script}.${fromSources ? 'ts' : 'js'}`, import.meta.url);
-  // Started as an eval'd import() of the script, not from the file: a thread started from a file refuses an inherited
-  // --input-type (a `node --input-type=module -e …` caller's: ERR_INPUT_TYPE_NOT_ALLOWED), and an explicit execArgv
-  // without it would make Node refuse others a worker accepts when inherited (--max-old-space-size, --stack-size…).
-  // A script that fails to load is rethrown outside the promise, so it reaches the 'error' event whatever
-  // --unhandled-rejections mode the thread inherits (under warn or none a rejected import() just ended the thread).
-  if (!fromSources) return new Worker(`import(${JSON.stringify(url.href)})${RETHROW}`, { eval: true, workerData });
-  // tsx's loader is not inherited by worker threads (privatenumber/tsx#354): register it in the thread first. Its
-  // path is resolved here, from this module: an eval'd thread would look for it from the working directory.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })${RETHROW}`, { eval: true, execArgv: [], workerData });
-}
 
 /** Starts a thread on `workerData`; resolves with `onOk(reply)`, rejects with the thread's error (class kept). */
 function runThread<R, T>(script: 'fit-thread' | 'kmeans-thread', workerData: unknown, onOk: (r: R) => T, signal?: AbortSignal): Promise<T> {
