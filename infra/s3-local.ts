@@ -14,6 +14,12 @@
  * {@link makePutsAtomic}) so tests exercise S3's guarantee, not that s3rver artefact. It adds no conditional-write
  * enforcement: If-Match/If-None-Match remain ignored.
  *
+ * s3rver lists keys in the order of its directory walk, one directory per key segment, so `a/x` comes before `a-b/x`
+ * and `a.b/x` (a segment ends before any character), while S3 compares whole keys as UTF-8 bytes, where `-` and `.`
+ * sort before `/`; its StartAfter (and continuation) filter still compares whole keys, so a listing resumed after a key
+ * missed keys that the walk had put after it (measured: a retention pass resumed after `uploads/a/` never saw
+ * `uploads/a-b/`). {@link listInKeyOrder} patches the running instance's store to S3's order.
+ *
  * s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node ≥ 17) only offers through its
  * legacy provider: without it every truncated listing (MaxKeys below the number of keys) fails with HTTP 500. So
  * `startS3Local` runs s3rver in a child Node process started with `--openssl-legacy-provider`, instead of enabling
@@ -21,12 +27,13 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { compareKeys } from '../src/storage/object-store.js';
 
 export const S3_LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const S3_LOCAL_REGION = 'us-east-1';
@@ -56,8 +63,17 @@ interface S3rverObject {
   content: Buffer | AsyncIterable<Buffer>;
   metadata: Record<string, string>;
 }
+interface S3rverListOptions {
+  delimiter?: string;
+  startAfter?: string;
+  prefix?: string;
+  maxKeys?: number;
+}
 interface S3rverFilesystemStore {
+  getBucketPath(bucket: string): string;
   getResourcePath(bucket: string, key: string, resource: string): string;
+  getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
+  listObjects(bucket: string, options: S3rverListOptions): Promise<{ objects: unknown[]; commonPrefixes: string[]; isTruncated: boolean }>;
   getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
   putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
   deleteObject(bucket: string, key: string): Promise<unknown>;
@@ -117,6 +133,52 @@ function makePutsAtomic(store: S3rverFilesystemStore, allowedMetadata: readonly 
   };
 }
 
+/**
+ * Makes s3rver list in S3's order (`compareKeys`, see the file comment): the keys under the prefix's deepest named
+ * directory are collected, sorted and filtered as S3 does (after `startAfter`, keys below a delimiter folded into
+ * common prefixes, at most `maxKeys` keys, which is all s3rver counts), and only the returned keys' metadata is read.
+ * The response is built as s3rver's own `listObjects` builds it.
+ */
+function listInKeyOrder(store: S3rverFilesystemStore, S3Object: new (bucket: string, key: string, content: null, metadata: Record<string, string>) => unknown): void {
+  const objectFile = basename(store.getResourcePath('b', 'k', 'object')).slice(1); // '._S3rver_object'
+  store.listObjects = async (bucket, { delimiter = '', startAfter = '', prefix = '', maxKeys = Infinity }) => {
+    const keys: string[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        throw e;
+      }
+      for (const ent of entries) {
+        if (ent.isDirectory()) await walk(join(dir, ent.name), `${keyPrefix}${ent.name}/`);
+        else if (ent.name.endsWith(objectFile)) keys.push(keyPrefix + ent.name.slice(0, -objectFile.length));
+      }
+    };
+    const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    await walk(join(store.getBucketPath(bucket), ...base.split('/').filter((s) => s !== '')), base);
+    const objects: string[] = [];
+    const commonPrefixes = new Set<string>();
+    let isTruncated = false;
+    for (const key of keys.filter((k) => k.startsWith(prefix) && compareKeys(k, startAfter) > 0).sort(compareKeys)) {
+      const d = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
+      if (d !== -1) commonPrefixes.add(key.slice(0, d + delimiter.length));
+      else if (objects.length < maxKeys) objects.push(key);
+      else {
+        isTruncated = true;
+        break;
+      }
+    }
+    const metadata = await Promise.all(objects.map((k) => store.getMetadata(bucket, k).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)))));
+    return {
+      objects: objects.flatMap((k, i) => (metadata[i] ? [new S3Object(bucket, k, null, metadata[i])] : [])),
+      commonPrefixes: [...commonPrefixes].sort(compareKeys),
+      isTruncated,
+    };
+  };
+}
+
 /** Runs s3rver in this process. DES (s3rver's continuation tokens) must be available, i.e. `--openssl-legacy-provider`. */
 async function serveInProcess(opts: { bucket: string; dir: string; port: number; atomicPuts: boolean }): Promise<{ port: number; close(): Promise<void> }> {
   const require = createRequire(import.meta.url);
@@ -129,10 +191,9 @@ async function serveInProcess(opts: { bucket: string; dir: string; port: number;
     allowMismatchedSignatures: true,
     configureBuckets: [{ name: opts.bucket }],
   });
-  if (opts.atomicPuts) {
-    const S3Object = require('s3rver/lib/models/object.js') as { ALLOWED_METADATA: string[] };
-    makePutsAtomic(server.store, S3Object.ALLOWED_METADATA);
-  }
+  const S3Object = require('s3rver/lib/models/object.js') as { ALLOWED_METADATA: string[] } & (new (bucket: string, key: string, content: null, metadata: Record<string, string>) => unknown);
+  if (opts.atomicPuts) makePutsAtomic(server.store, S3Object.ALLOWED_METADATA);
+  listInKeyOrder(server.store, S3Object);
   const addr = await server.run();
   return { port: addr.port, close: () => server.close() };
 }

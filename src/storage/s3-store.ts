@@ -222,8 +222,7 @@ export class S3Store implements ObjectStore, FolderLister {
    * seen (so `more` is exact) or the listing ends; AWS counts folders and keys against MaxKeys, s3rver only keys (it
    * answers every folder at once), so both are sliced here. `after` is passed as StartAfter with its final "/" turned
    * into "0", the character after "/": every key inside that folder sorts before it, every later folder after it.
-   * (s3rver 3.7 shows a folder only when it holds a key directly: one holding keys at depth only is missed there. A
-   * detector's folder holds its current.json directly.)
+   * (s3rver 3.7 itself shows a folder only when it holds a key directly; infra/s3-local.ts lists as S3 does.)
    */
   async listFolders(prefix: string, opts: { after?: string; limit: number }): Promise<{ folders: string[]; more: boolean }> {
     checkFolderListing(prefix, opts);

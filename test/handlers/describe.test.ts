@@ -192,7 +192,7 @@ describe('describe: GET /detectors/{id}, GET /detectors (real s3rver + Redis, re
     await copyDet(`tenants/${TEST_TENANT}/detectors/m/`, /^v2\/manifest\.json$/);
     await fx.store.put('detectors/m/current.json', enc({ version: 2, fence: 1, updatedAt: '2026-01-01T00:00:00.000Z' }));
     await copyDet(`tenants/${TEST_TENANT}/detectors/orphan/`, /^v1\//);
-    // (s3rver lists a folder only when it holds a key directly, as a detector's holds current.json: this one does.)
+    // One holding a key directly, too (s3rver 3.7 itself listed only such folders; infra/s3-local.ts lists as S3 does).
     await copyDet(`tenants/${TEST_TENANT}/detectors/orphan2/`, /^v1\//);
     await fx.store.put('detectors/orphan2/notes.txt', enc('no pointer here'));
     // Key order: the order of `<id>/` ('a-b/' before 'a/', since '-' sorts before '/').

@@ -456,6 +456,26 @@ describe('retention passes over several runs: the cursor (s3rver)', () => {
     assert.deepEqual([r3.complete, r3.resumedAfter, r3.deleted.length, r3.listed], [true, undefined, 0, 49 - 31]);
   });
 
+  test("ids that share a beginning ('-', '.', '_' next to '/'): a pass stopped after any group and resumed judges every group once", async () => {
+    // S3's order is the keys' bytes: u-1/ and u.1/ before u/ ('-' and '.' before '/'), then u0/, u_1/. s3rver walked
+    // one directory per segment (u/ first) while its after-filter compared whole keys: resumed after u/ (at 'u0'), the
+    // pass never listed u-1/ and reported itself complete (infra/s3-local.ts now lists in S3's order).
+    const ids = ['u', 'u-1', 'u.1', 'u0', 'u_1']; // u.1 is no upload id: listed, never deleted
+    for (let groupsDone = 1; groupsDone <= 3; groupsDone++) {
+      const view = tenantStore(fx.s3.store, `pass-${++n}`);
+      for (const id of ids) for (const f of ['upload.json', 'data']) await view.put(`uploads/${id}/${f}`, enc({}));
+      const full = keysOf(await sweep(view, { dryRun: true }));
+      assert.equal(full.length, 8);
+      const w = watched(view);
+      const r1 = await sweep(w, { remainingMs: () => (w.deletes.length < 2 * groupsDone ? 60_000 : 1_000) });
+      assert.equal(r1.complete, false);
+      const r2 = await sweep(view);
+      assert.deepEqual([r2.complete, r2.resumedAfter], [true, r1.finishedThrough]);
+      assert.deepEqual(sorted([...keysOf(r1), ...keysOf(r2)]), sorted(full), `stopped after ${groupsDone} group(s): every deletion once, none missed`);
+      assert.deepEqual((await view.list('uploads/')).map((o) => o.key), ['uploads/u.1/data', 'uploads/u.1/upload.json']);
+    }
+  });
+
   test('a run killed between a delete and its cursor write: the next redoes that group (nothing of it left to delete) and passes none by', async () => {
     const view = await tenant();
     const full = await oneSweep(view);
