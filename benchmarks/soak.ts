@@ -1,7 +1,8 @@
 /**
  * `npm run soak`: do the long-lived processes leak? Two phases, each sampled by benchmarks/children/soak-probe.mjs.
  *
- * - Worker: a real worker process, started as infra/worker.ts runs it (plus `--expose-gc` and the probe), against a
+ * - Worker: a real worker process, started as deployed (`node dist/infra/worker.js`, built by `npm run build`, plus
+ *   `--expose-gc` and the probe; `--worker-from-sources`: `node --import tsx infra/worker.ts`), against a
  *   real s3rver and the machine's Redis, each behind a TCP fault proxy on loopback (benchmarks/lib/fault-proxy.ts)
  *   that injects a fault every `--drop-every` seconds, in turn: one Redis connection reset, one S3 connection reset, S3
  *   unreachable for 3 s, Redis unreachable for 3 s; so reconnects and retries (SDK, ioredis and BullMQ attempts)
@@ -23,10 +24,15 @@
  *
  *   node --import tsx benchmarks/soak.ts [--minutes 10] [--function-calls 3000] [--concurrency 2] [--drop-every 15]
  *                                        [--mmap-threshold <bytes>] [--heap-bound 1024] [--json <file>]
+ *                                        [--heap-snapshots <jobs,…>] [--worker-from-sources]
  *
  * `--minutes` is the worker phase's length; the functions phase adds 2–3 minutes per 3,000 calls on this machine.
  * `--mmap-threshold` sets MALLOC_MMAP_THRESHOLD_ in both children's environment (glibc: allocations of that size or
- * more get their own mapping, returned to the system when freed). Do not run `npm run soak` in a clone whose
+ * more get their own mapping, returned to the system when freed). `--heap-snapshots 90,300` makes the worker write a
+ * V8 heap snapshot (Node's --heapsnapshot-signal) at the first sample after each of those job counts and at its last
+ * sample, into a directory that is logged and kept, to compare by constructor (BENCHMARKS.md "Soak"). From sources, each
+ * fit's thread registers tsx's loader, whose nested hooks thread Node 20 never unregisters (src/service/threads.ts):
+ * about 1.3 KiB of heap per fit that the deployed worker does not have. Do not run `npm run soak` in a clone whose
  * node_modules is a symlink to another checkout's (ensure-deps would reinstall it); call this file directly.
  */
 import { randomUUID } from 'node:crypto';
@@ -62,6 +68,8 @@ const { values } = parseArgs({
     'drop-every': { type: 'string', default: '15' },
     'mmap-threshold': { type: 'string' },
     'heap-bound': { type: 'string', default: '1024' },
+    'heap-snapshots': { type: 'string' },
+    'worker-from-sources': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -76,6 +84,12 @@ const functionCalls = positive('function-calls', true);
 const heapBoundKiB = positive('heap-bound');
 const concurrency = positive('concurrency', true);
 const dropEverySeconds = positive('drop-every');
+/** `--heap-snapshots 90,300`: the job counts after which the worker writes a heap snapshot (and once more at its last sample). */
+const snapshotAt = (values['heap-snapshots'] ?? '').split(',').filter(Boolean).map((v) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InputError('--heap-snapshots', `must be job counts separated by commas, got ${JSON.stringify(values['heap-snapshots'])}`);
+  return n;
+});
 const mallocEnv: Record<string, string> = values['mmap-threshold'] !== undefined ? { MALLOC_MMAP_THRESHOLD_: String(positive('mmap-threshold', true)) } : {};
 const log = (m: string): void => void process.stderr.write(`soak: ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
@@ -243,7 +257,10 @@ async function workerPhase(): Promise<WorkerPhase> {
       IMAGEDRIFT_SOAK_PROBE_FILE: probeFile,
       ...mallocEnv,
     });
-    worker = await startWorkerProcess('soak-worker', env, ['--expose-gc', '--import', PROBE]);
+    // Heap snapshots (`--heap-snapshots`) are Node's own (--heapsnapshot-signal), written to a directory kept after the run.
+    const snapshotDir = snapshotAt.length ? mkdtempSync(join(tmpdir(), 'imagedrift-soak-heap-')) : undefined;
+    const snapshotArgs = snapshotDir ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${snapshotDir}`] : [];
+    worker = await startWorkerProcess('soak-worker', env, ['--expose-gc', ...snapshotArgs, '--import', PROBE], { compiled: !values['worker-from-sources'] });
     const w = worker;
     // The worker's log, counted as it comes (the child keeps only its last megabyte or two of output).
     const logCounts = { attemptFailures: 0, stalls: 0 };
@@ -289,16 +306,22 @@ async function workerPhase(): Promise<WorkerPhase> {
     // No fault while a sample is taken, and none in the 6 s before it (a 3 s outage, then reconnecting).
     let sampling = false;
     let lastFaultAt = 0;
-    const takeSample = async (): Promise<void> => {
+    const takeSample = async (final = false): Promise<void> => {
       sampling = true;
       try {
         await sleep(lastFaultAt + 6000 - Date.now());
-        await probeAndCount();
+        const snapshot = snapshotDir !== undefined && (final || (pendingSnapshots.length > 0 && done >= pendingSnapshots[0]!));
+        while (snapshot && pendingSnapshots.length > 0 && done >= pendingSnapshots[0]!) pendingSnapshots.shift();
+        await probeAndCount(snapshot);
       } finally {
         sampling = false;
       }
     };
-    const probeAndCount = async (): Promise<void> => {
+    const pendingSnapshots = [...snapshotAt].sort((a, b) => a - b);
+    const probeAndCount = async (snapshot = false): Promise<void> => {
+      // The snapshot is written in the worker's SIGUSR1 handler before the probe's SIGUSR2 one runs (in order, on its
+      // main thread), so the probe's answer also says the snapshot is complete.
+      if (snapshot) process.kill(w.proc.pid!, 'SIGUSR1');
       const before = readFileSync(probeFile, 'utf8').split('\n').filter(Boolean).length;
       process.kill(w.proc.pid!, 'SIGUSR2');
       let lines: string[] = [];
@@ -311,6 +334,7 @@ async function workerPhase(): Promise<WorkerPhase> {
       const list = String(await redis.call('CLIENT', 'LIST'));
       const redisClients = list.split('\n').filter((l) => upstream.has(Number(/ addr=[^ ]*:(\d+) /.exec(` ${l}`)?.[1]))).length;
       samples.push({ x: done, ...(JSON.parse(lines.at(-1)!) as Omit<Sample, 'x'>), redisClients });
+      if (snapshot) log(`heap snapshot at ${done} jobs in ${snapshotDir}`);
     };
 
     // Warm-up: fit, then calibrate, every detector.
@@ -331,7 +355,7 @@ async function workerPhase(): Promise<WorkerPhase> {
     const deadline = t0 + minutes * 60_000;
     for (let r = 0; Date.now() < deadline; r++) {
       await runRound(detectors.map((d, j) => ({ d, kind: kinds[(r + j) % 3]! })));
-      await takeSample();
+      await takeSample(Date.now() >= deadline);
       if (r % 5 === 0) log(`${done} jobs, ${failed} failed; heap ${(samples.at(-1)!.heapUsed / 2 ** 20).toFixed(1)} MiB, RSS ${(samples.at(-1)!.rss / 2 ** 20).toFixed(0)} MiB, fds ${samples.at(-1)!.fds}, Redis clients ${samples.at(-1)!.redisClients}`);
     }
     clearInterval(faults);
@@ -392,7 +416,7 @@ const totalJobs = Object.values(wp.jobs).reduce((a, b) => a + b, 0);
 const tooShort = wp.samples.length < 4 || fp.samples.length < 4;
 const ok = !tooShort && [...wv, ...fv].every((v) => v.pass !== false) && wp.failed === 0 && fp.non200 === 0;
 const md = [
-  `Worker phase: ${(wp.seconds / 60).toFixed(1)} min, ${totalJobs} jobs (${wp.jobs.fit} fit, ${wp.jobs.calibrate} calibrate, ${wp.jobs.predict} predict; 3 tenants, 18 detectors, 6 model files × 2 layers), concurrency ${values.concurrency}${values['mmap-threshold'] ? `, MALLOC_MMAP_THRESHOLD_=${values['mmap-threshold']}` : ''}; faults every ${values['drop-every']} s in turn: ${wp.faults.redisDrops} Redis and ${wp.faults.s3Drops} S3 connections reset, ${wp.faults.s3Outages} S3 and ${wp.faults.redisOutages} Redis outages of 3 s; ${wp.attemptFailures} failed attempts retried, ${wp.stalls} stalled jobs rerun, ${wp.failed} jobs failed${wp.firstFailure ? ` (first: ${wp.firstFailure})` : ''}; the worker exited ${wp.exit} on SIGTERM. ${cpus().length} cores; load average ${load0.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end.`,
+  `Worker phase: ${(wp.seconds / 60).toFixed(1)} min, ${totalJobs} jobs (${wp.jobs.fit} fit, ${wp.jobs.calibrate} calibrate, ${wp.jobs.predict} predict; 3 tenants, 18 detectors, 6 model files × 2 layers), concurrency ${values.concurrency}, ${values['worker-from-sources'] ? 'from sources (tsx)' : 'compiled (dist/)'}${values['mmap-threshold'] ? `, MALLOC_MMAP_THRESHOLD_=${values['mmap-threshold']}` : ''}; faults every ${values['drop-every']} s in turn: ${wp.faults.redisDrops} Redis and ${wp.faults.s3Drops} S3 connections reset, ${wp.faults.s3Outages} S3 and ${wp.faults.redisOutages} Redis outages of 3 s; ${wp.attemptFailures} failed attempts retried, ${wp.stalls} stalled jobs rerun, ${wp.failed} jobs failed${wp.firstFailure ? ` (first: ${wp.firstFailure})` : ''}; the worker exited ${wp.exit} on SIGTERM. ${cpus().length} cores; load average ${load0.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end.`,
   '',
   sampleTable(wp.samples, 'jobs', (s) => [String(s.redisClients ?? 'n/a')], ['Redis clients']),
   '',

@@ -1,11 +1,12 @@
-// The soak's sampler (`npm run soak`, benchmarks/soak.ts). Preloaded with `node --expose-gc --import tsx --import
-// <this file>` into the worker, it appends one JSON line to $IMAGEDRIFT_SOAK_PROBE_FILE on every SIGUSR2 (the driver
+// The soak's sampler (`npm run soak`, benchmarks/soak.ts). Preloaded with `node --expose-gc --import <this file>` into
+// the worker (compiled, or from sources after `--import tsx`), it appends one JSON line to $IMAGEDRIFT_SOAK_PROBE_FILE on every SIGUSR2 (the driver
 // sends one each time the queue has drained, i.e. between rounds of jobs: periodic, and never in the middle of a job).
 // The functions phase (benchmarks/children/soak-functions.ts) imports `sample` and calls it itself.
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics } from 'node:v8';
 
 const caches = new URL('../../src/service/', import.meta.url);
+const compiled = new URL('../../dist/src/service/', import.meta.url);
 
 /** The process's state now, after a forced full GC (when run with --expose-gc). */
 export async function sample() {
@@ -13,15 +14,18 @@ export async function sample() {
   const mem = process.memoryUsage();
   const status = readFileSync('/proc/self/status', 'utf8');
   const resources = process.getActiveResourcesInfo();
-  // The caches are reachable in a process running the sources through tsx (the same module instances the worker or
-  // handlers use); elsewhere (a compiled worker) they are left out.
+  // The caches, as the same module instances the worker or handlers use: the sources' in a process running them through
+  // tsx, else (a compiled worker, which cannot import .ts) dist's; null if neither is reachable.
   let ortSessions = null;
   let detectorCache = null;
-  try {
-    ortSessions = (await import(new URL('extractor-cache.ts', caches).href)).openExtractorSessions();
-    detectorCache = (await import(new URL('detector-cache.ts', caches).href)).cachedDetectorCounts();
-  } catch {
-    // not reachable
+  for (const [dir, ext] of [[caches, 'ts'], [compiled, 'js']]) {
+    try {
+      ortSessions = (await import(new URL(`extractor-cache.${ext}`, dir).href)).openExtractorSessions();
+      detectorCache = (await import(new URL(`detector-cache.${ext}`, dir).href)).cachedDetectorCounts();
+      break;
+    } catch {
+      // not reachable this way
+    }
   }
   return {
     at: Date.now(),

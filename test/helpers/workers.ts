@@ -25,9 +25,14 @@ export function workerEnv(config: Config, extra: Record<string, string> = {}): N
   return { ...env, ...extra };
 }
 
-/** `nodeArgs` go before the worker's own (e.g. `--expose-gc`, another `--import`, as the soak's probe is loaded). */
-export async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv, nodeArgs: readonly string[] = []): Promise<Child> {
-  const c = startChild(process.execPath, ['--import', 'tsx', ...nodeArgs, 'infra/worker.ts'], { cwd: REPO, env, name });
+/**
+ * `nodeArgs` go before the worker's own (e.g. `--expose-gc`, another `--import`, as the soak's probe is loaded).
+ * `compiled`: run `dist/infra/worker.js` as deployed (infra/imagedrift-worker.service, infra/Dockerfile.worker; dist/
+ * must be built) instead of the sources under tsx.
+ */
+export async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv, nodeArgs: readonly string[] = [], opts: { compiled?: boolean } = {}): Promise<Child> {
+  const args = opts.compiled ? [...nodeArgs, 'dist/infra/worker.js'] : ['--import', 'tsx', ...nodeArgs, 'infra/worker.ts'];
+  const c = startChild(process.execPath, args, { cwd: REPO, env, name });
   await c.waitFor(/"msg":"worker ready"/, 60_000);
   return c;
 }
