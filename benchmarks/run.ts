@@ -16,7 +16,7 @@ import { exportFeatures, extractFeatures, model, REPO, workloadA, workloadB, wri
 import { firstTouchMsPer40MB, machineInfo } from './lib/machine.js';
 import { ensurePythonDeps } from './lib/python.js';
 import type { BenchContext, Goal, SectionResult } from './lib/report.js';
-import { keptSections, metText, table } from './lib/report.js';
+import { carriedOver, keptSections, metText, table } from './lib/report.js';
 import { summarise } from './lib/stats.js';
 import { driftSection } from './sections/drift.js';
 import { fitScaleSection } from './sections/fit-scale.js';
@@ -80,14 +80,19 @@ for (const name of ORDER.filter((s) => only.includes(s))) {
 }
 await closeExtractors();
 
+// A partial run (--only) replaces the sections it measured and carries the others over from the previous file, marked.
+const previous = existsSync(values.out!) ? readFileSync(values.out!, 'utf8') : '';
+const skipped = ORDER.filter((s) => !only.includes(s)).map((s) => SECTIONS[s].title);
+const carried = carriedOver(previous, skipped, new Set(results.flatMap((r) => r.goals.map((g) => g.goal))));
+results.push(...carried.sections);
 results.sort((x, y) => x.title.localeCompare(y.title)); // report in section order (they ran service last)
-const goals: Goal[] = results.flatMap((r) => r.goals).sort((x, y) => x.section.localeCompare(y.section));
+const goals: Goal[] = [...results.flatMap((r) => r.goals), ...carried.goals].sort((x, y) => x.section.localeCompare(y.section));
 const elapsed = (performance.now() - started) / 1000;
 const loadEnd = loadavg().map((x) => x.toFixed(2));
 const md = [
   '# Benchmarks',
   '',
-  `Written by \`npm run bench\` (benchmarks/run.ts) for issue 5 on ${machine.date.slice(0, 10)}; the whole run took ${(elapsed / 60).toFixed(1)} min. Every time is a median over ${runs} runs or more with its min–max spread; every ratio compares two numbers measured in this same run. Nothing here is asserted by the tests.`,
+  `Written by \`npm run bench\` (benchmarks/run.ts) for issue 5 on ${machine.date.slice(0, 10)}; ${skipped.length ? `a partial run (\`--only ${only.join(',')}\`; the other sections and their goal rows are carried over from earlier runs and marked so) took` : 'the whole run took'} ${(elapsed / 60).toFixed(1)} min. Every time is a median over ${runs} runs or more with its min–max spread; every ratio compares two numbers measured in this same run. Nothing here is asserted by the tests.`,
   '',
   '## Machine',
   '',
@@ -109,7 +114,6 @@ const md = [
   ...results.flatMap((r) => [`## ${r.title}`, '', r.markdown, '']),
 ].join('\n');
 // Keep the load run's and the soak's sections (benchmarks/load.ts, benchmarks/soak.ts), which this script does not measure.
-const previous = existsSync(values.out!) ? readFileSync(values.out!, 'utf8') : '';
 writeFileSync(values.out!, md + keptSections(previous));
 log(`wrote ${values.out} (${(elapsed / 60).toFixed(1)} min)`);
 if (!values.keep) rmSync(dir, { recursive: true, force: true });

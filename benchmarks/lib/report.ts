@@ -55,3 +55,45 @@ export function keptSections(previous: string): string {
     })
     .join('');
 }
+
+/** The date (YYYY-MM-DD) in BENCHMARKS.md's "Written by … on <date>" line, or null. */
+export function writtenOn(previous: string): string | null {
+  return /^Written by .*? on (\d{4}-\d{2}-\d{2})/m.exec(previous)?.[1] ?? null;
+}
+
+const CARRIED = /^\*Not re-measured by the last run[^\n]*\*$/;
+
+/**
+ * What a partial run (`--only`) carries over from the previous BENCHMARKS.md, so that it replaces the sections it
+ * measured and keeps the rest: the sections titled in `keep` (each marked with the date it was measured, unless it
+ * already carries such a mark) and the goal rows whose goal this run did not report (marked likewise). A section or
+ * row missing from `previous` is simply absent.
+ */
+export function carriedOver(previous: string, keep: readonly string[], reported: ReadonlySet<string>): { sections: SectionResult[]; goals: Goal[] } {
+  const date = writtenOn(previous) ?? 'an earlier date';
+  const lines = previous.split('\n');
+  const isBoundary = (l: string) => l.startsWith('## ') || l.startsWith('<!-- ');
+  const sections: SectionResult[] = [];
+  for (const title of keep) {
+    const at = lines.indexOf(`## ${title}`);
+    if (at < 0) continue;
+    let end = at + 1;
+    while (end < lines.length && !isBoundary(lines[end]!)) end++;
+    const body = lines.slice(at + 1, end).join('\n').trim();
+    const mark = `*Not re-measured by the last run (\`--only\`): measured on ${date}.*`;
+    sections.push({ title, markdown: CARRIED.test(body.split('\n')[0]!) ? body : `${mark}\n\n${body}`, goals: [] });
+  }
+  const goals: Goal[] = [];
+  const g = lines.indexOf('## Goals');
+  for (let i = g + 1; g >= 0 && i < lines.length && !isBoundary(lines[i]!); i++) {
+    const row = lines[i]!;
+    if (!row.startsWith('| ') || row.startsWith('| § |')) continue;
+    // ' | ' separates cells; a measured value may hold a bare '|' (as in |Δscore|), never one with spaces around it.
+    const [section, goal, status, ...measured] = row.slice(2, -2).split(' | ');
+    if (section === undefined || goal === undefined || status === undefined || reported.has(goal)) continue;
+    const m = measured.join(' | ');
+    const met = status === '**met**' ? true : status === '**not met**' ? false : null;
+    goals.push({ section, goal, met, measured: / \*\(earlier run, [^)]*\)\*$/.test(m) ? m : `${m} *(earlier run, ${date})*` });
+  }
+  return { sections, goals };
+}
