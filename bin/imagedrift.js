@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is bundled into dist/cli.mjs by `npm install` (prepare) or scripts/ensure-deps.sh
-// (scripts/build.mjs: one file loads in about half the time of the 215 modules it holds).
+// (scripts/build.mjs: one file loads in about half the time of the modules it holds).
 import nodeModule from 'node:module';
 
 // V8's compile cache for the bundle (Node ≥ 22.1; on Node 20 there is none and the bundle is compiled at every start).
