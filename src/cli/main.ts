@@ -19,7 +19,7 @@ import { LocalDirStore, writeFileAtomic } from '../storage/local-dir-store.js';
  * The detector directory uses the same layout as the S3 store: v<n>/manifest.json + arrays, current.json, model.onnx.
  */
 const USAGE = `usage:
-  imagedrift convert-ckpt <file.ckpt> --out <model.onnx>
+  imagedrift convert-ckpt <file.ckpt> --out <model.onnx> [--json]
   imagedrift fit --model <model.onnx> --train <data> --layer <name> --n-cluster <k> [--score <mode>] [--seed <n>] [--layout NCHW|NHWC] [--scale <s>] [--batch-size <n>] --out <detector-dir> [--json]
   imagedrift fit ... --detector msp|energy|mahalanobis|knn [--temperature <T>] [--shrinkage ledoit-wolf|<s>] [--k <k>] [--metric cosine|l2] [--max-bank <n>]
   imagedrift fit --model <m> --train <data> --layer <name> --detector auto --out <dir>   (the measured default for the layer; seed LeNet5 only)
