@@ -93,6 +93,19 @@ describe('the imagedrift package', () => {
     }
   });
 
+  it("the CLI bundle is pure ASCII, requires onnxruntime-node and answers protobufjs's optional long itself (what every CLI process reads and loads at start)", () => {
+    const cli = readFileSync(join(REPO, 'dist/cli.mjs'));
+    // One non-ASCII byte (a comment's ×) and Node decodes the whole file into a two-byte string for V8 to scan.
+    const at = cli.findIndex((b) => b > 0x7f);
+    assert.equal(at, -1, `non-ASCII byte at ${at}: ${cli.subarray(Math.max(0, at - 40), at + 40).toString()}`);
+    const text = cli.toString('latin1');
+    assert.ok(!/\bimport\(\s*["']onnxruntime-node["']\s*\)/.test(text), 'no ES import of the CommonJS package (its files scanned for export names)');
+    assert.ok(/require\(["']onnxruntime-node["']\)/.test(text), 'onnxruntime-node is loaded with require');
+    // protobufjs's optional `long` comes from the bundle, not a second time from node_modules through Node's CommonJS loader.
+    const cached = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(REPO, 'dist/cli.mjs'))}); const { createRequire } = await import('node:module'); console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`], { encoding: 'utf8' });
+    assert.deepEqual((JSON.parse(cached) as string[]).filter((k) => /[\\/]node_modules[\\/]long[\\/]/.test(k)), []);
+  });
+
   it("its declarations type-check in a strict consumer without skipLibCheck (no onnx-proto types leak)", () => {
     // Under node_modules so that the consumer resolves @types/node as an installed project would.
     const dir = join(REPO, 'node_modules', '.cache', 'imagedrift-consumer');
