@@ -1,7 +1,7 @@
 // `npm run build` and `prepare`: compiles the library and the worker to dist/ (tsc -p tsconfig.build.json), then
 // bundles the CLI (src/cli/main.ts and everything it imports, node_modules included) into dist/cli.mjs, which
-// bin/imagedrift.js loads: one file instead of its 215 modules, so a CLI start with no work takes about half the time
-// (164 ms vs 297 ms, README "Performance"), and the script of the threads its fit spreads KMeans over beside it
+// bin/imagedrift.js loads: one file instead of the modules it holds, so a CLI start with no work takes about half the time
+// (README "Performance"), and the script of the threads its fit spreads KMeans over beside it
 // (dist/kmeans-thread.js). Native addons (onnxruntime-node, sharp) stay external.
 // Last, dist/.stamp gets the time the build started, so scripts/ensure-deps.sh rebuilds after any later edit, even one
 // saved while this ran.
