@@ -20,6 +20,12 @@ export function summarise(samples: readonly number[]): Summary {
   return { median: quantile(s, 0.5), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN, n: s.length };
 }
 
+/** Lower and upper quartiles (the interquartile range), interpolated as the median is. */
+export function quartiles(samples: readonly number[]): { q1: number; q3: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return { q1: quantile(s, 0.25), q3: quantile(s, 0.75) };
+}
+
 /** Times `fn` `runs` times (after `warmup` untimed calls); returns seconds per run. */
 export async function timeRuns(runs: number, fn: () => unknown, warmup = 1): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn();

@@ -4,9 +4,14 @@ Benchmark helper (not a port): time scikit-learn's KMeans (k-means++ init, Lloyd
 final inertia, for comparison with imagedrift's k-means engines on the same .npy.
 
   /usr/bin/python3 sklearn_kmeans.py --x features.npy --n-cluster 10 --n-init 4 --repeat 5 [--random-state 0]
+  /usr/bin/python3 sklearn_kmeans.py --x features.npy --n-cluster 10 --n-init 4 --serve
 
 Prints JSON: {"runs": [{"seconds", "inertia", "iterations"}], "threads": ...}. Each run is a fresh KMeans(...).fit(X)
 on the same in-memory array; load time is excluded.
+
+--serve: stays up so that the caller can alternate fits with its own (interleaved timing). Prints {"ready": true}
+once the array is loaded, then reads one random_state per stdin line and answers each with one JSON line
+{"seconds", "inertia", "iterations"}; exits at end of input.
 """
 
 import argparse
@@ -18,6 +23,21 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 
+def fit_once(x, a, random_state):
+    km = KMeans(n_clusters=a.n_cluster, n_init=a.n_init, max_iter=a.max_iter, random_state=random_state)
+    t0 = time.perf_counter()
+    km.fit(x)
+    return {'seconds': time.perf_counter() - t0, 'inertia': float(km.inertia_), 'iterations': int(km.n_iter_)}
+
+
+def serve(x, a):
+    print(json.dumps({'ready': True}), flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(fit_once(x, a, int(line))), flush=True)
+    return 0
+
+
 def main(argv):
     p = argparse.ArgumentParser()
     p.add_argument('--x', required=True)
@@ -26,14 +46,14 @@ def main(argv):
     p.add_argument('--repeat', type=int, default=5)
     p.add_argument('--random-state', type=int, default=0)
     p.add_argument('--max-iter', type=int, default=300)
+    p.add_argument('--serve', action='store_true')
     a = p.parse_args(argv)
     x = np.load(a.x)
+    if a.serve:
+        return serve(x, a)
     runs = []
     for r in range(a.repeat):
-        km = KMeans(n_clusters=a.n_cluster, n_init=a.n_init, max_iter=a.max_iter, random_state=a.random_state + r)
-        t0 = time.perf_counter()
-        km.fit(x)
-        runs.append({'seconds': time.perf_counter() - t0, 'inertia': float(km.inertia_), 'iterations': int(km.n_iter_)})
+        runs.append(fit_once(x, a, a.random_state + r))
     threads = None
     try:
         from threadpoolctl import threadpool_info

@@ -1,8 +1,9 @@
 /**
  * The speed fixes made for the benchmarks (issue 5) must not change any result:
- * - k-means: k-means++ with triangle-inequality skips and Lloyd with Hamerly's bounds give bit-identical centres,
- *   iteration counts and inertia to the plain algorithms (kept below as the reference, as they were before the change),
- *   and so does an initialisation as `fit` runs it (`runKMeansInit`: Lloyd starting from k-means++'s assignment);
+ * - k-means: k-means++ (all candidates of a step scored together) and Lloyd with Hamerly's bounds give bit-identical
+ *   centres, iteration counts and inertia to the plain algorithms (kept below as the reference, as they were before the
+ *   change), and so does an initialisation as `fit` runs it (`runKMeansInit`: Lloyd starting from k-means++'s
+ *   assignment);
  * - preprocessing: the table-driven resize equals `resizeBilinear` (unchanged), and a `ModelInputPlan` filled batch by
  *   batch equals `toModelInput` in one go.
  */
