@@ -314,6 +314,19 @@ export function npyInflateBound(head: Uint8Array, field: string, limits?: Partia
  * The declared shape is checked against `limits` (defaults in `limits.ts`) before any allocation.
  */
 export function decodeNpy(bytes: Uint8Array, field = 'npy', limits?: Partial<DecodeLimits>): DecodedArray {
+  return decodeNpyBytes(bytes, field, limits, false);
+}
+
+/**
+ * `decodeNpy` for bytes the caller hands over (a file just read, used for nothing else): native-endian float32 data
+ * comes back as a view of them, not a copy (loadData: a CLI process no longer pays for a fresh copy of the file's data,
+ * mostly page faults). `decodeNpy` keeps copying, since its callers may reuse or keep their bytes.
+ */
+export function adoptNpy(bytes: Uint8Array, field = 'npy', limits?: Partial<DecodeLimits>): DecodedArray {
+  return decodeNpyBytes(bytes, field, limits, true);
+}
+
+function decodeNpyBytes(bytes: Uint8Array, field: string, limits: Partial<DecodeLimits> | undefined, adopt: boolean): DecodedArray {
   const header = parseHeader(bytes, field, resolveLimits(limits));
   const { descr, shape, dataOffset, count } = header;
   const expected = count * descr.itemsize;
@@ -324,7 +337,7 @@ export function decodeNpy(bytes: Uint8Array, field = 'npy', limits?: Partial<Dec
       `shape (${shape.join(', ')}) of '${descr.dtype}' needs ${expected} data bytes from byte ${dataOffset}, but the file has ${actual} (${actual < expected ? 'truncated' : `${actual - expected} extra bytes`})`,
     );
   }
-  let data = widen(bytes, dataOffset, count, descr.kind, descr.littleEndian);
+  let data = widen(bytes, dataOffset, count, descr.kind, descr.littleEndian, adopt);
   if (header.fortranOrder && shape.length > 1) data = fortranToC(data, shape);
   return { data, shape, dtype: descr.dtype };
 }

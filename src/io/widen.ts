@@ -48,9 +48,10 @@ function aligned(bytes: Uint8Array, offset: number, byteLength: number, align: n
 
 /**
  * Reads `count` elements of `kind` starting at `bytes[offset]` and widens them to float32.
- * The caller has checked that the bytes are there.
+ * The caller has checked that the bytes are there. With `adopt` (the caller hands the bytes over and makes no other use
+ * of them), native-endian aligned float32 elements are returned as a view of the bytes instead of a copy.
  */
-export function widen(bytes: Uint8Array, offset: number, count: number, kind: ElementKind, littleEndian: boolean): Float32Array {
+export function widen(bytes: Uint8Array, offset: number, count: number, kind: ElementKind, littleEndian: boolean, adopt = false): Float32Array {
   const size = ITEMSIZE[kind];
   const byteLength = count * size;
   if (kind === 'uint8') return new Float32Array(bytes.subarray(offset, offset + count));
@@ -59,6 +60,9 @@ export function widen(bytes: Uint8Array, offset: number, count: number, kind: El
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) out[i] = bytes[offset + i] ? 1 : 0;
     return out;
+  }
+  if (adopt && kind === 'float32' && littleEndian === HOST_LITTLE_ENDIAN && (bytes.byteOffset + offset) % 4 === 0) {
+    return new Float32Array(bytes.buffer, bytes.byteOffset + offset, count);
   }
   const out = new Float32Array(count);
   if (littleEndian === HOST_LITTLE_ENDIAN) {

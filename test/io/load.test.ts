@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,6 +31,14 @@ describe('loadData on real files', () => {
     assert.deepEqual(a.shape, [10000, 3, 32, 32]);
     assert.equal(a.layout, 'NCHW');
     assert.equal(a.labels!.length, 10000);
+  });
+
+  it('decodes a float32 .npy file in place: the data is a view of the file read, not a copy of it', async () => {
+    const path = join(SEED, 'concept_test_lenet1.npy');
+    const a = await loadData(path);
+    const file = await readFile(path);
+    assert.equal(a.data.buffer.byteLength, file.byteLength); // the whole file, header included: no second buffer
+    assert.deepEqual(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength), new Uint8Array(file.buffer, file.byteOffset + file.byteLength - a.data.byteLength, a.data.byteLength));
   });
 
   it('reports a missing path', async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { decodeNpy, encodeNpy } from '../../src/io/npy.js';
+import { adoptNpy, decodeNpy, encodeNpy } from '../../src/io/npy.js';
 import { SEED } from '../helpers/paths.js';
 import { throwsInput } from './assert-input.js';
 import { dict, npyFile, rawBytes } from './build-npy.js';
@@ -115,6 +115,30 @@ describe('decodeNpy dtypes and byte orders', () => {
     shifted.set(file, 1);
     const a = decodeNpy(shifted.subarray(1));
     assert.deepEqual(Array.from(a.data), [1, 2, 3]);
+  });
+});
+
+describe('adoptNpy: the caller hands its bytes over', () => {
+  it('returns native-endian aligned float32 data as a view of the bytes; decodeNpy copies them', () => {
+    const bytes = npyFile(1, dict('<f4', [3]), rawBytes('f4', [1.5, -2, 3], true));
+    const adopted = adoptNpy(bytes);
+    const copied = decodeNpy(bytes);
+    assert.equal(adopted.data.buffer, bytes.buffer);
+    assert.notEqual(copied.data.buffer, bytes.buffer);
+    assert.deepEqual(adopted, copied);
+  });
+
+  it('still copies what a view cannot hold: big-endian float32, a misaligned start, other dtypes', () => {
+    const be = npyFile(1, dict('>f4', [2]), rawBytes('f4', [1.5, -2], false));
+    const le = npyFile(1, dict('<f4', [2]), rawBytes('f4', [1.5, -2], true));
+    const shifted = new Uint8Array(le.length + 1);
+    shifted.set(le, 1);
+    const f8 = npyFile(1, dict('<f8', [2]), rawBytes('f8', [1.5, -2], true));
+    for (const bytes of [be, shifted.subarray(1, 1 + le.length), f8]) {
+      const a = adoptNpy(bytes);
+      assert.notEqual(a.data.buffer, bytes.buffer);
+      assert.deepEqual(Array.from(a.data), [1.5, -2]);
+    }
   });
 });
 
