@@ -141,8 +141,9 @@ function ratioSummary(num: readonly number[], den: readonly number[]): RatioSpre
 /**
  * `FeatureClusterDetector.fit` on the 60k×10 features against scikit-learn KMeans(n_init=4) with default threads and
  * with one, interleaved: each round fits once on every side with the round's seed, in an order that rotates between
- * rounds (so that no side always runs right after the same other one), and the ratios are taken within each round. Two long-lived Python processes answer fit requests, so interpreter start and
- * the array load stay out of the time, as before.
+ * rounds (so that no side always runs right after the same other one), and the ratios are taken within each round.
+ * Two long-lived Python processes answer fit requests, so interpreter start and the array load stay out of the time,
+ * as before.
  */
 async function interleavedFit(ctx: BenchContext, rounds: number): Promise<{ detector: number[]; sk: number[]; sk1: number[]; vsSk: RatioSpread; vsSk1: RatioSpread; vsBest: RatioSpread }> {
   const x = ctx.b.f.train;

@@ -226,7 +226,7 @@ function checkFile(st: Stats, path: string, lim: DecodeLimits): void {
 /**
  * A file's bytes as a plain Uint8Array (not a Buffer, whose `slice` is a view where the decoders expect a copy), over
  * readFile's memory instead of a copy of it: a copy of a large file costs mostly page faults on the fresh memory (with
- * adoptNpy, loadData of the seed example's 4 MB .npy went from 66 to 25 ms, median of 15 interleaved cold processes).
+ * adoptNpy, loadData of the seed example's 4 MB .npy went from 71 to 26 ms, median of 15 interleaved cold processes).
  * The view is taken only when the Buffer has its ArrayBuffer to itself (readFile's does), so a decoder reaching for
  * `.buffer` still finds exactly the file there.
  */

@@ -24,8 +24,9 @@ type Ort = typeof import('onnxruntime-node');
 /**
  * Most samples in one onnxruntime run on the CPU provider; a batch of `batchSize` samples is run in slices of this
  * many (views, no copies). The features stay the same bit for bit: ORT's CPU kernels compute each sample on its own
- * (checked for LeNet5's layers 8 to output, runs of 1 to 1000; test/model/extract.test.ts compares 7, 256, 1000). ORT's intermediate buffers grow with the rows of a run, and each buffer size ORT has not seen before is
- * fresh memory to page-fault in (about 3 ms per MB on the benchmark machine): runs of 256 LeNet5 samples cost a fresh
+ * (checked for LeNet5's layers 8 to output, runs of 1 to 1000; test/model/extract.test.ts compares 7, 256, 1000).
+ * ORT's intermediate buffers grow with the rows of a run, and each buffer size ORT has not seen before is fresh memory
+ * to page-fault in (about 3 ms per MB on the benchmark machine): runs of 256 LeNet5 samples cost a fresh
  * process 150–300 ms on its first runs, runs of 32 about 35 ms for the same 1000 samples, and warm runs of 32 are no
  * slower than runs of 256 (their buffers stay in cache). Other providers (GPUs) keep whole batches.
  */
