@@ -1,12 +1,13 @@
 // `npm run build` and `prepare`: compiles the library and the worker to dist/ (tsc -p tsconfig.build.json), then
-// bundles the CLI (src/cli/main.ts and everything it imports, node_modules included) into dist/cli.mjs, which
-// bin/imagedrift.js loads: one file instead of the modules it holds, so a CLI start with no work takes about half the time
-// (README "Performance"), and the script of the threads its fit spreads KMeans over beside it
-// (dist/kmeans-thread.js). Native addons (onnxruntime-node, sharp) stay external.
+// bundles the CLI (src/cli/main.ts and everything it imports, node_modules included) into dist/cli.cjs, which
+// bin/imagedrift.js loads with a code cache (src/cli/compile-cache.ts): one file instead of the modules it holds, so a
+// CLI start with no work takes about half the time (README "Performance"), and the script of the threads its fit
+// spreads KMeans over beside it (dist/kmeans-thread.js). Native addons (onnxruntime-node, sharp) stay external.
+// The CLI bundle is CommonJS because Node 20 can hand V8 a code cache only for a script (vm.Script), not for an ES module.
 // Last, dist/.stamp gets the time the build started, so scripts/ensure-deps.sh rebuilds after any later edit, even one
 // saved while this ran.
 import { spawnSync } from 'node:child_process';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,15 +27,18 @@ const zodEnglishOnly = {
     b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({ contents: "export { default as en } from './en.js';", loader: 'js' }));
   },
 };
-// onnxruntime-node is CommonJS. Imported from an ES module (`await import('onnxruntime-node')`, src/model/session.ts),
-// Node first scans its files for their export names (cjs-module-lexer) and wraps them; `require` skips that, about
-// 11 ms of each CLI process that runs a model. The bundle's `import('onnxruntime-node')` gets this one-line module,
-// bundled, whose `require` (the banner's) loads the real package from node_modules as before.
-const ortByRequire = {
-  name: 'onnxruntime-by-require',
+// A dynamic import() of a package left outside the bundle (onnxruntime-node, sharp, node:crypto) would stay an
+// import() in the CommonJS bundle, which a vm.Script cannot run without an experimental Node option (and which, for
+// onnxruntime-node, a CommonJS package, makes Node scan its files for export names first: about 11 ms of each CLI
+// process that runs a model). Each gets this one-line bundled module instead, whose `require` loads the real package
+// from node_modules as before. The build fails if any other external import() is left (checked on the metafile).
+const externalByRequire = {
+  name: 'external-by-require',
   setup(b) {
-    b.onResolve({ filter: /^onnxruntime-node$/ }, (a) => (a.namespace === 'ort-require' ? { path: a.path, external: true } : { path: a.path, namespace: 'ort-require' }));
-    b.onLoad({ filter: /^/, namespace: 'ort-require' }, () => ({ contents: "module.exports = require('onnxruntime-node');", loader: 'js' }));
+    b.onResolve({ filter: /^(onnxruntime-node|sharp|node:[a-z_/]+)$/ }, (a) =>
+      a.namespace === 'by-require' ? { path: a.path, external: true } : a.kind === 'dynamic-import' ? { path: a.path, namespace: 'by-require' } : undefined,
+    );
+    b.onLoad({ filter: /^/, namespace: 'by-require' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
   },
 };
 // onnx-proto's protobufjs asks for the optional 'long' package through @protobufjs/inquire, a `require(name)` esbuild
@@ -60,26 +64,43 @@ module.exports = function inquire(moduleName) {
     }));
   },
 };
-const bundle = (entry, outfile) =>
-  build({
-    entryPoints: [`${root}${entry}`],
-    outfile: `${root}${outfile}`,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['onnxruntime-node', 'sharp'],
-    // CommonJS dependencies bundled into an ES module call `require` (node builtins, onnxruntime-node).
-    banner: { js: "import { createRequire as __imagedriftRequire } from 'node:module'; const require = __imagedriftRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly, ortByRequire, inquireBundled],
-    // Without comments and indentation the bundle is 30% smaller, and pure ASCII (its comments hold ×, —, …): V8 keeps
-    // an ASCII source as one byte per character, where one non-ASCII character makes Node decode the whole file into
-    // a two-byte string. Every process reads, decodes and pre-parses the whole bundle. Names are kept (no renaming).
-    minifyWhitespace: true,
-    logLevel: 'warning',
-  });
-await bundle('src/cli/main.ts', 'dist/cli.mjs');
-// The CLI's fit (fitSpread) starts KMeans threads from the script beside the module it was bundled into.
-await bundle('src/service/kmeans-thread.ts', 'dist/kmeans-thread.js');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  external: ['onnxruntime-node', 'sharp'],
+  // Without comments and indentation the bundle is 30% smaller, and pure ASCII (its comments hold ×, —, …): V8 keeps
+  // an ASCII source as one byte per character, where one non-ASCII character makes Node decode the whole file into
+  // a two-byte string. Every process reads, decodes and pre-parses the whole bundle. Names are kept (no renaming).
+  minifyWhitespace: true,
+  logLevel: 'warning',
+};
+const cli = await build({
+  ...common,
+  entryPoints: [`${root}src/cli/main.ts`],
+  outfile: `${root}dist/cli.cjs`,
+  format: 'cjs',
+  // The modules' import.meta (assets.ts finds the package root from it, threads.ts the thread script beside it).
+  define: { 'import.meta.url': '__imagedriftUrl', 'import.meta.resolve': '__imagedriftResolve' },
+  banner: { js: "const __imagedriftUrl = require('node:url').pathToFileURL(__filename).href; const __imagedriftResolve = (s) => require('node:url').pathToFileURL(require.resolve(s)).href;" },
+  plugins: [zodEnglishOnly, externalByRequire, inquireBundled],
+  metafile: true,
+});
+const leftDynamic = Object.values(cli.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.kind === 'dynamic-import' && i.external));
+if (leftDynamic.length > 0) {
+  console.error(`build: the CLI bundle keeps a dynamic import() of ${leftDynamic.map((i) => i.path).join(', ')}; add it to externalByRequire`);
+  process.exit(1);
+}
+// The CLI's fit (fitSpread) starts KMeans threads from the script beside the bundle: an ES module, as the thread
+// imports it.
+await build({
+  ...common,
+  entryPoints: [`${root}src/service/kmeans-thread.ts`],
+  outfile: `${root}dist/kmeans-thread.js`,
+  format: 'esm',
+  // CommonJS dependencies bundled into an ES module call `require` (node builtins).
+  banner: { js: "import { createRequire as __imagedriftRequire } from 'node:module'; const require = __imagedriftRequire(import.meta.url);" },
+});
+rmSync(`${root}dist/cli.mjs`, { force: true }); // the ES-module bundle of earlier builds
 writeFileSync(`${root}dist/.stamp`, '');
 utimesSync(`${root}dist/.stamp`, started, started);

@@ -241,9 +241,10 @@ describe('imagedrift CLI bad input: exit code 2 and one line naming the argument
     // it loads fails the large fit with that error and fits the seed set (1000 × 10 at layer output) as before.
     const copy = join(dir, 'bundle-copy');
     mkdirSync(join(copy, 'bin'), { recursive: true });
-    mkdirSync(join(copy, 'dist'));
+    mkdirSync(join(copy, 'dist/src/cli'), { recursive: true });
     cpSync(join(REPO, 'bin/imagedrift.js'), join(copy, 'bin/imagedrift.js'));
-    cpSync(join(REPO, 'dist/cli.mjs'), join(copy, 'dist/cli.mjs'));
+    cpSync(join(REPO, 'dist/cli.cjs'), join(copy, 'dist/cli.cjs'));
+    cpSync(join(REPO, 'dist/src/cli/compile-cache.js'), join(copy, 'dist/src/cli/compile-cache.js'));
     symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
     writeFileSync(join(copy, 'package.json'), '{"type":"module"}');
     writeFileSync(join(copy, 'dist/kmeans-thread.js'), "throw new Error('kmeans thread started');\n");

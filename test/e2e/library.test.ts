@@ -75,7 +75,7 @@ describe('the imagedrift package', () => {
   it("packs the runtime (the library, and the CLI bundle bin/imagedrift.js loads) and nothing of the repository around it", () => {
     const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'silent' } });
     const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-    for (const needed of ['package.json', 'README.md', 'bin/imagedrift.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli.mjs', 'dist/kmeans-thread.js', 'models/lenet5.onnx', 'data/seed-demo.npz']) {
+    for (const needed of ['package.json', 'README.md', 'bin/imagedrift.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli.cjs', 'dist/src/cli/compile-cache.js', 'dist/kmeans-thread.js', 'models/lenet5.onnx', 'data/seed-demo.npz']) {
       assert.ok(files.includes(needed), `${needed} is in the tarball`);
     }
     const stray = files.filter((f) => /^(test|benchmarks|scripts|handlers|infra|docs|\.ci)\//.test(f) || /^dist\/(handlers|infra|test)\//.test(f) || /^(serverless\.yml|tsconfig.*\.json)$/.test(f));
@@ -83,7 +83,7 @@ describe('the imagedrift package', () => {
   });
 
   it("the CLI bundle carries zod's English messages only (the other locales were 360 KB parsed at every start)", () => {
-    const cli = readFileSync(join(REPO, 'dist/cli.mjs'), 'utf8');
+    const cli = readFileSync(join(REPO, 'dist/cli.cjs'), 'utf8');
     assert.ok(cli.includes('Invalid input'), 'English messages are in');
     // esbuild writes ASCII: ü and é as \\xFC and \\xE9. Both phrases are in zod's own locale files, so a bundle with the
     // locales would hold them.
@@ -93,16 +93,18 @@ describe('the imagedrift package', () => {
     }
   });
 
-  it("the CLI bundle is pure ASCII, requires onnxruntime-node and answers protobufjs's optional long itself (what every CLI process reads and loads at start)", () => {
-    const cli = readFileSync(join(REPO, 'dist/cli.mjs'));
+  it("the CLI bundle is pure ASCII, has no import() of a package, requires onnxruntime-node and answers protobufjs's optional long itself (what every CLI process reads and loads at start)", () => {
+    const cli = readFileSync(join(REPO, 'dist/cli.cjs'));
     // One non-ASCII byte (a comment's ×) and Node decodes the whole file into a two-byte string for V8 to scan.
     const at = cli.findIndex((b) => b > 0x7f);
     assert.equal(at, -1, `non-ASCII byte at ${at}: ${cli.subarray(Math.max(0, at - 40), at + 40).toString()}`);
     const text = cli.toString('latin1');
-    assert.ok(!/\bimport\(\s*["']onnxruntime-node["']\s*\)/.test(text), 'no ES import of the CommonJS package (its files scanned for export names)');
+    // No import() of a package at all: the launcher runs the bundle as a vm.Script, which has no loader for one (and
+    // an ES import of onnxruntime-node, a CommonJS package, would have Node scan its files for export names).
+    assert.deepEqual(text.match(/\bimport\(\s*["'][^"']*["']\s*\)/g), null);
     assert.ok(/require\(["']onnxruntime-node["']\)/.test(text), 'onnxruntime-node is loaded with require');
     // protobufjs's optional `long` comes from the bundle, not a second time from node_modules through Node's CommonJS loader.
-    const cached = execFileSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(join(REPO, 'dist/cli.mjs'))}); const { createRequire } = await import('node:module'); console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`], { encoding: 'utf8' });
+    const cached = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(REPO, 'dist/cli.cjs'))}); console.log(JSON.stringify(Object.keys(require.cache)));`], { encoding: 'utf8' });
     assert.deepEqual((JSON.parse(cached) as string[]).filter((k) => /[\\/]node_modules[\\/]long[\\/]/.test(k)), []);
   });
 
