@@ -30,7 +30,7 @@ test('Dockerfile.worker copies what `npm ci` (its prepare build) needs before ru
   const project = /'-p',\s*'([^']+)'/.exec(scriptText)?.[1];
   assert.ok(project, `${script} builds a tsc project`);
   // Every bundle entry (the CLI, the KMeans thread beside it) is a file the image has.
-  const entries = [...scriptText.matchAll(/await bundle\('([^']+)'/g)].map((m) => m[1]!);
+  const entries = [...scriptText.matchAll(/entryPoints: \[`\$\{root\}([^`]+)`\]/g)].map((m) => m[1]!);
   assert.ok(entries.includes('src/cli/main.ts'), `${script} bundles the CLI from src/ (entries: ${entries.join(', ')})`);
   const cfg = JSON.parse(readFileSync(join(REPO, project), 'utf8')) as { extends?: string; include: string[] };
   const needed = [script, 'tsconfig.json', project, ...(cfg.extends ? [cfg.extends.replace(/^\.\//, '')] : []), ...cfg.include.map((g) => g.split('/')[0]!), ...entries];
