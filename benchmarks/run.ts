@@ -97,7 +97,7 @@ const md = [
   '## Machine',
   '',
   table(['', ''], [
-    ['CPU', `${machine.cores} cores, ${machine.cpuModel}`],
+    ['CPU', `${machine.cores} logical CPUs${machine.threadsPerCore !== undefined ? ` (${machine.threadsPerCore === 1 ? 'one thread per core' : `${machine.threadsPerCore} threads per core`}: ${machine.cores / machine.threadsPerCore} physical cores, which ORT's default intra-op threads follow)` : ''}, ${machine.cpuModel}`],
     ['memory', `${machine.memoryGiB.toFixed(1)} GiB`],
     ['Node', `${machine.node}, onnxruntime-node ${machine.ort}`],
     ['Python (reference)', `/usr/bin/python3 ${machine.python}, numpy ${machine.numpy}, scikit-learn ${machine.sklearn} (Debian packages)`],

@@ -5,6 +5,8 @@ import { pythonVersions } from './python.js';
 
 export interface MachineInfo {
   readonly cores: number;
+  /** Hardware threads per physical core (Linux's CPU topology), when readable: 1 means every logical CPU is a core. */
+  readonly threadsPerCore?: number;
   readonly cpuModel: string;
   readonly memoryGiB: number;
   readonly node: string;
@@ -25,12 +27,37 @@ function ortVersion(): string {
   }
 }
 
+/** How many CPUs a Linux CPU list names ("0-1", "0,2", "3", "0-3,8-11"); NaN when it is not one. */
+export function cpuListCount(list: string): number {
+  let n = 0;
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return NaN;
+    const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
+    if (b < a) return NaN;
+    n += b - a + 1;
+  }
+  return n;
+}
+
+/** CPU 0's hardware threads (its SMT siblings): ORT's default intra-op thread count follows physical cores. */
+function threadsPerCore(): number | undefined {
+  try {
+    const n = cpuListCount(readFileSync('/sys/devices/system/cpu/cpu0/topology/thread_siblings_list', 'utf8'));
+    return Number.isInteger(n) && n >= 1 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function machineInfo(): MachineInfo {
   const c = cpus();
+  const tpc = threadsPerCore();
   const py = pythonVersions();
   const v = 'error' in py ? { python: py.error, numpy: '-', sklearn: '-' } : py;
   return {
     cores: c.length,
+    ...(tpc !== undefined ? { threadsPerCore: tpc } : {}),
     cpuModel: c[0]?.model.trim() ?? 'unknown',
     memoryGiB: totalmem() / 2 ** 30,
     node: process.version,
