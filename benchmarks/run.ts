@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeExtractors } from '../src/service/extractor-cache.js';
 import { exportFeatures, extractFeatures, model, REPO, workloadA, workloadB, writeMatrix } from './lib/data.js';
-import { firstTouchMsPer40MB, machineInfo } from './lib/machine.js';
+import { cpuDescription, firstTouchMsPer40MB, machineInfo } from './lib/machine.js';
 import { ensurePythonDeps } from './lib/python.js';
 import type { BenchContext, Goal, SectionResult } from './lib/report.js';
 import { carriedOver, keptSections, metText, table } from './lib/report.js';
@@ -97,7 +97,7 @@ const md = [
   '## Machine',
   '',
   table(['', ''], [
-    ['CPU', `${machine.cores} logical CPUs${machine.threadsPerCore !== undefined ? ` (${machine.threadsPerCore === 1 ? 'one thread per core' : `${machine.threadsPerCore} threads per core`}: ${machine.cores / machine.threadsPerCore} physical cores, which ORT's default intra-op threads follow)` : ''}, ${machine.cpuModel}`],
+    ['CPU', cpuDescription(machine)],
     ['memory', `${machine.memoryGiB.toFixed(1)} GiB`],
     ['Node', `${machine.node}, onnxruntime-node ${machine.ort}`],
     ['Python (reference)', `/usr/bin/python3 ${machine.python}, numpy ${machine.numpy}, scikit-learn ${machine.sklearn} (Debian packages)`],

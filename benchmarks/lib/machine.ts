@@ -50,6 +50,14 @@ function threadsPerCore(): number | undefined {
   }
 }
 
+/** The CPU row of the Machine table: logical CPUs, and physical cores where the topology was readable. */
+export function cpuDescription(m: MachineInfo): string {
+  const tpc = m.threadsPerCore;
+  if (tpc === undefined) return `${m.cores} logical CPUs, ${m.cpuModel}`;
+  const threads = tpc === 1 ? 'one thread per core' : `${tpc} threads per core`;
+  return `${m.cores} logical CPUs (${threads}: ${m.cores / tpc} physical cores, which ORT's default intra-op threads follow), ${m.cpuModel}`;
+}
+
 export function machineInfo(): MachineInfo {
   const c = cpus();
   const tpc = threadsPerCore();

@@ -82,15 +82,16 @@ export function loadBundle<T = unknown>(file: string, options: LoadOptions): Loa
   const source = readFileSync(file, 'utf8');
   let status: CacheStatus;
   let cacheFile: string | undefined;
+  let build = ''; // this Node's and this bundle's part of a cache file's name
   let cachedData: Buffer | undefined;
   if (env.NODE_DISABLE_COMPILE_CACHE) status = 'off';
   else {
     const dir = cacheDirectory(env);
     if (!privateDirectory(dir)) status = 'unsafe';
     else {
-      const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+      build = `${cachePrefix()}-${createHash('sha256').update(source).digest('hex').slice(0, 16)}-`;
       const key = /^[a-z][a-z0-9-]{0,39}$/.test(options.key) ? options.key : 'other';
-      cacheFile = join(dir, `${cachePrefix()}-${hash}-${key}.bin`);
+      cacheFile = join(dir, `${build}${key}.bin`);
       try {
         cachedData = readFileSync(cacheFile);
       } catch {
@@ -109,7 +110,7 @@ export function loadBundle<T = unknown>(file: string, options: LoadOptions): Loa
     try {
       writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
       renameSync(tmp, cacheFile);
-      pruneStale(dirname(cacheFile), cacheFile);
+      pruneStale(dirname(cacheFile), build);
       return true;
     } catch {
       rmSync(tmp, { force: true });
@@ -125,9 +126,8 @@ function cachePrefix(): string {
 }
 
 /** Removes this Node's caches of other builds of the bundle (other hashes); other Nodes' caches are left alone. */
-function pruneStale(dir: string, current: string): void {
+function pruneStale(dir: string, build: string): void {
   const prefix = `${cachePrefix()}-`;
-  const build = current.slice(dir.length + 1, dir.length + 1 + prefix.length + 16);
   for (const name of readdirSync(dir)) {
     if (name.startsWith(prefix) && name.endsWith('.bin') && !name.startsWith(build)) rmSync(join(dir, name), { force: true });
   }
