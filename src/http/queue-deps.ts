@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { JobClient } from '../queue/client.js';
+import { closeRedis } from '../queue/redis.js';
 import { getDeps } from './deps.js';
 
 /**
@@ -25,7 +26,7 @@ export function getJobClient(): JobClient {
   return client;
 }
 
-/** Closes the cached client and the connection it created. */
+/** Closes the cached client and the connection it created, also while Redis is down (src/queue/redis.ts). */
 export async function closeJobClient(): Promise<void> {
   const c = client;
   const conn = connection;
@@ -33,6 +34,6 @@ export async function closeJobClient(): Promise<void> {
   connection = undefined;
   if (c && conn) {
     await c.close();
-    await conn.quit().catch(() => undefined);
+    await closeRedis(conn);
   }
 }

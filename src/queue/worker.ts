@@ -10,6 +10,7 @@ import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
+import { closeRedis } from './redis.js';
 import { isPermanentError, processJob, releaseJobInputs, type ProcessorDeps } from './processor.js';
 
 export { isPermanentError };
@@ -162,7 +163,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     const p = (async () => {
       await worker.close(force);
       await Promise.allSettled([...releasing]);
-      await Promise.allSettled([coordinatorRedis.quit(), connection.quit()]);
+      await Promise.all([closeRedis(coordinatorRedis), closeRedis(connection)]);
       await closeExtractors();
       client.destroy();
     })();

@@ -25,6 +25,10 @@ export interface RedisServer {
   kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
   /** Starts it again on the same port and directory; resolves once it accepts connections (AOF loaded). */
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open but answers nothing (a partition without a reset). */
+  suspend(): void;
+  /** SIGCONT after `suspend`. */
+  resume(): void;
   /** Kills the server if running and removes its directory. Idempotent; safe in `after` even when start failed. */
   stop(): Promise<void>;
 }
@@ -69,8 +73,11 @@ export async function startRedisServer(opts: RedisServerOptions = {}): Promise<R
     running: () => child !== undefined && child.proc.exitCode === null && child.proc.signalCode === null,
     kill,
     start,
+    suspend: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     stop() {
       stopping ??= (async () => {
+        child?.kill('SIGCONT'); // a suspended server would hold SIGTERM until its grace ran out
         await stopChild(child, 5_000);
         await rm(dir, { recursive: true, force: true });
       })();
