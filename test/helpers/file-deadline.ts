@@ -1,0 +1,30 @@
+/**
+ * A deadline for each test file's process (loaded with `--import` by scripts/test.sh). Node's test runner has no
+ * per-file timeout: a file whose tests have all passed but whose process is kept alive (a connection that reconnects
+ * forever, a timer nobody cleared) holds the whole run, and CI, without end. Past the deadline this prints what the
+ * process is still waiting on and exits with code 1, so the runner reports that file as failed instead.
+ *
+ * Active only in the runner's per-file processes (NODE_TEST_CONTEXT), never in the runner itself or in a process a test
+ * starts. The timer is unref'd: it never keeps a process alive. TEST_FILE_DEADLINE_S overrides the deadline. The
+ * slowest file took 76 s in a run here (test/queue/worker.test.ts, under load), and the whole suite 4–14 minutes.
+ */
+const DEFAULT_DEADLINE_S = 900;
+
+export function fileDeadlineSeconds(env: NodeJS.ProcessEnv): number | undefined {
+  if (!env.NODE_TEST_CONTEXT) return undefined;
+  const raw = env.TEST_FILE_DEADLINE_S;
+  if (raw === undefined || raw === '') return DEFAULT_DEADLINE_S;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new Error(`TEST_FILE_DEADLINE_S must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+  return s;
+}
+
+const deadline = fileDeadlineSeconds(process.env);
+if (deadline !== undefined) {
+  const file = process.argv[1] ?? '(unknown file)';
+  setTimeout(() => {
+    const waiting = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'TTYWrap');
+    process.stderr.write(`test file deadline: ${file} still running after ${deadline} s (TEST_FILE_DEADLINE_S); the process is waiting on: ${waiting.join(', ') || 'nothing but timers'}\n`);
+    process.exit(1);
+  }, deadline * 1000).unref();
+}
