@@ -8,4 +8,4 @@ sh scripts/ensure-deps.sh
 sh scripts/lambda-node.sh >/dev/null || echo "imagedrift: could not fetch the Lambda runtime's Node; test/e2e/package.test.ts will report it" >&2
 npx --no-install tsc -p tsconfig.json --noEmit
 # test/helpers/file-deadline.ts fails a file whose process outlives its deadline (the runner has no per-file timeout).
-exec node --import tsx --import ./test/helpers/file-deadline.ts --test --test-concurrency=1 $(find test -name '*.test.ts' | LC_ALL=C sort)
+exec node --import tsx --import "$PWD/test/helpers/file-deadline.ts" --test --test-concurrency=1 $(find test -name '*.test.ts' | LC_ALL=C sort)

@@ -8,6 +8,8 @@
  * starts. The timer is unref'd: it never keeps a process alive. TEST_FILE_DEADLINE_S overrides the deadline. The
  * slowest file took 76 s in a run here (test/queue/worker.test.ts, under load), and the whole suite 4–14 minutes.
  */
+import { isMainThread } from 'node:worker_threads';
+
 const DEFAULT_DEADLINE_S = 900;
 
 export function fileDeadlineSeconds(env: NodeJS.ProcessEnv): number | undefined {
@@ -19,7 +21,8 @@ export function fileDeadlineSeconds(env: NodeJS.ProcessEnv): number | undefined 
   return s;
 }
 
-const deadline = fileDeadlineSeconds(process.env);
+// Not in worker threads that inherit `--import` (process.exit there would stop only the thread).
+const deadline = isMainThread ? fileDeadlineSeconds(process.env) : undefined;
 if (deadline !== undefined) {
   const file = process.argv[1] ?? '(unknown file)';
   setTimeout(() => {
