@@ -2,7 +2,7 @@
 // when running from sources)? Starts and ends N threads, each registering tsx's ESM loader or not ('plain'), and prints
 // the heap used after GC per thread and, where Node has v8.queryObjects (22+), the MessagePort objects still alive.
 // BENCHMARKS.md "Soak": Node 20.20 and 24.9 both keep one MessagePort (~1.3-1.4 KiB with what hangs off it) per such
-// thread, in the main thread's table of nested threads' ports; a thread that does not register keeps nothing.
+// thread, in the main thread's table of nested threads' ports (22.23.5 does not); a thread that does not register keeps nothing.
 //   node --no-warnings --expose-gc benchmarks/children/thread-ports.mjs register|plain [N]
 import v8 from 'node:v8';
 import { MessagePort, Worker } from 'node:worker_threads';

@@ -21,10 +21,10 @@ export function startWorker(script: ThreadScript, workerData?: unknown): Worker 
   if (!fromSources) return new Worker(`import(${JSON.stringify(url.href)})${RETHROW}`, { eval: true, workerData });
   // tsx's loader is not inherited by worker threads (privatenumber/tsx#354): register it in the thread first. Its
   // path is resolved here, from this module: an eval'd thread would look for it from the working directory.
-  // Its register() starts Node's loader-hooks thread inside this one, and Node (20.20 and 24.9, checked) never drops
-  // that nested thread's port from the main thread's table when this one ends (only a nested thread's own parent
-  // unregisters it): about 1.3 KiB of heap per thread started from sources, never freed (BENCHMARKS.md "Soak";
-  // benchmarks/children/thread-ports.mjs). The compiled worker is free of it.
+  // Its register() starts Node's loader-hooks thread inside this one, and Node 20.20 and 24.9 (checked; 22.23.5 does
+  // not) never drop that nested thread's port from the main thread's table when this one ends (only a nested thread's
+  // own parent unregisters it): about 1.3 KiB of heap per thread started from sources, never freed (BENCHMARKS.md
+  // "Soak"; benchmarks/children/thread-ports.mjs). The compiled worker is free of it.
   const tsxApi = import.meta.resolve('tsx/esm/api');
   return new Worker(`import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })${RETHROW}`, { eval: true, execArgv: [], workerData });
 }
