@@ -108,11 +108,15 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     ...(config.worker.fitThreads !== undefined ? { fitThreads: config.worker.fitThreads } : {}),
   };
 
+  // Jobs this worker is running (its processor has not returned): close() waits for them when Redis is down.
+  let running = 0;
+  let idle: (() => void) | undefined;
   const worker = new Worker(
     QUEUE_NAME,
     async (job: Job) => {
       const log = jobLogger(logger, job);
       log.info('job started');
+      running++;
       try {
         return summarise(await processJob({ ...deps, logger: log }, job));
       } catch (e) {
@@ -124,6 +128,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
         if (left > 0) log.warn({ err: e, attemptsLeft: left }, 'job attempt failed; BullMQ retries it with backoff');
         else log.error({ err: e, attempts: job.opts.attempts ?? 1 }, 'job attempt failed; no attempts left, the job has failed');
         throw e;
+      } finally {
+        if (--running === 0) idle?.();
       }
     },
     {
@@ -161,7 +167,16 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
   const close = (force = false): Promise<void> => {
     if (closing && !force) return closing;
     const p = (async () => {
-      await worker.close(force);
+      // BullMQ's orderly close never returns while Redis is down: it interrupts its blocking connection with a
+      // disconnect that waits for an 'end' event ioredis never emits for a connection that is reconnecting
+      // (taskforcesh/bullmq#4656), and its lock-renewal and stalled-check timers then keep the process alive. So with
+      // Redis down the close lets the jobs this worker is running return, then forces BullMQ's close (which drops its
+      // connections without waiting): a job whose completion could not reach Redis is rerun by a stalled check, as
+      // after a crash.
+      if (!force && connection.status !== 'ready') {
+        if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
+        await worker.close(true);
+      } else await worker.close(force);
       await Promise.allSettled([...releasing]);
       await Promise.all([closeRedis(coordinatorRedis), closeRedis(connection)]);
       await closeExtractors();
