@@ -170,10 +170,11 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
       // BullMQ's orderly close never returns while Redis is down: it interrupts its blocking connection with a
       // disconnect that waits for an 'end' event ioredis never emits for a connection that is reconnecting
       // (taskforcesh/bullmq#4656), and its lock-renewal and stalled-check timers then keep the process alive. So with
-      // Redis down the close lets the jobs this worker is running return, then forces BullMQ's close (which drops its
-      // connections without waiting): a job whose completion could not reach Redis is rerun by a stalled check, as
-      // after a crash.
+      // Redis down the close pauses the worker (locally: no new job, even if Redis returns meanwhile), lets the jobs this
+      // worker is running return, then forces BullMQ's close (which drops its connections without waiting): a job
+      // whose completion could not reach Redis is rerun by a stalled check, as after a crash.
       if (!force && connection.status !== 'ready') {
+        await worker.pause(true);
         if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
         await worker.close(true);
       } else await worker.close(force);

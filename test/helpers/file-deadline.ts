@@ -26,8 +26,12 @@ const deadline = isMainThread ? fileDeadlineSeconds(process.env) : undefined;
 if (deadline !== undefined) {
   const file = process.argv[1] ?? '(unknown file)';
   setTimeout(() => {
-    const waiting = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout' && r !== 'TTYWrap');
-    process.stderr.write(`test file deadline: ${file} still running after ${deadline} s (TEST_FILE_DEADLINE_S); the process is waiting on: ${waiting.join(', ') || 'nothing but timers'}\n`);
+    const counts = new Map<string, number>();
+    for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1);
+    const waiting = [...counts].map(([r, n]) => (n > 1 ? `${r} ×${n}` : r)).join(', ');
+    // Two pipes (or TTYs) are the process's own stdout and stderr; a Timeout is a timer not yet due (a long race timer
+    // a test did not clear holds its file for the timer's whole length).
+    process.stderr.write(`test file deadline: ${file} still running after ${deadline} s (TEST_FILE_DEADLINE_S); the process is waiting on: ${waiting} (its own stdout and stderr among them)\n`);
     process.exit(1);
   }, deadline * 1000).unref();
 }

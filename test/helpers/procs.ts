@@ -121,6 +121,16 @@ export async function stopChild(c: Child | undefined, graceMs = 10_000): Promise
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** What `p` gives, or 'timeout' if it has not settled after `ms`; the timer is cleared either way, so it never holds the process. */
+export async function orTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls `fn` until it returns a value other than undefined. */
 export async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
 import { closeRedis } from '../../src/queue/redis.js';
 import { REPO } from '../helpers/paths.js';
-import { freePort, sleep, until } from '../helpers/procs.js';
+import { freePort, orTimeout, sleep, until } from '../helpers/procs.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /** The HTTP functions' job-queue connection options (src/http/queue-deps.ts). */
@@ -99,7 +99,6 @@ describe('closeRedis', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = (ms: number) => new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
     try {
       while (!out.includes('ready')) {
         assert.equal(child.exitCode, null, err);
@@ -108,7 +107,7 @@ describe('closeRedis', () => {
       await rs.kill('SIGKILL');
       child.stdin.write('go\n');
       // The queued command times out after commandTimeout (5 s); the process then has nothing left to wait for.
-      const code = await Promise.race([exited, deadline(20_000)]);
+      const code = await orTimeout(exited, 20_000);
       assert.equal(code, 0, `the child did not exit by itself (${String(code)}); stdout: ${out}; stderr: ${err}`);
       assert.match(out, /closed/);
     } finally {

@@ -3,17 +3,19 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { JobClient } from '../../src/queue/client.js';
 import { jobKeys } from '../../src/storage/keys.js';
+import { closeRedis } from '../../src/queue/redis.js';
 import { startWorker, type WorkerHandle } from '../../src/queue/worker.js';
 import { putDataset, putEphemeralDataset, putModel } from '../../src/service/datasets.js';
 import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { REPO, SEED } from '../helpers/paths.js';
-import { sleep, stopChild, until, type Child } from '../helpers/procs.js';
+import { orTimeout, sleep, stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { startRedisServer } from '../helpers/redis-server.js';
@@ -254,7 +256,7 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
     let child: Child | undefined = started.child;
     try {
       child.kill('SIGTERM');
-      const exit = await Promise.race([child.exited(), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 60_000))]);
+      const exit = await orTimeout(child.exited(), 60_000);
       assert.deepEqual(exit, { code: 1, signal: null }, child.output().slice(-2000));
       assert.match(child.output(), /shutdown timed out: exiting without waiting for active jobs/);
       assert.equal((await client.status(started.id, view, TENANT)).state, 'active', 'abandoned mid-fit: still locked until its lock lapses');
@@ -279,13 +281,47 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       await child.waitFor(/coordinator redis connection (lost|closed); reconnecting/, 30_000);
       await sleep(1000);
       child.kill('SIGTERM');
-      const exit = await Promise.race([child.exited(), new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000))]);
+      const exit = await orTimeout(child.exited(), 20_000);
       assert.deepEqual(exit, { code: 0, signal: null }, child.output().slice(-2000));
       assert.match(child.output(), /"msg":"worker closed"/);
       assert.doesNotMatch(child.output(), /shutdown timed out/);
       child = undefined;
     } finally {
       await stopChild(child);
+      await rs.stop();
+    }
+  });
+
+  test('SIGTERM during a fit while Redis is down: the worker takes no new job, lets the running one return, then exits 0', async () => {
+    const rs = await startRedisServer({ appendonly: false });
+    const cfg = loadConfig({ ...env(), REDIS_URL: rs.url });
+    const conn = new Redis(rs.url, { maxRetriesPerRequest: 1 });
+    conn.on('error', () => undefined);
+    const downClient = new JobClient({ connection: conn, prefix: cfg.queuePrefix, attempts: cfg.jobs.attempts, backoffMs: cfg.jobs.backoffMs });
+    let child: Child | undefined;
+    try {
+      await putRepeatedTrainSet(view, 'train-w6', 12);
+      child = await startWorkerProcess('worker-redis-down-mid-fit', workerEnv(cfg, { WORKER_SHUTDOWN_TIMEOUT_MS: '300000' }));
+      const id = await downClient.enqueue('fit', { detector: 'w6', model: 'lenet5', dataset: 'train-w6', layer: 'output', nCluster: 10, score: 'mindarmour', seed: 0, batchSize: 8 }, TENANT);
+      await until(async () => ((await downClient.status(id, view, TENANT)).progress > 5 ? true : undefined), 60_000, 'progress', 20);
+      await rs.kill('SIGKILL');
+      await child.waitFor(/coordinator redis connection (lost|closed); reconnecting/, 30_000);
+      child.kill('SIGTERM');
+      // The fit runs on without Redis (its progress reports are fire-and-forget) until it saves through the coordinator,
+      // which fails: the attempt ends as a transient failure, and only then does the worker close.
+      const exit = await orTimeout(child.exited(), 180_000);
+      const out = child.output();
+      assert.deepEqual(exit, { code: 0, signal: null }, out.slice(-2000));
+      const ended = out.search(/"msg":"job attempt failed/);
+      assert.ok(ended >= 0, `the running job's attempt did not end before the exit: ${out.slice(-2000)}`);
+      assert.ok(out.indexOf('"msg":"worker closed"') > ended, 'the worker closed only after the running job returned');
+      assert.doesNotMatch(out, /shutdown timed out/);
+      assert.equal(await view.head(jobKeys(id).result), undefined, 'no result without the coordinator');
+      child = undefined;
+    } finally {
+      await stopChild(child);
+      await downClient.close();
+      await closeRedis(conn);
       await rs.stop();
     }
   });
@@ -317,7 +353,7 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
       }
       await rs.kill('SIGKILL');
       child.stdin.write('go\n');
-      const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000).unref())]);
+      const code = await orTimeout(exited, 20_000);
       assert.equal(code, 0, `the child did not exit by itself (${String(code)}); stdout: ${out}; stderr: ${err}`);
       assert.match(out, /closed/);
     } finally {
