@@ -185,10 +185,12 @@ describe('MAX_JOBS_PER_TENANT: jobs in flight per tenant (real Redis, BullMQ wor
 
   test('enqueuePrepared: a prepare that outlasts half the reservation is refused (503-type, nothing enqueued) rather than risk an uncounted job', async () => {
     const q = queue();
-    const c = q.client({ reservationMs: 400 });
+    // Half the reservation is the budget of the quick prepare below as well (its reserve round trip, its 50 ms and any
+    // pause of this process count): with 400 ms, 200 ms of budget, a loaded machine took up to 173 ms.
+    const c = q.client({ reservationMs: 2000 });
     await assert.rejects(
-      c.enqueuePrepared('fit', TENANT, async () => (await sleep(300), MISSING)),
-      (e: unknown) => e instanceof TransientStorageError && /preparing the job took \d+ ms, more than half of the 400 ms its slot is held without a job/.test(e.message),
+      c.enqueuePrepared('fit', TENANT, async () => (await sleep(1100), MISSING)),
+      (e: unknown) => e instanceof TransientStorageError && /preparing the job took \d+ ms, more than half of the 2000 ms its slot is held without a job/.test(e.message),
     );
     const counts = await c.queue.getJobCounts();
     assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 0, 'nothing enqueued');
