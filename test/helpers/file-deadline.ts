@@ -6,8 +6,8 @@
  *
  * Active only in the runner's per-file processes (NODE_TEST_CONTEXT), never in the runner itself or in a process a test
  * starts. The timer is unref'd: it never keeps a process alive. TEST_FILE_DEADLINE_S overrides the deadline. The
- * slowest files took under 50 s in two runs here at load 2–5 (test/cli.test.ts, test/e2e/package.test.ts), and the
- * whole suite takes 4–14 minutes.
+ * slowest files took about 50 s in two loaded runs here (test/e2e/package.test.ts, test/service/fit-runner.test.ts,
+ * test/cli.test.ts), and the whole suite takes 4–14 minutes.
  */
 import { isMainThread } from 'node:worker_threads';
 
