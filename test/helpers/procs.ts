@@ -1,6 +1,7 @@
 /** Child processes for end-to-end tests: free loopback ports, waiting for readiness, and stopping by pid. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
+import { REPO } from './paths.js';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -139,5 +140,43 @@ export async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: numb
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
+  }
+}
+
+/** How a child started by `exitsByItself` ended: its exit code, or 'timeout' if it was still running. */
+export interface ExitByItself {
+  readonly code: number | null | 'timeout';
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `setup`, then (once `between` has run in this process: a Redis killed, say) `then`, as one ES module under tsx
+ * from the repository root, in a process that never calls exit: whether it exits within `ms` shows whether what `then`
+ * closed still held it. The child is killed afterwards either way. `then` ending prints `done` on stdout.
+ */
+export async function exitsByItself(setup: string, between: () => Promise<void>, then: string, ms: number): Promise<ExitByItself> {
+  const script = `${setup}
+    process.stdout.write('ready\\n');
+    await new Promise((r) => process.stdin.once('data', r));
+    process.stdin.destroy();
+    ${then}
+    process.stdout.write('done\\n');`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    while (!stdout.includes('ready')) {
+      if (child.exitCode !== null) throw new Error(`the child exited before it was ready: ${stderr}`);
+      await sleep(20);
+    }
+    await between();
+    child.stdin!.write('go\n');
+    return { code: await orTimeout(exited, ms), stdout, stderr };
+  } finally {
+    child.kill('SIGKILL');
   }
 }

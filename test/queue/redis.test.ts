@@ -8,12 +8,10 @@
  * in CI once in several runs, depending on whether a timed-out command was still queued when the file's `after` ran.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
 import { closeRedis } from '../../src/queue/redis.js';
-import { REPO } from '../helpers/paths.js';
-import { freePort, orTimeout, sleep, until } from '../helpers/procs.js';
+import { exitsByItself, freePort, sleep, until } from '../helpers/procs.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /** The HTTP functions' job-queue connection options (src/http/queue-deps.ts). */
@@ -80,39 +78,21 @@ describe('closeRedis', () => {
   test('the same state in a process of its own: after closeRedis the process exits by itself', async () => {
     if (!rs.running()) await rs.start();
     // The property that failed in CI: nothing but the connection keeps this child alive, and it never calls exit.
-    const script = `
-      const { Redis } = await import('ioredis');
+    const r = await exitsByItself(
+      `const { Redis } = await import('ioredis');
       const { closeRedis } = await import('./src/queue/redis.ts');
       const conn = new Redis(${JSON.stringify(rs.url)}, { ...${JSON.stringify(FUNCTION_OPTIONS)}, retryStrategy: () => 500 });
       conn.on('error', () => undefined);
-      await conn.ping();
-      process.stdout.write('ready\\n');
-      await new Promise((r) => process.stdin.once('data', r));
-      process.stdin.destroy();
-      while (conn.status === 'ready') await new Promise((r) => setTimeout(r, 5));
+      await conn.ping();`,
+      () => rs.kill('SIGKILL'),
+      `while (conn.status === 'ready') await new Promise((r) => setTimeout(r, 5));
       conn.get('imagedrift:never').catch(() => undefined);
-      await closeRedis(conn);
-      process.stdout.write('closed\\n');`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      while (!out.includes('ready')) {
-        assert.equal(child.exitCode, null, err);
-        await sleep(20);
-      }
-      await rs.kill('SIGKILL');
-      child.stdin.write('go\n');
+      await closeRedis(conn);`,
       // The queued command times out after commandTimeout (5 s); the process then has nothing left to wait for.
-      const code = await orTimeout(exited, 20_000);
-      assert.equal(code, 0, `the child did not exit by itself (${String(code)}); stdout: ${out}; stderr: ${err}`);
-      assert.match(out, /closed/);
-    } finally {
-      child.kill('SIGKILL');
-    }
+      20_000,
+    );
+    assert.equal(r.code, 0, `the child did not exit by itself (${String(r.code)}); stdout: ${r.stdout}; stderr: ${r.stderr}`);
+    assert.match(r.stdout, /done/);
   });
 
   test('a ready connection: QUIT reaches the server (its client list drops the connection)', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
@@ -15,7 +14,7 @@ import { putDataset, putEphemeralDataset, putModel } from '../../src/service/dat
 import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
 import { closeExtractors } from '../../src/service/extractor-cache.js';
 import { REPO, SEED } from '../helpers/paths.js';
-import { orTimeout, sleep, stopChild, until, type Child } from '../helpers/procs.js';
+import { exitsByItself, orTimeout, sleep, stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
 import { startRedisServer } from '../helpers/redis-server.js';
@@ -328,36 +327,21 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
 
   test("Redis down: startWorker's close() returns, and a process that closed its worker exits by itself", async () => {
     const rs = await startRedisServer({ appendonly: false });
-    // Nothing but the worker keeps this child alive, and it never calls exit.
-    const script = `
-      const { loadConfig } = await import('./src/config.ts');
-      const { createLogger } = await import('./src/log.ts');
-      const { startWorker } = await import('./src/queue/worker.ts');
-      const w = await startWorker(loadConfig(${JSON.stringify({ ...env(), REDIS_URL: rs.url })}), { handleSignals: false, logger: createLogger('silent') });
-      process.stdout.write('ready\\n');
-      await new Promise((r) => process.stdin.once('data', r));
-      process.stdin.destroy();
-      await new Promise((r) => setTimeout(r, 500));
-      await w.close();
-      process.stdout.write('closed\\n');`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      while (!out.includes('ready')) {
-        assert.equal(child.exitCode, null, err);
-        await sleep(20);
-      }
-      await rs.kill('SIGKILL');
-      child.stdin.write('go\n');
-      const code = await orTimeout(exited, 20_000);
-      assert.equal(code, 0, `the child did not exit by itself (${String(code)}); stdout: ${out}; stderr: ${err}`);
-      assert.match(out, /closed/);
+      // Nothing but the worker keeps this child alive, and it never calls exit.
+      const r = await exitsByItself(
+        `const { loadConfig } = await import('./src/config.ts');
+        const { createLogger } = await import('./src/log.ts');
+        const { startWorker } = await import('./src/queue/worker.ts');
+        const w = await startWorker(loadConfig(${JSON.stringify({ ...env(), REDIS_URL: rs.url })}), { handleSignals: false, logger: createLogger('silent') });`,
+        () => rs.kill('SIGKILL'),
+        `await new Promise((r) => setTimeout(r, 500));
+        await w.close();`,
+        20_000,
+      );
+      assert.equal(r.code, 0, `the child did not exit by itself (${String(r.code)}); stdout: ${r.stdout}; stderr: ${r.stderr}`);
+      assert.match(r.stdout, /done/);
     } finally {
-      child.kill('SIGKILL');
       await rs.stop();
     }
   });
