@@ -37,6 +37,14 @@ import { compareKeys } from '../src/storage/object-store.js';
 
 export const S3_LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const S3_LOCAL_REGION = 'us-east-1';
+/**
+ * How long the server waits for open connections when told to stop. s3rver's close waits for every connection, and one
+ * that never completes a request (a client that connected and went silent) held it without end; after this the server
+ * exits anyway, dropping them.
+ */
+const CLOSE_GRACE_MS = 3000;
+/** How long `stop()` waits for the server to exit after SIGTERM before it sends SIGKILL. */
+const STOP_GRACE_MS = 10_000;
 
 export interface S3Local {
   readonly endpoint: string;
@@ -46,7 +54,8 @@ export interface S3Local {
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /**
    * Terminates the server and waits for it to exit. `signal: 'SIGKILL'` makes it vanish at once, mid-request, as a
-   * crashed S3 endpoint would (fault-injection tests); the default SIGTERM closes it in an orderly way.
+   * crashed S3 endpoint would (fault-injection tests); the default SIGTERM closes it in an orderly way, dropping after
+   * CLOSE_GRACE_MS connections that have not completed a request (SIGKILL if it has not exited after STOP_GRACE_MS).
    */
   stop(opts?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<void>;
 }
@@ -262,7 +271,9 @@ export async function startS3Local(opts: { bucket?: string; dir?: string; port?:
     stop(stopOpts = {}) {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill(stopOpts.signal ?? 'SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
         await exited;
+        clearTimeout(kill);
         if (ownDir) await rm(dir, { recursive: true, force: true });
       })();
       return stopping;
@@ -290,8 +301,8 @@ async function main(): Promise<void> {
     const server = await serveInProcess({ bucket, dir, port: Number(port ?? 0), atomicPuts: !args.includes('--no-atomic-puts') });
     const removeDir = args.includes('--remove-dir-on-exit');
     const close = (): void => {
-      void server
-        .close()
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref());
+      void Promise.race([server.close().catch(() => undefined), grace])
         .then(() => (removeDir ? rm(dir, { recursive: true, force: true }) : undefined))
         .finally(() => process.exit(0));
     };
