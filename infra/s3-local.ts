@@ -52,6 +52,8 @@ export interface S3Local {
   readonly dir: string;
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** The server process's id. */
+  readonly pid: number;
   /**
    * Terminates the server and waits for it to exit. `signal: 'SIGKILL'` makes it vanish at once, mid-request, as a
    * crashed S3 endpoint would (fault-injection tests); the default SIGTERM closes it in an orderly way, dropping after
@@ -264,6 +266,7 @@ export async function startS3Local(opts: { bucket?: string; dir?: string; port?:
   let stopping: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
     bucket,
     dir,
     region: S3_LOCAL_REGION,

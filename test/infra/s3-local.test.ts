@@ -1,7 +1,8 @@
 /**
  * infra/s3-local.ts's stop() against connections that never complete a request. s3rver's own close waits for every
  * open connection: a client that connected and went silent (or sent half a request) held stop() for as long as it
- * stayed (over 90 s when measured), and with it the test file's `after` and the process.
+ * stayed (over 90 s when measured), and with it the test file's `after` and the process. A server that does not exit
+ * on SIGTERM at all is killed.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -39,3 +40,21 @@ for (const [what, send] of [
     }
   });
 }
+
+test('stop() of a server that does not answer SIGTERM (stopped with SIGSTOP) kills it after its grace and removes its directory', async () => {
+  const s3 = await startS3Local({ bucket: 'imagedrift-test' });
+  process.kill(s3.pid, 'SIGSTOP');
+  try {
+    // SIGTERM waits while the process is stopped; SIGKILL does not (STOP_GRACE_MS, 10 s).
+    const r = await orTimeout(s3.stop(), 30_000);
+    assert.notEqual(r, 'timeout', 'stop() did not return');
+    assert.throws(() => process.kill(s3.pid, 0), { code: 'ESRCH' }, 'the server process is gone');
+    assert.equal(existsSync(s3.dir), false, 'its directory is removed');
+  } finally {
+    try {
+      process.kill(s3.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
