@@ -52,8 +52,10 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-export function startChild(cmd: string, args: string[], opts: SpawnOptions & { name: string }): Child {
-  const proc = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+/** `stdin: true` gives the child a pipe to read (`child.proc.stdin`) instead of no input. */
+export function startChild(cmd: string, args: string[], opts: SpawnOptions & { name: string; stdin?: boolean }): Child {
+  const { stdin, ...spawnOpts } = opts;
+  const proc = spawn(cmd, args, { ...spawnOpts, stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
   if (proc.pid !== undefined) live.add(proc.pid);
   proc.on('exit', () => {
     if (proc.pid !== undefined) live.delete(proc.pid);
@@ -143,11 +145,10 @@ export async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: numb
   }
 }
 
-/** How a child started by `exitsByItself` ended: its exit code, or 'timeout' if it was still running. */
+/** How a child started by `exitsByItself` ended: its exit code, or 'timeout' if it was still running; and its stdout and stderr. */
 export interface ExitByItself {
   readonly code: number | null | 'timeout';
-  readonly stdout: string;
-  readonly stderr: string;
+  readonly output: string;
 }
 
 /**
@@ -162,20 +163,13 @@ export async function exitsByItself(setup: string, between: () => Promise<void>,
     process.stdin.destroy();
     ${then}
     process.stdout.write('done\\n');`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const child = startChild(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, name: 'exits-by-itself', stdin: true });
   try {
-    while (!stdout.includes('ready')) {
-      if (child.exitCode !== null) throw new Error(`the child exited before it was ready: ${stderr}`);
-      await sleep(20);
-    }
+    await child.waitFor(/ready/, 60_000);
     await between();
-    child.stdin!.write('go\n');
-    return { code: await orTimeout(exited, ms), stdout, stderr };
+    child.proc.stdin!.write('go\n');
+    const exit = await orTimeout(child.exited(), ms);
+    return { code: exit === 'timeout' ? exit : exit.code, output: child.output() };
   } finally {
     child.kill('SIGKILL');
   }

@@ -91,8 +91,8 @@ describe('closeRedis', () => {
       // The queued command times out after commandTimeout (5 s); the process then has nothing left to wait for.
       20_000,
     );
-    assert.equal(r.code, 0, `the child did not exit by itself (${String(r.code)}); stdout: ${r.stdout}; stderr: ${r.stderr}`);
-    assert.match(r.stdout, /done/);
+    assert.equal(r.code, 0, `the child did not exit by itself (${String(r.code)}); output: ${r.output}`);
+    assert.match(r.output, /done/);
   });
 
   test('a ready connection: QUIT reaches the server (its client list drops the connection)', async () => {

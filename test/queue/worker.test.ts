@@ -339,8 +339,8 @@ describe('BullMQ worker (real Redis + s3rver)', () => {
         await w.close();`,
         20_000,
       );
-      assert.equal(r.code, 0, `the child did not exit by itself (${String(r.code)}); stdout: ${r.stdout}; stderr: ${r.stderr}`);
-      assert.match(r.stdout, /done/);
+      assert.equal(r.code, 0, `the child did not exit by itself (${String(r.code)}); output: ${r.output}`);
+      assert.match(r.output, /done/);
     } finally {
       await rs.stop();
     }
