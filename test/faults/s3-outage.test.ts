@@ -2,10 +2,14 @@
  * Fault injection: the S3 endpoint (a real s3rver) vanishes in the middle of a detector save and comes back on the
  * same port over the same directory.
  *
- * The outage is timed by watching s3rver's data directory: the server is SIGKILLed as soon as the first array file of
- * the new version has landed, i.e. while the version is half written (arrays, no manifest, pointer not moved). The
- * worker is a separate process (infra/worker.ts) whose JSON log gives each attempt's start and failure times; a reader
- * in this process loads the detector's current version in a loop throughout.
+ * The outage is timed by request, not by the clock: the worker, a separate process (infra/worker.ts), reaches S3
+ * through a forwarding proxy (startRestartableS3's `proxy`, test/helpers/s3-recorder.ts) that holds the worker's PUT of
+ * the new version's manifest, sent only once every array is written. s3rver is SIGKILLed while that request is held,
+ * then the proxy drops its connections and stops listening until s3rver is back, so the worker's held request and its
+ * retries fail as on a crashed endpoint (reset, then refused). The version is therefore half written (arrays, no
+ * manifest, pointer not moved) however late the kill lands. The worker's JSON log gives each attempt's start and
+ * failure times; a reader in this process, which talks to s3rver directly (not through the proxy), loads the
+ * detector's current version in a loop throughout.
  *
  * What the code guarantees, and what is asserted:
  * - Readers only ever see whole versions: `current.json` moves after the version's manifest, and the manifest is
@@ -33,10 +37,11 @@ import { putDataset, putModel } from '../../src/service/datasets.js';
 import { DetectorRepository } from '../../src/storage/detector-repository.js';
 import { createS3Client, isTransientS3Error, S3Store } from '../../src/storage/s3-store.js';
 import { tenantStore, type PrefixedStore } from '../../src/storage/tenant-store.js';
-import { firstArrayOfNewVersion, parseLogLines, startReader, versionsSeen, type Reader, type WorkerLogLine } from '../helpers/faults.js';
+import { parseLogLines, startReader, versionsSeen, type Reader, type WorkerLogLine } from '../helpers/faults.js';
 import { REPO, SEED } from '../helpers/paths.js';
-import { stopChild, until, type Child } from '../helpers/procs.js';
+import { orTimeout, stopChild, until, type Child } from '../helpers/procs.js';
 import { cleanupPrefix, connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import type { RecordedRequest } from '../helpers/s3-recorder.js';
 import { startRestartableS3, type RestartableS3 } from '../helpers/s3.js';
 import { startWorkerProcess, workerEnv } from '../helpers/workers.js';
 
@@ -90,19 +95,42 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
       }
     }
   };
-  /** Kills s3rver when the first array of a version this job writes lands; returns that version and what was on disk. */
-  const killMidSave = async (known: Set<number>): Promise<{ version: number; files: string[] }> => {
-    const detectorDir = join(s3!.dir, s3!.bucket, 'tenants', TENANT, 'detectors', DET);
-    const version = await firstArrayOfNewVersion(detectorDir, known, 60_000);
+  /**
+   * Takes S3 down (s3rver SIGKILLed) while the worker's PUT of the manifest of a version not in `known` is held by the
+   * proxy, and checks on disk that the version is half written: arrays, no manifest, the pointer still on `base`.
+   * Returns that version.
+   */
+  const killMidSave = async (known: ReadonlySet<number>, base: number): Promise<number> => {
+    const manifestPut = new RegExp(`^/${s3!.bucket}/tenants/${TENANT}/${PREFIX}v(\\d+)/manifest\\.json$`);
+    const versionOf = (r: RecordedRequest): number | undefined => {
+      const m = r.method === 'PUT' ? manifestPut.exec(r.path) : null;
+      return m ? Number(m[1]) : undefined;
+    };
+    const held = await orTimeout(
+      s3!.proxy!.holdFrom((r) => {
+        const v = versionOf(r);
+        return v !== undefined && !known.has(v);
+      }),
+      60_000,
+    );
+    if (held === 'timeout') throw new Error(`timed out after 60000 ms waiting for the worker to PUT a new version's manifest\n${worker!.output().slice(-3000)}`);
     await s3!.down('SIGKILL');
-    const files = (await readdir(join(detectorDir, `v${version}`))).filter((f) => f.endsWith('._S3rver_object')).map((f) => f.replace(/\._S3rver_object$/, ''));
-    return { version, files: files.sort() };
+    const version = versionOf(held)!;
+    const detectorDir = join(s3!.dir, s3!.bucket, 'tenants', TENANT, 'detectors', DET);
+    const onDisk = await readdir(join(detectorDir, `v${version}`)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+    const files = onDisk.filter((f) => f.endsWith('._S3rver_object')).map((f) => f.replace(/\._S3rver_object$/, '')).sort();
+    assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
+    assert.ok(files.some((f) => f.endsWith('.bin')), `at least one array was written before the manifest: on disk ${files.join(', ') || 'nothing'}`);
+    const pointer = JSON.parse(await readFile(join(detectorDir, 'current.json._S3rver_object'), 'utf8')) as { version: number };
+    assert.equal(pointer.version, base, `the pointer had not moved to v${version} before its manifest was written`);
+    return version;
   };
 
   before(async () => {
-    s3 = await startRestartableS3({ bucket: 'imagedrift-s3-outage' });
+    s3 = await startRestartableS3({ bucket: 'imagedrift-s3-outage', proxy: true });
     view = tenantStore(s3.store, TENANT);
-    config = loadConfig({ S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix });
+    // The worker's endpoint is the proxy's; everything in this process goes to s3rver directly.
+    config = loadConfig({ S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.proxy!.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', REDIS_URL, QUEUE_PREFIX: queuePrefix });
     await putModel(view, { id: 'lenet5', bytes: new Uint8Array(await readFile(`${REPO}models/lenet5.onnx`)) });
     await putDataset(view, { id: 'train', name: 'concept_train_lenet.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_train_lenet.npy`)) });
     await putDataset(view, { id: 'eval', name: 'concept_test_lenet1.npy', bytes: new Uint8Array(await readFile(`${SEED}concept_test_lenet1.npy`)) });
@@ -187,12 +215,10 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     const attempts = 8;
     const backoffMs = 300;
     const c = jobClient(attempts, backoffMs);
-    const watch = killMidSave(new Set([1]));
+    const watch = killMidSave(new Set([1]), 1);
     const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels }, TENANT);
-    const { version: partial, files } = await watch;
+    const partial = await watch;
     const downAt = Date.now();
-    assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
-    assert.ok(files.some((f) => f.endsWith('.bin')), 'at least one array was written');
     // Stay down until BullMQ has retried at least twice (each attempt fails at its first S3 request), then come back.
     await until(async () => jobLines(id).filter((l) => l.msg.startsWith('job attempt failed')).length >= 3 || undefined, 30_000, 'three failed attempts').catch((e: Error) => {
       throw new Error(`${e.message}\n${worker!.output().slice(-4000)}`);
@@ -242,11 +268,10 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     const repo = new DetectorRepository(view);
     const base = (await repo.readPointer(PREFIX))!.version;
     const c = jobClient(3, 200);
-    const watch = killMidSave(new Set([1, base]));
+    const watch = killMidSave(new Set([1, base]), base);
     // Exact threshold: this detector's standardized scores all lie above MindArmour's 0..0.99 grid (a grid is refused).
     const id = await c.enqueue('calibrate', { detector: DET, dataset: 'eval', oodLabels: labels }, TENANT);
-    const { version: partial, files } = await watch;
-    assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
+    const partial = await watch;
     const s = await finished(c, id, 60_000); // the status of a failed job comes from Redis alone
     await s3!.restart();
 

@@ -1,5 +1,4 @@
 /** Shared pieces of the fault-injection tests (test/faults/): a polling detector reader and worker-log parsing. */
-import { readdir } from 'node:fs/promises';
 import { isTransientError, NotFoundError } from '../../src/core/errors.js';
 import { sleep } from './procs.js';
 
@@ -74,23 +73,4 @@ export function parseLogLines(output: string): WorkerLogLine[] {
     }
   }
   return out;
-}
-
-/**
- * Watches s3rver's data directory (`<dir>/<bucket>/<detectorKey>`) for the first array of a version not in `known`
- * to land (s3rver renames an object into place once its PUT is complete), polling without a timer delay so the caller
- * can act (e.g. kill the server) within about a millisecond. Resolves with that version number.
- */
-export async function firstArrayOfNewVersion(detectorDir: string, known: ReadonlySet<number>, timeoutMs: number): Promise<number> {
-  const end = Date.now() + timeoutMs;
-  const list = (d: string): Promise<string[]> => readdir(d).catch(() => []);
-  for (;;) {
-    for (const entry of await list(detectorDir)) {
-      const m = /^v(\d+)$/.exec(entry);
-      if (!m || known.has(Number(m[1]))) continue;
-      if ((await list(`${detectorDir}/${entry}`)).some((f) => f.endsWith('.bin._S3rver_object'))) return Number(m[1]);
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for an array of a new version under ${detectorDir}`);
-    await new Promise((r) => setImmediate(r));
-  }
 }

@@ -7,6 +7,7 @@ import { startS3Local, type S3Local } from '../../infra/s3-local.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { createS3Client, S3Store } from '../../src/storage/s3-store.js';
 import { freePort } from './procs.js';
+import { startS3Recorder, type S3Recorder } from './s3-recorder.js';
 
 export interface TestS3 {
   readonly s3: S3Local;
@@ -51,34 +52,46 @@ export async function ageObjects(s3: { readonly dir: string; readonly bucket: st
  * An s3rver that can be taken down and brought back (fault injection): the same port and the same directory, so the
  * objects written before the outage are there after it and clients keep their endpoint. `store` is a client over it
  * that lives across restarts.
+ *
+ * With `proxy`, a forwarding proxy (test/helpers/s3-recorder.ts) stands in front of the server for clients that must
+ * be stopped at an exact request (`proxy.holdFrom`), e.g. a worker process given `proxy.endpoint`. It goes down and
+ * comes back with the server, so its clients see the outage as the server's own clients do: `down` freezes it (nothing
+ * more reaches the server), kills the server, then drops the proxy's connections and stops it listening (refused);
+ * `restart` starts the server, then listens again on the proxy's port.
  */
 export interface RestartableS3 {
+  /** The server's own endpoint (`store`'s). */
   readonly endpoint: string;
   readonly bucket: string;
   /** s3rver's data directory: objects live at `<dir>/<bucket>/<key>._S3rver_object`. */
   readonly dir: string;
   readonly store: S3Store;
+  /** The proxy in front of the server, if asked for. */
+  readonly proxy?: S3Recorder;
   /** Whether the server is up. */
   up(): boolean;
-  /** Stops the server (SIGKILL by default: it vanishes mid-request, as a crashed endpoint would). */
+  /** Stops the server (SIGKILL by default: it vanishes mid-request, as a crashed endpoint would), and the proxy. */
   down(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
-  /** Starts a new s3rver on the same port over the same directory. */
+  /** Starts a new s3rver on the same port over the same directory; the proxy listens again. */
   restart(): Promise<void>;
   /** The path s3rver stores `key`'s bytes at (to watch writes land without asking the server). */
   objectPath(key: string): string;
-  /** Stops the server if up, destroys the client and removes the directory. Idempotent. */
+  /** Stops the server if up and the proxy, destroys the client and removes the directory. Idempotent. */
   stop(): Promise<void>;
 }
 
-export async function startRestartableS3(opts: { bucket?: string; maxAttempts?: number } = {}): Promise<RestartableS3> {
+export async function startRestartableS3(opts: { bucket?: string; maxAttempts?: number; proxy?: boolean } = {}): Promise<RestartableS3> {
   const bucket = opts.bucket ?? 'test-bucket';
   const dir = await mkdtemp(join(tmpdir(), 'imagedrift-s3-restartable-'));
   let server: S3Local | undefined;
   let port: number;
+  let proxy: S3Recorder | undefined;
   try {
     port = await freePort();
     server = await startS3Local({ bucket, dir, port });
+    if (opts.proxy) proxy = await startS3Recorder(server.endpoint);
   } catch (e) {
+    await server?.stop({ signal: 'SIGKILL' });
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
@@ -91,20 +104,25 @@ export async function startRestartableS3(opts: { bucket?: string; maxAttempts?: 
     bucket,
     dir,
     store,
+    ...(proxy ? { proxy } : {}),
     up: () => server !== undefined,
     async down(signal = 'SIGKILL') {
       const s = server;
       server = undefined;
+      proxy?.freeze();
       await s?.stop({ signal });
+      await proxy?.down();
     },
     async restart() {
       if (server) throw new Error(`s3rver on ${endpoint} is already up`);
       server = await startS3Local({ bucket, dir, port });
+      await proxy?.up();
     },
     objectPath: (key) => join(dir, bucket, ...key.split('/').slice(0, -1), `${key.split('/').at(-1)}._S3rver_object`),
     stop() {
       stopping ??= (async () => {
         client.destroy();
+        await proxy?.stop();
         await server?.stop({ signal: 'SIGTERM' });
         server = undefined;
         await rm(dir, { recursive: true, force: true });
