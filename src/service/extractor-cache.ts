@@ -93,7 +93,7 @@ export function layerFeatures(model: Uint8Array, layer: string, input: Tensor | 
 
 /** Releases every cached session (at shutdown); sessions still in use are released when their calls end. */
 export async function closeExtractors(): Promise<void> {
-  await Promise.all([...entries].map(([k, e]) => evict(k, e)));
+  await Promise.all([...entries].map(async ([k, e]) => evict(k, e)));
 }
 
 /** Number of cached sessions (for tests and metrics). */

@@ -493,7 +493,7 @@ describe('every S3 request of every function is allowed by its role (real handle
     const stopped = await as('retention', 'scheduled run out of time (its cursor written)', () => retention({ keepVersions: 1 }, { getRemainingTimeInMillis: () => (++calls === 1 ? 90_000 : 1_000) }));
     assert.deepEqual(stopped.tenants.map((x) => x.complete ?? x.skipped !== undefined), [false, true]);
     const swept = await as('retention', 'scheduled run (keepVersions 1)', () => retention({ keepVersions: 1 }));
-    assert.deepEqual(swept.tenants.map((x) => [x.tenant, x.error]).sort(), [[OTHER_TENANT, undefined], [T, undefined]]);
+    assert.deepEqual(swept.tenants.map((x) => [x.tenant, x.error]).sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)), [[OTHER_TENANT, undefined], [T, undefined]]);
     const rules = swept.tenants.find((x) => x.tenant === T)!.rules!;
     assert.deepEqual([rules.uploads.count, rules.jobs.count, rules.auditSummaries.count], [2, 1, 2], JSON.stringify(rules));
     assert.ok(rules.versions.count >= 4, JSON.stringify(rules));

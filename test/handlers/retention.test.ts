@@ -73,7 +73,7 @@ describe('retention function: the scheduled sweep of every tenant (s3rver + Redi
     const all = await fx.allKeys();
     log.lines.length = 0;
     const r = await retention({ dryRun: true }, { awsRequestId: 'req-dry' });
-    assert.deepEqual(r.tenants.map((t) => [t.tenant, t.dryRun, t.complete]).sort(), [[OTHER, true, true], [TEST_TENANT, true, true]]);
+    assert.deepEqual(r.tenants.map((t) => [t.tenant, t.dryRun, t.complete]).sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)), [[OTHER, true, true], [TEST_TENANT, true, true]]);
     assert.deepEqual(await fx.allKeys(), all, 'nothing deleted');
     const done = log.find('retention sweep done');
     assert.equal(done.length, 2, log.tail());
@@ -86,7 +86,7 @@ describe('retention function: the scheduled sweep of every tenant (s3rver + Redi
   test('the daily run (EventBridge\'s own event): every tenant of the keyring swept; one info line per tenant with count and bytes per rule', async () => {
     log.lines.length = 0;
     const r = await retention({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} }, { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 800_000 });
-    assert.deepEqual(r.tenants.map((t) => [t.tenant, t.complete, t.error]).sort(), [[OTHER, true, undefined], [TEST_TENANT, true, undefined]]);
+    assert.deepEqual(r.tenants.map((t) => [t.tenant, t.complete, t.error]).sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)), [[OTHER, true, undefined], [TEST_TENANT, true, undefined]]);
     // v1 goes (v2..v11 kept below the current v12) in both tenants; jobs only where they are: the test tenant's.
     assert.equal(await versions(fx.store), 11);
     assert.equal(await versions(other), 11);

@@ -220,7 +220,7 @@ describe('queue processor (real s3rver + Redis coordinator, no BullMQ)', () => {
     assert.equal(b.kind, 'calibrate');
     const va = a.kind === 'calibrate' ? a.version : -1;
     const vb = b.kind === 'calibrate' ? b.version : -1;
-    assert.deepEqual([va, vb].sort(), [2, 3], 'two distinct new versions');
+    assert.deepEqual([va, vb].sort((a, b) => a - b), [2, 3], 'two distinct new versions');
     assert.deepEqual(await versions('cc'), ['detectors/cc/v1/manifest.json', 'detectors/cc/v2/manifest.json', 'detectors/cc/v3/manifest.json']);
     const ptr = (await repo.readPointer('detectors/cc/'))!.version;
     assert.ok(ptr === va || ptr === vb, `pointer names one of them (${ptr})`);

@@ -175,7 +175,7 @@ describe('DetectorRepository over S3Store + RedisCoordinator', () => {
     const a = makeBundle(1);
     const b = makeBundle(2);
     const [va, vb] = await Promise.all([repoA.save(det, a), repoB.save(det, b)]);
-    assert.deepEqual([va, vb].sort(), [1, 2]);
+    assert.deepEqual([va, vb].sort((a, b) => a - b), [1, 2]);
     assertIsOneOf(await repoA.load(det, va), [a], `v${va}`);
     assertIsOneOf(await repoB.load(det, vb), [b], `v${vb}`);
     const ptr = await repoA.readPointer(det);
@@ -279,7 +279,7 @@ describe('DetectorRepository over S3Store + RedisCoordinator', () => {
     assertIsOneOf(await repoA.load(det), [newer], 'current');
     // The stale writer's version is complete (just never current).
     const versions = (await t.store.list(det)).map((o) => /^v(\d+)\/manifest\.json$/.exec(o.key.slice(det.length))?.[1]).filter(Boolean).map(Number);
-    assert.deepEqual(versions.sort(), [1, 2, 3]);
+    assert.deepEqual(versions.sort((a, b) => a - b), [1, 2, 3]);
     const staleVersion = [1, 2, 3].find((v) => v !== 1 && v !== vNewer)!;
     assertIsOneOf(await repoA.load(det, staleVersion), [stale], 'stale version');
   });
