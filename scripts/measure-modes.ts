@@ -1,12 +1,14 @@
 /**
  * Measures every feature-cluster score mode × tutorial layer, to choose the default (docs/SCORE-MODES.md).
- *   npx tsx scripts/measure-modes.ts [--mnist-train N] > docs/SCORE-MODES.md
+ *   npx tsx scripts/measure-modes.ts [--mnist-train N] [--seeds K]
+ * prints the table of docs/SCORE-MODES.md (paste it under that file's preamble, which it does not print).
  * Seed files: fit on concept_train_lenet.npy, threshold from concept_test_lenet1.npy (exact search; grid 0.01 for
  * mindarmour too), test accuracy on concept_test_lenet2.npy (200 ID + 200 OOD), KMeans seeds 0..4.
  * MNIST → CIFAR-10: fit on the first N MNIST train images, AUROC / FPR@95TPR on MNIST test vs CIFAR-10 test (grey).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { InputError } from '../src/core/errors.js';
 import { FeatureClusterDetector, SCORE_MODES } from '../src/core/feature-cluster.js';
 import { aurocOf, fprAtTpr } from '../src/core/metrics.js';
 import { defaultPreprocess, toModelInput } from '../src/core/preprocess.js';
@@ -32,6 +34,15 @@ const evl = Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1));
 const tel = Array.from({ length: 400 }, (_, i) => (i < 200 ? 0 : 1));
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 const f3 = (x: number) => x.toFixed(3);
+/** Test accuracy at MindArmour's 0.01 grid threshold, or NaN when the grid cannot hold one (scores outside 0..0.99). */
+const gridAccuracy = (evalScores: Float64Array, acc: (t: number) => number): number => {
+  try {
+    return acc(gridThreshold(evalScores, evl, 0.01).threshold);
+  } catch (e) {
+    if (e instanceof InputError && e.field === 'grid') return Number.NaN;
+    throw e;
+  }
+};
 
 console.log(`| layer | score | seed test acc. (exact), mean (min–max) | seed test acc. (grid 0.01) | MNIST→CIFAR-10 AUROC | FPR@95TPR |`);
 console.log(`|---|---|---|---|---|---|`);
@@ -47,11 +58,12 @@ for (const layer of ['8', '9', '10', '11', 'output']) {
       const [se, ss] = [d.score(fe), d.score(fs)];
       const acc = (t: number) => Array.from(applyThreshold(ss, t)).filter((v, i) => v === tel[i]).length / 400;
       exact.push(acc(exactThreshold(se, evl).threshold));
-      grid.push(acc(gridThreshold(se, evl, 0.01).threshold));
+      // A grid is refused when no grid point separates the scores (they lie outside 0..0.99): no grid accuracy then.
+      grid.push(gridAccuracy(se, acc));
     }
     const d = new FeatureClusterDetector({ nCluster: 10, score, seed: 0 }).fit(mt);
     const [si, so] = [d.score(mi), d.score(mo)];
-    const row = [layer, score, `${f3(mean(exact))} (${f3(Math.min(...exact))}–${f3(Math.max(...exact))})`, f3(mean(grid)), aurocOf(si, so).toFixed(4), `${(fprAtTpr(si, so).fpr * 100).toFixed(2)}%`];
+    const row = [layer, score, `${f3(mean(exact))} (${f3(Math.min(...exact))}–${f3(Math.max(...exact))})`, grid.some(Number.isNaN) ? 'no grid threshold' : f3(mean(grid)), aurocOf(si, so).toFixed(4), `${(fprAtTpr(si, so).fpr * 100).toFixed(2)}%`];
     console.log(`| ${row.join(' | ')} |`);
   }
 }
