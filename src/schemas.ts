@@ -518,7 +518,11 @@ const jobStatusFields = {
   /** Attempts made so far (0 for a job the queue has forgotten whose result is stored). */
   attemptsMade: countOf,
 };
-/** Queue states of a job that has not finished; a job waiting for a retry (`delayed`) carries its last error. */
+/**
+ * Queue states of a job that has not finished; a job waiting for a retry (`delayed`) carries its last error. A queued
+ * job is reported `waiting`; `prioritized` (BullMQ's name for a queued job with a priority) is not sent any more, and
+ * stays listed for clients written against earlier releases.
+ */
 export const PENDING_JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
 /**

@@ -6,6 +6,7 @@ import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
 import { jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { isJobName, QUEUE_NAME, type JobName } from './names.js';
+import { priorityOfRank } from './fair-order.js';
 import { JobQuota } from './quota.js';
 import { JOB_ID_PATTERN, jobKeys } from '../storage/keys.js';
 import type { JobError, JobResult, JobResultSummary, JobStatus, LargeJobResult } from '../schemas.js';
@@ -17,6 +18,7 @@ export type { JobStatus } from '../schemas.js';
  * BullMQ's per-queue counter), so `jobs/<jobId>/` in the bucket can never collide across queue resets. Every job
  * belongs to a tenant (required by every call): the worker refuses a job without one (src/queue/processor.ts). A tenant
  * may have at most `maxJobsPerTenant` jobs in flight; one more is refused with a TooManyJobsError (src/queue/quota.ts).
+ * Waiting jobs start in turn across tenants, not first come, first served (src/queue/fair-order.ts).
  */
 export interface JobClientOptions {
   readonly connection: Redis;
@@ -109,7 +111,7 @@ export class JobClient {
     const redis = this.connection;
     const jobId = randomUUID();
     const reservedAt = Date.now();
-    await this.quota.reserve(redis, t, jobId);
+    const rank = await this.quota.reserve(redis, t, jobId);
     try {
       const payload = await data();
       // A reservation holds for reservationMs before its job exists; past half of it, the add might land after another
@@ -119,7 +121,8 @@ export class JobClient {
       if (took > this.quota.reservationMs / 2) {
         throw new TransientStorageError('queue', `preparing the job took ${took} ms, more than half of the ${this.quota.reservationMs} ms its slot is held without a job; nothing was enqueued, retry`);
       }
-      await this.queue.add(name, { ...payload, [TENANT_FIELD]: t }, { jobId });
+      // Round robin across tenants: the job's priority is its rank among its tenant's jobs in flight (fair-order.ts).
+      await this.queue.add(name, { ...payload, [TENANT_FIELD]: t }, { jobId, priority: priorityOfRank(rank) });
     } catch (e) {
       // With Redis down the release fails too; the reservation then lapses by itself after reservationMs.
       await this.quota.release(redis, t, jobId).catch(() => undefined);
@@ -153,7 +156,10 @@ export class JobClient {
     // The state first, then the job: a finished job's hash never changes again, so a job read after a terminal state
     // agrees with it. (Read the other way round, the last attempt could finish in between, and a 'failed' or
     // 'completed' state came with the attemptsMade of the attempt before; seen under load.)
-    const state = await this.queue.getJobState(jobId);
+    // A queued job is 'waiting' to callers, whether BullMQ keeps it in its wait list or, having a priority (every job
+    // enqueued here has one: fair-order.ts), in its prioritized set.
+    const bullState = await this.queue.getJobState(jobId);
+    const state = bullState === 'prioritized' ? 'waiting' : bullState;
     let job = state === 'unknown' ? undefined : ((await this.queue.getJob(jobId)) as Job | undefined);
     // Another tenant's job does not exist for this caller (its result lives in the other tenant's view anyway).
     if (job && jobTenant(job.data) !== t) job = undefined;

@@ -72,6 +72,11 @@ if ARGV[3] == '' or held >= tonumber(ARGV[2]) then return {0, held} end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
 return {1, held + 1}`;
 
+/** The Redis sorted set of `tenant`'s job ids under QUEUE_PREFIX `prefix`: `<prefix>:quota:tenants/<tenant>/jobs`. */
+export function tenantJobsKey(prefix: string, tenant: string): string {
+  return `${prefix}:quota:${tenantPrefix(tenant)}jobs`;
+}
+
 /** Gives a reservation back, unless its job exists (an add that did land, though its caller saw an error, keeps it). */
 const RELEASE = `if redis.call('EXISTS', ARGV[1] .. ARGV[2]) == 1 then return 0 end
 return redis.call('ZREM', KEYS[1], ARGV[2])`;
@@ -113,17 +118,19 @@ export class JobQuota {
 
   /** The tenant's set: `<prefix>:quota:tenants/<tenant>/jobs`. */
   key(tenant: string): string {
-    return `${this.prefix}:quota:${tenantPrefix(tenant)}jobs`;
+    return tenantJobsKey(this.prefix, tenant);
   }
 
   /**
    * Takes one of the tenant's slots for `jobId`, whose job must then be added (and `confirm`ed) within
-   * `reservationMs`, or `release`d. A tenant already holding `limit` slots is refused with a TooManyJobsError, and
-   * nothing is added.
+   * `reservationMs`, or `release`d; returns the slots the tenant now holds, this one included (the new job's rank,
+   * src/queue/fair-order.ts). A tenant already holding `limit` slots is refused with a TooManyJobsError, and nothing
+   * is added.
    */
-  async reserve(redis: Redis, tenant: string, jobId: string): Promise<void> {
+  async reserve(redis: Redis, tenant: string, jobId: string): Promise<number> {
     const [reserved, held] = await this.check(redis, tenant, jobId);
     if (!reserved) throw new TooManyJobsError(tenant, this.limit, held);
+    return held;
   }
 
   /** The slots the tenant holds now (finished and removed jobs pruned), reserving nothing. */

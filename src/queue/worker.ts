@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { isImagedriftError } from '../core/errors.js';
 import { createLogger, repeatLimiter, type Logger } from '../log.js';
@@ -8,6 +8,7 @@ import { closeExtractors } from '../service/extractor-cache.js';
 import { prefillOffThread } from '../service/prefill.js';
 import { RedisCoordinator } from '../storage/redis-coordinator.js';
 import { createS3Client, S3Store } from '../storage/s3-store.js';
+import { keepFairOrder } from './fair-order.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
 import { closeRedis } from './redis.js';
@@ -163,6 +164,12 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
     releasing.add(p);
   });
 
+  // Round robin across tenants (src/queue/fair-order.ts): when a job ends, its tenant's waiting jobs move up a rank.
+  // The re-rank works on the coordinator's connection, which fails fast in an outage (a re-rank is then skipped).
+  const rankQueue = new Queue(QUEUE_NAME, { connection: coordinatorRedis, prefix: config.queuePrefix });
+  rankQueue.on('error', () => undefined);
+  const fairOrder = keepFairOrder(worker, rankQueue, coordinatorRedis, config.queuePrefix, logger);
+
   let closing: Promise<void> | undefined;
   const close = (force = false): Promise<void> => {
     if (closing && !force) return closing;
@@ -179,6 +186,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
         await worker.close(true);
       } else await worker.close(force);
       await Promise.allSettled([...releasing]);
+      await fairOrder.idle();
+      await rankQueue.close().catch(() => undefined);
       await Promise.all([closeRedis(coordinatorRedis), closeRedis(connection)]);
       await closeExtractors();
       client.destroy();

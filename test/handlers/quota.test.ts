@@ -98,7 +98,7 @@ describe('MAX_JOBS_PER_TENANT over HTTP (real s3rver + Redis)', () => {
     assert.deepEqual(await redisState(), before.redis, 'no key added or changed under the queue prefix');
     assert.equal(await fx.jobCount(), before.jobs);
     // With a slot free, the same request stores its images and is enqueued (so the checks above could fail).
-    const waiting = await getJobClient().queue.getJobs(['waiting']);
+    const waiting = await getJobClient().queue.getJobs(['waiting', 'prioritized']);
     await waiting.find((j) => j.data.tenant === TEST_TENANT)!.remove();
     const ok = parse(await call(predict, 'predict', 'det', { images: [images80], threshold: 0.5 }));
     assert.equal(ok.status, 202, JSON.stringify(ok.body));

@@ -114,7 +114,7 @@ describe('MAX_JOBS_PER_TENANT: jobs in flight per tenant (real Redis, BullMQ wor
     await assert.rejects(c.enqueue('fit', MISSING, TENANT), isTooMany(2, 2));
     assert.deepEqual(await snapshot(), before, 'no key added or changed under the queue prefix');
     const other = await c.enqueue('fit', MISSING, OTHER);
-    assert.equal(await c.queue.getJobState(other), 'waiting');
+    assert.equal(await c.queue.getJobState(other), 'prioritized', 'queued (every job has its rank as priority)');
     assert.equal(c.quota.key(TENANT), `${q.prefix}:quota:tenants/${TENANT}/jobs`, 'under the queue prefix, scoped by tenant');
   });
 
