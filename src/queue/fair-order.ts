@@ -45,7 +45,7 @@ interface InFlight {
 }
 
 /**
- * The tenant's jobs in flight, oldest first (enqueue time, then id): the members of its quota set whose job exists
+ * The tenant's jobs in flight, oldest first (enqueue time, then priority, then id): the members of its quota set whose job exists
  * and is neither completed nor failed, read in one round trip. Reservations whose job is not added yet are skipped.
  */
 async function tenantJobsInFlight(queue: Queue, redis: Redis, prefix: string, tenant: string): Promise<InFlight[]> {
@@ -70,7 +70,8 @@ async function tenantJobsInFlight(queue: Queue, redis: Redis, prefix: string, te
     if (timestamp === null || done !== null || failed !== null) return; // not added yet, or finished
     out.push({ id, timestamp: Number(timestamp), priority: Number(priority ?? 0) });
   });
-  return out.sort((a, b) => a.timestamp - b.timestamp || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  // Jobs added in the same millisecond keep their order through their priorities (a later enqueue ranks lower).
+  return out.sort((a, b) => a.timestamp - b.timestamp || a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /**

@@ -105,6 +105,19 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
     assert.equal(await rerankTenant(client.queue, redis, prefix, 'fair-nobody'), 0);
   });
 
+  test('rerankTenant keeps the enqueue order of jobs added in the same millisecond (ids sorting the other way)', async () => {
+    const { prefix, client } = setup();
+    const at = Date.now();
+    const ids = ['j4', 'j3', 'j2', 'j1']; // enqueued in this order, ranks 1..4, one timestamp
+    for (const [i, id] of ids.entries()) {
+      await client.queue.add('fit', { ...FIT, tenant: 'fair-a' }, { jobId: id, priority: i + 1, timestamp: at });
+      await redis.zadd(tenantJobsKey(prefix, 'fair-a'), 0, id);
+    }
+    await client.queue.remove('j4');
+    assert.equal(await rerankTenant(client.queue, redis, prefix, 'fair-a'), 3);
+    assert.deepEqual(await Promise.all(['j3', 'j2', 'j1'].map(async (id) => (await client.queue.getJob(id))!.priority)), [1, 2, 3]);
+  });
+
   test('queued work: one worker takes the tenants in turn, not one tenant\'s whole backlog first', async () => {
     const { enqueue, startRecorder } = setup();
     for (const [tenant, n] of [['fair-a', 6], ['fair-b', 3], ['fair-c', 2]] as const) for (let i = 0; i < n; i++) await enqueue(tenant);
