@@ -6,7 +6,7 @@ import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
 import { jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
 import { isJobName, QUEUE_NAME, type JobName } from './names.js';
-import { priorityOfRank } from './fair-order.js';
+import { priorityOfRank, rerankTenant } from './fair-order.js';
 import { JobQuota } from './quota.js';
 import { JOB_ID_PATTERN, jobKeys } from '../storage/keys.js';
 import type { JobError, JobResult, JobResultSummary, JobStatus, LargeJobResult } from '../schemas.js';
@@ -51,11 +51,13 @@ export class JobClient {
   readonly queue: Queue;
   readonly quota: JobQuota;
   private readonly connection: Redis;
+  private readonly prefix: string;
   private readonly readyTimeoutMs: number;
   private wasReady = false;
 
   constructor(opts: JobClientOptions) {
     this.connection = opts.connection;
+    this.prefix = opts.prefix;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 5000;
     this.queue = new Queue(QUEUE_NAME, {
       connection: opts.connection,
@@ -130,6 +132,12 @@ export class JobClient {
     }
     // Not confirmed (Redis lost just now): the slot still frees when the job finishes, or reservationMs after a removal.
     await this.quota.confirm(redis, t, jobId).catch(() => undefined);
+    // The rank was counted at the reserve: a job of the tenant that ended before this add was re-ranked by its worker
+    // without this job (not added yet), and a reservation that lapsed without its job counted too. Either leaves this
+    // job a rank too low, and if no other job of the tenant is running none ends to correct it: it would wait for as
+    // long as other tenants keep a job queued at rank 1. So the tenant is re-ranked now that the job exists (usually
+    // two reads, no write). A failure leaves the job enqueued with the rank it was given.
+    await rerankTenant(this.queue, redis, this.prefix, t).catch(() => undefined);
     return jobId;
   }
 

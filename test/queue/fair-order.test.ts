@@ -51,7 +51,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
      * A worker (concurrency 1) that records the tenant of each job it starts; with `fair`, kept in fair order as
      * startWorker's is. `onDone(tenant)` runs when a job completes, before the worker takes its next one's result.
      */
-    const startRecorder = (fair: boolean, total: number, onDone?: (tenant: string) => Promise<void>) => {
+    const startRecorder = (fair: boolean, total: number, onDone?: (tenant: string) => Promise<void>, rankRedis?: (r: Redis) => Redis) => {
       const started: string[] = [];
       const pending = new Set<Promise<void>>();
       let order: FairOrder | undefined;
@@ -70,7 +70,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
       );
       const rankConn = conn({ maxRetriesPerRequest: 1 });
       const rankQueue = new Queue(QUEUE_NAME, { connection: rankConn, prefix });
-      if (fair) order = keepFairOrder(worker, rankQueue, rankConn, prefix);
+      if (fair) order = keepFairOrder(worker, rankQueue, rankRedis ? rankRedis(rankConn) : rankConn, prefix);
       worker.on('completed', (job: Job) => {
         if (onDone) {
           const p: Promise<void> = onDone(jobTenant(job.data)!).finally(() => pending.delete(p));
@@ -79,7 +79,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
         if (started.length === total) finish();
       });
       closers.push(() => rankQueue.close(), () => worker.close());
-      return { started, done: async () => assert.notEqual(await orTimeout(finished, 60_000), 'timeout', `only ${started.length} of ${total} jobs started: ${started.join(' ')}`), run: () => void worker.run() };
+      return { started, idle: async () => order?.idle(), done: async () => assert.notEqual(await orTimeout(finished, 60_000), 'timeout', `only ${started.length} of ${total} jobs started: ${started.join(' ')}`), run: () => void worker.run() };
     };
     return { prefix, client, enqueue, startRecorder };
   };
@@ -155,6 +155,116 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
     assert.deepEqual(await streaming(false), ['a', 'b', 'c', 'b', 'c', 'b', 'c', 'b', 'c', 'b', 'c', 'b', 'c', 'a', 'a', 'a']);
   });
 
+  test('an enqueue racing its tenant\'s job end: the new job is ranked 1st, not left behind every other tenant\'s first job', async () => {
+    // a1 holds a slot when a2 reserves (rank 2); a1 ends and its re-rank runs before a2 is added (a predict storing its
+    // images in between), so that re-rank cannot see a2. a2 is then the tenant's only job in flight and must be ranked
+    // 1st: at rank 2 it waits for as long as the streaming tenants keep a job queued, and no job of its tenant ends to
+    // re-rank it.
+    const { prefix, client, enqueue, startRecorder } = setup();
+    await enqueue('fair-a');
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const late = client.enqueuePrepared('fit', 'fair-a', async () => (await gate, FIT));
+    await until(async () => ((await redis.zcard(tenantJobsKey(prefix, 'fair-a'))) === 2 ? true : undefined), 10_000, 'the second slot');
+    await enqueue('fair-b');
+    await enqueue('fair-c');
+    const sent = { 'fair-b': 1, 'fair-c': 1 } as Record<string, number>;
+    const r = startRecorder(true, 14, async (tenant) => {
+      if (tenant === 'fair-a' && sent['fair-a'] === undefined) {
+        sent['fair-a'] = 1;
+        await r.idle(); // a1's re-rank is done before a2 is added
+        open();
+        await late;
+      } else if (tenant in sent && tenant !== 'fair-a' && sent[tenant]! < 6) {
+        sent[tenant]!++;
+        await enqueue(tenant);
+      }
+    });
+    r.run();
+    await r.done();
+    assert.deepEqual(r.started.map((t) => t.slice(-1)), ['a', 'b', 'c', 'a', 'b', 'c', 'b', 'c', 'b', 'c', 'b', 'c', 'b', 'c']);
+  });
+
+  test('a re-rank that fails is run again at the next job end (of any tenant), not only at its own tenant\'s next one', async () => {
+    // a1's re-rank fails (a Redis blip): a2 and a3 keep ranks 2 and 3 while no job of theirs runs, so no job of
+    // tenant a ends to re-rank them; with b and c streaming, they would wait until b and c stop.
+    const { enqueue, startRecorder } = setup();
+    for (let i = 0; i < 3; i++) await enqueue('fair-a');
+    await enqueue('fair-b');
+    await enqueue('fair-c');
+    let failures = 1;
+    const flaky = (conn: Redis): Redis =>
+      new Proxy(conn, {
+        get(target, p) {
+          if (p === 'zrange' && failures > 0) {
+            failures--;
+            return async () => Promise.reject(new Error('injected: Redis unreachable'));
+          }
+          const v = Reflect.get(target, p, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const sent = { 'fair-b': 1, 'fair-c': 1 } as Record<string, number>;
+    const r = startRecorder(
+      true,
+      15,
+      async (tenant) => {
+        await r.idle(); // the re-ranks this job end set off land before the next enqueue (a deterministic order)
+        if (tenant in sent && sent[tenant]! < 6) {
+          sent[tenant]!++;
+          await enqueue(tenant);
+        }
+      },
+      flaky,
+    );
+    r.run();
+    await r.done();
+    assert.equal(failures, 0, 'the failure was injected');
+    assert.deepEqual(r.started.map((t) => t.slice(-1)), ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c', 'b', 'c', 'b', 'c', 'b', 'c']);
+  });
+
+  test('two re-ranks of one tenant racing (two workers): the one that read first and writes last does not leave stale ranks', async () => {
+    const { prefix, client, enqueue } = setup();
+    const ids = [await enqueue('fair-a'), await enqueue('fair-a'), await enqueue('fair-a'), await enqueue('fair-a')];
+    // Worker 1's re-rank (a1 ended) reads a2..a4, then stalls before writing; worker 2's (a2 ended) reads a3, a4 and
+    // writes; then worker 1 writes what it read.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let read!: () => void;
+    const hasRead = new Promise<void>((resolve) => (read = resolve));
+    let stalls = 1;
+    const slow = new Proxy(redis, {
+      get(target, p) {
+        if (p === 'pipeline') {
+          return () => {
+            const pipe = target.pipeline();
+            const exec = pipe.exec.bind(pipe);
+            return Object.assign(pipe, {
+              exec: async () => {
+                const out = await exec();
+                if (stalls-- > 0) {
+                  read();
+                  await gate;
+                }
+                return out;
+              },
+            });
+          };
+        }
+        const v = Reflect.get(target, p, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    await client.queue.remove(ids[0]!);
+    const first = rerankTenant(client.queue, slow, prefix, 'fair-a');
+    await hasRead;
+    await client.queue.remove(ids[1]!);
+    await rerankTenant(client.queue, redis, prefix, 'fair-a');
+    open();
+    await first;
+    assert.deepEqual(await Promise.all(ids.slice(2).map(async (id) => (await client.queue.getJob(id))!.priority)), [1, 2], 'a3 is the oldest in flight');
+  });
+
   test('startWorker keeps the queue in fair order: a job that ends moves its tenant\'s later jobs up', async () => {
     const { prefix, client, enqueue } = setup();
     const s3 = await startTestS3({ bucket: 'imagedrift-fair-order' });
@@ -172,7 +282,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
     assert.equal(await client.queue.getJobState('later'), 'delayed', 'not taken: only its rank changed');
   });
 
-  test('a re-rank that fails is logged and dropped; idle() still resolves', async () => {
+  test('a re-rank that fails is logged; idle() still resolves', async () => {
     const { prefix, client, enqueue } = setup();
     await enqueue('fair-a');
     const dead = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
@@ -182,7 +292,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
     order.jobEnded('fair-a');
     order.jobEnded('fair-a'); // coalesced into one more run after the first
     assert.notEqual(await orTimeout(order.idle(), 10_000), 'timeout');
-    const warned = log.find("re-ranking the tenant's waiting jobs failed; its next finished job re-ranks them");
+    const warned = log.find("re-ranking the tenant's waiting jobs failed; the next job to end, any tenant's, re-ranks them");
     assert.equal(warned.length, 2, log.tail());
     assert.equal(warned[0]!.tenant, 'fair-a');
   });
