@@ -49,7 +49,8 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
     const enqueue = (tenant: string) => client.enqueue('fit', FIT, tenant);
     /**
      * A worker (concurrency 1) that records the tenant of each job it starts; with `fair`, kept in fair order as
-     * startWorker's is. `onDone(tenant)` runs when a job completes, before the worker takes its next one's result.
+     * startWorker's is. `onDone(tenant)` runs when a job completes, before the worker takes its next one's result;
+     * `rankRedis` wraps the connection the re-ranks use (to inject failures); `idle()` waits for the re-ranks under way.
      */
     const startRecorder = (fair: boolean, total: number, onDone?: (tenant: string) => Promise<void>, rankRedis?: (r: Redis) => Redis) => {
       const started: string[] = [];
