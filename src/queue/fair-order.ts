@@ -14,8 +14,10 @@
  * - When one of a tenant's jobs ends (completes, or an attempt fails) the worker re-ranks the tenant's jobs still in
  *   flight (`FairOrder`); those whose rank fell get the new priority through BullMQ's changePriority, which puts them
  *   behind the jobs already waiting at that priority. A tenant whose job just ran therefore goes to the back of the
- *   line, and a job's wait is bounded: ahead of it are at most its own tenant's earlier jobs and, for each other
- *   tenant, as many jobs as that tenant had ahead of it in the rotation.
+ *   line. A job waits for its own tenant's earlier jobs, running ones included (with several worker slots, a tenant
+ *   with a job running does not get a second slot while other tenants have first jobs queued: the slots are shared
+ *   by jobs in flight, not by arrival), and once those have ended, for at most one job of each other tenant that is
+ *   queued at its rank.
  *
  * What it is not: weighted (every tenant counts the same, whatever its jobs cost), or exact under races. Ranks are
  * read and written in separate commands, so concurrent enqueues and re-ranks can give two of a tenant's jobs the same
@@ -175,8 +177,8 @@ export class FairOrder {
 /**
  * Keeps `worker`'s queue in fair order: each job that completes or fails (an attempt) re-ranks its tenant's jobs, on
  * `queue` and `redis` (a connection that fails fast, so an outage skips re-ranks rather than holding them). BullMQ
- * emits these events before the worker takes its next job's processor in hand, so a re-rank is under way (`idle`
- * waits for it) by the time the next job starts.
+ * picks the worker's next job in the same script that records the end, then emits these events: a re-rank decides the
+ * picks after that one. It is under way (`idle` waits for it) by the time the next job's processor runs.
  */
 export function keepFairOrder(worker: Worker, queue: Queue, redis: Redis, prefix: string, logger?: Logger): FairOrder {
   const order = new FairOrder(queue, redis, prefix, logger);
