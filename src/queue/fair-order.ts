@@ -39,7 +39,7 @@ import type { Logger } from '../log.js';
 import { jobTenant } from './jobs.js';
 import { tenantJobsKey } from './quota.js';
 
-/** How many of a tenant's oldest jobs in flight a re-rank reorders (bounds its Redis calls per finished job). */
+/** How many of a tenant's oldest jobs in flight a re-rank reorders (bounds its writes per finished job). */
 export const RERANK_WINDOW = 100;
 
 /** A job's priority from its rank in its tenant's jobs in flight (1 = the oldest). */
@@ -55,8 +55,9 @@ interface InFlight {
 }
 
 /**
- * The tenant's jobs in flight, oldest first (enqueue time, then priority, then id): the members of its quota set whose job exists
- * and is neither completed nor failed, read in one round trip. Reservations whose job is not added yet are skipped.
+ * The tenant's jobs in flight, oldest first (enqueue time, then priority, then id): the members of its quota set whose
+ * job exists and is neither completed nor failed, read in one round trip. Reservations whose job is not added yet are
+ * skipped.
  */
 async function tenantJobsInFlight(queue: Queue, redis: Redis, prefix: string, tenant: string): Promise<InFlight[]> {
   const ids = await redis.zrange(tenantJobsKey(prefix, tenant), '0', '-1');
