@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, type Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NotFoundError, TransientStorageError } from '../core/errors.js';
 import { readStoredJson, type ObjectStore } from '../storage/object-store.js';
 import { canPresign } from '../storage/tenant-store.js';
 import { jobTenant, parseJobPayload, parseJobTenant, TENANT_FIELD, type JobPayload } from './jobs.js';
-import { isJobName, QUEUE_NAME, type JobName } from './names.js';
+import { isJobName, type JobName } from './names.js';
 import { priorityOfRank, rerankTenant } from './fair-order.js';
 import { JobQuota } from './quota.js';
+import { RenewingQueue } from './renewing-queue.js';
 import { JOB_ID_PATTERN, jobKeys } from '../storage/keys.js';
 import type { JobError, JobResult, JobResultSummary, JobStatus, LargeJobResult } from '../schemas.js';
 
@@ -48,8 +49,8 @@ const INLINE_RESULT_LIMIT = 4 * 1024 * 1024;
 const RESULT_URL_EXPIRES_IN = 900;
 
 export class JobClient {
-  readonly queue: Queue;
   readonly quota: JobQuota;
+  private readonly queues: RenewingQueue;
   private readonly connection: Redis;
   private readonly prefix: string;
   private readonly readyTimeoutMs: number;
@@ -59,20 +60,13 @@ export class JobClient {
     this.connection = opts.connection;
     this.prefix = opts.prefix;
     this.readyTimeoutMs = opts.readyTimeoutMs ?? 5000;
-    this.queue = new Queue(QUEUE_NAME, {
-      connection: opts.connection,
-      prefix: opts.prefix,
-      defaultJobOptions: {
-        attempts: opts.attempts,
-        backoff: { type: 'exponential', delay: opts.backoffMs },
-        removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-        removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
-      },
+    // A connection error fails the call (a handler answers 503); a Queue whose connection setup failed is replaced.
+    this.queues = new RenewingQueue(opts.connection, opts.prefix, {
+      attempts: opts.attempts,
+      backoff: { type: 'exponential', delay: opts.backoffMs },
+      removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
     });
-    // Connection errors reach callers as rejected enqueue/status calls (a handler answers 503) and ioredis reconnects
-    // by itself. The Queue re-emits each one as an 'error' event; with no listener BullMQ prints it with console.error
-    // (every reconnect attempt while Redis is down), so it is consumed here.
-    this.queue.on('error', () => undefined);
     this.quota = new JobQuota({
       prefix: opts.prefix,
       queueKeys: { jobPrefix: this.queue.keys['']!, completed: this.queue.keys.completed!, failed: this.queue.keys.failed! },
@@ -242,8 +236,13 @@ export class JobClient {
     return readStoredJson<JobResult>(store, key, 'job result');
   }
 
+  /** The BullMQ queue (a new one after a failed connection setup: src/queue/renewing-queue.ts). */
+  get queue(): Queue {
+    return this.queues.get();
+  }
+
   async close(): Promise<void> {
-    await this.queue.close();
+    await this.queues.close();
   }
 }
 

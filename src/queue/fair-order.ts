@@ -137,7 +137,8 @@ export class FairOrder {
   private readonly failed = new Set<string>();
 
   constructor(
-    private readonly queue: Queue,
+    /** The queue to re-rank on (called per re-rank: src/queue/renewing-queue.ts replaces one whose setup failed). */
+    private readonly queue: () => Queue,
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly logger?: Logger,
@@ -157,7 +158,7 @@ export class FairOrder {
       do {
         this.again.delete(tenant);
         try {
-          await rerankTenant(this.queue, this.redis, this.prefix, tenant);
+          await rerankTenant(this.queue(), this.redis, this.prefix, tenant);
           this.failed.delete(tenant);
         } catch (e) {
           this.failed.add(tenant);
@@ -177,11 +178,11 @@ export class FairOrder {
 
 /**
  * Keeps `worker`'s queue in fair order: each job that completes or fails (an attempt) re-ranks its tenant's jobs, on
- * `queue` and `redis` (a connection that fails fast, so an outage skips re-ranks rather than holding them). BullMQ
+ * `queue()` and `redis` (a connection that fails fast, so an outage skips re-ranks rather than holding them). BullMQ
  * picks the worker's next job in the same script that records the end, then emits these events: a re-rank decides the
  * picks after that one. It is under way (`idle` waits for it) by the time the next job's processor runs.
  */
-export function keepFairOrder(worker: Worker, queue: Queue, redis: Redis, prefix: string, logger?: Logger): FairOrder {
+export function keepFairOrder(worker: Worker, queue: () => Queue, redis: Redis, prefix: string, logger?: Logger): FairOrder {
   const order = new FairOrder(queue, redis, prefix, logger);
   const ended = (job: Job | undefined): void => {
     const tenant = job ? jobTenant(job.data) : undefined;

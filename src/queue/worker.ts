@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { isImagedriftError } from '../core/errors.js';
 import { createLogger, repeatLimiter, type Logger } from '../log.js';
@@ -12,6 +12,7 @@ import { keepFairOrder } from './fair-order.js';
 import { summarise, TENANT_FIELD } from './jobs.js';
 import { QUEUE_NAME } from './names.js';
 import { closeRedis } from './redis.js';
+import { RenewingQueue } from './renewing-queue.js';
 import { isPermanentError, processJob, releaseJobInputs, type ProcessorDeps } from './processor.js';
 
 export { isPermanentError };
@@ -166,9 +167,8 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
 
   // Round robin across tenants (src/queue/fair-order.ts): when a job ends, its tenant's waiting jobs move up a rank.
   // The re-rank works on the coordinator's connection, which fails fast in an outage (a re-rank is then skipped).
-  const rankQueue = new Queue(QUEUE_NAME, { connection: coordinatorRedis, prefix: config.queuePrefix });
-  rankQueue.on('error', () => undefined);
-  const fairOrder = keepFairOrder(worker, rankQueue, coordinatorRedis, config.queuePrefix, logger);
+  const rankQueues = new RenewingQueue(coordinatorRedis, config.queuePrefix);
+  const fairOrder = keepFairOrder(worker, () => rankQueues.get(), coordinatorRedis, config.queuePrefix, logger);
 
   let closing: Promise<void> | undefined;
   const close = (force = false): Promise<void> => {
@@ -187,7 +187,7 @@ export async function startWorker(config: Config, opts: StartWorkerOptions = {})
       } else await worker.close(force);
       await Promise.allSettled([...releasing]);
       await fairOrder.idle();
-      await rankQueue.close().catch(() => undefined);
+      await rankQueues.close().catch(() => undefined);
       await Promise.all([closeRedis(coordinatorRedis), closeRedis(connection)]);
       await closeExtractors();
       client.destroy();

@@ -71,7 +71,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
       );
       const rankConn = conn({ maxRetriesPerRequest: 1 });
       const rankQueue = new Queue(QUEUE_NAME, { connection: rankConn, prefix });
-      if (fair) order = keepFairOrder(worker, rankQueue, rankRedis ? rankRedis(rankConn) : rankConn, prefix);
+      if (fair) order = keepFairOrder(worker, () => rankQueue, rankRedis ? rankRedis(rankConn) : rankConn, prefix);
       worker.on('completed', (job: Job) => {
         if (onDone) {
           const p: Promise<void> = onDone(jobTenant(job.data)!).finally(() => pending.delete(p));
@@ -289,7 +289,7 @@ describe('fair order across tenants (real Redis, BullMQ workers)', () => {
     const dead = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
     dead.disconnect();
     const log = captureLogger();
-    const order = new FairOrder(client.queue, dead, prefix, log.logger);
+    const order = new FairOrder(() => client.queue, dead, prefix, log.logger);
     order.jobEnded('fair-a');
     order.jobEnded('fair-a'); // coalesced into one more run after the first
     assert.notEqual(await orTimeout(order.idle(), 10_000), 'timeout');
