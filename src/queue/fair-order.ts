@@ -40,7 +40,7 @@ import { jobTenant } from './jobs.js';
 import { tenantJobsKey } from './quota.js';
 
 /** How many of a tenant's oldest jobs in flight a re-rank reorders (bounds its writes per finished job). */
-export const RERANK_WINDOW = 100;
+const RERANK_WINDOW = 100;
 
 /** A job's priority from its rank in its tenant's jobs in flight (1 = the oldest). */
 export function priorityOfRank(rank: number): number {
@@ -86,7 +86,7 @@ async function tenantJobsInFlight(queue: Queue, redis: Redis, prefix: string, te
 }
 
 /** How many passes one re-rank makes at most (see rerankTenant). */
-export const RERANK_PASSES = 3;
+const RERANK_PASSES = 3;
 
 /**
  * Gives each of the tenant's `RERANK_WINDOW` oldest jobs in flight the priority of its rank, where it differs;

@@ -121,7 +121,7 @@ describe('S3 outage during a detector save', { timeout: 150_000 }, () => {
     const files = onDisk.filter((f) => f.endsWith('._S3rver_object')).map((f) => f.replace(/\._S3rver_object$/, '')).sort();
     assert.ok(!files.includes('manifest.json'), `killed before the manifest was written: on disk ${files.join(', ')}`);
     assert.ok(files.some((f) => f.endsWith('.bin')), `at least one array was written before the manifest: on disk ${files.join(', ') || 'nothing'}`);
-    const pointer = JSON.parse(await readFile(join(detectorDir, 'current.json._S3rver_object'), 'utf8')) as { version: number };
+    const pointer = JSON.parse(await readFile(s3!.objectPath(`tenants/${TENANT}/${PREFIX}current.json`), 'utf8')) as { version: number };
     assert.equal(pointer.version, base, `the pointer had not moved to v${version} before its manifest was written`);
     return version;
   };
